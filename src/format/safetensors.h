@@ -1,0 +1,63 @@
+/* format/safetensors.h — safetensors files and a model folder's weight set.
+ *
+ * A file is mmap'd and its header validated before anything in it is
+ * trusted (sane header length, valid JSON, known dtypes, offsets inside the
+ * data area, shape × dtype size equal to the byte span, no overlaps, unique
+ * names). Tensor data is then used in place: the mapping lives as long as
+ * the file (or weight set) object. Errors name the file and the tensor. */
+#ifndef MLXE_FORMAT_SAFETENSORS_H
+#define MLXE_FORMAT_SAFETENSORS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "format/dtype.h"
+#include "mlxengine/status.h"
+
+#define MLXE_MAX_DIMS 8
+
+typedef struct mlxe_tensor_info {
+    const char *name;              /* borrowed from the owning file */
+    mlxe_dtype dtype;
+    int n_dims;
+    int64_t shape[MLXE_MAX_DIMS];
+    int64_t n_elements;
+    const void *data;              /* inside the mapping; NULL only when n_bytes is 0 */
+    size_t n_bytes;
+    const char *file;              /* path of the file holding it (borrowed) */
+} mlxe_tensor_info;
+
+/* ---- one file ---- */
+typedef struct mlxe_safetensors_file mlxe_safetensors_file;
+
+mlxe_status mlxe_safetensors_open(const char *path, mlxe_safetensors_file **out, mlxe_error *err);
+void mlxe_safetensors_close(mlxe_safetensors_file *file);
+size_t mlxe_safetensors_count(const mlxe_safetensors_file *file);
+const mlxe_tensor_info *mlxe_safetensors_at(const mlxe_safetensors_file *file, size_t index);
+/* NULL when absent. */
+const mlxe_tensor_info *mlxe_safetensors_find(const mlxe_safetensors_file *file, const char *name);
+/* A "__metadata__" string value, or NULL. */
+const char *mlxe_safetensors_metadata(const mlxe_safetensors_file *file, const char *key);
+
+/* ---- a model folder ---- */
+/* Opens model.safetensors, or the shards listed by model.safetensors.index.json
+ * (checking every listed tensor is in the shard the index names), or, as MLX
+ * does, every *.safetensors file in the folder. Tensor names must be unique
+ * across files. */
+typedef struct mlxe_weight_set mlxe_weight_set;
+
+mlxe_status mlxe_weight_set_open(const char *dir, mlxe_weight_set **out, mlxe_error *err);
+void mlxe_weight_set_close(mlxe_weight_set *set);
+size_t mlxe_weight_set_count(const mlxe_weight_set *set);
+const mlxe_tensor_info *mlxe_weight_set_at(const mlxe_weight_set *set, size_t index);
+const mlxe_tensor_info *mlxe_weight_set_find(const mlxe_weight_set *set, const char *name);
+/* Sum of all tensors' bytes. */
+size_t mlxe_weight_set_total_bytes(const mlxe_weight_set *set);
+/* Finds name and checks its shape (n_dims dims equal to shape); errors say
+ * "missing tensor 'X' in DIR" or "tensor 'X' in FILE has shape [a, b] but
+ * the config implies [c, d]". */
+mlxe_status mlxe_weight_set_require(const mlxe_weight_set *set, const char *name, int n_dims,
+                                    const int64_t *shape, const mlxe_tensor_info **out,
+                                    mlxe_error *err);
+
+#endif

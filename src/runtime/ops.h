@@ -1,0 +1,104 @@
+/* runtime/ops.h — the device ops table: everything the models compute goes
+ * through one of these functions, so a model written once runs on every
+ * device (cpu/ now, cuda/ later).
+ *
+ * Conventions
+ *  - Activations are float32, row-major, in memory of the op's device
+ *    (ops->alloc). On the CPU that is ordinary host memory.
+ *  - Weights are described by mlxe_matrix / mlxe_vector and used in place:
+ *    on the CPU `data` points into the safetensors mapping (F32, F16 or BF16;
+ *    MLX-quantized packed U32 with scales and biases). No float copy of the
+ *    model is ever made.
+ *  - A "row" of a batch is one token. n_rows is the number of tokens.
+ *  - Ops never fail on valid arguments; argument checks happen once, at model
+ *    load (shapes) and batch build (ids, positions), not per call.
+ *  - The KV cache of one layer is one buffer laid out
+ *    [n_slots][n_kv_heads][capacity][head_dim] (float32): a slot is one
+ *    sequence, so a batch may mix tokens of several sequences.
+ *  - Not thread-safe per device: one model forward at a time per mlxe_device. */
+#ifndef MLXE_RUNTIME_OPS_H
+#define MLXE_RUNTIME_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "format/dtype.h"
+#include "mlxengine/status.h"
+
+typedef struct mlxe_device mlxe_device;
+
+/* A weight matrix of rows × cols: rows = output features, cols = input
+ * features (PyTorch's nn.Linear layout, as safetensors stores it). */
+typedef struct mlxe_matrix {
+    mlxe_dtype dtype;          /* F32, F16, BF16; U32 when quantized */
+    int64_t rows, cols;        /* logical (unpacked) shape */
+    const void *data;          /* row-major; quantized: rows × (cols*bits/32) uint32 words */
+    /* MLX affine quantization (bits 0 = not quantized): w = scale * q + bias per group */
+    int bits, group_size;
+    mlxe_dtype scale_dtype;    /* dtype of scales and biases */
+    const void *scales;        /* rows × cols/group_size */
+    const void *biases;        /* rows × cols/group_size */
+} mlxe_matrix;
+
+/* A vector of weights (norm gains, biases) in any float dtype. */
+typedef struct mlxe_vector {
+    mlxe_dtype dtype;          /* F32, F16 or BF16 */
+    int64_t size;
+    const void *data;
+} mlxe_vector;
+
+typedef struct mlxe_attention_args {
+    int64_t n_rows;            /* tokens in the batch */
+    int64_t n_heads, n_kv_heads, head_dim;
+    const float *q;            /* [n_rows][n_heads][head_dim], RoPE applied */
+    const float *k_cache;      /* this layer's cache, layout in the header comment */
+    const float *v_cache;
+    int64_t capacity;          /* positions per slot in the cache */
+    const int32_t *slots;      /* [n_rows] the sequence slot of each token */
+    const int32_t *positions;  /* [n_rows] token t attends to positions [lo, positions[t]] of its slot */
+    int64_t window;            /* sliding window: lo = max(0, pos - window + 1); 0 = lo is 0 */
+    float scale;               /* usually 1/sqrt(head_dim) */
+    float *out;                /* [n_rows][n_heads][head_dim] */
+} mlxe_attention_args;
+
+typedef struct mlxe_ops {
+    const char *name;          /* e.g. "cpu-avx2", "cpu-generic", "cuda:0" */
+
+    /* Device memory. alloc zero-fills. */
+    mlxe_status (*alloc)(mlxe_device *dev, size_t bytes, void **out, mlxe_error *err);
+    void (*free)(mlxe_device *dev, void *ptr);
+    /* Copies between host and device memory (plain memcpy on the CPU). */
+    void (*upload)(mlxe_device *dev, void *dst_device, const void *src_host, size_t bytes);
+    void (*download)(mlxe_device *dev, void *dst_host, const void *src_device, size_t bytes);
+
+    /* y[r][o] = sum_i x[r][i] * w[o][i]           x: n_rows × w->cols, y: n_rows × w->rows */
+    void (*matmul)(mlxe_device *dev, const float *x, int64_t n_rows, const mlxe_matrix *w, float *y);
+    /* y[r][i] += bias[i] */
+    void (*add_bias)(mlxe_device *dev, float *y, int64_t n_rows, const mlxe_vector *bias);
+    /* out[r] = float(table[ids[r]])                 out: n_rows × table->cols */
+    void (*embedding)(mlxe_device *dev, const mlxe_matrix *table, const int32_t *ids, int64_t n_rows,
+                      float *out);
+    /* y[r] = x[r] / sqrt(mean(x[r]^2) + eps) * weight   (y may equal x) */
+    void (*rms_norm)(mlxe_device *dev, const float *x, const mlxe_vector *weight, int64_t n_rows,
+                     int64_t dim, float eps, float *y);
+    /* Rotary embedding in place on x [n_rows][n_heads][head_dim], Hugging Face's
+     * rotate_half layout (pairs i and i + head_dim/2):
+     *   angle = positions[r] * inv_freq[i], i < head_dim/2
+     *   x' = x * cos(angle) * attention_scale + rotate_half(x) * sin(angle) * attention_scale */
+    void (*rope)(mlxe_device *dev, float *x, int64_t n_rows, int64_t n_heads, int64_t head_dim,
+                 const int32_t *positions, const float *inv_freq, float attention_scale);
+    /* Writes k and v ([n_rows][n_kv_heads][head_dim]) into the cache at
+     * (slots[r], positions[r]). */
+    void (*kv_store)(mlxe_device *dev, const float *k, const float *v, int64_t n_rows,
+                     int64_t n_kv_heads, int64_t head_dim, float *k_cache, float *v_cache,
+                     int64_t capacity, const int32_t *slots, const int32_t *positions);
+    /* Causal attention of each row over its slot's cache (GQA: head h reads
+     * kv head h / (n_heads / n_kv_heads)). */
+    void (*attention)(mlxe_device *dev, const mlxe_attention_args *args);
+    /* out[i] = silu(gate[i]) * up[i]   (out may equal gate) */
+    void (*silu_mul)(mlxe_device *dev, const float *gate, const float *up, float *out, int64_t n);
+    /* y[i] += x[i] */
+    void (*add)(mlxe_device *dev, float *y, const float *x, int64_t n);
+} mlxe_ops;
+
+#endif

@@ -1,0 +1,20 @@
+/* tools/mlxengine/commands.h — the subcommands of the mlxengine tool.
+ *
+ * Each command lives in its own cmd_<name>.c and is listed once in
+ * commands.c. A command gets argv with argv[0] = its name and returns the
+ * process exit code: 0 success, 1 failure, 2 bad usage. */
+#ifndef MLXE_TOOL_COMMANDS_H
+#define MLXE_TOOL_COMMANDS_H
+
+typedef struct tool_command {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv);
+} tool_command;
+
+/* The table, ended by an entry with a NULL name. */
+extern const tool_command tool_commands[];
+
+int cmd_version(int argc, char **argv);
+
+#endif

@@ -10,7 +10,8 @@ http://localhost:<port>/cdn/..., so clients can be checked for dropping the toke
 
 Test control (never counted in the request log):
   POST /_faults   JSON list of rules, appended: {"match": substring of the path, "kind": ...,
-                  "times": n (default 1), ...}. Kinds:
+                  "times": n (default 1), "skip": matching requests to let through first,
+                  ...}. Kinds:
                     status      answer "status" (with "headers") instead of the route
                     drop        send "after_bytes" of the body, then close the connection
                     stall       send "after_bytes", then sleep "seconds", then close
@@ -156,6 +157,9 @@ class State:
                 if rule.get("times", 1) <= 0 or rule["kind"] not in kinds:
                     continue
                 if rule.get("match", "") in path:
+                    if rule.get("skip", 0) > 0:
+                        rule["skip"] -= 1
+                        continue
                     rule["times"] = rule.get("times", 1) - 1
                     return rule
         return None

@@ -292,6 +292,9 @@ class Handler(BaseHTTPRequestHandler):
             req = json.loads(body or b"{}")
             files = repo.commits[commit]
             out = [entry_for(p, *files[p]) for p in req.get("paths", []) if p in files]
+            if req.get("expand"):
+                for e in out:  # the real hub names the last commit that touched the path
+                    e["lastCommit"] = {"id": commit, "title": "update", "date": repo.created}
             return self.send_json(out)
         self.send_error_code(404, None, "no such route")
 

@@ -128,6 +128,10 @@ def build_repos(lfs_size):
         "tiny-Q8_0.gguf": (pseudo_random_bytes("q8", 9000), True),
     })
 
+    huge = add(Repo("org/huge", ["mlx"], 1, 0))
+    huge.add_commit(["main"], {"config.json": json_file({"model_type": "llama"}),
+                               "model.safetensors": (10 ** 15, True)})
+
     # Many small repos so search paginates.
     for i in range(7):
         r = add(Repo(f"mlx-community/search-model-{i}", ["mlx", "text-generation"] + (["gguf"] if i % 3 == 0 else []),
@@ -148,7 +152,7 @@ class State:
         for repo in self.repos.values():
             for files in repo.commits.values():
                 for data, is_lfs in files.values():
-                    if is_lfs:
+                    if is_lfs and not isinstance(data, int):
                         self.blobs[hashlib.sha256(data).hexdigest()] = data
 
     def take_fault(self, path, kinds):
@@ -169,6 +173,10 @@ STATE = None
 
 
 def entry_for(path, data, is_lfs):
+    if isinstance(data, int):  # a file that only exists in listings (for the disk-space check)
+        sha = hashlib.sha256(b"virtual:%d" % data).hexdigest()
+        return {"type": "file", "path": path, "size": data, "oid": git_blob_sha1(sha.encode()),
+                "lfs": {"oid": sha, "size": data, "pointerSize": 134}}
     entry = {"type": "file", "path": path, "size": len(data)}
     if is_lfs:
         sha = hashlib.sha256(data).hexdigest()
@@ -466,6 +474,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_error_code(404, "EntryNotFound", f"{path} does not exist on \"{rev}\"",
                                         {"X-Repo-Commit": commit})
         data, is_lfs = files[path]
+        if isinstance(data, int):
+            return self.send_error_code(500, None, "virtual file has no content")
         no_commit = STATE.take_fault(self.path, {"no_commit"})
         common = {} if no_commit else {"X-Repo-Commit": commit}
         if is_lfs:

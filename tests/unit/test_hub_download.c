@@ -627,10 +627,20 @@ static void test_two_processes_one_copy(void **state) {
     free(commit);
 }
 
-typedef struct log_capture {
-    bool token_seen;
-    int records;
-} log_capture;
+static void test_disk_space_checked_first(void **state) {
+    (void)state;
+    /* org/huge lists a 1 PB weights file: refused before any byte is fetched. */
+    mlxe_hub *hub = make_hub(NULL, 2);
+    char *snap = NULL;
+    mlxe_error err;
+    assert_int_equal(mlxe_hub_snapshot_download(hub, "org/huge", NULL, &snap, &err), MLXE_ERR_IO);
+    assert_message_contains(err.message, "not enough disk space");
+    assert_message_contains(err.message, "org/huge");
+    assert_message_contains(err.message, "HF_HUB_CACHE");
+    assert_int_equal(count_ranges("/resolve/", NULL), 0);
+    assert_int_equal(count_ranges("/cdn/", NULL), 0);
+    mlxe_hub_free(hub);
+}
 
 static void test_token_never_logged(void **state) {
     (void)state;
@@ -673,6 +683,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_gguf_quant_and_revisions, setup_one, teardown_one),
         cmocka_unit_test_setup_teardown(test_two_processes_one_copy, setup_one, teardown_one),
         cmocka_unit_test_setup_teardown(test_token_never_logged, setup_one, teardown_one),
+        cmocka_unit_test_setup_teardown(test_disk_space_checked_first, setup_one, teardown_one),
     };
     return cmocka_run_group_tests(tests, setup_all, teardown_all);
 }

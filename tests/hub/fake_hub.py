@@ -49,8 +49,24 @@ def pseudo_random_bytes(seed, size):
     return bytes(out[:size])
 
 
+HASHES = {}  # (kind, id(data)) -> hex: the data objects live as long as the server
+
+
+def cached_hash(kind, data, compute):
+    if len(data) < 65536:  # small (maybe short-lived) objects: id() could be reused
+        return compute(data)
+    key = (kind, id(data))
+    if key not in HASHES:
+        HASHES[key] = compute(data)
+    return HASHES[key]
+
+
 def git_blob_sha1(data):
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+    return cached_hash("sha1", data, lambda d: hashlib.sha1(b"blob %d\0" % len(d) + d).hexdigest())
+
+
+def sha256_hex(data):
+    return cached_hash("sha256", data, lambda d: hashlib.sha256(d).hexdigest())
 
 
 def make_commit(seed):
@@ -153,7 +169,7 @@ class State:
             for files in repo.commits.values():
                 for data, is_lfs in files.values():
                     if is_lfs and not isinstance(data, int):
-                        self.blobs[hashlib.sha256(data).hexdigest()] = data
+                        self.blobs[sha256_hex(data)] = data
 
     def take_fault(self, path, kinds):
         with self.lock:
@@ -179,7 +195,7 @@ def entry_for(path, data, is_lfs):
                 "lfs": {"oid": sha, "size": data, "pointerSize": 134}}
     entry = {"type": "file", "path": path, "size": len(data)}
     if is_lfs:
-        sha = hashlib.sha256(data).hexdigest()
+        sha = sha256_hex(data)
         entry["oid"] = git_blob_sha1(b"version https://git-lfs.github.com/spec/v1\noid sha256:%s\nsize %d\n" % (sha.encode(), len(data)))
         entry["lfs"] = {"oid": sha, "size": len(data), "pointerSize": 134}
     else:
@@ -479,7 +495,7 @@ class Handler(BaseHTTPRequestHandler):
         no_commit = STATE.take_fault(self.path, {"no_commit"})
         common = {} if no_commit else {"X-Repo-Commit": commit}
         if is_lfs:
-            sha = hashlib.sha256(data).hexdigest()
+            sha = sha256_hex(data)
             host = "localhost:" + str(self.server.server_address[1])
             location = f"http://{host}/cdn/{sha}?repo={urllib.parse.quote(repo.repo_id, safe='')}"
             self.send_response(302)

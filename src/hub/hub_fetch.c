@@ -38,6 +38,7 @@ typedef struct fetch_job {
     uint64_t requested_from;  /* the Range start asked for */
     int attempts_without_progress;
     hub_hasher *hasher;
+    hub_hash_follower *follower; /* hashes the file on a second thread */
     CURL *curl;
     struct curl_slist *headers;
     hub_response response;    /* headers of the latest answer */
@@ -120,6 +121,8 @@ static void job_close(fetch_run *run, fetch_job *job) {
     job->fd = -1;
     hub_unlock_blob(job->lock_fd);
     job->lock_fd = -1;
+    hub_hash_follower_abort(job->follower);
+    job->follower = NULL;
     hub_hasher_free(job->hasher);
     job->hasher = NULL;
     hub_response_clear(&job->response);
@@ -152,11 +155,14 @@ static size_t on_job_header(char *data, size_t size, size_t n, void *user) {
 
 /* Restarts the file from byte 0 (a 200 to a Range request). */
 static bool job_restart_from_zero(fetch_job *job) {
+    hub_hash_follower_abort(job->follower);
+    job->follower = NULL;
     if (ftruncate(job->fd, 0) != 0 || lseek(job->fd, 0, SEEK_SET) != 0) return false;
     job->offset = 0;
     job->offset_at_start = 0;
     hub_hasher_reset(job->hasher);
-    return true;
+    job->follower = hub_hash_follower_start(job->hasher, job->incomplete_path, 0);
+    return job->follower != NULL;
 }
 
 static size_t on_job_body(char *data, size_t size, size_t n, void *user) {
@@ -194,8 +200,8 @@ static size_t on_job_body(char *data, size_t size, size_t n, void *user) {
         p += w;
         left -= (size_t)w;
     }
-    hub_hasher_update(job->hasher, data, len);
     job->offset += len;
+    hub_hash_follower_advance(job->follower, job->offset);
     return len;
 }
 
@@ -244,6 +250,10 @@ static mlxe_status job_start_transfer(fetch_run *run, fetch_job *job, mlxe_error
 static mlxe_status job_verify_and_store(fetch_run *run, fetch_job *job, mlxe_error *err) {
     const hub_fetch_job *spec = job->spec;
     char actual[65] = "";
+    bool read_back = hub_hash_follower_finish(job->follower);
+    job->follower = NULL;
+    if (!read_back)
+        return mlxe_error_set(err, MLXE_ERR_IO, "cannot read back %s to check it", job->incomplete_path);
     hub_hasher_final(job->hasher, actual);
     bool checkable = etag_is_hex(spec->etag, 64) || etag_is_hex(spec->etag, 40);
     if (checkable && strcmp(actual, spec->etag) != 0) {
@@ -294,11 +304,9 @@ static mlxe_status job_begin(fetch_run *run, fetch_job *job, mlxe_error *err) {
         if (!job->hasher) return mlxe_error_set(err, MLXE_ERR_OUT_OF_MEMORY, "out of memory");
         uint64_t on_disk = have;
         if (have > spec->size) have = 0;
-        if (have > 0 && !hub_hasher_update_file(job->hasher, job->incomplete_path, have)) have = 0;
         if (have == 0 && on_disk > 0) {
             /* Only a file with unusable bytes is truncated: ext4 flushes a file
              * truncated to zero on close (auto_da_alloc), which costs seconds. */
-            hub_hasher_reset(job->hasher);
             if (ftruncate(job->fd, 0) != 0)
                 return mlxe_error_set(err, MLXE_ERR_IO, "cannot truncate %s", job->incomplete_path);
         } else {
@@ -308,6 +316,10 @@ static mlxe_status job_begin(fetch_run *run, fetch_job *job, mlxe_error *err) {
         if (lseek(job->fd, (off_t)have, SEEK_SET) < 0)
             return mlxe_error_set(err, MLXE_ERR_IO, "cannot seek in %s", job->incomplete_path);
         job->offset = have;
+        /* The bytes already there are hashed in the background too. */
+        job->follower = hub_hash_follower_start(job->hasher, job->incomplete_path, have);
+        if (!job->follower)
+            return mlxe_error_set(err, MLXE_ERR_IO, "cannot start hashing %s", job->incomplete_path);
     }
     if (job->offset == spec->size) return job_verify_and_store(run, job, err);
     return job_start_transfer(run, job, err);

@@ -154,8 +154,9 @@ typedef struct mlxe_hub_download_options {
     const char *const *ignore_patterns;
     size_t n_ignore_patterns;
     bool all_files;                      /* ignore the default allow patterns: every file */
-    const char *gguf_quant;              /* e.g. "Q4_K_M": download one .gguf file whose name
-                                            carries it (case-insensitive), plus *.json */
+    const char *gguf_quant;              /* e.g. "Q4_K_M": download only the .gguf files whose
+                                            names carry it (case-insensitive; a split model's
+                                            shards all match); NOT_FOUND when none does */
     mlxe_hub_progress_fn progress;
     void *progress_user;
     mlxe_cancel *cancel;                 /* stops with MLXE_ERR_CANCELLED; partial files kept

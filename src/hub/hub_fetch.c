@@ -37,6 +37,7 @@ typedef struct fetch_job {
     uint64_t offset_at_start; /* at the start of the current attempt */
     uint64_t requested_from;  /* the Range start asked for */
     int attempts_without_progress;
+    bool resumed_from_disk;   /* began with bytes from an earlier run (checked only at the end) */
     hub_hasher *hasher;
     hub_hash_follower *follower; /* hashes the file on a second thread */
     CURL *curl;
@@ -256,6 +257,17 @@ static mlxe_status job_verify_and_store(fetch_run *run, fetch_job *job, mlxe_err
         return mlxe_error_set(err, MLXE_ERR_IO, "cannot read back %s to check it", job->incomplete_path);
     hub_hasher_final(job->hasher, actual);
     bool checkable = etag_is_hex(spec->etag, 64) || etag_is_hex(spec->etag, 40);
+    if (checkable && strcmp(actual, spec->etag) != 0 && job->resumed_from_disk) {
+        /* The bytes kept from an earlier run may be what was bad: one fresh try. */
+        MLXE_WARN(MLXE_LOG_CAT_HUB, "%s: the resumed file does not match its hash; downloading it again "
+                  "from the start", spec->path);
+        job->resumed_from_disk = false;
+        if (!job_restart_from_zero(job))
+            return mlxe_error_set(err, MLXE_ERR_IO, "cannot truncate %s", job->incomplete_path);
+        job->state = JOB_PENDING;
+        job->not_before = 0;
+        return MLXE_OK;
+    }
     if (checkable && strcmp(actual, spec->etag) != 0) {
         unlink(job->incomplete_path);
         job->offset = 0;
@@ -309,9 +321,10 @@ static mlxe_status job_begin(fetch_run *run, fetch_job *job, mlxe_error *err) {
              * truncated to zero on close (auto_da_alloc), which costs seconds. */
             if (ftruncate(job->fd, 0) != 0)
                 return mlxe_error_set(err, MLXE_ERR_IO, "cannot truncate %s", job->incomplete_path);
-        } else {
+        } else if (have > 0) {
             MLXE_INFO(MLXE_LOG_CAT_HUB, "%s: resuming at byte %llu of %llu", spec->path,
                       (unsigned long long)have, (unsigned long long)spec->size);
+            job->resumed_from_disk = true;
         }
         if (lseek(job->fd, (off_t)have, SEEK_SET) < 0)
             return mlxe_error_set(err, MLXE_ERR_IO, "cannot seek in %s", job->incomplete_path);

@@ -377,6 +377,35 @@ static void test_range_ignored_restarts(void **state) {
     mlxe_hub_free(hub);
 }
 
+static void test_bad_partial_file_redownloaded(void **state) {
+    (void)state;
+    /* An .incomplete from an earlier run whose bytes are wrong: caught by the
+     * hash at the end, then fetched once more from byte 0. */
+    mlxe_hub *hub = make_hub(NULL, 3);
+    mlxe_hub_file_list *files = NULL;
+    mlxe_error err;
+    assert_int_equal(mlxe_hub_list_files(hub, "org/tiny-mlx", "main", &files, &err), MLXE_OK);
+    const char *sha = NULL;
+    for (size_t i = 0; i < files->n_files; i++)
+        if (strcmp(files->files[i].path, "model.safetensors") == 0) sha = files->files[i].lfs_sha256;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/models--org--tiny-mlx/blobs", cache);
+    assert_int_equal(hub_mkdirs(path, NULL), MLXE_OK);
+    snprintf(path, sizeof path, "%s/models--org--tiny-mlx/blobs/%s.incomplete", cache, sha);
+    char garbage[5000];
+    memset(garbage, 'x', sizeof garbage);
+    test_write_file(path, garbage, sizeof garbage);
+    mlxe_hub_file_list_free(files);
+    fake_hub_reset(&server);
+    char *snap = NULL;
+    assert_int_equal(mlxe_hub_snapshot_download(hub, "org/tiny-mlx", NULL, &snap, &err), MLXE_OK);
+    assert_int_equal(count_ranges("/cdn/", "bytes=5000-"), 1);
+    assert_int_equal(count_ranges("/cdn/", NULL), 1);
+    assert_same_as_server(snap, "org/tiny-mlx", "model.safetensors");
+    free(snap);
+    mlxe_hub_free(hub);
+}
+
 static void test_errors_in_words(void **state) {
     (void)state;
     mlxe_error err;
@@ -676,6 +705,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_retries_5xx_and_429, setup_one, teardown_one),
         cmocka_unit_test_setup_teardown(test_wrong_bytes_deleted_never_linked, setup_one, teardown_one),
         cmocka_unit_test_setup_teardown(test_range_ignored_restarts, setup_one, teardown_one),
+        cmocka_unit_test_setup_teardown(test_bad_partial_file_redownloaded, setup_one, teardown_one),
         cmocka_unit_test_setup_teardown(test_errors_in_words, setup_one, teardown_one),
         cmocka_unit_test_setup_teardown(test_cache_fallback_when_hub_fails, setup_one, teardown_one),
         cmocka_unit_test_setup_teardown(test_token_to_hub_only_and_head_headers, setup_one, teardown_one),

@@ -2,7 +2,8 @@
 """Cache interop with the official JavaScript client (@huggingface/hub, pinned in
 tests/oracles/hub): a cache its snapshotDownload / downloadFileToCacheDir wrote from the fake hub
 is used by mlxengine offline with no request at all, and a cache mlxengine wrote passes its
-scanCacheDir with the same repos, commits, refs, files and sizes.
+scanCacheDir with the same repos, commits, refs, files and sizes, and its snapshotDownload finds
+our files without downloading them again.
 usage: test_interop_js.py MLXENGINE"""
 import json
 import os
@@ -73,4 +74,10 @@ for r in scan["repos"]:
         mine = [x for x in listed if x["id"] == r["id"] and x["commit"] == v["commit"]]
         check(len(mine) == 1 and sorted(mine[0]["refs"]) == v["refs"], f"{key}: refs {v['refs']} vs {mine}")
 check(len(expect) == sum(len(r["revisions"]) for r in scan["repos"]), "revision count")
+# The JS client's snapshotDownload finds every file we downloaded: it fetches none of them.
+hub.reset()
+js_snap = run(js + ["download", hub.url, our_cache, "org/tiny-mlx"]).stdout.strip().splitlines()[-1]
+check(js_snap.endswith("/snapshots/" + commit), f"JS snapshot of our cache {js_snap}")
+fetched = [e["path"] for e in hub.log() if "/resolve/" in e["path"] or "/cdn/" in e["path"]]
+check(fetched == [], f"the JS client downloaded again what we had: {fetched}")
 print("ok: JS cache used offline with no request; our cache scanned by the JS client")

@@ -33,7 +33,9 @@ typedef struct mlxe_hub_options {
     const char *cache_dir;     /* NULL: $HF_HUB_CACHE, $HUGGINGFACE_HUB_CACHE, $HF_HOME/hub */
     const char *token;         /* NULL: $HF_TOKEN, $HUGGING_FACE_HUB_TOKEN, $HF_TOKEN_PATH file;
                                   "" means anonymous */
-    int offline;               /* -1 (default): $HF_HUB_OFFLINE; 0 online; 1 never a request */
+    int offline;               /* -1 (default): $HF_HUB_OFFLINE; 0 online; 1 never a request.
+                                  $HF_HUB_DISABLE_SYMLINKS makes snapshots hold copies of the
+                                  blobs instead of symlinks */
     double etag_timeout_s;     /* metadata request timeout; default $HF_HUB_ETAG_TIMEOUT or 10 */
     double stall_timeout_s;    /* no byte for this long: reconnect and resume;
                                   default $HF_HUB_DOWNLOAD_TIMEOUT or 10 */

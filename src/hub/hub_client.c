@@ -196,6 +196,7 @@ mlxe_status mlxe_hub_create(const mlxe_hub_options *options, mlxe_hub **out, mlx
         hub->token = strip_token(strdup(options->token));
     else
         hub->token = token_from_environment();
+    hub->disable_symlinks = env_truthy("HF_HUB_DISABLE_SYMLINKS");
     hub->offline = options->offline < 0 ? env_truthy("HF_HUB_OFFLINE") : options->offline != 0;
     hub->etag_timeout_s = options->etag_timeout_s > 0 ? options->etag_timeout_s
                                                         : env_seconds("HF_HUB_ETAG_TIMEOUT", 10);

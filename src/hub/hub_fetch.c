@@ -131,7 +131,7 @@ static void job_close(fetch_run *run, fetch_job *job) {
 
 static mlxe_status job_finish_linked(fetch_run *run, fetch_job *job, mlxe_error *err) {
     mlxe_status s = hub_link_snapshot(run->repo_folder, run->commit, job->spec->path,
-                                      job->spec->etag, err);
+                                      job->spec->etag, run->hub->disable_symlinks, err);
     job_close(run, job);
     if (s) return s;
     job->state = JOB_DONE;

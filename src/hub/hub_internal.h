@@ -23,6 +23,7 @@ struct mlxe_hub {
     double retry_base_delay_s;
     double retry_max_delay_s;
     char *user_agent;
+    bool disable_symlinks; /* HF_HUB_DISABLE_SYMLINKS: snapshots hold copies */
 };
 
 /* ---- strings ---- */
@@ -117,9 +118,10 @@ int hub_lock_blob(const char *cache_dir, const char *repo_id, const char *etag, 
                   mlxe_error *err);
 void hub_unlock_blob(int fd);
 /* Creates snapshots/{commit}/{path} -> ../../blobs/{etag} (relative), replacing
- * what was there, atomically (link at a temporary name, then rename). */
+ * what was there, atomically (link at a temporary name, then rename); with
+ * copy, a copy of the blob instead (HF_HUB_DISABLE_SYMLINKS). */
 mlxe_status hub_link_snapshot(const char *repo_folder, const char *commit, const char *path,
-                              const char *etag, mlxe_error *err);
+                              const char *etag, bool copy, mlxe_error *err);
 /* Records a missing file under .no_exist/{commit}/{path}. */
 void hub_mark_no_exist(const char *repo_folder, const char *commit, const char *path);
 /* trees/{commit}.json. */

@@ -656,6 +656,25 @@ static void test_two_processes_one_copy(void **state) {
     free(commit);
 }
 
+static void test_symlinks_disabled_copies(void **state) {
+    (void)state;
+    setenv("HF_HUB_DISABLE_SYMLINKS", "1", 1);
+    mlxe_hub *hub = make_hub(NULL, 2);
+    unsetenv("HF_HUB_DISABLE_SYMLINKS");
+    char *snap = NULL;
+    mlxe_error err;
+    assert_int_equal(mlxe_hub_snapshot_download(hub, "org/tiny-mlx", NULL, &snap, &err), MLXE_OK);
+    char path[PATH_MAX];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/extra/notes.txt", snap);
+    assert_int_equal(lstat(path, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_same_as_server(snap, "org/tiny-mlx", "model.safetensors");
+    assert_same_as_server(snap, "org/tiny-mlx", "extra/notes.txt");
+    free(snap);
+    mlxe_hub_free(hub);
+}
+
 static void test_disk_space_checked_first(void **state) {
     (void)state;
     /* org/huge lists a 1 PB weights file: refused before any byte is fetched. */
@@ -714,6 +733,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_two_processes_one_copy, setup_one, teardown_one),
         cmocka_unit_test_setup_teardown(test_token_never_logged, setup_one, teardown_one),
         cmocka_unit_test_setup_teardown(test_disk_space_checked_first, setup_one, teardown_one),
+        cmocka_unit_test_setup_teardown(test_symlinks_disabled_copies, setup_one, teardown_one),
     };
     return cmocka_run_group_tests(tests, setup_all, teardown_all);
 }

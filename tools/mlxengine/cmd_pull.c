@@ -109,6 +109,17 @@ int cmd_pull(int argc, char **argv) {
     } else {
         printf("%s\n", snapshot);
     }
+    if (s == MLXE_OK) {
+        /* Say now, not at load time, when the model will not fit this machine. */
+        mlxe_memory_estimate m;
+        if (mlxe_hub_estimate_memory(snapshot, 0, &m, NULL) == MLXE_OK && !m.fits) {
+            char need[32], have[32];
+            hub_cli_format_size(m.total_bytes, need, sizeof need);
+            hub_cli_format_size(m.available_bytes, have, sizeof have);
+            fprintf(stderr, "mlxengine pull: warning: running this model needs about %s of memory but "
+                            "%s is available; choose a smaller or more quantized model\n", need, have);
+        }
+    }
     free(snapshot);
     mlxe_cancel_free(pull_cancel);
     pull_cancel = NULL;

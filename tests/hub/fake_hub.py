@@ -13,6 +13,7 @@ Test control (never counted in the request log):
                   "times": n (default 1), "skip": matching requests to let through first,
                   ...}. Kinds:
                     status      answer "status" (with "headers") instead of the route
+                    raw         answer "status" with "body" verbatim (malformed JSON...)
                     drop        send "after_bytes" of the body, then close the connection
                     stall       send "after_bytes", then sleep "seconds", then close
                     wrong       serve the body with its bytes changed (same length)
@@ -267,7 +268,14 @@ class Handler(BaseHTTPRequestHandler):
         return None
 
     def apply_status_fault(self, path):
-        rule = STATE.take_fault(path, {"status"})
+        rule = STATE.take_fault(path, {"status", "raw"})
+        if rule and rule["kind"] == "raw":  # a verbatim answer, e.g. malformed JSON
+            body = rule.get("body", "").encode()
+            self.send_response(rule.get("status", 200))
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return True
         if rule:
             self.send_error_code(rule.get("status", 503), rule.get("code"), rule.get("message", "injected"),
                                  rule.get("headers"))

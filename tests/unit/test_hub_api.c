@@ -149,6 +149,42 @@ static void test_model_info_and_tree(void **state) {
     mlxe_hub_free(hub);
 }
 
+static void test_malformed_answers(void **state) {
+    (void)state;
+    mlxe_hub *hub = make_hub();
+    mlxe_error err;
+    mlxe_hub_model *info = NULL;
+    mlxe_hub_file_list *files = NULL;
+    mlxe_hub_model_list *list = NULL;
+    struct {
+        const char *fault;
+        int call;
+        const char *needle;
+    } cases[] = {
+        {"[{\"match\":\"/api/models/org/tiny-mlx\",\"kind\":\"raw\",\"body\":\"{\\\"sha\\\": 1\"}]", 0, "org/tiny-mlx"},
+        {"[{\"match\":\"/api/models/org/tiny-mlx\",\"kind\":\"raw\",\"body\":\"{}\"}]", 0, "no 'id'"},
+        {"[{\"match\":\"/tree/\",\"kind\":\"raw\",\"body\":\"{}\"}]", 1, "not a JSON array"},
+        {"[{\"match\":\"/tree/\",\"kind\":\"raw\",\"body\":\"[{\\\"type\\\":\\\"file\\\"}]\"}]", 1, "lacks 'path'"},
+        {"[{\"match\":\"/api/models\",\"kind\":\"raw\",\"body\":\"{\\\"a\\\":1}\"}]", 2, "not a JSON array"},
+        {"[{\"match\":\"/api/models\",\"kind\":\"raw\",\"body\":\"[1]\"}]", 2, "not a JSON object"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fake_hub_reset(&server);
+        fake_hub_faults(&server, cases[i].fault);
+        mlxe_status s;
+        if (cases[i].call == 0) s = mlxe_hub_model_info(hub, "org/tiny-mlx", NULL, false, &info, &err);
+        else if (cases[i].call == 1) s = mlxe_hub_list_files(hub, "org/tiny-mlx", "main", &files, &err);
+        else s = mlxe_hub_search(hub, NULL, &list, &err);
+        assert_int_equal(s, MLXE_ERR_FORMAT);
+        assert_message_contains(err.message, cases[i].needle);
+        assert_null(info);
+        assert_null(files);
+        assert_null(list);
+    }
+    fake_hub_reset(&server);
+    mlxe_hub_free(hub);
+}
+
 static void test_environment(void **state) {
     (void)state;
     char home[256], token_file[300];
@@ -220,6 +256,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_search_filters_sort_limit_pages),
         cmocka_unit_test(test_model_info_and_tree),
+        cmocka_unit_test(test_malformed_answers),
         cmocka_unit_test(test_environment),
     };
     return cmocka_run_group_tests(tests, setup_all, teardown_all);

@@ -167,6 +167,36 @@ static void test_scan_and_delete(void **state) {
     mlxe_hub_free(hub);
 }
 
+static void test_corrupt_cache_files(void **state) {
+    (void)state;
+    /* A damaged trees/{commit}.json or ref is ignored: the Hub is asked again. */
+    mlxe_hub *hub = make_hub(0);
+    pull(hub, "org/tiny-mlx", NULL);
+    mlxe_hub_model *info = NULL;
+    mlxe_error err;
+    assert_int_equal(mlxe_hub_model_info(hub, "org/tiny-mlx", NULL, false, &info, &err), MLXE_OK);
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/models--org--tiny-mlx/trees/%s.json", cache, info->sha);
+    test_write_file(path, "{\"files\": [tr", 13);
+    snprintf(path, sizeof path, "%s/models--org--tiny-mlx/refs/main", cache);
+    test_write_file(path, "not a commit", 12);
+    char *snap = NULL;
+    assert_int_equal(mlxe_hub_cache_resolve(hub, "org/tiny-mlx", "main", &snap, &err), MLXE_ERR_NOT_FOUND);
+    mlxe_hub_download_options o;
+    mlxe_hub_download_options_init(&o);
+    o.revision = info->sha;
+    o.all_files = true;
+    assert_int_equal(mlxe_hub_snapshot_download(hub, "org/tiny-mlx", &o, &snap, &err), MLXE_OK);
+    assert_non_null(strstr(snap, info->sha));
+    free(snap);
+    assert_int_equal(mlxe_hub_snapshot_download(hub, "org/tiny-mlx", NULL, &snap, &err), MLXE_OK);
+    free(snap);
+    assert_int_equal(mlxe_hub_cache_resolve(hub, "org/tiny-mlx", "main", &snap, &err), MLXE_OK); /* ref rewritten */
+    free(snap);
+    mlxe_hub_model_free(info);
+    mlxe_hub_free(hub);
+}
+
 static void test_selection_patterns(void **state) {
     (void)state;
     hub_selection s;
@@ -302,6 +332,7 @@ static void test_registry(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_scan_and_delete, setup_one, teardown_one),
+        cmocka_unit_test_setup_teardown(test_corrupt_cache_files, setup_one, teardown_one),
         cmocka_unit_test(test_selection_patterns),
         cmocka_unit_test(test_model_refs),
         cmocka_unit_test_setup_teardown(test_registry, setup_one, teardown_one),

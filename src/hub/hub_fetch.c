@@ -23,8 +23,10 @@
 #include "hub/hub_internal.h"
 
 typedef enum job_state { JOB_PENDING, JOB_ACTIVE, JOB_DONE } job_state;
+struct fetch_run;
 
 typedef struct fetch_job {
+    struct fetch_run *run;
     const hub_fetch_job *spec;
     job_state state;
     double not_before;        /* earliest start time (backoff, busy lock) */
@@ -67,6 +69,7 @@ typedef struct fetch_run {
     uint64_t speed_received;
     double speed;
     double last_report;
+    const struct fetch_job *last_active; /* the file that received bytes last, for progress */
     CURLM *multi;
 } fetch_run;
 
@@ -202,6 +205,7 @@ static size_t on_job_body(char *data, size_t size, size_t n, void *user) {
         left -= (size_t)w;
     }
     job->offset += len;
+    job->run->last_active = job;
     hub_hash_follower_advance(job->follower, job->offset);
     return len;
 }
@@ -415,6 +419,7 @@ mlxe_status hub_fetch_files(mlxe_hub *hub, const char *repo_id, const char *comm
     for (size_t i = 0; s == MLXE_OK && i < n_jobs; i++) {
         fetch_job *job = &run.jobs[i];
         job->spec = &specs[i];
+        job->run = &run;
         job->fd = -1;
         job->lock_fd = -1;
         job->response.size = -1;
@@ -461,7 +466,7 @@ mlxe_status hub_fetch_files(mlxe_hub *hub, const char *repo_id, const char *comm
             s = job_ended(&run, job, code, err);
         }
         if (s) break;
-        report(&run, NULL, false, false);
+        report(&run, run.last_active, false, false);
         if (run.n_done_files < n_jobs) curl_multi_poll(run.multi, NULL, 0, 50, NULL);
     }
     if (s == MLXE_OK) report(&run, NULL, true, true);

@@ -525,6 +525,8 @@ typedef struct progress_seen {
     mlxe_cancel *cancel_after_first;
     bool monotonic;
     uint64_t previous;
+    int file_updates; /* calls naming a file, with its bytes within its size */
+    bool bad_file_bytes;
 } progress_seen;
 
 static void on_progress(void *user, const mlxe_hub_progress *p) {
@@ -532,6 +534,11 @@ static void on_progress(void *user, const mlxe_hub_progress *p) {
     seen->calls++;
     if (p->done_bytes < seen->previous) seen->monotonic = false;
     seen->previous = p->done_bytes;
+    if (p->file_path) {
+        seen->file_updates++;
+        if (p->file_done > p->file_size) seen->bad_file_bytes = true;
+    }
+    if (p->total_bytes < p->done_bytes || p->n_files_done > p->n_files) seen->monotonic = false;
     seen->last = *p;
     if (seen->cancel_after_first) mlxe_cancel_request(seen->cancel_after_first);
 }
@@ -555,6 +562,9 @@ static void test_progress_and_cancel(void **state) {
     assert_true(seen.calls >= 2);
     assert_true(seen.monotonic);
     assert_true(seen.last.finished);
+    assert_true(seen.file_updates >= 5); /* at least each file's completion */
+    assert_false(seen.bad_file_bytes);
+    assert_true(seen.last.bytes_per_second >= 0);
     assert_int_equal(seen.last.total_bytes, total); /* every file matches the defaults */
     assert_int_equal(seen.last.done_bytes, total);
     assert_int_equal(seen.last.n_files, 5);

@@ -69,9 +69,9 @@ static void dynamic_frequencies(const mlxe_rope_params *params, int64_t seq_len,
     default_frequencies(base, params->dim, inv_freq);
 }
 
-/* yarn's "get_mscale": 0.1 * ln(scale) + 1 above 1. */
-static double yarn_mscale(double scale) {
-    return scale <= 1.0 ? 1.0 : 0.1 * log(scale) + 1.0;
+/* yarn's "get_mscale": 0.1 * mscale * ln(scale) + 1 above 1. */
+static double yarn_mscale(double scale, double mscale) {
+    return scale <= 1.0 ? 1.0 : 0.1 * mscale * log(scale) + 1.0;
 }
 
 /* find_correction_dim: the dimension whose wavelength makes num_rotations
@@ -87,13 +87,27 @@ static void yarn_frequencies(const mlxe_rope_params *params, float *inv_freq, fl
     const mlxe_rope_scaling *s = &params->scaling;
     int64_t dim = params->dim;
     double factor = s->factor;
-    double attention = s->attention_factor > 0 ? s->attention_factor : yarn_mscale(factor);
+    /* attention_factor when given, else get_mscale(factor, mscale) /
+     * get_mscale(factor, mscale_all_dim) when both are set (DeepSeek), else
+     * get_mscale(factor). */
+    double attention = s->attention_factor;
+    if (!(attention > 0)) {
+        if (s->mscale != 0 && s->mscale_all_dim != 0)
+            attention = yarn_mscale(factor, s->mscale) / yarn_mscale(factor, s->mscale_all_dim);
+        else
+            attention = yarn_mscale(factor, 1.0);
+    }
     double beta_fast = s->beta_fast > 0 ? s->beta_fast : 32.0;
     double beta_slow = s->beta_slow > 0 ? s->beta_slow : 1.0;
     double original = (double)original_max_positions(params);
 
-    double low = floor(yarn_correction_dim(beta_fast, dim, params->theta, original));
-    double high = ceil(yarn_correction_dim(beta_slow, dim, params->theta, original));
+    /* find_correction_range, rounded outwards unless truncate is false */
+    double low = yarn_correction_dim(beta_fast, dim, params->theta, original);
+    double high = yarn_correction_dim(beta_slow, dim, params->theta, original);
+    if (s->truncate) {
+        low = floor(low);
+        high = ceil(high);
+    }
     if (low < 0) low = 0;
     if (high > (double)(dim - 1)) high = (double)(dim - 1);
     if (low == high) high += 0.001; /* transformers: "prevent singularity" */

@@ -215,6 +215,7 @@ static void test_bad_batches(void **state) {
     assert_int_equal(mlxe_context_n_ctx(ctx), 8);
     assert_int_equal(mlxe_context_n_seq(ctx), 2);
     assert_int_equal(mlxe_context_n_ubatch(ctx), 4);
+    assert_int_equal(mlxe_context_n_batch(ctx), 64);
     assert_true(mlxe_context_memory_bytes(ctx) > 0);
     mlxe_error err;
     int32_t tokens[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, positions[10], seqs[10] = {0};

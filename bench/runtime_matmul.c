@@ -1,6 +1,6 @@
 /* bench/runtime_matmul.c — throughput of the CPU matmul op on a 4096×4096
  * weight matrix: decode (1 token, memory-bound) and prefill (64 tokens,
- * compute-bound) for F32, F16 and BF16 weights and 4-bit MLX quantized, with
+ * compute-bound) for F32, F16 and BF16 weights and 4/8-bit MLX quantized, with
  * the AVX2 and the portable kernels side by side.
  *
  *   bench_runtime_matmul [--threads N] [--size N] [--prefill-rows N] [--seconds S]
@@ -109,9 +109,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "--size must be a positive multiple of 64 and --prefill-rows positive\n");
         return 2;
     }
-    weights all[4];
+    weights all[5];
     if (make_weights(&all[0], "F32", MLXE_DTYPE_F32, 0, n) || make_weights(&all[1], "F16", MLXE_DTYPE_F16, 0, n) ||
-        make_weights(&all[2], "BF16", MLXE_DTYPE_BF16, 0, n) || make_weights(&all[3], "Q4 g64", MLXE_DTYPE_U32, 4, n)) {
+        make_weights(&all[2], "BF16", MLXE_DTYPE_BF16, 0, n) || make_weights(&all[3], "Q4 g64", MLXE_DTYPE_U32, 4, n) ||
+        make_weights(&all[4], "Q8 g64", MLXE_DTYPE_U32, 8, n)) {
         fprintf(stderr, "out of memory making %lldx%lld weights\n", (long long)n, (long long)n);
         return 1;
     }
@@ -137,7 +138,7 @@ int main(int argc, char **argv) {
            mlxe_device_threads(devices[0]), seconds);
     printf("| weights | case | kernels | ms/call | GFLOP/s | weight GB/s |\n");
     printf("| --- | --- | --- | ---: | ---: | ---: |\n");
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < 5; k++) {
         for (int c = 0; c < 2; c++) {
             int64_t rows = c == 0 ? 1 : prefill_rows;
             for (int s = 0; s < n_sets; s++) {
@@ -151,7 +152,7 @@ int main(int argc, char **argv) {
         }
     }
     for (int s = 0; s < n_sets; s++) mlxe_device_free(devices[s]);
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < 5; k++) {
         free(all[k].data);
         free(all[k].scales);
         free(all[k].biases);

@@ -6,6 +6,16 @@
 #include "runtime_cpu_test.h"
 
 #include "base/thread_pool.h"
+#include "mlxengine/log.h"
+
+/* True when a runtime record in the log ring contains needle. */
+static bool runtime_log_contains(const char *needle) {
+    static mlxe_log_record records[MLXE_LOG_RING_SIZE];
+    size_t n = mlxe_log_recent(records, MLXE_LOG_RING_SIZE);
+    for (size_t i = 0; i < n; i++)
+        if (records[i].category == MLXE_LOG_CAT_RUNTIME && strstr(records[i].message, needle)) return true;
+    return false;
+}
 
 static const mlxe_dtype weight_dtypes[] = {MLXE_DTYPE_F32, MLXE_DTYPE_F16, MLXE_DTYPE_BF16};
 
@@ -43,13 +53,25 @@ static void test_device_create(void **state) {
     mlxe_device_free(dev);
     mlxe_device_free(NULL);
 
-    /* MLXE_CPU_KERNELS=generic forces the portable kernels */
+    /* MLXE_CPU_KERNELS=generic forces the portable kernels, and the choice is logged at debug level */
+    mlxe_log_set_level(MLXE_LOG_CAT_RUNTIME, MLXE_LOG_DEBUG);
+    mlxe_log_clear_recent();
     setenv("MLXE_CPU_KERNELS", "generic", 1);
     assert_int_equal(mlxe_device_create_cpu(1, &dev, &err), MLXE_OK);
     unsetenv("MLXE_CPU_KERNELS");
     assert_string_equal(mlxe_device_name(dev), "cpu-generic");
     assert_int_equal(mlxe_device_threads(dev), 1);
+    assert_true(runtime_log_contains("cpu kernels: generic (MLXE_CPU_KERNELS=generic)"));
     mlxe_device_free(dev);
+
+    /* an unknown value warns and chooses automatically */
+    setenv("MLXE_CPU_KERNELS", "sse9", 1);
+    assert_int_equal(mlxe_device_create_cpu(2, &dev, &err), MLXE_OK);
+    unsetenv("MLXE_CPU_KERNELS");
+    assert_string_equal(mlxe_device_name(dev), mlxe_cpu_has_avx2() ? "cpu-avx2" : "cpu-generic");
+    assert_true(runtime_log_contains("MLXE_CPU_KERNELS=sse9 is not known"));
+    mlxe_device_free(dev);
+    mlxe_log_set_level(MLXE_LOG_CAT_RUNTIME, MLXE_LOG_INFO);
 }
 
 static void test_embedding(void **state) {

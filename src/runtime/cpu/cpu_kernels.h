@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "runtime/ops.h"
+
 /* y[r * ldy + o] = dot(x[r * cols ..], w[o * cols ..]) for r < n_x and
  * o in [o_begin, o_end). w is row-major rows × cols in the kernel's dtype
  * (float, or uint16 bits of F16 / BF16) and is read in place. */
@@ -24,6 +26,11 @@ typedef struct mlxe_cpu_kernels {
     float (*dot)(const float *a, const float *b, int64_t n);
     void (*axpy)(float *y, float a, const float *x, int64_t n);   /* y += a * x */
     void (*scale)(float *y, float a, int64_t n);                  /* y *= a */
+    /* Like mlxe_matmul_kernel for an MLX affine-quantized w with 4 or 8 bits
+     * (y's row stride is w->rows); NULL when the table has none, and then
+     * cpu_quant.c's portable path is used. */
+    void (*matmul_quantized)(const float *x, int64_t n_x, const mlxe_matrix *w, int64_t o_begin, int64_t o_end,
+                             float *y);
 } mlxe_cpu_kernels;
 
 extern const mlxe_cpu_kernels mlxe_cpu_kernels_generic;

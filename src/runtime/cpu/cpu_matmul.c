@@ -27,7 +27,10 @@ static void matmul_worker(void *ctx, int index, int count) {
     if (o_end > w->rows) o_end = w->rows;
     if (o_begin >= o_end) return;
     if (w->bits != 0) {
-        mlxe_cpu_matmul_quantized(job->kernels, job->x, job->n_rows, w, o_begin, o_end, job->y);
+        if (job->kernels->matmul_quantized && (w->bits == 4 || w->bits == 8))
+            job->kernels->matmul_quantized(job->x, job->n_rows, w, o_begin, o_end, job->y);
+        else
+            mlxe_cpu_matmul_quantized(job->kernels, job->x, job->n_rows, w, o_begin, o_end, job->y);
         return;
     }
     mlxe_matmul_kernel kernel = w->dtype == MLXE_DTYPE_F16    ? job->kernels->matmul_f16

@@ -110,6 +110,88 @@ AVX2 static void avx2_matmul_bf16(const float *x, int64_t n_x, const void *w, in
     avx2_matmul(WEIGHT_BF16, x, n_x, w, cols, o_begin, o_end, y, ldy);
 }
 
+/* ---- MLX affine-quantized weights, 4 and 8 bits ----
+ * Eight consecutive values of a row become one vector: 4-bit values are the
+ * nibbles of one word (least significant first), split by per-lane shifts;
+ * 8-bit values are eight consecutive bytes. Then w = scale * q + bias with one
+ * FMA, and w feeds the token FMAs like a dense weight vector. Group sizes are
+ * multiples of 8, so a vector never straddles two groups. */
+
+static inline float scale_value(mlxe_dtype dtype, const void *data, int64_t i) {
+    if (dtype == MLXE_DTYPE_F16) return mlxe_f16_to_f32(((const uint16_t *)data)[i]);
+    if (dtype == MLXE_DTYPE_BF16) return mlxe_bf16_to_f32(((const uint16_t *)data)[i]);
+    return ((const float *)data)[i];
+}
+
+INLINE_AVX2 __m256 dequantize8(int bits, const uint32_t *row_words, int64_t k, __m256 scale, __m256 bias) {
+    __m256i q;
+    if (bits == 4) {
+        const __m256i shifts = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
+        __m256i word = _mm256_set1_epi32((int)row_words[k >> 3]);
+        q = _mm256_and_si256(_mm256_srlv_epi32(word, shifts), _mm256_set1_epi32(15));
+    } else {
+        q = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)((const uint8_t *)row_words + k)));
+    }
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(q), scale, bias);
+}
+
+/* n_w weight rows from o × n_x tokens; constants after inlining. */
+INLINE_AVX2 void quantized_tile(int bits, int n_w, int n_x, const mlxe_matrix *w, int64_t o, const float *x,
+                                float *y) {
+    const int64_t cols = w->cols, group_size = w->group_size, groups = cols / group_size;
+    const int64_t words_per_row = cols * bits / 32;
+    const uint32_t *words = (const uint32_t *)w->data + o * words_per_row;
+    __m256 acc[TILE_X][TILE_W];
+    for (int t = 0; t < n_x; t++)
+        for (int j = 0; j < n_w; j++) acc[t][j] = _mm256_setzero_ps();
+    for (int64_t g = 0; g < groups; g++) {
+        __m256 scales[TILE_W], biases[TILE_W];
+        for (int j = 0; j < n_w; j++) {
+            scales[j] = _mm256_set1_ps(scale_value(w->scale_dtype, w->scales, (o + j) * groups + g));
+            biases[j] = _mm256_set1_ps(scale_value(w->scale_dtype, w->biases, (o + j) * groups + g));
+        }
+        for (int64_t k = g * group_size; k < (g + 1) * group_size; k += 8) {
+            __m256 xv[TILE_X];
+            for (int t = 0; t < n_x; t++) xv[t] = _mm256_loadu_ps(x + t * cols + k);
+            for (int j = 0; j < n_w; j++) {
+                __m256 wv = dequantize8(bits, words + j * words_per_row, k, scales[j], biases[j]);
+                for (int t = 0; t < n_x; t++) acc[t][j] = _mm256_fmadd_ps(wv, xv[t], acc[t][j]);
+            }
+        }
+    }
+    for (int t = 0; t < n_x; t++)
+        for (int j = 0; j < n_w; j++) y[t * w->rows + j] = horizontal_sum(acc[t][j]);
+}
+
+/* Prefill tiles are 2 rows × 3 tokens (scales, biases and accumulators must
+ * fit the 16 vector registers); single tokens use 4 rows. */
+INLINE_AVX2 void avx2_matmul_quantized_bits(int bits, const float *x, int64_t n_x, const mlxe_matrix *w,
+                                            int64_t o_begin, int64_t o_end, float *y) {
+    const int64_t cols = w->cols, ldy = w->rows;
+    int64_t o = o_begin;
+    for (; o + 4 <= o_end; o += 4) {
+        int64_t r = 0;
+        for (; r + TILE_X <= n_x; r += TILE_X) {
+            quantized_tile(bits, 2, TILE_X, w, o, x + r * cols, y + r * ldy + o);
+            quantized_tile(bits, 2, TILE_X, w, o + 2, x + r * cols, y + r * ldy + o + 2);
+        }
+        for (; r < n_x; r++) quantized_tile(bits, 4, 1, w, o, x + r * cols, y + r * ldy + o);
+    }
+    for (; o < o_end; o++) {
+        int64_t r = 0;
+        for (; r + TILE_X <= n_x; r += TILE_X) quantized_tile(bits, 1, TILE_X, w, o, x + r * cols, y + r * ldy + o);
+        for (; r < n_x; r++) quantized_tile(bits, 1, 1, w, o, x + r * cols, y + r * ldy + o);
+    }
+}
+
+AVX2 static void avx2_matmul_quantized(const float *x, int64_t n_x, const mlxe_matrix *w, int64_t o_begin,
+                                       int64_t o_end, float *y) {
+    if (w->bits == 4)
+        avx2_matmul_quantized_bits(4, x, n_x, w, o_begin, o_end, y);
+    else
+        avx2_matmul_quantized_bits(8, x, n_x, w, o_begin, o_end, y);
+}
+
 AVX2 static float avx2_dot(const float *a, const float *b, int64_t n) {
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int64_t i = 0;
@@ -149,6 +231,7 @@ const mlxe_cpu_kernels mlxe_cpu_kernels_avx2 = {
     .dot = avx2_dot,
     .axpy = avx2_axpy,
     .scale = avx2_scale,
+    .matmul_quantized = avx2_matmul_quantized,
 };
 
 #endif

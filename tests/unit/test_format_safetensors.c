@@ -455,6 +455,70 @@ static void test_open_close_repeatedly(void **state) {
     free(bad);
 }
 
+/* Random byte edits of a valid file, parsed from exact-size heap buffers
+ * (so ASan sees any read past the end): the parser must either reject the
+ * buffer with a format error or return tensors lying inside it. */
+static void test_mutated_headers(void **state) {
+    (void)state;
+    float v[12] = {0};
+    uint16_t h[4] = {0};
+    mlxe_safetensors_write_tensor t[] = {
+        {"model.layers.0.self_attn.q_proj.weight", MLXE_DTYPE_F32, 2, {3, 4}, v},
+        {"model.norm.weight", MLXE_DTYPE_BF16, 1, {4}, h},
+        {"scalar", MLXE_DTYPE_U8, 0, {0}, v},
+    };
+    mlxe_safetensors_metadata_entry meta = {"format", "pt"};
+    unsigned char *good = NULL;
+    size_t size = 0;
+    mlxe_error err;
+    assert_int_equal(mlxe_safetensors_serialize(t, 3, &meta, 1, &good, &size, &err), MLXE_OK);
+    uint64_t header_len = 0;
+    for (int i = 7; i >= 0; i--) header_len = (header_len << 8) | good[i];
+    static const char interesting[] = "{}[],:\"0123456789-e. \\";
+    unsigned int seed = 12345;
+    int accepted = 0;
+    for (int round = 0; round < 3000; round++) {
+        size_t n = size;
+        if (round % 10 == 9) n = (size_t)(rand_r(&seed) % (int)size); /* truncation */
+        unsigned char *buf = malloc(n ? n : 1);
+        memcpy(buf, good, n);
+        int edits = 1 + rand_r(&seed) % 3;
+        for (int e = 0; e < edits && n > 8; e++) {
+            /* Mostly edit the JSON; sometimes the length or the data. */
+            size_t at = (rand_r(&seed) % 8 == 0) ? (size_t)(rand_r(&seed) % 8)
+                                                 : 8 + (size_t)rand_r(&seed) % (size_t)header_len;
+            if (at >= n) continue;
+            buf[at] = (rand_r(&seed) % 2) ? (unsigned char)interesting[rand_r(&seed) % (sizeof interesting - 1)]
+                                          : (unsigned char)rand_r(&seed);
+        }
+        mlxe_safetensors_header header;
+        mlxe_status status = mlxe_safetensors_parse_header(buf, n, "fuzz", &header, &err);
+        if (status == MLXE_OK) {
+            accepted++;
+            for (size_t i = 0; i < header.n_tensors; i++) {
+                const mlxe_tensor_info *ti = &header.tensors[i];
+                if (ti->n_bytes) {
+                    assert_true((const unsigned char *)ti->data >= buf + header.data_start);
+                    assert_true((const unsigned char *)ti->data + ti->n_bytes <= buf + n);
+                    volatile unsigned char last = ((const unsigned char *)ti->data)[ti->n_bytes - 1];
+                    (void)last;
+                }
+                assert_int_equal(mlxe_safetensors_header_find(&header, ti->name), i);
+            }
+            mlxe_safetensors_header_free(&header);
+        } else {
+            if (status != MLXE_ERR_FORMAT && status != MLXE_ERR_UNSUPPORTED)
+                fail_msg("unexpected status %s: %s", mlxe_status_name(status), err.message);
+            assert_message_contains(err.message, "fuzz");
+            assert_null(header.tensors);
+        }
+        free(buf);
+    }
+    /* Some edits (inside names or metadata) keep the file valid. */
+    assert_true(accepted > 0);
+    free(good);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dtype_names),
@@ -467,6 +531,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_truncated_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_close_repeatedly, setup, teardown),
+        cmocka_unit_test(test_mutated_headers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

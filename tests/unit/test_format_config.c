@@ -255,8 +255,16 @@ static void test_rope_variants(void **state) {
     assert_true(c.rope_scaling.beta_slow == 2.0);
     assert_true(c.rope_scaling.attention_factor == 1.1);
     assert_false(c.rope_scaling.truncate);
+    /* yarn without a factor: max_position_embeddings / original (transformers 5). */
+    parse_ok("{\"model_type\":\"qwen3\",\"max_position_embeddings\":131072,\"rope_scaling\":{\"rope_type\":\"yarn\","
+             "\"original_max_position_embeddings\":32768}}", &c);
+    assert_true(c.rope_scaling.factor == 4.0);
     parse_ok("{\"model_type\":\"llama\",\"rope_scaling\":{\"rope_type\":\"default\"}}", &c);
     assert_int_equal(c.rope_scaling.type, MLXE_ROPE_SCALING_NONE);
+    /* transformers versions between 4 and 5 wrote the theta inside rope_scaling. */
+    parse_ok("{\"model_type\":\"llama\",\"rope_scaling\":{\"rope_theta\":250000.0}}", &c);
+    assert_int_equal(c.rope_scaling.type, MLXE_ROPE_SCALING_NONE);
+    assert_true(c.rope_theta == 250000.0);
     parse_ok("{\"model_type\":\"llama\",\"rope_scaling\":null}", &c);
     assert_int_equal(c.rope_scaling.type, MLXE_ROPE_SCALING_NONE);
 

@@ -373,6 +373,36 @@ static mlxe_status parse_sizes(const cJSON *root, const char *what, family fam,
     return MLXE_OK;
 }
 
+/* transformers 5 writes Qwen's per-layer attention kinds as layer_types,
+ * derived from use_sliding_window and max_window_layers (Qwen2Config
+ * __post_init__). We model only that rule, so a list that says otherwise
+ * is refused rather than silently run with the wrong masks. */
+static mlxe_status check_layer_types(const cJSON *root, const char *what,
+                                     const mlxe_model_config *out, mlxe_error *err) {
+    const cJSON *types = raw_item(root, "layer_types");
+    if (!types || cJSON_IsNull(types)) return MLXE_OK;
+    if (!cJSON_IsArray(types) || cJSON_GetArraySize(types) != out->num_hidden_layers)
+        return mlxe_error_set(err, MLXE_ERR_FORMAT,
+                              "%s: layer_types must be a list with one entry per layer (%lld)", what,
+                              (long long)out->num_hidden_layers);
+    int64_t layer = 0;
+    const cJSON *type;
+    cJSON_ArrayForEach(type, types) {
+        bool sliding = out->sliding_window > 0 && layer >= out->max_window_layers;
+        const char *expected = sliding ? "sliding_attention" : "full_attention";
+        if (!cJSON_IsString(type) || strcmp(type->valuestring, expected) != 0)
+            return mlxe_error_set(err, MLXE_ERR_UNSUPPORTED,
+                                  "%s: layer_types[%lld] is %s%s%s but use_sliding_window, "
+                                  "sliding_window and max_window_layers imply '%s'; other per-layer "
+                                  "attention patterns are not supported",
+                                  what, (long long)layer, cJSON_IsString(type) ? "'" : "a non-string",
+                                  cJSON_IsString(type) ? type->valuestring : "",
+                                  cJSON_IsString(type) ? "'" : "", expected);
+        layer++;
+    }
+    return MLXE_OK;
+}
+
 /* Biases, q/k norms and sliding windows: what differs between the families. */
 static mlxe_status parse_family_traits(const cJSON *root, const char *what, family fam,
                                        mlxe_model_config *out, mlxe_error *err) {
@@ -425,6 +455,7 @@ static mlxe_status parse_family_traits(const cJSON *root, const char *what, fami
             return mlxe_error_set(err, MLXE_ERR_FORMAT, "%s: sliding_window is %lld; it must be 0 or more",
                                   what, (long long)out->sliding_window);
     }
+    if (fam == FAMILY_QWEN2 || fam == FAMILY_QWEN3) return check_layer_types(root, what, out, err);
     return MLXE_OK;
 }
 

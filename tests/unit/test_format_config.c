@@ -211,6 +211,15 @@ static void test_defaults_per_model_type(void **state) {
     assert_int_equal(c.sliding_window, 2048);
     assert_int_equal(c.max_window_layers, 10);
 
+    /* transformers 5's layer_types must agree with the window settings. */
+    parse_ok("{\"model_type\":\"qwen2\",\"num_hidden_layers\":3,\"use_sliding_window\":true,\"sliding_window\":64,"
+             "\"max_window_layers\":1,\"layer_types\":[\"full_attention\",\"sliding_attention\",\"sliding_attention\"]}", &c);
+    assert_int_equal(c.sliding_window, 64);
+    expect_error("{\"model_type\":\"qwen3\",\"num_hidden_layers\":2,\"layer_types\":[\"full_attention\",\"sliding_attention\"]}",
+                 MLXE_ERR_UNSUPPORTED, "layer_types[1] is 'sliding_attention'", "'full_attention'");
+    expect_error("{\"model_type\":\"qwen3\",\"num_hidden_layers\":2,\"layer_types\":[\"full_attention\"]}",
+                 MLXE_ERR_FORMAT, "layer_types", "one entry per layer");
+
     parse_ok("{\"model_type\":\"qwen3\"}", &c);
     assert_int_equal(c.head_dim, 128);
     assert_true(c.qk_norm);

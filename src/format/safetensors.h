@@ -4,7 +4,12 @@
  * trusted (sane header length, valid JSON, known dtypes, offsets inside the
  * data area, shape × dtype size equal to the byte span, no overlaps, unique
  * names). Tensor data is then used in place: the mapping lives as long as
- * the file (or weight set) object. Errors name the file and the tensor. */
+ * the file (or weight set) object. Errors name the file and the tensor.
+ *
+ * _at(i) walks a file's tensors in data-offset order (a weight set: file by
+ * file); _find is a binary search over names sorted once at open.
+ * Thread-safety: a file or weight set is read-only after open, so any
+ * number of threads may query it at once; close it once, after all use. */
 #ifndef MLXE_FORMAT_SAFETENSORS_H
 #define MLXE_FORMAT_SAFETENSORS_H
 

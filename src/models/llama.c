@@ -9,7 +9,8 @@
  *   - mistral: sliding window on every layer;
  *   - llama: optional attention/MLP biases, llama3 RoPE scaling.
  * Weights are bound once at load by tensor name, with shapes checked
- * against the config, and used in place from the safetensors mapping.
+ * against the config, and used in place from the safetensors mapping
+ * (F32/F16/BF16, or MLX affine-quantized: packed U32 + scales + biases).
  * Activations live in per-context scratch sized for the largest batch, so
  * a forward allocates nothing. */
 #include <math.h>
@@ -82,12 +83,12 @@ static mlxe_status check_float(const mlxe_tensor_info *info, mlxe_error *err) {
     if (is_float_dtype(info->dtype)) return MLXE_OK;
     return mlxe_error_set(err, MLXE_ERR_UNSUPPORTED,
                           "tensor '%s' in %s has dtype %s; the llama family runs F32, F16 and BF16 "
-                          "weights (quantized weights are not supported yet)",
+                          "weights, or MLX-quantized ones (U32 with .scales and .biases)",
                           info->name, info->file, mlxe_dtype_name(info->dtype));
 }
 
-static mlxe_status bind_matrix(const mlxe_weight_set *set, const char *name, int64_t rows,
-                               int64_t cols, mlxe_matrix *out, mlxe_error *err) {
+static mlxe_status bind_float_matrix(const mlxe_weight_set *set, const char *name, int64_t rows,
+                                     int64_t cols, mlxe_matrix *out, mlxe_error *err) {
     const int64_t shape[2] = {rows, cols};
     const mlxe_tensor_info *info = NULL;
     mlxe_status st = mlxe_weight_set_require(set, name, 2, shape, &info, err);
@@ -99,6 +100,75 @@ static mlxe_status bind_matrix(const mlxe_weight_set *set, const char *name, int
     out->cols = cols;
     out->data = info->data;
     return MLXE_OK;
+}
+
+/* An MLX affine-quantized matrix (shared/docs/MLX_QUANT.md): "<base>.weight"
+ * U32 [rows, cols * bits / 32] of packed values, "<base>.scales" and
+ * "<base>.biases" [rows, cols / group_size] in a float dtype. bits and
+ * group_size are read off the shapes, which is what per-layer overrides in
+ * config.json's "quantization" would say, so they cannot disagree with the
+ * data. */
+static mlxe_status bind_quantized_matrix(const mlxe_weight_set *set, const char *base, const mlxe_tensor_info *scales,
+                                         int64_t rows, int64_t cols, mlxe_matrix *out, mlxe_error *err) {
+    char name[288];
+    snprintf(name, sizeof name, "%s.weight", base);
+    const mlxe_tensor_info *weight = mlxe_weight_set_find(set, name);
+    if (!weight)
+        return mlxe_error_set(err, MLXE_ERR_NOT_FOUND, "missing tensor '%s' (its '%s.scales' says it is quantized)",
+                              name, base);
+    if (weight->dtype != MLXE_DTYPE_U32 || weight->n_dims != 2 || weight->shape[0] != rows ||
+        (weight->shape[1] * 32) % cols != 0)
+        return mlxe_error_set(err, MLXE_ERR_FORMAT,
+                              "quantized tensor '%s' in %s is %s with %d dims; the config implies U32 "
+                              "[%lld, %lld * bits / 32]",
+                              name, weight->file, mlxe_dtype_name(weight->dtype), weight->n_dims, (long long)rows,
+                              (long long)cols);
+    int64_t bits = weight->shape[1] * 32 / cols;
+    if (bits != 2 && bits != 3 && bits != 4 && bits != 5 && bits != 6 && bits != 8)
+        return mlxe_error_set(err, MLXE_ERR_UNSUPPORTED,
+                              "quantized tensor '%s' in %s packs %lld bits per value; MLX uses 2, 3, 4, 5, 6 or 8",
+                              name, weight->file, (long long)bits);
+    if (!is_float_dtype(scales->dtype) || scales->n_dims != 2 || scales->shape[0] != rows || scales->shape[1] <= 0 ||
+        cols % scales->shape[1] != 0)
+        return mlxe_error_set(err, MLXE_ERR_FORMAT,
+                              "tensor '%s' in %s must be a float [%lld, groups] with groups dividing %lld",
+                              scales->name, scales->file, (long long)rows, (long long)cols);
+    int64_t group_size = cols / scales->shape[1];
+    snprintf(name, sizeof name, "%s.biases", base);
+    const mlxe_tensor_info *biases = NULL;
+    mlxe_status st = mlxe_weight_set_require(set, name, 2, scales->shape, &biases, err);
+    if (st != MLXE_OK) return st;
+    if (biases->dtype != scales->dtype)
+        return mlxe_error_set(err, MLXE_ERR_FORMAT, "tensor '%s' in %s is %s but its scales are %s", name,
+                              biases->file, mlxe_dtype_name(biases->dtype), mlxe_dtype_name(scales->dtype));
+    memset(out, 0, sizeof *out);
+    out->dtype = MLXE_DTYPE_U32;
+    out->rows = rows;
+    out->cols = cols;
+    out->data = weight->data;
+    out->bits = (int)bits;
+    out->group_size = (int)group_size;
+    out->scale_dtype = scales->dtype;
+    out->scales = scales->data;
+    out->biases = biases->data;
+    return MLXE_OK;
+}
+
+/* Binds "<base>.weight" as a [rows][cols] matrix: quantized when
+ * "<base>.scales" exists (MLX), float otherwise. */
+static mlxe_status bind_matrix(const mlxe_weight_set *set, const char *name, int64_t rows, int64_t cols,
+                               mlxe_matrix *out, mlxe_error *err) {
+    char base[256], scales_name[272];
+    size_t len = strlen(name);
+    const size_t suffix = strlen(".weight");
+    if (len > suffix && len - suffix < sizeof base && strcmp(name + len - suffix, ".weight") == 0) {
+        memcpy(base, name, len - suffix);
+        base[len - suffix] = '\0';
+        snprintf(scales_name, sizeof scales_name, "%s.scales", base);
+        const mlxe_tensor_info *scales = mlxe_weight_set_find(set, scales_name);
+        if (scales) return bind_quantized_matrix(set, base, scales, rows, cols, out, err);
+    }
+    return bind_float_matrix(set, name, rows, cols, out, err);
 }
 
 static mlxe_status bind_vector(const mlxe_weight_set *set, const char *name, int64_t size,

@@ -1,8 +1,8 @@
 /* tests/unit/test_models_load.c — mlxe_model_load on good and bad folders:
  * the getters, and a clear error (naming the tensor, key or folder, no
  * leak) for a missing tensor, a wrong shape, zero heads, a model_type we do
- * not run, an unsupported device, a quantized (U32) weight and a missing
- * folder. */
+ * not run, an unsupported device, a U32 weight without quantization scales
+ * and a missing folder. */
 #include "test_model_util.h"
 #include "mlxengine/mlxengine.h"
 
@@ -136,11 +136,11 @@ static void test_bad_configs(void **state) {
     assert_int_equal(mlxe_model_load(NULL, NULL, &model, &err), MLXE_ERR_INVALID_ARGUMENT);
 }
 
-static void test_quantized_weight_refused(void **state) {
+static void test_u32_without_scales_refused(void **state) {
     (void)state;
-    /* a U32 tensor where a float matrix is expected: a clear "unsupported"
-     * naming the tensor (the shape check comes first, so give the U32
-     * tensor the float shape) */
+    /* a U32 tensor without the .scales/.biases of MLX quantization where a
+     * float matrix is expected: a clear "unsupported" naming the tensor
+     * (the shape check comes first, so give it the float shape) */
     char dir[64];
     test_make_temp_dir(dir, sizeof dir);
     test_model_spec spec;
@@ -182,7 +182,7 @@ int main(void) {
         cmocka_unit_test(test_missing_tensor),
         cmocka_unit_test(test_wrong_shape),
         cmocka_unit_test(test_bad_configs),
-        cmocka_unit_test(test_quantized_weight_refused),
+        cmocka_unit_test(test_u32_without_scales_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

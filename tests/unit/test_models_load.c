@@ -176,6 +176,71 @@ static void test_u32_without_scales_refused(void **state) {
     test_remove_model(dir);
 }
 
+/* Rewrites DIR/model.safetensors with one more byte of header (a space),
+ * so every tensor starts one byte later: misaligned, as files written by
+ * MLX often are. */
+static void misalign_weights(const char *dir) {
+    char path[128];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *bytes = malloc((size_t)size + 1);
+    assert_int_equal(fread(bytes, 1, (size_t)size, f), (size_t)size);
+    fclose(f);
+    uint64_t header = 0;
+    for (int i = 7; i >= 0; i--) header = header << 8 | bytes[i];
+    memmove(bytes + 8 + header + 1, bytes + 8 + header, (size_t)size - 8 - header);
+    bytes[8 + header] = ' ';
+    header++;
+    for (int i = 0; i < 8; i++) bytes[i] = (unsigned char)(header >> (8 * i));
+    test_write_file(path, bytes, (size_t)size + 1);
+    free(bytes);
+}
+
+static float *last_logits(mlxe_model *model) {
+    mlxe_context *ctx = NULL;
+    mlxe_error err;
+    assert_int_equal(mlxe_context_create(model, NULL, &ctx, &err), MLXE_OK);
+    int32_t ids[6] = {1, 9, 17, 33, 2, 60}, positions[6] = {0, 1, 2, 3, 4, 5}, seqs[6] = {0};
+    mlxe_batch b = {.n_tokens = 6, .tokens = ids, .positions = positions, .seq_ids = seqs};
+    assert_int_equal(mlxe_context_decode(ctx, &b, &err), MLXE_OK);
+    size_t bytes = (size_t)mlxe_model_vocab_size(model) * sizeof(float);
+    float *out = malloc(bytes);
+    memcpy(out, mlxe_context_logits(ctx, 5), bytes);
+    mlxe_context_free(ctx);
+    return out;
+}
+
+static void test_misaligned_tensors(void **state) {
+    (void)state;
+    test_model_spec spec;
+    test_model_spec_init(&spec, "qwen2");
+    char aligned_dir[64], misaligned_dir[64];
+    test_make_temp_dir(aligned_dir, sizeof aligned_dir);
+    test_make_temp_dir(misaligned_dir, sizeof misaligned_dir);
+    test_write_model(aligned_dir, &spec, 21);
+    test_write_model(misaligned_dir, &spec, 21);
+    misalign_weights(misaligned_dir);
+    mlxe_model *aligned = NULL, *misaligned = NULL;
+    mlxe_error err;
+    assert_int_equal(mlxe_model_load(aligned_dir, NULL, &aligned, &err), MLXE_OK);
+    if (mlxe_model_load(misaligned_dir, NULL, &misaligned, &err) != MLXE_OK) fail_msg("%s", err.message);
+    /* same weights, computed from aligned copies: the same logits */
+    float *a = last_logits(aligned), *b = last_logits(misaligned);
+    assert_memory_equal(a, b, (size_t)mlxe_model_vocab_size(aligned) * sizeof(float));
+    assert_int_equal(mlxe_model_memory_bytes(aligned), mlxe_model_weight_bytes(aligned));
+    assert_int_equal(mlxe_model_memory_bytes(misaligned), 2 * mlxe_model_weight_bytes(misaligned));
+    free(a);
+    free(b);
+    mlxe_model_free(aligned);
+    mlxe_model_free(misaligned);
+    test_remove_model(aligned_dir);
+    test_remove_model(misaligned_dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_getters),
@@ -183,6 +248,7 @@ int main(void) {
         cmocka_unit_test(test_wrong_shape),
         cmocka_unit_test(test_bad_configs),
         cmocka_unit_test(test_u32_without_scales_refused),
+        cmocka_unit_test(test_misaligned_tensors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,9 +19,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s MODEL_DIR [PROMPT_ID ...]\n", argv[0]);
         return 2;
     }
-    int32_t prompt[64] = {1};
-    int64_t n_prompt = 1;
+    int32_t prompt[64];
+    int64_t n_prompt = 0;
     for (int i = 2; i < argc && n_prompt < 64; i++) prompt[n_prompt++] = (int32_t)atoi(argv[i]);
+    if (n_prompt == 0) prompt[n_prompt++] = 1; /* no ids given: start from id 1 */
 
     mlxe_error err;
     mlxe_model_options model_options;

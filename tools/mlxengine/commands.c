@@ -5,5 +5,7 @@
 
 const tool_command tool_commands[] = {
     {"version", "print the version and build facts", cmd_version},
+    {"tokenize", "encode text to token ids with a model's tokenizer", cmd_tokenize},
+    {"detokenize", "decode token ids to text with a model's tokenizer", cmd_detokenize},
     {NULL, NULL, NULL},
 };

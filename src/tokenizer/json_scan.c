@@ -41,6 +41,10 @@ static bool skip_string(json_scan *s) {
     }
 }
 
+static inline bool is_delimiter(char c) {
+    return c == ',' || c == ']' || c == '}' || c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == ':';
+}
+
 bool json_scan_skip(json_scan *s) {
     int depth = 0;
     json_scan_ws(s);
@@ -75,7 +79,7 @@ bool json_scan_skip(json_scan *s) {
         } else {
             /* number, true, false, null */
             const char *start = s->p;
-            while (s->p < s->end && !strchr(",]} \t\r\n:", *s->p)) s->p++;
+            while (s->p < s->end && !is_delimiter(*s->p)) s->p++;
             if (s->p == start) {
                 s->error = "unexpected character";
                 return false;

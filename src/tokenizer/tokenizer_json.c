@@ -72,29 +72,11 @@ done:
     return st;
 }
 
-/* ---- top level ---- */
-typedef struct top_members {
-    const char *what;
-    span model, added_tokens, normalizer, pre_tokenizer, post_processor, decoder;
-} top_members;
-
 static mlxe_status skip_into(json_scan *s, span *out, const char *what, mlxe_error *err) {
     const char *start = s->p;
     if (!json_scan_skip(s)) return scan_error(what, s, err);
     if (out) *out = (span){start, (size_t)(s->p - start)};
     return MLXE_OK;
-}
-
-static mlxe_status top_member(void *ctx, const char *key, json_scan *s, mlxe_error *err) {
-    top_members *m = ctx;
-    span *target = NULL;
-    if (strcmp(key, "model") == 0) target = &m->model;
-    else if (strcmp(key, "added_tokens") == 0) target = &m->added_tokens;
-    else if (strcmp(key, "normalizer") == 0) target = &m->normalizer;
-    else if (strcmp(key, "pre_tokenizer") == 0) target = &m->pre_tokenizer;
-    else if (strcmp(key, "post_processor") == 0) target = &m->post_processor;
-    else if (strcmp(key, "decoder") == 0) target = &m->decoder;
-    return skip_into(s, target, m->what, err);
 }
 
 /* ---- model ---- */
@@ -123,14 +105,71 @@ static mlxe_status model_member(void *ctx, const char *key, json_scan *s, mlxe_e
     return ok ? MLXE_OK : oom(err);
 }
 
+/* ---- top level ---- */
+typedef struct top_members {
+    const char *what;
+    span model, added_tokens, normalizer, pre_tokenizer, post_processor, decoder;
+    model_members model_parts;
+} top_members;
+
+/* The model object is walked in place (one pass over the big file):
+ * vocab and merges are only located here, the rest collected as text. */
+static mlxe_status scan_model(top_members *m, json_scan *s, mlxe_error *err) {
+    const char *start = s->p;
+    mlxe_status st = scan_object(m->what, s, model_member, &m->model_parts, err);
+    m->model = (span){start, (size_t)(s->p - start)};
+    return st;
+}
+
+static mlxe_status top_member(void *ctx, const char *key, json_scan *s, mlxe_error *err) {
+    top_members *m = ctx;
+    span *target = NULL;
+    if (strcmp(key, "model") == 0) return scan_model(m, s, err);
+    else if (strcmp(key, "added_tokens") == 0) target = &m->added_tokens;
+    else if (strcmp(key, "normalizer") == 0) target = &m->normalizer;
+    else if (strcmp(key, "pre_tokenizer") == 0) target = &m->pre_tokenizer;
+    else if (strcmp(key, "post_processor") == 0) target = &m->post_processor;
+    else if (strcmp(key, "decoder") == 0) target = &m->decoder;
+    return skip_into(s, target, m->what, err);
+}
+
 /* model.vocab: {"token": id, ...} straight into the hash map (keys may
  * contain NUL bytes, so their decoded length is used). */
-static mlxe_status read_vocab(const char *what, span vocab, tok_bpe *bpe, int64_t *max_id, mlxe_error *err) {
+/* Where each id's string sits in the vocab map, so merges can check a
+ * guessed id with one comparison instead of a hash lookup. */
+typedef struct vocab_index {
+    uint32_t *offset, *size; /* size UINT32_MAX: no token */
+    size_t n;
+} vocab_index;
+
+static bool index_set(vocab_index *index, int64_t id, uint32_t offset, uint32_t size) {
+    if ((size_t)id >= index->n) {
+        size_t n = index->n ? index->n : 1024;
+        while (n <= (size_t)id) n *= 2;
+        uint32_t *o = realloc(index->offset, n * sizeof *o);
+        if (o) index->offset = o;
+        uint32_t *z = realloc(index->size, n * sizeof *z);
+        if (z) index->size = z;
+        if (!o || !z) return false;
+        for (size_t i = index->n; i < n; i++) z[i] = UINT32_MAX;
+        index->n = n;
+    }
+    index->offset[id] = offset;
+    index->size[id] = size;
+    return true;
+}
+
+static mlxe_status read_vocab(const char *what, span vocab, tok_bpe *bpe, int64_t *max_id, vocab_index *index,
+                              mlxe_error *err) {
     json_scan s = {vocab.start, vocab.start + vocab.size, vocab.start, NULL};
     tok_buffer key = {0};
     mlxe_status st = MLXE_OK;
-    size_t expected = vocab.size / 12 + 16;
+    size_t expected = vocab.size / 16 + 16;
     if (!tok_string_map_init(&bpe->vocab, expected)) return oom(err);
+    /* the keys take at most as many bytes as their JSON text */
+    bpe->vocab.strings = malloc(vocab.size + 1);
+    if (!bpe->vocab.strings) return oom(err);
+    bpe->vocab.strings_capacity = vocab.size + 1;
     *max_id = -1;
     if (!json_scan_expect(&s, '{')) {
         s.error = "model.vocab is not an object (a Unigram model?)";
@@ -149,7 +188,9 @@ static mlxe_status read_vocab(const char *what, span vocab, tok_bpe *bpe, int64_
                                 what, key.data, (long long)id);
             break;
         }
-        if (!tok_string_map_put(&bpe->vocab, key.data, key.size, (int32_t)id)) {
+        size_t before = bpe->vocab.count, offset = bpe->vocab.strings_size;
+        if (!tok_string_map_put(&bpe->vocab, key.data, key.size, (int32_t)id) ||
+            (bpe->vocab.count > before && !index_set(index, id, (uint32_t)offset, (uint32_t)key.size))) {
             st = oom(err);
             break;
         }
@@ -170,7 +211,7 @@ static mlxe_status read_vocab(const char *what, span vocab, tok_bpe *bpe, int64_
 
 static mlxe_status add_merge(const char *what, tok_bpe *bpe, const char *left, size_t left_size,
                              const char *right, size_t right_size, size_t rank, tok_buffer *joined,
-                             mlxe_error *err) {
+                             const vocab_index *index, int32_t *last_merged, mlxe_error *err) {
     int32_t a = tok_string_map_get(&bpe->vocab, left, left_size);
     int32_t b = tok_string_map_get(&bpe->vocab, right, right_size);
     if (a < 0 || b < 0)
@@ -181,7 +222,14 @@ static mlxe_status add_merge(const char *what, tok_bpe *bpe, const char *left, s
     joined->size = 0;
     if (!tok_buffer_append(joined, left, left_size) || !tok_buffer_append(joined, right + skip, right_size - skip))
         return oom(err);
-    int32_t merged = tok_string_map_get(&bpe->vocab, joined->data, joined->size);
+    /* vocabularies built by BPE training list merged tokens in merge order,
+     * so the next id is a good guess; verify it, else look it up */
+    int32_t merged = -1, guess = *last_merged + 1;
+    if (guess >= 0 && (size_t)guess < index->n && index->size[guess] == joined->size &&
+        memcmp(bpe->vocab.strings + index->offset[guess], joined->data, joined->size) == 0)
+        merged = guess;
+    if (merged < 0) merged = tok_string_map_get(&bpe->vocab, joined->data, joined->size);
+    *last_merged = merged;
     if (merged < 0)
         return mlxe_error_set(err, MLXE_ERR_FORMAT, "%s: merge #%zu ('%.60s' '%.60s') makes '%.120s', which is not in model.vocab",
                               what, rank, left, right, joined->data);
@@ -192,8 +240,10 @@ static mlxe_status add_merge(const char *what, tok_bpe *bpe, const char *left, s
     return MLXE_OK;
 }
 
-static mlxe_status read_merges(const char *what, span merges, tok_bpe *bpe, mlxe_error *err) {
-    if (!tok_pair_map_init(&bpe->merges, merges.size / 12 + 16)) return oom(err);
+static mlxe_status read_merges(const char *what, span merges, tok_bpe *bpe, const vocab_index *index,
+                               mlxe_error *err) {
+    if (!tok_pair_map_init(&bpe->merges, merges.size / 16 + 16)) return oom(err);
+    int32_t last_merged = -2;
     if (!merges.start) return MLXE_OK;
     json_scan s = {merges.start, merges.start + merges.size, merges.start, NULL};
     tok_buffer a = {0}, b = {0}, joined = {0};
@@ -224,7 +274,8 @@ static mlxe_status read_merges(const char *what, span merges, tok_bpe *bpe, mlxe
             }
             size_t left_size = (size_t)(space - a.data);
             *space = '\0';
-            st = add_merge(what, bpe, a.data, left_size, space + 1, a.size - left_size - 1, rank, &joined, err);
+            st = add_merge(what, bpe, a.data, left_size, space + 1, a.size - left_size - 1, rank, &joined, index,
+                           &last_merged, err);
         } else {
             /* ["left", "right"] */
             if (!json_scan_expect(&s, '[') || !json_scan_string(&s, &a) || !json_scan_expect(&s, ',') ||
@@ -233,7 +284,7 @@ static mlxe_status read_merges(const char *what, span merges, tok_bpe *bpe, mlxe
                 st = scan_error(what, &s, err);
                 break;
             }
-            st = add_merge(what, bpe, a.data, a.size, b.data, b.size, rank, &joined, err);
+            st = add_merge(what, bpe, a.data, a.size, b.data, b.size, rank, &joined, index, &last_merged, err);
         }
         if (st != MLXE_OK) break;
         json_scan_ws(&s);
@@ -628,17 +679,12 @@ static mlxe_status load_parts(mlxe_tokenizer *tk, const char *what, top_members 
                               mlxe_error *err) {
     /* the model */
     if (!top->model.start) return mlxe_error_set(err, MLXE_ERR_FORMAT, "%s: no \"model\" member (is this a tokenizer.json?)", what);
-    model_members mm = {what, {0}, {0}, {0}};
-    if (!tok_buffer_append(&mm.rest, "{", 1)) return oom(err);
-    json_scan ms = {top->model.start, top->model.start + top->model.size, top->model.start, NULL};
-    mlxe_status st = scan_object(what, &ms, model_member, &mm, err);
-    if (st == MLXE_OK && !tok_buffer_append(&mm.rest, "}", 1)) st = oom(err);
-    if (st == MLXE_OK) {
-        pp->model_rest = cJSON_ParseWithLength(mm.rest.data, mm.rest.size);
-        if (!pp->model_rest) st = mlxe_error_set(err, MLXE_ERR_FORMAT, "%s: \"model\" is not valid JSON", what);
-    }
-    tok_buffer_free(&mm.rest);
-    if (st != MLXE_OK) return st;
+    model_members mm = top->model_parts;
+    mlxe_status st = MLXE_OK;
+    if (!tok_buffer_append(&top->model_parts.rest, "}", 1)) return oom(err);
+    mm = top->model_parts;
+    pp->model_rest = cJSON_ParseWithLength(mm.rest.data, mm.rest.size);
+    if (!pp->model_rest) return mlxe_error_set(err, MLXE_ERR_FORMAT, "%s: \"model\" is not valid JSON", what);
     const char *type = get_string(pp->model_rest, "type");
     if (!type) type = mm.merges.start ? "BPE" : "unknown";
     if (strcmp(type, "BPE") != 0)
@@ -661,8 +707,11 @@ static mlxe_status load_parts(mlxe_tokenizer *tk, const char *what, top_members 
         MLXE_WARN(MLXE_LOG_CAT_TOKENIZER, "%s: BPE dropout %g ignored (inference never drops merges)", what, dropout->valuedouble);
     if (!mm.vocab.start) return mlxe_error_set(err, MLXE_ERR_FORMAT, "%s: model has no \"vocab\"", what);
     int64_t max_id = -1;
-    st = read_vocab(what, mm.vocab, bpe, &max_id, err);
-    if (st == MLXE_OK) st = read_merges(what, mm.merges, bpe, err);
+    vocab_index index = {0};
+    st = read_vocab(what, mm.vocab, bpe, &max_id, &index, err);
+    if (st == MLXE_OK) st = read_merges(what, mm.merges, bpe, &index, err);
+    free(index.offset);
+    free(index.size);
     if (st != MLXE_OK) return st;
     bpe->unk_id = bpe->unk_token ? tok_string_map_get(&bpe->vocab, bpe->unk_token, strlen(bpe->unk_token)) : -1;
     for (int b = 0; b < 256; b++) {
@@ -711,17 +760,24 @@ static mlxe_status load_parts(mlxe_tokenizer *tk, const char *what, top_members 
 
 mlxe_status tok_load_tokenizer_json(mlxe_tokenizer *tk, const char *json, size_t size, mlxe_error *err) {
     const char *what = tk->what;
-    top_members top = {what, {0}, {0}, {0}, {0}, {0}, {0}};
+    top_members top;
+    memset(&top, 0, sizeof top);
+    top.what = top.model_parts.what = what;
+    if (!tok_buffer_append(&top.model_parts.rest, "{", 1)) return oom(err);
     json_scan s = {json, json + size, json, NULL};
     mlxe_status st = scan_object(what, &s, top_member, &top, err);
-    if (st != MLXE_OK) return st;
     json_scan_ws(&s);
-    if (s.p != s.end) {
+    if (st == MLXE_OK && s.p != s.end) {
         s.error = "extra text after the top-level object";
-        return scan_error(what, &s, err);
+        st = scan_error(what, &s, err);
+    }
+    if (st != MLXE_OK) {
+        tok_buffer_free(&top.model_parts.rest);
+        return st;
     }
     parsed_parts pp = {0};
     st = load_parts(tk, what, &top, &pp, err);
+    tok_buffer_free(&top.model_parts.rest);
     cJSON_Delete(pp.model_rest);
     cJSON_Delete(pp.added);
     cJSON_Delete(pp.normalizer);

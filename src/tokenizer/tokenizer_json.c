@@ -431,7 +431,10 @@ static mlxe_status build_normalizer(const cJSON *obj, const char *what, tok_norm
  * (tokenizers pre_tokenizers/byte_level.rs). */
 static const char GPT2_PATTERN[] =
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
-static const char WHITESPACE_PATTERN[] = "\\w+|[^\\w\\s]+";
+/* Whitespace is `\w+|[^\w\s]+` compiled by the Rust regex crate, whose \w is
+ * Alphabetic + marks + decimal digits + connector punctuation + joiners. */
+static const char WHITESPACE_PATTERN[] =
+    "[\\p{L}\\p{Nl}\\p{M}\\p{Nd}\\p{Pc}\\x{200C}\\x{200D}]+|[^\\p{L}\\p{Nl}\\p{M}\\p{Nd}\\p{Pc}\\x{200C}\\x{200D}\\s]+";
 
 static mlxe_status read_behavior(const cJSON *obj, const char *what, tok_split_behavior fallback,
                                  tok_split_behavior *out, mlxe_error *err) {

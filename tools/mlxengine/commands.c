@@ -13,5 +13,7 @@ const tool_command tool_commands[] = {
     {"du", "disk use of the model cache", cmd_du},
     {"generate", "generate token ids from prompt ids with a model folder", cmd_generate},
     {"logits", "print the top-10 next-token logits for prompt ids", cmd_logits},
+    {"tokenize", "encode text to token ids with a model's tokenizer", cmd_tokenize},
+    {"detokenize", "decode token ids to text with a model's tokenizer", cmd_detokenize},
     {NULL, NULL, NULL},
 };

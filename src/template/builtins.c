@@ -55,6 +55,38 @@ static int64_t need_int(tpl_interp *in, tpl_value v, const char *what) {
 
 static tpl_value soft_str(tpl_interp *in, tpl_value v) { return tpl_to_string(in->rt, v); }
 
+static tpl_value as_generator(tpl_value list) {
+    list.as.list->is_generator = true;
+    return list;
+}
+
+static void need_sized(tpl_interp *in, tpl_value v) {
+    if (v.type == TPL_LIST && v.as.list->is_generator)
+        tpl_fail(in->rt, MLXE_ERR_TEMPLATE, "object of type 'generator' has no len()");
+}
+
+/* markupsafe.escape of plain text. */
+static tpl_value html_escape(tpl_interp *in, tpl_value s) {
+    tpl_buffer b = {0};
+    for (size_t i = 0; i < s.as.string->length; i++) {
+        char c = s.as.string->data[i];
+        const char *rep = c == '&' ? "&amp;" : c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '"' ? "&#34;"
+                          : c == '\'' ? "&#39;" : NULL;
+        if (rep) tpl_buffer_append_cstr(in->rt, &b, rep);
+        else tpl_buffer_append(in->rt, &b, &c, 1);
+    }
+    tpl_value out = tpl_buffer_to_value(in->rt, &b);
+    out.as.string->is_markup = true;
+    return out;
+}
+
+static tpl_value keep_markup(tpl_value result, tpl_value input) {
+    if (result.type == TPL_STRING && input.type == TPL_STRING && input.as.string->is_markup &&
+        result.as.string != input.as.string)
+        result.as.string->is_markup = true;
+    return result;
+}
+
 /* ---- case mapping and whitespace, code point by code point ---- */
 
 typedef enum case_op { CASE_UPPER, CASE_LOWER, CASE_TITLE } case_op;
@@ -1031,7 +1063,8 @@ bool tpl_apply_test(tpl_interp *in, const char *name, tpl_value v, const tpl_arg
     if (!strcmp(name, "iterable"))
         return v.type == TPL_STRING || v.type == TPL_LIST || v.type == TPL_DICT || v.type == TPL_UNDEFINED;
     if (!strcmp(name, "sequence"))
-        return v.type == TPL_STRING || v.type == TPL_LIST || v.type == TPL_DICT || v.type == TPL_UNDEFINED;
+        return v.type == TPL_STRING || (v.type == TPL_LIST && !v.as.list->is_generator) || v.type == TPL_DICT ||
+               v.type == TPL_UNDEFINED;
     if (!strcmp(name, "callable"))
         return v.type == TPL_MACRO || v.type == TPL_FUNCTION || v.type == TPL_METHOD;
     if (!strcmp(name, "sameas")) {
@@ -1064,7 +1097,7 @@ bool tpl_apply_test(tpl_interp *in, const char *name, tpl_value v, const tpl_arg
         tpl_value mapped = change_case(in, s.as.string, name[0] == 'l' ? CASE_LOWER : CASE_UPPER);
         return tpl_equal(in->rt, s, mapped);
     }
-    if (!strcmp(name, "escaped")) return false;
+    if (!strcmp(name, "escaped")) return v.type == TPL_STRING && v.as.string->is_markup;
     if (!strcmp(name, "filter")) return a0 && a0->type == TPL_STRING && tpl_apply_test(in, "defined", *a0, args);
     if (!strcmp(name, "test")) return a0 && a0->type == TPL_STRING && test_known(a0->as.string->data);
     if (!strcmp(name, "in")) {
@@ -1150,6 +1183,8 @@ static tpl_value list_copy(tpl_interp *in, tpl_list *l) {
 /* select/reject/selectattr/rejectattr: args after the sequence (and the
  * attribute) are a test name and its arguments; no test means truthiness. */
 static tpl_value select_items(tpl_interp *in, tpl_value seq, const tpl_args *args, bool by_attribute, bool keep) {
+    /* jinja2 select_or_reject: a false value (None, empty) gives an empty generator. */
+    if (!tpl_truthy(seq)) return as_generator(tpl_list_new(in->rt, 0, false));
     tpl_list *items = tpl_iterate(in->rt, seq);
     size_t first_test_arg = by_attribute ? 1 : 0;
     tpl_value attribute = by_attribute ? arg_or(args, 0, NULL, tpl_undefined(NULL)) : tpl_undefined(NULL);
@@ -1172,7 +1207,7 @@ static tpl_value select_items(tpl_interp *in, tpl_value seq, const tpl_args *arg
         bool passed = test ? tpl_apply_test(in, test, subject, &test_args) : tpl_truthy(subject);
         if (passed == keep) tpl_list_push(in->rt, out.as.list, item);
     }
-    return out;
+    return as_generator(out);
 }
 
 static tpl_value do_indent(tpl_interp *in, tpl_value input, const tpl_args *args) {
@@ -1312,10 +1347,17 @@ tpl_value tpl_apply_filter(tpl_interp *in, const char *name, tpl_value v, const 
         if (v.type == TPL_UNDEFINED || (boolean && !tpl_truthy(v))) return fallback;
         return v;
     }
-    if (!strcmp(name, "safe")) return v;
+    if (!strcmp(name, "safe")) {
+        if (v.type == TPL_STRING && v.as.string->is_markup) return v;
+        tpl_value s = soft_str(in, v);
+        tpl_value copy = tpl_str(rt, s.as.string->data, s.as.string->length);
+        copy.as.string->is_markup = true;
+        return copy;
+    }
     if (!strcmp(name, "string")) return soft_str(in, v);
     if (!strcmp(name, "tojson")) return do_tojson(in, v, args);
     if (!strcmp(name, "length") || !strcmp(name, "count")) {
+        need_sized(in, v);
         switch (v.type) {
         case TPL_STRING: return tpl_int(tpl_string_chars(v.as.string));
         case TPL_LIST: return tpl_int((int64_t)v.as.list->length);
@@ -1325,18 +1367,18 @@ tpl_value tpl_apply_filter(tpl_interp *in, const char *name, tpl_value v, const 
         default: tpl_fail(rt, MLXE_ERR_TEMPLATE, "object of type '%s' has no len()", tpl_type_name(v));
         }
     }
-    if (!strcmp(name, "trim")) return strip(in, soft_str(in, v).as.string, arg(args, 0, "chars"), true, true);
-    if (!strcmp(name, "upper")) return change_case(in, soft_str(in, v).as.string, CASE_UPPER);
-    if (!strcmp(name, "lower")) return change_case(in, soft_str(in, v).as.string, CASE_LOWER);
-    if (!strcmp(name, "capitalize")) return capitalize(in, soft_str(in, v).as.string);
-    if (!strcmp(name, "title")) return jinja_title(in, soft_str(in, v).as.string);
+    if (!strcmp(name, "trim")) return keep_markup(strip(in, soft_str(in, v).as.string, arg(args, 0, "chars"), true, true), v);
+    if (!strcmp(name, "upper")) return keep_markup(change_case(in, soft_str(in, v).as.string, CASE_UPPER), v);
+    if (!strcmp(name, "lower")) return keep_markup(change_case(in, soft_str(in, v).as.string, CASE_LOWER), v);
+    if (!strcmp(name, "capitalize")) return keep_markup(capitalize(in, soft_str(in, v).as.string), v);
+    if (!strcmp(name, "title")) return keep_markup(jinja_title(in, soft_str(in, v).as.string), v);
     if (!strcmp(name, "replace")) {
         const tpl_value *old = arg(args, 0, "old"), *new_text = arg(args, 1, "new"), *count = arg(args, 2, "count");
         if (!old || !new_text) tpl_fail(rt, MLXE_ERR_TEMPLATE, "replace needs the old and the new text");
         int64_t n = count && count->type != TPL_NONE ? need_int(in, *count, "replace") : -1;
         return replace(in, soft_str(in, v).as.string, soft_str(in, *old).as.string, soft_str(in, *new_text).as.string, n);
     }
-    if (!strcmp(name, "indent")) return do_indent(in, v, args);
+    if (!strcmp(name, "indent")) return keep_markup(do_indent(in, v, args), v);
     if (!strcmp(name, "center")) {
         int64_t width = need_int(in, arg_or(args, 0, "width", tpl_int(80)), "center");
         return pad(in, soft_str(in, v).as.string, width, NULL, 0);
@@ -1354,16 +1396,8 @@ tpl_value tpl_apply_filter(tpl_interp *in, const char *name, tpl_value v, const 
         return tpl_percent_format(in, soft_str(in, v).as.string, values);
     }
     if (!strcmp(name, "e") || !strcmp(name, "escape") || !strcmp(name, "forceescape")) {
-        tpl_value s = soft_str(in, v);
-        tpl_buffer b = {0};
-        for (size_t i = 0; i < s.as.string->length; i++) {
-            char c = s.as.string->data[i];
-            const char *rep = c == '&' ? "&amp;" : c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '"' ? "&#34;"
-                              : c == '\'' ? "&#39;" : NULL;
-            if (rep) tpl_buffer_append_cstr(rt, &b, rep);
-            else tpl_buffer_append(rt, &b, &c, 1);
-        }
-        return tpl_buffer_to_value(rt, &b);
+        if (v.type == TPL_STRING && v.as.string->is_markup && name[0] != 'f') return v;
+        return html_escape(in, soft_str(in, v));
     }
     if (!strcmp(name, "int")) {
         tpl_value fallback = arg_or(args, 0, "default", tpl_int(0));
@@ -1404,6 +1438,8 @@ tpl_value tpl_apply_filter(tpl_interp *in, const char *name, tpl_value v, const 
         return items->length ? items->items[0] : tpl_undefined("No first item, sequence was empty.");
     }
     if (!strcmp(name, "last")) {
+        if (v.type == TPL_LIST && v.as.list->is_generator)
+            tpl_fail(rt, MLXE_ERR_TEMPLATE, "'generator' object is not reversible");
         tpl_list *items = tpl_iterate(rt, v);
         return items->length ? items->items[items->length - 1] : tpl_undefined("No last item, sequence was empty.");
     }
@@ -1424,7 +1460,7 @@ tpl_value tpl_apply_filter(tpl_interp *in, const char *name, tpl_value v, const 
     if (!strcmp(name, "items")) {
         if (v.type == TPL_UNDEFINED) return tpl_list_new(rt, 0, false);
         if (v.type != TPL_DICT) tpl_fail(rt, MLXE_ERR_TEMPLATE, "Can only get item pairs from a mapping.");
-        return dict_items(in, v.as.dict);
+        return as_generator(dict_items(in, v.as.dict));
     }
     if (!strcmp(name, "reverse")) {
         if (v.type == TPL_STRING) {
@@ -1434,16 +1470,19 @@ tpl_value tpl_apply_filter(tpl_interp *in, const char *name, tpl_value v, const 
                 tpl_buffer_append(rt, &b, chars->items[i - 1].as.string->data, chars->items[i - 1].as.string->length);
             return tpl_buffer_to_value(rt, &b);
         }
+        /* reversed(list) is an iterator; a generator is listed and reversed instead. */
+        bool was_generator = v.type == TPL_LIST && v.as.list->is_generator;
         tpl_list *items = tpl_iterate(rt, v);
         tpl_value out = tpl_list_new(rt, items->length, false);
         for (size_t i = items->length; i > 0; i--) out.as.list->items[out.as.list->length++] = items->items[i - 1];
-        return out;
+        return was_generator || v.type != TPL_LIST ? out : as_generator(out);
     }
     if (!strcmp(name, "select")) return select_items(in, v, args, false, true);
     if (!strcmp(name, "reject")) return select_items(in, v, args, false, false);
     if (!strcmp(name, "selectattr")) return select_items(in, v, args, true, true);
     if (!strcmp(name, "rejectattr")) return select_items(in, v, args, true, false);
     if (!strcmp(name, "map")) {
+        if (!tpl_truthy(v)) return as_generator(tpl_list_new(rt, 0, false));
         tpl_list *items = tpl_iterate(rt, v);
         tpl_value out = tpl_list_new(rt, items->length, false);
         const tpl_value *attribute = arg(args, SIZE_MAX, "attribute");
@@ -1454,15 +1493,15 @@ tpl_value tpl_apply_filter(tpl_interp *in, const char *name, tpl_value v, const 
                 if (x.type == TPL_UNDEFINED && fallback) x = *fallback;
                 out.as.list->items[out.as.list->length++] = x;
             }
-            return out;
+            return as_generator(out);
         }
-        if (args->n_positional == 0) return list_copy(in, items);
+        if (args->n_positional == 0) return as_generator(list_copy(in, items));
         const char *filter = need_string(in, args->positional[0], "map filter name")->data;
         if (!tpl_filter_known(filter)) tpl_fail(rt, MLXE_ERR_TEMPLATE, "No filter named '%s'.", filter);
         tpl_args rest = {args->positional + 1, args->n_positional - 1, args->names, args->named, args->n_named};
         for (size_t i = 0; i < items->length; i++)
             out.as.list->items[out.as.list->length++] = tpl_apply_filter(in, filter, items->items[i], &rest);
-        return out;
+        return as_generator(out);
     }
     if (!strcmp(name, "unique")) {
         bool case_sensitive = arg_bool(args, 0, "case_sensitive", false);
@@ -1479,7 +1518,7 @@ tpl_value tpl_apply_filter(tpl_interp *in, const char *name, tpl_value v, const 
                 tpl_list_push(rt, out.as.list, items->items[i]);
             }
         }
-        return out;
+        return as_generator(out);
     }
     if (!strcmp(name, "sort") || !strcmp(name, "dictsort") || !strcmp(name, "min") || !strcmp(name, "max")) {
         bool is_dictsort = name[0] == 'd', is_sort = name[0] == 's';

@@ -10,6 +10,7 @@
 #include "template/interp.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -138,7 +139,7 @@ tpl_value tpl_get_item(tpl_interp *in, tpl_value object, tpl_value key) {
     if (object.type == TPL_DICT) {
         tpl_value *v = tpl_dict_get(in->rt, object.as.dict, key);
         if (v) return *v;
-    } else if ((object.type == TPL_LIST || object.type == TPL_STRING) &&
+    } else if (((object.type == TPL_LIST && !object.as.list->is_generator) || object.type == TPL_STRING) &&
                (key.type == TPL_INT || key.type == TPL_BOOL)) {
         int64_t index = key.type == TPL_BOOL ? key.as.boolean : key.as.integer;
         bool ok;
@@ -186,7 +187,7 @@ static tpl_value slice(tpl_interp *in, tpl_value object, const tpl_node *n) {
     int64_t step = given[2] ? bounds[2] : 1;
     if (step == 0) tpl_fail(in->rt, MLXE_ERR_TEMPLATE, "slice step cannot be zero");
     int64_t length;
-    if (object.type == TPL_LIST) length = (int64_t)object.as.list->length;
+    if (object.type == TPL_LIST && !object.as.list->is_generator) length = (int64_t)object.as.list->length;
     else if (object.type == TPL_STRING) length = tpl_string_chars(object.as.string);
     else tpl_fail(in->rt, MLXE_ERR_TEMPLATE, "'%s' object is not subscriptable", tpl_type_name(object));
     int64_t start, stop;
@@ -262,15 +263,25 @@ static tpl_value binary_op(tpl_interp *in, tpl_op op, tpl_value a, tpl_value b) 
     int64_t r;
     switch (op) {
     case OP_ADD:
-        if (ints) return checked_int(in, __builtin_add_overflow(as_int(a), as_int(b), &r), r);
+        if (ints) {
+            bool overflow = __builtin_add_overflow(as_int(a), as_int(b), &r);
+            return checked_int(in, overflow, r);
+        }
         if (numbers) return tpl_float(tpl_as_double(a) + tpl_as_double(b));
         if (a.type == TPL_STRING && b.type == TPL_STRING) {
+            /* markupsafe: Markup + str escapes the str, and the sum is Markup. */
+            bool markup = a.as.string->is_markup || b.as.string->is_markup;
+            if (markup && !a.as.string->is_markup) a = tpl_apply_filter(in, "escape", a, &(tpl_args){0});
+            if (markup && !b.as.string->is_markup) b = tpl_apply_filter(in, "escape", b, &(tpl_args){0});
             tpl_buffer buf = {0};
             tpl_buffer_append(in->rt, &buf, a.as.string->data, a.as.string->length);
             tpl_buffer_append(in->rt, &buf, b.as.string->data, b.as.string->length);
-            return tpl_buffer_to_value(in->rt, &buf);
+            tpl_value sum = tpl_buffer_to_value(in->rt, &buf);
+            sum.as.string->is_markup = markup;
+            return sum;
         }
-        if (a.type == TPL_LIST && b.type == TPL_LIST && a.as.list->is_tuple == b.as.list->is_tuple) {
+        if (a.type == TPL_LIST && b.type == TPL_LIST && a.as.list->is_tuple == b.as.list->is_tuple &&
+            !a.as.list->is_generator && !b.as.list->is_generator) {
             tpl_value out = tpl_list_new(in->rt, a.as.list->length + b.as.list->length, a.as.list->is_tuple);
             for (size_t i = 0; i < a.as.list->length; i++) out.as.list->items[out.as.list->length++] = a.as.list->items[i];
             for (size_t i = 0; i < b.as.list->length; i++) out.as.list->items[out.as.list->length++] = b.as.list->items[i];
@@ -278,11 +289,17 @@ static tpl_value binary_op(tpl_interp *in, tpl_op op, tpl_value a, tpl_value b) 
         }
         break;
     case OP_SUB:
-        if (ints) return checked_int(in, __builtin_sub_overflow(as_int(a), as_int(b), &r), r);
+        if (ints) {
+            bool overflow = __builtin_sub_overflow(as_int(a), as_int(b), &r);
+            return checked_int(in, overflow, r);
+        }
         if (numbers) return tpl_float(tpl_as_double(a) - tpl_as_double(b));
         break;
     case OP_MUL:
-        if (ints) return checked_int(in, __builtin_mul_overflow(as_int(a), as_int(b), &r), r);
+        if (ints) {
+            bool overflow = __builtin_mul_overflow(as_int(a), as_int(b), &r);
+            return checked_int(in, overflow, r);
+        }
         if (numbers) return tpl_float(tpl_as_double(a) * tpl_as_double(b));
         if ((a.type == TPL_STRING || a.type == TPL_LIST) && (b.type == TPL_INT || b.type == TPL_BOOL))
             return repeat_sequence(in, a, as_int(b));
@@ -743,6 +760,6 @@ void tpl_render_body(tpl_runtime *rt, const tpl_node *body, tpl_dict *context, t
     in.globals->vars = context;
     in.globals->parent = NULL;
     tpl_scope *scope = scope_new(&in, in.globals);
-    in->scope = scope;
+    in.scope = scope;
     exec_body(&in, scope, body, out);
 }

@@ -285,6 +285,7 @@ static void write_json(json_writer *w, tpl_value v, int level) {
     case TPL_STRING: write_json_string(w, v.as.string->data, v.as.string->length); return;
     case TPL_LIST: {
         tpl_list *l = v.as.list;
+        if (l->is_generator) tpl_fail(rt, MLXE_ERR_TEMPLATE, "Object of type generator is not JSON serializable");
         if (!l->length) { tpl_buffer_append(rt, w->out, "[]", 2); return; }
         tpl_buffer_append(rt, w->out, "[", 1);
         for (size_t i = 0; i < l->length; i++) {

@@ -2,6 +2,7 @@
  * (see lexer.h; the whitespace rules mirror jinja2/lexer.py tokeniter). */
 #include "template/lexer.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -4,6 +4,7 @@
  * < ~ < * / // % < ** < unary - + < filters | and tests `is` < postfix
  * (. [] ()). Nesting depth is bounded so a hostile template cannot overflow
  * the stack. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -3,6 +3,7 @@
  * (parse the JSON context, run the interpreter, hand back the text), each
  * inside its own arena with errors unwinding to here. */
 #include <setjmp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,28 +43,57 @@ static void runtime_init(tpl_runtime *rt, const mlxe_template_limits *limits, co
 }
 
 /* Jinja2 resolves filter and test names when compiling: an unknown one is an
- * error even in a branch that never runs. */
-static void check_names(tpl_runtime *rt, const tpl_node *n) {
+ * error even in code that never runs, except in a "soft" frame (inside an if
+ * or a conditional expression, not nested in a loop, macro or block), where
+ * the error waits until the name is used (jinja2/compiler.py
+ * _filter_test_common and Frame.soft). */
+static void check_names(tpl_runtime *rt, const tpl_node *n, bool soft) {
     if (!n) return;
-    if (n->kind == N_FILTER && !tpl_filter_known(n->name)) {
+    if (!soft && n->kind == N_FILTER && !tpl_filter_known(n->name)) {
         rt->line = n->line;
         rt->column = n->column;
         tpl_fail(rt, MLXE_ERR_TEMPLATE, "No filter named '%s'.", n->name);
     }
-    if (n->kind == N_TEST && !tpl_test_known(n->name)) {
+    if (!soft && n->kind == N_TEST && !tpl_test_known(n->name)) {
         rt->line = n->line;
         rt->column = n->column;
         tpl_fail(rt, MLXE_ERR_TEMPLATE, "No test named '%s'.", n->name);
     }
-    check_names(rt, n->a);
-    check_names(rt, n->b);
-    check_names(rt, n->c);
-    check_names(rt, n->d);
-    check_names(rt, n->e);
-    for (size_t i = 0; i < n->n_items; i++) check_names(rt, n->items[i]);
+    bool children_soft = soft || n->kind == N_IF || n->kind == N_COND;
+    switch (n->kind) {
+    case N_FOR:
+        check_names(rt, n->b, soft);
+        check_names(rt, n->a, false);
+        check_names(rt, n->c, false);
+        check_names(rt, n->d, false);
+        check_names(rt, n->e, false);
+        return;
+    case N_MACRO:
+    case N_SET_BLOCK:
+    case N_FILTER_BLOCK:
+        children_soft = false;
+        break;
+    case N_CALL_BLOCK:
+        check_names(rt, n->a, soft);
+        check_names(rt, n->b, false);
+        if (n->items2)
+            for (size_t i = 0; i < n->n_names; i++) check_names(rt, n->items2[i], false);
+        return;
+    case N_WITH:
+        for (size_t i = 0; i < n->n_items; i++) check_names(rt, n->items[i], soft);
+        check_names(rt, n->b, false);
+        return;
+    default: break;
+    }
+    check_names(rt, n->a, children_soft);
+    check_names(rt, n->b, children_soft);
+    check_names(rt, n->c, children_soft);
+    check_names(rt, n->d, children_soft);
+    check_names(rt, n->e, children_soft);
+    for (size_t i = 0; i < n->n_items; i++) check_names(rt, n->items[i], children_soft);
     size_t n2 = n->kind == N_DICT ? n->n_items : n->n_names;
     if (n->items2)
-        for (size_t i = 0; i < n2; i++) check_names(rt, n->items2[i]);
+        for (size_t i = 0; i < n2; i++) check_names(rt, n->items2[i], children_soft);
 }
 
 mlxe_status mlxe_template_compile(const char *source, size_t length, const char *name,
@@ -89,7 +119,7 @@ mlxe_status mlxe_template_compile(const char *source, size_t length, const char 
     }
     tpl_token_list tokens = tpl_lex(rt, source ? source : "", length);
     tpl->root = tpl_parse(rt, &tokens);
-    check_names(rt, tpl->root);
+    check_names(rt, tpl->root, false);
     rt->line = 0;
     rt->fail_jump = NULL;
     MLXE_DEBUG(MLXE_LOG_CAT_TEMPLATE, "%s: compiled %zu bytes into %zu tokens", tpl->name, length, tokens.count);

@@ -61,6 +61,7 @@ tpl_string *tpl_string_new(tpl_runtime *rt, const char *data, size_t length) {
     int64_t n = 0;
     for (size_t i = 0; i < length; i++) n += ((unsigned char)data[i] & 0xc0) != 0x80;
     s->n_chars = n;
+    s->is_markup = false;
     return s;
 }
 
@@ -76,6 +77,8 @@ tpl_value tpl_list_new(tpl_runtime *rt, size_t capacity, bool is_tuple) {
     list->length = 0;
     list->capacity = capacity;
     list->is_tuple = is_tuple;
+    list->is_generator = false;
+    list->consumed = false;
     list->items = capacity ? tpl_alloc(rt, capacity * sizeof(tpl_value)) : NULL;
     tpl_value v = {TPL_LIST, {.list = list}};
     return v;
@@ -249,7 +252,7 @@ const char *tpl_type_name(tpl_value v) {
     case TPL_INT: return "int";
     case TPL_FLOAT: return "float";
     case TPL_STRING: return "str";
-    case TPL_LIST: return v.as.list->is_tuple ? "tuple" : "list";
+    case TPL_LIST: return v.as.list->is_generator ? "generator" : v.as.list->is_tuple ? "tuple" : "list";
     case TPL_DICT: return "dict";
     case TPL_NAMESPACE: return "Namespace";
     case TPL_MACRO: return "Macro";
@@ -268,7 +271,7 @@ bool tpl_truthy(tpl_value v) {
     case TPL_INT: return v.as.integer != 0;
     case TPL_FLOAT: return v.as.number != 0.0;
     case TPL_STRING: return v.as.string->length > 0;
-    case TPL_LIST: return v.as.list->length > 0;
+    case TPL_LIST: return v.as.list->is_generator || v.as.list->length > 0;
     case TPL_DICT: return v.as.dict->length > 0;
     default: return true;
     }
@@ -303,6 +306,7 @@ static bool equal_depth(tpl_runtime *rt, tpl_value a, tpl_value b, int depth) {
                memcmp(a.as.string->data, b.as.string->data, a.as.string->length) == 0;
     case TPL_LIST: {
         tpl_list *x = a.as.list, *y = b.as.list;
+        if (x->is_generator || y->is_generator) return x == y;
         if (x->is_tuple != y->is_tuple || x->length != y->length) return false;
         for (size_t i = 0; i < x->length; i++)
             if (!equal_depth(rt, x->items[i], y->items[i], depth + 1)) return false;
@@ -465,6 +469,10 @@ void tpl_write_repr(tpl_runtime *rt, tpl_buffer *out, tpl_value v, int depth) {
     case TPL_UNDEFINED: tpl_buffer_append_cstr(rt, out, "Undefined"); return; /* repr(Undefined) */
     case TPL_LIST: {
         tpl_list *list = v.as.list;
+        if (list->is_generator) {
+            tpl_buffer_append_cstr(rt, out, "<generator object>");
+            return;
+        }
         tpl_buffer_append(rt, out, list->is_tuple ? "(" : "[", 1);
         for (size_t i = 0; i < list->length; i++) {
             if (i) tpl_buffer_append(rt, out, ", ", 2);
@@ -528,7 +536,13 @@ tpl_value tpl_to_string(tpl_runtime *rt, tpl_value v) {
 tpl_list *tpl_iterate(tpl_runtime *rt, tpl_value v) {
     switch (v.type) {
     case TPL_UNDEFINED: return tpl_list_new(rt, 0, false).as.list;
-    case TPL_LIST: return v.as.list;
+    case TPL_LIST:
+        if (v.as.list->is_generator) {
+            /* A generator runs once: iterating it again gives nothing. */
+            if (v.as.list->consumed) return tpl_list_new(rt, 0, false).as.list;
+            v.as.list->consumed = true;
+        }
+        return v.as.list;
     case TPL_DICT: {
         tpl_list *keys = tpl_list_new(rt, v.as.dict->length, false).as.list;
         for (size_t i = 0; i < v.as.dict->length; i++) keys->items[keys->length++] = v.as.dict->keys[i];

@@ -60,12 +60,16 @@ struct tpl_value {
 struct tpl_string {
     size_t length;        /* bytes, not counting the terminating NUL */
     int64_t n_chars;      /* code points (bytes that do not continue a UTF-8 sequence) */
+    bool is_markup;       /* markupsafe.Markup (from |safe or |escape): `+` escapes plain strings */
     char data[];          /* UTF-8, NUL-terminated */
 };
 
 struct tpl_list {
     size_t length, capacity;
     bool is_tuple;
+    bool is_generator;    /* what map/select/selectattr/unique... return in Jinja2: always true,
+                             no len(), not JSON-serialisable, empty once iterated */
+    bool consumed;
     tpl_value *items;
 };
 

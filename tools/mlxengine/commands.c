@@ -5,5 +5,6 @@
 
 const tool_command tool_commands[] = {
     {"version", "print the version and build facts", cmd_version},
+    {"template", "print the prompt a model's chat template renders", cmd_template},
     {NULL, NULL, NULL},
 };

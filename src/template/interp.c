@@ -348,6 +348,9 @@ static tpl_value binary_op(tpl_interp *in, tpl_op op, tpl_value a, tpl_value b) 
         break;
     default: break;
     }
+    if (op == OP_ADD && (a.type == TPL_STRING || a.type == TPL_LIST))
+        tpl_fail(in->rt, MLXE_ERR_TEMPLATE, "can only concatenate %s (not \"%s\") to %s", tpl_type_name(a),
+                 b.type == TPL_NONE ? "NoneType" : tpl_type_name(b), tpl_type_name(a));
     static const char *const symbols[] = {[OP_ADD] = "+", [OP_SUB] = "-", [OP_MUL] = "*", [OP_DIV] = "/",
                                           [OP_FLOORDIV] = "//", [OP_MOD] = "%", [OP_POW] = "**"};
     tpl_fail(in->rt, MLXE_ERR_TEMPLATE, "unsupported operand type(s) for %s: '%s' and '%s'",
@@ -659,8 +662,7 @@ static flow exec_for(tpl_interp *in, tpl_scope *scope, const tpl_node *n, tpl_bu
     loop->depth = 1;
     loop->last_changed = tpl_undefined(NULL);
     loop->changed_called = false;
-    tpl_value outer = lookup(in, scope, "loop");
-    if (outer.type == TPL_LOOP) loop->depth = ((tpl_loop *)outer.as.object)->depth + 1;
+    /* depth grows only in recursive loops (unsupported), so it is 1 here, as in Jinja2. */
     tpl_value loop_value = {TPL_LOOP, {.object = loop}};
     for (size_t i = 0; i < items->length; i++) {
         count_iteration(in);

@@ -145,6 +145,16 @@ def build_cases(templates, conversations):
     return cases
 
 
+def build_feature_cases(features, first_index):
+    templates, cases = [], []
+    for i, feature in enumerate(features["cases"]):
+        context = feature.get("context", features["context"])
+        templates.append((f"feature:{feature['name']}", feature["template"], {}))
+        cases.append({"label": f"feature:{feature['name']}", "conversation": "feature", "template": first_index + i,
+                      "context": json.dumps(context, ensure_ascii=False)})
+    return templates, cases
+
+
 def python_render(env, templates, cases):
     compiled = []
     for _, source, _ in templates:
@@ -186,8 +196,14 @@ def main():
     env = transformers_environment()
     with open(os.path.join(root, "tests/template/conversations.json"), encoding="utf-8") as f:
         conversations = json.load(f)
+    with open(os.path.join(root, "tests/template/features.json"), encoding="utf-8") as f:
+        features = json.load(f)
     templates = collect_templates(root, modules)
     cases = build_cases(templates, conversations)
+    n_real_templates, n_real_cases = len(templates), len(cases)
+    feature_templates, feature_cases = build_feature_cases(features, len(templates))
+    templates += feature_templates
+    cases += feature_cases
     work = args.work_dir or tempfile.mkdtemp(prefix="mlxe-template-oracle-")
     os.makedirs(work, exist_ok=True)
     manifest = os.path.join(work, "cases.json")
@@ -210,6 +226,7 @@ def main():
 
     matched = 0
     raised_both = 0
+    real_matched = 0
     mismatches = []
     hf_disagree = 0
     for case, want, got, other in zip(cases, expected, ours, hf or [None] * len(cases)):
@@ -218,15 +235,21 @@ def main():
             hf_disagree += 1
         if want["ok"] and got["ok"] and want["text"] == got["text"]:
             matched += 1
-        elif not want["ok"] and not got["ok"]:
+            real_matched += case["conversation"] != "feature"
+        elif not want["ok"] and not got["ok"] and (
+                not want["error"].startswith("TemplateError: ") or want["error"][15:] in got["error"]):
+            # Both fail; a raise_exception() message must come through unchanged.
             matched += 1
             raised_both += 1
+            real_matched += case["conversation"] != "feature"
         else:
             mismatches.append((name, want, got))
     total = len(cases)
-    print(f"templates: {len(templates)}, conversations: {len(conversations['conversations'])}")
-    print(f"identical to Python Jinja2 (transformers settings): {matched}/{total} "
-          f"({raised_both} where both raise)")
+    print(f"real chat templates: {n_real_templates}, conversations: {len(conversations['conversations'])}")
+    print(f"real templates x conversations identical to Python Jinja2 (transformers settings): "
+          f"{real_matched}/{n_real_cases}")
+    print(f"feature cases identical: {matched - real_matched}/{total - n_real_cases}")
+    print(f"all: {matched}/{total} ({raised_both} where both raise, with the same raise_exception message)")
     if hf is not None:
         print(f"@huggingface/jinja differs from Python Jinja2 on {hf_disagree}/{total} (Python wins)")
     for name, want, got in mismatches:

@@ -5,6 +5,7 @@
  * "messages" and optionally "tools", "add_generation_prompt" and any other
  * template variables. When the template raises, its message goes to standard
  * error and the exit status is 1. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,23 +22,22 @@ static int usage(FILE *out) {
     return out == stdout ? 0 : 2;
 }
 
-/* Sets "add_generation_prompt": true in the context text by prefixing the
- * key to the object; a later key of the same name in the file wins, as in
- * the file's own order of keys. */
+/* Adds "add_generation_prompt": true as the object's last key, so that it
+ * wins over a value in the file (a repeated JSON key keeps its last value). */
 static char *with_generation_prompt(const char *text, size_t size, size_t *out_size) {
-    size_t start = 0;
-    while (start < size && (text[start] == ' ' || text[start] == '\n' || text[start] == '\r' || text[start] == '\t')) start++;
-    if (start >= size || text[start] != '{') return NULL;
-    size_t rest = start + 1;
-    while (rest < size && (text[rest] == ' ' || text[rest] == '\n' || text[rest] == '\r' || text[rest] == '\t')) rest++;
-    bool empty = rest < size && text[rest] == '}';
-    const char *key = empty ? "{\"add_generation_prompt\": true" : "{\"add_generation_prompt\": true, ";
+    size_t end = size;
+    while (end > 0 && (text[end - 1] == ' ' || text[end - 1] == '\n' || text[end - 1] == '\r' || text[end - 1] == '\t')) end--;
+    if (end == 0 || text[end - 1] != '}') return NULL;
+    size_t inner = end - 1;
+    while (inner > 0 && (text[inner - 1] == ' ' || text[inner - 1] == '\n' || text[inner - 1] == '\r' || text[inner - 1] == '\t')) inner--;
+    bool empty = inner > 0 && text[inner - 1] == '{';
+    const char *key = empty ? "\"add_generation_prompt\": true}" : ", \"add_generation_prompt\": true}";
     size_t key_length = strlen(key);
-    char *joined = malloc(key_length + size - start);
+    char *joined = malloc(end - 1 + key_length + 1);
     if (!joined) return NULL;
-    memcpy(joined, key, key_length);
-    memcpy(joined + key_length, text + start + 1, size - start - 1);
-    *out_size = key_length + size - start - 1;
+    memcpy(joined, text, end - 1);
+    memcpy(joined + end - 1, key, key_length + 1);
+    *out_size = end - 1 + key_length;
     return joined;
 }
 

@@ -550,14 +550,24 @@ static void format_spec_apply(tpl_interp *in, tpl_buffer *out, tpl_value v, cons
     if (*p == '#') p++;
     if (*p == '0') { if (!align) { fill = '0'; align = '='; } p++; }
     int width = 0;
-    while (*p >= '0' && *p <= '9') width = width * 10 + (*p++ - '0');
+    while (*p >= '0' && *p <= '9') {
+        width = width * 10 + (*p++ - '0');
+        if (width > 100000) tpl_fail(in->rt, MLXE_ERR_LIMIT, "format width beyond 100000");
+    }
     bool comma = false;
     if (*p == ',' || *p == '_') { comma = true; p++; }
     int precision = -1;
-    if (*p == '.') { p++; precision = 0; while (*p >= '0' && *p <= '9') precision = precision * 10 + (*p++ - '0'); }
+    if (*p == '.') {
+        p++;
+        precision = 0;
+        while (*p >= '0' && *p <= '9') {
+            precision = precision * 10 + (*p++ - '0');
+            if (precision > 400) tpl_fail(in->rt, MLXE_ERR_LIMIT, "format precision beyond 400");
+        }
+    }
     char type = *p;
     (void)comma;
-    char body[512];
+    char body[1024];
     bool numeric = tpl_is_number(v);
     if (v.type == TPL_STRING && (type == 0 || type == 's')) {
         tpl_string *str = v.as.string;
@@ -658,12 +668,17 @@ tpl_value tpl_percent_format(tpl_interp *in, tpl_string *format, tpl_value value
         while (i < format->length && strchr("-+ #0", format->data[i]) && n_flags < 7) flags[n_flags++] = format->data[i++];
         flags[n_flags] = 0;
         int width = 0, precision = -1;
-        while (i < format->length && format->data[i] >= '0' && format->data[i] <= '9') width = width * 10 + (format->data[i++] - '0');
+        while (i < format->length && format->data[i] >= '0' && format->data[i] <= '9') {
+            width = width * 10 + (format->data[i++] - '0');
+            if (width > 100000) tpl_fail(in->rt, MLXE_ERR_LIMIT, "format width beyond 100000");
+        }
         if (i < format->length && format->data[i] == '.') {
             i++;
             precision = 0;
-            while (i < format->length && format->data[i] >= '0' && format->data[i] <= '9')
+            while (i < format->length && format->data[i] >= '0' && format->data[i] <= '9') {
                 precision = precision * 10 + (format->data[i++] - '0');
+                if (precision > 400) tpl_fail(in->rt, MLXE_ERR_LIMIT, "format precision beyond 400");
+            }
         }
         if (i >= format->length) tpl_fail(in->rt, MLXE_ERR_TEMPLATE, "incomplete format");
         char type = format->data[i];
@@ -677,7 +692,7 @@ tpl_value tpl_percent_format(tpl_interp *in, tpl_string *format, tpl_value value
                 used_single = true;
             }
         }
-        char spec[48], body[512];
+        char spec[48], body[1024];
         if (type == 's' || type == 'r' || type == 'a') {
             tpl_buffer text = {0};
             if (type == 's') tpl_write_str(in->rt, &text, v);
@@ -690,15 +705,21 @@ tpl_value tpl_percent_format(tpl_interp *in, tpl_string *format, tpl_value value
         }
         if (!tpl_is_number(v))
             tpl_fail(in->rt, MLXE_ERR_TEMPLATE, "%%%c format: a real number is required, not %s", type, tpl_type_name(v));
+        /* Width is applied here rather than by snprintf so that any width fits. */
+        char plain_flags[8];
+        size_t n_plain = 0;
+        for (size_t f = 0; flags[f]; f++)
+            if (flags[f] != '-' && flags[f] != '0') plain_flags[n_plain++] = flags[f];
+        plain_flags[n_plain] = '\0';
         if (type == 'd' || type == 'i' || type == 'u') {
             int64_t x = v.type == TPL_FLOAT ? (int64_t)v.as.number : v.type == TPL_BOOL ? v.as.boolean : v.as.integer;
-            snprintf(spec, sizeof spec, "%%%s%d" PRId64, flags, width);
+            snprintf(spec, sizeof spec, "%%%s" PRId64, plain_flags);
             snprintf(body, sizeof body, spec, x);
         } else if (strchr("feEgGF", type)) {
-            snprintf(spec, sizeof spec, "%%%s%d.%d%c", flags, width, precision < 0 ? 6 : precision, type);
+            snprintf(spec, sizeof spec, "%%%s.%d%c", plain_flags, precision < 0 ? 6 : precision, type);
             snprintf(body, sizeof body, spec, tpl_as_double(v));
         } else if (strchr("xXo", type)) {
-            snprintf(spec, sizeof spec, "%%%s%dll%c", flags, width, type);
+            snprintf(spec, sizeof spec, "%%%sll%c", plain_flags, type);
             snprintf(body, sizeof body, spec, (long long)tpl_as_double(v));
         } else if (type == 'c') {
             char ch[4];
@@ -708,7 +729,21 @@ tpl_value tpl_percent_format(tpl_interp *in, tpl_string *format, tpl_value value
         } else {
             tpl_fail(in->rt, MLXE_ERR_TEMPLATE, "unsupported format character '%c'", type);
         }
-        tpl_buffer_append_cstr(in->rt, &b, body);
+        size_t length = strlen(body);
+        size_t fill = (size_t)width > length ? (size_t)width - length : 0;
+        if (strchr(flags, '-')) {
+            tpl_buffer_append(in->rt, &b, body, length);
+            for (size_t k = 0; k < fill; k++) tpl_buffer_append(in->rt, &b, " ", 1);
+        } else if (strchr(flags, '0') && isfinite(tpl_as_double(v))) {
+            size_t sign = (body[0] == '-' || body[0] == '+' || body[0] == ' ') ? 1 : 0;
+            tpl_buffer_append(in->rt, &b, body, sign);
+            for (size_t k = 0; k < fill; k++) tpl_buffer_append(in->rt, &b, "0", 1);
+            tpl_buffer_append(in->rt, &b, body + sign, length - sign);
+        } else {
+            for (size_t k = 0; k < fill; k++) tpl_buffer_append(in->rt, &b, " ", 1);
+            tpl_buffer_append(in->rt, &b, body, length);
+        }
+        continue;
     }
     if (tuple && next_arg < tuple->length)
         tpl_fail(in->rt, MLXE_ERR_TEMPLATE, "not all arguments converted during string formatting");

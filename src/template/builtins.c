@@ -1345,10 +1345,30 @@ static bool parse_python_int(const char *text, int base, int64_t *out) {
     while (n && tpl_is_space((unsigned char)clean[n - 1])) n--;
     clean[n] = '\0';
     if (!n) return false;
-    char *stop;
+    /* Python's int(text, base): base 0 or 2..36; base 0 reads a 0x/0o/0b prefix
+     * and refuses other leading zeros (strtoll would read them as octal). */
+    if (base != 0 && (base < 2 || base > 36)) return false;
+    const char *digits = clean + (clean[0] == '-' || clean[0] == '+');
+    if (base == 0 && digits[0] == '0' && digits[1]) {
+        char p = digits[1];
+        if (p == 'o' || p == 'O' || p == 'b' || p == 'B') {
+            char *stop = NULL;
+            errno = 0;
+            long long v = strtoll(digits + 2, &stop, p == 'o' || p == 'O' ? 8 : 2);
+            if (!stop || *stop || stop == digits + 2 || errno) return false;
+            *out = clean[0] == '-' ? -v : v;
+            return true;
+        }
+        if (p != 'x' && p != 'X') {
+            for (const char *z = digits; *z; z++)
+                if (*z != '0') return false;
+        }
+    }
+    if (base == 16 && digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X') && !digits[2]) return false;
+    char *stop = NULL;
     errno = 0;
     long long v = strtoll(clean, &stop, base);
-    if (*stop || errno) return false;
+    if (!stop || stop == clean || *stop || errno) return false;
     *out = v;
     return true;
 }
@@ -1356,6 +1376,21 @@ static bool parse_python_int(const char *text, int base, int64_t *out) {
 static bool parse_python_float(const char *text, double *out) {
     while (tpl_is_space((unsigned char)*text)) text++;
     if (!*text) return false;
+    /* Python's float(): decimal only (strtod would also read hex), with
+     * single underscores allowed between digits. */
+    char clean[128];
+    size_t n = 0;
+    for (const char *p = text; *p; p++) {
+        if (*p == 'x' || *p == 'X' || *p == 'p' || *p == 'P') return false;
+        if (*p == '_') {
+            if (p == text || !(p[-1] >= '0' && p[-1] <= '9') || !(p[1] >= '0' && p[1] <= '9')) return false;
+            continue;
+        }
+        if (n + 1 >= sizeof clean) return false;
+        clean[n++] = *p;
+    }
+    clean[n] = '\0';
+    text = clean;
     char *stop;
     double d = strtod(text, &stop);
     while (*stop && tpl_is_space((unsigned char)*stop)) stop++;

@@ -12,9 +12,9 @@
  * undefined values (print as nothing, iterate as empty), its scoping (a `set`
  * inside a loop does not leak; namespace() does).
  *
- * Not supported (errors, never silently wrong): include/extends/import and
+ * Not supported (errors, never silently wrong): include, extends, import and
  * template blocks (a chat template has no other templates to load),
- * recursive for loops, *args/**kwargs in calls, a few rare filters.
+ * recursive for loops, star-args in calls, a few rare filters.
  *
  * Hostile templates: every render is bounded by mlxe_template_limits (loop
  * iterations plus macro calls, macro nesting, syntax and data nesting, output

@@ -430,10 +430,12 @@ tpl_token_list tpl_lex(tpl_runtime *rt, const char *source, size_t length) {
         size_t first_token = lx.count;
         char end_sign = 0;
         pos = lex_tag(&lx, inner, kind == 1, &end_sign);
-        pos = after_tag_end(&lx, pos, end_sign, kind == 1);
+        bool is_raw = kind == 2 && lx.count == first_token + 2 && lx.tokens[first_token].kind == TK_NAME &&
+                      strcmp(lx.tokens[first_token].text, "raw") == 0;
+        /* Jinja2's raw_begin rule has no trim_blocks suffix: only `-%}` strips after it. */
+        pos = after_tag_end(&lx, pos, is_raw && end_sign != '-' ? '+' : end_sign, kind == 1);
         /* {% raw %}: everything up to {% endraw %} is data. */
-        if (kind == 2 && lx.count == first_token + 2 && lx.tokens[first_token].kind == TK_NAME &&
-            strcmp(lx.tokens[first_token].text, "raw") == 0) {
+        if (is_raw) {
             lx.count -= 3; /* drop BLOCK_BEGIN raw BLOCK_END */
             size_t tag_start, tag_end;
             char open_sign, close_sign;

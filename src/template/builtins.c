@@ -55,6 +55,19 @@ static int64_t need_int(tpl_interp *in, tpl_value v, const char *what) {
 
 static tpl_value soft_str(tpl_interp *in, tpl_value v) { return tpl_to_string(in->rt, v); }
 
+/* Python's int(float): truncation; we have no integers beyond 64 bits. */
+static int64_t float_to_int(tpl_interp *in, double d) {
+    if (isnan(d) || isinf(d)) tpl_fail(in->rt, MLXE_ERR_TEMPLATE, "cannot convert float %s to integer", isnan(d) ? "NaN" : "infinity");
+    if (d >= 9223372036854775808.0 || d < -9223372036854775808.0)
+        tpl_fail(in->rt, MLXE_ERR_UNSUPPORTED, "integer %.17g does not fit in 64 bits", d);
+    return (int64_t)d;
+}
+
+static void need_hashable(tpl_interp *in, tpl_value v) {
+    if ((v.type == TPL_LIST && !v.as.list->is_tuple) || v.type == TPL_DICT)
+        tpl_fail(in->rt, MLXE_ERR_TEMPLATE, "unhashable type: '%s'", tpl_type_name(v));
+}
+
 static tpl_value as_generator(tpl_value list) {
     list.as.list->is_generator = true;
     return list;
@@ -595,7 +608,7 @@ static void format_spec_apply(tpl_interp *in, tpl_buffer *out, tpl_value v, cons
         snprintf(body, sizeof body, fmt, d);
         if (type == '%') strncat(body, "%", sizeof body - strlen(body) - 1);
     } else if (type == 'x' || type == 'X' || type == 'o' || type == 'b') {
-        int64_t x = v.type == TPL_BOOL ? v.as.boolean : (int64_t)tpl_as_double(v);
+        int64_t x = v.type == TPL_BOOL ? v.as.boolean : v.type == TPL_INT ? v.as.integer : float_to_int(in, v.as.number);
         if (type == 'b') {
             char bits[70];
             int n = 0;
@@ -712,7 +725,7 @@ tpl_value tpl_percent_format(tpl_interp *in, tpl_string *format, tpl_value value
             if (flags[f] != '-' && flags[f] != '0') plain_flags[n_plain++] = flags[f];
         plain_flags[n_plain] = '\0';
         if (type == 'd' || type == 'i' || type == 'u') {
-            int64_t x = v.type == TPL_FLOAT ? (int64_t)v.as.number : v.type == TPL_BOOL ? v.as.boolean : v.as.integer;
+            int64_t x = v.type == TPL_FLOAT ? float_to_int(in, v.as.number) : v.type == TPL_BOOL ? v.as.boolean : v.as.integer;
             snprintf(spec, sizeof spec, "%%%s" PRId64, plain_flags);
             snprintf(body, sizeof body, spec, x);
         } else if (strchr("feEgGF", type)) {
@@ -720,7 +733,7 @@ tpl_value tpl_percent_format(tpl_interp *in, tpl_string *format, tpl_value value
             snprintf(body, sizeof body, spec, tpl_as_double(v));
         } else if (strchr("xXo", type)) {
             snprintf(spec, sizeof spec, "%%%sll%c", plain_flags, type);
-            snprintf(body, sizeof body, spec, (long long)tpl_as_double(v));
+            snprintf(body, sizeof body, spec, (long long)(v.type == TPL_FLOAT ? float_to_int(in, v.as.number) : v.type == TPL_BOOL ? v.as.boolean : v.as.integer));
         } else if (type == 'c') {
             char ch[4];
             size_t n = tpl_utf8_encode((uint32_t)tpl_as_double(v), ch);
@@ -746,6 +759,9 @@ tpl_value tpl_percent_format(tpl_interp *in, tpl_string *format, tpl_value value
         continue;
     }
     if (tuple && next_arg < tuple->length)
+        tpl_fail(in->rt, MLXE_ERR_TEMPLATE, "not all arguments converted during string formatting");
+    /* A lone argument must be used, unless Python takes it for a mapping (dict, list). */
+    if (!tuple && !used_single && values.type != TPL_DICT && values.type != TPL_LIST && values.type != TPL_UNDEFINED)
         tpl_fail(in->rt, MLXE_ERR_TEMPLATE, "not all arguments converted during string formatting");
     return tpl_buffer_to_value(in->rt, &b);
 }
@@ -908,15 +924,44 @@ static tpl_value string_method(tpl_interp *in, tpl_string *s, const char *name, 
     tpl_fail(in->rt, MLXE_ERR_TEMPLATE, "str method '%s' is not supported", name);
 }
 
+/* markupsafe.Markup's methods return Markup (strings, and the strings in
+ * split()/partition() results); join() escapes the items it joins. */
+static tpl_value mark_strings(tpl_value v) {
+    if (v.type == TPL_STRING) v.as.string->is_markup = true;
+    else if (v.type == TPL_LIST)
+        for (size_t i = 0; i < v.as.list->length; i++)
+            if (v.as.list->items[i].type == TPL_STRING) v.as.list->items[i].as.string->is_markup = true;
+    return v;
+}
+
 tpl_value tpl_call_method(tpl_interp *in, const tpl_method *method, const tpl_args *args) {
     tpl_value self = method->self;
     const char *name = method->name;
+    if (self.type == TPL_STRING && self.as.string->is_markup) {
+        if (!strcmp(name, "join") && args->n_positional == 1) {
+            tpl_list *items = tpl_iterate(in->rt, args->positional[0]);
+            tpl_value escaped = tpl_list_new(in->rt, items->length, false);
+            for (size_t i = 0; i < items->length; i++) {
+                tpl_value item = items->items[i];
+                if (item.type == TPL_STRING && !item.as.string->is_markup) item = html_escape(in, item);
+                escaped.as.list->items[escaped.as.list->length++] = item;
+            }
+            tpl_args escaped_args = {&escaped, 1, NULL, NULL, 0};
+            return mark_strings(string_method(in, self.as.string, name, &escaped_args));
+        }
+        tpl_value result = string_method(in, self.as.string, name, args);
+        /* Results that are the receiver itself or a fresh string are safe to mark;
+         * bools and numbers (startswith, find...) pass through. */
+        if (result.type == TPL_STRING && result.as.string == self.as.string) return result;
+        return mark_strings(result);
+    }
     if (self.type == TPL_STRING) return string_method(in, self.as.string, name, args);
     if (self.type == TPL_DICT) {
         tpl_dict *d = self.as.dict;
         if (!strcmp(name, "get")) {
             const tpl_value *key = arg(args, 0, NULL);
             if (!key) tpl_fail(in->rt, MLXE_ERR_TEMPLATE, "get expected at least 1 argument, got 0");
+            need_hashable(in, *key);
             tpl_value *v = tpl_dict_get(in->rt, d, *key);
             return v ? *v : arg_or(args, 1, NULL, tpl_none());
         }
@@ -1122,16 +1167,21 @@ bool tpl_apply_test(tpl_interp *in, const char *name, tpl_value v, const tpl_arg
         return name[0] == 'o' ? odd : (v.type == TPL_FLOAT ? fmod(d, 2.0) == 0.0 : !odd);
     }
     if (!strcmp(name, "divisibleby")) {
+        /* value % num == 0, with Python's int and float modulo */
         if (!a0) tpl_fail(in->rt, MLXE_ERR_TEMPLATE, "divisibleby needs an argument");
-        int64_t d = need_int(in, *a0, "divisibleby");
-        if (d == 0) tpl_fail(in->rt, MLXE_ERR_TEMPLATE, "integer division or modulo by zero");
-        return need_int(in, v, "divisibleby") % d == 0;
+        if (v.type == TPL_UNDEFINED || a0->type == TPL_UNDEFINED)
+            tpl_fail(in->rt, MLXE_ERR_TEMPLATE, "a value is undefined");
+        if (!tpl_is_number(v) || !tpl_is_number(*a0))
+            tpl_fail(in->rt, MLXE_ERR_TEMPLATE, "unsupported operand type(s) for %%: '%s' and '%s'", tpl_type_name(v), tpl_type_name(*a0));
+        if (tpl_as_double(*a0) == 0.0) tpl_fail(in->rt, MLXE_ERR_TEMPLATE, "integer division or modulo by zero");
+        if (v.type != TPL_FLOAT && a0->type != TPL_FLOAT) {
+            int64_t x = v.type == TPL_BOOL ? v.as.boolean : v.as.integer, y = a0->type == TPL_BOOL ? a0->as.boolean : a0->as.integer;
+            return y == -1 || x % y == 0;
+        }
+        return fmod(tpl_as_double(v), tpl_as_double(*a0)) == 0.0;
     }
-    if (!strcmp(name, "lower") || !strcmp(name, "upper")) {
-        tpl_value s = soft_str(in, v);
-        tpl_value mapped = change_case(in, s.as.string, name[0] == 'l' ? CASE_LOWER : CASE_UPPER);
-        return tpl_equal(in->rt, s, mapped);
-    }
+    if (!strcmp(name, "lower") || !strcmp(name, "upper")) /* str(value).islower() / .isupper() */
+        return all_chars(soft_str(in, v).as.string, name[0] == 'l' ? 'l' : 'u');
     if (!strcmp(name, "escaped")) return v.type == TPL_STRING && v.as.string->is_markup;
     if (!strcmp(name, "filter")) return a0 && a0->type == TPL_STRING && tpl_apply_test(in, "defined", *a0, args);
     if (!strcmp(name, "test")) return a0 && a0->type == TPL_STRING && test_known(a0->as.string->data);
@@ -1246,6 +1296,11 @@ static tpl_value select_items(tpl_interp *in, tpl_value seq, const tpl_args *arg
 }
 
 static tpl_value do_indent(tpl_interp *in, tpl_value input, const tpl_args *args) {
+    /* Jinja's indent starts with `s += "\n"`, which only a string survives. */
+    if (input.type == TPL_UNDEFINED)
+        tpl_fail(in->rt, MLXE_ERR_TEMPLATE, "%s", input.as.undefined_name ? input.as.undefined_name : "undefined value");
+    if (input.type != TPL_STRING)
+        tpl_fail(in->rt, MLXE_ERR_TEMPLATE, "unsupported operand type(s) for +=: '%s' and 'str'", tpl_type_name(input));
     tpl_value width = arg_or(args, 0, "width", tpl_int(4));
     bool first = arg_bool(args, 1, "first", false);
     bool blank = arg_bool(args, 2, "blank", false);
@@ -1469,6 +1524,8 @@ tpl_value tpl_apply_filter(tpl_interp *in, const char *name, tpl_value v, const 
         if (v.type == TPL_STRING && v.as.string->is_markup && name[0] != 'f') return v;
         return html_escape(in, soft_str(in, v));
     }
+    if ((!strcmp(name, "int") || !strcmp(name, "float")) && v.type == TPL_UNDEFINED)
+        tpl_fail(rt, MLXE_ERR_TEMPLATE, "%s", v.as.undefined_name ? v.as.undefined_name : "a value is undefined");
     if (!strcmp(name, "int")) {
         tpl_value fallback = arg_or(args, 0, "default", tpl_int(0));
         int64_t base = need_int(in, arg_or(args, 1, "base", tpl_int(10)), "int");
@@ -1478,11 +1535,11 @@ tpl_value tpl_apply_filter(tpl_interp *in, const char *name, tpl_value v, const 
         if (v.type == TPL_BOOL) return tpl_int(v.as.boolean);
         if (v.type == TPL_FLOAT) {
             if (!isfinite(v.as.number)) return fallback;
-            return tpl_int((int64_t)v.as.number);
+            return tpl_int(float_to_int(in, v.as.number));
         }
         if (v.type == TPL_STRING) {
             if (parse_python_int(v.as.string->data, (int)base, &i)) return tpl_int(i);
-            if (parse_python_float(v.as.string->data, &d) && isfinite(d)) return tpl_int((int64_t)d);
+            if (parse_python_float(v.as.string->data, &d) && isfinite(d)) return tpl_int(float_to_int(in, d));
         }
         return fallback;
     }
@@ -1581,6 +1638,7 @@ tpl_value tpl_apply_filter(tpl_interp *in, const char *name, tpl_value v, const 
         for (size_t i = 0; i < items->length; i++) {
             tpl_value key = attribute && attribute->type != TPL_NONE ? get_path(in, items->items[i], *attribute) : items->items[i];
             key = sort_key(in, key, case_sensitive);
+            need_hashable(in, key);
             bool dup = false;
             for (size_t k = 0; k < seen.as.list->length && !dup; k++) dup = tpl_equal(rt, seen.as.list->items[k], key);
             if (!dup) {
@@ -1637,7 +1695,8 @@ tpl_value tpl_apply_filter(tpl_interp *in, const char *name, tpl_value v, const 
             if (total.type == TPL_FLOAT || x.type == TPL_FLOAT) total = tpl_float(tpl_as_double(total) + tpl_as_double(x));
             else {
                 int64_t r;
-                if (__builtin_add_overflow((int64_t)tpl_as_double(total), (int64_t)tpl_as_double(x), &r))
+                if (__builtin_add_overflow(total.type == TPL_BOOL ? total.as.boolean : total.as.integer,
+                                           x.type == TPL_BOOL ? x.as.boolean : x.as.integer, &r))
                     tpl_fail(rt, MLXE_ERR_LIMIT, "integer arithmetic overflowed 64 bits");
                 total = tpl_int(r);
             }

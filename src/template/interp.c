@@ -256,6 +256,8 @@ static tpl_value repeat_sequence(tpl_interp *in, tpl_value seq, int64_t times) {
 }
 
 static tpl_value binary_op(tpl_interp *in, tpl_op op, tpl_value a, tpl_value b) {
+    /* str % Undefined: Python formats without touching it (it looks like a mapping). */
+    if (op == OP_MOD && a.type == TPL_STRING && b.type == TPL_UNDEFINED) return tpl_percent_format(in, a.as.string, b);
     if (a.type == TPL_UNDEFINED) undefined_error(in, a);
     if (b.type == TPL_UNDEFINED) undefined_error(in, b);
     bool numbers = tpl_is_number(a) && tpl_is_number(b);
@@ -371,7 +373,10 @@ bool tpl_contains(tpl_interp *in, tpl_value container, tpl_value item) {
         for (size_t i = 0; i < container.as.list->length; i++)
             if (tpl_equal(in->rt, container.as.list->items[i], item)) return true;
         return false;
-    case TPL_DICT: return tpl_dict_get(in->rt, container.as.dict, item) != NULL;
+    case TPL_DICT:
+        if ((item.type == TPL_LIST && !item.as.list->is_tuple) || item.type == TPL_DICT)
+            tpl_fail(in->rt, MLXE_ERR_TEMPLATE, "unhashable type: '%s'", tpl_type_name(item));
+        return tpl_dict_get(in->rt, container.as.dict, item) != NULL;
     case TPL_UNDEFINED: return false;
     default:
         tpl_fail(in->rt, MLXE_ERR_TEMPLATE, "argument of type '%s' is not iterable", tpl_type_name(container));

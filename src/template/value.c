@@ -465,7 +465,15 @@ void tpl_write_repr(tpl_runtime *rt, tpl_buffer *out, tpl_value v, int depth) {
         tpl_fail(rt, MLXE_ERR_LIMIT, "a value nested too deeply to print (more than %d levels)",
                  rt->limits.max_depth * 4 + 64);
     switch (v.type) {
-    case TPL_STRING: write_string_repr(rt, out, v.as.string); return;
+    case TPL_STRING:
+        if (v.as.string->is_markup) {
+            tpl_buffer_append_cstr(rt, out, "Markup(");
+            write_string_repr(rt, out, v.as.string);
+            tpl_buffer_append(rt, out, ")", 1);
+            return;
+        }
+        write_string_repr(rt, out, v.as.string);
+        return;
     case TPL_UNDEFINED: tpl_buffer_append_cstr(rt, out, "Undefined"); return; /* repr(Undefined) */
     case TPL_LIST: {
         tpl_list *list = v.as.list;

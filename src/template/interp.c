@@ -33,9 +33,25 @@ static tpl_scope *scope_new(tpl_interp *in, tpl_scope *parent) {
 
 static void scope_set(tpl_interp *in, tpl_scope *s, const char *name, tpl_value v) {
     tpl_value *slot = tpl_dict_get_cstr(s->vars, name);
-    if (slot) *slot = v;
-    else tpl_dict_set(in->rt, s->vars, tpl_cstr(in->rt, name), v);
+    if (slot) {
+        *slot = v;
+        return;
+    }
+    tpl_dict *vars = s->vars;
+    /* A loop scope is emptied, not reallocated, between iterations: the key
+     * left in the next slot by the previous iteration is usually this one. */
+    if (vars->length < vars->capacity) {
+        tpl_value old = vars->keys[vars->length];
+        if (old.type == TPL_STRING && strcmp(old.as.string->data, name) == 0) {
+            vars->values[vars->length++] = v;
+            return;
+        }
+    }
+    tpl_dict_set(in->rt, vars, tpl_cstr(in->rt, name), v);
 }
+
+/* Empties a scope for reuse (see scope_set). */
+static void scope_clear(tpl_scope *s) { s->vars->length = 0; }
 
 static void count_iteration(tpl_interp *in) {
     if (++in->rt->iterations > in->rt->limits.max_iterations)
@@ -648,9 +664,10 @@ static flow exec_for(tpl_interp *in, tpl_scope *scope, const tpl_node *n, tpl_bu
     if (n->e) {
         /* `for x in xs if cond`: filter first, so loop.length counts the kept items. */
         tpl_list *kept = tpl_list_new(in->rt, items->length, false).as.list;
+        tpl_scope *s = scope_new(in, scope);
         for (size_t i = 0; i < items->length; i++) {
             count_iteration(in);
-            tpl_scope *s = scope_new(in, scope);
+            scope_clear(s);
             in->scope = s;
             assign(in, s, n->a, items->items[i]);
             if (tpl_truthy(eval(in, n->e))) kept->items[kept->length++] = items->items[i];
@@ -669,10 +686,13 @@ static flow exec_for(tpl_interp *in, tpl_scope *scope, const tpl_node *n, tpl_bu
     loop->changed_called = false;
     /* depth grows only in recursive loops (unsupported), so it is 1 here, as in Jinja2. */
     tpl_value loop_value = {TPL_LOOP, {.object = loop}};
+    /* One scope for the whole loop, emptied each iteration: a `set` in the
+     * body does not survive into the next iteration, as in Jinja2. */
+    tpl_scope *s = scope_new(in, scope);
     for (size_t i = 0; i < items->length; i++) {
         count_iteration(in);
         loop->index0 = (int64_t)i;
-        tpl_scope *s = scope_new(in, scope);
+        scope_clear(s);
         assign(in, s, n->a, items->items[i]);
         scope_set(in, s, "loop", loop_value);
         flow f = exec_body(in, s, n->c, out);

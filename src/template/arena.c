@@ -49,7 +49,7 @@ void *tpl_arena_alloc(tpl_arena *arena, size_t size, bool *over_limit) {
         if (over_limit) *over_limit = true;
         return NULL;
     }
-    tpl_arena_chunk *chunk = malloc(total);
+    tpl_arena_chunk *chunk = calloc(1, total); /* zeroed: every arena block starts as zeros */
     if (!chunk) return NULL;
     arena->used += total;
     chunk->size = data_size;

@@ -24,7 +24,7 @@ typedef struct tpl_arena {
 void tpl_arena_init(tpl_arena *arena, size_t limit);
 void tpl_arena_free(tpl_arena *arena);
 
-/* 16-byte aligned block, or NULL when out of memory or over the limit
+/* 16-byte aligned, zero-filled block, or NULL when out of memory or over the limit
  * (*over_limit tells which; may be NULL). */
 void *tpl_arena_alloc(tpl_arena *arena, size_t size, bool *over_limit);
 

@@ -40,7 +40,7 @@ static void scope_set(tpl_interp *in, tpl_scope *s, const char *name, tpl_value 
     tpl_dict *vars = s->vars;
     /* A loop scope is emptied, not reallocated, between iterations: the key
      * left in the next slot by the previous iteration is usually this one. */
-    if (vars->length < vars->capacity) {
+    if (vars->length < vars->filled) {
         tpl_value old = vars->keys[vars->length];
         if (old.type == TPL_STRING && strcmp(old.as.string->data, name) == 0) {
             vars->values[vars->length++] = v;

@@ -98,6 +98,7 @@ void tpl_list_push(tpl_runtime *rt, tpl_list *list, tpl_value item) {
 tpl_value tpl_dict_new(tpl_runtime *rt, size_t capacity) {
     tpl_dict *dict = tpl_alloc(rt, sizeof *dict);
     dict->length = 0;
+    dict->filled = 0;
     dict->capacity = capacity;
     dict->keys = capacity ? tpl_alloc(rt, capacity * sizeof(tpl_value)) : NULL;
     dict->values = capacity ? tpl_alloc(rt, capacity * sizeof(tpl_value)) : NULL;
@@ -143,6 +144,7 @@ void tpl_dict_set(tpl_runtime *rt, tpl_dict *dict, tpl_value key, tpl_value valu
     dict->keys[dict->length] = key;
     dict->values[dict->length] = value;
     dict->length++;
+    if (dict->length > dict->filled) dict->filled = dict->length;
 }
 
 /* ---- buffers ---- */

@@ -75,6 +75,7 @@ struct tpl_list {
 
 struct tpl_dict {
     size_t length, capacity;
+    size_t filled;        /* key slots ever written (a reused scope may hold old keys past length) */
     tpl_value *keys;
     tpl_value *values;
 };

@@ -22,5 +22,6 @@
 #include "mlxengine/sampler.h"
 #include "mlxengine/generate.h"
 #include "mlxengine/tokenizer.h"
+#include "mlxengine/template.h"
 
 #endif

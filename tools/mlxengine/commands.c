@@ -15,5 +15,6 @@ const tool_command tool_commands[] = {
     {"logits", "print the top-10 next-token logits for prompt ids", cmd_logits},
     {"tokenize", "encode text to token ids with a model's tokenizer", cmd_tokenize},
     {"detokenize", "decode token ids to text with a model's tokenizer", cmd_detokenize},
+    {"template", "print the prompt a model's chat template renders", cmd_template},
     {NULL, NULL, NULL},
 };

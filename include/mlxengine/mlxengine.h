@@ -23,5 +23,6 @@
 #include "mlxengine/generate.h"
 #include "mlxengine/tokenizer.h"
 #include "mlxengine/template.h"
+#include "mlxengine/chat.h"
 
 #endif

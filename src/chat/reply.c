@@ -165,6 +165,8 @@ mlxe_status mlxe_session_reply(mlxe_session *s, const mlxe_reply_options *option
         stats->stop_reason = MLXE_CHAT_STOP_CANCELLED;
         stats->dropped_messages = (int64_t)s->dropped;
         stats->peak_memory_bytes = peak_memory_bytes();
+        if (reply_out && !(*reply_out = strdup("")))
+            return mlxe_error_set(err, MLXE_ERR_OUT_OF_MEMORY, "out of memory for the reply text");
         return MLXE_OK;
     }
     if (st != MLXE_OK) {

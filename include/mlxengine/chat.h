@@ -118,6 +118,9 @@ void mlxe_session_free(mlxe_session *session);
  * tool_calls_json that is not a JSON array. */
 mlxe_status mlxe_session_add_message(mlxe_session *session, const mlxe_message *message,
                                      mlxe_error *err);
+/* Inserts a copy of message before index (index = count appends). */
+mlxe_status mlxe_session_insert_message(mlxe_session *session, size_t index,
+                                        const mlxe_message *message, mlxe_error *err);
 /* Replaces message index (copied). The cache rolls back at the next reply
  * to where the rendered prompt first differs. */
 mlxe_status mlxe_session_set_message(mlxe_session *session, size_t index,

@@ -181,6 +181,13 @@ static mlxe_status copy_message(const mlxe_message *message, chat_message *out, 
 
 mlxe_status mlxe_session_add_message(mlxe_session *s, const mlxe_message *message, mlxe_error *err) {
     if (!s) return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT, "mlxe_session_add_message: session is NULL");
+    return mlxe_session_insert_message(s, s->n_messages, message, err);
+}
+
+mlxe_status mlxe_session_insert_message(mlxe_session *s, size_t index, const mlxe_message *message, mlxe_error *err) {
+    if (!s || index > s->n_messages)
+        return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT, "mlxe_session_insert_message: no position %zu (the session has %zu messages)",
+                              index, s ? s->n_messages : 0);
     if (s->n_messages == s->messages_capacity) {
         size_t capacity = s->messages_capacity ? 2 * s->messages_capacity : 8;
         chat_message *grown = realloc(s->messages, capacity * sizeof *grown);
@@ -188,9 +195,16 @@ mlxe_status mlxe_session_add_message(mlxe_session *s, const mlxe_message *messag
         s->messages = grown;
         s->messages_capacity = capacity;
     }
-    mlxe_status st = copy_message(message, &s->messages[s->n_messages], err);
-    if (st == MLXE_OK) s->n_messages++;
-    return st;
+    chat_message copy;
+    mlxe_status st = copy_message(message, &copy, err);
+    if (st != MLXE_OK) return st;
+    /* A message inserted before the left-out ones starts the range afresh. */
+    size_t lead = s->n_messages && s->messages[0].role == MLXE_ROLE_SYSTEM ? 1 : 0;
+    if (index < lead + s->dropped && index < s->n_messages) s->dropped = 0;
+    memmove(s->messages + index + 1, s->messages + index, (s->n_messages - index) * sizeof *s->messages);
+    s->messages[index] = copy;
+    s->n_messages++;
+    return MLXE_OK;
 }
 
 mlxe_status mlxe_session_set_message(mlxe_session *s, size_t index, const mlxe_message *message, mlxe_error *err) {

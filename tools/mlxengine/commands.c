@@ -15,6 +15,8 @@ const tool_command tool_commands[] = {
     {"logits", "print the top-10 next-token logits for prompt ids", cmd_logits},
     {"tokenize", "encode text to token ids with a model's tokenizer", cmd_tokenize},
     {"detokenize", "decode token ids to text with a model's tokenizer", cmd_detokenize},
+    {"run", "answer one prompt with a model (folder, alias or Hub id), streamed", cmd_run},
+    {"chat", "talk with a model in the terminal (line editing, /help)", cmd_chat},
     {"template", "print the prompt a model's chat template renders", cmd_template},
     {NULL, NULL, NULL},
 };

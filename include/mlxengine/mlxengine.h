@@ -16,5 +16,6 @@
 #include "mlxengine/version.h"
 #include "mlxengine/log.h"
 #include "mlxengine/cancel.h"
+#include "mlxengine/diag.h"
 
 #endif

@@ -17,5 +17,6 @@
 #include "mlxengine/log.h"
 #include "mlxengine/cancel.h"
 #include "mlxengine/diag.h"
+#include "mlxengine/hub.h"
 
 #endif

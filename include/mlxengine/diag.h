@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "mlxengine/log.h"
 #include "mlxengine/status.h"
 
 #ifdef __cplusplus
@@ -74,6 +75,32 @@ mlxe_status mlxe_redact_add_secret(const char *secret, mlxe_error *err);
  * log's filter, so no record keeps a secret. Call again after changing the
  * environment or logging in. Idempotent. */
 void mlxe_diag_install_redaction(void);
+
+/* ---- keeping and exporting the log ---- */
+
+/* Appends every log record from now on to the file at path, one JSON object
+ * per line ({"sequence", "time", "time_unix", "level", "category",
+ * "thread_id", "message"}, as in the report's recent_log), after redaction.
+ * The file is created with mode 0600. It takes the log's callback slot
+ * (mlxe_log_set_callback); NULL path stops and closes the file. The tools
+ * call it when MLXE_LOG_FILE is set, so `export-log` can read a previous
+ * run's log. */
+mlxe_status mlxe_diag_log_to_file(const char *path, mlxe_error *err);
+
+typedef struct mlxe_log_export_options {
+    const char *file;          /* a file written by mlxe_diag_log_to_file; NULL: this process's ring */
+    mlxe_log_level min_level;  /* default MLXE_LOG_TRACE (everything) */
+    double since_unix;         /* records at or after this time; default 0 (all) */
+    bool json;                 /* JSON Lines; default false: "time level category [thread] message" lines */
+} mlxe_log_export_options;
+
+void mlxe_log_export_options_init(mlxe_log_export_options *options);
+
+/* Writes the selected records, oldest first, into a new string *out (free
+ * with mlxe_debug_report_free). Lines of the file that are not records are
+ * skipped. MLXE_ERR_NOT_FOUND / MLXE_ERR_IO name the file when it cannot be
+ * read. */
+mlxe_status mlxe_log_export(const mlxe_log_export_options *options, char **out, mlxe_error *err);
 
 #pragma GCC visibility pop
 #ifdef __cplusplus

@@ -82,7 +82,7 @@ cJSON *mlxe_diag_collect_backends(const cJSON *gpus) {
 
     cJSON *llama = backend("llama.cpp", false,
                            "not built yet: this version of mlxengine has no llama.cpp backend, so GGUF "
-                           "files cannot be run; the paths below are where it will look for libllama");
+                           "files cannot be run; \"searched\" lists where it will look for libllama");
     cJSON_AddItemToObject(llama, "searched", llama_candidates());
     cJSON_AddItemToArray(backends, llama);
     return backends;

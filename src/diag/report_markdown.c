@@ -108,7 +108,8 @@ static bool ends_with(const char *s, const char *suffix) {
 /* One value inside a cell. */
 static void append_cell(text_buffer *b, const char *key, const cJSON *value) {
     if (cJSON_IsNull(value) || !value) {
-        append(b, "unknown");
+        /* A missing error or reason is good news, anything else unknown. */
+        append(b, key && (strcmp(key, "error") == 0 || strcmp(key, "reason") == 0) ? "none" : "unknown");
     } else if (cJSON_IsBool(value)) {
         append(b, cJSON_IsTrue(value) ? "yes" : "no");
     } else if (cJSON_IsNumber(value)) {
@@ -163,27 +164,36 @@ static void render_object(text_buffer *b, const cJSON *object) {
 }
 
 static void render_table(text_buffer *b, const cJSON *array, const char *empty_text) {
-    const cJSON *first = cJSON_GetArrayItem(array, 0);
-    if (!cJSON_IsObject(first)) {
+    if (!cJSON_IsObject(cJSON_GetArrayItem(array, 0))) {
         appendf(b, "%s\n\n", empty_text);
         return;
     }
-    const cJSON *column;
+    /* Columns: every key of any row, in order of first appearance. */
+    const char *columns[32];
+    size_t n_columns = 0;
+    const cJSON *row, *field;
+    cJSON_ArrayForEach(row, array) {
+        cJSON_ArrayForEach(field, row) {
+            bool known = false;
+            for (size_t c = 0; c < n_columns && !known; c++) known = strcmp(columns[c], field->string) == 0;
+            if (!known && n_columns < sizeof columns / sizeof columns[0]) columns[n_columns++] = field->string;
+        }
+    }
     append(b, "|");
-    cJSON_ArrayForEach(column, first) {
+    for (size_t c = 0; c < n_columns; c++) {
         append(b, " ");
-        append_escaped(b, column->string);
+        append_escaped(b, columns[c]);
         append(b, " |");
     }
     append(b, "\n|");
-    cJSON_ArrayForEach(column, first) append(b, " --- |");
+    for (size_t c = 0; c < n_columns; c++) append(b, " --- |");
     append(b, "\n");
-    const cJSON *row;
     cJSON_ArrayForEach(row, array) {
         append(b, "|");
-        cJSON_ArrayForEach(column, first) {
+        for (size_t c = 0; c < n_columns; c++) {
             append(b, " ");
-            append_cell(b, column->string, cJSON_GetObjectItemCaseSensitive(row, column->string));
+            const cJSON *value = cJSON_GetObjectItemCaseSensitive(row, columns[c]);
+            if (value) append_cell(b, columns[c], value);
             append(b, " |");
         }
         append(b, "\n");

@@ -2,6 +2,8 @@
  * memory, for the debug report. Linux sources: uname(2), /etc/os-release,
  * /proc/cpuinfo, /proc/meminfo, sched_getaffinity(2) and the cgroup v2
  * limits (/sys/fs/cgroup/cpu.max, memory.max) that containers impose. */
+#include <errno.h>
+#include <fcntl.h>
 #include <gnu/libc-version.h>
 #include <sched.h>
 #include <stdio.h>
@@ -15,6 +17,35 @@
 #include "mlxengine/version.h"
 
 #define MAX_PROC_FILE (4u << 20)
+
+/* Files under /proc and /sys report size 0, so mlxe_file_read_all (which
+ * trusts the size) reads nothing: read to the end instead. NULL on failure. */
+static char *read_proc_file(const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return NULL;
+    size_t capacity = 16384, length = 0;
+    char *text = malloc(capacity);
+    while (text) {
+        if (length + 1 == capacity) {
+            if (capacity >= MAX_PROC_FILE) break;
+            char *grown = realloc(text, capacity * 2);
+            if (!grown) {
+                free(text);
+                text = NULL;
+                break;
+            }
+            text = grown;
+            capacity *= 2;
+        }
+        ssize_t got = read(fd, text + length, capacity - 1 - length);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) break;
+        length += (size_t)got;
+    }
+    close(fd);
+    if (text) text[length] = '\0';
+    return text;
+}
 
 cJSON *mlxe_diag_collect_library(void) {
     const mlxe_build_info *info = mlxe_build_info_get();
@@ -98,9 +129,8 @@ static bool cpuinfo_field(const char *cpuinfo, const char *key, char *out, size_
 
 /* "max period" from cgroup v2 cpu.max as a number of CPUs; < 0 when unlimited or unknown. */
 static double cgroup_cpu_limit(void) {
-    char *text = NULL;
-    size_t n = 0;
-    if (mlxe_file_read_all("/sys/fs/cgroup/cpu.max", 4096, &text, &n, NULL) != MLXE_OK) return -1;
+    char *text = read_proc_file("/sys/fs/cgroup/cpu.max");
+    if (!text) return -1;
     double limit = -1;
     long long quota = 0, period = 0;
     if (strncmp(text, "max", 3) != 0 && sscanf(text, "%lld %lld", &quota, &period) == 2 && period > 0)
@@ -111,10 +141,9 @@ static double cgroup_cpu_limit(void) {
 
 cJSON *mlxe_diag_collect_cpu(void) {
     cJSON *cpu = cJSON_CreateObject();
-    char *cpuinfo = NULL;
-    size_t size = 0;
+    char *cpuinfo = read_proc_file("/proc/cpuinfo");
     char model[256] = "", vendor[128] = "";
-    if (mlxe_file_read_all("/proc/cpuinfo", MAX_PROC_FILE, &cpuinfo, &size, NULL) == MLXE_OK) {
+    if (cpuinfo) {
         if (!cpuinfo_field(cpuinfo, "model name", model, sizeof model))
             cpuinfo_field(cpuinfo, "Model", model, sizeof model); /* some ARM boards */
         if (!cpuinfo_field(cpuinfo, "vendor_id", vendor, sizeof vendor))
@@ -175,10 +204,9 @@ static long long meminfo_bytes(const char *meminfo, const char *key) {
 
 cJSON *mlxe_diag_collect_memory(void) {
     cJSON *memory = cJSON_CreateObject();
-    char *meminfo = NULL;
-    size_t size = 0;
+    char *meminfo = read_proc_file("/proc/meminfo");
     long long total = -1, available = -1, swap = -1;
-    if (mlxe_file_read_all("/proc/meminfo", MAX_PROC_FILE, &meminfo, &size, NULL) == MLXE_OK) {
+    if (meminfo) {
         total = meminfo_bytes(meminfo, "MemTotal");
         available = meminfo_bytes(meminfo, "MemAvailable");
         swap = meminfo_bytes(meminfo, "SwapTotal");
@@ -190,10 +218,8 @@ cJSON *mlxe_diag_collect_memory(void) {
     else cJSON_AddNullToObject(memory, "available_bytes");
     if (swap >= 0) cJSON_AddNumberToObject(memory, "swap_total_bytes", (double)swap);
     else cJSON_AddNullToObject(memory, "swap_total_bytes");
-    char *limit = NULL;
-    size_t n = 0;
-    if (mlxe_file_read_all("/sys/fs/cgroup/memory.max", 4096, &limit, &n, NULL) == MLXE_OK &&
-        strncmp(limit, "max", 3) != 0 && atoll(limit) > 0)
+    char *limit = read_proc_file("/sys/fs/cgroup/memory.max");
+    if (limit && strncmp(limit, "max", 3) != 0 && atoll(limit) > 0)
         cJSON_AddNumberToObject(memory, "cgroup_limit_bytes", (double)atoll(limit));
     else
         cJSON_AddNullToObject(memory, "cgroup_limit_bytes");

@@ -16,5 +16,6 @@ typedef struct tool_command {
 extern const tool_command tool_commands[];
 
 int cmd_version(int argc, char **argv);
+int cmd_debug(int argc, char **argv);
 
 #endif

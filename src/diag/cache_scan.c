@@ -494,15 +494,17 @@ static void scan_repo(walk *w, mlxe_cache_repo *repo) {
 
     bool corrupted = !has_snapshots_dir && (n_refs > 0 || repo->n_blobs > 0);
     bool partial = repo->n_partial_downloads > 0 || repo->n_dangling_refs > 0;
+    size_t n_files = 0;
     for (size_t i = 0; i < repo->n_revisions; i++)
         for (size_t f = 0; f < repo->revisions[i].n_files; f++) {
             mlxe_cache_file_state state = repo->revisions[i].files[f].state;
+            n_files++;
             if (state == MLXE_CACHE_FILE_MISSING) partial = true;
             else if (state != MLXE_CACHE_FILE_OK) corrupted = true;
         }
     if (corrupted) repo->state = MLXE_CACHE_REPO_CORRUPTED;
     else if (partial) repo->state = MLXE_CACHE_REPO_PARTIAL;
-    else if (repo->n_revisions == 0) repo->state = MLXE_CACHE_REPO_EMPTY;
+    else if (n_files == 0) repo->state = MLXE_CACHE_REPO_EMPTY; /* snapshot folders with nothing in them */
     else repo->state = MLXE_CACHE_REPO_COMPLETE;
 }
 

@@ -62,7 +62,7 @@ typedef enum mlxe_cache_repo_state {
     MLXE_CACHE_REPO_COMPLETE = 0, /* every revision's files present and sound, no partial download */
     MLXE_CACHE_REPO_PARTIAL,      /* a download was started and not finished */
     MLXE_CACHE_REPO_CORRUPTED,    /* broken links, wrong sizes or hashes, or a malformed layout */
-    MLXE_CACHE_REPO_EMPTY         /* no snapshot at all */
+    MLXE_CACHE_REPO_EMPTY         /* no file in any snapshot */
 } mlxe_cache_repo_state;
 
 /* "complete", "partial", "corrupted", "empty". */

@@ -338,7 +338,24 @@ static void scan_snapshot_dir(walk *w, mlxe_cache_repo *repo, mlxe_cache_revisio
     closedir(dir);
 }
 
-/* Compares the files found with trees/{commit}.json and adds the missing ones. */
+static ptrdiff_t file_index(const mlxe_cache_revision *revision, const char *path) {
+    for (size_t i = 0; i < revision->n_files; i++)
+        if (strcmp(revision->files[i].path, path) == 0) return (ptrdiff_t)i;
+    return -1;
+}
+
+static void add_missing(walk *w, mlxe_cache_revision *revision, const char *path, int64_t expected_size) {
+    mlxe_cache_file *file = mlxe_append((void **)&revision->files, &revision->n_files, sizeof *file);
+    if (!file || !(file->path = strdup(path))) {
+        w->out_of_memory = true;
+        return;
+    }
+    file->expected_size = expected_size;
+    file->state = MLXE_CACHE_FILE_MISSING;
+}
+
+/* Compares the files found with trees/{commit}.json (sizes, blobs) and adds
+ * config.json when it is absent. */
 static void check_tree_record(walk *w, mlxe_cache_repo *repo, mlxe_cache_revision *revision,
                               const cJSON *tree) {
     const cJSON *files = cJSON_GetObjectItemCaseSensitive(tree, "files");
@@ -361,21 +378,53 @@ static void check_tree_record(walk *w, mlxe_cache_repo *repo, mlxe_cache_revisio
                         (long long)file->expected_size);
         }
     }
+    /* A download fetches a selection of the commit's files (mlx-lm's
+     * patterns, or one GGUF), so an absent file is missing only when the
+     * model cannot work without it: config.json. Shards are checked against
+     * the index (check_weight_index). The others are only counted. */
     const cJSON *record;
     cJSON_ArrayForEach(record, files) {
-        bool present = false;
-        for (size_t i = 0; i < revision->n_files && !present; i++)
-            present = strcmp(revision->files[i].path, record->string) == 0;
-        if (present) continue;
-        mlxe_cache_file *file = mlxe_append((void **)&revision->files, &revision->n_files, sizeof *file);
-        if (!file || !(file->path = strdup(record->string))) {
-            w->out_of_memory = true;
-            return;
+        if (file_index(revision, record->string) >= 0) continue;
+        if (strcmp(record->string, "config.json") != 0) {
+            revision->n_not_downloaded++;
+            continue;
         }
         const cJSON *size = cJSON_GetObjectItemCaseSensitive(record, "size");
-        file->expected_size = cJSON_IsNumber(size) ? (int64_t)size->valuedouble : -1;
-        file->state = MLXE_CACHE_FILE_MISSING;
+        add_missing(w, revision, record->string, cJSON_IsNumber(size) ? (int64_t)size->valuedouble : -1);
     }
+}
+
+/* model.safetensors.index.json names every weight shard: each must be there. */
+static void check_weight_index(walk *w, mlxe_cache_repo *repo, mlxe_cache_revision *revision,
+                               const cJSON *tree) {
+    static const char *const index_name = "model.safetensors.index.json";
+    ptrdiff_t at = file_index(revision, index_name);
+    if (at < 0 || revision->files[at].state != MLXE_CACHE_FILE_OK) return;
+    char relative[PATH_MAX];
+    if (!mlxe_path_format(relative, sizeof relative, "snapshots/%s/%s", revision->commit, index_name)) return;
+    char *path = join(w, repo->path, relative);
+    cJSON *index = NULL;
+    mlxe_error err;
+    if (!path || mlxe_json_parse_file(path, 64u << 20, &index, &err) != MLXE_OK) {
+        if (path) add_problem(w, repo, "snapshot %s: %s", revision->commit, err.message);
+        free(path);
+        return;
+    }
+    free(path);
+    const cJSON *weight_map = cJSON_GetObjectItemCaseSensitive(index, "weight_map");
+    const cJSON *entry;
+    cJSON_ArrayForEach(entry, weight_map) {
+        if (!cJSON_IsString(entry) || file_index(revision, entry->valuestring) >= 0) continue;
+        const cJSON *files = tree ? cJSON_GetObjectItemCaseSensitive(tree, "files") : NULL;
+        const cJSON *size = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(files, entry->valuestring), "size");
+        if (revision->n_not_downloaded > 0 && cJSON_GetObjectItemCaseSensitive(files, entry->valuestring))
+            revision->n_not_downloaded--;
+        add_missing(w, revision, entry->valuestring, cJSON_IsNumber(size) ? (int64_t)size->valuedouble : -1);
+        add_problem(w, repo, "snapshot %s: weight shard %s named by %s is not downloaded",
+                    revision->commit, entry->valuestring, index_name);
+    }
+    cJSON_Delete(index);
 }
 
 /* Hashes each OK file's blob once (blobs shared by revisions are hashed once). */
@@ -450,8 +499,9 @@ static void scan_repo(walk *w, mlxe_cache_repo *repo) {
         if (tree) {
             revision->has_tree_record = true;
             check_tree_record(w, repo, revision, tree);
-            cJSON_Delete(tree);
         }
+        check_weight_index(w, repo, revision, tree);
+        cJSON_Delete(tree);
         if (revision->n_files)
             qsort(revision->files, revision->n_files, sizeof *revision->files, compare_files);
         for (size_t i = 0; i < revision->n_files; i++) {

@@ -22,7 +22,8 @@
 
 typedef enum mlxe_cache_file_state {
     MLXE_CACHE_FILE_OK = 0,
-    MLXE_CACHE_FILE_MISSING,        /* listed in trees/{commit}.json, absent from the snapshot */
+    MLXE_CACHE_FILE_MISSING,        /* needed and absent: config.json listed in trees/{commit}.json,
+                                       or a shard named by model.safetensors.index.json */
     MLXE_CACHE_FILE_BROKEN_LINK,    /* a snapshot link whose target does not exist */
     MLXE_CACHE_FILE_SIZE_MISMATCH,  /* size differs from trees/{commit}.json */
     MLXE_CACHE_FILE_WRONG_BLOB,     /* links to another blob than trees/{commit}.json names */
@@ -50,6 +51,8 @@ typedef struct mlxe_cache_revision {
     uint64_t size;           /* sum of the files' sizes */
     bool has_tree_record;    /* trees/{commit}.json was found and read */
     size_t n_bad_files;      /* files not OK */
+    size_t n_not_downloaded; /* other files of trees/{commit}.json not in the snapshot (not
+                                selected by the download: not a problem) */
 } mlxe_cache_revision;
 
 typedef struct mlxe_cache_blob {

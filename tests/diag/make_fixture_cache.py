@@ -9,8 +9,9 @@ of mlxengine's own hashing. Repos, and what a scan must say about each:
 
   models--org--complete    complete: two revisions (main, v1) sharing a blob, a file in a
                            subfolder, trees/{commit}.json, .no_exist/ entry
-  models--org--partial     partial: config.json present, model.safetensors only as
-                           blobs/{sha}.incomplete (with an unheld lock file)
+  models--org--partial     partial: config.json, the shard index and shard 1 present, shard 2
+                           only as blobs/{sha}.incomplete (with an unheld lock file); README.md
+                           listed in the tree record but not selected (not a problem)
   models--org--corrupted   corrupted (seen with hash verification only): config.json's content
                            changed after download, same size
   models--org--orphans     complete, plus a blob no snapshot uses and an empty subfolder
@@ -107,11 +108,16 @@ def main():
 
     c2 = commit("partial-main")
     r = RepoBuilder(cache, "models--org--partial")
-    r.snapshot(c2, {"config.json": (config, False)}, record=False)
-    r.tree(c2, {"config.json": (config, False), "model.safetensors": (weights, True)})
+    index = json.dumps({"weight_map": {"a": "model-00001-of-00002.safetensors",
+                                       "b": "model-00002-of-00002.safetensors"}}).encode()
+    shard1, shard2 = weights[:5000], weights[5000:]
+    present = {"config.json": (config, False), "model.safetensors.index.json": (index, False),
+               "model-00001-of-00002.safetensors": (shard1, True)}
+    r.snapshot(c2, present, record=False)
+    r.tree(c2, dict(present, **{"model-00002-of-00002.safetensors": (shard2, True), "README.md": (b"# partial", False)}))
     r.ref("main", c2)
-    write(os.path.join(r.root, "blobs", sha256(weights) + ".3f2a9c1d.incomplete"), weights[:1000])
-    write(os.path.join(cache, ".locks", "models--org--partial", sha256(weights) + ".lock"), b"")
+    write(os.path.join(r.root, "blobs", sha256(shard2) + ".3f2a9c1d.incomplete"), shard2[:1000])
+    write(os.path.join(cache, ".locks", "models--org--partial", sha256(shard2) + ".lock"), b"")
     expected["org/partial"] = {"quick": "partial", "verified": "partial"}
 
     c3 = commit("corrupted-main")

@@ -112,10 +112,13 @@ static void test_states(void **state) {
         assert_int_equal(partial->partial_bytes, 1000);
         const mlxe_cache_revision *revision = &partial->revisions[0];
         assert_true(revision->has_tree_record);
-        assert_int_equal(revision->n_files, 2);
-        assert_string_equal(revision->files[1].path, "model.safetensors");
-        assert_int_equal(revision->files[1].state, MLXE_CACHE_FILE_MISSING);
-        assert_int_equal(revision->files[1].expected_size, 10240);
+        assert_int_equal(revision->n_files, 4);
+        assert_int_equal(revision->n_not_downloaded, 1); /* README.md, not selected */
+        assert_string_equal(revision->files[2].path, "model-00002-of-00002.safetensors");
+        assert_int_equal(revision->files[2].state, MLXE_CACHE_FILE_MISSING);
+        assert_int_equal(revision->files[2].expected_size, 10240 - 5000);
+        assert_int_equal(revision->files[1].state, MLXE_CACHE_FILE_OK);
+        assert_int_equal(revision->files[1].hash_checked, verify);
 
         const mlxe_cache_repo *corrupted = find_repo(scan, "org/corrupted");
         const mlxe_cache_file *config = &corrupted->revisions[0].files[0];

@@ -18,5 +18,9 @@
 #include "mlxengine/cancel.h"
 #include "mlxengine/diag.h"
 #include "mlxengine/hub.h"
+#include "mlxengine/model.h"
+#include "mlxengine/context.h"
+#include "mlxengine/sampler.h"
+#include "mlxengine/generate.h"
 
 #endif

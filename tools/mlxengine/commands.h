@@ -17,5 +17,7 @@ extern const tool_command tool_commands[];
 
 int cmd_version(int argc, char **argv);
 int cmd_debug(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_logits(int argc, char **argv);
 
 #endif

@@ -33,7 +33,9 @@ typedef struct mlxe_hub_options {
     const char *cache_dir;     /* NULL: $HF_HUB_CACHE, $HUGGINGFACE_HUB_CACHE, $HF_HOME/hub */
     const char *token;         /* NULL: $HF_TOKEN, $HUGGING_FACE_HUB_TOKEN, $HF_TOKEN_PATH file;
                                   "" means anonymous */
-    int offline;               /* -1 (default): $HF_HUB_OFFLINE; 0 online; 1 never a request */
+    int offline;               /* -1 (default): $HF_HUB_OFFLINE; 0 online; 1 never a request.
+                                  $HF_HUB_DISABLE_SYMLINKS makes snapshots hold copies of the
+                                  blobs instead of symlinks */
     double etag_timeout_s;     /* metadata request timeout; default $HF_HUB_ETAG_TIMEOUT or 10 */
     double stall_timeout_s;    /* no byte for this long: reconnect and resume;
                                   default $HF_HUB_DOWNLOAD_TIMEOUT or 10 */
@@ -154,8 +156,9 @@ typedef struct mlxe_hub_download_options {
     const char *const *ignore_patterns;
     size_t n_ignore_patterns;
     bool all_files;                      /* ignore the default allow patterns: every file */
-    const char *gguf_quant;              /* e.g. "Q4_K_M": download one .gguf file whose name
-                                            carries it (case-insensitive), plus *.json */
+    const char *gguf_quant;              /* e.g. "Q4_K_M": download only the .gguf files whose
+                                            names carry it (case-insensitive; a split model's
+                                            shards all match); NOT_FOUND when none does */
     mlxe_hub_progress_fn progress;
     void *progress_user;
     mlxe_cancel *cancel;                 /* stops with MLXE_ERR_CANCELLED; partial files kept

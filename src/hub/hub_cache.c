@@ -176,8 +176,25 @@ void hub_unlock_blob(int fd) {
     close(fd);
 }
 
+/* Copies src to dst (a new file). */
+static bool copy_file(const char *src, const char *dst) {
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    int out = in >= 0 ? open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666) : -1;
+    struct stat st;
+    bool ok = out >= 0 && fstat(in, &st) == 0;
+    off_t left = ok ? st.st_size : 0;
+    while (ok && left > 0) {
+        ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)left, 0);
+        if (n <= 0) ok = false;
+        else left -= n;
+    }
+    if (out >= 0 && close(out) != 0) ok = false;
+    if (in >= 0) close(in);
+    return ok;
+}
+
 mlxe_status hub_link_snapshot(const char *repo_folder, const char *commit, const char *path,
-                              const char *etag, mlxe_error *err) {
+                              const char *etag, bool copy, mlxe_error *err) {
     if (!hub_relative_path_safe(path))
         return mlxe_error_set(err, MLXE_ERR_FORMAT,
                               "refusing file name '%s' from the Hub: it leaves the snapshot folder", path);
@@ -197,7 +214,15 @@ mlxe_status hub_link_snapshot(const char *repo_folder, const char *commit, const
         strcat(target, "blobs/");
         strcat(target, etag);
         unlink(tmp);
-        if (symlink(target, tmp) != 0 || rename(tmp, link_path) != 0) {
+        bool made;
+        if (copy) {
+            char *blob = hub_printf("%s/blobs/%s", repo_folder, etag);
+            made = blob && copy_file(blob, tmp);
+            free(blob);
+        } else {
+            made = symlink(target, tmp) == 0;
+        }
+        if (!made || rename(tmp, link_path) != 0) {
             int e = errno;
             unlink(tmp);
             s = mlxe_error_set(err, MLXE_ERR_IO, "cannot link %s -> %s: %s", link_path, target,

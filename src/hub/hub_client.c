@@ -2,6 +2,7 @@
  * huggingface_hub's constants.py (HUB.md §4), the token, and small string
  * helpers the other hub files share. */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,6 +151,8 @@ static char *token_from_environment(void) {
     return token;
 }
 
+static void init_curl(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+
 void mlxe_hub_options_init(mlxe_hub_options *options) {
     if (!options) return;
     memset(options, 0, sizeof *options);
@@ -166,11 +169,9 @@ mlxe_status mlxe_hub_create(const mlxe_hub_options *options, mlxe_hub **out, mlx
     mlxe_hub_options defaults;
     mlxe_hub_options_init(&defaults);
     if (!options) options = &defaults;
-    static bool curl_ready = false;
-    if (!curl_ready) { /* curl_global_init is idempotent but not thread-safe before 7.84 */
-        curl_global_init(CURL_GLOBAL_DEFAULT);
-        curl_ready = true;
-    }
+    /* curl_global_init is not thread-safe before curl 7.84: once per process. */
+    static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+    pthread_once(&curl_once, init_curl);
     mlxe_hub *hub = calloc(1, sizeof *hub);
     if (!hub) return mlxe_error_set(err, MLXE_ERR_OUT_OF_MEMORY, "hub client: out of memory");
 
@@ -195,6 +196,7 @@ mlxe_status mlxe_hub_create(const mlxe_hub_options *options, mlxe_hub **out, mlx
         hub->token = strip_token(strdup(options->token));
     else
         hub->token = token_from_environment();
+    hub->disable_symlinks = env_truthy("HF_HUB_DISABLE_SYMLINKS");
     hub->offline = options->offline < 0 ? env_truthy("HF_HUB_OFFLINE") : options->offline != 0;
     hub->etag_timeout_s = options->etag_timeout_s > 0 ? options->etag_timeout_s
                                                         : env_seconds("HF_HUB_ETAG_TIMEOUT", 10);

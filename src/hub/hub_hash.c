@@ -72,3 +72,101 @@ bool hub_hasher_update_file(hub_hasher *h, const char *path, uint64_t size) {
     fclose(f);
     return left == 0;
 }
+
+/* ---- hashing on a second thread, following a file as it is written ----
+ * The download thread only writes; this thread reads the new bytes back
+ * (from the page cache) and hashes them, so verification costs no wall time
+ * on a machine with a spare core. */
+#include <fcntl.h>
+#include <pthread.h>
+#include <unistd.h>
+
+struct hub_hash_follower {
+    hub_hasher *hasher;
+    int fd;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    uint64_t available; /* bytes the writer has written */
+    uint64_t hashed;
+    bool finishing;
+    bool stop;
+    bool failed;
+};
+
+static void *follow(void *arg) {
+    hub_hash_follower *f = arg;
+    const size_t chunk = 1 << 20;
+    unsigned char *buffer = malloc(chunk);
+    if (!buffer) f->failed = true;
+    pthread_mutex_lock(&f->lock);
+    while (!f->failed && !f->stop) {
+        if (f->hashed == f->available) {
+            if (f->finishing) break;
+            pthread_cond_wait(&f->changed, &f->lock);
+            continue;
+        }
+        uint64_t want = f->available - f->hashed;
+        size_t n = want < chunk ? (size_t)want : chunk;
+        uint64_t at = f->hashed;
+        pthread_mutex_unlock(&f->lock);
+        ssize_t got = pread(f->fd, buffer, n, (off_t)at);
+        if (got > 0) hub_hasher_update(f->hasher, buffer, (size_t)got);
+        pthread_mutex_lock(&f->lock);
+        if (got <= 0) f->failed = true;
+        else f->hashed += (uint64_t)got;
+        pthread_cond_broadcast(&f->changed);
+    }
+    pthread_mutex_unlock(&f->lock);
+    free(buffer);
+    return NULL;
+}
+
+hub_hash_follower *hub_hash_follower_start(hub_hasher *hasher, const char *path, uint64_t available) {
+    hub_hash_follower *f = calloc(1, sizeof *f);
+    if (!f) return NULL;
+    f->hasher = hasher;
+    f->available = available;
+    f->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (f->fd < 0) {
+        free(f);
+        return NULL;
+    }
+    pthread_mutex_init(&f->lock, NULL);
+    pthread_cond_init(&f->changed, NULL);
+    if (pthread_create(&f->thread, NULL, follow, f) != 0) {
+        pthread_mutex_destroy(&f->lock);
+        pthread_cond_destroy(&f->changed);
+        close(f->fd);
+        free(f);
+        return NULL;
+    }
+    return f;
+}
+
+void hub_hash_follower_advance(hub_hash_follower *f, uint64_t available) {
+    pthread_mutex_lock(&f->lock);
+    f->available = available;
+    pthread_cond_broadcast(&f->changed);
+    pthread_mutex_unlock(&f->lock);
+}
+
+static bool follower_end(hub_hash_follower *f, bool stop) {
+    if (!f) return false;
+    pthread_mutex_lock(&f->lock);
+    if (stop) f->stop = true;
+    f->finishing = true;
+    pthread_cond_broadcast(&f->changed);
+    pthread_mutex_unlock(&f->lock);
+    pthread_join(f->thread, NULL);
+    bool ok = !f->failed && f->hashed == f->available;
+    pthread_mutex_destroy(&f->lock);
+    pthread_cond_destroy(&f->changed);
+    close(f->fd);
+    free(f);
+    return ok;
+}
+
+bool hub_hash_follower_finish(hub_hash_follower *f) { return follower_end(f, false); }
+
+void hub_hash_follower_abort(hub_hash_follower *f) { (void)follower_end(f, true); }

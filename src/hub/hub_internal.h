@@ -23,6 +23,7 @@ struct mlxe_hub {
     double retry_base_delay_s;
     double retry_max_delay_s;
     char *user_agent;
+    bool disable_symlinks; /* HF_HUB_DISABLE_SYMLINKS: snapshots hold copies */
 };
 
 /* ---- strings ---- */
@@ -117,9 +118,10 @@ int hub_lock_blob(const char *cache_dir, const char *repo_id, const char *etag, 
                   mlxe_error *err);
 void hub_unlock_blob(int fd);
 /* Creates snapshots/{commit}/{path} -> ../../blobs/{etag} (relative), replacing
- * what was there, atomically (link at a temporary name, then rename). */
+ * what was there, atomically (link at a temporary name, then rename); with
+ * copy, a copy of the blob instead (HF_HUB_DISABLE_SYMLINKS). */
 mlxe_status hub_link_snapshot(const char *repo_folder, const char *commit, const char *path,
-                              const char *etag, mlxe_error *err);
+                              const char *etag, bool copy, mlxe_error *err);
 /* Records a missing file under .no_exist/{commit}/{path}. */
 void hub_mark_no_exist(const char *repo_folder, const char *commit, const char *path);
 /* trees/{commit}.json. */
@@ -155,6 +157,16 @@ void hub_hasher_reset(hub_hasher *hasher);
 void hub_hasher_free(hub_hasher *hasher);
 /* Hashes a file's first `size` bytes into the hasher; false on read error. */
 bool hub_hasher_update_file(hub_hasher *hasher, const char *path, uint64_t size);
+
+/* Hashes a file on a second thread as it grows: start with the bytes already
+ * there (available), advance as the writer appends, finish to wait for the
+ * last byte (false on a read error), abort to stop without a result. Each
+ * call frees the follower it ends. The hasher must not be used meanwhile. */
+typedef struct hub_hash_follower hub_hash_follower;
+hub_hash_follower *hub_hash_follower_start(hub_hasher *hasher, const char *path, uint64_t available);
+void hub_hash_follower_advance(hub_hash_follower *follower, uint64_t available);
+bool hub_hash_follower_finish(hub_hash_follower *follower);
+void hub_hash_follower_abort(hub_hash_follower *follower);
 
 /* ---- downloading a set of files ---- */
 typedef struct hub_fetch_job {

@@ -13,6 +13,7 @@ Test control (never counted in the request log):
                   "times": n (default 1), "skip": matching requests to let through first,
                   ...}. Kinds:
                     status      answer "status" (with "headers") instead of the route
+                    raw         answer "status" with "body" verbatim (malformed JSON...)
                     drop        send "after_bytes" of the body, then close the connection
                     stall       send "after_bytes", then sleep "seconds", then close
                     wrong       serve the body with its bytes changed (same length)
@@ -49,8 +50,24 @@ def pseudo_random_bytes(seed, size):
     return bytes(out[:size])
 
 
+HASHES = {}  # (kind, id(data)) -> hex: the data objects live as long as the server
+
+
+def cached_hash(kind, data, compute):
+    if len(data) < 65536:  # small (maybe short-lived) objects: id() could be reused
+        return compute(data)
+    key = (kind, id(data))
+    if key not in HASHES:
+        HASHES[key] = compute(data)
+    return HASHES[key]
+
+
 def git_blob_sha1(data):
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+    return cached_hash("sha1", data, lambda d: hashlib.sha1(b"blob %d\0" % len(d) + d).hexdigest())
+
+
+def sha256_hex(data):
+    return cached_hash("sha256", data, lambda d: hashlib.sha256(d).hexdigest())
 
 
 def make_commit(seed):
@@ -128,6 +145,10 @@ def build_repos(lfs_size):
         "tiny-Q8_0.gguf": (pseudo_random_bytes("q8", 9000), True),
     })
 
+    huge = add(Repo("org/huge", ["mlx"], 1, 0))
+    huge.add_commit(["main"], {"config.json": json_file({"model_type": "llama"}),
+                               "model.safetensors": (10 ** 15, True)})
+
     # Many small repos so search paginates.
     for i in range(7):
         r = add(Repo(f"mlx-community/search-model-{i}", ["mlx", "text-generation"] + (["gguf"] if i % 3 == 0 else []),
@@ -148,8 +169,8 @@ class State:
         for repo in self.repos.values():
             for files in repo.commits.values():
                 for data, is_lfs in files.values():
-                    if is_lfs:
-                        self.blobs[hashlib.sha256(data).hexdigest()] = data
+                    if is_lfs and not isinstance(data, int):
+                        self.blobs[sha256_hex(data)] = data
 
     def take_fault(self, path, kinds):
         with self.lock:
@@ -169,9 +190,13 @@ STATE = None
 
 
 def entry_for(path, data, is_lfs):
+    if isinstance(data, int):  # a file that only exists in listings (for the disk-space check)
+        sha = hashlib.sha256(b"virtual:%d" % data).hexdigest()
+        return {"type": "file", "path": path, "size": data, "oid": git_blob_sha1(sha.encode()),
+                "lfs": {"oid": sha, "size": data, "pointerSize": 134}}
     entry = {"type": "file", "path": path, "size": len(data)}
     if is_lfs:
-        sha = hashlib.sha256(data).hexdigest()
+        sha = sha256_hex(data)
         entry["oid"] = git_blob_sha1(b"version https://git-lfs.github.com/spec/v1\noid sha256:%s\nsize %d\n" % (sha.encode(), len(data)))
         entry["lfs"] = {"oid": sha, "size": len(data), "pointerSize": 134}
     else:
@@ -243,7 +268,14 @@ class Handler(BaseHTTPRequestHandler):
         return None
 
     def apply_status_fault(self, path):
-        rule = STATE.take_fault(path, {"status"})
+        rule = STATE.take_fault(path, {"status", "raw"})
+        if rule and rule["kind"] == "raw":  # a verbatim answer, e.g. malformed JSON
+            body = rule.get("body", "").encode()
+            self.send_response(rule.get("status", 200))
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return True
         if rule:
             self.send_error_code(rule.get("status", 503), rule.get("code"), rule.get("message", "injected"),
                                  rule.get("headers"))
@@ -292,6 +324,9 @@ class Handler(BaseHTTPRequestHandler):
             req = json.loads(body or b"{}")
             files = repo.commits[commit]
             out = [entry_for(p, *files[p]) for p in req.get("paths", []) if p in files]
+            if req.get("expand"):
+                for e in out:  # the real hub names the last commit that touched the path
+                    e["lastCommit"] = {"id": commit, "title": "update", "date": repo.created}
             return self.send_json(out)
         self.send_error_code(404, None, "no such route")
 
@@ -463,10 +498,12 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_error_code(404, "EntryNotFound", f"{path} does not exist on \"{rev}\"",
                                         {"X-Repo-Commit": commit})
         data, is_lfs = files[path]
+        if isinstance(data, int):
+            return self.send_error_code(500, None, "virtual file has no content")
         no_commit = STATE.take_fault(self.path, {"no_commit"})
         common = {} if no_commit else {"X-Repo-Commit": commit}
         if is_lfs:
-            sha = hashlib.sha256(data).hexdigest()
+            sha = sha256_hex(data)
             host = "localhost:" + str(self.server.server_address[1])
             location = f"http://{host}/cdn/{sha}?repo={urllib.parse.quote(repo.repo_id, safe='')}"
             self.send_response(302)

@@ -377,6 +377,35 @@ static void test_range_ignored_restarts(void **state) {
     mlxe_hub_free(hub);
 }
 
+static void test_bad_partial_file_redownloaded(void **state) {
+    (void)state;
+    /* An .incomplete from an earlier run whose bytes are wrong: caught by the
+     * hash at the end, then fetched once more from byte 0. */
+    mlxe_hub *hub = make_hub(NULL, 3);
+    mlxe_hub_file_list *files = NULL;
+    mlxe_error err;
+    assert_int_equal(mlxe_hub_list_files(hub, "org/tiny-mlx", "main", &files, &err), MLXE_OK);
+    const char *sha = NULL;
+    for (size_t i = 0; i < files->n_files; i++)
+        if (strcmp(files->files[i].path, "model.safetensors") == 0) sha = files->files[i].lfs_sha256;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/models--org--tiny-mlx/blobs", cache);
+    assert_int_equal(hub_mkdirs(path, NULL), MLXE_OK);
+    snprintf(path, sizeof path, "%s/models--org--tiny-mlx/blobs/%s.incomplete", cache, sha);
+    char garbage[5000];
+    memset(garbage, 'x', sizeof garbage);
+    test_write_file(path, garbage, sizeof garbage);
+    mlxe_hub_file_list_free(files);
+    fake_hub_reset(&server);
+    char *snap = NULL;
+    assert_int_equal(mlxe_hub_snapshot_download(hub, "org/tiny-mlx", NULL, &snap, &err), MLXE_OK);
+    assert_int_equal(count_ranges("/cdn/", "bytes=5000-"), 1);
+    assert_int_equal(count_ranges("/cdn/", NULL), 1);
+    assert_same_as_server(snap, "org/tiny-mlx", "model.safetensors");
+    free(snap);
+    mlxe_hub_free(hub);
+}
+
 static void test_errors_in_words(void **state) {
     (void)state;
     mlxe_error err;
@@ -496,6 +525,8 @@ typedef struct progress_seen {
     mlxe_cancel *cancel_after_first;
     bool monotonic;
     uint64_t previous;
+    int file_updates; /* calls naming a file, with its bytes within its size */
+    bool bad_file_bytes;
 } progress_seen;
 
 static void on_progress(void *user, const mlxe_hub_progress *p) {
@@ -503,6 +534,11 @@ static void on_progress(void *user, const mlxe_hub_progress *p) {
     seen->calls++;
     if (p->done_bytes < seen->previous) seen->monotonic = false;
     seen->previous = p->done_bytes;
+    if (p->file_path) {
+        seen->file_updates++;
+        if (p->file_done > p->file_size) seen->bad_file_bytes = true;
+    }
+    if (p->total_bytes < p->done_bytes || p->n_files_done > p->n_files) seen->monotonic = false;
     seen->last = *p;
     if (seen->cancel_after_first) mlxe_cancel_request(seen->cancel_after_first);
 }
@@ -526,6 +562,9 @@ static void test_progress_and_cancel(void **state) {
     assert_true(seen.calls >= 2);
     assert_true(seen.monotonic);
     assert_true(seen.last.finished);
+    assert_true(seen.file_updates >= 5); /* at least each file's completion */
+    assert_false(seen.bad_file_bytes);
+    assert_true(seen.last.bytes_per_second >= 0);
     assert_int_equal(seen.last.total_bytes, total); /* every file matches the defaults */
     assert_int_equal(seen.last.done_bytes, total);
     assert_int_equal(seen.last.n_files, 5);
@@ -627,10 +666,39 @@ static void test_two_processes_one_copy(void **state) {
     free(commit);
 }
 
-typedef struct log_capture {
-    bool token_seen;
-    int records;
-} log_capture;
+static void test_symlinks_disabled_copies(void **state) {
+    (void)state;
+    setenv("HF_HUB_DISABLE_SYMLINKS", "1", 1);
+    mlxe_hub *hub = make_hub(NULL, 2);
+    unsetenv("HF_HUB_DISABLE_SYMLINKS");
+    char *snap = NULL;
+    mlxe_error err;
+    assert_int_equal(mlxe_hub_snapshot_download(hub, "org/tiny-mlx", NULL, &snap, &err), MLXE_OK);
+    char path[PATH_MAX];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/extra/notes.txt", snap);
+    assert_int_equal(lstat(path, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_same_as_server(snap, "org/tiny-mlx", "model.safetensors");
+    assert_same_as_server(snap, "org/tiny-mlx", "extra/notes.txt");
+    free(snap);
+    mlxe_hub_free(hub);
+}
+
+static void test_disk_space_checked_first(void **state) {
+    (void)state;
+    /* org/huge lists a 1 PB weights file: refused before any byte is fetched. */
+    mlxe_hub *hub = make_hub(NULL, 2);
+    char *snap = NULL;
+    mlxe_error err;
+    assert_int_equal(mlxe_hub_snapshot_download(hub, "org/huge", NULL, &snap, &err), MLXE_ERR_IO);
+    assert_message_contains(err.message, "not enough disk space");
+    assert_message_contains(err.message, "org/huge");
+    assert_message_contains(err.message, "HF_HUB_CACHE");
+    assert_int_equal(count_ranges("/resolve/", NULL), 0);
+    assert_int_equal(count_ranges("/cdn/", NULL), 0);
+    mlxe_hub_free(hub);
+}
 
 static void test_token_never_logged(void **state) {
     (void)state;
@@ -666,6 +734,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_retries_5xx_and_429, setup_one, teardown_one),
         cmocka_unit_test_setup_teardown(test_wrong_bytes_deleted_never_linked, setup_one, teardown_one),
         cmocka_unit_test_setup_teardown(test_range_ignored_restarts, setup_one, teardown_one),
+        cmocka_unit_test_setup_teardown(test_bad_partial_file_redownloaded, setup_one, teardown_one),
         cmocka_unit_test_setup_teardown(test_errors_in_words, setup_one, teardown_one),
         cmocka_unit_test_setup_teardown(test_cache_fallback_when_hub_fails, setup_one, teardown_one),
         cmocka_unit_test_setup_teardown(test_token_to_hub_only_and_head_headers, setup_one, teardown_one),
@@ -673,6 +742,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_gguf_quant_and_revisions, setup_one, teardown_one),
         cmocka_unit_test_setup_teardown(test_two_processes_one_copy, setup_one, teardown_one),
         cmocka_unit_test_setup_teardown(test_token_never_logged, setup_one, teardown_one),
+        cmocka_unit_test_setup_teardown(test_disk_space_checked_first, setup_one, teardown_one),
+        cmocka_unit_test_setup_teardown(test_symlinks_disabled_copies, setup_one, teardown_one),
     };
     return cmocka_run_group_tests(tests, setup_all, teardown_all);
 }

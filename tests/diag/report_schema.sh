@@ -4,7 +4,7 @@
 # cache correctly, and carries no secret; a broken report is rejected, so the
 # schema does constrain.
 set -euo pipefail
-tool=$1; source_dir=$3
+tool=$1; source_dir=$3; fake_nvml=$4
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 /usr/bin/python3 "$source_dir/tests/diag/make_fixture_cache.py" "$work/hub" > "$work/expected.json"
 token=hf_SchemaSchemaSchema0123456789abcdefgh
@@ -12,8 +12,9 @@ export HF_HUB_CACHE="$work/hub" MLXE_LOG=debug HF_TOKEN=$token
 export HF_ENDPOINT="https://alice:s3cretpass@hub.example" MLXE_SOME_API_KEY=plainsecretvalue
 "$tool" report --json --output "$work/full.json" 2>/dev/null
 "$tool" report --json --no-gpu --no-cache --log 0 > "$work/small.json" 2>/dev/null
+MLXE_NVML_LIBRARY=$fake_nvml "$tool" report --json --no-cache > "$work/gpu.json" 2>/dev/null
 /usr/bin/python3 "$source_dir/tests/diag/validate_report.py" "$source_dir/docs/debug-report.schema.json" \
-  "$work/full.json" "$work/small.json"
+  "$work/full.json" "$work/small.json" "$work/gpu.json"
 for secret in $token s3cretpass plainsecretvalue; do
   if grep -q -- "$secret" "$work/full.json" "$work/small.json"; then echo "secret $secret leaked"; exit 1; fi
 done
@@ -33,6 +34,13 @@ assert env["HF_ENDPOINT"]["value"] == "https://[REDACTED]@hub.example", env["HF_
 assert any("cache scan" in r["message"] for r in full["recent_log"]), full["recent_log"]
 assert small["hub_cache"]["scanned"] is False and small["gpus"]["status"] == "not_probed"
 assert small["recent_log"] == []
+PY
+/usr/bin/python3 - "$work/gpu.json" <<'PY'
+import json, sys
+gpus = json.load(open(sys.argv[1]))["gpus"]
+assert gpus["status"] == "found" and gpus["source"] == "nvml" and len(gpus["devices"]) == 2, gpus
+assert gpus["driver_version"] == "550.54.15" and gpus["cuda_driver_version"] == "12.4", gpus
+assert gpus["devices"][1]["name"] == "Fake GPU 1" and gpus["devices"][0]["compute_capability"] == "9.0", gpus
 PY
 # A report missing a section, or with a wrong type, must fail validation.
 /usr/bin/python3 - "$work/full.json" "$work/bad1.json" "$work/bad2.json" <<'PY'

@@ -58,6 +58,7 @@ static int compare_strings(const void *a, const void *b) {
 }
 
 static bool is_removed(const planner *p, const char *path) {
+    if (p->n_removed == 0) return false; /* bsearch wants a non-NULL array */
     return bsearch(&path, p->removed, p->n_removed, sizeof(char *), compare_strings) != NULL;
 }
 

@@ -151,6 +151,7 @@ static int compare_repos(const void *a, const void *b) {
 }
 
 static mlxe_cache_blob *find_blob(mlxe_cache_repo *repo, const char *name) {
+    if (repo->n_blobs == 0) return NULL; /* bsearch wants a non-NULL array */
     mlxe_cache_blob key = {.name = (char *)name};
     return bsearch(&key, repo->blobs, repo->n_blobs, sizeof key, compare_blobs);
 }

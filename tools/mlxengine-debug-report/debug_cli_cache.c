@@ -48,6 +48,7 @@ static cJSON *repo_to_json(const mlxe_cache_repo *repo, bool with_files) {
         for (size_t i = 0; i < revision->n_refs; i++) cJSON_AddItemToArray(refs, cJSON_CreateString(revision->refs[i]));
         cJSON_AddNumberToObject(rev, "files", (double)revision->n_files);
         cJSON_AddNumberToObject(rev, "bad_files", (double)revision->n_bad_files);
+        cJSON_AddNumberToObject(rev, "not_downloaded", (double)revision->n_not_downloaded);
         cJSON_AddNumberToObject(rev, "size_bytes", (double)revision->size);
         cJSON_AddBoolToObject(rev, "has_tree_record", revision->has_tree_record);
         if (with_files) {

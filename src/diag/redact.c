@@ -135,7 +135,7 @@ static bool is_secret_key(const char *key, size_t n) {
         "token", "access_token", "auth_token", "api_token", "hf_token", "hugging_face_hub_token",
         "huggingface_hub_token", "huggingface_token", "refresh_token", "id_token",
         "session_token", "bearer_token", "authorization", "auth", "password", "passwd", "pwd",
-        "pass", "secret", "client_secret", "api_key", "apikey", "key", "access_key",
+        "secret", "client_secret", "api_key", "apikey", "access_key",
         "secret_key", "private_key", "x_api_key", "sig", "signature", "x_amz_signature",
         "x_amz_security_token", "x_amz_credential", "credential", "credentials"};
     for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)

@@ -48,6 +48,8 @@ static void test_token_shapes(void **state) {
     /* Ordinary words and environment names stay. */
     assert_unchanged("hf_transformers and hf_hub_download, HF_HUB_DISABLE_PROGRESS_BARS=1");
     assert_unchanged("eos_token: </s> bos_token=<s> n_tokens=42 max_new_tokens=8");
+    /* Log lines about tensors name keys; only secret-named keys are redacted. */
+    assert_unchanged("key=model.layers.0.mlp.up_proj.weight pass=2 keys: 291");
     assert_unchanged("https://huggingface.co/api/models?search=llama&limit=5");
 }
 

@@ -402,6 +402,55 @@ static void test_blob_verify(void **state) {
     assert_null(mlxe_cache_repo_folder_name("model", ""));
 }
 
+/* Malformed entries are reported, never a crash or a failed scan. */
+static void test_malformed_entries(void **state) {
+    fixture *f = *state;
+    char path[512];
+    const char *repo = "models--org--orphans";
+    const char *commit = "2ac297712b640f2a3277c9efee23391c34540f9e";
+    snprintf(path, sizeof path, "%s/%s/trees", f->cache, repo);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/%s/trees/%s.json", f->cache, repo, commit);
+    test_write_file(path, "{\"files\": [1, 2", 15);
+    snprintf(path, sizeof path, "%s/%s/snapshots/%s/model.safetensors.index.json", f->cache, repo, commit);
+    test_write_file(path, "not json", 8);
+    snprintf(path, sizeof path, "%s/%s/snapshots/%s/loop", f->cache, repo, commit);
+    assert_int_equal(symlink("loop", path), 0);
+    snprintf(path, sizeof path, "%s/%s/snapshots/not-a-folder", f->cache, repo);
+    test_write_file(path, "x", 1);
+    snprintf(path, sizeof path, "%s/models--", f->cache);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/%s/refs/empty-ref", f->cache, repo);
+    test_write_file(path, "", 0);
+
+    mlxe_cache_scan *scan = scan_cache(f->cache, true);
+    const mlxe_cache_repo *orphans = find_repo(scan, "org/orphans");
+    assert_int_equal(orphans->state, MLXE_CACHE_REPO_CORRUPTED);
+    bool tree_problem = false, loop_problem = false, folder_problem = false;
+    for (size_t i = 0; i < orphans->n_problems; i++) {
+        tree_problem |= strstr(orphans->problems[i], ".json") != NULL;
+        loop_problem |= strstr(orphans->problems[i], "loop links to loop") != NULL;
+        folder_problem |= strstr(orphans->problems[i], "snapshots/not-a-folder is not a folder") != NULL;
+    }
+    assert_true(tree_problem && loop_problem && folder_problem);
+    assert_int_equal(orphans->n_dangling_refs, 1); /* the empty ref names no snapshot */
+    bool warned = false;
+    for (size_t i = 0; i < scan->n_warnings; i++) warned |= strstr(scan->warnings[i], "models--:") != NULL;
+    assert_true(warned);
+    mlxe_cache_scan_free(scan);
+    /* The clean-up removes the self-link and the empty ref, and leaves the rest. */
+    mlxe_cache_cleanup_plan *plan = NULL;
+    mlxe_error err;
+    assert_int_equal(mlxe_cache_cleanup_plan_make(f->cache, NULL, &plan, &err), MLXE_OK);
+    bool link_planned = false, ref_planned = false;
+    for (size_t i = 0; i < plan->n_actions; i++) {
+        link_planned |= plan->actions[i].kind == MLXE_CACHE_REMOVE_BROKEN_LINK && strstr(plan->actions[i].path, "/loop");
+        ref_planned |= plan->actions[i].kind == MLXE_CACHE_REMOVE_DANGLING_REF && strstr(plan->actions[i].path, "empty-ref");
+    }
+    assert_true(link_planned && ref_planned);
+    mlxe_cache_cleanup_plan_free(plan);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_states, setup, teardown),
@@ -409,6 +458,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_remove_named_model, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_and_unreadable_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_blob_verify, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_malformed_entries, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

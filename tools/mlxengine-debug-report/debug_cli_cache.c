@@ -263,7 +263,10 @@ int debug_cli_show_model_info(const char *program, int argc, char **argv) {
                revision->n_bad_files, revision->has_tree_record ? "" : " (no file list recorded: missing files cannot be told)");
         for (size_t f = 0; f < revision->n_files; f++) {
             const mlxe_cache_file *file = &revision->files[f];
-            debug_cli_format_bytes(file->size, size, sizeof size);
+            if (file->state == MLXE_CACHE_FILE_MISSING && file->expected_size >= 0)
+                debug_cli_format_bytes((unsigned long long)file->expected_size, size, sizeof size);
+            else
+                debug_cli_format_bytes(file->size, size, sizeof size);
             printf("  %-14s %10s  %s%s\n", mlxe_cache_file_state_name(file->state), size, file->path,
                    file->hash_checked && file->state == MLXE_CACHE_FILE_OK ? "  (hash ok)" : "");
         }
@@ -318,6 +321,7 @@ int debug_cli_cleanup_cache(const char *program, int argc, char **argv) {
     }
     char bytes[32];
     debug_cli_format_bytes(plan->bytes, bytes, sizeof bytes);
+    fflush(stdout); /* the list before the summary, even when both go to one terminal */
     if (dry_run)
         fprintf(stderr, "dry run: %zu path(s) would be removed, %s freed; nothing was changed\n", n_removed, bytes);
     else

@@ -134,7 +134,7 @@ static bool is_secret_key(const char *key, size_t n) {
     static const char *const exact[] = {
         "token", "access_token", "auth_token", "api_token", "hf_token", "hugging_face_hub_token",
         "huggingface_hub_token", "huggingface_token", "refresh_token", "id_token",
-        "session_token", "bearer_token", "authorization", "auth", "password", "passwd", "pwd",
+        "session_token", "bearer_token", "authorization", "proxy_authorization", "auth", "password", "passwd", "pwd",
         "secret", "client_secret", "api_key", "apikey", "access_key",
         "secret_key", "private_key", "x_api_key", "sig", "signature", "x_amz_signature",
         "x_amz_security_token", "x_amz_credential", "credential", "credentials"};
@@ -186,6 +186,19 @@ static size_t match_secret_assignment(const char *text, const char *s, size_t *v
     if (scheme > 0) {
         *value_len = scheme_value;
         return i + scheme;
+    }
+    /* Any other scheme of an Authorization header ("token X", "Digest X"):
+     * a word then spaces then the credential. */
+    if (strncasecmp(s, "authorization", 13) == 0 || strncasecmp(s, "proxy-authorization", 19) == 0 ||
+        strncasecmp(s, "proxy_authorization", 19) == 0) {
+        size_t word = 0;
+        while (isalpha((unsigned char)s[i + word]) || s[i + word] == '-') word++;
+        size_t spaces = 0;
+        while (s[i + word + spaces] == ' ') spaces++;
+        if (word > 0 && spaces > 0 && value_length(s + i + word + spaces) > 0) {
+            *value_len = value_length(s + i + word + spaces);
+            return i + word + spaces;
+        }
     }
     size_t v = value_length(s + i);
     if (v == 0) return 0;

@@ -59,6 +59,8 @@ static void test_bearer_and_headers(void **state) {
     assert_redacted("Authorization: Basic dXNlcjpwYXNz", "dXNlcjpwYXNz", "Basic ");
     assert_redacted("curl -H 'Authorization: bearer s3cr3t-v4lue'", "s3cr3t-v4lue", "bearer");
     assert_redacted("{\"Authorization\": \"Bearer zzzzzzzz\"}", "zzzzzzzz", "Bearer");
+    assert_redacted("Authorization: token ghx0123abc", "ghx0123abc", "Authorization: token ");
+    assert_redacted("proxy-authorization: Digest username", "username", "Digest ");
 }
 
 static void test_urls_and_assignments(void **state) {

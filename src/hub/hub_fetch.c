@@ -165,7 +165,7 @@ static bool job_restart_from_zero(fetch_job *job) {
     job->offset = 0;
     job->offset_at_start = 0;
     hub_hasher_reset(job->hasher);
-    job->follower = hub_hash_follower_start(job->hasher, job->incomplete_path, 0);
+    job->follower = hub_hash_follower_start(job->hasher, job->incomplete_path, 0, job->spec->size);
     return job->follower != NULL;
 }
 
@@ -334,7 +334,7 @@ static mlxe_status job_begin(fetch_run *run, fetch_job *job, mlxe_error *err) {
             return mlxe_error_set(err, MLXE_ERR_IO, "cannot seek in %s", job->incomplete_path);
         job->offset = have;
         /* The bytes already there are hashed in the background too. */
-        job->follower = hub_hash_follower_start(job->hasher, job->incomplete_path, have);
+        job->follower = hub_hash_follower_start(job->hasher, job->incomplete_path, have, spec->size);
         if (!job->follower)
             return mlxe_error_set(err, MLXE_ERR_IO, "cannot start hashing %s", job->incomplete_path);
     }

@@ -79,11 +79,14 @@ bool hub_hasher_update_file(hub_hasher *h, const char *path, uint64_t size) {
  * on a machine with a spare core. */
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 struct hub_hash_follower {
     hub_hasher *hasher;
     int fd;
+    const unsigned char *map; /* the file's final extent mapped read-only, or NULL: pread */
+    size_t map_size;
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t changed;
@@ -97,8 +100,8 @@ struct hub_hash_follower {
 static void *follow(void *arg) {
     hub_hash_follower *f = arg;
     const size_t chunk = 1 << 20;
-    unsigned char *buffer = malloc(chunk);
-    if (!buffer) f->failed = true;
+    unsigned char *buffer = f->map ? NULL : malloc(chunk);
+    if (!f->map && !buffer) f->failed = true;
     pthread_mutex_lock(&f->lock);
     while (!f->failed && !f->stop) {
         if (f->hashed == f->available) {
@@ -110,8 +113,14 @@ static void *follow(void *arg) {
         size_t n = want < chunk ? (size_t)want : chunk;
         uint64_t at = f->hashed;
         pthread_mutex_unlock(&f->lock);
-        ssize_t got = pread(f->fd, buffer, n, (off_t)at);
-        if (got > 0) hub_hasher_update(f->hasher, buffer, (size_t)got);
+        ssize_t got;
+        if (f->map) { /* only bytes below `available`, already written, are touched */
+            hub_hasher_update(f->hasher, f->map + at, n);
+            got = (ssize_t)n;
+        } else {
+            got = pread(f->fd, buffer, n, (off_t)at);
+            if (got > 0) hub_hasher_update(f->hasher, buffer, (size_t)got);
+        }
         pthread_mutex_lock(&f->lock);
         if (got <= 0) f->failed = true;
         else f->hashed += (uint64_t)got;
@@ -122,7 +131,8 @@ static void *follow(void *arg) {
     return NULL;
 }
 
-hub_hash_follower *hub_hash_follower_start(hub_hasher *hasher, const char *path, uint64_t available) {
+hub_hash_follower *hub_hash_follower_start(hub_hasher *hasher, const char *path, uint64_t available,
+                                           uint64_t final_size) {
     hub_hash_follower *f = calloc(1, sizeof *f);
     if (!f) return NULL;
     f->hasher = hasher;
@@ -132,9 +142,20 @@ hub_hash_follower *hub_hash_follower_start(hub_hasher *hasher, const char *path,
         free(f);
         return NULL;
     }
+    /* Mapping the final size up front is allowed past the current end of
+     * file; reading there would fault, and the follower never does. */
+    if (final_size > 0 && final_size <= SIZE_MAX) {
+        void *map = mmap(NULL, (size_t)final_size, PROT_READ, MAP_SHARED, f->fd, 0);
+        if (map != MAP_FAILED) {
+            f->map = map;
+            f->map_size = (size_t)final_size;
+            madvise(map, f->map_size, MADV_SEQUENTIAL);
+        }
+    }
     pthread_mutex_init(&f->lock, NULL);
     pthread_cond_init(&f->changed, NULL);
     if (pthread_create(&f->thread, NULL, follow, f) != 0) {
+        if (f->map) munmap((void *)f->map, f->map_size);
         pthread_mutex_destroy(&f->lock);
         pthread_cond_destroy(&f->changed);
         close(f->fd);
@@ -162,6 +183,7 @@ static bool follower_end(hub_hash_follower *f, bool stop) {
     bool ok = !f->failed && f->hashed == f->available;
     pthread_mutex_destroy(&f->lock);
     pthread_cond_destroy(&f->changed);
+    if (f->map) munmap((void *)f->map, f->map_size);
     close(f->fd);
     free(f);
     return ok;

@@ -163,7 +163,8 @@ bool hub_hasher_update_file(hub_hasher *hasher, const char *path, uint64_t size)
  * last byte (false on a read error), abort to stop without a result. Each
  * call frees the follower it ends. The hasher must not be used meanwhile. */
 typedef struct hub_hash_follower hub_hash_follower;
-hub_hash_follower *hub_hash_follower_start(hub_hasher *hasher, const char *path, uint64_t available);
+hub_hash_follower *hub_hash_follower_start(hub_hasher *hasher, const char *path, uint64_t available,
+                                           uint64_t final_size);
 void hub_hash_follower_advance(hub_hash_follower *follower, uint64_t available);
 bool hub_hash_follower_finish(hub_hash_follower *follower);
 void hub_hash_follower_abort(hub_hash_follower *follower);

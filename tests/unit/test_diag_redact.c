@@ -14,6 +14,8 @@
 #define TOKEN_ENV "hf_AbCdEfGhIjKlMnOpQrStUvWxYz01234567"
 #define TOKEN_FILE "hf_FileTokenFileToken0123456789abcdef"
 #define TOKEN_STORED "hf_StoredStoredStored0123456789abcdef"
+/* Lower-case letters only: no shape rule catches it, only the token file does. */
+#define TOKEN_HOME "hf_tokenfromthehomefolderonlyxx"
 /* A secret with no recognisable shape: only registration can catch it. */
 #define PLAIN_SECRET "correct-horse-battery-staple"
 
@@ -173,6 +175,18 @@ static void test_environment_token_files_log_and_report(void **state) {
         mlxe_debug_report_free(report);
     }
     mlxe_debug_report_free(NULL);
+
+    /* Without HF_TOKEN_PATH the token file is HF_HOME/token. */
+    char default_token_path[128];
+    snprintf(default_token_path, sizeof default_token_path, "%s/token", dir);
+    test_write_file(default_token_path, TOKEN_HOME, strlen(TOKEN_HOME));
+    unsetenv("HF_TOKEN_PATH");
+    mlxe_diag_install_redaction();
+    mlxe_log_clear_recent();
+    mlxe_log_write(MLXE_LOG_WARN, MLXE_LOG_CAT_HUB, "home token %s", TOKEN_HOME);
+    assert_int_equal(mlxe_log_recent(records, 1), 1);
+    assert_string_equal(records[0].message, "home token [REDACTED]");
+    unlink(default_token_path);
 
     mlxe_log_set_filter(NULL);
     mlxe_redact_forget_secrets();

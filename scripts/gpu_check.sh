@@ -49,9 +49,11 @@ if [ -n "$missing" ]; then
           ar p "$deb" "$(ar t "$deb" | grep '^data.tar')" | tar -x --zstd); fi
   done
   libdir="$prefix/usr/lib/x86_64-linux-gnu"
-  # The .pc files name /usr; point them into the prefix. Private requirements
+  # The .pc files name /usr (in variables, or in -I/-L flags as cmocka's
+  # does); point them into the prefix. Private requirements
   # (gnutls, nghttp2, ...) only matter for static links: drop them.
-  sed -i -e "s#^\([a-z_]*\)=/usr#\1=$prefix/usr#" -e '/^Requires.private:/d' "$libdir"/pkgconfig/*.pc
+  sed -i -e "s#^\([a-z_]*\)=/usr#\1=$prefix/usr#" -e "s#-\([IL]\)/usr/#-\1$prefix/usr/#g" \
+      -e '/^Requires.private:/d' "$libdir"/pkgconfig/*.pc
   export PKG_CONFIG_PATH="$libdir/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
   export LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   if ! command -v pkg-config >/dev/null; then

@@ -68,6 +68,7 @@ static void check_matmul(gpu_fixture *f, mlxe_device *gpu, cuda_rng *rng, const 
     f->c->matmul(f->cpu, x, n_rows, w_host, want);
     float *dx = cuda_to_device(gpu, x, nx * sizeof(float));
     float *dy = poisoned(f, ny);
+    cuda_expect_synchronized(f->gpu); /* gpu may be another device object, with its own stream */
     mlxe_device_ops(gpu)->matmul(gpu, dx, n_rows, w_device, dy);
     float *got = malloc(ny * sizeof(float));
     mlxe_device_ops(gpu)->download(gpu, got, dy, ny * sizeof(float));

@@ -157,8 +157,9 @@ static const char *format_name(mlxe_dtype dtype, int bits, int group, char *buf,
     return buf;
 }
 
-static void time_attention(mlxe_device *dev, int64_t n_rows, int64_t context, double copy_gbs) {
+static void time_attention(mlxe_device *dev, int64_t n_rows, int64_t context, double copy_gbs, int mode) {
     mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
+    state->attention_mode = mode;
     const mlxe_ops *ops = mlxe_device_ops(dev);
     const int64_t n_heads = 32, n_kv = 8, hd = 128, capacity = context;
     size_t cache_bytes = (size_t)(n_kv * capacity * hd) * 4;
@@ -191,8 +192,10 @@ static void time_attention(mlxe_device *dev, int64_t n_rows, int64_t context, do
     qsort(times, 21, sizeof(float), compare_floats);
     double ms = times[10];
     double bytes = 2.0 * (double)cache_bytes; /* K and V read once at least */
-    printf("| attention %lld token%s, context %lld, 32/8 heads x 128 | %.3f ms | %.0f GB/s of KV (%.0f%% of copy) |\n",
-           (long long)n_rows, n_rows == 1 ? "" : "s", (long long)context, ms, bytes / (ms * 1e-3) / 1e9,
+    static const char *kernels[] = {"auto", "split", "warp per pair"};
+    printf("| attention %lld token%s, context %lld, 32/8 heads x 128, %s kernel | %.3f ms | %.0f GB/s of KV (%.0f%% of "
+           "copy) |\n",
+           (long long)n_rows, n_rows == 1 ? "" : "s", (long long)context, kernels[mode], ms, bytes / (ms * 1e-3) / 1e9,
            100.0 * bytes / (ms * 1e-3) / 1e9 / copy_gbs);
     cudaFree(k_cache);
     cudaFree(v_cache);
@@ -275,15 +278,16 @@ int main(int argc, char **argv) {
         make_set(&set, formats[f].dtype, formats[f].bits, formats[f].group, 14336, 4096);
         static const int64_t counts[] = {2, 4, 8, 16, 32, 64};
         for (int c = 0; c < 6; c++) {
-            state->matvec_max_rows = 1 << 30;
+            state->matvec_max_rows = state->float_matvec_max_rows = 1 << 30;
             float mv = time_matmul(dev, &set, x, counts[c], y, 40);
-            state->matvec_max_rows = 0;
+            state->matvec_max_rows = state->float_matvec_max_rows = 0;
             float gm = time_matmul(dev, &set, x, counts[c], y, 40);
             char name[32];
             printf("| %s | %lld | %.1f | %.1f |\n", format_name(formats[f].dtype, formats[f].bits, formats[f].group, name, sizeof name),
                    (long long)counts[c], mv * 1e3, gm * 1e3);
         }
         state->matvec_max_rows = 8;
+        state->float_matvec_max_rows = 1;
         free_set(&set);
     }
 
@@ -318,10 +322,14 @@ int main(int argc, char **argv) {
 
     /* ---- attention ---- */
     printf("\nattention\n| case | ms | bandwidth |\n|---|---|---|\n");
-    time_attention(dev, 1, 4096, copy_gbs);
-    time_attention(dev, 1, 32768, copy_gbs);
-    time_attention(dev, 512, 512, copy_gbs);
-    if (!quick) time_attention(dev, 2048, 2048, copy_gbs);
+    time_attention(dev, 1, 4096, copy_gbs, 0);
+    time_attention(dev, 1, 32768, copy_gbs, 0);
+    time_attention(dev, 4, 4096, copy_gbs, 0);
+    for (int mode = 1; mode <= 2; mode++) {
+        time_attention(dev, 512, 512, copy_gbs, mode);
+        if (!quick) time_attention(dev, 2048, 2048, copy_gbs, mode);
+    }
+    state->attention_mode = 0;
 
     cudaFree(x);
     cudaFree(y);

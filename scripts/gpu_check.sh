@@ -3,7 +3,7 @@
 # builds the project with CUDA (-DMLXE_CUDA=ON, -j16), runs the CUDA tests
 # (required to find a GPU: MLXE_REQUIRE_GPU=1) and then every other test,
 # times the CUDA ops against the card's copy bandwidth (bench_cuda_ops), and
-# runs the CUDA op tests once more under compute-sanitizer. Logs go to $OUT
+# runs the CUDA op tests once more under compute-sanitizer (memcheck). Logs go to $OUT
 # (or build-gpu/out); the last lines printed are a summary.
 #
 # Missing libraries: when pkg-config (or a package this project needs) is
@@ -91,9 +91,13 @@ done
 if timeout 240 build-gpu/bench/bench_cuda_ops >"$OUT/bench.md" 2>&1; then note "bench: bench.md"
 else note "FAIL: bench (see bench.md)"; status=1; fi
 cat "$OUT/bench.md"
+# A second run of the same binary: differences between the two are noise.
+timeout 120 build-gpu/bench/bench_cuda_ops --quick >"$OUT/bench-repeat.md" 2>&1 || true
 
 # ---- every test ----
-if timeout 240 ctest --test-dir build-gpu --output-on-failure -j8 >"$OUT/ctest.log" 2>&1; then
+# Except the numpy oracle and the install check: they need Debian's python3-numpy
+# and system-wide packages, which the GPU machine lacks (CI runs them).
+if timeout 240 ctest --test-dir build-gpu --output-on-failure -j8 -LE "oracle|install" >"$OUT/ctest.log" 2>&1; then
   note "ctest: $(grep -E 'tests passed' "$OUT/ctest.log")"
 else
   note "FAIL ctest: $(grep -E 'tests passed|tests failed' "$OUT/ctest.log")"; grep -E 'Failed|\*\*\*' "$OUT/ctest.log" | head

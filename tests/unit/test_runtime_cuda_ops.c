@@ -41,20 +41,40 @@ static gpu_fixture *open_devices(void **state) {
     return f;
 }
 
-/* A device buffer of n floats full of NaN. */
-static float *poisoned(gpu_fixture *f, size_t n) {
+/* A buffer of n floats full of NaN on gpu. */
+static float *poisoned_on(mlxe_device *gpu, size_t n) {
     float *host = malloc(n * sizeof(float) + 4);
     memset(host, 0xff, n * sizeof(float));
-    float *p = cuda_to_device(f->gpu, host, n * sizeof(float));
+    float *p = cuda_to_device(gpu, host, n * sizeof(float));
     free(host);
     return p;
 }
 
-static float *download(gpu_fixture *f, const float *device, size_t n) {
+static float *poisoned(gpu_fixture *f, size_t n) {
+    return poisoned_on(f->gpu, n);
+}
+
+static float *download_from(mlxe_device *gpu, const float *device, size_t n) {
     float *host = malloc(n * sizeof(float) + 4);
-    f->g->download(f->gpu, host, device, n * sizeof(float));
-    cuda_expect_synchronized(f->gpu);
+    mlxe_device_ops(gpu)->download(gpu, host, device, n * sizeof(float));
+    cuda_expect_synchronized(gpu);
     return host;
+}
+
+static float *download(gpu_fixture *f, const float *device, size_t n) {
+    return download_from(f->gpu, device, n);
+}
+
+/* Another device object on the same GPU, created with env_name=value (the
+ * backend reads its tuning switches at creation). */
+static mlxe_device *gpu_with(const char *env_name, const char *value) {
+    setenv(env_name, value, 1);
+    mlxe_device *gpu = NULL;
+    mlxe_error err;
+    mlxe_status status = mlxe_device_create_cuda(0, &gpu, &err);
+    unsetenv(env_name);
+    if (status != MLXE_OK) fail_msg("%s", err.message);
+    return gpu;
 }
 
 /* ---- matmul ---- */
@@ -85,14 +105,24 @@ static void check_matmul(gpu_fixture *f, mlxe_device *gpu, cuda_rng *rng, const 
 
 static const int64_t token_counts[] = {1, 2, 3, 5, 8, 9, 40};
 
+/* GEMM tolerance: F16/BF16 activations are rounded to the weight type. */
+static double gemm_tolerance(mlxe_dtype dtype) {
+    return dtype == MLXE_DTYPE_F32 ? 1e-5 : dtype == MLXE_DTYPE_BF16 ? 1e-2 : 2e-3;
+}
+
 static void test_matmul_float(void **state) {
     gpu_fixture *f = open_devices(state);
+    /* the default switches to cuBLAS from 2 tokens on; this one keeps the
+     * matrix-vector kernels up to 8 (their 2-, 4- and 8-token variants) */
+    mlxe_device *matvec8 = gpu_with("MLXE_CUDA_MATVEC_ROWS", "8");
     cuda_rng rng = {1};
     static const mlxe_dtype dtypes[] = {MLXE_DTYPE_F32, MLXE_DTYPE_F16, MLXE_DTYPE_BF16};
-    /* 2048 columns: several unrolled passes; 100: not a multiple of the 16-byte load (scalar kernel) */
-    static const int64_t shapes[][2] = {{70, 2048}, {33, 100}, {9, 512}};
+    /* rows 8000/4000/1600/70: 1, 2, 4, 8 warps per output row on an H100;
+     * 2048 columns: several unrolled passes; 100: not a multiple of the
+     * 16-byte load (scalar kernel) */
+    static const int64_t shapes[][2] = {{70, 2048}, {33, 100}, {9, 512}, {8000, 256}, {4000, 256}, {1600, 256}};
     for (int d = 0; d < 3; d++) {
-        for (int s = 0; s < 3; s++) {
+        for (int s = 0; s < 6; s++) {
             int64_t rows = shapes[s][0], cols = shapes[s][1];
             size_t element = dtypes[d] == MLXE_DTYPE_F32 ? 4 : 2;
             void *data = cuda_random_weights(&rng, dtypes[d], (size_t)(rows * cols), -1.0f, 1.0f);
@@ -101,19 +131,18 @@ static void test_matmul_float(void **state) {
             device.data = cuda_weights_to_device(f->gpu, data, (size_t)(rows * cols) * element);
             for (size_t t = 0; t < sizeof token_counts / sizeof token_counts[0]; t++) {
                 int64_t n = token_counts[t];
-                /* beyond 8 tokens: a GEMM, F16/BF16 activations rounded to the weight type */
-                double tolerance = n <= 8 || dtypes[d] == MLXE_DTYPE_F32 ? 1e-5
-                                   : dtypes[d] == MLXE_DTYPE_BF16    ? 1e-2
-                                                                     : 2e-3;
+                if (s >= 3 && n > 9) continue;
                 char what[96];
                 snprintf(what, sizeof what, "matmul %s %lldx%lld", cuda_dtype_name(dtypes[d]), (long long)rows,
                          (long long)cols);
-                check_matmul(f, f->gpu, &rng, &host, &device, n, tolerance, what);
+                check_matmul(f, f->gpu, &rng, &host, &device, n, n == 1 ? 1e-5 : gemm_tolerance(dtypes[d]), what);
+                check_matmul(f, matvec8, &rng, &host, &device, n, n <= 8 ? 1e-5 : gemm_tolerance(dtypes[d]), what);
             }
             f->g->free_weights(f->gpu, (void *)device.data);
             free(data);
         }
     }
+    mlxe_device_free(matvec8);
 }
 
 /* Weights at an address that is not 16-byte aligned (safetensors does not
@@ -127,7 +156,9 @@ static void test_matmul_unaligned(void **state) {
     mlxe_matrix host = {.dtype = MLXE_DTYPE_BF16, .rows = rows, .cols = cols, .data = (char *)data + 2};
     mlxe_matrix device = host;
     device.data = base + 2;
-    for (int64_t n = 1; n <= 9; n += 4) check_matmul(f, f->gpu, &rng, &host, &device, n, 1e-5, "unaligned BF16");
+    for (int64_t n = 1; n <= 9; n += 4)
+        check_matmul(f, f->gpu, &rng, &host, &device, n, n == 1 ? 1e-5 : gemm_tolerance(MLXE_DTYPE_BF16),
+                     "unaligned BF16");
     f->g->free_weights(f->gpu, base);
     free(data);
 }
@@ -135,12 +166,7 @@ static void test_matmul_unaligned(void **state) {
 /* The alternative prefill path: weights widened to F32 per call. */
 static void test_matmul_f32_gemm_mode(void **state) {
     gpu_fixture *f = open_devices(state);
-    setenv("MLXE_CUDA_GEMM", "f32", 1);
-    mlxe_device *gpu = NULL;
-    mlxe_error err;
-    mlxe_status status = mlxe_device_create_cuda(0, &gpu, &err);
-    unsetenv("MLXE_CUDA_GEMM");
-    if (status != MLXE_OK) fail_msg("%s", err.message);
+    mlxe_device *gpu = gpu_with("MLXE_CUDA_GEMM", "f32");
     cuda_rng rng = {3};
     static const mlxe_dtype dtypes[] = {MLXE_DTYPE_F16, MLXE_DTYPE_BF16};
     for (int d = 0; d < 2; d++) {
@@ -196,7 +222,10 @@ static void test_matmul_quantized(void **state) {
     for (int b = 0; b < 6; b++) {
         for (int g = 0; g < 3; g++) {
             for (int s = 0; s < 3; s++) {
-                int64_t rows = 37, cols = (int64_t)group_sizes[g] * (b < 2 ? 12 : 3);
+                /* 8000/4000/1600 rows: 1, 2, 4 warps per output row on an H100 */
+                static const int64_t large_rows[] = {8000, 4000, 1600};
+                int64_t rows = b < 2 && s == 0 ? large_rows[g] : 37;
+                int64_t cols = (int64_t)group_sizes[g] * (b < 2 ? (s == 0 ? 4 : 12) : 3);
                 quantized_weights q;
                 make_quantized(f, &rng, rows, cols, all_bits[b], group_sizes[g], scale_dtypes[s], &q);
                 for (int t = 0; t < 6; t++) {
@@ -389,7 +418,8 @@ typedef struct attention_case {
     const char *what;
 } attention_case;
 
-static void check_attention(gpu_fixture *f, cuda_rng *rng, const attention_case *c) {
+static void check_attention(gpu_fixture *f, mlxe_device *gpu, cuda_rng *rng, const attention_case *c) {
+    const mlxe_ops *g = mlxe_device_ops(gpu);
     const int64_t n_slots = 2, capacity = 1100;
     const int64_t cache_n = n_slots * c->n_kv_heads * capacity * c->head_dim;
     /* the cache filled with random history, then the batch's own k/v stored */
@@ -401,21 +431,21 @@ static void check_attention(gpu_fixture *f, cuda_rng *rng, const attention_case 
     cuda_fill(rng, k, kv_n, -1.0f, 1.0f);
     cuda_fill(rng, v, kv_n, -1.0f, 1.0f);
     cuda_fill(rng, q, q_n, -1.5f, 1.5f);
-    float *dk_cache = cuda_to_device(f->gpu, k_cache, (size_t)cache_n * sizeof(float));
-    float *dv_cache = cuda_to_device(f->gpu, v_cache, (size_t)cache_n * sizeof(float));
-    float *dk = cuda_to_device(f->gpu, k, kv_n * sizeof(float)), *dv = cuda_to_device(f->gpu, v, kv_n * sizeof(float));
-    float *dq = cuda_to_device(f->gpu, q, q_n * sizeof(float));
-    int32_t *dslots = cuda_to_device(f->gpu, c->slots, (size_t)c->n_rows * 4);
-    int32_t *dpositions = cuda_to_device(f->gpu, c->positions, (size_t)c->n_rows * 4);
+    float *dk_cache = cuda_to_device(gpu, k_cache, (size_t)cache_n * sizeof(float));
+    float *dv_cache = cuda_to_device(gpu, v_cache, (size_t)cache_n * sizeof(float));
+    float *dk = cuda_to_device(gpu, k, kv_n * sizeof(float)), *dv = cuda_to_device(gpu, v, kv_n * sizeof(float));
+    float *dq = cuda_to_device(gpu, q, q_n * sizeof(float));
+    int32_t *dslots = cuda_to_device(gpu, c->slots, (size_t)c->n_rows * 4);
+    int32_t *dpositions = cuda_to_device(gpu, c->positions, (size_t)c->n_rows * 4);
 
     f->c->kv_store(f->cpu, k, v, c->n_rows, c->n_kv_heads, c->head_dim, k_cache, v_cache, capacity, c->slots,
                    c->positions);
-    f->g->kv_store(f->gpu, dk, dv, c->n_rows, c->n_kv_heads, c->head_dim, dk_cache, dv_cache, capacity, dslots,
+    g->kv_store(gpu, dk, dv, c->n_rows, c->n_kv_heads, c->head_dim, dk_cache, dv_cache, capacity, dslots,
                    dpositions);
-    float *got_cache = download(f, dk_cache, (size_t)cache_n);
+    float *got_cache = download_from(gpu, dk_cache, (size_t)cache_n);
     cuda_assert_close(got_cache, k_cache, (size_t)cache_n, 0.0, "kv_store keys");
     free(got_cache);
-    got_cache = download(f, dv_cache, (size_t)cache_n);
+    got_cache = download_from(gpu, dv_cache, (size_t)cache_n);
     cuda_assert_close(got_cache, v_cache, (size_t)cache_n, 0.0, "kv_store values");
     free(got_cache);
 
@@ -429,7 +459,7 @@ static void check_attention(gpu_fixture *f, cuda_rng *rng, const attention_case 
     float *want = malloc(q_n * sizeof(float));
     args.out = want;
     f->c->attention(f->cpu, &args);
-    float *dout = poisoned(f, q_n);
+    float *dout = poisoned_on(gpu, q_n);
     args.q = dq;
     args.k_cache = dk_cache;
     args.v_cache = dv_cache;
@@ -437,20 +467,20 @@ static void check_attention(gpu_fixture *f, cuda_rng *rng, const attention_case 
     args.positions = dpositions;
     args.out = dout;
     args.kv_length = c->hint ? max_position + 1 : 0;
-    f->g->attention(f->gpu, &args);
-    float *got = download(f, dout, q_n);
+    g->attention(gpu, &args);
+    float *got = download_from(gpu, dout, q_n);
     cuda_assert_close(got, want, q_n, 1e-5, c->what);
     free(got);
     /* slots and positions from host memory */
     args.slots = c->slots;
     args.positions = c->positions;
-    f->g->attention(f->gpu, &args);
-    got = download(f, dout, q_n);
+    g->attention(gpu, &args);
+    got = download_from(gpu, dout, q_n);
     cuda_assert_close(got, want, q_n, 1e-5, c->what);
     free(got);
 
     void *device_buffers[] = {dk_cache, dv_cache, dk, dv, dq, dslots, dpositions, dout};
-    for (size_t i = 0; i < sizeof device_buffers / sizeof device_buffers[0]; i++) f->g->free(f->gpu, device_buffers[i]);
+    for (size_t i = 0; i < sizeof device_buffers / sizeof device_buffers[0]; i++) g->free(gpu, device_buffers[i]);
     free(k_cache);
     free(v_cache);
     free(k);
@@ -462,6 +492,8 @@ static void check_attention(gpu_fixture *f, cuda_rng *rng, const attention_case 
 static void test_attention(void **state) {
     gpu_fixture *f = open_devices(state);
     cuda_rng rng = {9};
+    /* every case on each kernel: as chosen by the batch, split, warp per pair */
+    mlxe_device *gpus[3] = {f->gpu, gpu_with("MLXE_CUDA_ATTENTION", "split"), gpu_with("MLXE_CUDA_ATTENTION", "warp")};
     static const int64_t head_dims[] = {64, 80, 128, 256};
     for (int i = 0; i < 4; i++) {
         int64_t hd = head_dims[i];
@@ -470,7 +502,7 @@ static void test_attention(void **state) {
                                  .what = "attention decode"};
         decode.slots[0] = 1;
         decode.positions[0] = 1037;
-        check_attention(f, &rng, &decode);
+        for (int k = 0; k < 3; k++) check_attention(f, gpus[k], &rng, &decode);
         /* batched decode: four sequences at different depths */
         attention_case batched = {.n_heads = 4, .n_kv_heads = 4, .head_dim = hd, .n_rows = 4, .hint = true,
                                   .what = "attention batched decode"};
@@ -479,22 +511,24 @@ static void test_attention(void **state) {
             batched.slots[r] = r % 2;
             batched.positions[r] = depths[r];
         }
-        check_attention(f, &rng, &batched);
+        for (int k = 0; k < 3; k++) check_attention(f, gpus[k], &rng, &batched);
         /* prefill: 48 tokens of slot 0 from position 30, and with a sliding window */
-        attention_case prefill = {.n_heads = 8, .n_kv_heads = 1, .head_dim = hd, .n_rows = 48, .hint = i % 2 == 1,
+        attention_case prefill = {.n_heads = 8, .n_kv_heads = i % 2 ? 2 : 1, .head_dim = hd, .n_rows = 48, .hint = i % 2 == 1,
                                   .what = "attention prefill"};
         for (int r = 0; r < 48; r++) {
             prefill.slots[r] = 0;
             prefill.positions[r] = 30 + r;
         }
-        check_attention(f, &rng, &prefill);
+        for (int k = 0; k < 3; k++) check_attention(f, gpus[k], &rng, &prefill);
         prefill.window = 16;
         prefill.what = "attention prefill, window 16";
-        check_attention(f, &rng, &prefill);
+        for (int k = 0; k < 3; k++) check_attention(f, gpus[k], &rng, &prefill);
         decode.window = 100;
         decode.what = "attention decode, window 100";
-        check_attention(f, &rng, &decode);
+        for (int k = 0; k < 3; k++) check_attention(f, gpus[k], &rng, &decode);
     }
+    mlxe_device_free(gpus[1]);
+    mlxe_device_free(gpus[2]);
 }
 
 int main(void) {

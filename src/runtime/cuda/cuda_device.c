@@ -18,8 +18,10 @@
 /* Weight uploads go in pieces of this size, so a later version can report
  * progress and so one failing copy names where it stopped. */
 #define UPLOAD_CHUNK_BYTES ((size_t)256 << 20)
-/* Batches of at most this many tokens use the matrix-vector kernels. */
+/* Batches of at most this many tokens use the matrix-vector kernels
+ * (quantized weights; float weights: see cuda_internal.h). */
 #define DEFAULT_MATVEC_MAX_ROWS 8
+#define DEFAULT_FLOAT_MATVEC_MAX_ROWS 1
 
 void mlxe_cuda_note_error(mlxe_cuda_state *state, cudaError_t error, const char *where) {
     if (error == cudaSuccess || state->first_error != cudaSuccess) return;
@@ -273,13 +275,17 @@ mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err
     state->cc_minor = properties.minor;
     state->total_memory = properties.totalGlobalMem;
     state->matvec_max_rows = DEFAULT_MATVEC_MAX_ROWS;
+    state->float_matvec_max_rows = DEFAULT_FLOAT_MATVEC_MAX_ROWS;
     const char *gemm = getenv("MLXE_CUDA_GEMM");
     if (gemm && strcmp(gemm, "f32") == 0) state->gemm_mode = MLXE_CUDA_GEMM_F32_WEIGHTS;
     const char *matvec_rows = getenv("MLXE_CUDA_MATVEC_ROWS");
     if (matvec_rows) {
         int n = atoi(matvec_rows);
-        if (n >= 0 && n <= 8) state->matvec_max_rows = n;
+        if (n >= 0 && n <= 8) state->matvec_max_rows = state->float_matvec_max_rows = n;
     }
+    const char *attention = getenv("MLXE_CUDA_ATTENTION");
+    if (attention && strcmp(attention, "split") == 0) state->attention_mode = 1;
+    if (attention && strcmp(attention, "warp") == 0) state->attention_mode = 2;
 
     error = cudaStreamCreateWithFlags(&state->stream, cudaStreamNonBlocking);
     if (error != cudaSuccess) {
@@ -301,11 +307,11 @@ mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err
     dev->n_threads = 1;
     dev->backend = state;
     dev->ops = &state->ops;
-    MLXE_DEBUG(MLXE_LOG_CAT_RUNTIME, "device %s: %s, compute capability %d.%d, %d SMs, %zu MiB; GEMM %s, matvec up to %d rows",
+    MLXE_DEBUG(MLXE_LOG_CAT_RUNTIME, "device %s: %s, compute capability %d.%d, %d SMs, %zu MiB; GEMM %s, matvec up to %d rows (%d float)",
                state->name, state->gpu_name, state->cc_major, state->cc_minor, state->sm_count,
                state->total_memory >> 20,
                state->gemm_mode == MLXE_CUDA_GEMM_F32_WEIGHTS ? "F32 (weights widened)" : "tensor cores (BF16/F16 activations)",
-               state->matvec_max_rows);
+               state->matvec_max_rows, state->float_matvec_max_rows);
     return MLXE_OK;
 }
 

@@ -41,7 +41,14 @@ typedef struct mlxe_cuda_state {
     cudaStream_t stream;
     cublasHandle_t cublas;
     mlxe_cuda_gemm_mode gemm_mode;
-    int matvec_max_rows;        /* batches up to this many rows use the matrix-vector kernels */
+    /* Batches up to this many rows use the matrix-vector kernels, above it a
+     * GEMM: for float weights cuBLAS wins from 2 tokens on, for quantized
+     * ones the matrix-vector kernels win up to 8 (bench_cuda_ops, H100). */
+    int float_matvec_max_rows;
+    int matvec_max_rows;
+    /* Attention kernel: 0 = chosen by the batch, 1 = split, 2 = warp per
+     * (token, head) (MLXE_CUDA_ATTENTION=split|warp, for tests and benches). */
+    int attention_mode;
     mlxe_cuda_buffer convert;   /* activations/weights converted for a GEMM */
     mlxe_cuda_buffer dequant;   /* quantized weights expanded to BF16 for a GEMM */
     mlxe_cuda_buffer partial;   /* split attention partial results */

@@ -58,40 +58,48 @@ template <> struct packed<MLXE_DTYPE_BF16> {
     }
 };
 
+/* Each output row is shared by `split` consecutive warps of the block (a
+ * power of two dividing 8), each taking every split-th 16-byte vector of the
+ * row; the warps' sums meet in shared memory. Small matrices get a larger
+ * split so enough loads are in flight to cover the memory latency. */
 template <int DT, int NR>
 __global__ void __launch_bounds__(kMatvecWarps * kWarp)
     matvec_kernel(const float *__restrict__ x, const uint4 *__restrict__ w, int64_t rows, int64_t cols, int n_rows,
-                  float *__restrict__ y) {
+                  float *__restrict__ y, int split) {
     constexpr int E = packed<DT>::count;
-    const int lane = threadIdx.x % kWarp;
-    const int64_t o = (int64_t)blockIdx.x * kMatvecWarps + threadIdx.x / kWarp;
-    if (o >= rows) return;
-    const int64_t n_vectors = cols / E;
-    const uint4 *row = w + o * n_vectors;
+    __shared__ float partial[kMatvecWarps][NR];
+    const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+    const int64_t o = (int64_t)blockIdx.x * (kMatvecWarps / split) + warp / split;
+    const int part = warp % split;
     float acc[NR];
 #pragma unroll
     for (int r = 0; r < NR; r++) acc[r] = 0.0f;
-    for (int64_t base = 0; base < n_vectors; base += kWarp * kUnroll) {
-        uint4 loaded[kUnroll];
+    if (o < rows) {
+        const int64_t n_vectors = cols / E;
+        const int64_t stride = (int64_t)kWarp * split;
+        const uint4 *row = w + o * n_vectors;
+        for (int64_t base = (int64_t)part * kWarp + lane; base < n_vectors; base += stride * kUnroll) {
+            uint4 loaded[kUnroll];
 #pragma unroll
-        for (int u = 0; u < kUnroll; u++) {
-            int64_t v = base + u * kWarp + lane;
-            loaded[u] = v < n_vectors ? __ldg(row + v) : make_uint4(0, 0, 0, 0);
-        }
+            for (int u = 0; u < kUnroll; u++) {
+                int64_t v = base + u * stride;
+                loaded[u] = v < n_vectors ? __ldg(row + v) : make_uint4(0, 0, 0, 0);
+            }
 #pragma unroll
-        for (int u = 0; u < kUnroll; u++) {
-            int64_t v = base + u * kWarp + lane;
-            if (v >= n_vectors) break;
-            float wf[E];
-            packed<DT>::unpack(loaded[u], wf);
+            for (int u = 0; u < kUnroll; u++) {
+                int64_t v = base + u * stride;
+                if (v >= n_vectors) break;
+                float wf[E];
+                packed<DT>::unpack(loaded[u], wf);
 #pragma unroll
-            for (int r = 0; r < NR; r++) {
-                if (r >= n_rows) break;
-                const float4 *xv = reinterpret_cast<const float4 *>(x + r * cols + v * E);
+                for (int r = 0; r < NR; r++) {
+                    if (r >= n_rows) break;
+                    const float4 *xv = reinterpret_cast<const float4 *>(x + r * cols + v * E);
 #pragma unroll
-                for (int j = 0; j < E / 4; j++) {
-                    float4 a = xv[j];
-                    acc[r] += wf[4 * j] * a.x + wf[4 * j + 1] * a.y + wf[4 * j + 2] * a.z + wf[4 * j + 3] * a.w;
+                    for (int j = 0; j < E / 4; j++) {
+                        float4 a = xv[j];
+                        acc[r] += wf[4 * j] * a.x + wf[4 * j + 1] * a.y + wf[4 * j + 2] * a.z + wf[4 * j + 3] * a.w;
+                    }
                 }
             }
         }
@@ -99,7 +107,13 @@ __global__ void __launch_bounds__(kMatvecWarps * kWarp)
 #pragma unroll
     for (int r = 0; r < NR; r++) {
         float sum = warp_sum(acc[r]);
-        if (lane == 0 && r < n_rows) y[r * rows + o] = sum;
+        if (lane == 0) partial[warp][r] = sum;
+    }
+    __syncthreads();
+    if (o < rows && part == 0 && lane < NR && lane < n_rows) {
+        float total = 0.0f;
+        for (int p = 0; p < split; p++) total += partial[warp + p][lane];
+        y[lane * rows + o] = total;
     }
 }
 
@@ -135,61 +149,77 @@ template <int SDT> __device__ __forceinline__ float scale_at(const void *p, int6
     return load_as_float(SDT, p, i);
 }
 
+/* q as float without an int-to-float conversion (a quarter-rate
+ * instruction): the bits become the mantissa of 2^23 + q, then 2^23 is
+ * subtracted — exact for q < 2^23. */
+__device__ __forceinline__ float small_uint_to_float(uint32_t q) {
+    return __uint_as_float(0x4b000000u | q) - 8388608.0f;
+}
+
 template <int BITS, int SDT, int NR>
 __global__ void __launch_bounds__(kMatvecWarps * kWarp)
     matvec_quantized_kernel(const float *__restrict__ x, const uint4 *__restrict__ w, const void *__restrict__ scales,
-                            const void *__restrict__ biases, int64_t rows, int64_t cols, int group_size, int n_rows,
-                            float *__restrict__ y) {
+                            const void *__restrict__ biases, int64_t rows, int64_t cols, int group_shift, int n_rows,
+                            float *__restrict__ y, int split) {
     constexpr int V = 128 / BITS;          /* values per 16-byte load */
     constexpr int PER_WORD = 32 / BITS;
     constexpr uint32_t MASK = (1u << BITS) - 1u;
-    const int lane = threadIdx.x % kWarp;
-    const int64_t o = (int64_t)blockIdx.x * kMatvecWarps + threadIdx.x / kWarp;
-    if (o >= rows) return;
-    const int64_t n_vectors = cols / V;
-    const int64_t groups_per_row = cols / group_size;
-    const uint4 *row = w + o * n_vectors;
+    __shared__ float partial[kMatvecWarps][NR];
+    const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+    const int64_t o = (int64_t)blockIdx.x * (kMatvecWarps / split) + warp / split;
+    const int part = warp % split;
     float acc[NR];
 #pragma unroll
     for (int r = 0; r < NR; r++) acc[r] = 0.0f;
-    for (int64_t base = 0; base < n_vectors; base += kWarp * kUnroll) {
-        uint4 loaded[kUnroll];
+    if (o < rows) {
+        const int n_vectors = (int)(cols / V);
+        const int stride = kWarp * split;
+        const int64_t group_base = o * (cols >> group_shift);
+        const uint4 *row = w + o * n_vectors;
+        for (int base = part * kWarp + lane; base < n_vectors; base += stride * kUnroll) {
+            uint4 loaded[kUnroll];
 #pragma unroll
-        for (int u = 0; u < kUnroll; u++) {
-            int64_t v = base + u * kWarp + lane;
-            loaded[u] = v < n_vectors ? __ldg(row + v) : make_uint4(0, 0, 0, 0);
-        }
+            for (int u = 0; u < kUnroll; u++) {
+                int v = base + u * stride;
+                loaded[u] = v < n_vectors ? __ldg(row + v) : make_uint4(0, 0, 0, 0);
+            }
 #pragma unroll
-        for (int u = 0; u < kUnroll; u++) {
-            int64_t v = base + u * kWarp + lane;
-            if (v >= n_vectors) break;
-            /* V divides every group size (32, 64, 128), so a load is one group */
-            int64_t group = o * groups_per_row + v * V / group_size;
-            float scale = scale_at<SDT>(scales, group), bias = scale_at<SDT>(biases, group);
-            const uint32_t words[4] = {loaded[u].x, loaded[u].y, loaded[u].z, loaded[u].w};
+            for (int u = 0; u < kUnroll; u++) {
+                int v = base + u * stride;
+                if (v >= n_vectors) break;
+                /* V divides every group size (32, 64, 128), so a load is one group */
+                int64_t group = group_base + ((v * V) >> group_shift);
+                float scale = load_as_float(SDT, scales, group), bias = load_as_float(SDT, biases, group);
+                const uint32_t words[4] = {loaded[u].x, loaded[u].y, loaded[u].z, loaded[u].w};
+                float q[V];
 #pragma unroll
-            for (int r = 0; r < NR; r++) {
-                if (r >= n_rows) break;
-                const float4 *xv = reinterpret_cast<const float4 *>(x + r * cols + v * V);
-                float dot = 0.0f, sum = 0.0f;
+                for (int j = 0; j < V; j++) q[j] = small_uint_to_float((words[j / PER_WORD] >> ((j % PER_WORD) * BITS)) & MASK);
 #pragma unroll
-                for (int j = 0; j < V / 4; j++) {
-                    float4 a = xv[j];
-                    const uint32_t word = words[(4 * j) / PER_WORD];
-                    const int shift = ((4 * j) % PER_WORD) * BITS;
-                    dot += (float)((word >> shift) & MASK) * a.x + (float)((word >> (shift + BITS)) & MASK) * a.y +
-                           (float)((word >> (shift + 2 * BITS)) & MASK) * a.z +
-                           (float)((word >> (shift + 3 * BITS)) & MASK) * a.w;
-                    sum += (a.x + a.y) + (a.z + a.w);
+                for (int r = 0; r < NR; r++) {
+                    if (r >= n_rows) break;
+                    const float4 *xv = reinterpret_cast<const float4 *>(x + r * cols + (int64_t)v * V);
+                    float dot = 0.0f, sum = 0.0f;
+#pragma unroll
+                    for (int j = 0; j < V / 4; j++) {
+                        float4 a = xv[j];
+                        dot += q[4 * j] * a.x + q[4 * j + 1] * a.y + q[4 * j + 2] * a.z + q[4 * j + 3] * a.w;
+                        sum += (a.x + a.y) + (a.z + a.w);
+                    }
+                    acc[r] += scale * dot + bias * sum;
                 }
-                acc[r] += scale * dot + bias * sum;
             }
         }
     }
 #pragma unroll
     for (int r = 0; r < NR; r++) {
         float total = warp_sum(acc[r]);
-        if (lane == 0 && r < n_rows) y[r * rows + o] = total;
+        if (lane == 0) partial[warp][r] = total;
+    }
+    __syncthreads();
+    if (o < rows && part == 0 && lane < NR && lane < n_rows) {
+        float total = 0.0f;
+        for (int p = 0; p < split; p++) total += partial[warp + p][lane];
+        y[lane * rows + o] = total;
     }
 }
 
@@ -223,6 +253,47 @@ __global__ void dequantize_bf16_kernel(const uint32_t *words, int bits, int grou
     }
 }
 
+/* Rows [row0, row0 + gridDim.y) of a 4- or 8-bit matrix as BF16, one packed
+ * word per thread (32-bit index arithmetic, no divisions). */
+template <int BITS, int SDT>
+__global__ void expand_bf16_kernel(const uint32_t *__restrict__ words, const void *__restrict__ scales,
+                                   const void *__restrict__ biases, int64_t cols, int group_shift, int64_t row0,
+                                   __nv_bfloat16 *__restrict__ out) {
+    constexpr int PER_WORD = 32 / BITS;
+    constexpr uint32_t MASK = (1u << BITS) - 1u;
+    const int words_per_row = (int)(cols / PER_WORD);
+    const int word = blockIdx.x * blockDim.x + threadIdx.x;
+    if (word >= words_per_row) return;
+    const int64_t row = row0 + blockIdx.y;
+    const uint32_t packed_word = words[row * words_per_row + word];
+    const int k0 = word * PER_WORD;
+    const int64_t group = row * (cols >> group_shift) + (k0 >> group_shift);
+    const float scale = load_as_float(SDT, scales, group), bias = load_as_float(SDT, biases, group);
+    __align__(16) __nv_bfloat16 values[PER_WORD];
+#pragma unroll
+    for (int j = 0; j < PER_WORD; j++)
+        values[j] = __float2bfloat16_rn(scale * (float)((packed_word >> (j * BITS)) & MASK) + bias);
+    __nv_bfloat16 *dst = out + (int64_t)blockIdx.y * cols + k0;
+    if (PER_WORD == 8) *reinterpret_cast<uint4 *>(dst) = *reinterpret_cast<const uint4 *>(values);
+    else *reinterpret_cast<uint2 *>(dst) = *reinterpret_cast<const uint2 *>(values);
+}
+
+/* log2(n) when n is a power of two, else -1. */
+int log2_exact(int64_t n) {
+    for (int shift = 0; shift < 31; shift++)
+        if (((int64_t)1 << shift) == n) return shift;
+    return -1;
+}
+
+/* Output rows per block share: a power of two (1..8) raising the warps in
+ * flight to about 48 per multiprocessor on small matrices. */
+int matvec_split(const mlxe_cuda_state *state, int64_t rows) {
+    const int64_t target_warps = 48LL * state->sm_count;
+    int split = 1;
+    while (split < kMatvecWarps && rows * split < target_warps) split *= 2;
+    return split;
+}
+
 bool aligned16(const void *p) {
     return ((uintptr_t)p & 15u) == 0;
 }
@@ -231,21 +302,28 @@ bool aligned16(const void *p) {
 
 template <int DT>
 void launch_matvec(mlxe_cuda_state *state, const float *x, int n_rows, const mlxe_matrix *w, float *y) {
-    dim3 grid((unsigned)((w->rows + kMatvecWarps - 1) / kMatvecWarps)), block(kMatvecWarps * kWarp);
+    const int split = matvec_split(state, w->rows);
+    const int rows_per_block = kMatvecWarps / split;
+    dim3 grid((unsigned)((w->rows + rows_per_block - 1) / rows_per_block)), block(kMatvecWarps * kWarp);
     const uint4 *data = static_cast<const uint4 *>(w->data);
-    if (n_rows == 1) matvec_kernel<DT, 1><<<grid, block, 0, state->stream>>>(x, data, w->rows, w->cols, n_rows, y);
-    else if (n_rows == 2) matvec_kernel<DT, 2><<<grid, block, 0, state->stream>>>(x, data, w->rows, w->cols, n_rows, y);
-    else if (n_rows <= 4) matvec_kernel<DT, 4><<<grid, block, 0, state->stream>>>(x, data, w->rows, w->cols, n_rows, y);
-    else matvec_kernel<DT, 8><<<grid, block, 0, state->stream>>>(x, data, w->rows, w->cols, n_rows, y);
+#define MLXE_MV(NR) matvec_kernel<DT, NR><<<grid, block, 0, state->stream>>>(x, data, w->rows, w->cols, n_rows, y, split)
+    if (n_rows == 1) MLXE_MV(1);
+    else if (n_rows == 2) MLXE_MV(2);
+    else if (n_rows <= 4) MLXE_MV(4);
+    else MLXE_MV(8);
+#undef MLXE_MV
 }
 
 template <int BITS, int SDT>
 void launch_matvec_quantized(mlxe_cuda_state *state, const float *x, int n_rows, const mlxe_matrix *w, float *y) {
-    dim3 grid((unsigned)((w->rows + kMatvecWarps - 1) / kMatvecWarps)), block(kMatvecWarps * kWarp);
+    const int split = matvec_split(state, w->rows);
+    const int rows_per_block = kMatvecWarps / split;
+    dim3 grid((unsigned)((w->rows + rows_per_block - 1) / rows_per_block)), block(kMatvecWarps * kWarp);
     const uint4 *data = static_cast<const uint4 *>(w->data);
+    const int group_shift = log2_exact(w->group_size);
 #define MLXE_QMV(NR)                                                                                   \
-    matvec_quantized_kernel<BITS, SDT, NR><<<grid, block, 0, state->stream>>>(x, data, w->scales, w->biases, \
-                                                                            w->rows, w->cols, w->group_size, n_rows, y)
+    matvec_quantized_kernel<BITS, SDT, NR><<<grid, block, 0, state->stream>>>(                         \
+        x, data, w->scales, w->biases, w->rows, w->cols, group_shift, n_rows, y, split)
     if (n_rows == 1) MLXE_QMV(1);
     else if (n_rows == 2) MLXE_QMV(2);
     else if (n_rows <= 4) MLXE_QMV(4);
@@ -265,7 +343,7 @@ void matvec(mlxe_cuda_state *state, const float *x, int n_rows, const mlxe_matri
     const bool x_ok = aligned16(x) && aligned16(w->data);
     if (w->bits) {
         const bool fast = (w->bits == 4 || w->bits == 8) && x_ok && w->group_size % (128 / w->bits) == 0 &&
-                          w->cols % w->group_size == 0;
+                          log2_exact(w->group_size) >= 0 && w->cols % w->group_size == 0 && w->cols < (1LL << 30);
         if (fast && w->bits == 4) return launch_matvec_quantized_bits<4>(state, x, n_rows, w, y);
         if (fast && w->bits == 8) return launch_matvec_quantized_bits<8>(state, x, n_rows, w, y);
     } else {
@@ -289,6 +367,33 @@ void matvec_batches(mlxe_cuda_state *state, const float *x, int64_t n_rows, cons
     }
 }
 
+template <int BITS>
+void launch_expand(mlxe_cuda_state *state, const mlxe_matrix *w, int64_t row0, int64_t n_rows, __nv_bfloat16 *out) {
+    const int threads = 128;
+    const int64_t words_per_row = w->cols * BITS / 32;
+    dim3 grid((unsigned)((words_per_row + threads - 1) / threads), (unsigned)n_rows);
+    const uint32_t *words = static_cast<const uint32_t *>(w->data);
+    const int shift = log2_exact(w->group_size);
+    if (w->scale_dtype == MLXE_DTYPE_F16)
+        expand_bf16_kernel<BITS, MLXE_DTYPE_F16><<<grid, threads, 0, state->stream>>>(words, w->scales, w->biases, w->cols, shift, row0, out);
+    else if (w->scale_dtype == MLXE_DTYPE_BF16)
+        expand_bf16_kernel<BITS, MLXE_DTYPE_BF16><<<grid, threads, 0, state->stream>>>(words, w->scales, w->biases, w->cols, shift, row0, out);
+    else
+        expand_bf16_kernel<BITS, MLXE_DTYPE_F32><<<grid, threads, 0, state->stream>>>(words, w->scales, w->biases, w->cols, shift, row0, out);
+}
+
+/* Rows [row0, row0 + n_rows) of a quantized matrix as BF16 into out. */
+void expand(mlxe_cuda_state *state, const mlxe_matrix *w, int64_t row0, int64_t n_rows, __nv_bfloat16 *out) {
+    const bool fast = (w->bits == 4 || w->bits == 8) && log2_exact(w->group_size) >= 0 &&
+                      w->group_size >= 32 / w->bits && w->cols % w->group_size == 0 && w->cols < (1LL << 30);
+    if (fast && w->bits == 4) return launch_expand<4>(state, w, row0, n_rows, out);
+    if (fast && w->bits == 8) return launch_expand<8>(state, w, row0, n_rows, out);
+    const int threads = 256;
+    dequantize_bf16_kernel<<<grid_for(n_rows * w->cols, threads), threads, 0, state->stream>>>(
+        static_cast<const uint32_t *>(w->data), w->bits, w->group_size, w->scale_dtype, w->scales, w->biases, w->cols,
+        row0, n_rows, out);
+}
+
 void note_blas(mlxe_cuda_state *state, cublasStatus_t status, const char *where) {
     if (status != CUBLAS_STATUS_SUCCESS) mlxe_cuda_note_error(state, cudaErrorUnknown, where);
 }
@@ -308,6 +413,7 @@ void gemm_ex(mlxe_cuda_state *state, const void *a, cudaDataType a_type, int64_t
 int64_t slice_rows(const mlxe_matrix *w, size_t element) {
     int64_t rows = (int64_t)(kExpandBytes / ((size_t)w->cols * element));
     if (rows < 1) rows = 1;
+    if (rows > 65535) rows = 65535; /* one grid row per matrix row in the expansion */
     return rows < w->rows ? rows : w->rows;
 }
 
@@ -360,9 +466,7 @@ void gemm(mlxe_cuda_state *state, const float *x, int64_t n_rows, const mlxe_mat
     __nv_bfloat16 *expanded = static_cast<__nv_bfloat16 *>(state->dequant.ptr);
     for (int64_t o0 = 0; o0 < w->rows; o0 += slice) {
         int64_t rows = w->rows - o0 < slice ? w->rows - o0 : slice;
-        dequantize_bf16_kernel<<<grid_for(rows * w->cols, threads), threads, 0, state->stream>>>(
-            static_cast<const uint32_t *>(w->data), w->bits, w->group_size, w->scale_dtype, w->scales, w->biases,
-            w->cols, o0, rows, expanded);
+        expand(state, w, o0, rows, expanded);
         gemm_ex(state, expanded, CUDA_R_16BF, rows, state->convert.ptr, CUDA_R_16BF, n_rows, w->cols, y + o0, w->rows);
     }
 }
@@ -373,7 +477,8 @@ extern "C" void mlxe_cuda_matmul(mlxe_device *dev, const float *x, int64_t n_row
     if (n_rows <= 0 || w->rows <= 0) return;
     mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
     cudaSetDevice(state->ordinal);
-    if (n_rows <= state->matvec_max_rows || w->cols <= 0)
+    const int matvec_max_rows = w->bits ? state->matvec_max_rows : state->float_matvec_max_rows;
+    if (n_rows <= matvec_max_rows || w->cols <= 0)
         matvec_batches(state, x, n_rows, w, y);
     else
         gemm(state, x, n_rows, w, y);

@@ -209,6 +209,197 @@ static void time_attention(mlxe_device *dev, int64_t n_rows, int64_t context, do
     if (ops->synchronize(dev, &err) != MLXE_OK) fprintf(stderr, "GPU error: %s\n", err.message);
 }
 
+/* ---- a whole model step through the ops (no CUDA graph yet) ---- */
+
+typedef struct model_shape {
+    const char *name;
+    int64_t hidden, n_heads, n_kv_heads, head_dim, ffn, n_layers, vocab;
+} model_shape;
+
+typedef struct model_layer {
+    mlxe_matrix q, k, v, o, gate, up, down;
+} model_layer;
+
+static mlxe_matrix make_matrix(mlxe_dtype dtype, int bits, int group, int64_t rows, int64_t cols, size_t *bytes) {
+    size_t weight_bytes = bits ? (size_t)(rows * cols) * (size_t)bits / 8 : (size_t)(rows * cols) * 2;
+    size_t scale_bytes = bits ? (size_t)(rows * cols / group) * 2 : 0;
+    mlxe_matrix m = {.dtype = bits ? MLXE_DTYPE_U32 : dtype, .rows = rows, .cols = cols, .bits = bits,
+                     .group_size = group, .scale_dtype = MLXE_DTYPE_BF16};
+    m.data = random_device(weight_bytes);
+    if (bits) {
+        m.scales = random_device(scale_bytes);
+        m.biases = random_device(scale_bytes);
+    }
+    *bytes += weight_bytes + 2 * scale_bytes;
+    return m;
+}
+
+static void free_matrix(mlxe_matrix *m) {
+    cudaFree((void *)m->data);
+    if (m->bits) {
+        cudaFree((void *)m->scales);
+        cudaFree((void *)m->biases);
+    }
+}
+
+static float *device_floats(size_t n) {
+    float *p = NULL;
+    if (cudaMalloc((void **)&p, n * sizeof(float)) != cudaSuccess) {
+        fprintf(stderr, "cudaMalloc of %zu floats failed\n", n);
+        exit(1);
+    }
+    cudaMemset(p, 0, n * sizeof(float));
+    return p;
+}
+
+/* Times decode steps (1 token at position `context`) and one prefill of
+ * `prompt` tokens through every layer, as a model forward calls the ops:
+ * norms, projections, RoPE, KV store, attention, SwiGLU, residuals, final
+ * norm and lm_head for one row. */
+static void model_step(mlxe_device *dev, const model_shape *model, mlxe_dtype dtype, int bits, int group,
+                       double copy_gbs, int64_t prompt) {
+    mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
+    const mlxe_ops *ops = mlxe_device_ops(dev);
+    const int64_t hidden = model->hidden, q_dim = model->n_heads * model->head_dim,
+                  kv_dim = model->n_kv_heads * model->head_dim, ffn = model->ffn;
+    const int64_t capacity = 1024, context = 512;
+    size_t weight_bytes = 0;
+    model_layer *layers = calloc((size_t)model->n_layers, sizeof *layers);
+    for (int64_t l = 0; l < model->n_layers; l++) {
+        layers[l].q = make_matrix(dtype, bits, group, q_dim, hidden, &weight_bytes);
+        layers[l].k = make_matrix(dtype, bits, group, kv_dim, hidden, &weight_bytes);
+        layers[l].v = make_matrix(dtype, bits, group, kv_dim, hidden, &weight_bytes);
+        layers[l].o = make_matrix(dtype, bits, group, hidden, q_dim, &weight_bytes);
+        layers[l].gate = make_matrix(dtype, bits, group, ffn, hidden, &weight_bytes);
+        layers[l].up = make_matrix(dtype, bits, group, ffn, hidden, &weight_bytes);
+        layers[l].down = make_matrix(dtype, bits, group, hidden, ffn, &weight_bytes);
+    }
+    mlxe_matrix lm_head = make_matrix(dtype, bits, group, model->vocab, hidden, &weight_bytes);
+    /* norm gains: BF16 ones */
+    uint16_t *ones_host = malloc((size_t)ffn * 2);
+    for (int64_t i = 0; i < ffn; i++) ones_host[i] = 0x3f80;
+    void *ones = NULL;
+    cudaMalloc(&ones, (size_t)ffn * 2);
+    cudaMemcpy(ones, ones_host, (size_t)ffn * 2, cudaMemcpyHostToDevice);
+    free(ones_host);
+    mlxe_vector norm = {.dtype = MLXE_DTYPE_BF16, .size = hidden, .data = ones};
+
+    const int64_t rows = prompt;
+    float *x = device_floats((size_t)(rows * hidden)), *xb = device_floats((size_t)(rows * hidden));
+    float *q = device_floats((size_t)(rows * q_dim)), *k = device_floats((size_t)(rows * kv_dim));
+    float *v = device_floats((size_t)(rows * kv_dim)), *att = device_floats((size_t)(rows * q_dim));
+    float *gate = device_floats((size_t)(rows * ffn)), *up = device_floats((size_t)(rows * ffn));
+    float *logits = device_floats((size_t)model->vocab);
+    size_t cache_n = (size_t)(model->n_kv_heads * capacity * model->head_dim);
+    float **k_cache = calloc((size_t)model->n_layers, sizeof(float *)), **v_cache = calloc((size_t)model->n_layers, sizeof(float *));
+    for (int64_t l = 0; l < model->n_layers; l++) {
+        k_cache[l] = device_floats(cache_n);
+        v_cache[l] = device_floats(cache_n);
+    }
+    float *inv_freq_host = malloc((size_t)model->head_dim / 2 * sizeof(float));
+    for (int64_t i = 0; i < model->head_dim / 2; i++)
+        inv_freq_host[i] = powf(500000.0f, -2.0f * (float)i / (float)model->head_dim);
+    float *inv_freq = device_floats((size_t)model->head_dim / 2);
+    cudaMemcpy(inv_freq, inv_freq_host, (size_t)model->head_dim / 2 * sizeof(float), cudaMemcpyHostToDevice);
+    free(inv_freq_host);
+    int32_t *slots_host = calloc((size_t)rows, 4), *positions_host = malloc((size_t)rows * 4);
+    int32_t *slots = NULL, *positions = NULL, *decode_position = NULL;
+    cudaMalloc((void **)&slots, (size_t)rows * 4);
+    cudaMalloc((void **)&positions, (size_t)rows * 4);
+    cudaMalloc((void **)&decode_position, 4);
+    for (int64_t r = 0; r < rows; r++) positions_host[r] = (int32_t)r;
+    cudaMemcpy(slots, slots_host, (size_t)rows * 4, cudaMemcpyHostToDevice);
+    cudaMemcpy(positions, positions_host, (size_t)rows * 4, cudaMemcpyHostToDevice);
+    int32_t context_position = (int32_t)context;
+    cudaMemcpy(decode_position, &context_position, 4, cudaMemcpyHostToDevice);
+    {
+        float *x_host = malloc((size_t)(rows * hidden) * sizeof(float));
+        for (int64_t i = 0; i < rows * hidden; i++) x_host[i] = (float)((i * 7919) % 2001 - 1000) * 1e-3f;
+        cudaMemcpy(x, x_host, (size_t)(rows * hidden) * sizeof(float), cudaMemcpyHostToDevice);
+        free(x_host);
+    }
+
+    cudaEvent_t start, stop;
+    cudaEventCreate(&start);
+    cudaEventCreate(&stop);
+    float times[2][32];
+    int reps[2] = {21, 5};
+    for (int phase = 0; phase < 2; phase++) {
+        const int64_t n = phase == 0 ? 1 : rows;
+        const int32_t *step_positions = phase == 0 ? decode_position : positions;
+        const int64_t kv_length = phase == 0 ? context + 1 : rows;
+        for (int r = -2; r < reps[phase]; r++) {
+            cudaEventRecord(start, state->stream);
+            for (int64_t l = 0; l < model->n_layers; l++) {
+                const model_layer *L = &layers[l];
+                ops->rms_norm(dev, x, &norm, n, hidden, 1e-5f, xb);
+                ops->matmul(dev, xb, n, &L->q, q);
+                ops->matmul(dev, xb, n, &L->k, k);
+                ops->matmul(dev, xb, n, &L->v, v);
+                ops->rope(dev, q, n, model->n_heads, model->head_dim, step_positions, inv_freq, 1.0f);
+                ops->rope(dev, k, n, model->n_kv_heads, model->head_dim, step_positions, inv_freq, 1.0f);
+                ops->kv_store(dev, k, v, n, model->n_kv_heads, model->head_dim, k_cache[l], v_cache[l], capacity,
+                              slots, step_positions);
+                mlxe_attention_args args = {.n_rows = n, .n_heads = model->n_heads, .n_kv_heads = model->n_kv_heads,
+                                            .head_dim = model->head_dim, .q = q, .k_cache = k_cache[l],
+                                            .v_cache = v_cache[l], .capacity = capacity, .slots = slots,
+                                            .positions = step_positions, .scale = 0.125f, .out = att,
+                                            .kv_length = kv_length};
+                ops->attention(dev, &args);
+                ops->matmul(dev, att, n, &L->o, xb);
+                ops->add(dev, x, xb, n * hidden);
+                ops->rms_norm(dev, x, &norm, n, hidden, 1e-5f, xb);
+                ops->matmul(dev, xb, n, &L->gate, gate);
+                ops->matmul(dev, xb, n, &L->up, up);
+                ops->silu_mul(dev, gate, up, gate, n * ffn);
+                ops->matmul(dev, gate, n, &L->down, xb);
+                ops->add(dev, x, xb, n * hidden);
+            }
+            ops->rms_norm(dev, x + (n - 1) * hidden, &norm, 1, hidden, 1e-5f, xb);
+            ops->matmul(dev, xb, 1, &lm_head, logits);
+            cudaEventRecord(stop, state->stream);
+            cudaEventSynchronize(stop);
+            if (r >= 0) cudaEventElapsedTime(&times[phase][r], start, stop);
+        }
+        qsort(times[phase], (size_t)reps[phase], sizeof(float), compare_floats);
+    }
+    mlxe_error err;
+    if (ops->synchronize(dev, &err) != MLXE_OK) fprintf(stderr, "GPU error: %s\n", err.message);
+    double decode_ms = times[0][10], prefill_ms = times[1][2];
+    char name[32];
+    double gbs = (double)weight_bytes / (decode_ms * 1e-3) / 1e9;
+    printf("| %s | %s | %.2f | %.3f | %.0f | %.0f (%.0f%%) | %.1f | %.0f |\n", model->name,
+           format_name(dtype, bits, group, name, sizeof name), (double)weight_bytes / 1e9, decode_ms, 1e3 / decode_ms,
+           gbs, 100.0 * gbs / copy_gbs, prefill_ms, (double)rows / (prefill_ms * 1e-3));
+    fflush(stdout);
+
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    for (int64_t l = 0; l < model->n_layers; l++) {
+        free_matrix(&layers[l].q);
+        free_matrix(&layers[l].k);
+        free_matrix(&layers[l].v);
+        free_matrix(&layers[l].o);
+        free_matrix(&layers[l].gate);
+        free_matrix(&layers[l].up);
+        free_matrix(&layers[l].down);
+        cudaFree(k_cache[l]);
+        cudaFree(v_cache[l]);
+    }
+    free_matrix(&lm_head);
+    float *buffers[] = {x, xb, q, k, v, att, gate, up, logits, inv_freq};
+    for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++) cudaFree(buffers[i]);
+    cudaFree(ones);
+    cudaFree(slots);
+    cudaFree(positions);
+    cudaFree(decode_position);
+    free(slots_host);
+    free(positions_host);
+    free(k_cache);
+    free(v_cache);
+    free(layers);
+}
+
 int main(int argc, char **argv) {
     int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
     mlxe_device *dev = NULL;
@@ -330,6 +521,21 @@ int main(int argc, char **argv) {
         if (!quick) time_attention(dev, 2048, 2048, copy_gbs, mode);
     }
     state->attention_mode = 0;
+
+    /* ---- whole model steps ---- */
+    static const model_shape models[] = {
+        {"Llama-3.2-1B shape", 2048, 32, 8, 64, 8192, 16, 128256},
+        {"Llama-3.1-8B shape", 4096, 32, 8, 128, 14336, 32, 128256},
+    };
+    printf("\nmodel steps through the ops, random weights, no CUDA graph: decode 1 token at position 512 (median of "
+           "21), prefill 512 tokens (median of 5)\n");
+    printf("| model | weights | GB | decode ms | decode tok/s | weight GB/s (of copy) | prefill ms | prefill tok/s "
+           "|\n|---|---|---|---|---|---|---|---|\n");
+    for (int m = 0; m < (quick ? 1 : 2); m++) {
+        model_step(dev, &models[m], MLXE_DTYPE_BF16, 0, 0, copy_gbs, 512);
+        model_step(dev, &models[m], MLXE_DTYPE_U32, 8, 64, copy_gbs, 512);
+        model_step(dev, &models[m], MLXE_DTYPE_U32, 4, 64, copy_gbs, 512);
+    }
 
     cudaFree(x);
     cudaFree(y);

@@ -92,7 +92,7 @@ if timeout 240 build-gpu/bench/bench_cuda_ops >"$OUT/bench.md" 2>&1; then note "
 else note "FAIL: bench (see bench.md)"; status=1; fi
 cat "$OUT/bench.md"
 # A second run of the same binary: differences between the two are noise.
-timeout 120 build-gpu/bench/bench_cuda_ops --quick >"$OUT/bench-repeat.md" 2>&1 || true
+timeout 90 build-gpu/bench/bench_cuda_ops --quick >"$OUT/bench-repeat.md" 2>&1 || true
 
 # ---- every test ----
 # Except the numpy oracle and the install check: they need Debian's python3-numpy
@@ -106,7 +106,7 @@ fi
 
 # ---- compute-sanitizer on the CUDA op tests ----
 if command -v compute-sanitizer >/dev/null; then
-  if timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 build-gpu/tests/test_runtime_cuda_ops \
+  if timeout 100 compute-sanitizer --tool memcheck --error-exitcode 9 build-gpu/tests/test_runtime_cuda_ops \
        >"$OUT/memcheck.log" 2>&1; then note "memcheck: clean"
   else note "memcheck: rc $? (see memcheck.log)"; tail -20 "$OUT/memcheck.log"; fi
 fi

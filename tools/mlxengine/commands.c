@@ -5,6 +5,7 @@
 
 const tool_command tool_commands[] = {
     {"version", "print the version and build facts", cmd_version},
+    {"debug", "debug report, cached models, cache clean-up, log export", cmd_debug},
     {"pull", "download a model into the Hugging Face cache", cmd_pull},
     {"search", "search models on the Hugging Face Hub", cmd_search},
     {"list", "list the models in the cache (or --registry aliases)", cmd_list},

@@ -16,6 +16,7 @@ typedef struct tool_command {
 extern const tool_command tool_commands[];
 
 int cmd_version(int argc, char **argv);
+int cmd_debug(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
 int cmd_search(int argc, char **argv);
 int cmd_list(int argc, char **argv);

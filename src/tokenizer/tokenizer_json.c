@@ -731,6 +731,12 @@ static mlxe_status load_parts(mlxe_tokenizer *tk, const char *what, top_members 
         snprintf(name, sizeof name, "<0x%02X>", b);
         bpe->byte_fallback_ids[b] = tok_string_map_get(&bpe->vocab, name, 6);
     }
+    for (uint32_t c = 0; c < TOK_SMALL_CHARS; c++) {
+        char utf8[4];
+        size_t n = tok_utf8_encode(c, utf8);
+        bpe->small_char_ids[c] = tok_string_map_get(&bpe->vocab, utf8, n);
+    }
+    bpe->has_small_char_ids = true;
     tk->vocab_size = (size_t)(max_id + 1);
 
     /* the other parts (their strings become text and patterns: they must

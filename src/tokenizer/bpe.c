@@ -22,6 +22,7 @@ typedef struct tok_bpe_merge {
     uint32_t rank;
     uint32_t pos;
     int32_t new_id;
+    int32_t left, right; /* the pair when queued: unchanged means still valid */
 } tok_bpe_merge;
 
 static mlxe_status oom(mlxe_error *err) {
@@ -113,7 +114,9 @@ static mlxe_status initial_symbols(const tok_bpe *bpe, const char *word, size_t 
             if (suffix) memcpy(buffer + prefix + char_size, bpe->end_of_word_suffix, suffix);
             key = buffer;
         }
-        int32_t id = tok_string_map_get(&bpe->vocab, key, key_size);
+        int32_t id = (c < TOK_SMALL_CHARS && !prefix && !suffix && bpe->has_small_char_ids)
+                         ? bpe->small_char_ids[c]
+                         : tok_string_map_get(&bpe->vocab, key, key_size);
         bool done = false;
         if (id >= 0) {
             if (have_unk) {
@@ -178,7 +181,7 @@ static mlxe_status merge_all(const tok_bpe *bpe, tok_work *work, size_t n, mlxe_
         uint32_t rank;
         int32_t new_id;
         if (lookup_merge(bpe, sym[i].id, sym[i + 1].id, &rank, &new_id))
-            heap_push(heap, &heap_size, (tok_bpe_merge){rank, (uint32_t)i, new_id});
+            heap_push(heap, &heap_size, (tok_bpe_merge){rank, (uint32_t)i, new_id, sym[i].id, sym[i + 1].id});
     }
     while (heap_size > 0) {
         tok_bpe_merge top = heap_pop(heap, &heap_size);
@@ -188,8 +191,12 @@ static mlxe_status merge_all(const tok_bpe *bpe, tok_work *work, size_t n, mlxe_
         tok_bpe_symbol right = sym[next_pos];
         uint32_t rank;
         int32_t new_id;
-        /* skip entries whose pair changed since they were queued */
-        if (!lookup_merge(bpe, cur->id, right.id, &rank, &new_id) || new_id != top.new_id) continue;
+        /* skip entries whose pair changed since they were queued (the same
+         * test as word.rs: the current pair must merge into the queued id;
+         * an unchanged pair trivially does, without a lookup) */
+        if ((cur->id != top.left || right.id != top.right) &&
+            (!lookup_merge(bpe, cur->id, right.id, &rank, &new_id) || new_id != top.new_id))
+            continue;
         cur->id = top.new_id;
         cur->len += right.len;
         cur->next = right.next;
@@ -205,9 +212,9 @@ static mlxe_status merge_all(const tok_bpe *bpe, tok_work *work, size_t n, mlxe_
             work->heap_capacity = capacity;
         }
         if (cur->prev >= 0 && lookup_merge(bpe, sym[cur->prev].id, cur->id, &rank, &new_id))
-            heap_push(heap, &heap_size, (tok_bpe_merge){rank, (uint32_t)cur->prev, new_id});
+            heap_push(heap, &heap_size, (tok_bpe_merge){rank, (uint32_t)cur->prev, new_id, sym[cur->prev].id, cur->id});
         if (cur->next >= 0 && lookup_merge(bpe, cur->id, sym[cur->next].id, &rank, &new_id))
-            heap_push(heap, &heap_size, (tok_bpe_merge){rank, top.pos, new_id});
+            heap_push(heap, &heap_size, (tok_bpe_merge){rank, top.pos, new_id, cur->id, sym[cur->next].id});
     }
     return MLXE_OK;
 }

@@ -32,20 +32,6 @@ static mlxe_status unicode_form(utf8proc_option_t options, const char *text, siz
     return ok ? MLXE_OK : oom(err);
 }
 
-static bool is_cased(uint32_t c) {
-    utf8proc_category_t cat = utf8proc_category((utf8proc_int32_t)c);
-    return cat == UTF8PROC_CATEGORY_LU || cat == UTF8PROC_CATEGORY_LL || cat == UTF8PROC_CATEGORY_LT;
-}
-
-static bool is_case_ignorable(uint32_t c) {
-    utf8proc_category_t cat = utf8proc_category((utf8proc_int32_t)c);
-    return cat == UTF8PROC_CATEGORY_MN || cat == UTF8PROC_CATEGORY_ME || cat == UTF8PROC_CATEGORY_CF ||
-           cat == UTF8PROC_CATEGORY_LM || cat == UTF8PROC_CATEGORY_SK || c == '\'' || c == 0x2019 ||
-           c == '.' || c == ':';
-}
-
-/* Rust's str::to_lowercase: full lowercase mapping, with U+0130 -> "i̇" and
- * the final-sigma rule, which utf8proc's simple mapping lacks. */
 static mlxe_status lowercase(const char *text, size_t size, tok_buffer *out, mlxe_error *err) {
     out->size = 0;
     if (!tok_buffer_reserve(out, size + 8)) return oom(err);
@@ -57,29 +43,6 @@ static mlxe_status lowercase(const char *text, size_t size, tok_buffer *out, mlx
         if (c == 0x130) {
             m = tok_utf8_encode('i', encoded);
             m += tok_utf8_encode(0x307, encoded + m);
-        } else if (c == 0x3A3) {
-            /* final sigma: a cased letter before (skipping case-ignorables)
-             * and none after */
-            bool before = false, after = false;
-            for (size_t j = i; j > 0;) {
-                size_t k = j - 1;
-                while (k > 0 && ((unsigned char)text[k] & 0xC0) == 0x80) k--;
-                uint32_t p;
-                tok_utf8_decode(text + k, size - k, &p);
-                j = k;
-                if (is_case_ignorable(p)) continue;
-                before = is_cased(p);
-                break;
-            }
-            for (size_t j = i + n; j < size;) {
-                uint32_t q;
-                size_t l = tok_utf8_decode(text + j, size - j, &q);
-                j += l;
-                if (is_case_ignorable(q)) continue;
-                after = is_cased(q);
-                break;
-            }
-            m = tok_utf8_encode(before && !after ? 0x3C2 : 0x3C3, encoded);
         } else {
             m = tok_utf8_encode((uint32_t)utf8proc_tolower((utf8proc_int32_t)c), encoded);
         }

@@ -148,6 +148,7 @@ typedef struct tok_trie {
 } tok_trie;
 
 /* ---- BPE ---- */
+#define TOK_SMALL_CHARS 512
 typedef struct tok_bpe {
     tok_string_map vocab;        /* token string -> id */
     tok_pair_map merges;         /* (left id, right id) -> rank << 32 | merged id */
@@ -157,10 +158,10 @@ typedef struct tok_bpe {
     size_t prefix_size, suffix_size;
     bool fuse_unk, byte_fallback, ignore_merges;
     int32_t byte_fallback_ids[256]; /* <0xNN> ids, -1 when missing */
-    /* Byte-level fast path: the id of the one-character token of each byte
-     * after the GPT-2 byte-to-unicode mapping, when the vocab has all 256. */
-    int32_t byte_level_ids[256];
-    bool has_byte_level_ids;
+    /* ids of the one-character tokens below U+0200 (covers ASCII and the
+     * GPT-2 byte characters), -1 when absent: saves a hash per character */
+    int32_t small_char_ids[512];
+    bool has_small_char_ids;
 } tok_bpe;
 
 /* ---- post-processing ---- */

@@ -188,6 +188,11 @@ static mlxe_status read_vocab(const char *what, span vocab, tok_bpe *bpe, int64_
                                 what, key.data, (long long)id);
             break;
         }
+        if (tok_utf8_valid_prefix(key.data, key.size) != key.size) {
+            st = mlxe_error_set(err, MLXE_ERR_FORMAT, "%s: model.vocab token with id %lld is not valid UTF-8", what,
+                                (long long)id);
+            break;
+        }
         size_t before = bpe->vocab.count, offset = bpe->vocab.strings_size;
         if (!tok_string_map_put(&bpe->vocab, key.data, key.size, (int32_t)id) ||
             (bpe->vocab.count > before && !index_set(index, id, (uint32_t)offset, (uint32_t)key.size))) {
@@ -212,6 +217,8 @@ static mlxe_status read_vocab(const char *what, span vocab, tok_bpe *bpe, int64_
 static mlxe_status add_merge(const char *what, tok_bpe *bpe, const char *left, size_t left_size,
                              const char *right, size_t right_size, size_t rank, tok_buffer *joined,
                              const vocab_index *index, int32_t *last_merged, mlxe_error *err) {
+    /* (a merge of tokens that are not valid UTF-8 cannot find them in the
+     * vocabulary, which holds only valid UTF-8) */
     int32_t a = tok_string_map_get(&bpe->vocab, left, left_size);
     int32_t b = tok_string_map_get(&bpe->vocab, right, right_size);
     if (a < 0 || b < 0)
@@ -686,6 +693,8 @@ static mlxe_status load_parts(mlxe_tokenizer *tk, const char *what, top_members 
     mlxe_status st = MLXE_OK;
     if (!tok_buffer_append(&top->model_parts.rest, "}", 1)) return oom(err);
     mm = top->model_parts;
+    if (tok_utf8_valid_prefix(mm.rest.data, mm.rest.size) != mm.rest.size)
+        return mlxe_error_set(err, MLXE_ERR_FORMAT, "%s: \"model\" contains bytes that are not valid UTF-8", what);
     pp->model_rest = cJSON_ParseWithLength(mm.rest.data, mm.rest.size);
     if (!pp->model_rest) return mlxe_error_set(err, MLXE_ERR_FORMAT, "%s: \"model\" is not valid JSON", what);
     const char *type = get_string(pp->model_rest, "type");
@@ -722,9 +731,22 @@ static mlxe_status load_parts(mlxe_tokenizer *tk, const char *what, top_members 
         snprintf(name, sizeof name, "<0x%02X>", b);
         bpe->byte_fallback_ids[b] = tok_string_map_get(&bpe->vocab, name, 6);
     }
+    for (uint32_t c = 0; c < TOK_SMALL_CHARS; c++) {
+        char utf8[4];
+        size_t n = tok_utf8_encode(c, utf8);
+        bpe->small_char_ids[c] = tok_string_map_get(&bpe->vocab, utf8, n);
+    }
+    bpe->has_small_char_ids = true;
     tk->vocab_size = (size_t)(max_id + 1);
 
-    /* the other parts */
+    /* the other parts (their strings become text and patterns: they must
+     * be valid UTF-8, as serde_json would insist) */
+    const span *parts[] = {&top->added_tokens, &top->normalizer, &top->pre_tokenizer, &top->post_processor, &top->decoder};
+    static const char *const part_names[] = {"added_tokens", "normalizer", "pre_tokenizer", "post_processor", "decoder"};
+    for (size_t i = 0; i < 5; i++)
+        if (parts[i]->start && tok_utf8_valid_prefix(parts[i]->start, parts[i]->size) != parts[i]->size)
+            return mlxe_error_set(err, MLXE_ERR_FORMAT, "%s: \"%s\" contains bytes that are not valid UTF-8", what,
+                                  part_names[i]);
     pp->added = parse_span(top->added_tokens);
     pp->normalizer = parse_span(top->normalizer);
     pp->pre = parse_span(top->pre_tokenizer);

@@ -10,7 +10,9 @@
 //     GGUF token list is identical to one of those tokenizer.json files;
 //  3. the streaming detokenizer property on all of the above (checked by the
 //     C client).
-// usage: node oracle_compare.mjs CLIENT ORACLE_DIR CORPUS LLAMA_CPP_DIR
+//  4. the `mlxengine tokenize` / `detokenize` commands (arguments, standard
+//     input, --add-special-tokens, --ids-only) on a few texts per tokenizer.
+// usage: node oracle_compare.mjs CLIENT ORACLE_DIR CORPUS LLAMA_CPP_DIR [MLXENGINE]
 // Exit 0 all passed, 1 a mismatch, 77 oracle packages not installed.
 import { execFileSync } from "node:child_process";
 import crypto from "node:crypto";
@@ -19,7 +21,7 @@ import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 
-const [client, oracleDir, corpusPath, llamaDir] = process.argv.slice(2);
+const [client, oracleDir, corpusPath, llamaDir, tool] = process.argv.slice(2);
 const modules = path.join(oracleDir, "node_modules");
 if (!fs.existsSync(path.join(modules, "@huggingface/tokenizers"))) {
   console.log(`SKIP: ${modules} is missing; run scripts/setup.sh to install the npm oracles`);
@@ -162,6 +164,27 @@ for (const [name, base, edit, js, jsDiffers = {}] of jobs) {
     }
     check(r.stream === "ok" && r.stream_skip === "ok", `${where}: streaming: ${r.stream} / ${r.stream_skip}`);
   });
+  // the command-line tools, on the real files only
+  if (tool && !edit) {
+    const samples = ["Hello world", "   ", "<|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\n",
+                     "<s>[INST] Hello [/INST]", "\ud83d\udc4d\ud83c\udffd", "def fib(n):\n    if n < 2:\n        return n\n    return fib(n - 1) + fib(n - 2)\n"]
+      .map((t) => corpus.strings.indexOf(t)).filter((i) => i >= 0);
+    for (const i of samples) {
+      const t = corpus.strings[i];
+      const where = `${name} mlxengine tokenize ${show(t)}`;
+      const viaArg = execFileSync(tool, ["tokenize", "--model", dir, "--ids-only", "--", t]).toString().trim();
+      const viaStdin = execFileSync(tool, ["tokenize", "--model", dir, "--ids-only", "-"], { input: Buffer.from(t) }).toString().trim();
+      const special = execFileSync(tool, ["tokenize", "--model", dir, "--ids-only", "--add-special-tokens", "-"], { input: Buffer.from(t) }).toString().trim();
+      const expect = (ids) => ids.join(" ");
+      check(viaArg === expect(res.texts[i].ids), `${where}: argument gave "${viaArg}", expected "${expect(res.texts[i].ids)}"`);
+      check(viaStdin === expect(res.texts[i].ids), `${where}: stdin gave "${viaStdin}"`);
+      check(special === expect(res.texts[i].ids_special), `${where}: --add-special-tokens gave "${special}"`);
+      if (res.texts[i].ids.length) {
+        const text = execFileSync(tool, ["detokenize", "--model", dir, res.texts[i].ids.join(" ")]).toString();
+        check(text === unhex(res.texts[i].decoded) + "\n", `${name} mlxengine detokenize of ${show(t)} gave ${show(text)}`);
+      }
+    }
+  }
 }
 
 // ---- llama.cpp vectors ----

@@ -4,6 +4,8 @@
  * invalid UTF-8 handled as its U+FFFD replacement, and the streaming
  * detokenizer (pieces are whole UTF-8 and concatenate to the one-shot
  * decode) over random id sequences. Exact ids are the oracle test's job. */
+#include <pthread.h>
+
 #include "test_util.h"
 #include "tokenizer_fixtures.h"
 
@@ -251,12 +253,63 @@ static void test_streaming(void **state) {
     mlxe_detokenizer_free(NULL);
 }
 
+/* One tokenizer shared by threads (its word cache is locked): every
+ * thread gets the single-threaded ids. */
+#define N_TEXTS (sizeof TEXTS / sizeof TEXTS[0])
+typedef struct thread_job {
+    const mlxe_tokenizer *tk;
+    const mlxe_token_list *expected;
+    int failures;
+} thread_job;
+
+static void *encode_many(void *arg) {
+    thread_job *job = arg;
+    mlxe_token_list ids;
+    mlxe_token_list_init(&ids);
+    mlxe_encode_options options;
+    mlxe_encode_options_init(&options);
+    for (int round = 0; round < 200; round++) {
+        size_t i = (size_t)round % N_TEXTS;
+        ids.count = 0;
+        mlxe_error err;
+        if (mlxe_tokenizer_encode(job->tk, TEXTS[i], strlen(TEXTS[i]), &options, &ids, &err) != MLXE_OK ||
+            ids.count != job->expected[i].count ||
+            (ids.count && memcmp(ids.ids, job->expected[i].ids, ids.count * sizeof *ids.ids) != 0))
+            job->failures++;
+    }
+    mlxe_token_list_free(&ids);
+    return NULL;
+}
+
+static void test_threads(void **state) {
+    (void)state;
+    mlxe_tokenizer *tk = load(fixture_byte_level_json(), NULL);
+    mlxe_token_list expected[N_TEXTS];
+    for (size_t i = 0; i < N_TEXTS; i++) {
+        mlxe_token_list_init(&expected[i]);
+        encode(tk, TEXTS[i], strlen(TEXTS[i]), false, false, &expected[i]);
+    }
+    pthread_t threads[4];
+    thread_job jobs[4];
+    for (int t = 0; t < 4; t++) {
+        jobs[t] = (thread_job){tk, expected, 0};
+        assert_int_equal(pthread_create(&threads[t], NULL, encode_many, &jobs[t]), 0);
+    }
+    for (int t = 0; t < 4; t++) {
+        pthread_join(threads[t], NULL);
+        assert_int_equal(jobs[t].failures, 0);
+    }
+    for (size_t i = 0; i < N_TEXTS; i++) mlxe_token_list_free(&expected[i]);
+    mlxe_tokenizer_free(tk);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_byte_level),
         cmocka_unit_test(test_sentencepiece),
         cmocka_unit_test(test_invalid_utf8),
         cmocka_unit_test(test_streaming),
+        cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

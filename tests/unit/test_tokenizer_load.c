@@ -139,6 +139,10 @@ static void test_unsupported_and_inconsistent(void **state) {
     expect_error("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []}, \"added_tokens\": [{\"content\": \"x\"}]}",
                  NULL, MLXE_ERR_FORMAT, "added_tokens[0]");
     expect_error("{\"version\": \"1.0\"}", NULL, MLXE_ERR_FORMAT, "no \"model\"");
+    /* bytes that are not UTF-8 would reach the regex engine as text (found by the fuzzer) */
+    expect_error("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []}, \"normalizer\": {\"type\": \"Replace\", "
+                 "\"pattern\": {\"String\": \" \"}, \"content\": \"\xFF\xFE\"}}", NULL, MLXE_ERR_FORMAT, "normalizer");
+    expect_error("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\xC3\": 0}, \"merges\": []}}", NULL, MLXE_ERR_FORMAT, "UTF-8");
     expect_error("[1, 2]", NULL, MLXE_ERR_FORMAT, "line 1");
     expect_error("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []}} trailing", NULL, MLXE_ERR_FORMAT, "extra text");
     expect_error("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []}}", "{\"add_bos_token\": \"yes\"}",

@@ -908,7 +908,7 @@ static tpl_value string_method(tpl_interp *in, tpl_string *s, const char *name, 
         tpl_value parts = split(in, s, a0, 1, name[0] == 'r');
         if (parts.as.list->length == 2) {
             tpl_list_push(in->rt, out.as.list, parts.as.list->items[0]);
-            tpl_list_push(in->rt, out.as.list, (tpl_value){TPL_STRING, {.string = sep}});
+            tpl_list_push(in->rt, out.as.list, tpl_str(in->rt, sep->data, sep->length)); /* a copy: results may be marked */
             tpl_list_push(in->rt, out.as.list, parts.as.list->items[1]);
         } else if (name[0] == 'r') {
             tpl_list_push(in->rt, out.as.list, tpl_cstr(in->rt, ""));

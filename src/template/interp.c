@@ -677,8 +677,9 @@ static flow exec_for(tpl_interp *in, tpl_scope *scope, const tpl_node *n, tpl_bu
         in->scope = scope;
         items = kept;
     }
+    /* The else block has a scope of its own too (Jinja2's else_frame). */
     if (items->length == 0) {
-        if (n->d) return exec_body(in, scope, n->d, out);
+        if (n->d) return exec_body(in, scope_new(in, scope), n->d, out);
         return FLOW_NORMAL;
     }
     /* Jinja2 clears its "no iteration" flag at the end of the body, so the
@@ -705,7 +706,7 @@ static flow exec_for(tpl_interp *in, tpl_scope *scope, const tpl_node *n, tpl_bu
         if (f == FLOW_NORMAL) completed_an_iteration = true;
     }
     in->scope = scope;
-    if (!completed_an_iteration && n->d) return exec_body(in, scope, n->d, out);
+    if (!completed_an_iteration && n->d) return exec_body(in, scope_new(in, scope), n->d, out);
     return FLOW_NORMAL;
 }
 

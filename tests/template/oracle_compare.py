@@ -157,9 +157,11 @@ def build_feature_cases(features, first_index):
 
 def build_random_cases(first_index):
     from expression_cases import cases as expression_cases
+    from filter_cases import cases as filter_cases
     from statement_cases import cases as statement_cases
     templates, cases = [], []
-    for kind, generated in (("expression", expression_cases()), ("statement", statement_cases())):
+    for kind, generated in (("expression", expression_cases()), ("statement", statement_cases()),
+                            ("filter", filter_cases())):
         for i, (source, context) in enumerate(generated):
             templates.append((f"{kind}:{i}", source, {}))
             cases.append({"label": f"{kind}:{i}", "conversation": kind, "template": first_index + len(cases),
@@ -257,21 +259,22 @@ def main():
         kind = case["conversation"]
         if want["ok"] and got["ok"] and want["text"] == got["text"]:
             matched += 1
-            real_matched += kind not in ("feature", "expression", "statement")
+            real_matched += kind not in ("feature", "expression", "statement", "filter")
             feature_matched += kind == "feature"
         elif not want["ok"] and not got["ok"] and (
                 not want["error"].startswith("TemplateError: ") or want["error"][15:] in got["error"]):
             # Both fail; a raise_exception() message must come through unchanged.
             matched += 1
             raised_both += 1
-            real_matched += kind not in ("feature", "expression", "statement")
+            real_matched += kind not in ("feature", "expression", "statement", "filter")
             feature_matched += kind == "feature"
-        elif (kind == "expression" and want["ok"] and not got["ok"] and "does not fit in 64 bits" in got["error"]) or \
-                (kind == "expression" and want["ok"] and ("j)" in want["text"] or "object at 0x" in want["text"])):
+        elif (kind in ("expression", "filter") and want["ok"] and not got["ok"] and
+              "does not fit in 64 bits" in got["error"]) or \
+                (kind in ("expression", "filter") and want["ok"] and ("j)" in want["text"] or " at 0x" in want["text"])):
             # Documented limits: no integers beyond 64 bits, no complex numbers; generator reprs carry addresses.
             known_limits.append(case["source"])
         else:
-            mismatches.append((name if kind not in ("expression", "statement") else f"{name} {case['source']!r}",
+            mismatches.append((name if kind not in ("expression", "statement", "filter") else f"{name} {case['source']!r}",
                                want, got))
     total = len(cases)
     print(f"real chat templates: {n_real_templates}, conversations: {len(conversations['conversations'])}")
@@ -279,8 +282,8 @@ def main():
           f"{real_matched}/{n_real_cases}")
     print(f"feature cases identical: {feature_matched}/{n_feature_cases}")
     n_random = len(random_cases)
-    print(f"random expressions and statement templates identical: {matched - real_matched - feature_matched}/{n_random} "
-          f"({len(known_limits)} beyond our documented limits: 64-bit ints, complex numbers)")
+    print(f"random expressions, statement templates and filter calls identical: {matched - real_matched - feature_matched}/{n_random} "
+          f"({len(known_limits)} not comparable: integers beyond 64 bits, complex numbers, a printed generator's address)")
     print(f"all: {matched}/{total} ({raised_both} where both raise, with the same raise_exception message)")
     if hf is not None:
         print(f"@huggingface/jinja differs from Python Jinja2 on {hf_disagree}/{total} (Python wins)")

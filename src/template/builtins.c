@@ -120,6 +120,32 @@ static uint32_t map_case(uint32_t cp, case_op op) {
     return (uint32_t)utf8proc_totitle(c);
 }
 
+/* The unconditional multi-character mappings of Unicode's SpecialCasing.txt
+ * that Python's str.upper/lower/title apply and simple case mapping lacks
+ * (ß becomes "SS", not U+1E9E). NULL when cp has none for op. */
+static const char *special_case(uint32_t cp, case_op op) {
+    static const struct { uint32_t cp; const char *lower, *title, *upper; } table[] = {
+        {0x00DF, NULL, "Ss", "SS"},           {0x0130, "i\xcc\x87", NULL, NULL},
+        {0x0149, NULL, "\xca\xbcN", "\xca\xbcN"}, {0x01F0, NULL, "J\xcc\x8c", "J\xcc\x8c"},
+        {0x1E96, NULL, "H\xcc\xb1", "H\xcc\xb1"}, {0x1E97, NULL, "T\xcc\x88", "T\xcc\x88"},
+        {0x1E98, NULL, "W\xcc\x8a", "W\xcc\x8a"}, {0x1E99, NULL, "Y\xcc\x8a", "Y\xcc\x8a"},
+        {0x1E9A, NULL, "A\xca\xbe", "A\xca\xbe"}, {0xFB00, NULL, "Ff", "FF"},
+        {0xFB01, NULL, "Fi", "FI"},             {0xFB02, NULL, "Fl", "FL"},
+        {0xFB03, NULL, "Ffi", "FFI"},           {0xFB04, NULL, "Ffl", "FFL"},
+        {0xFB05, NULL, "St", "ST"},             {0xFB06, NULL, "St", "ST"},
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (table[i].cp == cp) return op == CASE_LOWER ? table[i].lower : op == CASE_TITLE ? table[i].title : table[i].upper;
+    return NULL;
+}
+
+/* Appends cp mapped by op, special cases included. */
+static void append_case(tpl_interp *in, tpl_buffer *b, uint32_t cp, case_op op) {
+    const char *special = cp >= 0x80 ? special_case(cp, op) : NULL;
+    if (special) tpl_buffer_append_cstr(in->rt, b, special);
+    else append_cp(in, b, map_case(cp, op));
+}
+
 static bool is_cased(uint32_t cp) {
     if (cp < 0x80) return (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z');
     utf8proc_category_t c = utf8proc_category((utf8proc_int32_t)cp);
@@ -129,7 +155,7 @@ static bool is_cased(uint32_t cp) {
 static tpl_value change_case(tpl_interp *in, tpl_string *s, case_op op) {
     tpl_buffer b = {0};
     size_t pos = 0;
-    while (pos < s->length) append_cp(in, &b, map_case(tpl_utf8_next(s->data, s->length, &pos), op));
+    while (pos < s->length) append_case(in, &b, tpl_utf8_next(s->data, s->length, &pos), op);
     return tpl_buffer_to_value(in->rt, &b);
 }
 
@@ -140,7 +166,7 @@ static tpl_value capitalize(tpl_interp *in, tpl_string *s) {
     bool first = true;
     while (pos < s->length) {
         uint32_t cp = tpl_utf8_next(s->data, s->length, &pos);
-        append_cp(in, &b, map_case(cp, first ? CASE_TITLE : CASE_LOWER));
+        append_case(in, &b, cp, first ? CASE_TITLE : CASE_LOWER);
         first = false;
     }
     return tpl_buffer_to_value(in->rt, &b);
@@ -154,7 +180,8 @@ static tpl_value python_title(tpl_interp *in, tpl_string *s) {
     while (pos < s->length) {
         uint32_t cp = tpl_utf8_next(s->data, s->length, &pos);
         bool cased = is_cased(cp);
-        append_cp(in, &b, cased ? map_case(cp, previous_cased ? CASE_LOWER : CASE_TITLE) : cp);
+        if (cased) append_case(in, &b, cp, previous_cased ? CASE_LOWER : CASE_TITLE);
+        else append_cp(in, &b, cp);
         previous_cased = cased;
     }
     return tpl_buffer_to_value(in->rt, &b);
@@ -172,7 +199,7 @@ static tpl_value jinja_title(tpl_interp *in, tpl_string *s) {
             append_cp(in, &b, cp);
             word_start = true;
         } else {
-            append_cp(in, &b, map_case(cp, word_start ? CASE_UPPER : CASE_LOWER));
+            append_case(in, &b, cp, word_start ? CASE_UPPER : CASE_LOWER);
             word_start = false;
         }
     }
@@ -834,8 +861,9 @@ static tpl_value string_method(tpl_interp *in, tpl_string *s, const char *name, 
         size_t pos = 0;
         while (pos < s->length) {
             uint32_t cp = tpl_utf8_next(s->data, s->length, &pos);
-            uint32_t up = map_case(cp, CASE_UPPER);
-            append_cp(in, &b, up != cp ? up : map_case(cp, CASE_LOWER));
+            /* swapcase: lower-case letters go up, the others down */
+            utf8proc_category_t c = utf8proc_category((utf8proc_int32_t)cp);
+            append_case(in, &b, cp, c == UTF8PROC_CATEGORY_LL ? CASE_UPPER : CASE_LOWER);
         }
         return tpl_buffer_to_value(in->rt, &b);
     }
@@ -908,7 +936,7 @@ static tpl_value string_method(tpl_interp *in, tpl_string *s, const char *name, 
         tpl_value parts = split(in, s, a0, 1, name[0] == 'r');
         if (parts.as.list->length == 2) {
             tpl_list_push(in->rt, out.as.list, parts.as.list->items[0]);
-            tpl_list_push(in->rt, out.as.list, (tpl_value){TPL_STRING, {.string = sep}});
+            tpl_list_push(in->rt, out.as.list, tpl_str(in->rt, sep->data, sep->length)); /* a copy: results may be marked */
             tpl_list_push(in->rt, out.as.list, parts.as.list->items[1]);
         } else if (name[0] == 'r') {
             tpl_list_push(in->rt, out.as.list, tpl_cstr(in->rt, ""));
@@ -1373,8 +1401,20 @@ static tpl_value do_round(tpl_interp *in, tpl_value v, const tpl_args *args) {
     if (!tpl_is_number(v)) tpl_fail(in->rt, MLXE_ERR_TEMPLATE, "type %s doesn't define __round__ method", tpl_type_name(v));
     if (strcmp(m, "common") && strcmp(m, "ceil") && strcmp(m, "floor"))
         tpl_fail(in->rt, MLXE_ERR_TEMPLATE, "method must be common, ceil or floor");
-    if (v.type != TPL_FLOAT && !strcmp(m, "common") && precision >= 0)
-        return tpl_int(v.type == TPL_BOOL ? v.as.boolean : v.as.integer);
+    if (v.type != TPL_FLOAT && !strcmp(m, "common")) {
+        /* int.__round__: an int, rounded half to even at 10**-precision. */
+        int64_t x = v.type == TPL_BOOL ? v.as.boolean : v.as.integer;
+        if (precision >= 0) return tpl_int(x);
+        if (precision < -18) return tpl_int(0);
+        int64_t unit = 1;
+        for (int64_t k = 0; k < -precision; k++) unit *= 10;
+        int64_t q = x / unit, r = x % unit;
+        if (r < 0) { q--; r += unit; } /* floor division */
+        if (2 * r > unit || (2 * r == unit && (q & 1))) q++;
+        int64_t out;
+        if (__builtin_mul_overflow(q, unit, &out)) tpl_fail(in->rt, MLXE_ERR_LIMIT, "integer arithmetic overflowed 64 bits");
+        return tpl_int(out);
+    }
     double d = tpl_as_double(v);
     if (!strcmp(m, "common")) {
         /* Python's round() rounds the exact binary value half-to-even, as printf does. */
@@ -1669,7 +1709,26 @@ tpl_value tpl_apply_filter(tpl_interp *in, const char *name, tpl_value v, const 
         for (size_t i = 0; i < items->length; i++) {
             tpl_value key = items->items[i];
             if (is_dictsort) key = key.as.list->items[by_value ? 1 : 0];
-            else if (attribute && attribute->type != TPL_NONE) key = get_path(in, key, *attribute);
+            else if (is_sort) {
+                /* make_multi_attrgetter: the key is a list, one value per comma-separated
+                 * attribute (or the item itself), so equal values never reach `<`. */
+                tpl_value parts = tpl_list_new(rt, 1, false);
+                if (attribute && attribute->type == TPL_STRING) {
+                    tpl_string *spec = attribute->as.string;
+                    size_t start = 0;
+                    for (size_t c = 0; c <= spec->length; c++) {
+                        if (c < spec->length && spec->data[c] != ',') continue;
+                        tpl_value one = get_path(in, key, tpl_str(rt, spec->data + start, c - start));
+                        tpl_list_push(rt, parts.as.list, sort_key(in, one, case_sensitive));
+                        start = c + 1;
+                    }
+                } else {
+                    tpl_value one = attribute && attribute->type != TPL_NONE ? get_path(in, key, *attribute) : key;
+                    tpl_list_push(rt, parts.as.list, sort_key(in, one, case_sensitive));
+                }
+                keys[i] = parts;
+                continue;
+            } else if (attribute && attribute->type != TPL_NONE) key = get_path(in, key, *attribute);
             keys[i] = sort_key(in, key, case_sensitive);
         }
         if (is_sort || is_dictsort) {

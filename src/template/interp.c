@@ -642,9 +642,11 @@ static tpl_value make_macro(tpl_interp *in, const tpl_node *def, tpl_scope *scop
     return v;
 }
 
-static tpl_value capture(tpl_interp *in, tpl_scope *scope, const tpl_node *body) {
+/* Runs body into a string. A break or continue inside (the block sits in a
+ * loop) leaves at once, dropping the text, as Jinja2's inline code does. */
+static tpl_value capture(tpl_interp *in, tpl_scope *scope, const tpl_node *body, flow *f) {
     tpl_buffer b = {0};
-    exec_body(in, scope, body, &b);
+    *f = exec_body(in, scope, body, &b);
     return tpl_buffer_to_value(in->rt, &b);
 }
 
@@ -675,10 +677,14 @@ static flow exec_for(tpl_interp *in, tpl_scope *scope, const tpl_node *n, tpl_bu
         in->scope = scope;
         items = kept;
     }
+    /* The else block has a scope of its own too (Jinja2's else_frame). */
     if (items->length == 0) {
-        if (n->d) return exec_body(in, scope, n->d, out);
+        if (n->d) return exec_body(in, scope_new(in, scope), n->d, out);
         return FLOW_NORMAL;
     }
+    /* Jinja2 clears its "no iteration" flag at the end of the body, so the
+     * else block also runs when every iteration left by break or continue. */
+    bool completed_an_iteration = false;
     tpl_loop *loop = tpl_alloc(in->rt, sizeof *loop);
     loop->items = items;
     loop->depth = 1;
@@ -697,8 +703,10 @@ static flow exec_for(tpl_interp *in, tpl_scope *scope, const tpl_node *n, tpl_bu
         scope_set(in, s, "loop", loop_value);
         flow f = exec_body(in, s, n->c, out);
         if (f == FLOW_BREAK) break;
+        if (f == FLOW_NORMAL) completed_an_iteration = true;
     }
     in->scope = scope;
+    if (!completed_an_iteration && n->d) return exec_body(in, scope_new(in, scope), n->d, out);
     return FLOW_NORMAL;
 }
 
@@ -727,7 +735,10 @@ static flow exec_statement(tpl_interp *in, tpl_scope *scope, const tpl_node *n, 
         return FLOW_NORMAL;
     }
     case N_SET_BLOCK: {
-        tpl_value v = capture(in, scope, n->b);
+        flow f;
+        /* The block's body has its own scope: a `set` inside does not leak. */
+        tpl_value v = capture(in, scope_new(in, scope), n->b, &f);
+        if (f != FLOW_NORMAL) return f;
         in->scope = scope;
         if (n->c) v = apply_chain(in, n->c, v);
         locate(in, n);
@@ -749,7 +760,9 @@ static flow exec_statement(tpl_interp *in, tpl_scope *scope, const tpl_node *n, 
         return FLOW_NORMAL;
     }
     case N_FILTER_BLOCK: {
-        tpl_value text = capture(in, scope_new(in, scope), n->b);
+        flow f;
+        tpl_value text = capture(in, scope_new(in, scope), n->b, &f);
+        if (f != FLOW_NORMAL) return f;
         in->scope = scope;
         tpl_value v = apply_chain(in, n->a, text);
         tpl_write_str(in->rt, out, v);

@@ -15,6 +15,7 @@ typedef struct parser {
     const tpl_token *tokens;
     size_t count, pos;
     int depth;
+    int loop_depth;  /* for-loop bodies around here (break/continue need one) */
 } parser;
 
 static const tpl_token *peek(parser *p) { return &p->tokens[p->pos]; }
@@ -655,9 +656,11 @@ static tpl_node *parse_statement(parser *p) {
         if (accept_name(p, "if")) n->e = parse_expression(p, true);
         if (accept_name(p, "recursive")) n->flag = true;
         expect_block_end(p);
+        p->loop_depth++;
         n->c = parse_body(p, END_FOR, &end);
+        p->loop_depth--;
         next(p);
-        if (!strcmp(end, "else")) {
+        if (!strcmp(end, "else")) { /* runs after the loop: break/continue there belong to an outer loop */
             expect_block_end(p);
             n->d = parse_body(p, END_FOR_ONLY, &end);
             next(p);
@@ -691,7 +694,10 @@ static tpl_node *parse_statement(parser *p) {
         expect_op(p, OP_LPAREN, "'(' after the macro name");
         parse_signature(p, n);
         expect_block_end(p);
+        int saved_loops = p->loop_depth;
+        p->loop_depth = 0; /* a macro body is its own function in Jinja2 */
         n->b = parse_body(p, END_MACRO, &end);
+        p->loop_depth = saved_loops;
         next(p);
         if (peek(p)->kind == TK_NAME) next(p); /* {% endmacro name %} */
         expect_block_end(p);
@@ -703,7 +709,10 @@ static tpl_node *parse_statement(parser *p) {
         n->a = parse_expression(p, true);
         if (n->a->kind != N_CALL) parse_fail(p, t, "expected a call after {%% call %%}%s", "");
         expect_block_end(p);
+        int saved_loops = p->loop_depth;
+        p->loop_depth = 0;
         n->b = parse_body(p, END_CALL, &end);
+        p->loop_depth = saved_loops;
         next(p);
         expect_block_end(p);
         return n;
@@ -749,6 +758,8 @@ static tpl_node *parse_statement(parser *p) {
     }
     if (!strcmp(word, "break") || !strcmp(word, "continue")) {
         tpl_node *n = node_at(p, !strcmp(word, "break") ? N_BREAK : N_CONTINUE, t);
+        /* Jinja2 compiles to Python, which refuses a break outside a loop. */
+        if (p->loop_depth == 0) parse_fail(p, t, "'%s' not properly in loop", word);
         expect_block_end(p);
         return n;
     }

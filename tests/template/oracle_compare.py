@@ -155,13 +155,17 @@ def build_feature_cases(features, first_index):
     return templates, cases
 
 
-def build_expression_cases(first_index):
+def build_random_cases(first_index):
     from expression_cases import cases as expression_cases
+    from filter_cases import cases as filter_cases
+    from statement_cases import cases as statement_cases
     templates, cases = [], []
-    for i, (source, context) in enumerate(expression_cases()):
-        templates.append((f"expression:{i}", source, {}))
-        cases.append({"label": f"expression:{i}", "conversation": "expression", "template": first_index + i,
-                      "context": context, "source": source})
+    for kind, generated in (("expression", expression_cases()), ("statement", statement_cases()),
+                            ("filter", filter_cases())):
+        for i, (source, context) in enumerate(generated):
+            templates.append((f"{kind}:{i}", source, {}))
+            cases.append({"label": f"{kind}:{i}", "conversation": kind, "template": first_index + len(cases),
+                          "context": context, "source": source})
     return templates, cases
 
 
@@ -218,9 +222,9 @@ def main():
     cases += feature_cases
     n_feature_cases = len(feature_cases)
     sys.path.insert(0, os.path.join(root, "tests/template"))
-    expression_templates, expression_cases = build_expression_cases(len(templates))
-    templates += expression_templates
-    cases += expression_cases
+    random_templates, random_cases = build_random_cases(len(templates))
+    templates += random_templates
+    cases += random_cases
     work = args.work_dir or tempfile.mkdtemp(prefix="mlxe-template-oracle-")
     os.makedirs(work, exist_ok=True)
     manifest = os.path.join(work, "cases.json")
@@ -255,29 +259,31 @@ def main():
         kind = case["conversation"]
         if want["ok"] and got["ok"] and want["text"] == got["text"]:
             matched += 1
-            real_matched += kind not in ("feature", "expression")
+            real_matched += kind not in ("feature", "expression", "statement", "filter")
             feature_matched += kind == "feature"
         elif not want["ok"] and not got["ok"] and (
                 not want["error"].startswith("TemplateError: ") or want["error"][15:] in got["error"]):
             # Both fail; a raise_exception() message must come through unchanged.
             matched += 1
             raised_both += 1
-            real_matched += kind not in ("feature", "expression")
+            real_matched += kind not in ("feature", "expression", "statement", "filter")
             feature_matched += kind == "feature"
-        elif (kind == "expression" and want["ok"] and not got["ok"] and "does not fit in 64 bits" in got["error"]) or \
-                (kind == "expression" and want["ok"] and ("j)" in want["text"] or "object at 0x" in want["text"])):
+        elif (kind in ("expression", "filter") and want["ok"] and not got["ok"] and
+              "does not fit in 64 bits" in got["error"]) or \
+                (kind in ("expression", "filter") and want["ok"] and ("j)" in want["text"] or " at 0x" in want["text"])):
             # Documented limits: no integers beyond 64 bits, no complex numbers; generator reprs carry addresses.
             known_limits.append(case["source"])
         else:
-            mismatches.append((name if kind != "expression" else f"{name} {case['source']}", want, got))
+            mismatches.append((name if kind not in ("expression", "statement", "filter") else f"{name} {case['source']!r}",
+                               want, got))
     total = len(cases)
     print(f"real chat templates: {n_real_templates}, conversations: {len(conversations['conversations'])}")
     print(f"real templates x conversations identical to Python Jinja2 (transformers settings): "
           f"{real_matched}/{n_real_cases}")
     print(f"feature cases identical: {feature_matched}/{n_feature_cases}")
-    n_expressions = len(expression_cases)
-    print(f"random expressions identical: {matched - real_matched - feature_matched}/{n_expressions} "
-          f"({len(known_limits)} beyond our documented limits: 64-bit ints, complex numbers)")
+    n_random = len(random_cases)
+    print(f"random expressions, statement templates and filter calls identical: {matched - real_matched - feature_matched}/{n_random} "
+          f"({len(known_limits)} not comparable: integers beyond 64 bits, complex numbers, a printed generator's address)")
     print(f"all: {matched}/{total} ({raised_both} where both raise, with the same raise_exception message)")
     if hf is not None:
         print(f"@huggingface/jinja differs from Python Jinja2 on {hf_disagree}/{total} (Python wins)")

@@ -12,7 +12,7 @@ const tool_command tool_commands[] = {
     {"show", "show a model's config, files, template and memory needs", cmd_show},
     {"rm", "delete a model or one revision from the cache", cmd_rm},
     {"du", "disk use of the model cache", cmd_du},
-    {"generate", "generate token ids from prompt ids with a model folder", cmd_generate},
+    {"generate", "generate from prompt ids (ids out) or --prompt text (text out)", cmd_generate},
     {"logits", "print the top-10 next-token logits for prompt ids", cmd_logits},
     {"tokenize", "encode text to token ids with a model's tokenizer", cmd_tokenize},
     {"detokenize", "decode token ids to text with a model's tokenizer", cmd_detokenize},

@@ -293,9 +293,23 @@ static void test_policy_drop_oldest(void **state) {
         mlxe_session_free(fresh);
     }
     free(r);
-    /* Removing the system message starts the left-out range afresh. */
+    /* Inserting before the left-out messages starts the range afresh, and so
+     * does removing the system message. */
+    assert_true(mlxe_session_dropped_messages(s) > 0);
+    mlxe_message inserted = {.role = MLXE_ROLE_USER, .content = "inserted"};
+    assert_int_equal(mlxe_session_insert_message(s, 1, &inserted, &err), MLXE_OK);
+    assert_int_equal(mlxe_session_dropped_messages(s), 0);
+    mlxe_message m;
+    assert_true(mlxe_session_message_at(s, 1, &m));
+    assert_string_equal(m.content, "inserted");
+    assert_int_equal(mlxe_session_insert_message(s, 99, &inserted, &err), MLXE_ERR_INVALID_ARGUMENT);
+    free(reply(s, &o, &st, NULL));
+    assert_true(mlxe_session_dropped_messages(s) > 0);
     mlxe_session_remove_messages(s, 0, 1);
     assert_int_equal(mlxe_session_dropped_messages(s), 0);
+    assert_int_equal(mlxe_session_insert_message(s, 0, &inserted, &err), MLXE_OK);
+    assert_true(mlxe_session_message_at(s, 0, &m));
+    assert_string_equal(m.content, "inserted");
     mlxe_session_free(s);
 }
 

@@ -65,6 +65,13 @@ assert cut == full[:full.index(stop)] + "\n", (full, cut, stop)
 PY
 grep -q "stop stop" "$work/err" || fail "stop reason not 'stop'"
 
+# context policies from the command line
+expect_rc 1 "$tool" run "$model" "this prompt is longer than the context we allow" --ctx 16 --max-tokens 4
+grep -q "context holds 16" "$work/err" || fail "too long a prompt: $(cat "$work/err")"
+expect_rc 0 "$tool" run "$model" "hi" --ctx 32 --context-policy rotate --keep 4 --max-tokens 60 --var ignored=1
+grep -q "tokens rotated out" "$work/err" || fail "rotate: $(cat "$work/err")"
+expect_rc 2 "$tool" run "$model" "hi" --var novalue
+
 # chat through a pipe: the first reply equals run's, commands work
 printf 'hello there\n/set temp 0.7\n/set top_k 5\n/set\n/set nonsense 1\n/stats\n/undo\n/stats\n/system be brief\n/system\n/quit\nnot read\n' |
     "$tool" chat "$model" --max-tokens 12 >"$work/chat" 2>"$work/chat_err" || fail "chat failed: $(cat "$work/chat_err")"

@@ -127,4 +127,30 @@ same_files "$work/out" "$work/run1" "run with a cached Hub id"
 expect_rc 0 "$tool" generate --model test-org/chat-model --prompt-ids 104,105 --max-tokens 3
 expect_rc 1 "$tool" run missing-org/missing "hi"
 grep -q "not in the cache" "$work/err" || fail "uncached id offline: $(cat "$work/err")"
+# Ctrl-C: a reply that would never end (rotating window, EOS ignored) stops
+# on SIGINT; run exits 130, chat goes on with the next line
+$py - "$tool" "$model" <<'PY' || fail "Ctrl-C handling"
+import signal, subprocess, sys, time
+tool, model = sys.argv[1], sys.argv[2]
+endless = ["--ctx", "32", "--context-policy", "rotate", "--max-tokens", "-1", "--ignore-eos"]
+run = subprocess.Popen([tool, "run", model, "hi"] + endless, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+time.sleep(1.0)
+assert run.poll() is None, "run ended by itself"
+run.send_signal(signal.SIGINT)
+out, err = run.communicate(timeout=30)
+assert run.returncode == 130, (run.returncode, err)
+assert b"stop cancelled" in err, err
+chat = subprocess.Popen([tool, "chat", model] + endless, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE)
+chat.stdin.write(b"hi\n")
+chat.stdin.flush()
+time.sleep(1.0)
+assert chat.poll() is None, "chat ended by itself"
+chat.send_signal(signal.SIGINT)
+time.sleep(0.3)
+out, err = chat.communicate(b"/stats\n/quit\n", timeout=30)
+assert chat.returncode == 0, (chat.returncode, err)
+assert b"(reply stopped)" in err, err
+assert b"session: 2 messages" in out, out[-300:]
+PY
 echo "chat tools: all checks passed"

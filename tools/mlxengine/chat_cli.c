@@ -70,6 +70,7 @@ void chat_cli_print_flags(FILE *out) {
             "  --keep N               tokens the rotating window keeps at the start (default 4)\n"
             "  --var NAME=JSON        extra chat template variable, e.g. enable_thinking=false\n"
             "  --threads N            compute threads\n"
+            "  --ignore-eos           keep going past end-of-sequence tokens (max tokens and stops still stop)\n"
             "  --no-stats             no stats line after replies\n"
             "MODEL is a model folder, a registry alias (mlxengine list --registry) or a Hub id;\n"
             "a cached model is used without network access.\n");
@@ -215,6 +216,8 @@ int chat_cli_parse_flag(chat_cli *cli, int argc, char **argv, int *i) {
         pending_vars[n_pending_vars++] = (char *)value;
     } else if (strcmp(argv[*i], "--no-stats") == 0) {
         cli->no_stats = true;
+    } else if (strcmp(argv[*i], "--ignore-eos") == 0) {
+        cli->reply.ignore_eos = true;
     } else {
         return 0;
     }

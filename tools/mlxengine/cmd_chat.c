@@ -80,7 +80,10 @@ static char *read_line(line_reader *r, const char *prompt) {
     if (r->tty) return readline(prompt);
     errno = 0;
     ssize_t n = getline(&r->buffer, &r->buffer_size, stdin);
-    if (n < 0) return NULL;
+    if (n < 0) {
+        if (errno == EINTR) clearerr(stdin); /* Ctrl-C while waiting: the next read goes on */
+        return NULL;
+    }
     while (n > 0 && (r->buffer[n - 1] == '\n' || r->buffer[n - 1] == '\r')) r->buffer[--n] = '\0';
     return strdup(r->buffer);
 }

@@ -350,11 +350,26 @@ static void test_policy_rotate(void **state) {
     const float *want = mlxe_context_logits(ctx, n - 1);
     for (int64_t v = 0; v < mlxe_model_vocab_size(fx.model); v++) assert_true(fabsf(got[v] - want[v]) < 1e-3f);
     mlxe_context_free(ctx);
+    /* Saved with its gap and loaded into another session, the window goes
+     * on the same way as in the original. */
+    assert_int_equal(mlxe_session_save(s, fx.file, &err), MLXE_OK);
+    mlxe_session *copy = new_session(64, MLXE_CONTEXT_ROTATE);
+    assert_int_equal(mlxe_session_load(copy, fx.file, &err), MLXE_OK);
+    assert_int_equal(copy->gap_size, s->gap_size);
+    assert_int_equal(mlxe_session_cached_tokens(copy), n);
     /* A next turn continues after the window (no error, the prefix reused). */
     add(s, MLXE_ROLE_USER, "more");
+    add(copy, MLXE_ROLE_USER, "more");
     reply_options(&o, 4);
-    free(reply(s, &o, &st, NULL));
+    mlxe_reply_stats copy_stats;
+    char *original = reply(s, &o, &st, NULL);
+    char *loaded = reply(copy, &o, &copy_stats, NULL);
     assert_true(st.cached_prompt_tokens > 0);
+    assert_int_equal(copy_stats.cached_prompt_tokens, st.cached_prompt_tokens);
+    assert_string_equal(loaded, original);
+    free(original);
+    free(loaded);
+    mlxe_session_free(copy);
     mlxe_session_free(s);
 }
 

@@ -132,7 +132,11 @@ bool chat_cli_set_option(chat_cli *cli, const char *name, const char *value) {
             fprintf(stderr, "mlxengine: stop strings must be non-empty, at most %d\n", CHAT_CLI_MAX_STOPS);
             return false;
         }
-        cli->stops[cli->n_stops++] = strdup(value);
+        if (!(cli->stops[cli->n_stops] = strdup(value))) {
+            fprintf(stderr, "mlxengine: out of memory\n");
+            return false;
+        }
+        cli->n_stops++;
         cli->reply.stop = (const char *const *)cli->stops;
         cli->reply.n_stop = cli->n_stops;
     } else {

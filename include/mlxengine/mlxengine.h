@@ -16,5 +16,9 @@
 #include "mlxengine/version.h"
 #include "mlxengine/log.h"
 #include "mlxengine/cancel.h"
+#include "mlxengine/model.h"
+#include "mlxengine/context.h"
+#include "mlxengine/sampler.h"
+#include "mlxengine/generate.h"
 
 #endif

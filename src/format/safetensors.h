@@ -38,6 +38,8 @@ const mlxe_tensor_info *mlxe_safetensors_at(const mlxe_safetensors_file *file, s
 const mlxe_tensor_info *mlxe_safetensors_find(const mlxe_safetensors_file *file, const char *name);
 /* A "__metadata__" string value, or NULL. */
 const char *mlxe_safetensors_metadata(const mlxe_safetensors_file *file, const char *key);
+/* The path the file was opened with (borrowed). */
+const char *mlxe_safetensors_path(const mlxe_safetensors_file *file);
 
 /* ---- a model folder ---- */
 /* Opens model.safetensors, or the shards listed by model.safetensors.index.json
@@ -53,6 +55,9 @@ const mlxe_tensor_info *mlxe_weight_set_at(const mlxe_weight_set *set, size_t in
 const mlxe_tensor_info *mlxe_weight_set_find(const mlxe_weight_set *set, const char *name);
 /* Sum of all tensors' bytes. */
 size_t mlxe_weight_set_total_bytes(const mlxe_weight_set *set);
+/* The files of the set, in the order their tensors are numbered by _at. */
+size_t mlxe_weight_set_file_count(const mlxe_weight_set *set);
+const mlxe_safetensors_file *mlxe_weight_set_file(const mlxe_weight_set *set, size_t index);
 /* Finds name and checks its shape (n_dims dims equal to shape); errors say
  * "missing tensor 'X' in DIR" or "tensor 'X' in FILE has shape [a, b] but
  * the config implies [c, d]". */

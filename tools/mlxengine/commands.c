@@ -5,5 +5,7 @@
 
 const tool_command tool_commands[] = {
     {"version", "print the version and build facts", cmd_version},
+    {"generate", "generate token ids from prompt ids with a model folder", cmd_generate},
+    {"logits", "print the top-10 next-token logits for prompt ids", cmd_logits},
     {NULL, NULL, NULL},
 };

@@ -16,5 +16,7 @@ typedef struct tool_command {
 extern const tool_command tool_commands[];
 
 int cmd_version(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_logits(int argc, char **argv);
 
 #endif

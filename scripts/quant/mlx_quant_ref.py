@@ -135,3 +135,14 @@ def dequantize(packed, scales, biases, bits, group_size, dtype, cols):
 def dequantize_f32(packed, scales, biases, bits, group_size, dtype, cols):
     """The float32 values of dequantize()."""
     return to_f32(dequantize(packed, scales, biases, bits, group_size, dtype, cols), dtype)
+
+
+def dequantize_exact_f32(packed, scales, biases, bits, group_size, dtype, cols):
+    """float32(scale) * q + float32(bias) in float32, without rounding to dtype: the weights a
+    quantized matmul computes with (our CPU kernels; MLX's qmm kernels), used for the transformers
+    references of quantized models."""
+    q = unpack(packed, bits, cols).astype(np.float32)
+    rows = q.shape[0]
+    s = np.repeat(to_f32(scales, dtype), group_size, axis=1).reshape(rows, cols)
+    b = np.repeat(to_f32(biases, dtype), group_size, axis=1).reshape(rows, cols)
+    return (q * s + b).astype(np.float32)

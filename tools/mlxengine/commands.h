@@ -18,5 +18,6 @@ extern const tool_command tool_commands[];
 int cmd_version(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
 
 #endif

@@ -7,7 +7,6 @@
 #include <time.h>
 
 #include "format/model_config.h"
-#include "format/quant_config.h"
 #include "format/safetensors.h"
 #include "mlxengine/model.h"
 #include "models/models.h"
@@ -15,7 +14,6 @@
 
 struct mlxe_model {
     mlxe_model_config config;
-    mlxe_quant_config quant;              /* config.json's MLX quantization */
     mlxe_weight_set *weight_set;          /* the mapped safetensors files */
     mlxe_device *dev;
     const mlxe_model_family *family;

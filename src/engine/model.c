@@ -20,7 +20,6 @@ void mlxe_model_free(mlxe_model *model) {
     if (model->weights) model->family->free(model->weights);
     mlxe_device_free(model->dev);
     mlxe_weight_set_close(model->weight_set);
-    mlxe_quant_config_free(&model->quant);
     pthread_mutex_destroy(&model->forward_lock);
     free(model);
 }
@@ -69,14 +68,13 @@ mlxe_status mlxe_model_load(const char *dir, const mlxe_model_options *options, 
                                 dir, model->config.model_type, supported);
         }
     }
-    if (st == MLXE_OK) st = mlxe_quant_config_load(dir, &model->quant, err);
     if (st == MLXE_OK) st = mlxe_weight_set_open(dir, &model->weight_set, err);
     if (st == MLXE_OK) {
         st = mlxe_device_create_cpu(options->n_threads, &model->dev, err);
         if (st != MLXE_OK) mlxe_error_prefix(err, "creating the cpu device");
     }
     if (st == MLXE_OK) {
-        st = model->family->load(&model->config, &model->quant, model->weight_set, model->dev, &model->weights, err);
+        st = model->family->load(&model->config, model->weight_set, model->dev, &model->weights, err);
         if (st != MLXE_OK) mlxe_error_prefix(err, "%s", dir);
     }
     if (st != MLXE_OK) {

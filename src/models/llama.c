@@ -22,7 +22,6 @@
 #include "base/log_internal.h"
 #include "models/models.h"
 #include "models/rope.h"
-#include "models/weight_binding_quant.h"
 #include "runtime/device.h"
 
 /* Rows whose logits are computed per lm_head matmul: bounds the logits
@@ -82,9 +81,24 @@ static bool is_float_dtype(mlxe_dtype dtype) {
 static mlxe_status check_float(const mlxe_tensor_info *info, mlxe_error *err) {
     if (is_float_dtype(info->dtype)) return MLXE_OK;
     return mlxe_error_set(err, MLXE_ERR_UNSUPPORTED,
-                          "tensor '%s' in %s has dtype %s; the llama family's norm and bias vectors "
-                          "must be F32, F16 or BF16",
+                          "tensor '%s' in %s has dtype %s; the llama family runs F32, F16 and BF16 "
+                          "weights (quantized weights are not supported yet)",
                           info->name, info->file, mlxe_dtype_name(info->dtype));
+}
+
+static mlxe_status bind_matrix(const mlxe_weight_set *set, const char *name, int64_t rows,
+                               int64_t cols, mlxe_matrix *out, mlxe_error *err) {
+    const int64_t shape[2] = {rows, cols};
+    const mlxe_tensor_info *info = NULL;
+    mlxe_status st = mlxe_weight_set_require(set, name, 2, shape, &info, err);
+    if (st != MLXE_OK) return st;
+    if ((st = check_float(info, err)) != MLXE_OK) return st;
+    memset(out, 0, sizeof *out);
+    out->dtype = info->dtype;
+    out->rows = rows;
+    out->cols = cols;
+    out->data = info->data;
+    return MLXE_OK;
 }
 
 static mlxe_status bind_vector(const mlxe_weight_set *set, const char *name, int64_t size,
@@ -100,13 +114,13 @@ static mlxe_status bind_vector(const mlxe_weight_set *set, const char *name, int
     return MLXE_OK;
 }
 
-/* Binds "<prefix>.weight" [rows][cols] (float, or MLX-quantized with
- * .scales/.biases) and, when has_bias, "<prefix>.bias" [rows]. */
-static mlxe_status bind_linear(const mlxe_weight_set *set, const mlxe_quant_config *quant, const char *prefix,
-                               int64_t rows, int64_t cols, bool has_bias, mlxe_matrix *weight,
-                               mlxe_vector *bias, mlxe_error *err) {
+/* Binds "<prefix>.weight" [rows][cols] and, when has_bias, "<prefix>.bias" [rows]. */
+static mlxe_status bind_linear(const mlxe_weight_set *set, const char *prefix, int64_t rows,
+                               int64_t cols, bool has_bias, mlxe_matrix *weight, mlxe_vector *bias,
+                               mlxe_error *err) {
     char name[256];
-    mlxe_status st = mlxe_bind_weight_matrix(set, quant, prefix, rows, cols, weight, err);
+    snprintf(name, sizeof name, "%s.weight", prefix);
+    mlxe_status st = bind_matrix(set, name, rows, cols, weight, err);
     if (st != MLXE_OK || !has_bias) return st;
     snprintf(name, sizeof name, "%s.bias", prefix);
     return bind_vector(set, name, rows, bias, err);
@@ -123,9 +137,8 @@ static int64_t layer_window(const mlxe_model_config *config, int64_t layer) {
     return 0;
 }
 
-static mlxe_status bind_layer(const mlxe_model_config *c, const mlxe_quant_config *quant,
-                              const mlxe_weight_set *set, mlxe_model_weights *w, int64_t l,
-                              mlxe_error *err) {
+static mlxe_status bind_layer(const mlxe_model_config *c, const mlxe_weight_set *set,
+                              mlxe_model_weights *w, int64_t l, mlxe_error *err) {
     llama_layer *layer = &w->layers[l];
     char prefix[128], name[192];
     mlxe_status st;
@@ -138,13 +151,13 @@ static mlxe_status bind_layer(const mlxe_model_config *c, const mlxe_quant_confi
     snprintf(name, sizeof name, "%s.input_layernorm.weight", prefix);
     TRY(bind_vector(set, name, w->hidden, &layer->input_norm, err));
     snprintf(name, sizeof name, "%s.self_attn.q_proj", prefix);
-    TRY(bind_linear(set, quant, name, w->q_dim, w->hidden, c->attention_bias, &layer->q_proj, &layer->q_bias, err));
+    TRY(bind_linear(set, name, w->q_dim, w->hidden, c->attention_bias, &layer->q_proj, &layer->q_bias, err));
     snprintf(name, sizeof name, "%s.self_attn.k_proj", prefix);
-    TRY(bind_linear(set, quant, name, w->kv_dim, w->hidden, c->attention_bias, &layer->k_proj, &layer->k_bias, err));
+    TRY(bind_linear(set, name, w->kv_dim, w->hidden, c->attention_bias, &layer->k_proj, &layer->k_bias, err));
     snprintf(name, sizeof name, "%s.self_attn.v_proj", prefix);
-    TRY(bind_linear(set, quant, name, w->kv_dim, w->hidden, c->attention_bias, &layer->v_proj, &layer->v_bias, err));
+    TRY(bind_linear(set, name, w->kv_dim, w->hidden, c->attention_bias, &layer->v_proj, &layer->v_bias, err));
     snprintf(name, sizeof name, "%s.self_attn.o_proj", prefix);
-    TRY(bind_linear(set, quant, name, w->hidden, w->q_dim, c->attention_output_bias, &layer->o_proj,
+    TRY(bind_linear(set, name, w->hidden, w->q_dim, c->attention_output_bias, &layer->o_proj,
                     &layer->o_bias, err));
     if (c->qk_norm) {
         snprintf(name, sizeof name, "%s.self_attn.q_norm.weight", prefix);
@@ -155,11 +168,11 @@ static mlxe_status bind_layer(const mlxe_model_config *c, const mlxe_quant_confi
     snprintf(name, sizeof name, "%s.post_attention_layernorm.weight", prefix);
     TRY(bind_vector(set, name, w->hidden, &layer->post_attention_norm, err));
     snprintf(name, sizeof name, "%s.mlp.gate_proj", prefix);
-    TRY(bind_linear(set, quant, name, w->ffn, w->hidden, c->mlp_bias, &layer->gate_proj, &layer->gate_bias, err));
+    TRY(bind_linear(set, name, w->ffn, w->hidden, c->mlp_bias, &layer->gate_proj, &layer->gate_bias, err));
     snprintf(name, sizeof name, "%s.mlp.up_proj", prefix);
-    TRY(bind_linear(set, quant, name, w->ffn, w->hidden, c->mlp_bias, &layer->up_proj, &layer->up_bias, err));
+    TRY(bind_linear(set, name, w->ffn, w->hidden, c->mlp_bias, &layer->up_proj, &layer->up_bias, err));
     snprintf(name, sizeof name, "%s.mlp.down_proj", prefix);
-    TRY(bind_linear(set, quant, name, w->hidden, w->ffn, c->mlp_bias, &layer->down_proj, &layer->down_bias, err));
+    TRY(bind_linear(set, name, w->hidden, w->ffn, c->mlp_bias, &layer->down_proj, &layer->down_bias, err));
 #undef TRY
     layer->window = layer_window(c, l);
     return MLXE_OK;
@@ -200,9 +213,8 @@ static void llama_free(mlxe_model_weights *w) {
     free(w);
 }
 
-static mlxe_status llama_load(const mlxe_model_config *c, const mlxe_quant_config *quant,
-                              const mlxe_weight_set *set, mlxe_device *dev, mlxe_model_weights **out,
-                              mlxe_error *err) {
+static mlxe_status llama_load(const mlxe_model_config *c, const mlxe_weight_set *set, mlxe_device *dev,
+                              mlxe_model_weights **out, mlxe_error *err) {
     *out = NULL;
     mlxe_status st = check_config(c, err);
     if (st != MLXE_OK) return st;
@@ -228,8 +240,8 @@ static mlxe_status llama_load(const mlxe_model_config *c, const mlxe_quant_confi
         return mlxe_error_set(err, MLXE_ERR_OUT_OF_MEMORY, "out of memory loading the model");
     }
 
-    st = mlxe_bind_weight_matrix(set, quant, "model.embed_tokens", w->vocab, w->hidden, &w->embed_tokens, err);
-    for (int64_t l = 0; st == MLXE_OK && l < w->n_layers; l++) st = bind_layer(c, quant, set, w, l, err);
+    st = bind_matrix(set, "model.embed_tokens.weight", w->vocab, w->hidden, &w->embed_tokens, err);
+    for (int64_t l = 0; st == MLXE_OK && l < w->n_layers; l++) st = bind_layer(c, set, w, l, err);
     if (st == MLXE_OK) st = bind_vector(set, "model.norm.weight", w->hidden, &w->final_norm, err);
     if (st == MLXE_OK) {
         /* transformers ties lm_head to the embedding when tie_word_embeddings
@@ -237,7 +249,7 @@ static mlxe_status llama_load(const mlxe_model_config *c, const mlxe_quant_confi
         if (c->tie_word_embeddings)
             w->lm_head = w->embed_tokens;
         else
-            st = mlxe_bind_weight_matrix(set, quant, "lm_head", w->vocab, w->hidden, &w->lm_head, err);
+            st = bind_matrix(set, "lm_head.weight", w->vocab, w->hidden, &w->lm_head, err);
     }
     if (st != MLXE_OK) {
         llama_free(w);

@@ -16,7 +16,6 @@
 #include <stdint.h>
 
 #include "format/model_config.h"
-#include "format/quant_config.h"
 #include "format/safetensors.h"
 #include "mlxengine/status.h"
 #include "runtime/ops.h"
@@ -52,12 +51,9 @@ typedef struct mlxe_forward_state mlxe_forward_state; /* a family's scratch for 
 struct mlxe_model_family {
     const char *name;               /* e.g. "llama" */
     const char *const *model_types; /* NULL-terminated config.json model_type values */
-    /* Binds the weights of set to config; quant is config.json's MLX
-     * quantization (may be NULL; only used during the call). Errors name the
-     * tensor and the folder. */
-    mlxe_status (*load)(const mlxe_model_config *config, const mlxe_quant_config *quant,
-                        const mlxe_weight_set *set, mlxe_device *dev, mlxe_model_weights **out,
-                        mlxe_error *err);
+    /* Binds the weights of set to config; errors name the tensor and the folder. */
+    mlxe_status (*load)(const mlxe_model_config *config, const mlxe_weight_set *set,
+                        mlxe_device *dev, mlxe_model_weights **out, mlxe_error *err);
     void (*free)(mlxe_model_weights *weights);
     /* Scratch for forwards of up to max_rows tokens (device memory). */
     mlxe_status (*state_create)(const mlxe_model_weights *weights, int64_t max_rows,

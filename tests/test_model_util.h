@@ -6,6 +6,7 @@
 #define MLXE_TEST_MODEL_UTIL_H
 
 #include <stdbool.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,9 @@ typedef struct test_model_spec {
     const char *skip_tensor;  /* leave this tensor out (bad-input tests) */
     const char *wrong_tensor; /* give this tensor one extra row */
     const char *extra_config; /* raw JSON members appended to config.json, e.g. ", \"x\": 1" */
+    int quant_bits;           /* MLX affine quantization of every matrix (0 = float) */
+    int quant_group;          /* its group size */
+    bool dequantized_twin;    /* write float matrices holding the quantized values instead */
 } test_model_spec;
 
 static inline void test_model_spec_init(test_model_spec *s, const char *model_type) {
@@ -38,8 +42,8 @@ static inline void test_model_spec_init(test_model_spec *s, const char *model_ty
 
 typedef struct test_tensor_list {
     mlxe_safetensors_write_tensor tensors[256];
-    float *data[256];
-    char names[256][96];
+    void *data[256];
+    char names[256][128];
     size_t count;
     uint64_t rng;
 } test_tensor_list;
@@ -49,25 +53,82 @@ static inline float test_random_unit(uint64_t *state) {
     return (float)((*state >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
 }
 
-/* Adds a tensor of uniform(-scale, scale) + offset values. */
-static inline void test_add_tensor(test_tensor_list *list, const test_model_spec *spec, const char *name,
-                                   int n_dims, int64_t d0, int64_t d1, float scale, float offset) {
-    if (spec->skip_tensor && strcmp(spec->skip_tensor, name) == 0) return;
-    if (spec->wrong_tensor && strcmp(spec->wrong_tensor, name) == 0) d0++;
+static inline void test_push_tensor(test_tensor_list *list, const char *name, mlxe_dtype dtype, int n_dims,
+                                    int64_t d0, int64_t d1, void *data) {
     size_t i = list->count++;
     if (i >= 256) fail_msg("too many tensors");
-    int64_t n = d0 * (n_dims == 2 ? d1 : 1);
-    list->data[i] = malloc((size_t)n * sizeof(float));
-    for (int64_t k = 0; k < n; k++) list->data[i][k] = offset + scale * test_random_unit(&list->rng);
+    list->data[i] = data;
     snprintf(list->names[i], sizeof list->names[i], "%s", name);
     mlxe_safetensors_write_tensor *t = &list->tensors[i];
     memset(t, 0, sizeof *t);
     t->name = list->names[i];
-    t->dtype = MLXE_DTYPE_F32;
+    t->dtype = dtype;
     t->n_dims = n_dims;
     t->shape[0] = d0;
     t->shape[1] = d1;
-    t->data = list->data[i];
+    t->data = data;
+}
+
+/* MLX affine quantization of a [rows][cols] matrix (shared/docs/MLX_QUANT.md):
+ * per group, scale = (max - min) / (2^bits - 1), bias = min,
+ * q = round((w - bias) / scale), packed least-significant bits first.
+ * With twin set, w is overwritten by scale * q + bias instead. */
+static inline void test_quantize(test_tensor_list *list, const char *name, float *w, int64_t rows, int64_t cols,
+                                 int bits, int group, bool twin) {
+    int64_t groups = cols / group, levels = (1 << bits) - 1;
+    uint32_t *packed = calloc((size_t)(rows * cols * bits / 32), sizeof(uint32_t));
+    float *scales = malloc((size_t)(rows * groups) * sizeof(float));
+    float *biases = malloc((size_t)(rows * groups) * sizeof(float));
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t g = 0; g < groups; g++) {
+            float *x = w + r * cols + g * group, lo = x[0], hi = x[0];
+            for (int k = 1; k < group; k++) {
+                lo = x[k] < lo ? x[k] : lo;
+                hi = x[k] > hi ? x[k] : hi;
+            }
+            float scale = (hi - lo) / (float)levels;
+            if (scale == 0) scale = 1;
+            scales[r * groups + g] = scale;
+            biases[r * groups + g] = lo;
+            for (int k = 0; k < group; k++) {
+                long q = lroundf((x[k] - lo) / scale);
+                q = q < 0 ? 0 : q > levels ? levels : q;
+                uint64_t bit = (uint64_t)(r * cols + g * group + k) * (uint64_t)bits;
+                packed[bit / 32] |= (uint32_t)q << (bit % 32);
+                if (bit % 32 + (uint64_t)bits > 32) packed[bit / 32 + 1] |= (uint32_t)q >> (32 - bit % 32);
+                if (twin) x[k] = scale * (float)q + lo;
+            }
+        }
+    if (twin) {
+        free(packed);
+        free(scales);
+        free(biases);
+        test_push_tensor(list, name, MLXE_DTYPE_F32, 2, rows, cols, w);
+        return;
+    }
+    char base[96], other[112];
+    snprintf(base, sizeof base, "%.*s", (int)(strlen(name) - strlen(".weight")), name);
+    test_push_tensor(list, name, MLXE_DTYPE_U32, 2, rows, cols * bits / 32, packed);
+    snprintf(other, sizeof other, "%s.scales", base);
+    test_push_tensor(list, other, MLXE_DTYPE_F32, 2, rows, groups, scales);
+    snprintf(other, sizeof other, "%s.biases", base);
+    test_push_tensor(list, other, MLXE_DTYPE_F32, 2, rows, groups, biases);
+    free(w);
+}
+
+/* Adds a tensor of uniform(-scale, scale) + offset values (matrices
+ * quantized when the spec says so). */
+static inline void test_add_tensor(test_tensor_list *list, const test_model_spec *spec, const char *name,
+                                   int n_dims, int64_t d0, int64_t d1, float scale, float offset) {
+    if (spec->skip_tensor && strcmp(spec->skip_tensor, name) == 0) return;
+    if (spec->wrong_tensor && strcmp(spec->wrong_tensor, name) == 0) d0++;
+    int64_t n = d0 * (n_dims == 2 ? d1 : 1);
+    float *data = malloc((size_t)n * sizeof(float));
+    for (int64_t k = 0; k < n; k++) data[k] = offset + scale * test_random_unit(&list->rng);
+    if (n_dims == 2 && spec->quant_bits)
+        test_quantize(list, name, data, d0, d1, spec->quant_bits, spec->quant_group, spec->dequantized_twin);
+    else
+        test_push_tensor(list, name, MLXE_DTYPE_F32, n_dims, d0, d1, data);
 }
 
 /* Writes the model folder into dir (which must exist). */

@@ -9,7 +9,8 @@
  * have consecutive positions starting at the sequence's current length
  * (mlxe_context_seq_length). Batches longer than n_ubatch rows are run as
  * several forward passes of at most n_ubatch rows (prefill chunking); the
- * result is the same as one pass. Rows of several sequences may be mixed in
+ * result is the same as one pass (the batch's largest position is what
+ * dynamic NTK RoPE sees in every pass). Rows of several sequences may be mixed in
  * one batch (the server batches conversations this way).
  *
  * Thread-safety: a context is used by one thread at a time. Contexts of the
@@ -85,6 +86,7 @@ void mlxe_context_seq_truncate(mlxe_context *ctx, int32_t seq_id, int64_t n);
 
 int64_t mlxe_context_n_ctx(const mlxe_context *ctx);
 int32_t mlxe_context_n_seq(const mlxe_context *ctx);
+int64_t mlxe_context_n_batch(const mlxe_context *ctx);
 int64_t mlxe_context_n_ubatch(const mlxe_context *ctx);
 /* The model the context was made from (borrowed). */
 mlxe_model *mlxe_context_model(const mlxe_context *ctx);

@@ -2,8 +2,9 @@
  * token by token until max_tokens, an end-of-sequence id, the callback
  * asking to stop, a full context, or cancellation.
  *
- * The prompt is prefilled in chunks of the context's n_ubatch tokens
- * (cancellation is checked between chunks and between tokens). Each new
+ * The prompt is prefilled in decode calls of the context's n_batch tokens,
+ * each run as forward passes of n_ubatch tokens (cancellation is checked
+ * between calls and between tokens). Each new
  * token is passed to the callback as soon as it is chosen; an EOS token is
  * passed too (as transformers' generate() returns it) and then ends the loop.
  *

@@ -58,7 +58,8 @@ const char *mlxe_model_type(const mlxe_model *model);
 /* Bytes of weights the model uses (mapped from the files, not copied). */
 size_t mlxe_model_weight_bytes(const mlxe_model *model);
 /* Bytes of memory the model holds: weights plus device allocations made
- * for it. Contexts report their own (mlxe_context_memory_bytes). */
+ * for it (aligned copies of tensors a file stores misaligned, as MLX's
+ * writer can). Contexts report their own (mlxe_context_memory_bytes). */
 size_t mlxe_model_memory_bytes(const mlxe_model *model);
 /* Seconds mlxe_model_load took. */
 double mlxe_model_load_seconds(const mlxe_model *model);

@@ -197,14 +197,19 @@ mlxe_status mlxe_context_decode(mlxe_context *ctx, const mlxe_batch *batch, mlxe
     mlxe_model *model = ctx->model;
     mlxe_device *dev = model->dev;
     int64_t logits_done = 0;
+    /* The largest position of the whole batch goes to every pass, so a
+     * batch behaves as one transformers forward whatever n_ubatch is (it
+     * matters to dynamic NTK RoPE, whose frequencies depend on it). */
+    int64_t max_position = 0;
+    for (int64_t r = 0; r < batch->n_tokens; r++)
+        if (batch->positions[r] > max_position) max_position = batch->positions[r];
     pthread_mutex_lock(&model->forward_lock);
     for (int64_t first = 0; first < batch->n_tokens; first += ctx->n_ubatch) {
         int64_t n = batch->n_tokens - first;
         if (n > ctx->n_ubatch) n = ctx->n_ubatch;
-        int64_t max_position = 0, n_pass_logits = 0;
+        int64_t n_pass_logits = 0;
         for (int64_t r = 0; r < n; r++) {
             int64_t row = first + r;
-            if (batch->positions[row] > max_position) max_position = batch->positions[row];
             if (row_wants_logits(batch, row)) {
                 ctx->row_logits[row] = logits_done + n_pass_logits;
                 ctx->logit_rows[n_pass_logits++] = (int32_t)r;
@@ -253,6 +258,7 @@ void mlxe_context_seq_clear(mlxe_context *ctx, int32_t seq_id) { mlxe_context_se
 
 int64_t mlxe_context_n_ctx(const mlxe_context *ctx) { return ctx ? ctx->n_ctx : 0; }
 int32_t mlxe_context_n_seq(const mlxe_context *ctx) { return ctx ? ctx->n_seq : 0; }
+int64_t mlxe_context_n_batch(const mlxe_context *ctx) { return ctx ? ctx->n_batch : 0; }
 int64_t mlxe_context_n_ubatch(const mlxe_context *ctx) { return ctx ? ctx->n_ubatch : 0; }
 mlxe_model *mlxe_context_model(const mlxe_context *ctx) { return ctx ? ctx->model : NULL; }
 size_t mlxe_context_memory_bytes(const mlxe_context *ctx) { return ctx ? ctx->bytes : 0; }

@@ -48,8 +48,9 @@ static void finish_stats(mlxe_generate_stats *stats) {
         stats->decode_tokens_per_second = (double)decoded / stats->decode_seconds;
 }
 
-/* Prefills prompt into seq in chunks of n_ubatch rows, checking cancel
- * between chunks; only the last row asks for logits. */
+/* Prefills prompt into seq in decode calls of up to n_batch rows (each run
+ * as passes of n_ubatch rows), checking cancel between calls; only the last
+ * row asks for logits. */
 static mlxe_status prefill(mlxe_context *ctx, int32_t seq, const int32_t *prompt, int64_t n_prompt,
                            int64_t chunk, const mlxe_cancel *cancel, mlxe_error *err) {
     int32_t *positions = malloc((size_t)chunk * 2 * sizeof(int32_t));
@@ -114,7 +115,7 @@ mlxe_status mlxe_generate(mlxe_context *ctx, const int32_t *prompt, int64_t n_pr
 
     mlxe_context_seq_clear(ctx, seq);
     double start = mlxe_now_seconds();
-    int64_t chunk = mlxe_context_n_ubatch(ctx);
+    int64_t chunk = mlxe_context_n_batch(ctx);
     st = prefill(ctx, seq, prompt, n_prompt, chunk, cancel, err);
     stats->prefill_seconds = mlxe_now_seconds() - start;
     /* the row holding logits: the last of the prefill's last chunk, then 0 */

@@ -116,8 +116,9 @@ size_t mlxe_model_weight_bytes(const mlxe_model *model) {
 
 size_t mlxe_model_memory_bytes(const mlxe_model *model) {
     /* The CPU device computes from the mapping in place: the weights are
-     * the model's memory. */
-    return mlxe_model_weight_bytes(model);
+     * the model's memory, plus aligned copies of misaligned tensors. */
+    if (!model) return 0;
+    return mlxe_model_weight_bytes(model) + model->family->owned_bytes(model->weights);
 }
 
 double mlxe_model_load_seconds(const mlxe_model *model) { return model ? model->load_seconds : 0; }

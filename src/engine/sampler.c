@@ -2,6 +2,9 @@
  * bias, penalties, then greedy or temperature / top-k / top-p / min-p and a
  * draw with xoshiro256**.
  *
+ * Probabilities are exp(logit - max) in float (expf is several times
+ * cheaper than exp over a 150k vocabulary), summed in double.
+ *
  * The penalty history is a ring of the last penalty_last_n accepted tokens
  * with a per-token count, so accepting is O(1) and applying the penalties
  * costs O(penalty_last_n) whatever the vocabulary. */
@@ -15,6 +18,11 @@
 #include "base/error.h"
 #include "engine/sampler_rng.h"
 #include "mlxengine/sampler.h"
+
+/* top_p's probability buckets: 1024 slices of 32 logits below the max
+ * (beyond, exp(-32) ~ 1e-14 of the top token: the last bucket). */
+#define TOP_P_BUCKETS 1024
+#define TOP_P_LOGIT_RANGE 32.0
 
 typedef struct candidate {
     float logit;
@@ -32,7 +40,13 @@ struct mlxe_sampler {
     int32_t *counts;            /* [vocab] occurrences in the ring */
     mlxe_rng rng;
     uint64_t seed;
+    double bucket_mass[TOP_P_BUCKETS];
 };
+
+static inline int bucket_of(float logit, double max) {
+    double b = (max - (double)logit) * (TOP_P_BUCKETS / TOP_P_LOGIT_RANGE);
+    return b >= TOP_P_BUCKETS - 1 ? TOP_P_BUCKETS - 1 : (int)b;
+}
 
 void mlxe_sampler_options_init(mlxe_sampler_options *options) {
     if (!options) return;
@@ -199,8 +213,9 @@ static bool ranks_before(const candidate *x, const candidate *y) {
     return x->logit > y->logit || (x->logit == y->logit && x->id < y->id);
 }
 
-/* Keeps the k best of c[0..n) in c[0..k), sorted: a min-heap of size k
- * (root = the worst kept), O(n log k). */
+/* Moves the k best of c[0..n) to c[0..k), sorted (the rest stays in
+ * c[k..n) in some order): a min-heap of size k whose root is the worst
+ * kept, O(n log k). */
 static int64_t keep_top_k(candidate *c, int64_t n, int64_t k) {
     if (k >= n) {
         qsort(c, (size_t)n, sizeof *c, compare_candidates);
@@ -209,7 +224,9 @@ static int64_t keep_top_k(candidate *c, int64_t n, int64_t k) {
     for (int64_t i = 0; i < n; i++) {
         if (i >= k) {
             if (!ranks_before(&c[i], &c[0])) continue;
+            candidate evicted = c[0]; /* swap, so c stays a permutation */
             c[0] = c[i];
+            c[i] = evicted;
         }
         /* sift: for i < k push at the end and move up; else move the root down */
         int64_t size = i < k ? i + 1 : k;
@@ -239,6 +256,68 @@ static int64_t keep_top_k(candidate *c, int64_t n, int64_t k) {
     }
     qsort(c, (size_t)k, sizeof *c, compare_candidates);
     return k;
+}
+
+/* top_p over candidates sorted best first: the prefix whose mass before
+ * each kept token is below top_p. */
+static int64_t keep_top_p_sorted(const candidate *c, int64_t n, float top_p) {
+    double max = c[0].logit, total = 0, before = 0;
+    for (int64_t i = 0; i < n; i++) total += (double)expf(c[i].logit - (float)max);
+    for (int64_t i = 0; i < n; i++) {
+        if (before / total >= (double)top_p) return i > 0 ? i : 1;
+        before += (double)expf(c[i].logit - (float)max);
+    }
+    return n;
+}
+
+/* top_p over unsorted candidates without sorting the vocabulary: bucket the
+ * probabilities by logit (TOP_P_BUCKETS slices of TOP_P_LOGIT_RANGE below
+ * the max), find the bucket where the running mass crosses top_p, keep every
+ * bucket above it and, from that bucket (sorted), the tokens the rule
+ * keeps. O(vocab) plus one bucket's sort. The kept candidates are left
+ * unsorted in c[0..result). */
+static int64_t keep_top_p(mlxe_sampler *s, candidate *c, int64_t n, float top_p) {
+    double max = c[0].logit, total = 0;
+    for (int64_t i = 1; i < n; i++)
+        if (c[i].logit > max) max = c[i].logit;
+    double *mass = s->bucket_mass;
+    memset(mass, 0, TOP_P_BUCKETS * sizeof *mass);
+    for (int64_t i = 0; i < n; i++) {
+        double p = (double)expf(c[i].logit - (float)max);
+        total += p;
+        mass[bucket_of(c[i].logit, max)] += p;
+    }
+    double target = (double)top_p * total, above = 0;
+    int crossing = TOP_P_BUCKETS - 1;
+    for (int b = 0; b < TOP_P_BUCKETS; b++) {
+        if (above + mass[b] >= target) {
+            crossing = b;
+            break;
+        }
+        above += mass[b];
+    }
+    /* buckets above the crossing one first, then its members, best first */
+    int64_t kept = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (bucket_of(c[i].logit, max) < crossing) {
+            candidate t = c[kept];
+            c[kept++] = c[i];
+            c[i] = t;
+        }
+    int64_t members = kept;
+    for (int64_t i = kept; i < n; i++)
+        if (bucket_of(c[i].logit, max) == crossing) {
+            candidate t = c[members];
+            c[members++] = c[i];
+            c[i] = t;
+        }
+    qsort(c + kept, (size_t)(members - kept), sizeof *c, compare_candidates);
+    for (int64_t i = kept; i < members; i++) {
+        if (above >= target && i > 0) break;
+        above += (double)expf(c[i].logit - (float)max);
+        kept = i + 1;
+    }
+    return kept > 0 ? kept : 1;
 }
 
 static int32_t argmax(const float *logits, int64_t n) {
@@ -272,23 +351,10 @@ int32_t mlxe_sampler_sample(mlxe_sampler *s, const float *logits) {
         n = keep_top_k(c, n, o->top_k);
         sorted = true;
     }
-    /* top_p: the shortest prefix (by probability) whose sum reaches top_p */
-    if (o->top_p < 1.0f) {
-        if (!sorted) qsort(c, (size_t)n, sizeof *c, compare_candidates);
-        sorted = true;
-        double max = c[0].logit, total = 0;
-        for (int64_t i = 0; i < n; i++) total += exp((double)c[i].logit - max);
-        double before = 0;
-        int64_t keep = n;
-        for (int64_t i = 0; i < n; i++) {
-            if (before / total >= (double)o->top_p) {
-                keep = i;
-                break;
-            }
-            before += exp((double)c[i].logit - max);
-        }
-        n = keep > 0 ? keep : 1;
-    }
+    /* top_p: keep the shortest run of most likely tokens whose probability
+     * reaches top_p (transformers' TopPLogitsWarper: a token stays when the
+     * mass strictly above it is below top_p). */
+    if (o->top_p < 1.0f) n = sorted ? keep_top_p_sorted(c, n, o->top_p) : keep_top_p(s, c, n, o->top_p);
     /* min_p: drop tokens less likely than min_p times the most likely one,
      * i.e. logit < max_logit + ln(min_p) */
     if (o->min_p > 0.0f) {
@@ -305,10 +371,10 @@ int32_t mlxe_sampler_sample(mlxe_sampler *s, const float *logits) {
     double max = c[0].logit, total = 0;
     for (int64_t i = 1; i < n; i++)
         if (c[i].logit > max) max = c[i].logit;
-    for (int64_t i = 0; i < n; i++) total += exp((double)c[i].logit - max);
+    for (int64_t i = 0; i < n; i++) total += (double)expf(c[i].logit - (float)max);
     double target = mlxe_rng_uniform(&s->rng) * total, sum = 0;
     for (int64_t i = 0; i < n; i++) {
-        sum += exp((double)c[i].logit - max);
+        sum += (double)expf(c[i].logit - (float)max);
         if (target < sum) return c[i].id;
     }
     return c[n - 1].id;

@@ -155,7 +155,7 @@ static mlxe_status parse_rope_object(const cJSON *rope, const char *key, const c
     const cJSON *full = raw_item(rope, "full_attention");
     if (cJSON_IsObject(full) && !raw_item(rope, "rope_type") && !raw_item(rope, "type")) rope = full;
 
-    char where[96];
+    char where[512];
     snprintf(where, sizeof where, "%s: %s", what, key);
     const char *type = NULL;
     bool found = false;
@@ -163,8 +163,9 @@ static mlxe_status parse_rope_object(const cJSON *rope, const char *key, const c
     if (status == MLXE_OK && !found) status = mlxe_json_get_string(rope, "type", where, &type, &found, err);
     if (status != MLXE_OK) return status;
     if (!found) {
-        /* rope_parameters always carries a type; a bare rope_theta there means default. */
-        if (strcmp(key, "rope_parameters") == 0) type = "default";
+        /* An object that only carries rope_theta (transformers 5's rope_parameters,
+         * or a rope_scaling written by the versions in between) means default. */
+        if (strcmp(key, "rope_parameters") == 0 || raw_item(rope, "rope_theta")) type = "default";
         else
             return mlxe_error_set(err, MLXE_ERR_FORMAT,
                                   "%s: %s has neither 'rope_type' nor 'type' (expected one of "
@@ -182,12 +183,6 @@ static mlxe_status parse_rope_object(const cJSON *rope, const char *key, const c
                               what, key, type);
     if (r->type == MLXE_ROPE_SCALING_NONE) return MLXE_OK;
 
-    bool has_factor = false;
-    status = mlxe_json_get_double(rope, "factor", where, &r->factor, &has_factor, err);
-    if (status != MLXE_OK) return status;
-    if (!has_factor || !isfinite(r->factor) || r->factor <= 0)
-        return mlxe_error_set(err, MLXE_ERR_FORMAT,
-                              "%s: %s of type '%s' needs a positive 'factor'", what, key, type);
     int64_t original = 0;
     status = mlxe_json_get_int(rope, "original_max_position_embeddings", where, &original,
                                &r->has_original_max_position_embeddings, err);
@@ -197,6 +192,18 @@ static mlxe_status parse_rope_object(const cJSON *rope, const char *key, const c
                               "%s: %s original_max_position_embeddings must be positive", what, key);
     r->original_max_position_embeddings =
         r->has_original_max_position_embeddings ? original : config->max_position_embeddings;
+    bool has_factor = false;
+    status = mlxe_json_get_double(rope, "factor", where, &r->factor, &has_factor, err);
+    if (status != MLXE_OK) return status;
+    /* modeling_rope_utils.py (yarn): without a factor, it is the ratio of
+     * max_position_embeddings to the original length. */
+    if (!has_factor && r->type == MLXE_ROPE_SCALING_YARN && r->has_original_max_position_embeddings) {
+        r->factor = (double)config->max_position_embeddings / (double)original;
+        has_factor = true;
+    }
+    if (!has_factor || !isfinite(r->factor) || r->factor <= 0)
+        return mlxe_error_set(err, MLXE_ERR_FORMAT,
+                              "%s: %s of type '%s' needs a positive 'factor'", what, key, type);
 
     if (r->type == MLXE_ROPE_SCALING_LLAMA3) {
         bool has_low = false, has_high = false;
@@ -241,6 +248,7 @@ static mlxe_status parse_rope(const cJSON *root, const char *what, mlxe_model_co
                               mlxe_error *err) {
     mlxe_status status = get_double_default(root, "rope_theta", what, 10000.0, &config->rope_theta, err);
     if (status != MLXE_OK) return status;
+    bool theta_given = false; /* by rope_parameters, which wins */
     const cJSON *parameters = raw_item(root, "rope_parameters");
     const cJSON *scaling = raw_item(root, "rope_scaling");
     if (parameters && !cJSON_IsNull(parameters)) {
@@ -249,16 +257,20 @@ static mlxe_status parse_rope(const cJSON *root, const char *what, mlxe_model_co
         const cJSON *p = parameters;
         const cJSON *full = raw_item(p, "full_attention");
         if (cJSON_IsObject(full) && !raw_item(p, "rope_type")) p = full;
-        char where[96];
+        char where[512];
         snprintf(where, sizeof where, "%s: rope_parameters", what);
-        status = get_double_default(p, "rope_theta", where, config->rope_theta, &config->rope_theta, err);
+        status = mlxe_json_get_double(p, "rope_theta", where, &config->rope_theta, &theta_given, err);
         if (status == MLXE_OK) status = parse_rope_object(parameters, "rope_parameters", what, config, err);
         if (status != MLXE_OK) return status;
     }
     if (config->rope_scaling.type == MLXE_ROPE_SCALING_NONE && scaling && !cJSON_IsNull(scaling)) {
         if (!cJSON_IsObject(scaling))
             return mlxe_error_set(err, MLXE_ERR_FORMAT, "%s: key 'rope_scaling' must be an object or null", what);
-        status = parse_rope_object(scaling, "rope_scaling", what, config, err);
+        char where[512];
+        snprintf(where, sizeof where, "%s: rope_scaling", what);
+        if (!theta_given)
+            status = get_double_default(scaling, "rope_theta", where, config->rope_theta, &config->rope_theta, err);
+        if (status == MLXE_OK) status = parse_rope_object(scaling, "rope_scaling", what, config, err);
         if (status != MLXE_OK) return status;
     }
     if (!isfinite(config->rope_theta) || config->rope_theta <= 0)
@@ -361,6 +373,36 @@ static mlxe_status parse_sizes(const cJSON *root, const char *what, family fam,
     return MLXE_OK;
 }
 
+/* transformers 5 writes Qwen's per-layer attention kinds as layer_types,
+ * derived from use_sliding_window and max_window_layers (Qwen2Config
+ * __post_init__). We model only that rule, so a list that says otherwise
+ * is refused rather than silently run with the wrong masks. */
+static mlxe_status check_layer_types(const cJSON *root, const char *what,
+                                     const mlxe_model_config *out, mlxe_error *err) {
+    const cJSON *types = raw_item(root, "layer_types");
+    if (!types || cJSON_IsNull(types)) return MLXE_OK;
+    if (!cJSON_IsArray(types) || cJSON_GetArraySize(types) != out->num_hidden_layers)
+        return mlxe_error_set(err, MLXE_ERR_FORMAT,
+                              "%s: layer_types must be a list with one entry per layer (%lld)", what,
+                              (long long)out->num_hidden_layers);
+    int64_t layer = 0;
+    const cJSON *type;
+    cJSON_ArrayForEach(type, types) {
+        bool sliding = out->sliding_window > 0 && layer >= out->max_window_layers;
+        const char *expected = sliding ? "sliding_attention" : "full_attention";
+        if (!cJSON_IsString(type) || strcmp(type->valuestring, expected) != 0)
+            return mlxe_error_set(err, MLXE_ERR_UNSUPPORTED,
+                                  "%s: layer_types[%lld] is %s%s%s but use_sliding_window, "
+                                  "sliding_window and max_window_layers imply '%s'; other per-layer "
+                                  "attention patterns are not supported",
+                                  what, (long long)layer, cJSON_IsString(type) ? "'" : "a non-string",
+                                  cJSON_IsString(type) ? type->valuestring : "",
+                                  cJSON_IsString(type) ? "'" : "", expected);
+        layer++;
+    }
+    return MLXE_OK;
+}
+
 /* Biases, q/k norms and sliding windows: what differs between the families. */
 static mlxe_status parse_family_traits(const cJSON *root, const char *what, family fam,
                                        mlxe_model_config *out, mlxe_error *err) {
@@ -413,6 +455,7 @@ static mlxe_status parse_family_traits(const cJSON *root, const char *what, fami
             return mlxe_error_set(err, MLXE_ERR_FORMAT, "%s: sliding_window is %lld; it must be 0 or more",
                                   what, (long long)out->sliding_window);
     }
+    if (fam == FAMILY_QWEN2 || fam == FAMILY_QWEN3) return check_layer_types(root, what, out, err);
     return MLXE_OK;
 }
 

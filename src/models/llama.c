@@ -9,7 +9,8 @@
  *   - mistral: sliding window on every layer;
  *   - llama: optional attention/MLP biases, llama3 RoPE scaling.
  * Weights are bound once at load by tensor name, with shapes checked
- * against the config, and used in place from the safetensors mapping.
+ * against the config, and used in place from the safetensors mapping
+ * (F32/F16/BF16, or MLX affine-quantized: packed U32 + scales + biases).
  * Activations live in per-context scratch sized for the largest batch, so
  * a forward allocates nothing. */
 #include <math.h>
@@ -50,7 +51,17 @@ struct mlxe_model_weights {
     mlxe_matrix lm_head;            /* [vocab][hidden]; the embedding when tied */
     mlxe_vector final_norm;         /* model.norm.weight [hidden] */
     llama_layer *layers;
+    /* Aligned device copies of tensors the file stores misaligned (MLX's
+     * writer does not align): the kernels need element-aligned data. */
+    void **copies;
+    size_t n_copies, copies_capacity, copied_bytes;
 };
+
+/* What binding needs: the tensors, and the model to record copies in. */
+typedef struct llama_binder {
+    const mlxe_weight_set *set;
+    mlxe_model_weights *w;
+} llama_binder;
 
 struct mlxe_forward_state {
     int64_t max_rows;
@@ -82,48 +93,139 @@ static mlxe_status check_float(const mlxe_tensor_info *info, mlxe_error *err) {
     if (is_float_dtype(info->dtype)) return MLXE_OK;
     return mlxe_error_set(err, MLXE_ERR_UNSUPPORTED,
                           "tensor '%s' in %s has dtype %s; the llama family runs F32, F16 and BF16 "
-                          "weights (quantized weights are not supported yet)",
+                          "weights, or MLX-quantized ones (U32 with .scales and .biases)",
                           info->name, info->file, mlxe_dtype_name(info->dtype));
 }
 
-static mlxe_status bind_matrix(const mlxe_weight_set *set, const char *name, int64_t rows,
-                               int64_t cols, mlxe_matrix *out, mlxe_error *err) {
+/* The address the kernels read tensor info from: in place when aligned to
+ * its element size, else an aligned device copy owned by the model. */
+static mlxe_status place_tensor(llama_binder *b, const mlxe_tensor_info *info, const void **out, mlxe_error *err) {
+    if (info->aligned || info->n_bytes == 0) {
+        *out = info->data;
+        return MLXE_OK;
+    }
+    mlxe_model_weights *w = b->w;
+    if (w->n_copies == w->copies_capacity) {
+        size_t capacity = w->copies_capacity ? 2 * w->copies_capacity : 64;
+        void **grown = realloc(w->copies, capacity * sizeof *grown);
+        if (!grown) return mlxe_error_set(err, MLXE_ERR_OUT_OF_MEMORY, "out of memory loading the model");
+        w->copies = grown;
+        w->copies_capacity = capacity;
+    }
+    void *copy = NULL;
+    mlxe_status st = w->ops->alloc(w->dev, info->n_bytes, &copy, err);
+    if (st != MLXE_OK) return mlxe_error_prefix(err, "copying misaligned tensor '%s'", info->name);
+    w->ops->upload(w->dev, copy, info->data, info->n_bytes);
+    w->copies[w->n_copies++] = copy;
+    w->copied_bytes += info->n_bytes;
+    *out = copy;
+    return MLXE_OK;
+}
+
+static mlxe_status bind_float_matrix(llama_binder *b, const char *name, int64_t rows,
+                                     int64_t cols, mlxe_matrix *out, mlxe_error *err) {
     const int64_t shape[2] = {rows, cols};
     const mlxe_tensor_info *info = NULL;
-    mlxe_status st = mlxe_weight_set_require(set, name, 2, shape, &info, err);
+    mlxe_status st = mlxe_weight_set_require(b->set, name, 2, shape, &info, err);
     if (st != MLXE_OK) return st;
     if ((st = check_float(info, err)) != MLXE_OK) return st;
     memset(out, 0, sizeof *out);
     out->dtype = info->dtype;
     out->rows = rows;
     out->cols = cols;
-    out->data = info->data;
-    return MLXE_OK;
+    return place_tensor(b, info, &out->data, err);
 }
 
-static mlxe_status bind_vector(const mlxe_weight_set *set, const char *name, int64_t size,
+/* An MLX affine-quantized matrix (shared/docs/MLX_QUANT.md): "<base>.weight"
+ * U32 [rows, cols * bits / 32] of packed values, "<base>.scales" and
+ * "<base>.biases" [rows, cols / group_size] in a float dtype. bits and
+ * group_size are read off the shapes, which is what per-layer overrides in
+ * config.json's "quantization" would say, so they cannot disagree with the
+ * data. */
+static mlxe_status bind_quantized_matrix(llama_binder *b, const char *base, const mlxe_tensor_info *scales,
+                                         int64_t rows, int64_t cols, mlxe_matrix *out, mlxe_error *err) {
+    char name[288];
+    snprintf(name, sizeof name, "%s.weight", base);
+    const mlxe_tensor_info *weight = mlxe_weight_set_find(b->set, name);
+    if (!weight)
+        return mlxe_error_set(err, MLXE_ERR_NOT_FOUND, "missing tensor '%s' (its '%s.scales' says it is quantized)",
+                              name, base);
+    if (weight->dtype != MLXE_DTYPE_U32 || weight->n_dims != 2 || weight->shape[0] != rows ||
+        (weight->shape[1] * 32) % cols != 0)
+        return mlxe_error_set(err, MLXE_ERR_FORMAT,
+                              "quantized tensor '%s' in %s is %s with %d dims; the config implies U32 "
+                              "[%lld, %lld * bits / 32]",
+                              name, weight->file, mlxe_dtype_name(weight->dtype), weight->n_dims, (long long)rows,
+                              (long long)cols);
+    int64_t bits = weight->shape[1] * 32 / cols;
+    if (bits != 2 && bits != 3 && bits != 4 && bits != 5 && bits != 6 && bits != 8)
+        return mlxe_error_set(err, MLXE_ERR_UNSUPPORTED,
+                              "quantized tensor '%s' in %s packs %lld bits per value; MLX uses 2, 3, 4, 5, 6 or 8",
+                              name, weight->file, (long long)bits);
+    if (!is_float_dtype(scales->dtype) || scales->n_dims != 2 || scales->shape[0] != rows || scales->shape[1] <= 0 ||
+        cols % scales->shape[1] != 0)
+        return mlxe_error_set(err, MLXE_ERR_FORMAT,
+                              "tensor '%s' in %s must be a float [%lld, groups] with groups dividing %lld",
+                              scales->name, scales->file, (long long)rows, (long long)cols);
+    int64_t group_size = cols / scales->shape[1];
+    snprintf(name, sizeof name, "%s.biases", base);
+    const mlxe_tensor_info *biases = NULL;
+    mlxe_status st = mlxe_weight_set_require(b->set, name, 2, scales->shape, &biases, err);
+    if (st != MLXE_OK) return st;
+    if (biases->dtype != scales->dtype)
+        return mlxe_error_set(err, MLXE_ERR_FORMAT, "tensor '%s' in %s is %s but its scales are %s", name,
+                              biases->file, mlxe_dtype_name(biases->dtype), mlxe_dtype_name(scales->dtype));
+    memset(out, 0, sizeof *out);
+    out->dtype = MLXE_DTYPE_U32;
+    out->rows = rows;
+    out->cols = cols;
+    out->bits = (int)bits;
+    out->group_size = (int)group_size;
+    out->scale_dtype = scales->dtype;
+    if ((st = place_tensor(b, weight, &out->data, err)) != MLXE_OK) return st;
+    if ((st = place_tensor(b, scales, &out->scales, err)) != MLXE_OK) return st;
+    return place_tensor(b, biases, &out->biases, err);
+}
+
+/* Binds "<base>.weight" as a [rows][cols] matrix: quantized when
+ * "<base>.scales" exists (MLX), float otherwise. */
+static mlxe_status bind_matrix(llama_binder *b, const char *name, int64_t rows, int64_t cols,
+                               mlxe_matrix *out, mlxe_error *err) {
+    char base[256], scales_name[272];
+    size_t len = strlen(name);
+    const size_t suffix = strlen(".weight");
+    if (len > suffix && len - suffix < sizeof base && strcmp(name + len - suffix, ".weight") == 0) {
+        memcpy(base, name, len - suffix);
+        base[len - suffix] = '\0';
+        snprintf(scales_name, sizeof scales_name, "%s.scales", base);
+        const mlxe_tensor_info *scales = mlxe_weight_set_find(b->set, scales_name);
+        if (scales) return bind_quantized_matrix(b, base, scales, rows, cols, out, err);
+    }
+    return bind_float_matrix(b, name, rows, cols, out, err);
+}
+
+static mlxe_status bind_vector(llama_binder *b, const char *name, int64_t size,
                                mlxe_vector *out, mlxe_error *err) {
     const int64_t shape[1] = {size};
     const mlxe_tensor_info *info = NULL;
-    mlxe_status st = mlxe_weight_set_require(set, name, 1, shape, &info, err);
+    mlxe_status st = mlxe_weight_set_require(b->set, name, 1, shape, &info, err);
     if (st != MLXE_OK) return st;
     if ((st = check_float(info, err)) != MLXE_OK) return st;
     out->dtype = info->dtype;
     out->size = size;
-    out->data = info->data;
-    return MLXE_OK;
+    return place_tensor(b, info, &out->data, err);
 }
 
 /* Binds "<prefix>.weight" [rows][cols] and, when has_bias, "<prefix>.bias" [rows]. */
-static mlxe_status bind_linear(const mlxe_weight_set *set, const char *prefix, int64_t rows,
+static mlxe_status bind_linear(llama_binder *b, const char *prefix, int64_t rows,
                                int64_t cols, bool has_bias, mlxe_matrix *weight, mlxe_vector *bias,
                                mlxe_error *err) {
     char name[256];
     snprintf(name, sizeof name, "%s.weight", prefix);
-    mlxe_status st = bind_matrix(set, name, rows, cols, weight, err);
+    mlxe_status st = bind_matrix(b, name, rows, cols, weight, err);
     if (st != MLXE_OK || !has_bias) return st;
     snprintf(name, sizeof name, "%s.bias", prefix);
-    return bind_vector(set, name, rows, bias, err);
+    return bind_vector(b, name, rows, bias, err);
 }
 
 /* The window a layer attends over (transformers' layer_types): mistral
@@ -137,8 +239,8 @@ static int64_t layer_window(const mlxe_model_config *config, int64_t layer) {
     return 0;
 }
 
-static mlxe_status bind_layer(const mlxe_model_config *c, const mlxe_weight_set *set,
-                              mlxe_model_weights *w, int64_t l, mlxe_error *err) {
+static mlxe_status bind_layer(const mlxe_model_config *c, llama_binder *b, int64_t l, mlxe_error *err) {
+    mlxe_model_weights *w = b->w;
     llama_layer *layer = &w->layers[l];
     char prefix[128], name[192];
     mlxe_status st;
@@ -149,30 +251,30 @@ static mlxe_status bind_layer(const mlxe_model_config *c, const mlxe_weight_set 
     snprintf(prefix, sizeof prefix, "model.layers.%lld", (long long)l);
 
     snprintf(name, sizeof name, "%s.input_layernorm.weight", prefix);
-    TRY(bind_vector(set, name, w->hidden, &layer->input_norm, err));
+    TRY(bind_vector(b, name, w->hidden, &layer->input_norm, err));
     snprintf(name, sizeof name, "%s.self_attn.q_proj", prefix);
-    TRY(bind_linear(set, name, w->q_dim, w->hidden, c->attention_bias, &layer->q_proj, &layer->q_bias, err));
+    TRY(bind_linear(b, name, w->q_dim, w->hidden, c->attention_bias, &layer->q_proj, &layer->q_bias, err));
     snprintf(name, sizeof name, "%s.self_attn.k_proj", prefix);
-    TRY(bind_linear(set, name, w->kv_dim, w->hidden, c->attention_bias, &layer->k_proj, &layer->k_bias, err));
+    TRY(bind_linear(b, name, w->kv_dim, w->hidden, c->attention_bias, &layer->k_proj, &layer->k_bias, err));
     snprintf(name, sizeof name, "%s.self_attn.v_proj", prefix);
-    TRY(bind_linear(set, name, w->kv_dim, w->hidden, c->attention_bias, &layer->v_proj, &layer->v_bias, err));
+    TRY(bind_linear(b, name, w->kv_dim, w->hidden, c->attention_bias, &layer->v_proj, &layer->v_bias, err));
     snprintf(name, sizeof name, "%s.self_attn.o_proj", prefix);
-    TRY(bind_linear(set, name, w->hidden, w->q_dim, c->attention_output_bias, &layer->o_proj,
+    TRY(bind_linear(b, name, w->hidden, w->q_dim, c->attention_output_bias, &layer->o_proj,
                     &layer->o_bias, err));
     if (c->qk_norm) {
         snprintf(name, sizeof name, "%s.self_attn.q_norm.weight", prefix);
-        TRY(bind_vector(set, name, w->head_dim, &layer->q_norm, err));
+        TRY(bind_vector(b, name, w->head_dim, &layer->q_norm, err));
         snprintf(name, sizeof name, "%s.self_attn.k_norm.weight", prefix);
-        TRY(bind_vector(set, name, w->head_dim, &layer->k_norm, err));
+        TRY(bind_vector(b, name, w->head_dim, &layer->k_norm, err));
     }
     snprintf(name, sizeof name, "%s.post_attention_layernorm.weight", prefix);
-    TRY(bind_vector(set, name, w->hidden, &layer->post_attention_norm, err));
+    TRY(bind_vector(b, name, w->hidden, &layer->post_attention_norm, err));
     snprintf(name, sizeof name, "%s.mlp.gate_proj", prefix);
-    TRY(bind_linear(set, name, w->ffn, w->hidden, c->mlp_bias, &layer->gate_proj, &layer->gate_bias, err));
+    TRY(bind_linear(b, name, w->ffn, w->hidden, c->mlp_bias, &layer->gate_proj, &layer->gate_bias, err));
     snprintf(name, sizeof name, "%s.mlp.up_proj", prefix);
-    TRY(bind_linear(set, name, w->ffn, w->hidden, c->mlp_bias, &layer->up_proj, &layer->up_bias, err));
+    TRY(bind_linear(b, name, w->ffn, w->hidden, c->mlp_bias, &layer->up_proj, &layer->up_bias, err));
     snprintf(name, sizeof name, "%s.mlp.down_proj", prefix);
-    TRY(bind_linear(set, name, w->hidden, w->ffn, c->mlp_bias, &layer->down_proj, &layer->down_bias, err));
+    TRY(bind_linear(b, name, w->hidden, w->ffn, c->mlp_bias, &layer->down_proj, &layer->down_bias, err));
 #undef TRY
     layer->window = layer_window(c, l);
     return MLXE_OK;
@@ -209,9 +311,13 @@ static mlxe_status check_config(const mlxe_model_config *c, mlxe_error *err) {
 
 static void llama_free(mlxe_model_weights *w) {
     if (!w) return;
+    for (size_t i = 0; i < w->n_copies; i++) w->ops->free(w->dev, w->copies[i]);
+    free(w->copies);
     free(w->layers);
     free(w);
 }
+
+static size_t llama_owned_bytes(const mlxe_model_weights *w) { return w ? w->copied_bytes : 0; }
 
 static mlxe_status llama_load(const mlxe_model_config *c, const mlxe_weight_set *set, mlxe_device *dev,
                               mlxe_model_weights **out, mlxe_error *err) {
@@ -240,21 +346,26 @@ static mlxe_status llama_load(const mlxe_model_config *c, const mlxe_weight_set 
         return mlxe_error_set(err, MLXE_ERR_OUT_OF_MEMORY, "out of memory loading the model");
     }
 
-    st = bind_matrix(set, "model.embed_tokens.weight", w->vocab, w->hidden, &w->embed_tokens, err);
-    for (int64_t l = 0; st == MLXE_OK && l < w->n_layers; l++) st = bind_layer(c, set, w, l, err);
-    if (st == MLXE_OK) st = bind_vector(set, "model.norm.weight", w->hidden, &w->final_norm, err);
+    llama_binder binder = {set, w};
+    llama_binder *b = &binder;
+    st = bind_matrix(b, "model.embed_tokens.weight", w->vocab, w->hidden, &w->embed_tokens, err);
+    for (int64_t l = 0; st == MLXE_OK && l < w->n_layers; l++) st = bind_layer(c, b, l, err);
+    if (st == MLXE_OK) st = bind_vector(b, "model.norm.weight", w->hidden, &w->final_norm, err);
     if (st == MLXE_OK) {
         /* transformers ties lm_head to the embedding when tie_word_embeddings
          * is set, whether or not the file also stores lm_head.weight. */
         if (c->tie_word_embeddings)
             w->lm_head = w->embed_tokens;
         else
-            st = bind_matrix(set, "lm_head.weight", w->vocab, w->hidden, &w->lm_head, err);
+            st = bind_matrix(b, "lm_head.weight", w->vocab, w->hidden, &w->lm_head, err);
     }
     if (st != MLXE_OK) {
         llama_free(w);
         return st;
     }
+    if (w->n_copies)
+        MLXE_INFO(MLXE_LOG_CAT_MODEL, "%zu misaligned tensors (%zu MB) copied to aligned memory", w->n_copies,
+                  w->copied_bytes >> 20);
     MLXE_DEBUG(MLXE_LOG_CAT_MODEL,
                "%s: %lld layers, hidden %lld, heads %lld/%lld x %lld, ffn %lld, vocab %lld, rope %d",
                c->model_type, (long long)w->n_layers, (long long)w->hidden, (long long)w->n_heads,
@@ -444,6 +555,7 @@ const mlxe_model_family mlxe_llama_family = {
     .model_types = llama_model_types,
     .load = llama_load,
     .free = llama_free,
+    .owned_bytes = llama_owned_bytes,
     .state_create = llama_state_create,
     .state_free = llama_state_free,
     .state_bytes = llama_state_bytes,

@@ -55,6 +55,9 @@ struct mlxe_model_family {
     mlxe_status (*load)(const mlxe_model_config *config, const mlxe_weight_set *set,
                         mlxe_device *dev, mlxe_model_weights **out, mlxe_error *err);
     void (*free)(mlxe_model_weights *weights);
+    /* Device memory the binding holds beyond the mapped files (aligned
+     * copies of misaligned tensors). */
+    size_t (*owned_bytes)(const mlxe_model_weights *weights);
     /* Scratch for forwards of up to max_rows tokens (device memory). */
     mlxe_status (*state_create)(const mlxe_model_weights *weights, int64_t max_rows,
                                 mlxe_forward_state **out, mlxe_error *err);

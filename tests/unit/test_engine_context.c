@@ -215,6 +215,7 @@ static void test_bad_batches(void **state) {
     assert_int_equal(mlxe_context_n_ctx(ctx), 8);
     assert_int_equal(mlxe_context_n_seq(ctx), 2);
     assert_int_equal(mlxe_context_n_ubatch(ctx), 4);
+    assert_int_equal(mlxe_context_n_batch(ctx), 64);
     assert_true(mlxe_context_memory_bytes(ctx) > 0);
     mlxe_error err;
     int32_t tokens[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, positions[10], seqs[10] = {0};
@@ -326,6 +327,21 @@ static void test_generate_loop(void **state) {
     assert_int_equal(stats.n_generated_tokens, 12);
     assert_true(stats.prefill_tokens_per_second > 0 && stats.decode_tokens_per_second > 0);
     assert_string_equal(mlxe_stop_reason_name(stats.stop_reason), "max_tokens");
+    /* the same with a prompt spread over several decode calls (n_batch 8) */
+    {
+        mlxe_context_options small;
+        mlxe_context_options_init(&small);
+        small.n_ctx = 40;
+        small.n_batch = 8;
+        small.n_ubatch = 3;
+        mlxe_context *split = NULL;
+        assert_int_equal(mlxe_context_create(model, &small, &split, &err), MLXE_OK);
+        collect again = {0};
+        assert_int_equal(mlxe_generate(split, prompt, PROMPT_LEN, &o, collect_token, &again, NULL, NULL, &err), MLXE_OK);
+        assert_int_equal(again.n, 12);
+        assert_memory_equal(again.tokens, expected, sizeof expected);
+        mlxe_context_free(split);
+    }
 
     /* an EOS id stops (and is reported) */
     o.ignore_eos = false;

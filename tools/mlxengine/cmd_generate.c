@@ -109,10 +109,11 @@ int cmd_generate(int argc, char **argv) {
         fprintf(stderr, "mlxengine: %s\n", err.message);
     } else {
         fprintf(stderr,
-                "load %.3f s | prompt %lld tokens, %.1f tok/s | generated %lld tokens, %.1f tok/s | stop %s | "
-                "seed %llu | %s\n",
+                "load %.3f s | prompt %lld tokens, %.1f tok/s | generated %lld tokens, %.1f tok/s | "
+                "sampling %.3f ms/token | stop %s | seed %llu | %s\n",
                 stats.load_seconds, (long long)stats.n_prompt_tokens, stats.prefill_tokens_per_second,
                 (long long)stats.n_generated_tokens, stats.decode_tokens_per_second,
+                stats.n_generated_tokens ? 1e3 * stats.sample_seconds / (double)stats.n_generated_tokens : 0.0,
                 mlxe_stop_reason_name(stats.stop_reason), (unsigned long long)stats.seed,
                 mlxe_model_device_name(model));
     }

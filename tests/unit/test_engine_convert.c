@@ -457,6 +457,20 @@ static void test_refusals_and_cancel(void **state) {
     test_write_file(path, "{\"model_type\": \"llama\", \"quantization\": {\"mode\": \"mxfp4\"}}", 59);
     o.quantize = false;
     expect_failure(odd, dst, &o, MLXE_ERR_UNSUPPORTED, "mxfp4");
+    /* the model loader refuses them too, by name */
+    snprintf(path, sizeof path, "%s/config.json", quantized);
+    cJSON *config = read_json(quantized, "config.json");
+    cJSON_ReplaceItemInObject(config, "quantization",
+                              cJSON_Parse("{\"group_size\": 32, \"bits\": 4, \"mode\": \"nvfp4\"}"));
+    char *text = cJSON_Print(config);
+    test_write_file(path, text, strlen(text));
+    free(text);
+    cJSON_Delete(config);
+    mlxe_model *model = NULL;
+    mlxe_error load_err;
+    assert_int_equal(mlxe_model_load(quantized, NULL, &model, &load_err), MLXE_ERR_UNSUPPORTED);
+    assert_message_contains(load_err.message, "'nvfp4'");
+    assert_null(model);
     /* no weights */
     test_write_file(path, "{\"model_type\": \"llama\"}", 23);
     mlxe_error err;

@@ -287,6 +287,17 @@ static mlxe_status run_job(converter *c, row_job *job, mlxe_error *err) {
     return MLXE_OK;
 }
 
+/* t's data, or an aligned copy when the file stores it misaligned for its
+ * element size (MLX's writer does not align tensors); *owned is the copy to
+ * free. NULL when out of memory. */
+static const void *aligned_data(const mlxe_tensor_info *t, void **owned) {
+    *owned = NULL;
+    if (t->aligned || t->n_bytes == 0) return t->data;
+    *owned = malloc(t->n_bytes);
+    if (*owned) memcpy(*owned, t->data, t->n_bytes);
+    return *owned;
+}
+
 /* Values of a float tensor converted to dtype (a new buffer), or NULL. */
 static void *cast_copy(const void *src, mlxe_dtype from, mlxe_dtype to, int64_t n) {
     void *out = malloc((size_t)n * mlxe_dtype_size(to) + 1);
@@ -304,9 +315,10 @@ static mlxe_status quantize_module(converter *c, convert_module *m, uint32_t *pa
     if (!m->scales_out) m->scales_out = malloc(groups * scale_size);
     if (!m->biases_out) m->biases_out = malloc(groups * scale_size);
     if (!packed) packed = scratch = malloc((size_t)(m->rows * mlxe_quant_packed_cols(m->cols, m->bits)) * 4);
-    const void *src = m->weight->data;
-    if (m->weight->dtype != m->dtype) src = cast = cast_copy(m->weight->data, m->weight->dtype, m->dtype,
-                                                             m->weight->n_elements);
+    void *unaligned_copy = NULL;
+    const void *src = aligned_data(m->weight, &unaligned_copy);
+    if (src && m->weight->dtype != m->dtype) src = cast = cast_copy(src, m->weight->dtype, m->dtype,
+                                                                    m->weight->n_elements);
     if (!m->scales_out || !m->biases_out || !packed || !src) {
         st = mlxe_error_set(err, MLXE_ERR_OUT_OF_MEMORY, "out of memory quantizing '%s'", m->weight->name);
     } else {
@@ -325,27 +337,30 @@ static mlxe_status quantize_module(converter *c, convert_module *m, uint32_t *pa
     }
     free(scratch);
     free(cast);
+    free(unaligned_copy);
     return st;
 }
 
 static mlxe_status dequantize_module(converter *c, convert_module *m, void *out, mlxe_error *err) {
     /* mlx-lm casts every float parameter (scales and biases too) to the
      * target dtype before dequantizing, so the arithmetic is in that type. */
-    void *scales = (void *)m->scales->data, *biases = (void *)m->biases->data;
+    void *own_weight, *own_scales, *own_biases;
+    const void *weight = aligned_data(m->weight, &own_weight);
+    const void *scales = aligned_data(m->scales, &own_scales), *biases = aligned_data(m->biases, &own_biases);
     void *cast_scales = NULL, *cast_biases = NULL;
-    if (m->scales->dtype != m->dtype) {
-        scales = cast_scales = cast_copy(m->scales->data, m->scales->dtype, m->dtype, m->scales->n_elements);
-        biases = cast_biases = cast_copy(m->biases->data, m->biases->dtype, m->dtype, m->biases->n_elements);
+    if (scales && biases && m->scales->dtype != m->dtype) {
+        scales = cast_scales = cast_copy(scales, m->scales->dtype, m->dtype, m->scales->n_elements);
+        biases = cast_biases = cast_copy(biases, m->biases->dtype, m->dtype, m->biases->n_elements);
     }
     row_job *job = calloc(1, sizeof *job);
     mlxe_status st;
-    if (!job || !scales || !biases) {
+    if (!job || !weight || !scales || !biases) {
         st = mlxe_error_set(err, MLXE_ERR_OUT_OF_MEMORY, "out of memory dequantizing '%s'", m->weight->name);
     } else {
         job->m = m;
-        job->packed = (uint32_t *)m->weight->data;
-        job->scales = scales;
-        job->biases = biases;
+        job->packed = (uint32_t *)weight;
+        job->scales = (void *)scales;
+        job->biases = (void *)biases;
         job->out = out;
         job->out_dtype = m->dtype;
         job->dequantize = true;
@@ -354,6 +369,9 @@ static mlxe_status dequantize_module(converter *c, convert_module *m, void *out,
     free(job);
     free(cast_scales);
     free(cast_biases);
+    free(own_weight);
+    free(own_scales);
+    free(own_biases);
     return st;
 }
 
@@ -373,10 +391,15 @@ static mlxe_status produce(void *ctx, convert_tensor *t, void *buffer, mlxe_erro
     mlxe_status st = MLXE_OK;
     switch (t->kind) {
     case CONVERT_COPY: memcpy(buffer, t->src->data, t->n_bytes); break;
-    case CONVERT_CAST:
+    case CONVERT_CAST: {
+        void *owned;
+        const void *data = aligned_data(t->src, &owned);
+        if (!data) return mlxe_error_set(err, MLXE_ERR_OUT_OF_MEMORY, "out of memory converting '%s'", t->name);
         for (int64_t i = 0; i < t->src->n_elements; i++)
-            mlxe_quant_store_float(buffer, t->dtype, i, mlxe_quant_load_float(t->src->data, t->src->dtype, i));
+            mlxe_quant_store_float(buffer, t->dtype, i, mlxe_quant_load_float(data, t->src->dtype, i));
+        free(owned);
         break;
+    }
     case CONVERT_QUANT_WEIGHT: st = quantize_module(c, m, buffer, err); break;
     case CONVERT_QUANT_SCALES:
     case CONVERT_QUANT_BIASES: {

@@ -486,6 +486,95 @@ static void test_refusals_and_cancel(void **state) {
     assert_false(mlxe_convert_dtype_from_name(NULL, &dtype));
 }
 
+/* ---- misaligned sources (MLX's writer does not align tensors) ---- */
+
+typedef struct raw_tensor {
+    const char *name, *dtype;
+    int64_t rows, cols;
+    const void *data;
+    size_t bytes;
+} raw_tensor;
+
+/* A safetensors file with the tensors back to back in the given order. */
+static void write_unaligned(const char *dir, const raw_tensor *t, int n, const char *config) {
+    char header[2048] = "{", path[768];
+    size_t offset = 0;
+    for (int i = 0; i < n; i++) {
+        char entry[256];
+        snprintf(entry, sizeof entry, "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[%lld,%lld],\"data_offsets\":[%zu,%zu]}",
+                 i ? "," : "", t[i].name, t[i].dtype, (long long)t[i].rows, (long long)t[i].cols, offset,
+                 offset + t[i].bytes);
+        strcat(header, entry);
+        offset += t[i].bytes;
+    }
+    strcat(header, "}");
+    size_t header_len = strlen(header);
+    unsigned char *file = calloc(1, 8 + header_len + offset);
+    for (int b = 0; b < 8; b++) file[b] = (unsigned char)((uint64_t)header_len >> (8 * b));
+    memcpy(file + 8, header, header_len);
+    offset = 8 + header_len;
+    for (int i = 0; i < n; i++) {
+        memcpy(file + offset, t[i].data, t[i].bytes);
+        offset += t[i].bytes;
+    }
+    mkdir(dir, 0755);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    test_write_file(path, file, offset);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    test_write_file(path, config, strlen(config));
+    free(file);
+}
+
+static void test_misaligned_sources(void **state) {
+    (void)state;
+    uint16_t small[3] = {0x3f80, 0x4000, 0xbf80};
+    float w[128];
+    for (int i = 0; i < 128; i++) w[i] = sinf((float)i * 0.37f) * 0.3f;
+    char src[512], dst[512];
+    snprintf(src, sizeof src, "%s/unaligned-float", work_dir);
+    snprintf(dst, sizeof dst, "%s/unaligned-float-q", work_dir);
+    raw_tensor floats[] = {{"a.weight", "BF16", 1, 3, small, 6}, {"b.weight", "F32", 2, 64, w, sizeof w}};
+    write_unaligned(src, floats, 2, "{\"model_type\": \"llama\", \"torch_dtype\": \"float32\"}");
+    mlxe_convert_options o;
+    mlxe_convert_options_init(&o);
+    o.quantize = true;
+    convert_or_fail(src, dst, &o);
+    uint32_t packed[16];
+    float scales[2], biases[2];
+    mlxe_error err;
+    assert_int_equal(mlxe_quantize_affine(w, MLXE_DTYPE_F32, 2, 64, 4, 64, packed, scales, biases, "b", &err), MLXE_OK);
+    mlxe_weight_set *set = NULL;
+    assert_int_equal(mlxe_weight_set_open(dst, &set, &err), MLXE_OK);
+    assert_memory_equal(mlxe_weight_set_find(set, "b.weight")->data, packed, sizeof packed);
+    assert_memory_equal(mlxe_weight_set_find(set, "b.scales")->data, scales, sizeof scales);
+    const mlxe_tensor_info *a = mlxe_weight_set_find(set, "a.weight");
+    assert_int_equal(a->dtype, MLXE_DTYPE_F32); /* cast to the config's float32 */
+    assert_true(((const float *)a->data)[1] == 2.0f);
+    mlxe_weight_set_close(set);
+
+    /* a quantized source stored misaligned, dequantized */
+    snprintf(src, sizeof src, "%s/unaligned-quant", work_dir);
+    snprintf(dst, sizeof dst, "%s/unaligned-quant-d", work_dir);
+    raw_tensor quant[] = {{"a.weight", "BF16", 1, 3, small, 6}, {"q.scales", "F32", 2, 1, scales, sizeof scales},
+                          {"q.biases", "F32", 2, 1, biases, sizeof biases}, {"q.weight", "U32", 2, 8, packed, sizeof packed}};
+    write_unaligned(src, quant, 4,
+                    "{\"model_type\": \"llama\", \"quantization\": {\"group_size\": 64, \"bits\": 4}}");
+    mlxe_convert_options_init(&o);
+    o.dequantize = true;
+    convert_or_fail(src, dst, &o);
+    float expected[128];
+    assert_int_equal(mlxe_dequantize_affine(packed, scales, biases, MLXE_DTYPE_F32, 2, 64, 4, 64, expected,
+                                            MLXE_DTYPE_F32, "q", &err),
+                     MLXE_OK);
+    assert_int_equal(mlxe_weight_set_open(dst, &set, &err), MLXE_OK);
+    const mlxe_tensor_info *q = mlxe_weight_set_find(set, "q.weight");
+    assert_int_equal(q->dtype, MLXE_DTYPE_F32);
+    assert_memory_equal(q->data, expected, sizeof expected);
+    assert_null(mlxe_weight_set_find(set, "q.scales"));
+    assert_int_equal(mlxe_weight_set_find(set, "a.weight")->dtype, MLXE_DTYPE_BF16); /* no dtype in config: kept */
+    mlxe_weight_set_close(set);
+}
+
 /* ---- the command ---- */
 
 static int run_tool(const char *args) {
@@ -521,6 +610,7 @@ int main(void) {
         cmocka_unit_test(test_round_trips),
         cmocka_unit_test(test_dtype_and_shards),
         cmocka_unit_test(test_refusals_and_cancel),
+        cmocka_unit_test(test_misaligned_sources),
         cmocka_unit_test(test_command),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -100,6 +100,7 @@ mlxe_status convert_make_temp_dir(const char *dst, char **out, mlxe_error *err) 
         free(path);
         return st;
     }
+    chmod(path, 0755); /* mkdtemp makes it private; a model folder is not */
     *out = path;
     return MLXE_OK;
 }

@@ -324,6 +324,9 @@ static void test_dtype_and_shards(void **state) {
     o.max_shard_bytes = 40000; /* llama-f32 in bf16 is ~215 KB: several shards */
     convert_or_fail(src, many, &o);
 
+    struct stat info;
+    assert_int_equal(stat(one, &info), 0);
+    assert_int_equal(info.st_mode & 0777, 0755); /* not mkdtemp's private 0700 */
     mlxe_error err;
     mlxe_weight_set *in = NULL, *a = NULL, *b = NULL;
     assert_int_equal(mlxe_weight_set_open(src, &in, &err), MLXE_OK);

@@ -1,4 +1,4 @@
-/* tests/unit/test_models_quant.c — MLX-quantized fixture models against
+/* tests/unit/test_models_quant_transformers.c — MLX-quantized fixture models against
  * transformers (tests/fixtures/quant/<fixture>-b<bits>g<group>/reference.json,
  * made by scripts/quant/make_quant_references.py on the GPU machine: the
  * fixture with each weight mlx-lm quantizes replaced by float32(scale) * q +

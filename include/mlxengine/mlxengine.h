@@ -16,6 +16,7 @@
 #include "mlxengine/version.h"
 #include "mlxengine/log.h"
 #include "mlxengine/cancel.h"
+#include "mlxengine/hub.h"
 #include "mlxengine/model.h"
 #include "mlxengine/context.h"
 #include "mlxengine/sampler.h"

@@ -25,5 +25,6 @@
 #include "mlxengine/tokenizer.h"
 #include "mlxengine/template.h"
 #include "mlxengine/chat.h"
+#include "mlxengine/convert.h"
 
 #endif

@@ -19,5 +19,6 @@ const tool_command tool_commands[] = {
     {"run", "answer one prompt with a model (folder, alias or Hub id), streamed", cmd_run},
     {"chat", "talk with a model in the terminal (line editing, /help)", cmd_chat},
     {"template", "print the prompt a model's chat template renders", cmd_template},
+    {"convert", "write an MLX model folder from a HF/MLX one (quantize, dequantize, change dtype)", cmd_convert},
     {NULL, NULL, NULL},
 };

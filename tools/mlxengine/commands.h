@@ -30,5 +30,6 @@ int cmd_detokenize(int argc, char **argv);
 int cmd_template(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
 
 #endif

@@ -32,6 +32,11 @@ typedef struct mlxe_rope_scaling {
     int64_t original_max_position_embeddings; /* llama3, yarn, dynamic */
     double beta_fast, beta_slow;              /* yarn (defaults 32, 1) */
     double attention_factor;                  /* yarn mscale; 0 = derive from factor */
+    /* Added after the first contract: */
+    bool has_original_max_position_embeddings; /* given in the file (else it holds
+                                                  max_position_embeddings, transformers' fallback) */
+    double mscale, mscale_all_dim;            /* yarn (DeepSeek-style); 0 when absent */
+    bool truncate;                            /* yarn; default true */
 } mlxe_rope_scaling;
 
 typedef struct mlxe_model_config {
@@ -77,12 +82,21 @@ typedef struct mlxe_generation_config {
     int n_eos_token_ids;
 } mlxe_generation_config;
 
-/* Model types the native backend runs, for error messages and checks. */
+/* Model types the native backend runs, for error messages and checks;
+ * NULL-terminated. */
 extern const char *const mlxe_supported_model_types[];
 
-/* Parses a config.json object; what names the source in errors. */
+/* Parses a config.json object; what names the source in errors.
+ * Absent keys take the defaults of the transformers config class of the
+ * model_type (LlamaConfig, MistralConfig, Qwen2Config, Qwen3Config). Both
+ * the transformers 4 keys (rope_theta, rope_scaling with "type" or
+ * "rope_type") and transformers 5's rope_parameters are read. Unknown
+ * model_type → MLXE_ERR_UNSUPPORTED listing the supported ones; impossible
+ * sizes → MLXE_ERR_FORMAT naming the key. */
 mlxe_status mlxe_model_config_parse(const cJSON *root, const char *what, mlxe_model_config *out,
                                     mlxe_error *err);
+/* Fills the values used when generation_config.json is absent (present=false). */
+void mlxe_generation_config_init(mlxe_generation_config *gen);
 mlxe_status mlxe_generation_config_parse(const cJSON *root, const char *what,
                                          mlxe_generation_config *out, mlxe_error *err);
 /* Loads DIR/config.json and, if present, DIR/generation_config.json (whose
@@ -111,8 +125,17 @@ typedef struct mlxe_tokenizer_config {
 
 mlxe_status mlxe_tokenizer_config_parse(const cJSON *root, const char *what,
                                         mlxe_tokenizer_config *out, mlxe_error *err);
-/* Loads DIR/tokenizer_config.json (absent → present=false, MLXE_OK). */
+/* Loads DIR/tokenizer_config.json (absent → present=false, MLXE_OK). As
+ * transformers documents, DIR/chat_template.jinja, when present, replaces
+ * the "default" template, and each DIR/additional_chat_templates/NAME.jinja
+ * adds (or replaces) template NAME; the others from tokenizer_config.json
+ * stay. On error *out is left empty (nothing to free). */
 mlxe_status mlxe_tokenizer_config_load(const char *dir, mlxe_tokenizer_config *out, mlxe_error *err);
+/* Frees what parse/load allocated and resets the struct to empty
+ * (present=false, add_*_token=-1). Accepts NULL. */
 void mlxe_tokenizer_config_free(mlxe_tokenizer_config *config);
+/* The template named name ("default" when name is NULL), or NULL. */
+const char *mlxe_tokenizer_config_chat_template(const mlxe_tokenizer_config *config,
+                                                const char *name);
 
 #endif

@@ -4,10 +4,16 @@
  * trusted (sane header length, valid JSON, known dtypes, offsets inside the
  * data area, shape × dtype size equal to the byte span, no overlaps, unique
  * names). Tensor data is then used in place: the mapping lives as long as
- * the file (or weight set) object. Errors name the file and the tensor. */
+ * the file (or weight set) object. Errors name the file and the tensor.
+ *
+ * _at(i) walks a file's tensors in data-offset order (a weight set: file by
+ * file); _find is a binary search over names sorted once at open.
+ * Thread-safety: a file or weight set is read-only after open, so any
+ * number of threads may query it at once; close it once, after all use. */
 #ifndef MLXE_FORMAT_SAFETENSORS_H
 #define MLXE_FORMAT_SAFETENSORS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,6 +31,13 @@ typedef struct mlxe_tensor_info {
     const void *data;              /* inside the mapping; NULL only when n_bytes is 0 */
     size_t n_bytes;
     const char *file;              /* path of the file holding it (borrowed) */
+    /* Added after the first contract: */
+    bool aligned;                  /* data is aligned to its element size. Files from the
+                                      reference writer always are; files from MLX's
+                                      save_safetensors (mlx-community models) often are not:
+                                      it neither pads the header nor orders tensors by
+                                      alignment. Kernels that need aligned loads must copy
+                                      tensors where this is false. */
 } mlxe_tensor_info;
 
 /* ---- one file ---- */
@@ -38,6 +51,8 @@ const mlxe_tensor_info *mlxe_safetensors_at(const mlxe_safetensors_file *file, s
 const mlxe_tensor_info *mlxe_safetensors_find(const mlxe_safetensors_file *file, const char *name);
 /* A "__metadata__" string value, or NULL. */
 const char *mlxe_safetensors_metadata(const mlxe_safetensors_file *file, const char *key);
+/* The path the file was opened with (borrowed). */
+const char *mlxe_safetensors_path(const mlxe_safetensors_file *file);
 
 /* ---- a model folder ---- */
 /* Opens model.safetensors, or the shards listed by model.safetensors.index.json
@@ -53,6 +68,9 @@ const mlxe_tensor_info *mlxe_weight_set_at(const mlxe_weight_set *set, size_t in
 const mlxe_tensor_info *mlxe_weight_set_find(const mlxe_weight_set *set, const char *name);
 /* Sum of all tensors' bytes. */
 size_t mlxe_weight_set_total_bytes(const mlxe_weight_set *set);
+/* The files of the set, in the order their tensors are numbered by _at. */
+size_t mlxe_weight_set_file_count(const mlxe_weight_set *set);
+const mlxe_safetensors_file *mlxe_weight_set_file(const mlxe_weight_set *set, size_t index);
 /* Finds name and checks its shape (n_dims dims equal to shape); errors say
  * "missing tensor 'X' in DIR" or "tensor 'X' in FILE has shape [a, b] but
  * the config implies [c, d]". */

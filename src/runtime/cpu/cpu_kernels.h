@@ -1,0 +1,46 @@
+/* runtime/cpu/cpu_kernels.h — the inner loops the CPU ops are built from, in
+ * one table per instruction set (portable C, AVX2+FMA+F16C), chosen once at
+ * device creation.
+ *
+ * The ops (cpu_ops_*.c) do the threading and call these on their share of the
+ * work; kernels never allocate and never fail. */
+#ifndef MLXE_RUNTIME_CPU_KERNELS_H
+#define MLXE_RUNTIME_CPU_KERNELS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "runtime/ops.h"
+
+/* y[r * ldy + o] = dot(x[r * cols ..], w[o * cols ..]) for r < n_x and
+ * o in [o_begin, o_end). w is row-major rows × cols in the kernel's dtype
+ * (float, or uint16 bits of F16 / BF16) and is read in place. */
+typedef void (*mlxe_matmul_kernel)(const float *x, int64_t n_x, const void *w, int64_t cols,
+                                   int64_t o_begin, int64_t o_end, float *y, int64_t ldy);
+
+typedef struct mlxe_cpu_kernels {
+    const char *name;              /* "generic", "avx2" */
+    mlxe_matmul_kernel matmul_f32;
+    mlxe_matmul_kernel matmul_f16;
+    mlxe_matmul_kernel matmul_bf16;
+    float (*dot)(const float *a, const float *b, int64_t n);
+    void (*axpy)(float *y, float a, const float *x, int64_t n);   /* y += a * x */
+    void (*scale)(float *y, float a, int64_t n);                  /* y *= a */
+    /* Like mlxe_matmul_kernel for an MLX affine-quantized w with 4 or 8 bits
+     * (y's row stride is w->rows); NULL when the table has none, and then
+     * cpu_quant.c's portable path is used. */
+    void (*matmul_quantized)(const float *x, int64_t n_x, const mlxe_matrix *w, int64_t o_begin, int64_t o_end,
+                             float *y);
+} mlxe_cpu_kernels;
+
+extern const mlxe_cpu_kernels mlxe_cpu_kernels_generic;
+#if defined(__x86_64__)
+extern const mlxe_cpu_kernels mlxe_cpu_kernels_avx2;
+#endif
+
+/* The fastest table this processor runs, unless MLXE_CPU_KERNELS=generic
+ * (or =avx2, honoured only when the processor has it) says otherwise. */
+const mlxe_cpu_kernels *mlxe_cpu_kernels_select(void);
+bool mlxe_cpu_has_avx2(void);
+
+#endif

@@ -1,4 +1,5 @@
-/* bench/tokenizer_bench.c — the C side of bench/tokenizer_bench.mjs:
+/* bench/tokenizer_bench.c — the C side of bench/tokenizer_bench.mjs (built
+ * as build/bench/bench_tokenizer_bench):
  * load time of a tokenizer folder (best of LOADS runs) and single-threaded
  * encode throughput over a text file, one encode call per paragraph
  * (blank-line separated), best of 3 passes. Prints one JSON line.

@@ -15,7 +15,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const build = path.resolve(process.argv[2] || path.join(root, "build"));
 const megabytes = Number(process.argv[3] || 3);
 const modules = path.join(root, "tests/oracles/tokenizers/node_modules");
-const client = path.join(build, "bench/tokenizer_bench");
+const client = path.join(build, "bench/bench_tokenizer_bench");
 if (!fs.existsSync(modules)) { console.error("run scripts/setup.sh first (npm oracles)"); process.exit(2); }
 if (!fs.existsSync(client)) { console.error(`${client} missing: build first`); process.exit(2); }
 const { Tokenizer } = await import(pathToFileURL(path.join(modules, "@huggingface/tokenizers/dist/tokenizers.mjs")).href);

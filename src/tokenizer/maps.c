@@ -109,12 +109,6 @@ void tok_string_map_free(tok_string_map *map) {
     memset(map, 0, sizeof *map);
 }
 
-static inline size_t pair_slot(uint64_t key, size_t mask) {
-    uint64_t h = key * 0x9E3779B97F4A7C15ull;
-    h ^= h >> 29;
-    return (size_t)h & mask;
-}
-
 bool tok_pair_map_init(tok_pair_map *map, size_t expected) {
     memset(map, 0, sizeof *map);
     map->n_slots = slots_for(expected);
@@ -132,7 +126,7 @@ static bool pair_map_grow(tok_pair_map *map) {
     for (size_t i = 0; i < map->n_slots; i++) {
         tok_pair_entry e = map->slots[i];
         if (e.key == UINT64_MAX) continue;
-        size_t j = pair_slot(e.key, n - 1);
+        size_t j = tok_pair_slot(e.key, n - 1);
         while (slots[j].key != UINT64_MAX) j = (j + 1) & (n - 1);
         slots[j] = e;
     }
@@ -146,7 +140,7 @@ bool tok_pair_map_put(tok_pair_map *map, uint64_t key, uint64_t value) {
     if (key == UINT64_MAX) return false;
     if ((map->count + 1) * 2 > map->n_slots && !pair_map_grow(map)) return false;
     size_t mask = map->n_slots - 1;
-    size_t i = pair_slot(key, mask);
+    size_t i = tok_pair_slot(key, mask);
     for (;; i = (i + 1) & mask) {
         if (map->slots[i].key == key) {
             map->slots[i].value = value;

@@ -46,13 +46,17 @@ typedef struct tok_pair_map {
 
 bool tok_pair_map_init(tok_pair_map *map, size_t expected);
 bool tok_pair_map_put(tok_pair_map *map, uint64_t key, uint64_t value);
+static inline size_t tok_pair_slot(uint64_t key, size_t mask) {
+    uint64_t h = key * 0x9E3779B97F4A7C15ull;
+    h ^= h >> 29;
+    return (size_t)h & mask;
+}
+
 /* true and *value when found */
 static inline bool tok_pair_map_get(const tok_pair_map *map, uint64_t key, uint64_t *value) {
     if (!map->n_slots) return false;
-    uint64_t h = key * 0x9E3779B97F4A7C15ull;
-    h ^= h >> 29;
     size_t mask = map->n_slots - 1;
-    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+    for (size_t i = tok_pair_slot(key, mask);; i = (i + 1) & mask) {
         const tok_pair_entry *e = &map->slots[i];
         if (e->key == key) {
             *value = e->value;
@@ -62,5 +66,15 @@ static inline bool tok_pair_map_get(const tok_pair_map *map, uint64_t key, uint6
     }
 }
 void tok_pair_map_free(tok_pair_map *map);
+
+/* Loading inserts hundreds of thousands of keys at random slots: asking
+ * for the next key's slot while the previous one is inserted hides most
+ * of the cache misses. */
+static inline void tok_pair_map_prefetch(const tok_pair_map *map, uint64_t key) {
+    if (map->n_slots) __builtin_prefetch(&map->slots[tok_pair_slot(key, map->n_slots - 1)], 1);
+}
+static inline void tok_string_map_prefetch(const tok_string_map *map, const char *key, size_t size) {
+    if (map->n_slots) __builtin_prefetch(&map->slots[(uint32_t)tok_hash_bytes(key, size) & (map->n_slots - 1)], 1);
+}
 
 #endif

@@ -14,7 +14,8 @@
 #include "base/error.h"
 #include "base/file.h"
 #include "base/log_internal.h"
-#include "tokenizer/config_fields.h"
+#include "format/model_config.h"
+#include "tokenizer/special_tokens_map.h"
 #include "tokenizer/tokenizer_internal.h"
 #include "tokenizer/unicode.h"
 
@@ -153,7 +154,7 @@ static mlxe_status build_tries(mlxe_tokenizer *tk, mlxe_error *err) {
  * from add_bos_token/add_eos_token (update_post_processor in
  * tokenization_llama_fast.py); we do so whenever tokenizer_config.json sets
  * either flag, and keep tokenizer.json's post_processor otherwise. */
-static mlxe_status apply_config(mlxe_tokenizer *tk, const tok_config_fields *cfg, mlxe_error *err) {
+static mlxe_status apply_config(mlxe_tokenizer *tk, const mlxe_tokenizer_config *cfg, mlxe_error *err) {
     mlxe_tokenizer_info *info = &tk->info;
     info->vocab_size = tk->vocab_size;
     info->model_type = "BPE";
@@ -217,8 +218,9 @@ mlxe_status mlxe_tokenizer_load_memory(const char *json, size_t size, const char
         return oom(what, err);
     }
     memcpy(tk->what, what, what_size + 1);
-    tok_config_fields cfg;
-    tok_config_fields_init(&cfg);
+    mlxe_tokenizer_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.add_bos_token = cfg.add_eos_token = -1;
     mlxe_status st = tok_load_tokenizer_json(tk, json, size, err);
     if (st == MLXE_OK) {
         st = build_id_table(tk);
@@ -226,13 +228,20 @@ mlxe_status mlxe_tokenizer_load_memory(const char *json, size_t size, const char
         else if (st != MLXE_OK) st = oom(what, err);
     }
     if (st == MLXE_OK) st = build_tries(tk, err);
-    if (st == MLXE_OK && config_json) st = tok_config_fields_parse(config_json, config_size, "tokenizer_config.json", &cfg, err);
+    if (st == MLXE_OK && config_json) {
+        cJSON *root = cJSON_ParseWithLength(config_json, config_size);
+        if (!root)
+            st = mlxe_error_set(err, MLXE_ERR_FORMAT, "tokenizer_config.json: not valid JSON (corrupt file? download it again)");
+        else
+            st = mlxe_tokenizer_config_parse(root, "tokenizer_config.json", &cfg, err);
+        cJSON_Delete(root);
+    }
     if (st == MLXE_OK) st = apply_config(tk, &cfg, err);
     if (st == MLXE_OK) {
         tk->cache = calloc(TOK_CACHE_SLOTS, sizeof *tk->cache);
         if (!tk->cache) st = oom(what, err);
     }
-    tok_config_fields_free(&cfg);
+    mlxe_tokenizer_config_free(&cfg);
     if (st != MLXE_OK) {
         mlxe_tokenizer_free(tk);
         return st;

@@ -159,10 +159,18 @@ static bool index_set(vocab_index *index, int64_t id, uint32_t offset, uint32_t 
     return true;
 }
 
+static bool insert_vocab(tok_bpe *bpe, const tok_buffer *key, int64_t id, vocab_index *index) {
+    size_t before = bpe->vocab.count, offset = bpe->vocab.strings_size;
+    return tok_string_map_put(&bpe->vocab, key->data, key->size, (int32_t)id) &&
+           (bpe->vocab.count == before || index_set(index, id, (uint32_t)offset, (uint32_t)key->size));
+}
+
 static mlxe_status read_vocab(const char *what, span vocab, tok_bpe *bpe, int64_t *max_id, vocab_index *index,
                               mlxe_error *err) {
     json_scan s = {vocab.start, vocab.start + vocab.size, vocab.start, NULL};
-    tok_buffer key = {0};
+    tok_buffer key = {0}, pending = {0};
+    int64_t pending_id = 0;
+    bool have_pending = false;
     mlxe_status st = MLXE_OK;
     size_t expected = vocab.size / 16 + 16;
     if (!tok_string_map_init(&bpe->vocab, expected)) return oom(err);
@@ -193,12 +201,17 @@ static mlxe_status read_vocab(const char *what, span vocab, tok_bpe *bpe, int64_
                                 (long long)id);
             break;
         }
-        size_t before = bpe->vocab.count, offset = bpe->vocab.strings_size;
-        if (!tok_string_map_put(&bpe->vocab, key.data, key.size, (int32_t)id) ||
-            (bpe->vocab.count > before && !index_set(index, id, (uint32_t)offset, (uint32_t)key.size))) {
+        /* inserted one entry late, after prefetching its slot (maps.h) */
+        tok_string_map_prefetch(&bpe->vocab, key.data, key.size);
+        if (have_pending && !insert_vocab(bpe, &pending, pending_id, index)) {
             st = oom(err);
             break;
         }
+        tok_buffer swap = pending;
+        pending = key;
+        key = swap;
+        pending_id = id;
+        have_pending = true;
         if (id > *max_id) *max_id = id;
         json_scan_ws(&s);
         if (s.p < s.end && *s.p == ',') {
@@ -210,13 +223,21 @@ static mlxe_status read_vocab(const char *what, span vocab, tok_bpe *bpe, int64_
         st = scan_error(what, &s, err);
         break;
     }
+    if (st == MLXE_OK && have_pending && !insert_vocab(bpe, &pending, pending_id, index)) st = oom(err);
     tok_buffer_free(&key);
+    tok_buffer_free(&pending);
     return st;
 }
 
+typedef struct pending_merge {
+    uint64_t key, value;
+    bool valid;
+} pending_merge;
+
 static mlxe_status add_merge(const char *what, tok_bpe *bpe, const char *left, size_t left_size,
                              const char *right, size_t right_size, size_t rank, tok_buffer *joined,
-                             const vocab_index *index, int32_t *last_merged, mlxe_error *err) {
+                             const vocab_index *index, int32_t *last_merged, pending_merge *pending,
+                             mlxe_error *err) {
     /* (a merge of tokens that are not valid UTF-8 cannot find them in the
      * vocabulary, which holds only valid UTF-8) */
     int32_t a = tok_string_map_get(&bpe->vocab, left, left_size);
@@ -240,10 +261,12 @@ static mlxe_status add_merge(const char *what, tok_bpe *bpe, const char *left, s
     if (merged < 0)
         return mlxe_error_set(err, MLXE_ERR_FORMAT, "%s: merge #%zu ('%.60s' '%.60s') makes '%.120s', which is not in model.vocab",
                               what, rank, left, right, joined->data);
-    /* a repeated pair keeps the later rank, as collecting into a HashMap does */
-    if (!tok_pair_map_put(&bpe->merges, ((uint64_t)(uint32_t)a << 32) | (uint32_t)b,
-                          ((uint64_t)rank << 32) | (uint32_t)merged))
-        return oom(err);
+    /* inserted one merge late, after prefetching its slot (see maps.h); a
+     * repeated pair keeps the later rank, as collecting into a HashMap does */
+    uint64_t key = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
+    tok_pair_map_prefetch(&bpe->merges, key);
+    if (pending->valid && !tok_pair_map_put(&bpe->merges, pending->key, pending->value)) return oom(err);
+    *pending = (pending_merge){key, ((uint64_t)rank << 32) | (uint32_t)merged, true};
     return MLXE_OK;
 }
 
@@ -251,6 +274,7 @@ static mlxe_status read_merges(const char *what, span merges, tok_bpe *bpe, cons
                                mlxe_error *err) {
     if (!tok_pair_map_init(&bpe->merges, merges.size / 16 + 16)) return oom(err);
     int32_t last_merged = -2;
+    pending_merge pending = {0, 0, false};
     if (!merges.start) return MLXE_OK;
     json_scan s = {merges.start, merges.start + merges.size, merges.start, NULL};
     tok_buffer a = {0}, b = {0}, joined = {0};
@@ -282,7 +306,7 @@ static mlxe_status read_merges(const char *what, span merges, tok_bpe *bpe, cons
             size_t left_size = (size_t)(space - a.data);
             *space = '\0';
             st = add_merge(what, bpe, a.data, left_size, space + 1, a.size - left_size - 1, rank, &joined, index,
-                           &last_merged, err);
+                           &last_merged, &pending, err);
         } else {
             /* ["left", "right"] */
             if (!json_scan_expect(&s, '[') || !json_scan_string(&s, &a) || !json_scan_expect(&s, ',') ||
@@ -291,7 +315,7 @@ static mlxe_status read_merges(const char *what, span merges, tok_bpe *bpe, cons
                 st = scan_error(what, &s, err);
                 break;
             }
-            st = add_merge(what, bpe, a.data, a.size, b.data, b.size, rank, &joined, index, &last_merged, err);
+            st = add_merge(what, bpe, a.data, a.size, b.data, b.size, rank, &joined, index, &last_merged, &pending, err);
         }
         if (st != MLXE_OK) break;
         json_scan_ws(&s);
@@ -304,6 +328,7 @@ static mlxe_status read_merges(const char *what, span merges, tok_bpe *bpe, cons
         st = scan_error(what, &s, err);
         break;
     }
+    if (st == MLXE_OK && pending.valid && !tok_pair_map_put(&bpe->merges, pending.key, pending.value)) st = oom(err);
     tok_buffer_free(&a);
     tok_buffer_free(&b);
     tok_buffer_free(&joined);

@@ -155,7 +155,7 @@ static mlxe_status parse_rope_object(const cJSON *rope, const char *key, const c
     const cJSON *full = raw_item(rope, "full_attention");
     if (cJSON_IsObject(full) && !raw_item(rope, "rope_type") && !raw_item(rope, "type")) rope = full;
 
-    char where[96];
+    char where[512];
     snprintf(where, sizeof where, "%s: %s", what, key);
     const char *type = NULL;
     bool found = false;
@@ -257,7 +257,7 @@ static mlxe_status parse_rope(const cJSON *root, const char *what, mlxe_model_co
         const cJSON *p = parameters;
         const cJSON *full = raw_item(p, "full_attention");
         if (cJSON_IsObject(full) && !raw_item(p, "rope_type")) p = full;
-        char where[96];
+        char where[512];
         snprintf(where, sizeof where, "%s: rope_parameters", what);
         status = mlxe_json_get_double(p, "rope_theta", where, &config->rope_theta, &theta_given, err);
         if (status == MLXE_OK) status = parse_rope_object(parameters, "rope_parameters", what, config, err);
@@ -266,7 +266,7 @@ static mlxe_status parse_rope(const cJSON *root, const char *what, mlxe_model_co
     if (config->rope_scaling.type == MLXE_ROPE_SCALING_NONE && scaling && !cJSON_IsNull(scaling)) {
         if (!cJSON_IsObject(scaling))
             return mlxe_error_set(err, MLXE_ERR_FORMAT, "%s: key 'rope_scaling' must be an object or null", what);
-        char where[96];
+        char where[512];
         snprintf(where, sizeof where, "%s: rope_scaling", what);
         if (!theta_given)
             status = get_double_default(scaling, "rope_theta", where, config->rope_theta, &config->rope_theta, err);

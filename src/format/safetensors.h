@@ -13,6 +13,7 @@
 #ifndef MLXE_FORMAT_SAFETENSORS_H
 #define MLXE_FORMAT_SAFETENSORS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,6 +31,13 @@ typedef struct mlxe_tensor_info {
     const void *data;              /* inside the mapping; NULL only when n_bytes is 0 */
     size_t n_bytes;
     const char *file;              /* path of the file holding it (borrowed) */
+    /* Added after the first contract: */
+    bool aligned;                  /* data is aligned to its element size. Files from the
+                                      reference writer always are; files from MLX's
+                                      save_safetensors (mlx-community models) often are not:
+                                      it neither pads the header nor orders tensors by
+                                      alignment. Kernels that need aligned loads must copy
+                                      tensors where this is false. */
 } mlxe_tensor_info;
 
 /* ---- one file ---- */

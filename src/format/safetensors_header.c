@@ -388,6 +388,7 @@ mlxe_status mlxe_safetensors_parse_header(const unsigned char *buffer, size_t si
         t->n_elements = (int64_t)pending[i].n_elements;
         t->n_bytes = (size_t)(pending[i].end - pending[i].begin);
         t->data = t->n_bytes ? buffer + data_start + pending[i].begin : NULL;
+        t->aligned = (uintptr_t)t->data % mlxe_dtype_size(t->dtype) == 0;
         t->file = what;
         out->by_name[i] = i;
     }

@@ -2,11 +2,17 @@
  * backend-specific work is in cpu/ (and cuda/ later). */
 #include "runtime/device.h"
 
+#include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/error.h"
+#include "base/log_internal.h"
 #include "runtime/cpu/cpu_ops.h"
 #include "runtime/device_internal.h"
+#if MLXE_CUDA_ENABLED
+#include "runtime/cuda/cuda_internal.h"
+#endif
 
 mlxe_status mlxe_device_create_cpu(int n_threads, mlxe_device **out, mlxe_error *err) {
     if (!out) return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT, "mlxe_device_create_cpu: out is NULL");
@@ -22,9 +28,56 @@ mlxe_status mlxe_device_create_cpu(int n_threads, mlxe_device **out, mlxe_error 
     return MLXE_OK;
 }
 
+mlxe_status mlxe_device_create_cuda(int ordinal, mlxe_device **out, mlxe_error *err) {
+    if (!out) return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT, "mlxe_device_create_cuda: out is NULL");
+    *out = NULL;
+    if (ordinal < 0)
+        return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT, "CUDA device number %d is negative; use cuda:0, cuda:1, ...",
+                              ordinal);
+#if MLXE_CUDA_ENABLED
+    mlxe_device *dev = calloc(1, sizeof *dev);
+    if (!dev) return mlxe_error_set(err, MLXE_ERR_OUT_OF_MEMORY, "out of memory creating the CUDA device");
+    mlxe_status status = mlxe_cuda_device_init(dev, ordinal, err);
+    if (status != MLXE_OK) {
+        free(dev);
+        return status;
+    }
+    *out = dev;
+    return MLXE_OK;
+#else
+    return mlxe_error_set(err, MLXE_ERR_DEVICE,
+                          "CUDA is not compiled into this build of mlxengine (nvcc was not found when it was "
+                          "configured); rebuild with the CUDA toolkit and -DMLXE_CUDA=ON, or use the CPU");
+#endif
+}
+
+mlxe_status mlxe_device_create(const char *spec, mlxe_device **out, mlxe_error *err) {
+    if (!out) return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT, "mlxe_device_create: out is NULL");
+    *out = NULL;
+    if (!spec || !*spec || strcmp(spec, "auto") == 0) {
+        mlxe_error cuda_err;
+        if (mlxe_device_create_cuda(0, out, &cuda_err) == MLXE_OK) return MLXE_OK;
+        MLXE_INFO(MLXE_LOG_CAT_RUNTIME, "running on the CPU: %s", cuda_err.message);
+        return mlxe_device_create_cpu(0, out, err);
+    }
+    if (strcmp(spec, "cpu") == 0) return mlxe_device_create_cpu(0, out, err);
+    if (strcmp(spec, "cuda") == 0) return mlxe_device_create_cuda(0, out, err);
+    if (strncmp(spec, "cuda:", 5) == 0 && spec[5] >= '0' && spec[5] <= '9') {
+        char *end = NULL;
+        errno = 0;
+        long ordinal = strtol(spec + 5, &end, 10);
+        if (errno == 0 && *end == '\0' && ordinal <= 1024) return mlxe_device_create_cuda((int)ordinal, out, err);
+    }
+    return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT,
+                          "unknown device \"%s\"; use cpu, cuda, cuda:N (N = 0, 1, ...) or auto", spec);
+}
+
 void mlxe_device_free(mlxe_device *dev) {
     if (!dev) return;
     if (dev->kind == MLXE_DEVICE_CPU) mlxe_cpu_device_release(dev);
+#if MLXE_CUDA_ENABLED
+    if (dev->kind == MLXE_DEVICE_CUDA) mlxe_cuda_device_release(dev);
+#endif
     free(dev);
 }
 

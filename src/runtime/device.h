@@ -17,6 +17,17 @@
  * chosen at run time: AVX2/FMA/F16C when the processor has them, else
  * portable C; MLXE_CPU_KERNELS=generic forces the portable path. */
 mlxe_status mlxe_device_create_cpu(int n_threads, mlxe_device **out, mlxe_error *err);
+/* NVIDIA GPU number `ordinal` (0 = the first, as CUDA counts them). Fails
+ * with MLXE_ERR_DEVICE and a message saying why the GPU cannot be used:
+ * CUDA not compiled in, no NVIDIA driver, no such GPU, a GPU older than
+ * compute capability 8.0, or the driver failing to start it. Never crashes
+ * on a machine without a GPU. */
+mlxe_status mlxe_device_create_cuda(int ordinal, mlxe_device **out, mlxe_error *err);
+/* A device from its spelling on the command line: "cpu", "cuda" (= "cuda:0"),
+ * "cuda:N", or "auto" (cuda:0 when usable, else the CPU, logging at info
+ * level why the GPU was not used). NULL or "" mean "auto". CPU devices get
+ * the default thread count. */
+mlxe_status mlxe_device_create(const char *spec, mlxe_device **out, mlxe_error *err);
 /* Frees the device and its threads. Accepts NULL. */
 void mlxe_device_free(mlxe_device *dev);
 

@@ -4,11 +4,15 @@
  *
  * Conventions
  *  - Activations are float32, row-major, in memory of the op's device
- *    (ops->alloc). On the CPU that is ordinary host memory.
+ *    (ops->alloc). On the CPU that is ordinary host memory. The integer
+ *    arrays (ids, slots, positions) and inv_freq belong there too: upload
+ *    them once per forward. (CUDA also accepts host pointers for these,
+ *    copying them up on every call, which costs a synchronous copy each.)
  *  - Weights are described by mlxe_matrix / mlxe_vector and used in place:
  *    on the CPU `data` points into the safetensors mapping (F32, F16 or BF16;
  *    MLX-quantized packed U32 with scales and biases). No float copy of the
- *    model is ever made.
+ *    model is ever made. On a GPU the mapping is copied to device memory
+ *    once (ops->upload_weights) and the pointers are rebased into the copy.
  *  - A "row" of a batch is one token. n_rows is the number of tokens.
  *  - Ops never fail on valid arguments; argument checks happen once, at model
  *    load (shapes) and batch build (ids, positions), not per call.
@@ -59,6 +63,10 @@ typedef struct mlxe_attention_args {
     int64_t window;            /* sliding window: lo = max(0, pos - window + 1); 0 = lo is 0 */
     float scale;               /* usually 1/sqrt(head_dim) */
     float *out;                /* [n_rows][n_heads][head_dim] */
+    /* Optional hint: max(positions) + 1, known on the host when the batch is
+     * built. The GPU sizes its split over the sequence with it; 0 = unknown
+     * (capacity is assumed). The CPU ignores it. */
+    int64_t kv_length;
 } mlxe_attention_args;
 
 typedef struct mlxe_ops {
@@ -99,6 +107,22 @@ typedef struct mlxe_ops {
     void (*silu_mul)(mlxe_device *dev, const float *gate, const float *up, float *out, int64_t n);
     /* y[i] += x[i] */
     void (*add)(mlxe_device *dev, float *y, const float *x, int64_t n);
+
+    /* ---- weights and completion (devices with their own memory) ---- */
+    /* Makes `bytes` of weight data at `host` (e.g. a safetensors file's data
+     * section, mapped) usable by the ops: *device_ptr receives the copy's
+     * address, and a weight at host + offset is at *device_ptr + offset.
+     * CPU: *device_ptr = host, nothing is copied. CUDA: one device
+     * allocation and a copy; MLXE_ERR_OUT_OF_MEMORY says how much is missing.
+     * Free with free_weights. */
+    mlxe_status (*upload_weights)(mlxe_device *dev, const void *host, size_t bytes, void **device_ptr,
+                                  mlxe_error *err);
+    /* Releases what upload_weights gave (CPU: nothing). Accepts NULL. */
+    void (*free_weights)(mlxe_device *dev, void *device_ptr);
+    /* Waits for the ops queued so far and reports the first error any of them
+     * met since the last call (ops return nothing and a GPU runs them
+     * asynchronously). download also waits, but reports nothing. */
+    mlxe_status (*synchronize)(mlxe_device *dev, mlxe_error *err);
 } mlxe_ops;
 
 #endif

@@ -182,6 +182,7 @@ static void test_round_trip_every_dtype(void **state) {
         assert_memory_equal(t->data, buffers[i], t->n_bytes);
         /* The writer's ordering keeps every tensor aligned to its element size. */
         assert_int_equal((uintptr_t)t->data % mlxe_dtype_size(t->dtype), 0);
+        assert_true(t->aligned);
         assert_string_equal(t->file, path);
     }
     const mlxe_tensor_info *scalar = mlxe_safetensors_find(file, "scalar");
@@ -386,6 +387,32 @@ static void test_truncated_file(void **state) {
     free(path);
 }
 
+/* MLX's save_safetensors writes the header unpadded and the tensors in hash
+ * order, so data can sit at any byte: the reader accepts it and says so. */
+static void test_unaligned_data(void **state) {
+    (void)state;
+    char *path = join_path(temp_dir, "mlx.safetensors");
+    /* Header of 127 bytes (odd, so nothing is aligned); a BF16 tensor of 3 elements
+     * first, so the U32 tensor after it starts at data byte 6. */
+    const char *header = "{\"__metadata__\":{},\"s\":{\"dtype\":\"BF16\",\"shape\":[3],\"data_offsets\":[0,6]},"
+                         "\"w\":{\"dtype\":\"U32\",\"shape\":[2],\"data_offsets\":[6,14]}}";
+    write_raw_safetensors(path, header, 0, 14);
+    mlxe_safetensors_file *file = NULL;
+    mlxe_error err;
+    assert_int_equal(mlxe_safetensors_open(path, &file, &err), MLXE_OK);
+    const mlxe_tensor_info *s = mlxe_safetensors_find(file, "s");
+    const mlxe_tensor_info *w = mlxe_safetensors_find(file, "w");
+    size_t data_start = 8 + strlen(header);
+    assert_int_equal(s->aligned, (data_start % 2) == 0);
+    assert_int_equal(w->aligned, ((data_start + 6) % 4) == 0);
+    assert_false(s->aligned && w->aligned);
+    /* The bytes are still the file's: the helper fills data byte i with i*7+1. */
+    assert_int_equal(((const unsigned char *)w->data)[0], 6 * 7 + 1);
+    assert_null(mlxe_safetensors_metadata(file, "format"));
+    mlxe_safetensors_close(file);
+    free(path);
+}
+
 static void test_writer_errors(void **state) {
     (void)state;
     float v[2] = {1, 2};
@@ -529,6 +556,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_bad_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_entries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unaligned_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_close_repeatedly, setup, teardown),
         cmocka_unit_test(test_mutated_headers),

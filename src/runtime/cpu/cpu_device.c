@@ -31,6 +31,21 @@ static void cpu_copy(mlxe_device *dev, void *dst, const void *src, size_t bytes)
     if (bytes) memcpy(dst, src, bytes);
 }
 
+/* Weights are used in place from the mapping. */
+static mlxe_status cpu_upload_weights(mlxe_device *dev, const void *host, size_t bytes, void **device_ptr,
+                                      mlxe_error *err) {
+    *device_ptr = (void *)host;
+    return MLXE_OK;
+}
+
+static void cpu_free_weights(mlxe_device *dev, void *device_ptr) {
+}
+
+/* Every CPU op has finished when it returns. */
+static mlxe_status cpu_synchronize(mlxe_device *dev, mlxe_error *err) {
+    return MLXE_OK;
+}
+
 #define CPU_OPS_TABLE(table_name, display_name)   \
     static const mlxe_ops table_name = {          \
         .name = display_name,                     \
@@ -47,6 +62,9 @@ static void cpu_copy(mlxe_device *dev, void *dst, const void *src, size_t bytes)
         .attention = mlxe_cpu_attention,          \
         .silu_mul = mlxe_cpu_silu_mul,            \
         .add = mlxe_cpu_add,                      \
+        .upload_weights = cpu_upload_weights,     \
+        .free_weights = cpu_free_weights,         \
+        .synchronize = cpu_synchronize,           \
     }
 
 CPU_OPS_TABLE(cpu_ops_generic, "cpu-generic");

@@ -1,0 +1,552 @@
+/* bench/cuda_ops.c — the CUDA ops against the GPU's own ceilings, in one run:
+ * the device-to-device copy bandwidth (bytes read + written) measured first
+ * is the roofline the decode matrix-vector kernels are compared with; the
+ * prefill GEMMs are reported in TFLOP/s, the two ways of feeding F32
+ * activations to F16/BF16 weights side by side (activations rounded to BF16
+ * for the tensor cores, or weights widened to F32 per call); and matvec vs
+ * GEMM at small batches, to place the switch between them.
+ *
+ *   bench_cuda_ops [--quick]
+ *
+ * Shapes are Llama-3.1-8B's (hidden 4096, ffn 14336, vocab 128256) and
+ * Llama-3.2-1B's (2048, 8192). Weights are random (never zeros) and several
+ * copies are rotated so no call finds its matrix in the 50 MB L2. Each cell
+ * is the median of timed calls (CUDA events on the device's stream) after a
+ * warm-up. Without a GPU it says why and exits 0. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/build_config.h"
+#include "runtime/device.h"
+
+#if MLXE_BUILD_CUDA
+#include "runtime/cuda/cuda_internal.h"
+
+#define RANDOM_BLOCK_BYTES ((size_t)64 << 20)
+#define ROTATION_BYTES ((size_t)512 << 20)
+
+static uint16_t *random_block; /* valid BF16 values in [-1, 1): also finite as F16 */
+
+static void make_random_block(void) {
+    random_block = malloc(RANDOM_BLOCK_BYTES);
+    uint64_t state = 0x1234567;
+    for (size_t i = 0; i < RANDOM_BLOCK_BYTES / 2; i++) {
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        float f = (float)((double)(state >> 11) * 0x1p-53) * 2.0f - 1.0f;
+        uint32_t word;
+        memcpy(&word, &f, 4);
+        random_block[i] = (uint16_t)(word >> 16);
+    }
+}
+
+static int compare_floats(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Device memory filled from the random block. */
+static void *random_device(size_t bytes) {
+    void *p = NULL;
+    if (cudaMalloc(&p, bytes) != cudaSuccess) {
+        fprintf(stderr, "cudaMalloc %zu failed\n", bytes);
+        exit(1);
+    }
+    for (size_t done = 0; done < bytes; done += RANDOM_BLOCK_BYTES) {
+        size_t n = bytes - done < RANDOM_BLOCK_BYTES ? bytes - done : RANDOM_BLOCK_BYTES;
+        cudaMemcpy((char *)p + done, random_block, n, cudaMemcpyHostToDevice);
+    }
+    return p;
+}
+
+typedef struct matrix_set {
+    int copies;
+    mlxe_matrix m[64];
+    size_t bytes; /* of one copy: weights + scales + biases */
+} matrix_set;
+
+/* bits 0: dtype weights; else MLX affine with BF16 scales and biases. */
+static void make_set(matrix_set *s, mlxe_dtype dtype, int bits, int group, int64_t rows, int64_t cols) {
+    size_t weight_bytes = bits ? (size_t)(rows * cols) * (size_t)bits / 8
+                               : (size_t)(rows * cols) * (dtype == MLXE_DTYPE_F32 ? 4 : 2);
+    size_t scale_bytes = bits ? (size_t)(rows * cols / group) * 2 : 0;
+    s->bytes = weight_bytes + 2 * scale_bytes;
+    s->copies = (int)((ROTATION_BYTES + s->bytes - 1) / s->bytes);
+    if (s->copies > 64) s->copies = 64;
+    if (s->copies < 2) s->copies = 2;
+    for (int c = 0; c < s->copies; c++) {
+        s->m[c] = (mlxe_matrix){.dtype = bits ? MLXE_DTYPE_U32 : dtype, .rows = rows, .cols = cols, .bits = bits,
+                                .group_size = group, .scale_dtype = MLXE_DTYPE_BF16};
+        s->m[c].data = random_device(weight_bytes);
+        if (bits) { /* any finite scales and biases will do for timing */
+            s->m[c].scales = random_device(scale_bytes);
+            s->m[c].biases = random_device(scale_bytes);
+        }
+    }
+}
+
+static void free_set(matrix_set *s) {
+    for (int c = 0; c < s->copies; c++) {
+        cudaFree((void *)s->m[c].data);
+        if (s->m[c].bits) {
+            cudaFree((void *)s->m[c].scales);
+            cudaFree((void *)s->m[c].biases);
+        }
+    }
+}
+
+/* Median milliseconds of one matmul over the set's copies in turn. */
+static float time_matmul(mlxe_device *dev, const matrix_set *s, const float *x, int64_t n_rows, float *y, int reps) {
+    mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
+    const mlxe_ops *ops = mlxe_device_ops(dev);
+    cudaEvent_t start, stop;
+    cudaEventCreate(&start);
+    cudaEventCreate(&stop);
+    for (int c = 0; c < s->copies; c++) ops->matmul(dev, x, n_rows, &s->m[c], y); /* warm-up */
+    float times[256];
+    if (reps > 256) reps = 256;
+    for (int r = 0; r < reps; r++) {
+        cudaEventRecord(start, state->stream);
+        ops->matmul(dev, x, n_rows, &s->m[r % s->copies], y);
+        cudaEventRecord(stop, state->stream);
+        cudaEventSynchronize(stop);
+        cudaEventElapsedTime(&times[r], start, stop);
+    }
+    mlxe_error err;
+    if (ops->synchronize(dev, &err) != MLXE_OK) {
+        fprintf(stderr, "GPU error: %s\n", err.message);
+        exit(1);
+    }
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    qsort(times, (size_t)reps, sizeof(float), compare_floats);
+    return times[reps / 2];
+}
+
+static double copy_bandwidth(mlxe_cuda_state *state) {
+    size_t bytes = (size_t)1 << 30;
+    void *a = random_device(bytes), *b = NULL;
+    cudaMalloc(&b, bytes);
+    cudaEvent_t start, stop;
+    cudaEventCreate(&start);
+    cudaEventCreate(&stop);
+    cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, state->stream);
+    float times[10];
+    for (int r = 0; r < 10; r++) {
+        cudaEventRecord(start, state->stream);
+        cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, state->stream);
+        cudaEventRecord(stop, state->stream);
+        cudaEventSynchronize(stop);
+        cudaEventElapsedTime(&times[r], start, stop);
+    }
+    qsort(times, 10, sizeof(float), compare_floats);
+    cudaFree(a);
+    cudaFree(b);
+    return 2.0 * (double)bytes / (times[5] * 1e-3) / 1e9;
+}
+
+typedef struct shape {
+    const char *name;
+    int64_t rows, cols;
+} shape;
+
+static const char *format_name(mlxe_dtype dtype, int bits, int group, char *buf, size_t size) {
+    if (bits) snprintf(buf, size, "Q%d g%d", bits, group);
+    else snprintf(buf, size, "%s", dtype == MLXE_DTYPE_F32 ? "F32" : dtype == MLXE_DTYPE_F16 ? "F16" : "BF16");
+    return buf;
+}
+
+static void time_attention(mlxe_device *dev, int64_t n_rows, int64_t context, double copy_gbs, int mode) {
+    mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
+    state->attention_mode = mode;
+    const mlxe_ops *ops = mlxe_device_ops(dev);
+    const int64_t n_heads = 32, n_kv = 8, hd = 128, capacity = context;
+    size_t cache_bytes = (size_t)(n_kv * capacity * hd) * 4;
+    float *k_cache = random_device(cache_bytes), *v_cache = random_device(cache_bytes);
+    float *q = random_device((size_t)(n_rows * n_heads * hd) * 4), *out = NULL;
+    cudaMalloc((void **)&out, (size_t)(n_rows * n_heads * hd) * 4);
+    int32_t *slots_host = calloc((size_t)n_rows, 4), *positions_host = malloc((size_t)n_rows * 4);
+    for (int64_t r = 0; r < n_rows; r++) positions_host[r] = (int32_t)(context - n_rows + r);
+    int32_t *slots = NULL, *positions = NULL;
+    cudaMalloc((void **)&slots, (size_t)n_rows * 4);
+    cudaMalloc((void **)&positions, (size_t)n_rows * 4);
+    cudaMemcpy(slots, slots_host, (size_t)n_rows * 4, cudaMemcpyHostToDevice);
+    cudaMemcpy(positions, positions_host, (size_t)n_rows * 4, cudaMemcpyHostToDevice);
+    mlxe_attention_args args = {.n_rows = n_rows, .n_heads = n_heads, .n_kv_heads = n_kv, .head_dim = hd,
+                                .q = q, .k_cache = k_cache, .v_cache = v_cache, .capacity = capacity,
+                                .slots = slots, .positions = positions, .scale = 0.088f, .out = out,
+                                .kv_length = context};
+    cudaEvent_t start, stop;
+    cudaEventCreate(&start);
+    cudaEventCreate(&stop);
+    ops->attention(dev, &args);
+    float times[21];
+    for (int r = 0; r < 21; r++) {
+        cudaEventRecord(start, state->stream);
+        ops->attention(dev, &args);
+        cudaEventRecord(stop, state->stream);
+        cudaEventSynchronize(stop);
+        cudaEventElapsedTime(&times[r], start, stop);
+    }
+    qsort(times, 21, sizeof(float), compare_floats);
+    double ms = times[10];
+    double bytes = 2.0 * (double)cache_bytes; /* K and V read once at least */
+    static const char *kernels[] = {"auto", "split", "warp per pair"};
+    printf("| attention %lld token%s, context %lld, 32/8 heads x 128, %s kernel | %.3f ms | %.0f GB/s of KV (%.0f%% of "
+           "copy) |\n",
+           (long long)n_rows, n_rows == 1 ? "" : "s", (long long)context, kernels[mode], ms, bytes / (ms * 1e-3) / 1e9,
+           100.0 * bytes / (ms * 1e-3) / 1e9 / copy_gbs);
+    cudaFree(k_cache);
+    cudaFree(v_cache);
+    cudaFree(q);
+    cudaFree(out);
+    cudaFree(slots);
+    cudaFree(positions);
+    free(slots_host);
+    free(positions_host);
+    mlxe_error err;
+    if (ops->synchronize(dev, &err) != MLXE_OK) fprintf(stderr, "GPU error: %s\n", err.message);
+}
+
+/* ---- a whole model step through the ops (no CUDA graph yet) ---- */
+
+typedef struct model_shape {
+    const char *name;
+    int64_t hidden, n_heads, n_kv_heads, head_dim, ffn, n_layers, vocab;
+} model_shape;
+
+typedef struct model_layer {
+    mlxe_matrix q, k, v, o, gate, up, down;
+} model_layer;
+
+static mlxe_matrix make_matrix(mlxe_dtype dtype, int bits, int group, int64_t rows, int64_t cols, size_t *bytes) {
+    size_t weight_bytes = bits ? (size_t)(rows * cols) * (size_t)bits / 8 : (size_t)(rows * cols) * 2;
+    size_t scale_bytes = bits ? (size_t)(rows * cols / group) * 2 : 0;
+    mlxe_matrix m = {.dtype = bits ? MLXE_DTYPE_U32 : dtype, .rows = rows, .cols = cols, .bits = bits,
+                     .group_size = group, .scale_dtype = MLXE_DTYPE_BF16};
+    m.data = random_device(weight_bytes);
+    if (bits) {
+        m.scales = random_device(scale_bytes);
+        m.biases = random_device(scale_bytes);
+    }
+    *bytes += weight_bytes + 2 * scale_bytes;
+    return m;
+}
+
+static void free_matrix(mlxe_matrix *m) {
+    cudaFree((void *)m->data);
+    if (m->bits) {
+        cudaFree((void *)m->scales);
+        cudaFree((void *)m->biases);
+    }
+}
+
+static float *device_floats(size_t n) {
+    float *p = NULL;
+    if (cudaMalloc((void **)&p, n * sizeof(float)) != cudaSuccess) {
+        fprintf(stderr, "cudaMalloc of %zu floats failed\n", n);
+        exit(1);
+    }
+    cudaMemset(p, 0, n * sizeof(float));
+    return p;
+}
+
+/* Times decode steps (1 token at position `context`) and one prefill of
+ * `prompt` tokens through every layer, as a model forward calls the ops:
+ * norms, projections, RoPE, KV store, attention, SwiGLU, residuals, final
+ * norm and lm_head for one row. */
+static void model_step(mlxe_device *dev, const model_shape *model, mlxe_dtype dtype, int bits, int group,
+                       double copy_gbs, int64_t prompt) {
+    mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
+    const mlxe_ops *ops = mlxe_device_ops(dev);
+    const int64_t hidden = model->hidden, q_dim = model->n_heads * model->head_dim,
+                  kv_dim = model->n_kv_heads * model->head_dim, ffn = model->ffn;
+    const int64_t capacity = 1024, context = 512;
+    size_t weight_bytes = 0;
+    model_layer *layers = calloc((size_t)model->n_layers, sizeof *layers);
+    for (int64_t l = 0; l < model->n_layers; l++) {
+        layers[l].q = make_matrix(dtype, bits, group, q_dim, hidden, &weight_bytes);
+        layers[l].k = make_matrix(dtype, bits, group, kv_dim, hidden, &weight_bytes);
+        layers[l].v = make_matrix(dtype, bits, group, kv_dim, hidden, &weight_bytes);
+        layers[l].o = make_matrix(dtype, bits, group, hidden, q_dim, &weight_bytes);
+        layers[l].gate = make_matrix(dtype, bits, group, ffn, hidden, &weight_bytes);
+        layers[l].up = make_matrix(dtype, bits, group, ffn, hidden, &weight_bytes);
+        layers[l].down = make_matrix(dtype, bits, group, hidden, ffn, &weight_bytes);
+    }
+    mlxe_matrix lm_head = make_matrix(dtype, bits, group, model->vocab, hidden, &weight_bytes);
+    /* norm gains: BF16 ones */
+    uint16_t *ones_host = malloc((size_t)ffn * 2);
+    for (int64_t i = 0; i < ffn; i++) ones_host[i] = 0x3f80;
+    void *ones = NULL;
+    cudaMalloc(&ones, (size_t)ffn * 2);
+    cudaMemcpy(ones, ones_host, (size_t)ffn * 2, cudaMemcpyHostToDevice);
+    free(ones_host);
+    mlxe_vector norm = {.dtype = MLXE_DTYPE_BF16, .size = hidden, .data = ones};
+
+    const int64_t rows = prompt;
+    float *x = device_floats((size_t)(rows * hidden)), *xb = device_floats((size_t)(rows * hidden));
+    float *q = device_floats((size_t)(rows * q_dim)), *k = device_floats((size_t)(rows * kv_dim));
+    float *v = device_floats((size_t)(rows * kv_dim)), *att = device_floats((size_t)(rows * q_dim));
+    float *gate = device_floats((size_t)(rows * ffn)), *up = device_floats((size_t)(rows * ffn));
+    float *logits = device_floats((size_t)model->vocab);
+    size_t cache_n = (size_t)(model->n_kv_heads * capacity * model->head_dim);
+    float **k_cache = calloc((size_t)model->n_layers, sizeof(float *)), **v_cache = calloc((size_t)model->n_layers, sizeof(float *));
+    for (int64_t l = 0; l < model->n_layers; l++) {
+        k_cache[l] = device_floats(cache_n);
+        v_cache[l] = device_floats(cache_n);
+    }
+    float *inv_freq_host = malloc((size_t)model->head_dim / 2 * sizeof(float));
+    for (int64_t i = 0; i < model->head_dim / 2; i++)
+        inv_freq_host[i] = powf(500000.0f, -2.0f * (float)i / (float)model->head_dim);
+    float *inv_freq = device_floats((size_t)model->head_dim / 2);
+    cudaMemcpy(inv_freq, inv_freq_host, (size_t)model->head_dim / 2 * sizeof(float), cudaMemcpyHostToDevice);
+    free(inv_freq_host);
+    int32_t *slots_host = calloc((size_t)rows, 4), *positions_host = malloc((size_t)rows * 4);
+    int32_t *slots = NULL, *positions = NULL, *decode_position = NULL;
+    cudaMalloc((void **)&slots, (size_t)rows * 4);
+    cudaMalloc((void **)&positions, (size_t)rows * 4);
+    cudaMalloc((void **)&decode_position, 4);
+    for (int64_t r = 0; r < rows; r++) positions_host[r] = (int32_t)r;
+    cudaMemcpy(slots, slots_host, (size_t)rows * 4, cudaMemcpyHostToDevice);
+    cudaMemcpy(positions, positions_host, (size_t)rows * 4, cudaMemcpyHostToDevice);
+    int32_t context_position = (int32_t)context;
+    cudaMemcpy(decode_position, &context_position, 4, cudaMemcpyHostToDevice);
+    {
+        float *x_host = malloc((size_t)(rows * hidden) * sizeof(float));
+        for (int64_t i = 0; i < rows * hidden; i++) x_host[i] = (float)((i * 7919) % 2001 - 1000) * 1e-3f;
+        cudaMemcpy(x, x_host, (size_t)(rows * hidden) * sizeof(float), cudaMemcpyHostToDevice);
+        free(x_host);
+    }
+
+    cudaEvent_t start, stop;
+    cudaEventCreate(&start);
+    cudaEventCreate(&stop);
+    float times[2][32];
+    int reps[2] = {21, 5};
+    for (int phase = 0; phase < 2; phase++) {
+        const int64_t n = phase == 0 ? 1 : rows;
+        const int32_t *step_positions = phase == 0 ? decode_position : positions;
+        const int64_t kv_length = phase == 0 ? context + 1 : rows;
+        for (int r = -2; r < reps[phase]; r++) {
+            cudaEventRecord(start, state->stream);
+            for (int64_t l = 0; l < model->n_layers; l++) {
+                const model_layer *L = &layers[l];
+                ops->rms_norm(dev, x, &norm, n, hidden, 1e-5f, xb);
+                ops->matmul(dev, xb, n, &L->q, q);
+                ops->matmul(dev, xb, n, &L->k, k);
+                ops->matmul(dev, xb, n, &L->v, v);
+                ops->rope(dev, q, n, model->n_heads, model->head_dim, step_positions, inv_freq, 1.0f);
+                ops->rope(dev, k, n, model->n_kv_heads, model->head_dim, step_positions, inv_freq, 1.0f);
+                ops->kv_store(dev, k, v, n, model->n_kv_heads, model->head_dim, k_cache[l], v_cache[l], capacity,
+                              slots, step_positions);
+                mlxe_attention_args args = {.n_rows = n, .n_heads = model->n_heads, .n_kv_heads = model->n_kv_heads,
+                                            .head_dim = model->head_dim, .q = q, .k_cache = k_cache[l],
+                                            .v_cache = v_cache[l], .capacity = capacity, .slots = slots,
+                                            .positions = step_positions, .scale = 0.125f, .out = att,
+                                            .kv_length = kv_length};
+                ops->attention(dev, &args);
+                ops->matmul(dev, att, n, &L->o, xb);
+                ops->add(dev, x, xb, n * hidden);
+                ops->rms_norm(dev, x, &norm, n, hidden, 1e-5f, xb);
+                ops->matmul(dev, xb, n, &L->gate, gate);
+                ops->matmul(dev, xb, n, &L->up, up);
+                ops->silu_mul(dev, gate, up, gate, n * ffn);
+                ops->matmul(dev, gate, n, &L->down, xb);
+                ops->add(dev, x, xb, n * hidden);
+            }
+            ops->rms_norm(dev, x + (n - 1) * hidden, &norm, 1, hidden, 1e-5f, xb);
+            ops->matmul(dev, xb, 1, &lm_head, logits);
+            cudaEventRecord(stop, state->stream);
+            cudaEventSynchronize(stop);
+            if (r >= 0) cudaEventElapsedTime(&times[phase][r], start, stop);
+        }
+        qsort(times[phase], (size_t)reps[phase], sizeof(float), compare_floats);
+    }
+    mlxe_error err;
+    if (ops->synchronize(dev, &err) != MLXE_OK) fprintf(stderr, "GPU error: %s\n", err.message);
+    double decode_ms = times[0][10], prefill_ms = times[1][2];
+    char name[32];
+    double gbs = (double)weight_bytes / (decode_ms * 1e-3) / 1e9;
+    printf("| %s | %s | %.2f | %.3f | %.0f | %.0f (%.0f%%) | %.1f | %.0f |\n", model->name,
+           format_name(dtype, bits, group, name, sizeof name), (double)weight_bytes / 1e9, decode_ms, 1e3 / decode_ms,
+           gbs, 100.0 * gbs / copy_gbs, prefill_ms, (double)rows / (prefill_ms * 1e-3));
+    fflush(stdout);
+
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    for (int64_t l = 0; l < model->n_layers; l++) {
+        free_matrix(&layers[l].q);
+        free_matrix(&layers[l].k);
+        free_matrix(&layers[l].v);
+        free_matrix(&layers[l].o);
+        free_matrix(&layers[l].gate);
+        free_matrix(&layers[l].up);
+        free_matrix(&layers[l].down);
+        cudaFree(k_cache[l]);
+        cudaFree(v_cache[l]);
+    }
+    free_matrix(&lm_head);
+    float *buffers[] = {x, xb, q, k, v, att, gate, up, logits, inv_freq};
+    for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++) cudaFree(buffers[i]);
+    cudaFree(ones);
+    cudaFree(slots);
+    cudaFree(positions);
+    cudaFree(decode_position);
+    free(slots_host);
+    free(positions_host);
+    free(k_cache);
+    free(v_cache);
+    free(layers);
+}
+
+int main(int argc, char **argv) {
+    int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+    mlxe_device *dev = NULL;
+    mlxe_error err;
+    if (mlxe_device_create_cuda(0, &dev, &err) != MLXE_OK) {
+        printf("no GPU: %s\n", err.message);
+        return 0;
+    }
+    setenv("MLXE_CUDA_GEMM", "f32", 1);
+    mlxe_device *dev_f32 = NULL;
+    if (mlxe_device_create_cuda(0, &dev_f32, &err) != MLXE_OK) return 1;
+    unsetenv("MLXE_CUDA_GEMM");
+    mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
+    make_random_block();
+    printf("GPU: %s (%d SMs, compute capability %d.%d, %zu MiB)\n", state->gpu_name, state->sm_count,
+           state->cc_major, state->cc_minor, state->total_memory >> 20);
+    double copy_gbs = copy_bandwidth(state);
+    printf("device-to-device copy: %.0f GB/s (bytes read + written; the decode roofline below)\n\n", copy_gbs);
+
+    const int64_t max_rows = 512, max_cols = 14336, max_out = 128256;
+    /* activations: finite floats in [-1, 1] */
+    float *x = NULL, *y = NULL;
+    size_t n_x = (size_t)(max_rows * max_cols);
+    float *x_host = malloc(n_x * 4);
+    for (size_t i = 0; i < n_x; i++) x_host[i] = (float)((int)(i * 2654435761u % 2001) - 1000) * 1e-3f;
+    cudaMalloc((void **)&x, n_x * 4);
+    cudaMemcpy(x, x_host, n_x * 4, cudaMemcpyHostToDevice);
+    free(x_host);
+    cudaMalloc((void **)&y, (size_t)(max_rows * max_out) * 4);
+
+    /* ---- decode ---- */
+    static const shape decode_shapes[] = {
+        {"8B q/o 4096x4096", 4096, 4096},      {"8B gate/up 14336x4096", 14336, 4096},
+        {"8B down 4096x14336", 4096, 14336},   {"8B lm_head 128256x4096", 128256, 4096},
+        {"1B q/o 2048x2048", 2048, 2048},      {"1B gate/up 8192x2048", 8192, 2048},
+        {"1B k/v 512x2048", 512, 2048},
+    };
+    struct { mlxe_dtype dtype; int bits, group; } formats[] = {
+        {MLXE_DTYPE_BF16, 0, 0}, {MLXE_DTYPE_F16, 0, 0}, {MLXE_DTYPE_U32, 8, 64}, {MLXE_DTYPE_U32, 4, 64},
+        {MLXE_DTYPE_U32, 4, 32}, {MLXE_DTYPE_U32, 8, 32},
+    };
+    int n_shapes = quick ? 3 : (int)(sizeof decode_shapes / sizeof decode_shapes[0]);
+    printf("decode (1 token): matrix-vector kernels\n");
+    printf("| shape | weights | MB | us | GB/s | %% of copy |\n|---|---|---|---|---|---|\n");
+    for (int s = 0; s < n_shapes; s++) {
+        for (size_t f = 0; f < sizeof formats / sizeof formats[0]; f++) {
+            if (decode_shapes[s].rows == 128256 && formats[f].dtype == MLXE_DTYPE_F16) continue;
+            matrix_set set;
+            make_set(&set, formats[f].dtype, formats[f].bits, formats[f].group, decode_shapes[s].rows,
+                     decode_shapes[s].cols);
+            float ms = time_matmul(dev, &set, x, 1, y, 100);
+            double gbs = (double)set.bytes / (ms * 1e-3) / 1e9;
+            char name[32];
+            printf("| %s | %s | %.1f | %.1f | %.0f | %.0f%% |\n", decode_shapes[s].name,
+                   format_name(formats[f].dtype, formats[f].bits, formats[f].group, name, sizeof name),
+                   (double)set.bytes / 1e6, ms * 1e3, gbs, 100.0 * gbs / copy_gbs);
+            free_set(&set);
+        }
+    }
+
+    /* ---- small batches: matvec vs GEMM ---- */
+    printf("\nsmall batches, 8B gate/up 14336x4096: matrix-vector kernels (8 tokens per pass) vs GEMM\n");
+    printf("| weights | tokens | matvec us | GEMM us |\n|---|---|---|---|\n");
+    for (size_t f = 0; f < 4; f++) {
+        if (formats[f].dtype == MLXE_DTYPE_F16) continue;
+        matrix_set set;
+        make_set(&set, formats[f].dtype, formats[f].bits, formats[f].group, 14336, 4096);
+        static const int64_t counts[] = {2, 4, 8, 16, 32, 64};
+        for (int c = 0; c < 6; c++) {
+            state->matvec_max_rows = state->float_matvec_max_rows = 1 << 30;
+            float mv = time_matmul(dev, &set, x, counts[c], y, 40);
+            state->matvec_max_rows = state->float_matvec_max_rows = 0;
+            float gm = time_matmul(dev, &set, x, counts[c], y, 40);
+            char name[32];
+            printf("| %s | %lld | %.1f | %.1f |\n", format_name(formats[f].dtype, formats[f].bits, formats[f].group, name, sizeof name),
+                   (long long)counts[c], mv * 1e3, gm * 1e3);
+        }
+        state->matvec_max_rows = 8;
+        state->float_matvec_max_rows = 1;
+        free_set(&set);
+    }
+
+    /* ---- prefill ---- */
+    static const shape prefill_shapes[] = {
+        {"8B q/o 4096x4096", 4096, 4096}, {"8B gate/up 14336x4096", 14336, 4096}, {"8B down 4096x14336", 4096, 14336},
+        {"1B gate/up 8192x2048", 8192, 2048},
+    };
+    printf("\nprefill (512 tokens): cuBLAS\n");
+    printf("| shape | weights | path | ms | TFLOP/s |\n|---|---|---|---|---|\n");
+    for (int s = 0; s < (quick ? 2 : 4); s++) {
+        struct { mlxe_dtype dtype; int bits, group; mlxe_device *d; const char *path; } runs[] = {
+            {MLXE_DTYPE_BF16, 0, 0, dev, "BF16 activations, tensor cores"},
+            {MLXE_DTYPE_BF16, 0, 0, dev_f32, "weights widened to F32, SGEMM"},
+            {MLXE_DTYPE_F16, 0, 0, dev, "F16 activations, tensor cores"},
+            {MLXE_DTYPE_F32, 0, 0, dev, "F32 SGEMM"},
+            {MLXE_DTYPE_U32, 8, 64, dev, "expanded to BF16, tensor cores"},
+            {MLXE_DTYPE_U32, 4, 64, dev, "expanded to BF16, tensor cores"},
+        };
+        for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
+            matrix_set set;
+            make_set(&set, runs[r].dtype, runs[r].bits, runs[r].group, prefill_shapes[s].rows, prefill_shapes[s].cols);
+            float ms = time_matmul(runs[r].d, &set, x, max_rows, y, 20);
+            double flops = 2.0 * (double)max_rows * (double)prefill_shapes[s].rows * (double)prefill_shapes[s].cols;
+            char name[32];
+            printf("| %s | %s | %s | %.3f | %.1f |\n", prefill_shapes[s].name,
+                   format_name(runs[r].dtype, runs[r].bits, runs[r].group, name, sizeof name), runs[r].path, ms,
+                   flops / (ms * 1e-3) / 1e12);
+            free_set(&set);
+        }
+    }
+
+    /* ---- attention ---- */
+    printf("\nattention\n| case | ms | bandwidth |\n|---|---|---|\n");
+    time_attention(dev, 1, 4096, copy_gbs, 0);
+    time_attention(dev, 1, 32768, copy_gbs, 0);
+    time_attention(dev, 4, 4096, copy_gbs, 0);
+    for (int mode = 1; mode <= 2; mode++) {
+        time_attention(dev, 512, 512, copy_gbs, mode);
+        if (!quick) time_attention(dev, 2048, 2048, copy_gbs, mode);
+    }
+    state->attention_mode = 0;
+
+    /* ---- whole model steps ---- */
+    static const model_shape models[] = {
+        {"Llama-3.2-1B shape", 2048, 32, 8, 64, 8192, 16, 128256},
+        {"Llama-3.1-8B shape", 4096, 32, 8, 128, 14336, 32, 128256},
+    };
+    printf("\nmodel steps through the ops, random weights, no CUDA graph: decode 1 token at position 512 (median of "
+           "21), prefill 512 tokens (median of 5)\n");
+    printf("| model | weights | GB | decode ms | decode tok/s | weight GB/s (of copy) | prefill ms | prefill tok/s "
+           "|\n|---|---|---|---|---|---|---|---|\n");
+    for (int m = 0; m < (quick ? 1 : 2); m++) {
+        model_step(dev, &models[m], MLXE_DTYPE_BF16, 0, 0, copy_gbs, 512);
+        model_step(dev, &models[m], MLXE_DTYPE_U32, 8, 64, copy_gbs, 512);
+        model_step(dev, &models[m], MLXE_DTYPE_U32, 4, 64, copy_gbs, 512);
+    }
+
+    cudaFree(x);
+    cudaFree(y);
+    free(random_block);
+    mlxe_device_free(dev_f32);
+    mlxe_device_free(dev);
+    return 0;
+}
+#else
+int main(void) {
+    printf("bench_cuda_ops: this build has no CUDA backend (configure with -DMLXE_CUDA=ON where nvcc is installed)\n");
+    return 0;
+}
+#endif

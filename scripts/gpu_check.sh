@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# scripts/gpu_check.sh — everything the GPU machine checks, in one command:
+# builds the project with CUDA (-DMLXE_CUDA=ON, -j16), runs the CUDA tests
+# (required to find a GPU: MLXE_REQUIRE_GPU=1) and then every other test,
+# times the CUDA ops against the card's copy bandwidth (bench_cuda_ops), and
+# runs the CUDA op tests once more under compute-sanitizer (memcheck). Logs go to $OUT
+# (or build-gpu/out); the last lines printed are a summary.
+#
+# Missing libraries: when pkg-config (or a package this project needs) is
+# absent, Debian packages from $MLXE_DEBS (a folder of .deb files, e.g. made
+# with `apt-get download libcjson-dev libcjson1 ...`) are unpacked into a
+# private prefix under /tmp — never into / — and the build is pointed there.
+# MLXE_FORCE_DEBS=1 takes this path even when all is installed (to try it).
+# Libraries nothing links against are dropped (--as-needed), so libcurl's own
+# dependencies need not exist on the GPU machine.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-$PWD/build-gpu/out}
+mkdir -p "$OUT"
+JOBS=${JOBS:-16}
+summary=()
+note() { echo "== $*"; summary+=("$*"); }
+
+{ date -u; nvidia-smi; nvcc --version; cmake --version; gcc --version | head -1; cat /etc/os-release 2>/dev/null | head -2; } \
+  >"$OUT/machine.txt" 2>&1
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,clocks.max.mem --format=csv,noheader \
+  2>/dev/null | sed 's/^/GPU: /'
+
+# ---- dependencies ----
+modules="libcjson libpcre2-8 libutf8proc libcurl libmicrohttpd libcrypto cmocka"
+missing=""
+if command -v pkg-config >/dev/null; then
+  for m in $modules; do pkg-config --exists "$m" || missing="$missing $m"; done
+else
+  missing="pkg-config $modules"
+fi
+cmake_extra=()
+[ "${MLXE_FORCE_DEBS:-0}" = 1 ] && missing="${missing:- (forced by MLXE_FORCE_DEBS)}"
+if [ -n "$missing" ]; then
+  echo "missing here:$missing"
+  if [ -z "${MLXE_DEBS:-}" ] || ! ls "$MLXE_DEBS"/*.deb >/dev/null 2>&1; then
+    note "FAIL: missing$missing and no MLXE_DEBS folder of .deb files"; exit 1
+  fi
+  prefix=/tmp/mlxe-deps
+  rm -rf "$prefix" && mkdir -p "$prefix"
+  for deb in "$MLXE_DEBS"/*.deb; do
+    if command -v dpkg >/dev/null; then dpkg -x "$deb" "$prefix"
+    else (cd "$prefix" && ar p "$deb" "$(ar t "$deb" | grep '^data.tar')" | tar -x -J 2>/dev/null || \
+          ar p "$deb" "$(ar t "$deb" | grep '^data.tar')" | tar -x --zstd); fi
+  done
+  libdir="$prefix/usr/lib/x86_64-linux-gnu"
+  # The .pc files name /usr (in variables, or in -I/-L flags as cmocka's
+  # does); point them into the prefix. Private requirements
+  # (gnutls, nghttp2, ...) only matter for static links: drop them.
+  sed -i -e "s#^\([a-z_]*\)=/usr#\1=$prefix/usr#" -e "s#-\([IL]\)/usr/#-\1$prefix/usr/#g" \
+      -e '/^Requires.private:/d' "$libdir"/pkgconfig/*.pc
+  export PKG_CONFIG_PATH="$libdir/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+  export LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  if ! command -v pkg-config >/dev/null; then
+    cmake_extra+=("-DPKG_CONFIG_EXECUTABLE=$prefix/usr/bin/pkgconf")
+  fi
+  cmake_extra+=("-DCMAKE_EXE_LINKER_FLAGS=-Wl,--as-needed -Wl,--allow-shlib-undefined -Wl,-rpath-link,$libdir"
+                "-DCMAKE_SHARED_LINKER_FLAGS=-Wl,--as-needed -Wl,-rpath-link,$libdir")
+  note "dependencies from $MLXE_DEBS unpacked into $prefix (missing:$missing)"
+fi
+
+# ---- build ----
+generator=()
+command -v ninja >/dev/null && generator=(-G Ninja)
+start=$(date +%s)
+if ! timeout 420 cmake -S . -B build-gpu "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DMLXE_CUDA=ON \
+      "${cmake_extra[@]}" >"$OUT/build.log" 2>&1 ||
+   ! timeout 420 cmake --build build-gpu -j"$JOBS" >>"$OUT/build.log" 2>&1; then
+  tail -40 "$OUT/build.log"
+  note "FAIL: build (see build.log)"; printf '%s\n' "${summary[@]}"; exit 1
+fi
+note "build with CUDA: $(( $(date +%s) - start )) s, $(grep -c -i 'warning' "$OUT/build.log") warning lines"
+
+# ---- CUDA tests (a missing GPU is a failure here) ----
+export MLXE_REQUIRE_GPU=1
+status=0
+for t in build-gpu/tests/test_runtime_cuda_*; do
+  name=$(basename "$t")
+  started_ns=$(date +%s%N)
+  if timeout 120 "$t" >"$OUT/$name.log" 2>&1; then r=PASS; else r=FAIL; status=1; fi
+  note "$r: $name ($(( ($(date +%s%N) - started_ns) / 1000000 )) ms)"
+  [ "$r" = FAIL ] && tail -30 "$OUT/$name.log"
+done
+
+# ---- benchmark ----
+if timeout 240 build-gpu/bench/bench_cuda_ops >"$OUT/bench.md" 2>&1; then note "bench: bench.md"
+else note "FAIL: bench (see bench.md)"; status=1; fi
+cat "$OUT/bench.md"
+# A second run of the same binary: differences between the two are noise.
+timeout 90 build-gpu/bench/bench_cuda_ops --quick >"$OUT/bench-repeat.md" 2>&1 || true
+
+# ---- every test ----
+# Except the numpy oracle and the install check: they need Debian's python3-numpy
+# and system-wide packages, which the GPU machine lacks (CI runs them).
+if timeout 240 ctest --test-dir build-gpu --output-on-failure -j8 -LE "oracle|install" >"$OUT/ctest.log" 2>&1; then
+  note "ctest: $(grep -E 'tests passed' "$OUT/ctest.log")"
+else
+  note "FAIL ctest: $(grep -E 'tests passed|tests failed' "$OUT/ctest.log")"; grep -E 'Failed|\*\*\*' "$OUT/ctest.log" | head
+  status=1
+fi
+
+# ---- compute-sanitizer on the CUDA op tests ----
+if command -v compute-sanitizer >/dev/null; then
+  if timeout 100 compute-sanitizer --tool memcheck --error-exitcode 9 build-gpu/tests/test_runtime_cuda_ops \
+       >"$OUT/memcheck.log" 2>&1; then note "memcheck: clean"
+  else note "memcheck: rc $? (see memcheck.log)"; tail -20 "$OUT/memcheck.log"; fi
+fi
+
+echo; echo "==== summary ===="
+printf '%s\n' "${summary[@]}"
+exit $status

@@ -1,0 +1,264 @@
+/* engine/context.c — mlxe_context: the KV cache, the forward scratch and the
+ * logits of the last batch (include/mlxengine/context.h).
+ *
+ * decode() checks the whole batch before touching anything, then runs it in
+ * forward passes of at most n_ubatch rows (prefill chunking), holding the
+ * model's forward lock for the duration, and finally records the new
+ * sequence lengths. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/error.h"
+#include "base/log_internal.h"
+#include "engine/engine_internal.h"
+#include "engine/kv_cache.h"
+#include "mlxengine/context.h"
+
+#define DEFAULT_N_CTX_CAP 4096
+
+struct mlxe_context {
+    mlxe_model *model;
+    const mlxe_ops *ops;
+    int64_t n_ctx, n_batch, n_ubatch, vocab;
+    int32_t n_seq;
+    mlxe_kv_cache kv;
+    mlxe_forward_state *state;
+    int32_t *device_tokens, *device_positions, *device_slots; /* device [n_ubatch] */
+    int32_t *host_slots;       /* [n_batch] seq id of each row, as int32 slots */
+    int32_t *logit_rows;       /* [n_ubatch] rows of the current pass wanting logits */
+    int64_t *row_logits;       /* [n_batch] index into logits per row of the last batch, -1 none */
+    int64_t *next_position;    /* [n_seq] scratch for checking a batch */
+    float *logits;             /* [logits_rows][vocab] host */
+    int64_t logits_rows;
+    int64_t last_n_rows;       /* rows of the last decoded batch */
+    size_t bytes;
+};
+
+void mlxe_context_options_init(mlxe_context_options *options) {
+    if (!options) return;
+    memset(options, 0, sizeof *options);
+    options->n_ctx = 0;
+    options->n_seq = 1;
+    options->n_batch = 512;
+    options->n_ubatch = 128;
+}
+
+void mlxe_context_free(mlxe_context *ctx) {
+    if (!ctx) return;
+    const mlxe_model_family *family = ctx->model->family;
+    if (ctx->state) family->state_free(ctx->state);
+    mlxe_device *dev = ctx->model->dev;
+    if (ctx->device_tokens) ctx->ops->free(dev, ctx->device_tokens);
+    if (ctx->device_positions) ctx->ops->free(dev, ctx->device_positions);
+    if (ctx->device_slots) ctx->ops->free(dev, ctx->device_slots);
+    mlxe_kv_cache_release(&ctx->kv);
+    free(ctx->host_slots);
+    free(ctx->logit_rows);
+    free(ctx->row_logits);
+    free(ctx->next_position);
+    free(ctx->logits);
+    free(ctx);
+}
+
+/* Makes room for rows logits rows (grows only; no allocation in steady state). */
+static mlxe_status reserve_logits(mlxe_context *ctx, int64_t rows, mlxe_error *err) {
+    if (rows <= ctx->logits_rows) return MLXE_OK;
+    float *grown = realloc(ctx->logits, (size_t)rows * (size_t)ctx->vocab * sizeof(float));
+    if (!grown)
+        return mlxe_error_set(err, MLXE_ERR_OUT_OF_MEMORY, "out of memory for %lld rows of logits",
+                              (long long)rows);
+    ctx->bytes += (size_t)(rows - ctx->logits_rows) * (size_t)ctx->vocab * sizeof(float);
+    ctx->logits = grown;
+    ctx->logits_rows = rows;
+    return MLXE_OK;
+}
+
+mlxe_status mlxe_context_create(mlxe_model *model, const mlxe_context_options *options,
+                                mlxe_context **out, mlxe_error *err) {
+    if (out) *out = NULL;
+    if (!model || !out)
+        return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT, "mlxe_context_create: model and out are required");
+    mlxe_context_options o;
+    if (options)
+        o = *options;
+    else
+        mlxe_context_options_init(&o);
+    const mlxe_model_config *c = &model->config;
+    if (o.n_ctx == 0) {
+        o.n_ctx = c->max_position_embeddings > 0 ? c->max_position_embeddings : DEFAULT_N_CTX_CAP;
+        if (o.n_ctx > DEFAULT_N_CTX_CAP) o.n_ctx = DEFAULT_N_CTX_CAP;
+    }
+    if (o.n_ctx < 1 || o.n_ctx > INT32_MAX)
+        return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT, "context option n_ctx %lld must be in [1, %d]",
+                              (long long)o.n_ctx, INT32_MAX);
+    if (o.n_seq < 1 || o.n_seq > 4096)
+        return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT, "context option n_seq %d must be in [1, 4096]",
+                              (int)o.n_seq);
+    if (o.n_batch < 1 || o.n_batch > 1 << 20)
+        return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT, "context option n_batch %lld must be in [1, 1048576]",
+                              (long long)o.n_batch);
+    if (o.n_ubatch < 1 || o.n_ubatch > o.n_batch)
+        return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT,
+                              "context option n_ubatch %lld must be in [1, n_batch = %lld]",
+                              (long long)o.n_ubatch, (long long)o.n_batch);
+
+    mlxe_context *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) return mlxe_error_set(err, MLXE_ERR_OUT_OF_MEMORY, "out of memory creating a context");
+    ctx->model = model;
+    ctx->ops = mlxe_device_ops(model->dev);
+    ctx->n_ctx = o.n_ctx;
+    ctx->n_seq = o.n_seq;
+    ctx->n_batch = o.n_batch;
+    ctx->n_ubatch = o.n_ubatch;
+    ctx->vocab = c->vocab_size;
+
+    mlxe_status st = mlxe_kv_cache_init(&ctx->kv, model->dev, c->num_hidden_layers, o.n_seq, o.n_ctx,
+                                        c->num_key_value_heads, c->head_dim, err);
+    if (st == MLXE_OK) st = model->family->state_create(model->weights, o.n_ubatch, &ctx->state, err);
+    void *buffers[3] = {NULL, NULL, NULL};
+    for (int i = 0; st == MLXE_OK && i < 3; i++)
+        st = ctx->ops->alloc(model->dev, (size_t)o.n_ubatch * sizeof(int32_t), &buffers[i], err);
+    ctx->device_tokens = buffers[0];
+    ctx->device_positions = buffers[1];
+    ctx->device_slots = buffers[2];
+    if (st == MLXE_OK) {
+        ctx->host_slots = malloc((size_t)o.n_batch * sizeof(int32_t));
+        ctx->logit_rows = malloc((size_t)o.n_ubatch * sizeof(int32_t));
+        ctx->row_logits = malloc((size_t)o.n_batch * sizeof(int64_t));
+        ctx->next_position = malloc((size_t)o.n_seq * sizeof(int64_t));
+        if (!ctx->host_slots || !ctx->logit_rows || !ctx->row_logits || !ctx->next_position)
+            st = mlxe_error_set(err, MLXE_ERR_OUT_OF_MEMORY, "out of memory creating a context");
+    }
+    if (st == MLXE_OK) st = reserve_logits(ctx, o.n_seq, err);
+    if (st != MLXE_OK) {
+        mlxe_context_free(ctx);
+        return st;
+    }
+    ctx->bytes += ctx->kv.bytes + model->family->state_bytes(model->weights, o.n_ubatch) +
+                  3 * (size_t)o.n_ubatch * sizeof(int32_t);
+    MLXE_DEBUG(MLXE_LOG_CAT_ENGINE, "context: %d sequences x %lld tokens, batch %lld, ubatch %lld, %zu MB",
+               (int)ctx->n_seq, (long long)ctx->n_ctx, (long long)ctx->n_batch, (long long)ctx->n_ubatch,
+               ctx->bytes >> 20);
+    *out = ctx;
+    return MLXE_OK;
+}
+
+static bool row_wants_logits(const mlxe_batch *batch, int64_t row) {
+    return batch->logits ? batch->logits[row] != 0 : row == batch->n_tokens - 1;
+}
+
+/* Checks every row; fills next_position with the lengths after the batch
+ * and returns how many rows want logits. */
+static mlxe_status check_batch(mlxe_context *ctx, const mlxe_batch *batch, int64_t *n_logits,
+                               mlxe_error *err) {
+    if (!batch || batch->n_tokens < 1 || !batch->tokens || !batch->positions || !batch->seq_ids)
+        return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT,
+                              "decode: the batch needs at least one row with tokens, positions and seq_ids");
+    if (batch->n_tokens > ctx->n_batch)
+        return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT,
+                              "decode: batch of %lld rows exceeds the context's n_batch %lld",
+                              (long long)batch->n_tokens, (long long)ctx->n_batch);
+    memcpy(ctx->next_position, ctx->kv.lengths, (size_t)ctx->n_seq * sizeof(int64_t));
+    *n_logits = 0;
+    for (int64_t r = 0; r < batch->n_tokens; r++) {
+        int32_t token = batch->tokens[r], seq = batch->seq_ids[r], position = batch->positions[r];
+        if (token < 0 || token >= ctx->vocab)
+            return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT,
+                                  "decode: row %lld has token id %d outside the vocabulary [0, %lld)",
+                                  (long long)r, (int)token, (long long)ctx->vocab);
+        if (seq < 0 || seq >= ctx->n_seq)
+            return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT,
+                                  "decode: row %lld has sequence id %d but the context has %d sequences",
+                                  (long long)r, (int)seq, (int)ctx->n_seq);
+        if (position != ctx->next_position[seq])
+            return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT,
+                                  "decode: row %lld has position %d but sequence %d continues at %lld "
+                                  "(positions must follow on; truncate or clear the sequence first)",
+                                  (long long)r, (int)position, (int)seq, (long long)ctx->next_position[seq]);
+        if (position >= ctx->n_ctx)
+            return mlxe_error_set(err, MLXE_ERR_LIMIT,
+                                  "decode: sequence %d is full (%lld tokens, the context's n_ctx); "
+                                  "create the context with a larger n_ctx",
+                                  (int)seq, (long long)ctx->n_ctx);
+        ctx->next_position[seq]++;
+        ctx->host_slots[r] = seq;
+        if (row_wants_logits(batch, r)) (*n_logits)++;
+    }
+    return MLXE_OK;
+}
+
+mlxe_status mlxe_context_decode(mlxe_context *ctx, const mlxe_batch *batch, mlxe_error *err) {
+    if (!ctx) return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT, "decode: context is NULL");
+    int64_t n_logits = 0;
+    mlxe_status st = check_batch(ctx, batch, &n_logits, err);
+    if (st == MLXE_OK) st = reserve_logits(ctx, n_logits, err);
+    if (st != MLXE_OK) return st;
+
+    mlxe_model *model = ctx->model;
+    mlxe_device *dev = model->dev;
+    int64_t logits_done = 0;
+    /* The largest position of the whole batch goes to every pass, so a
+     * batch behaves as one transformers forward whatever n_ubatch is (it
+     * matters to dynamic NTK RoPE, whose frequencies depend on it). */
+    int64_t max_position = 0;
+    for (int64_t r = 0; r < batch->n_tokens; r++)
+        if (batch->positions[r] > max_position) max_position = batch->positions[r];
+    pthread_mutex_lock(&model->forward_lock);
+    for (int64_t first = 0; first < batch->n_tokens; first += ctx->n_ubatch) {
+        int64_t n = batch->n_tokens - first;
+        if (n > ctx->n_ubatch) n = ctx->n_ubatch;
+        int64_t n_pass_logits = 0;
+        for (int64_t r = 0; r < n; r++) {
+            int64_t row = first + r;
+            if (row_wants_logits(batch, row)) {
+                ctx->row_logits[row] = logits_done + n_pass_logits;
+                ctx->logit_rows[n_pass_logits++] = (int32_t)r;
+            } else {
+                ctx->row_logits[row] = -1;
+            }
+        }
+        ctx->ops->upload(dev, ctx->device_tokens, batch->tokens + first, (size_t)n * sizeof(int32_t));
+        ctx->ops->upload(dev, ctx->device_positions, batch->positions + first, (size_t)n * sizeof(int32_t));
+        ctx->ops->upload(dev, ctx->device_slots, ctx->host_slots + first, (size_t)n * sizeof(int32_t));
+        mlxe_forward_batch pass = {
+            .n_rows = n,
+            .tokens = ctx->device_tokens,
+            .positions = ctx->device_positions,
+            .slots = ctx->device_slots,
+            .max_position = max_position,
+            .n_logit_rows = n_pass_logits,
+            .logit_rows = ctx->logit_rows,
+            .logits = ctx->logits + logits_done * ctx->vocab,
+        };
+        model->family->forward(model->weights, ctx->state, &ctx->kv.view, &pass);
+        logits_done += n_pass_logits;
+    }
+    pthread_mutex_unlock(&model->forward_lock);
+    memcpy(ctx->kv.lengths, ctx->next_position, (size_t)ctx->n_seq * sizeof(int64_t));
+    ctx->last_n_rows = batch->n_tokens;
+    return MLXE_OK;
+}
+
+const float *mlxe_context_logits(const mlxe_context *ctx, int64_t row) {
+    if (!ctx || row < 0 || row >= ctx->last_n_rows || ctx->row_logits[row] < 0) return NULL;
+    return ctx->logits + ctx->row_logits[row] * ctx->vocab;
+}
+
+int64_t mlxe_context_seq_length(const mlxe_context *ctx, int32_t seq_id) {
+    if (!ctx || seq_id < 0 || seq_id >= ctx->n_seq) return 0;
+    return ctx->kv.lengths[seq_id];
+}
+
+void mlxe_context_seq_truncate(mlxe_context *ctx, int32_t seq_id, int64_t n) {
+    if (!ctx || seq_id < 0 || seq_id >= ctx->n_seq || n < 0) return;
+    if (n < ctx->kv.lengths[seq_id]) ctx->kv.lengths[seq_id] = n;
+}
+
+void mlxe_context_seq_clear(mlxe_context *ctx, int32_t seq_id) { mlxe_context_seq_truncate(ctx, seq_id, 0); }
+
+int64_t mlxe_context_n_ctx(const mlxe_context *ctx) { return ctx ? ctx->n_ctx : 0; }
+int32_t mlxe_context_n_seq(const mlxe_context *ctx) { return ctx ? ctx->n_seq : 0; }
+int64_t mlxe_context_n_batch(const mlxe_context *ctx) { return ctx ? ctx->n_batch : 0; }
+int64_t mlxe_context_n_ubatch(const mlxe_context *ctx) { return ctx ? ctx->n_ubatch : 0; }
+mlxe_model *mlxe_context_model(const mlxe_context *ctx) { return ctx ? ctx->model : NULL; }
+size_t mlxe_context_memory_bytes(const mlxe_context *ctx) { return ctx ? ctx->bytes : 0; }

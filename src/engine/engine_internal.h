@@ -1,0 +1,36 @@
+/* engine/engine_internal.h — the model struct shared by the engine's files
+ * (model.c loads it; context.c and generate.c run it), and a clock. */
+#ifndef MLXE_ENGINE_INTERNAL_H
+#define MLXE_ENGINE_INTERNAL_H
+
+#include <pthread.h>
+#include <time.h>
+
+#include "format/model_config.h"
+#include "format/safetensors.h"
+#include "mlxengine/model.h"
+#include "models/models.h"
+#include "runtime/device.h"
+
+struct mlxe_model {
+    mlxe_model_config config;
+    mlxe_weight_set *weight_set;          /* the mapped safetensors files */
+    mlxe_device *dev;
+    const mlxe_model_family *family;
+    mlxe_model_weights *weights;          /* the family's binding of weight_set */
+    /* One forward at a time per device (runtime/ops.h): contexts sharing
+     * the model take this lock around each forward pass. */
+    pthread_mutex_t forward_lock;
+    int32_t eos_ids[MLXE_MAX_EOS_TOKENS];
+    int n_eos_ids;
+    double load_seconds;
+};
+
+/* Seconds on a monotonic clock. */
+static inline double mlxe_now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+#endif

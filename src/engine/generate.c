@@ -1,0 +1,172 @@
+/* engine/generate.c — the generation loop (include/mlxengine/generate.h):
+ * prefill the prompt in n_ubatch chunks (logits only for the last token),
+ * then sample → callback → stop checks → decode the token, until a stop. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/error.h"
+#include "base/log_internal.h"
+#include "engine/engine_internal.h"
+#include "mlxengine/generate.h"
+
+void mlxe_generate_options_init(mlxe_generate_options *options) {
+    if (!options) return;
+    memset(options, 0, sizeof *options);
+    options->max_tokens = 128;
+    mlxe_sampler_options_init(&options->sampler);
+    options->seq_id = 0;
+    options->eos_ids = NULL;
+    options->n_eos_ids = 0;
+    options->ignore_eos = false;
+}
+
+const char *mlxe_stop_reason_name(mlxe_stop_reason reason) {
+    switch (reason) {
+    case MLXE_STOP_NONE: return "none";
+    case MLXE_STOP_MAX_TOKENS: return "max_tokens";
+    case MLXE_STOP_EOS: return "eos";
+    case MLXE_STOP_CALLBACK: return "callback";
+    case MLXE_STOP_CONTEXT_FULL: return "context_full";
+    case MLXE_STOP_CANCELLED: return "cancelled";
+    }
+    return "unknown";
+}
+
+static bool is_stop_id(const int32_t *ids, int32_t n, int32_t token) {
+    for (int32_t i = 0; i < n; i++)
+        if (ids[i] == token) return true;
+    return false;
+}
+
+static void finish_stats(mlxe_generate_stats *stats) {
+    if (stats->prefill_seconds > 0)
+        stats->prefill_tokens_per_second = (double)stats->n_prompt_tokens / stats->prefill_seconds;
+    /* The first generated token comes from the prefill's logits: decode
+     * passes are the tokens after it that were fed back. */
+    int64_t decoded = stats->n_generated_tokens > 1 ? stats->n_generated_tokens - 1 : 0;
+    if (stats->decode_seconds > 0 && decoded > 0)
+        stats->decode_tokens_per_second = (double)decoded / stats->decode_seconds;
+}
+
+/* Prefills prompt into seq in decode calls of up to n_batch rows (each run
+ * as passes of n_ubatch rows), checking cancel between calls; only the last
+ * row asks for logits. */
+static mlxe_status prefill(mlxe_context *ctx, int32_t seq, const int32_t *prompt, int64_t n_prompt,
+                           int64_t chunk, const mlxe_cancel *cancel, mlxe_error *err) {
+    int32_t *positions = malloc((size_t)chunk * 2 * sizeof(int32_t));
+    if (!positions) return mlxe_error_set(err, MLXE_ERR_OUT_OF_MEMORY, "out of memory for the prompt batch");
+    int32_t *seq_ids = positions + chunk;
+    mlxe_status st = MLXE_OK;
+    for (int64_t first = 0; first < n_prompt; first += chunk) {
+        if (mlxe_cancel_is_requested(cancel)) {
+            st = mlxe_error_set(err, MLXE_ERR_CANCELLED, "generation cancelled during the prompt");
+            break;
+        }
+        int64_t n = n_prompt - first < chunk ? n_prompt - first : chunk;
+        for (int64_t i = 0; i < n; i++) {
+            positions[i] = (int32_t)(first + i);
+            seq_ids[i] = seq;
+        }
+        mlxe_batch batch = {.n_tokens = n, .tokens = prompt + first, .positions = positions, .seq_ids = seq_ids,
+                            .logits = NULL};
+        st = mlxe_context_decode(ctx, &batch, err);
+        if (st != MLXE_OK) break;
+    }
+    free(positions);
+    return st;
+}
+
+mlxe_status mlxe_generate(mlxe_context *ctx, const int32_t *prompt, int64_t n_prompt,
+                          const mlxe_generate_options *options, mlxe_token_callback callback, void *user,
+                          const mlxe_cancel *cancel, mlxe_generate_stats *stats, mlxe_error *err) {
+    mlxe_generate_stats local_stats;
+    if (!stats) stats = &local_stats;
+    memset(stats, 0, sizeof *stats);
+    if (!ctx || !prompt || n_prompt < 1)
+        return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT, "generate: a context and a prompt of at least one token are required");
+    mlxe_generate_options defaults;
+    mlxe_generate_options_init(&defaults);
+    if (!options) options = &defaults;
+    if (options->max_tokens < 0)
+        return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT, "generate: max_tokens %lld must be >= 0",
+                              (long long)options->max_tokens);
+    const mlxe_model *model = mlxe_context_model(ctx);
+    int64_t vocab = mlxe_model_vocab_size(model);
+    const int32_t *eos_ids = options->eos_ids;
+    int32_t n_eos = options->n_eos_ids;
+    if (!eos_ids || n_eos <= 0) n_eos = mlxe_model_eos_ids(model, &eos_ids);
+    if (options->ignore_eos) n_eos = 0;
+    int32_t seq = options->seq_id;
+    if (seq < 0 || seq >= mlxe_context_n_seq(ctx))
+        return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT, "generate: seq_id %d but the context has %d sequences",
+                              (int)seq, (int)mlxe_context_n_seq(ctx));
+    if (n_prompt > mlxe_context_n_ctx(ctx))
+        return mlxe_error_set(err, MLXE_ERR_LIMIT,
+                              "generate: the prompt has %lld tokens but the context holds %lld per sequence",
+                              (long long)n_prompt, (long long)mlxe_context_n_ctx(ctx));
+
+    stats->n_prompt_tokens = n_prompt;
+    stats->load_seconds = mlxe_model_load_seconds(model);
+    mlxe_sampler *sampler = NULL;
+    mlxe_status st = mlxe_sampler_create(&options->sampler, vocab, &sampler, err);
+    if (st != MLXE_OK) return st;
+    stats->seed = mlxe_sampler_seed(sampler);
+    for (int64_t i = 0; i < n_prompt; i++) mlxe_sampler_accept(sampler, prompt[i]);
+
+    mlxe_context_seq_clear(ctx, seq);
+    double start = mlxe_now_seconds();
+    int64_t chunk = mlxe_context_n_batch(ctx);
+    st = prefill(ctx, seq, prompt, n_prompt, chunk, cancel, err);
+    stats->prefill_seconds = mlxe_now_seconds() - start;
+    /* the row holding logits: the last of the prefill's last chunk, then 0 */
+    int64_t last_row = (n_prompt - 1) % chunk;
+
+    int64_t position = n_prompt;
+    while (st == MLXE_OK) {
+        if (stats->n_generated_tokens >= options->max_tokens) {
+            stats->stop_reason = MLXE_STOP_MAX_TOKENS;
+            break;
+        }
+        if (mlxe_cancel_is_requested(cancel)) {
+            st = mlxe_error_set(err, MLXE_ERR_CANCELLED, "generation cancelled after %lld tokens",
+                                (long long)stats->n_generated_tokens);
+            break;
+        }
+        double sample_start = mlxe_now_seconds();
+        int32_t token = mlxe_sampler_sample(sampler, mlxe_context_logits(ctx, last_row));
+        mlxe_sampler_accept(sampler, token);
+        stats->sample_seconds += mlxe_now_seconds() - sample_start;
+        stats->n_generated_tokens++;
+        if (callback && !callback(user, token)) {
+            stats->stop_reason = MLXE_STOP_CALLBACK;
+            break;
+        }
+        if (is_stop_id(eos_ids, n_eos, token)) {
+            stats->stop_reason = MLXE_STOP_EOS;
+            break;
+        }
+        if (stats->n_generated_tokens >= options->max_tokens) {
+            stats->stop_reason = MLXE_STOP_MAX_TOKENS;
+            break;
+        }
+        if (position >= mlxe_context_n_ctx(ctx)) {
+            stats->stop_reason = MLXE_STOP_CONTEXT_FULL;
+            break;
+        }
+        int32_t pos32 = (int32_t)position;
+        mlxe_batch batch = {.n_tokens = 1, .tokens = &token, .positions = &pos32, .seq_ids = &seq, .logits = NULL};
+        double decode_start = mlxe_now_seconds();
+        st = mlxe_context_decode(ctx, &batch, err);
+        stats->decode_seconds += mlxe_now_seconds() - decode_start;
+        last_row = 0;
+        position++;
+    }
+    if (st == MLXE_ERR_CANCELLED) stats->stop_reason = MLXE_STOP_CANCELLED;
+    finish_stats(stats);
+    MLXE_DEBUG(MLXE_LOG_CAT_ENGINE, "generate: %lld prompt tokens (%.1f tok/s), %lld generated (%.1f tok/s), stop %s",
+               (long long)stats->n_prompt_tokens, stats->prefill_tokens_per_second,
+               (long long)stats->n_generated_tokens, stats->decode_tokens_per_second,
+               mlxe_stop_reason_name(stats->stop_reason));
+    mlxe_sampler_free(sampler);
+    return st;
+}

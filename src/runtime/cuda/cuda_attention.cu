@@ -1,0 +1,330 @@
+/* runtime/cuda/cuda_attention.cu — causal attention over the KV cache.
+ *
+ * One block of four warps per (token, head) pair and per split of the
+ * positions that token attends to ([lo, pos], see runtime/ops.h). Each warp
+ * takes every fourth position of its split: the score is a warp-wide dot
+ * product (each lane holds head_dim/32 elements of q, pre-scaled), and the
+ * softmax is computed online (running max, rescaled sum and accumulator,
+ * as cpu_attention.c), so no score row and no T×T matrix ever exists. The
+ * four warps merge in shared memory. When there are too few pairs to fill
+ * the GPU (decode: one token), the positions are split across blocks
+ * (flash-decoding) and a second kernel merges the splits' partial results
+ * (max, sum, unnormalised accumulator) by the same rescaling. With many
+ * pairs (prefill) a lighter kernel gives each pair one warp (below). */
+#include <math.h>
+
+#include "runtime/cuda/cuda_common.cuh"
+
+using namespace mlxe_cuda;
+
+namespace {
+
+constexpr int kAttentionWarps = 4;
+constexpr int kMaxHeadDim = 256;
+constexpr int kMinSplitPositions = 64;
+/* Blocks per multiprocessor the split kernel aims for (decode). */
+constexpr int kSplitBlocksPerSm = 8;
+/* From this many (token, head) pairs per multiprocessor on, one warp per pair. */
+constexpr int kWarpKernelMinPairsPerSm = 8;
+
+struct attention_params {
+    const float *q, *k_cache, *v_cache;
+    const int32_t *slots, *positions;
+    int64_t n_heads, n_kv_heads, head_dim, capacity, window;
+    float scale;
+    int64_t split_len;
+    int n_splits;
+    float *out;
+    float *partial; /* [pairs][n_splits][head_dim + 2] when n_splits > 1 */
+};
+
+template <int DPL> /* head-dim elements per lane: ceil(head_dim / 32) */
+__global__ void __launch_bounds__(kAttentionWarps * kWarp) attention_kernel(attention_params a) {
+    __shared__ float warp_max_shared[kAttentionWarps], warp_sum_shared[kAttentionWarps];
+    __shared__ float warp_acc[kAttentionWarps][DPL * kWarp];
+    const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+    const int64_t pair = blockIdx.x;
+    const int64_t t = pair / a.n_heads, h = pair % a.n_heads;
+    const int64_t kv_head = h / (a.n_heads / a.n_kv_heads);
+    const int64_t pos = a.positions[t];
+    const int64_t lo = a.window > 0 && pos - a.window + 1 > 0 ? pos - a.window + 1 : 0;
+    const int64_t begin = lo + (int64_t)blockIdx.y * a.split_len;
+    const int64_t end = begin + a.split_len < pos + 1 ? begin + a.split_len : pos + 1;
+    const int64_t cache_base = ((int64_t)a.slots[t] * a.n_kv_heads + kv_head) * a.capacity * a.head_dim;
+    const float *keys = a.k_cache + cache_base, *values = a.v_cache + cache_base;
+
+    float q[DPL], acc[DPL];
+#pragma unroll
+    for (int j = 0; j < DPL; j++) {
+        int64_t d = lane + j * kWarp;
+        q[j] = d < a.head_dim ? a.q[pair * a.head_dim + d] * a.scale : 0.0f;
+        acc[j] = 0.0f;
+    }
+    float running_max = -INFINITY, running_sum = 0.0f;
+    for (int64_t p = begin + warp; p < end; p += kAttentionWarps) {
+        const float *key = keys + p * a.head_dim, *value = values + p * a.head_dim;
+        float score = 0.0f;
+#pragma unroll
+        for (int j = 0; j < DPL; j++) {
+            int64_t d = lane + j * kWarp;
+            if (d < a.head_dim) score += q[j] * key[d];
+        }
+        score = warp_sum(score);
+        float new_max = fmaxf(running_max, score);
+        float correction = expf(running_max - new_max); /* 0 on the first position */
+        float weight = expf(score - new_max);
+        running_sum = running_sum * correction + weight;
+#pragma unroll
+        for (int j = 0; j < DPL; j++) {
+            int64_t d = lane + j * kWarp;
+            acc[j] = acc[j] * correction + (d < a.head_dim ? weight * value[d] : 0.0f);
+        }
+        running_max = new_max;
+    }
+    if (lane == 0) {
+        warp_max_shared[warp] = running_max;
+        warp_sum_shared[warp] = running_sum;
+    }
+#pragma unroll
+    for (int j = 0; j < DPL; j++) warp_acc[warp][lane + j * kWarp] = acc[j];
+    __syncthreads();
+
+    float block_max = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < kAttentionWarps; w++) block_max = fmaxf(block_max, warp_max_shared[w]);
+    float factors[kAttentionWarps], block_sum_value = 0.0f;
+#pragma unroll
+    for (int w = 0; w < kAttentionWarps; w++) {
+        factors[w] = block_max == -INFINITY ? 0.0f : expf(warp_max_shared[w] - block_max);
+        block_sum_value += factors[w] * warp_sum_shared[w];
+    }
+    if (a.n_splits == 1) {
+        float inverse = block_sum_value > 0.0f ? 1.0f / block_sum_value : 0.0f;
+        for (int64_t d = threadIdx.x; d < a.head_dim; d += blockDim.x) {
+            float v = 0.0f;
+#pragma unroll
+            for (int w = 0; w < kAttentionWarps; w++) v += factors[w] * warp_acc[w][d];
+            a.out[pair * a.head_dim + d] = v * inverse;
+        }
+    } else {
+        float *partial = a.partial + (pair * a.n_splits + blockIdx.y) * (a.head_dim + 2);
+        if (threadIdx.x == 0) {
+            partial[0] = block_max;
+            partial[1] = block_sum_value;
+        }
+        for (int64_t d = threadIdx.x; d < a.head_dim; d += blockDim.x) {
+            float v = 0.0f;
+#pragma unroll
+            for (int w = 0; w < kAttentionWarps; w++) v += factors[w] * warp_acc[w][d];
+            partial[2 + d] = v;
+        }
+    }
+}
+
+/* Merges the splits of one (token, head) pair. */
+__global__ void attention_merge_kernel(const float *partial, int n_splits, int64_t head_dim, float *out) {
+    const int64_t pair = blockIdx.x;
+    const float *first = partial + pair * n_splits * (head_dim + 2);
+    float max_value = -INFINITY;
+    for (int s = 0; s < n_splits; s++) max_value = fmaxf(max_value, first[s * (head_dim + 2)]);
+    float total = 0.0f;
+    for (int s = 0; s < n_splits; s++) {
+        const float *p = first + s * (head_dim + 2);
+        if (p[0] != -INFINITY) total += expf(p[0] - max_value) * p[1];
+    }
+    float inverse = total > 0.0f ? 1.0f / total : 0.0f;
+    for (int64_t d = threadIdx.x; d < head_dim; d += blockDim.x) {
+        float v = 0.0f;
+        for (int s = 0; s < n_splits; s++) {
+            const float *p = first + s * (head_dim + 2);
+            if (p[0] != -INFINITY) v += expf(p[0] - max_value) * p[2 + d];
+        }
+        out[pair * head_dim + d] = v * inverse;
+    }
+}
+
+/* Many pairs (prefill): one warp per (token, head) over all its positions,
+ * no split and no merge. Warps are numbered (kv head, token, head of the
+ * group), so the warps of a block — the query heads sharing a kv head, for
+ * neighbouring tokens of a sequence — read the same key and value rows at
+ * about the same time and most of those reads hit L1 instead of L2. Four
+ * positions per step, so four independent warp sums overlap. */
+template <int DPL>
+__global__ void __launch_bounds__(256) attention_warp_kernel(attention_params a, int64_t n_rows) {
+    const int lane = threadIdx.x % kWarp;
+    const int64_t group = a.n_heads / a.n_kv_heads;
+    const int64_t global_warp = (int64_t)blockIdx.x * (blockDim.x / kWarp) + threadIdx.x / kWarp;
+    if (global_warp >= n_rows * a.n_heads) return;
+    const int64_t g = global_warp % group;
+    const int64_t t = (global_warp / group) % n_rows;
+    const int64_t kv_head = global_warp / (group * n_rows);
+    const int64_t pair = t * a.n_heads + kv_head * group + g;
+    const int64_t pos = a.positions[t];
+    const int64_t lo = a.window > 0 && pos - a.window + 1 > 0 ? pos - a.window + 1 : 0;
+    const int64_t cache_base = ((int64_t)a.slots[t] * a.n_kv_heads + kv_head) * a.capacity * a.head_dim;
+    const float *keys = a.k_cache + cache_base, *values = a.v_cache + cache_base;
+
+    float q[DPL], acc[DPL];
+#pragma unroll
+    for (int j = 0; j < DPL; j++) {
+        int64_t d = lane + j * kWarp;
+        q[j] = d < a.head_dim ? a.q[pair * a.head_dim + d] * a.scale : 0.0f;
+        acc[j] = 0.0f;
+    }
+    float running_max = -INFINITY, running_sum = 0.0f;
+    int64_t p = lo;
+    for (; p + 4 <= pos + 1; p += 4) {
+        float score[4];
+#pragma unroll
+        for (int k = 0; k < 4; k++) {
+            const float *key = keys + (p + k) * a.head_dim;
+            score[k] = 0.0f;
+#pragma unroll
+            for (int j = 0; j < DPL; j++) {
+                int64_t d = lane + j * kWarp;
+                if (d < a.head_dim) score[k] += q[j] * key[d];
+            }
+        }
+#pragma unroll
+        for (int k = 0; k < 4; k++) score[k] = warp_sum(score[k]);
+        float new_max = fmaxf(fmaxf(running_max, fmaxf(score[0], score[1])), fmaxf(score[2], score[3]));
+        float correction = expf(running_max - new_max);
+        float weight[4];
+#pragma unroll
+        for (int k = 0; k < 4; k++) weight[k] = expf(score[k] - new_max);
+        running_sum = running_sum * correction + ((weight[0] + weight[1]) + (weight[2] + weight[3]));
+#pragma unroll
+        for (int j = 0; j < DPL; j++) {
+            int64_t d = lane + j * kWarp;
+            if (d < a.head_dim) {
+                const float *value = values + p * a.head_dim + d;
+                acc[j] = acc[j] * correction + weight[0] * value[0] + weight[1] * value[a.head_dim] +
+                         weight[2] * value[2 * a.head_dim] + weight[3] * value[3 * a.head_dim];
+            }
+        }
+        running_max = new_max;
+    }
+    for (; p <= pos; p++) {
+        const float *key = keys + p * a.head_dim, *value = values + p * a.head_dim;
+        float score = 0.0f;
+#pragma unroll
+        for (int j = 0; j < DPL; j++) {
+            int64_t d = lane + j * kWarp;
+            if (d < a.head_dim) score += q[j] * key[d];
+        }
+        score = warp_sum(score);
+        float new_max = fmaxf(running_max, score);
+        float correction = expf(running_max - new_max);
+        float weight = expf(score - new_max);
+        running_sum = running_sum * correction + weight;
+#pragma unroll
+        for (int j = 0; j < DPL; j++) {
+            int64_t d = lane + j * kWarp;
+            if (d < a.head_dim) acc[j] = acc[j] * correction + weight * value[d];
+        }
+        running_max = new_max;
+    }
+    const float inverse = running_sum > 0.0f ? 1.0f / running_sum : 0.0f;
+#pragma unroll
+    for (int j = 0; j < DPL; j++) {
+        int64_t d = lane + j * kWarp;
+        if (d < a.head_dim) a.out[pair * a.head_dim + d] = acc[j] * inverse;
+    }
+}
+
+template <int DPL> void launch_warp(int64_t n_rows, int64_t pairs, cudaStream_t stream, const attention_params &params) {
+    const int threads = 256;
+    const int64_t blocks = (pairs * kWarp + threads - 1) / threads;
+    attention_warp_kernel<DPL><<<(unsigned)blocks, threads, 0, stream>>>(params, n_rows);
+}
+
+template <int DPL> void launch(dim3 grid, cudaStream_t stream, const attention_params &params) {
+    attention_kernel<DPL><<<grid, kAttentionWarps * kWarp, 0, stream>>>(params);
+}
+
+}  // namespace
+
+extern "C" void mlxe_cuda_attention(mlxe_device *dev, const mlxe_attention_args *args) {
+    if (args->n_rows <= 0 || args->n_heads <= 0) return;
+    mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
+    cudaSetDevice(state->ordinal);
+    if (args->head_dim > kMaxHeadDim || args->head_dim <= 0) {
+        mlxe_cuda_note_error(state, cudaErrorInvalidValue, "attention (head_dim above 256 is not supported on CUDA)");
+        return;
+    }
+    attention_params params;
+    params.q = args->q;
+    params.k_cache = args->k_cache;
+    params.v_cache = args->v_cache;
+    params.slots = mlxe_cuda_device_ints(state, args->slots, args->n_rows, 0);
+    params.positions = mlxe_cuda_device_ints(state, args->positions, args->n_rows, 1);
+    params.n_heads = args->n_heads;
+    params.n_kv_heads = args->n_kv_heads;
+    params.head_dim = args->head_dim;
+    params.capacity = args->capacity;
+    params.window = args->window;
+    params.scale = args->scale;
+    params.out = args->out;
+    params.partial = NULL;
+
+    const int64_t pairs = args->n_rows * args->n_heads;
+    const bool warp_per_pair = state->attention_mode == 2 ||
+                               (state->attention_mode == 0 && pairs >= kWarpKernelMinPairsPerSm * state->sm_count);
+    if (warp_per_pair) {
+        params.n_splits = 1;
+        params.split_len = args->capacity;
+        switch ((args->head_dim + kWarp - 1) / kWarp) {
+        case 1: launch_warp<1>(args->n_rows, pairs, state->stream, params); break;
+        case 2: launch_warp<2>(args->n_rows, pairs, state->stream, params); break;
+        case 3: launch_warp<3>(args->n_rows, pairs, state->stream, params); break;
+        case 4: launch_warp<4>(args->n_rows, pairs, state->stream, params); break;
+        case 5: launch_warp<5>(args->n_rows, pairs, state->stream, params); break;
+        case 6: launch_warp<6>(args->n_rows, pairs, state->stream, params); break;
+        case 7: launch_warp<7>(args->n_rows, pairs, state->stream, params); break;
+        default: launch_warp<8>(args->n_rows, pairs, state->stream, params); break;
+        }
+        mlxe_cuda_check_launch(state, "attention");
+        return;
+    }
+
+    /* Positions one token may attend to, at most. */
+    int64_t span = args->kv_length > 0 && args->kv_length < args->capacity ? args->kv_length : args->capacity;
+    if (args->window > 0 && args->window < span) span = args->window;
+    if (span < 1) span = 1;
+    const int64_t wanted_blocks = kSplitBlocksPerSm * state->sm_count;
+    int64_t n_splits = 1;
+    if (pairs < wanted_blocks) {
+        n_splits = (wanted_blocks + pairs - 1) / pairs;
+        int64_t split_len = (span + n_splits - 1) / n_splits;
+        if (split_len < kMinSplitPositions) split_len = kMinSplitPositions;
+        n_splits = (span + split_len - 1) / split_len;
+    }
+    if (n_splits > 1) {
+        size_t bytes = (size_t)(pairs * n_splits * (args->head_dim + 2)) * sizeof(float);
+        if (mlxe_cuda_buffer_reserve(state, &state->partial, bytes))
+            params.partial = static_cast<float *>(state->partial.ptr);
+        else
+            n_splits = 1;
+    }
+    params.n_splits = (int)n_splits;
+    params.split_len = n_splits > 1 ? (span + n_splits - 1) / n_splits : span;
+    if (n_splits == 1) params.split_len = args->capacity; /* the whole range, whatever the hint said */
+
+    dim3 grid((unsigned)pairs, (unsigned)n_splits);
+    switch ((args->head_dim + kWarp - 1) / kWarp) {
+    case 1: launch<1>(grid, state->stream, params); break;
+    case 2: launch<2>(grid, state->stream, params); break;
+    case 3: launch<3>(grid, state->stream, params); break;
+    case 4: launch<4>(grid, state->stream, params); break;
+    case 5: launch<5>(grid, state->stream, params); break;
+    case 6: launch<6>(grid, state->stream, params); break;
+    case 7: launch<7>(grid, state->stream, params); break;
+    default: launch<8>(grid, state->stream, params); break;
+    }
+    mlxe_cuda_check_launch(state, "attention");
+    if (n_splits > 1) {
+        attention_merge_kernel<<<(unsigned)pairs, 128, 0, state->stream>>>(params.partial, (int)n_splits,
+                                                                           args->head_dim, args->out);
+        mlxe_cuda_check_launch(state, "attention (merging splits)");
+    }
+}

@@ -1,0 +1,83 @@
+/* runtime/cuda/cuda_common.cuh — device helpers shared by the kernels:
+ * reading stored weight types as float, warp and block sums, and MLX affine
+ * quantized values. Included by the .cu files only. */
+#ifndef MLXE_RUNTIME_CUDA_COMMON_CUH
+#define MLXE_RUNTIME_CUDA_COMMON_CUH
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <stdint.h>
+
+#include "runtime/cuda/cuda_internal.h"
+
+namespace mlxe_cuda {
+
+constexpr int kWarp = 32;
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+    return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+    for (int offset = 16; offset > 0; offset >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
+    return v;
+}
+
+/* Sum over the block (blockDim.x a multiple of 32, at most 1024); every
+ * thread gets the result. `shared` holds 32 floats. */
+__device__ __forceinline__ float block_sum(float v, float *shared) {
+    const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp, n_warps = blockDim.x / kWarp;
+    v = warp_sum(v);
+    __syncthreads();
+    if (lane == 0) shared[warp] = v;
+    __syncthreads();
+    float total = lane < n_warps ? shared[lane] : 0.0f;
+    return warp_sum(total);
+}
+
+__device__ __forceinline__ float bf16_bits_to_float(uint32_t bits16) {
+    return __uint_as_float(bits16 << 16);
+}
+
+__device__ __forceinline__ float f16_bits_to_float(uint16_t bits) {
+    return __half2float(__ushort_as_half(bits));
+}
+
+/* Element i of a stored F32/F16/BF16 array. */
+__device__ __forceinline__ float load_as_float(int dtype, const void *data, int64_t i) {
+    if (dtype == MLXE_DTYPE_F16) return f16_bits_to_float(static_cast<const uint16_t *>(data)[i]);
+    if (dtype == MLXE_DTYPE_BF16) return bf16_bits_to_float(static_cast<const uint16_t *>(data)[i]);
+    return static_cast<const float *>(data)[i];
+}
+
+/* The MLX affine-quantized weight (row, k) as float: rows are bit streams of
+ * cols*bits/32 little-endian uint32 words, least significant bits first (for
+ * 2/4/8 bits this is value j of a word at bits*j); w = scale * q + bias per
+ * group (see /work/shared/docs/MLX_QUANT.md). */
+__device__ __forceinline__ float quantized_at(const uint32_t *words, int64_t words_per_row, int bits, int group_size,
+                                              int scale_dtype, const void *scales, const void *biases, int64_t cols,
+                                              int64_t row, int64_t k) {
+    const uint32_t *row_words = words + row * words_per_row;
+    uint64_t bit = (uint64_t)k * (uint64_t)bits;
+    uint64_t word = bit >> 5;
+    uint32_t offset = (uint32_t)(bit & 31u);
+    uint32_t value = row_words[word] >> offset;
+    if (offset + (uint32_t)bits > 32u) value |= row_words[word + 1] << (32u - offset);
+    value &= (1u << bits) - 1u;
+    int64_t group = row * (cols / group_size) + k / group_size;
+    return load_as_float(scale_dtype, scales, group) * (float)value + load_as_float(scale_dtype, biases, group);
+}
+
+__host__ __forceinline__ unsigned grid_for(int64_t n, int threads, int64_t max_blocks = 65535LL * 16) {
+    int64_t blocks = (n + threads - 1) / threads;
+    if (blocks < 1) blocks = 1;
+    if (blocks > max_blocks) blocks = max_blocks;
+    return (unsigned)blocks;
+}
+
+}  // namespace mlxe_cuda
+
+#endif

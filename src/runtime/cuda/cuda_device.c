@@ -1,0 +1,321 @@
+/* runtime/cuda/cuda_device.c — the CUDA device: finding a usable GPU (and
+ * saying why there is none), its stream and cuBLAS handle, device memory,
+ * weight upload, error collection, and the ops table.
+ *
+ * All work of a device is queued on one non-blocking stream, so ops run in
+ * order without host synchronisation; download and synchronize wait. Ops
+ * return nothing (runtime/ops.h), so the first error a launch or copy meets
+ * is kept and reported by synchronize. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/error.h"
+#include "base/log_internal.h"
+#include "runtime/cuda/cuda_internal.h"
+
+/* Weight uploads go in pieces of this size, so a later version can report
+ * progress and so one failing copy names where it stopped. */
+#define UPLOAD_CHUNK_BYTES ((size_t)256 << 20)
+/* Batches of at most this many tokens use the matrix-vector kernels
+ * (quantized weights; float weights: see cuda_internal.h). */
+#define DEFAULT_MATVEC_MAX_ROWS 8
+#define DEFAULT_FLOAT_MATVEC_MAX_ROWS 1
+
+void mlxe_cuda_note_error(mlxe_cuda_state *state, cudaError_t error, const char *where) {
+    if (error == cudaSuccess || state->first_error != cudaSuccess) return;
+    state->first_error = error;
+    snprintf(state->first_error_where, sizeof state->first_error_where, "%s", where);
+    MLXE_ERROR(MLXE_LOG_CAT_RUNTIME, "%s on %s: %s", where, state->name, cudaGetErrorString(error));
+}
+
+void mlxe_cuda_check_launch(mlxe_cuda_state *state, const char *where) {
+    cudaError_t error = cudaGetLastError();
+    if (error != cudaSuccess) mlxe_cuda_note_error(state, error, where);
+}
+
+bool mlxe_cuda_buffer_reserve(mlxe_cuda_state *state, mlxe_cuda_buffer *buffer, size_t bytes) {
+    if (buffer->bytes >= bytes) return true;
+    /* Work queued on the stream may still read the old buffer. */
+    cudaStreamSynchronize(state->stream);
+    if (buffer->ptr) cudaFree(buffer->ptr);
+    buffer->ptr = NULL;
+    buffer->bytes = 0;
+    size_t rounded = (bytes + ((size_t)1 << 20) - 1) & ~(((size_t)1 << 20) - 1);
+    cudaError_t error = cudaMalloc(&buffer->ptr, rounded);
+    if (error != cudaSuccess) {
+        cudaGetLastError();
+        buffer->ptr = NULL;
+        MLXE_DEBUG(MLXE_LOG_CAT_RUNTIME, "%s: no room for %zu bytes of scratch (%s)", state->name, rounded,
+                   cudaGetErrorString(error));
+        return false;
+    }
+    buffer->bytes = rounded;
+    return true;
+}
+
+bool mlxe_cuda_is_device_pointer(const void *p) {
+    struct cudaPointerAttributes attributes;
+    if (cudaPointerGetAttributes(&attributes, p) != cudaSuccess) {
+        cudaGetLastError();
+        return false;
+    }
+    return attributes.type == cudaMemoryTypeDevice || attributes.type == cudaMemoryTypeManaged;
+}
+
+static const void *device_copy_of(mlxe_cuda_state *state, const void *p, size_t bytes, int index) {
+    if (!p || bytes == 0 || mlxe_cuda_is_device_pointer(p)) return p;
+    mlxe_cuda_buffer *buffer = &state->staging[index];
+    if (!mlxe_cuda_buffer_reserve(state, buffer, bytes)) {
+        mlxe_cuda_note_error(state, cudaErrorMemoryAllocation, "staging host integers");
+        return p;
+    }
+    /* From pageable memory this returns once the source was read, so the
+     * caller may reuse its array; the stream orders it before the kernel. */
+    cudaError_t error = cudaMemcpyAsync(buffer->ptr, p, bytes, cudaMemcpyHostToDevice, state->stream);
+    if (error != cudaSuccess) mlxe_cuda_note_error(state, error, "copying host integers to the GPU");
+    return buffer->ptr;
+}
+
+const int32_t *mlxe_cuda_device_ints(mlxe_cuda_state *state, const int32_t *p, int64_t n, int index) {
+    return device_copy_of(state, p, (size_t)n * sizeof(int32_t), index);
+}
+
+const float *mlxe_cuda_device_floats(mlxe_cuda_state *state, const float *p, int64_t n, int index) {
+    return device_copy_of(state, p, (size_t)n * sizeof(float), index);
+}
+
+/* ---- memory ---- */
+
+static mlxe_status memory_error(mlxe_cuda_state *state, cudaError_t error, size_t bytes, const char *what,
+                                mlxe_error *err) {
+    cudaGetLastError();
+    size_t free_bytes = 0, total_bytes = 0;
+    cudaMemGetInfo(&free_bytes, &total_bytes);
+    if (error == cudaErrorMemoryAllocation)
+        return mlxe_error_set(err, MLXE_ERR_OUT_OF_MEMORY,
+                              "%s: %zu MiB of %s do not fit in the %zu MiB free of %zu MiB (%zu MiB missing); use a "
+                              "smaller context or batch, a quantized model, or another GPU",
+                              state->name, bytes >> 20, what, free_bytes >> 20, total_bytes >> 20,
+                              bytes > free_bytes ? (bytes - free_bytes) >> 20 : 0);
+    return mlxe_error_set(err, MLXE_ERR_DEVICE, "%s: allocating %zu bytes of %s failed: %s", state->name, bytes, what,
+                          cudaGetErrorString(error));
+}
+
+static mlxe_status cuda_alloc(mlxe_device *dev, size_t bytes, void **out, mlxe_error *err) {
+    mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
+    cudaSetDevice(state->ordinal);
+    void *p = NULL;
+    cudaError_t error = cudaMalloc(&p, bytes ? bytes : 256);
+    if (error != cudaSuccess) return memory_error(state, error, bytes, "activations", err);
+    error = cudaMemsetAsync(p, 0, bytes ? bytes : 256, state->stream);
+    if (error != cudaSuccess) {
+        cudaFree(p);
+        return mlxe_error_set(err, MLXE_ERR_DEVICE, "%s: clearing new memory failed: %s", state->name,
+                              cudaGetErrorString(error));
+    }
+    *out = p;
+    return MLXE_OK;
+}
+
+static void cuda_free(mlxe_device *dev, void *ptr) {
+    if (!ptr) return;
+    mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
+    cudaSetDevice(state->ordinal);
+    /* cudaFree waits for the device, so no queued op still uses ptr. */
+    cudaError_t error = cudaFree(ptr);
+    if (error != cudaSuccess) mlxe_cuda_note_error(state, error, "freeing device memory");
+}
+
+static void cuda_upload(mlxe_device *dev, void *dst_device, const void *src_host, size_t bytes) {
+    if (!bytes) return;
+    mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
+    cudaSetDevice(state->ordinal);
+    cudaError_t error = cudaMemcpyAsync(dst_device, src_host, bytes, cudaMemcpyHostToDevice, state->stream);
+    if (error != cudaSuccess) mlxe_cuda_note_error(state, error, "upload");
+}
+
+static void cuda_download(mlxe_device *dev, void *dst_host, const void *src_device, size_t bytes) {
+    mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
+    cudaSetDevice(state->ordinal);
+    if (bytes) {
+        cudaError_t error = cudaMemcpyAsync(dst_host, src_device, bytes, cudaMemcpyDeviceToHost, state->stream);
+        if (error != cudaSuccess) mlxe_cuda_note_error(state, error, "download");
+    }
+    cudaError_t error = cudaStreamSynchronize(state->stream);
+    if (error != cudaSuccess) mlxe_cuda_note_error(state, error, "download (waiting for the GPU)");
+}
+
+static mlxe_status cuda_upload_weights(mlxe_device *dev, const void *host, size_t bytes, void **device_ptr,
+                                       mlxe_error *err) {
+    mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
+    cudaSetDevice(state->ordinal);
+    *device_ptr = NULL;
+    void *p = NULL;
+    cudaError_t error = cudaMalloc(&p, bytes ? bytes : 256);
+    if (error != cudaSuccess) return memory_error(state, error, bytes, "weights", err);
+    for (size_t done = 0; done < bytes; done += UPLOAD_CHUNK_BYTES) {
+        size_t n = bytes - done < UPLOAD_CHUNK_BYTES ? bytes - done : UPLOAD_CHUNK_BYTES;
+        error = cudaMemcpy((char *)p + done, (const char *)host + done, n, cudaMemcpyHostToDevice);
+        if (error != cudaSuccess) {
+            cudaFree(p);
+            return mlxe_error_set(err, MLXE_ERR_DEVICE, "%s: copying weights to the GPU failed at byte %zu of %zu: %s",
+                                  state->name, done, bytes, cudaGetErrorString(error));
+        }
+    }
+    MLXE_DEBUG(MLXE_LOG_CAT_RUNTIME, "%s: uploaded %zu MiB of weights", state->name, bytes >> 20);
+    *device_ptr = p;
+    return MLXE_OK;
+}
+
+static void cuda_free_weights(mlxe_device *dev, void *device_ptr) {
+    cuda_free(dev, device_ptr);
+}
+
+static mlxe_status cuda_synchronize(mlxe_device *dev, mlxe_error *err) {
+    mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
+    cudaSetDevice(state->ordinal);
+    cudaError_t error = cudaStreamSynchronize(state->stream);
+    if (error != cudaSuccess) mlxe_cuda_note_error(state, error, "waiting for the GPU");
+    if (state->first_error == cudaSuccess) return MLXE_OK;
+    mlxe_status status = mlxe_error_set(err, MLXE_ERR_DEVICE, "%s: %s failed: %s", state->name,
+                                        state->first_error_where, cudaGetErrorString(state->first_error));
+    /* Errors of a kernel (illegal address) poison the context for good; a
+     * failed scratch allocation does not, so let the next call start over. */
+    state->first_error = cudaSuccess;
+    return status;
+}
+
+/* ---- creation ---- */
+
+static const mlxe_ops cuda_ops_template = {
+    .name = "cuda",
+    .alloc = cuda_alloc,
+    .free = cuda_free,
+    .upload = cuda_upload,
+    .download = cuda_download,
+    .matmul = mlxe_cuda_matmul,
+    .add_bias = mlxe_cuda_add_bias,
+    .embedding = mlxe_cuda_embedding,
+    .rms_norm = mlxe_cuda_rms_norm,
+    .rope = mlxe_cuda_rope,
+    .kv_store = mlxe_cuda_kv_store,
+    .attention = mlxe_cuda_attention,
+    .silu_mul = mlxe_cuda_silu_mul,
+    .add = mlxe_cuda_add,
+    .upload_weights = cuda_upload_weights,
+    .free_weights = cuda_free_weights,
+    .synchronize = cuda_synchronize,
+};
+
+static mlxe_status no_gpu(mlxe_error *err, int ordinal, cudaError_t error) {
+    cudaGetLastError();
+    int driver_version = 0, runtime_version = 0;
+    cudaDriverGetVersion(&driver_version);
+    cudaRuntimeGetVersion(&runtime_version);
+    if (driver_version == 0)
+        return mlxe_error_set(err, MLXE_ERR_DEVICE,
+                              "no NVIDIA driver found (libcuda.so.1 could not be loaded), so CUDA device %d cannot "
+                              "be used; install the NVIDIA driver or use the CPU",
+                              ordinal);
+    if (error == cudaErrorInsufficientDriver || driver_version < runtime_version)
+        return mlxe_error_set(err, MLXE_ERR_DEVICE,
+                              "the NVIDIA driver supports CUDA %d.%d but this build needs %d.%d; update the driver or "
+                              "use the CPU",
+                              driver_version / 1000, driver_version % 1000 / 10, runtime_version / 1000,
+                              runtime_version % 1000 / 10);
+    if (error == cudaErrorNoDevice)
+        return mlxe_error_set(err, MLXE_ERR_DEVICE,
+                              "no CUDA GPU found (the NVIDIA driver %d.%d sees none; check CUDA_VISIBLE_DEVICES); "
+                              "use the CPU",
+                              driver_version / 1000, driver_version % 1000 / 10);
+    return mlxe_error_set(err, MLXE_ERR_DEVICE, "CUDA could not start on device %d: %s (%s); use the CPU", ordinal,
+                          cudaGetErrorString(error), cudaGetErrorName(error));
+}
+
+static void release_state(mlxe_cuda_state *state) {
+    if (!state) return;
+    cudaSetDevice(state->ordinal);
+    if (state->stream) cudaStreamSynchronize(state->stream);
+    mlxe_cuda_buffer *buffers[] = {&state->convert, &state->dequant, &state->partial, &state->staging[0],
+                                   &state->staging[1], &state->staging[2]};
+    for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++)
+        if (buffers[i]->ptr) cudaFree(buffers[i]->ptr);
+    if (state->cublas) cublasDestroy(state->cublas);
+    if (state->stream) cudaStreamDestroy(state->stream);
+    free(state);
+}
+
+mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err) {
+    int count = 0;
+    cudaError_t error = cudaGetDeviceCount(&count);
+    if (error != cudaSuccess || count == 0) return no_gpu(err, ordinal, error == cudaSuccess ? cudaErrorNoDevice : error);
+    if (ordinal >= count)
+        return mlxe_error_set(err, MLXE_ERR_DEVICE, "CUDA device %d does not exist: %d GPU%s found (cuda:0%s)", ordinal,
+                              count, count == 1 ? "" : "s", count > 1 ? " to cuda:N-1" : "");
+    struct cudaDeviceProp properties;
+    error = cudaGetDeviceProperties(&properties, ordinal);
+    if (error != cudaSuccess) return no_gpu(err, ordinal, error);
+    if (properties.major < 8)
+        return mlxe_error_set(err, MLXE_ERR_DEVICE,
+                              "GPU %d (%s) has compute capability %d.%d; mlxengine's CUDA kernels need 8.0 (Ampere) or "
+                              "newer; use the CPU",
+                              ordinal, properties.name, properties.major, properties.minor);
+    error = cudaSetDevice(ordinal);
+    if (error != cudaSuccess) return no_gpu(err, ordinal, error);
+
+    mlxe_cuda_state *state = calloc(1, sizeof *state);
+    if (!state) return mlxe_error_set(err, MLXE_ERR_OUT_OF_MEMORY, "out of memory creating the CUDA device");
+    state->ordinal = ordinal;
+    snprintf(state->name, sizeof state->name, "cuda:%d", ordinal);
+    snprintf(state->gpu_name, sizeof state->gpu_name, "%s", properties.name);
+    state->sm_count = properties.multiProcessorCount;
+    state->cc_major = properties.major;
+    state->cc_minor = properties.minor;
+    state->total_memory = properties.totalGlobalMem;
+    state->matvec_max_rows = DEFAULT_MATVEC_MAX_ROWS;
+    state->float_matvec_max_rows = DEFAULT_FLOAT_MATVEC_MAX_ROWS;
+    const char *gemm = getenv("MLXE_CUDA_GEMM");
+    if (gemm && strcmp(gemm, "f32") == 0) state->gemm_mode = MLXE_CUDA_GEMM_F32_WEIGHTS;
+    const char *matvec_rows = getenv("MLXE_CUDA_MATVEC_ROWS");
+    if (matvec_rows) {
+        int n = atoi(matvec_rows);
+        if (n >= 0 && n <= 8) state->matvec_max_rows = state->float_matvec_max_rows = n;
+    }
+    const char *attention = getenv("MLXE_CUDA_ATTENTION");
+    if (attention && strcmp(attention, "split") == 0) state->attention_mode = 1;
+    if (attention && strcmp(attention, "warp") == 0) state->attention_mode = 2;
+
+    error = cudaStreamCreateWithFlags(&state->stream, cudaStreamNonBlocking);
+    if (error != cudaSuccess) {
+        release_state(state);
+        return no_gpu(err, ordinal, error);
+    }
+    cublasStatus_t blas = cublasCreate(&state->cublas);
+    if (blas != CUBLAS_STATUS_SUCCESS) {
+        state->cublas = NULL;
+        release_state(state);
+        return mlxe_error_set(err, MLXE_ERR_DEVICE, "cuBLAS could not start on GPU %d (%s): status %d", ordinal,
+                              properties.name, (int)blas);
+    }
+    cublasSetStream(state->cublas, state->stream);
+    state->ops = cuda_ops_template;
+    state->ops.name = state->name;
+
+    dev->kind = MLXE_DEVICE_CUDA;
+    dev->n_threads = 1;
+    dev->backend = state;
+    dev->ops = &state->ops;
+    MLXE_DEBUG(MLXE_LOG_CAT_RUNTIME, "device %s: %s, compute capability %d.%d, %d SMs, %zu MiB; GEMM %s, matvec up to %d rows (%d float)",
+               state->name, state->gpu_name, state->cc_major, state->cc_minor, state->sm_count,
+               state->total_memory >> 20,
+               state->gemm_mode == MLXE_CUDA_GEMM_F32_WEIGHTS ? "F32 (weights widened)" : "tensor cores (BF16/F16 activations)",
+               state->matvec_max_rows, state->float_matvec_max_rows);
+    return MLXE_OK;
+}
+
+void mlxe_cuda_device_release(mlxe_device *dev) {
+    release_state(mlxe_cuda_state_of(dev));
+    dev->backend = NULL;
+}

@@ -1,0 +1,102 @@
+/* runtime/cuda/cuda_internal.h — the CUDA backend's state and the ops its
+ * .cu files implement, shared between cuda_device.c (creation, memory, the
+ * ops table) and the kernels (cuda_matmul.cu, cuda_attention.cu,
+ * cuda_elementwise.cu). Built only when CMake found nvcc (MLXE_CUDA). */
+#ifndef MLXE_RUNTIME_CUDA_INTERNAL_H
+#define MLXE_RUNTIME_CUDA_INTERNAL_H
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#include "runtime/device_internal.h"
+#include "runtime/ops.h"
+
+/* How a float-weight GEMM (prefill) treats F32 activations against F16/BF16
+ * weights: round the activations to the weight type and use the tensor cores
+ * (the default), or widen the weights to F32 and run an F32 GEMM
+ * (MLXE_CUDA_GEMM=f32, kept for the measurement in scripts/gpu_check.sh). */
+typedef enum mlxe_cuda_gemm_mode {
+    MLXE_CUDA_GEMM_HALF_ACTIVATIONS = 0,
+    MLXE_CUDA_GEMM_F32_WEIGHTS = 1,
+} mlxe_cuda_gemm_mode;
+
+/* A device buffer that only grows; reused by consecutive ops on the stream. */
+typedef struct mlxe_cuda_buffer {
+    void *ptr;
+    size_t bytes;
+} mlxe_cuda_buffer;
+
+typedef struct mlxe_cuda_state {
+    int ordinal;
+    char name[32];              /* "cuda:N", the ops table's name */
+    char gpu_name[256];
+    int sm_count, cc_major, cc_minor;
+    size_t total_memory;
+    cudaStream_t stream;
+    cublasHandle_t cublas;
+    mlxe_cuda_gemm_mode gemm_mode;
+    /* Batches up to this many rows use the matrix-vector kernels, above it a
+     * GEMM: for float weights cuBLAS wins from 2 tokens on, for quantized
+     * ones the matrix-vector kernels win up to 8 (bench_cuda_ops, H100). */
+    int float_matvec_max_rows;
+    int matvec_max_rows;
+    /* Attention kernel: 0 = chosen by the batch, 1 = split, 2 = warp per
+     * (token, head) (MLXE_CUDA_ATTENTION=split|warp, for tests and benches). */
+    int attention_mode;
+    mlxe_cuda_buffer convert;   /* activations/weights converted for a GEMM */
+    mlxe_cuda_buffer dequant;   /* quantized weights expanded to BF16 for a GEMM */
+    mlxe_cuda_buffer partial;   /* split attention partial results */
+    mlxe_cuda_buffer staging[3]; /* integer arrays passed from host memory */
+    cudaError_t first_error;    /* first asynchronous or launch error, reported by synchronize */
+    char first_error_where[96];
+    mlxe_ops ops;               /* the table, named after this device */
+} mlxe_cuda_state;
+
+static inline mlxe_cuda_state *mlxe_cuda_state_of(const mlxe_device *dev) {
+    return (mlxe_cuda_state *)dev->backend;
+}
+
+/* Fills a zeroed device struct for GPU `ordinal`; on failure says why the GPU
+ * cannot be used (no driver, no such device, too old) with MLXE_ERR_DEVICE. */
+mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err);
+void mlxe_cuda_device_release(mlxe_device *dev);
+
+/* Records the first error (ops return nothing; synchronize reports it). */
+void mlxe_cuda_note_error(mlxe_cuda_state *state, cudaError_t error, const char *where);
+/* Checks the last launch and records its error under `where`. */
+void mlxe_cuda_check_launch(mlxe_cuda_state *state, const char *where);
+/* Grows buffer to at least bytes; false (and the error recorded) if cudaMalloc fails. */
+bool mlxe_cuda_buffer_reserve(mlxe_cuda_state *state, mlxe_cuda_buffer *buffer, size_t bytes);
+/* A device pointer holding the n int32 at p: p itself when it is device
+ * memory, else a copy in staging buffer `index` (0..2), made on the stream. */
+const int32_t *mlxe_cuda_device_ints(mlxe_cuda_state *state, const int32_t *p, int64_t n, int index);
+/* Same for floats (inv_freq). */
+const float *mlxe_cuda_device_floats(mlxe_cuda_state *state, const float *p, int64_t n, int index);
+/* Whether p is memory the GPU can address (device or managed). */
+bool mlxe_cuda_is_device_pointer(const void *p);
+
+/* The ops (runtime/ops.h) in the .cu files. */
+void mlxe_cuda_matmul(mlxe_device *dev, const float *x, int64_t n_rows, const mlxe_matrix *w, float *y);
+void mlxe_cuda_add_bias(mlxe_device *dev, float *y, int64_t n_rows, const mlxe_vector *bias);
+void mlxe_cuda_embedding(mlxe_device *dev, const mlxe_matrix *table, const int32_t *ids, int64_t n_rows, float *out);
+void mlxe_cuda_rms_norm(mlxe_device *dev, const float *x, const mlxe_vector *weight, int64_t n_rows, int64_t dim,
+                        float eps, float *y);
+void mlxe_cuda_rope(mlxe_device *dev, float *x, int64_t n_rows, int64_t n_heads, int64_t head_dim,
+                    const int32_t *positions, const float *inv_freq, float attention_scale);
+void mlxe_cuda_kv_store(mlxe_device *dev, const float *k, const float *v, int64_t n_rows, int64_t n_kv_heads,
+                        int64_t head_dim, float *k_cache, float *v_cache, int64_t capacity, const int32_t *slots,
+                        const int32_t *positions);
+void mlxe_cuda_attention(mlxe_device *dev, const mlxe_attention_args *args);
+void mlxe_cuda_silu_mul(mlxe_device *dev, const float *gate, const float *up, float *out, int64_t n);
+void mlxe_cuda_add(mlxe_device *dev, float *y, const float *x, int64_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,120 @@
+/* Tests of creating CUDA devices: on a machine without a usable GPU (or a
+ * build without CUDA) creation fails with MLXE_ERR_DEVICE and says why,
+ * never crashing; with a GPU it works and memory round-trips. Device
+ * spellings (cpu, cuda, cuda:N, auto) and the weight/synchronize ops of
+ * the CPU device are checked everywhere. */
+#include "runtime_cuda_test.h"
+
+static bool gpu_required(void) {
+    const char *require = getenv("MLXE_REQUIRE_GPU");
+    return require && strcmp(require, "1") == 0;
+}
+
+static void test_create_cuda_fails_cleanly_or_works(void **state) {
+    mlxe_device *dev = (mlxe_device *)0x1;
+    mlxe_error err;
+    mlxe_status status = mlxe_device_create_cuda(0, &dev, &err);
+    if (status != MLXE_OK) {
+        if (gpu_required()) fail_msg("MLXE_REQUIRE_GPU=1 but: %s", err.message);
+        print_message("no GPU here, as expected on CI: %s\n", err.message);
+        assert_int_equal(status, MLXE_ERR_DEVICE);
+        assert_int_equal(err.status, MLXE_ERR_DEVICE);
+        assert_null(dev);
+        /* the reason names CUDA and what to do */
+        assert_message_contains(err.message, "CUDA");
+        assert_message_contains(err.message, "CPU");
+        return;
+    }
+    assert_string_equal(mlxe_device_name(dev), "cuda:0");
+    assert_int_equal(mlxe_device_threads(dev), 1);
+    const mlxe_ops *ops = mlxe_device_ops(dev);
+    float host[1000], back[1000];
+    for (int i = 0; i < 1000; i++) host[i] = (float)i * 0.5f - 7.0f;
+    float *device = cuda_to_device(dev, host, sizeof host);
+    ops->download(dev, back, device, sizeof back);
+    assert_memory_equal(host, back, sizeof host);
+    /* alloc zero-fills */
+    float *zeros = cuda_to_device(dev, NULL, sizeof host);
+    ops->download(dev, back, zeros, sizeof back);
+    for (int i = 0; i < 1000; i++) assert_true(back[i] == 0.0f);
+    void *weights = cuda_weights_to_device(dev, host, sizeof host);
+    ops->download(dev, back, weights, sizeof back);
+    assert_memory_equal(host, back, sizeof host);
+    cuda_expect_synchronized(dev);
+    ops->free_weights(dev, weights);
+    ops->free_weights(dev, NULL);
+    ops->free(dev, device);
+    ops->free(dev, zeros);
+    mlxe_device_free(dev);
+}
+
+static void test_create_cuda_bad_ordinals(void **state) {
+    mlxe_device *dev = NULL;
+    mlxe_error err;
+    assert_int_equal(mlxe_device_create_cuda(-1, &dev, &err), MLXE_ERR_INVALID_ARGUMENT);
+    assert_message_contains(err.message, "-1");
+    assert_null(dev);
+    /* no machine has a thousand GPUs: MLXE_ERR_DEVICE saying so (or why there are none) */
+    assert_int_equal(mlxe_device_create_cuda(1000, &dev, &err), MLXE_ERR_DEVICE);
+    assert_null(dev);
+    assert_true(strlen(err.message) > 20);
+    assert_int_equal(mlxe_device_create_cuda(0, NULL, &err), MLXE_ERR_INVALID_ARGUMENT);
+}
+
+static void test_create_from_spec(void **state) {
+    mlxe_device *dev = NULL;
+    mlxe_error err;
+    assert_int_equal(mlxe_device_create("cpu", &dev, &err), MLXE_OK);
+    assert_non_null(strstr(mlxe_device_name(dev), "cpu"));
+    mlxe_device_free(dev);
+
+    /* auto: the GPU when there is one, else the CPU — never an error */
+    assert_int_equal(mlxe_device_create("auto", &dev, &err), MLXE_OK);
+    bool have_gpu = strncmp(mlxe_device_name(dev), "cuda:", 5) == 0;
+    if (gpu_required()) assert_true(have_gpu);
+    mlxe_device_free(dev);
+    assert_int_equal(mlxe_device_create(NULL, &dev, &err), MLXE_OK);
+    mlxe_device_free(dev);
+
+    mlxe_status status = mlxe_device_create("cuda", &dev, &err);
+    assert_int_equal(status, have_gpu ? MLXE_OK : MLXE_ERR_DEVICE);
+    if (have_gpu) assert_string_equal(mlxe_device_name(dev), "cuda:0");
+    mlxe_device_free(dev);
+    status = mlxe_device_create("cuda:0", &dev, &err);
+    assert_int_equal(status, have_gpu ? MLXE_OK : MLXE_ERR_DEVICE);
+    mlxe_device_free(dev);
+    assert_int_equal(mlxe_device_create("cuda:999", &dev, &err), MLXE_ERR_DEVICE);
+    assert_null(dev);
+
+    static const char *bad[] = {"gpu", "cuda:", "cuda:x", "cuda:-1", "cuda:1x", "CPU", "cuda:99999999999999999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(mlxe_device_create(bad[i], &dev, &err), MLXE_ERR_INVALID_ARGUMENT);
+        assert_null(dev);
+        assert_message_contains(err.message, "unknown device");
+    }
+    assert_int_equal(mlxe_device_create("cpu", NULL, &err), MLXE_ERR_INVALID_ARGUMENT);
+}
+
+/* The CPU device uses weights in place and has nothing to wait for. */
+static void test_cpu_weights_and_synchronize(void **state) {
+    mlxe_device *dev = cuda_cpu_device();
+    const mlxe_ops *ops = mlxe_device_ops(dev);
+    float weights[4] = {1, 2, 3, 4};
+    void *p = NULL;
+    mlxe_error err;
+    assert_int_equal(ops->upload_weights(dev, weights, sizeof weights, &p, &err), MLXE_OK);
+    assert_ptr_equal(p, weights);
+    ops->free_weights(dev, p);
+    assert_int_equal(ops->synchronize(dev, &err), MLXE_OK);
+    mlxe_device_free(dev);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_create_cuda_fails_cleanly_or_works),
+        cmocka_unit_test(test_create_cuda_bad_ordinals),
+        cmocka_unit_test(test_create_from_spec),
+        cmocka_unit_test(test_cpu_weights_and_synchronize),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,547 @@
+/* Tests of every CUDA op against the CPU implementation on random inputs:
+ * the same arguments go to a CPU device (host memory) and to the GPU (device
+ * memory, outputs poisoned with NaN first so an unwritten element fails),
+ * and the results must agree within the precision of the path:
+ *   - float32 arithmetic (matrix-vector kernels, SGEMM, norms, attention):
+ *     relative error (‖gpu − cpu‖ / ‖cpu‖) near 1e-6;
+ *   - tensor-core GEMMs, whose activations are rounded to BF16 (or F16):
+ *     within the error of that rounding (2^-9 per element for BF16).
+ * Covers F32/F16/BF16 weights, MLX affine 2-8 bits with groups 32/64/128 and
+ * F16/BF16/F32 scales, decode and prefill batch sizes, unaligned weights,
+ * and integer arrays passed from host memory. Skips without a GPU. */
+#include "runtime_cuda_test.h"
+
+typedef struct gpu_fixture {
+    mlxe_device *gpu, *cpu;
+    const mlxe_ops *g, *c;
+} gpu_fixture;
+
+static int setup(void **state) {
+    gpu_fixture *f = calloc(1, sizeof *f);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state) {
+    gpu_fixture *f = *state;
+    mlxe_device_free(f->gpu);
+    mlxe_device_free(f->cpu);
+    free(f);
+    return 0;
+}
+
+static gpu_fixture *open_devices(void **state) {
+    gpu_fixture *f = *state;
+    if (!f->gpu) {
+        f->gpu = cuda_device_or_skip();
+        f->cpu = cuda_cpu_device();
+        f->g = mlxe_device_ops(f->gpu);
+        f->c = mlxe_device_ops(f->cpu);
+    }
+    return f;
+}
+
+/* A buffer of n floats full of NaN on gpu. */
+static float *poisoned_on(mlxe_device *gpu, size_t n) {
+    float *host = malloc(n * sizeof(float) + 4);
+    memset(host, 0xff, n * sizeof(float));
+    float *p = cuda_to_device(gpu, host, n * sizeof(float));
+    free(host);
+    return p;
+}
+
+static float *poisoned(gpu_fixture *f, size_t n) {
+    return poisoned_on(f->gpu, n);
+}
+
+static float *download_from(mlxe_device *gpu, const float *device, size_t n) {
+    float *host = malloc(n * sizeof(float) + 4);
+    mlxe_device_ops(gpu)->download(gpu, host, device, n * sizeof(float));
+    cuda_expect_synchronized(gpu);
+    return host;
+}
+
+static float *download(gpu_fixture *f, const float *device, size_t n) {
+    return download_from(f->gpu, device, n);
+}
+
+/* Another device object on the same GPU, created with env_name=value (the
+ * backend reads its tuning switches at creation). */
+static mlxe_device *gpu_with(const char *env_name, const char *value) {
+    setenv(env_name, value, 1);
+    mlxe_device *gpu = NULL;
+    mlxe_error err;
+    mlxe_status status = mlxe_device_create_cuda(0, &gpu, &err);
+    unsetenv(env_name);
+    if (status != MLXE_OK) fail_msg("%s", err.message);
+    return gpu;
+}
+
+/* ---- matmul ---- */
+
+/* Runs y = x wᵀ on both devices; w_device holds the weights' device copies. */
+static void check_matmul(gpu_fixture *f, mlxe_device *gpu, cuda_rng *rng, const mlxe_matrix *w_host,
+                         const mlxe_matrix *w_device, int64_t n_rows, double tolerance, const char *what) {
+    size_t nx = (size_t)(n_rows * w_host->cols), ny = (size_t)(n_rows * w_host->rows);
+    float *x = malloc(nx * sizeof(float)), *want = malloc(ny * sizeof(float));
+    cuda_fill(rng, x, nx, -1.0f, 1.0f);
+    f->c->matmul(f->cpu, x, n_rows, w_host, want);
+    float *dx = cuda_to_device(gpu, x, nx * sizeof(float));
+    float *dy = poisoned(f, ny);
+    cuda_expect_synchronized(f->gpu); /* gpu may be another device object, with its own stream */
+    mlxe_device_ops(gpu)->matmul(gpu, dx, n_rows, w_device, dy);
+    float *got = malloc(ny * sizeof(float));
+    mlxe_device_ops(gpu)->download(gpu, got, dy, ny * sizeof(float));
+    cuda_expect_synchronized(gpu);
+    char label[160];
+    snprintf(label, sizeof label, "%s, %lld tokens", what, (long long)n_rows);
+    cuda_assert_close(got, want, ny, tolerance, label);
+    f->g->free(f->gpu, dx);
+    f->g->free(f->gpu, dy);
+    free(x);
+    free(want);
+    free(got);
+}
+
+static const int64_t token_counts[] = {1, 2, 3, 5, 8, 9, 40};
+
+/* GEMM tolerance: F16/BF16 activations are rounded to the weight type. */
+static double gemm_tolerance(mlxe_dtype dtype) {
+    return dtype == MLXE_DTYPE_F32 ? 1e-5 : dtype == MLXE_DTYPE_BF16 ? 1e-2 : 2e-3;
+}
+
+static void test_matmul_float(void **state) {
+    gpu_fixture *f = open_devices(state);
+    /* the default switches to cuBLAS from 2 tokens on; this one keeps the
+     * matrix-vector kernels up to 8 (their 2-, 4- and 8-token variants) */
+    mlxe_device *matvec8 = gpu_with("MLXE_CUDA_MATVEC_ROWS", "8");
+    cuda_rng rng = {1};
+    static const mlxe_dtype dtypes[] = {MLXE_DTYPE_F32, MLXE_DTYPE_F16, MLXE_DTYPE_BF16};
+    /* rows 8000/4000/1600/70: 1, 2, 4, 8 warps per output row on an H100;
+     * 2048 columns: several unrolled passes; 100: not a multiple of the
+     * 16-byte load (scalar kernel) */
+    static const int64_t shapes[][2] = {{70, 2048}, {33, 100}, {9, 512}, {8000, 256}, {4000, 256}, {1600, 256}};
+    for (int d = 0; d < 3; d++) {
+        for (int s = 0; s < 6; s++) {
+            int64_t rows = shapes[s][0], cols = shapes[s][1];
+            size_t element = dtypes[d] == MLXE_DTYPE_F32 ? 4 : 2;
+            void *data = cuda_random_weights(&rng, dtypes[d], (size_t)(rows * cols), -1.0f, 1.0f);
+            mlxe_matrix host = {.dtype = dtypes[d], .rows = rows, .cols = cols, .data = data};
+            mlxe_matrix device = host;
+            device.data = cuda_weights_to_device(f->gpu, data, (size_t)(rows * cols) * element);
+            for (size_t t = 0; t < sizeof token_counts / sizeof token_counts[0]; t++) {
+                int64_t n = token_counts[t];
+                if (s >= 3 && n > 9) continue;
+                char what[96];
+                snprintf(what, sizeof what, "matmul %s %lldx%lld", cuda_dtype_name(dtypes[d]), (long long)rows,
+                         (long long)cols);
+                check_matmul(f, f->gpu, &rng, &host, &device, n, n == 1 ? 1e-5 : gemm_tolerance(dtypes[d]), what);
+                check_matmul(f, matvec8, &rng, &host, &device, n, n <= 8 ? 1e-5 : gemm_tolerance(dtypes[d]), what);
+            }
+            f->g->free_weights(f->gpu, (void *)device.data);
+            free(data);
+        }
+    }
+    mlxe_device_free(matvec8);
+}
+
+/* Weights at an address that is not 16-byte aligned (safetensors does not
+ * align tensors): the scalar kernel must take over. */
+static void test_matmul_unaligned(void **state) {
+    gpu_fixture *f = open_devices(state);
+    cuda_rng rng = {2};
+    int64_t rows = 20, cols = 256;
+    void *data = cuda_random_weights(&rng, MLXE_DTYPE_BF16, (size_t)(rows * cols) + 8, -1.0f, 1.0f);
+    char *base = cuda_weights_to_device(f->gpu, data, (size_t)(rows * cols) * 2 + 16);
+    mlxe_matrix host = {.dtype = MLXE_DTYPE_BF16, .rows = rows, .cols = cols, .data = (char *)data + 2};
+    mlxe_matrix device = host;
+    device.data = base + 2;
+    for (int64_t n = 1; n <= 9; n += 4)
+        check_matmul(f, f->gpu, &rng, &host, &device, n, n == 1 ? 1e-5 : gemm_tolerance(MLXE_DTYPE_BF16),
+                     "unaligned BF16");
+    f->g->free_weights(f->gpu, base);
+    free(data);
+}
+
+/* The alternative prefill path: weights widened to F32 per call. */
+static void test_matmul_f32_gemm_mode(void **state) {
+    gpu_fixture *f = open_devices(state);
+    mlxe_device *gpu = gpu_with("MLXE_CUDA_GEMM", "f32");
+    cuda_rng rng = {3};
+    static const mlxe_dtype dtypes[] = {MLXE_DTYPE_F16, MLXE_DTYPE_BF16};
+    for (int d = 0; d < 2; d++) {
+        int64_t rows = 130, cols = 384;
+        void *data = cuda_random_weights(&rng, dtypes[d], (size_t)(rows * cols), -1.0f, 1.0f);
+        mlxe_matrix host = {.dtype = dtypes[d], .rows = rows, .cols = cols, .data = data};
+        mlxe_matrix device = host;
+        device.data = cuda_weights_to_device(gpu, data, (size_t)(rows * cols) * 2);
+        check_matmul(f, gpu, &rng, &host, &device, 33, 1e-5, "F32-GEMM mode");
+        mlxe_device_ops(gpu)->free_weights(gpu, (void *)device.data);
+        free(data);
+    }
+    mlxe_device_free(gpu);
+}
+
+typedef struct quantized_weights {
+    mlxe_matrix host, device;
+} quantized_weights;
+
+/* Random words are valid packed values of any width: the CPU is the oracle. */
+static void make_quantized(gpu_fixture *f, cuda_rng *rng, int64_t rows, int64_t cols, int bits, int group_size,
+                           mlxe_dtype scale_dtype, quantized_weights *q) {
+    size_t words = (size_t)(rows * cols * bits / 32), groups = (size_t)(rows * cols / group_size);
+    uint32_t *packed = malloc(words * 4);
+    for (size_t i = 0; i < words; i++) packed[i] = (uint32_t)cuda_rng_next(rng);
+    size_t scale_bytes = groups * (scale_dtype == MLXE_DTYPE_F32 ? 4 : 2);
+    void *scales = cuda_random_weights(rng, scale_dtype, groups, 0.01f, 0.1f);
+    void *biases = cuda_random_weights(rng, scale_dtype, groups, -0.5f, 0.5f);
+    q->host = (mlxe_matrix){.dtype = MLXE_DTYPE_U32, .rows = rows, .cols = cols, .data = packed, .bits = bits,
+                            .group_size = group_size, .scale_dtype = scale_dtype, .scales = scales, .biases = biases};
+    q->device = q->host;
+    q->device.data = cuda_weights_to_device(f->gpu, packed, words * 4);
+    q->device.scales = cuda_weights_to_device(f->gpu, scales, scale_bytes);
+    q->device.biases = cuda_weights_to_device(f->gpu, biases, scale_bytes);
+}
+
+static void free_quantized(gpu_fixture *f, quantized_weights *q) {
+    f->g->free_weights(f->gpu, (void *)q->device.data);
+    f->g->free_weights(f->gpu, (void *)q->device.scales);
+    f->g->free_weights(f->gpu, (void *)q->device.biases);
+    free((void *)q->host.data);
+    free((void *)q->host.scales);
+    free((void *)q->host.biases);
+}
+
+static void test_matmul_quantized(void **state) {
+    gpu_fixture *f = open_devices(state);
+    cuda_rng rng = {4};
+    static const int all_bits[] = {4, 8, 2, 3, 5, 6};
+    static const int group_sizes[] = {32, 64, 128};
+    static const mlxe_dtype scale_dtypes[] = {MLXE_DTYPE_BF16, MLXE_DTYPE_F16, MLXE_DTYPE_F32};
+    static const int64_t counts[] = {1, 2, 4, 7, 8, 12};
+    for (int b = 0; b < 6; b++) {
+        for (int g = 0; g < 3; g++) {
+            for (int s = 0; s < 3; s++) {
+                /* 8000/4000/1600 rows: 1, 2, 4 warps per output row on an H100 */
+                static const int64_t large_rows[] = {8000, 4000, 1600};
+                int64_t rows = b < 2 && s == 0 ? large_rows[g] : 37;
+                int64_t cols = (int64_t)group_sizes[g] * (b < 2 ? (s == 0 ? 4 : 12) : 3);
+                quantized_weights q;
+                make_quantized(f, &rng, rows, cols, all_bits[b], group_sizes[g], scale_dtypes[s], &q);
+                for (int t = 0; t < 6; t++) {
+                    if (b >= 2 && t % 2) continue; /* the scalar path: fewer cases */
+                    int64_t n = counts[(t + g + s) % 6];
+                    char what[96];
+                    snprintf(what, sizeof what, "quantized %d-bit group %d scales %s", all_bits[b], group_sizes[g],
+                             cuda_dtype_name(scale_dtypes[s]));
+                    /* beyond 8 tokens: weights expanded to BF16 and BF16 activations */
+                    check_matmul(f, f->gpu, &rng, &q.host, &q.device, n, n <= 8 ? 2e-5 : 1.5e-2, what);
+                }
+                free_quantized(f, &q);
+            }
+        }
+    }
+}
+
+/* ---- embedding ---- */
+
+static void test_embedding(void **state) {
+    gpu_fixture *f = open_devices(state);
+    cuda_rng rng = {5};
+    int64_t vocab = 50, cols = 256, n = 7;
+    int32_t ids[7] = {0, 49, 3, 3, 17, 25, 8};
+    int32_t *device_ids = cuda_to_device(f->gpu, ids, sizeof ids);
+    for (int kind = 0; kind < 5; kind++) {
+        mlxe_matrix host, device;
+        quantized_weights q;
+        void *data = NULL;
+        if (kind < 3) {
+            mlxe_dtype dtype = kind == 0 ? MLXE_DTYPE_F32 : kind == 1 ? MLXE_DTYPE_F16 : MLXE_DTYPE_BF16;
+            data = cuda_random_weights(&rng, dtype, (size_t)(vocab * cols), -1.0f, 1.0f);
+            host = (mlxe_matrix){.dtype = dtype, .rows = vocab, .cols = cols, .data = data};
+            device = host;
+            device.data = cuda_weights_to_device(f->gpu, data, (size_t)(vocab * cols) * (kind == 0 ? 4 : 2));
+        } else {
+            make_quantized(f, &rng, vocab, cols, kind == 3 ? 4 : 3, 64, MLXE_DTYPE_BF16, &q);
+            host = q.host;
+            device = q.device;
+        }
+        float *want = malloc((size_t)(n * cols) * sizeof(float));
+        f->c->embedding(f->cpu, &host, ids, n, want);
+        float *out = poisoned(f, (size_t)(n * cols));
+        /* ids from device memory, and from host memory (copied up by the op) */
+        for (int from_host = 0; from_host < 2; from_host++) {
+            f->g->embedding(f->gpu, &device, from_host ? ids : device_ids, n, out);
+            float *got = download(f, out, (size_t)(n * cols));
+            /* 1e-6: the GPU fuses scale * q + bias into one rounding */
+            cuda_assert_close(got, want, (size_t)(n * cols), 1e-6, "embedding");
+            free(got);
+        }
+        f->g->free(f->gpu, out);
+        free(want);
+        if (kind < 3) {
+            f->g->free_weights(f->gpu, (void *)device.data);
+            free(data);
+        } else {
+            free_quantized(f, &q);
+        }
+    }
+    f->g->free(f->gpu, device_ids);
+}
+
+/* ---- element-wise and row-wise ops ---- */
+
+static void test_rms_norm(void **state) {
+    gpu_fixture *f = open_devices(state);
+    cuda_rng rng = {6};
+    static const int64_t dims[] = {64, 128, 1000, 4096};
+    static const mlxe_dtype dtypes[] = {MLXE_DTYPE_F32, MLXE_DTYPE_F16, MLXE_DTYPE_BF16};
+    for (int i = 0; i < 4; i++) {
+        for (int d = 0; d < 3; d++) {
+            int64_t dim = dims[i], rows = i < 2 ? 300 : 5;
+            size_t n = (size_t)(rows * dim);
+            void *weight = cuda_random_weights(&rng, dtypes[d], (size_t)dim, 0.5f, 1.5f);
+            mlxe_vector host = {.dtype = dtypes[d], .size = dim, .data = weight};
+            mlxe_vector device = host;
+            device.data = cuda_weights_to_device(f->gpu, weight, (size_t)dim * (d == 0 ? 4 : 2));
+            float *x = malloc(n * sizeof(float)), *want = malloc(n * sizeof(float));
+            cuda_fill(&rng, x, n, -3.0f, 3.0f);
+            f->c->rms_norm(f->cpu, x, &host, rows, dim, 1e-6f, want);
+            float *dx = cuda_to_device(f->gpu, x, n * sizeof(float));
+            float *dy = poisoned(f, n);
+            f->g->rms_norm(f->gpu, dx, &device, rows, dim, 1e-6f, dy);
+            float *got = download(f, dy, n);
+            cuda_assert_close(got, want, n, 1e-6, "rms_norm");
+            free(got);
+            /* in place (y == x), as qwen3's per-head norms */
+            f->g->rms_norm(f->gpu, dx, &device, rows, dim, 1e-6f, dx);
+            got = download(f, dx, n);
+            cuda_assert_close(got, want, n, 1e-6, "rms_norm in place");
+            free(got);
+            f->g->free(f->gpu, dx);
+            f->g->free(f->gpu, dy);
+            f->g->free_weights(f->gpu, (void *)device.data);
+            free(weight);
+            free(x);
+            free(want);
+        }
+    }
+}
+
+static void test_rope(void **state) {
+    gpu_fixture *f = open_devices(state);
+    cuda_rng rng = {7};
+    static const int64_t head_dims[] = {64, 128};
+    for (int i = 0; i < 2; i++) {
+        int64_t n_rows = 9, n_heads = 6, head_dim = head_dims[i], half = head_dim / 2;
+        size_t n = (size_t)(n_rows * n_heads * head_dim);
+        int32_t positions[9] = {0, 1, 2, 100, 101, 4095, 8000, 32767, 5};
+        float inv_freq[64];
+        for (int64_t j = 0; j < half; j++) inv_freq[j] = powf(500000.0f, -2.0f * (float)j / (float)head_dim);
+        float *x = malloc(n * sizeof(float)), *want = malloc(n * sizeof(float));
+        cuda_fill(&rng, x, n, -2.0f, 2.0f);
+        memcpy(want, x, n * sizeof(float));
+        f->c->rope(f->cpu, want, n_rows, n_heads, head_dim, positions, inv_freq, 1.1f);
+        int32_t *device_positions = cuda_to_device(f->gpu, positions, sizeof positions);
+        float *device_inv_freq = cuda_to_device(f->gpu, inv_freq, (size_t)half * sizeof(float));
+        for (int from_host = 0; from_host < 2; from_host++) {
+            float *dx = cuda_to_device(f->gpu, x, n * sizeof(float));
+            f->g->rope(f->gpu, dx, n_rows, n_heads, head_dim, from_host ? positions : device_positions,
+                       from_host ? inv_freq : device_inv_freq, 1.1f);
+            float *got = download(f, dx, n);
+            cuda_assert_close(got, want, n, 1e-6, "rope");
+            free(got);
+            f->g->free(f->gpu, dx);
+        }
+        f->g->free(f->gpu, device_positions);
+        f->g->free(f->gpu, device_inv_freq);
+        free(x);
+        free(want);
+    }
+}
+
+static void test_pointwise(void **state) {
+    gpu_fixture *f = open_devices(state);
+    cuda_rng rng = {8};
+    size_t n = 100003;
+    float *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float)), *want = malloc(n * sizeof(float));
+    cuda_fill(&rng, a, n, -8.0f, 8.0f);
+    cuda_fill(&rng, b, n, -2.0f, 2.0f);
+    float *da = cuda_to_device(f->gpu, a, n * sizeof(float)), *db = cuda_to_device(f->gpu, b, n * sizeof(float));
+    float *dout = poisoned(f, n);
+
+    f->c->silu_mul(f->cpu, a, b, want, (int64_t)n);
+    f->g->silu_mul(f->gpu, da, db, dout, (int64_t)n);
+    float *got = download(f, dout, n);
+    cuda_assert_close(got, want, n, 1e-6, "silu_mul");
+    free(got);
+
+    memcpy(want, a, n * sizeof(float));
+    f->c->add(f->cpu, want, b, (int64_t)n);
+    f->g->add(f->gpu, da, db, (int64_t)n);
+    got = download(f, da, n);
+    cuda_assert_close(got, want, n, 0.0, "add");
+    free(got);
+
+    static const mlxe_dtype dtypes[] = {MLXE_DTYPE_F32, MLXE_DTYPE_F16, MLXE_DTYPE_BF16};
+    for (int d = 0; d < 3; d++) {
+        int64_t size = 1000, rows = 7;
+        void *bias = cuda_random_weights(&rng, dtypes[d], (size_t)size, -1.0f, 1.0f);
+        mlxe_vector host = {.dtype = dtypes[d], .size = size, .data = bias}, device = host;
+        device.data = cuda_weights_to_device(f->gpu, bias, (size_t)size * (d == 0 ? 4 : 2));
+        memcpy(want, a, (size_t)(size * rows) * sizeof(float));
+        f->c->add_bias(f->cpu, want, rows, &host);
+        float *dy = cuda_to_device(f->gpu, a, (size_t)(size * rows) * sizeof(float));
+        f->g->add_bias(f->gpu, dy, rows, &device);
+        got = download(f, dy, (size_t)(size * rows));
+        cuda_assert_close(got, want, (size_t)(size * rows), 0.0, "add_bias");
+        free(got);
+        f->g->free(f->gpu, dy);
+        f->g->free_weights(f->gpu, (void *)device.data);
+        free(bias);
+    }
+    f->g->free(f->gpu, da);
+    f->g->free(f->gpu, db);
+    f->g->free(f->gpu, dout);
+    free(a);
+    free(b);
+    free(want);
+}
+
+/* ---- KV cache and attention ---- */
+
+typedef struct attention_case {
+    int64_t n_heads, n_kv_heads, head_dim, window;
+    int64_t n_rows;
+    int32_t slots[48], positions[48];
+    bool hint;
+    const char *what;
+} attention_case;
+
+static void check_attention(gpu_fixture *f, mlxe_device *gpu, cuda_rng *rng, const attention_case *c) {
+    const mlxe_ops *g = mlxe_device_ops(gpu);
+    const int64_t n_slots = 2, capacity = 1100;
+    const int64_t cache_n = n_slots * c->n_kv_heads * capacity * c->head_dim;
+    /* the cache filled with random history, then the batch's own k/v stored */
+    float *k_cache = malloc((size_t)cache_n * sizeof(float)), *v_cache = malloc((size_t)cache_n * sizeof(float));
+    cuda_fill(rng, k_cache, (size_t)cache_n, -1.0f, 1.0f);
+    cuda_fill(rng, v_cache, (size_t)cache_n, -1.0f, 1.0f);
+    size_t kv_n = (size_t)(c->n_rows * c->n_kv_heads * c->head_dim), q_n = (size_t)(c->n_rows * c->n_heads * c->head_dim);
+    float *k = malloc(kv_n * sizeof(float)), *v = malloc(kv_n * sizeof(float)), *q = malloc(q_n * sizeof(float));
+    cuda_fill(rng, k, kv_n, -1.0f, 1.0f);
+    cuda_fill(rng, v, kv_n, -1.0f, 1.0f);
+    cuda_fill(rng, q, q_n, -1.5f, 1.5f);
+    float *dk_cache = cuda_to_device(gpu, k_cache, (size_t)cache_n * sizeof(float));
+    float *dv_cache = cuda_to_device(gpu, v_cache, (size_t)cache_n * sizeof(float));
+    float *dk = cuda_to_device(gpu, k, kv_n * sizeof(float)), *dv = cuda_to_device(gpu, v, kv_n * sizeof(float));
+    float *dq = cuda_to_device(gpu, q, q_n * sizeof(float));
+    int32_t *dslots = cuda_to_device(gpu, c->slots, (size_t)c->n_rows * 4);
+    int32_t *dpositions = cuda_to_device(gpu, c->positions, (size_t)c->n_rows * 4);
+
+    f->c->kv_store(f->cpu, k, v, c->n_rows, c->n_kv_heads, c->head_dim, k_cache, v_cache, capacity, c->slots,
+                   c->positions);
+    g->kv_store(gpu, dk, dv, c->n_rows, c->n_kv_heads, c->head_dim, dk_cache, dv_cache, capacity, dslots,
+                   dpositions);
+    float *got_cache = download_from(gpu, dk_cache, (size_t)cache_n);
+    cuda_assert_close(got_cache, k_cache, (size_t)cache_n, 0.0, "kv_store keys");
+    free(got_cache);
+    got_cache = download_from(gpu, dv_cache, (size_t)cache_n);
+    cuda_assert_close(got_cache, v_cache, (size_t)cache_n, 0.0, "kv_store values");
+    free(got_cache);
+
+    int32_t max_position = 0;
+    for (int64_t r = 0; r < c->n_rows; r++)
+        if (c->positions[r] > max_position) max_position = c->positions[r];
+    mlxe_attention_args args = {.n_rows = c->n_rows, .n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads,
+                                .head_dim = c->head_dim, .q = q, .k_cache = k_cache, .v_cache = v_cache,
+                                .capacity = capacity, .slots = c->slots, .positions = c->positions,
+                                .window = c->window, .scale = 1.0f / sqrtf((float)c->head_dim)};
+    float *want = malloc(q_n * sizeof(float));
+    args.out = want;
+    f->c->attention(f->cpu, &args);
+    float *dout = poisoned_on(gpu, q_n);
+    args.q = dq;
+    args.k_cache = dk_cache;
+    args.v_cache = dv_cache;
+    args.slots = dslots;
+    args.positions = dpositions;
+    args.out = dout;
+    args.kv_length = c->hint ? max_position + 1 : 0;
+    g->attention(gpu, &args);
+    float *got = download_from(gpu, dout, q_n);
+    cuda_assert_close(got, want, q_n, 1e-5, c->what);
+    free(got);
+    /* slots and positions from host memory */
+    args.slots = c->slots;
+    args.positions = c->positions;
+    g->attention(gpu, &args);
+    got = download_from(gpu, dout, q_n);
+    cuda_assert_close(got, want, q_n, 1e-5, c->what);
+    free(got);
+
+    void *device_buffers[] = {dk_cache, dv_cache, dk, dv, dq, dslots, dpositions, dout};
+    for (size_t i = 0; i < sizeof device_buffers / sizeof device_buffers[0]; i++) g->free(gpu, device_buffers[i]);
+    free(k_cache);
+    free(v_cache);
+    free(k);
+    free(v);
+    free(q);
+    free(want);
+}
+
+static void test_attention(void **state) {
+    gpu_fixture *f = open_devices(state);
+    cuda_rng rng = {9};
+    /* every case on each kernel: as chosen by the batch, split, warp per pair */
+    mlxe_device *gpus[3] = {f->gpu, gpu_with("MLXE_CUDA_ATTENTION", "split"), gpu_with("MLXE_CUDA_ATTENTION", "warp")};
+    static const int64_t head_dims[] = {64, 80, 128, 256};
+    for (int i = 0; i < 4; i++) {
+        int64_t hd = head_dims[i];
+        /* decode: one token deep in the context (split over the sequence) */
+        attention_case decode = {.n_heads = 8, .n_kv_heads = 2, .head_dim = hd, .n_rows = 1, .hint = i % 2 == 0,
+                                 .what = "attention decode"};
+        decode.slots[0] = 1;
+        decode.positions[0] = 1037;
+        for (int k = 0; k < 3; k++) check_attention(f, gpus[k], &rng, &decode);
+        /* batched decode: four sequences at different depths */
+        attention_case batched = {.n_heads = 4, .n_kv_heads = 4, .head_dim = hd, .n_rows = 4, .hint = true,
+                                  .what = "attention batched decode"};
+        int32_t depths[4] = {0, 5, 700, 1099};
+        for (int r = 0; r < 4; r++) {
+            batched.slots[r] = r % 2;
+            batched.positions[r] = depths[r];
+        }
+        for (int k = 0; k < 3; k++) check_attention(f, gpus[k], &rng, &batched);
+        /* prefill: 48 tokens of slot 0 from position 30, and with a sliding window */
+        attention_case prefill = {.n_heads = 8, .n_kv_heads = i % 2 ? 2 : 1, .head_dim = hd, .n_rows = 48, .hint = i % 2 == 1,
+                                  .what = "attention prefill"};
+        for (int r = 0; r < 48; r++) {
+            prefill.slots[r] = 0;
+            prefill.positions[r] = 30 + r;
+        }
+        for (int k = 0; k < 3; k++) check_attention(f, gpus[k], &rng, &prefill);
+        prefill.window = 16;
+        prefill.what = "attention prefill, window 16";
+        for (int k = 0; k < 3; k++) check_attention(f, gpus[k], &rng, &prefill);
+        decode.window = 100;
+        decode.what = "attention decode, window 100";
+        for (int k = 0; k < 3; k++) check_attention(f, gpus[k], &rng, &decode);
+    }
+    mlxe_device_free(gpus[1]);
+    mlxe_device_free(gpus[2]);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_matmul_float, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_matmul_unaligned, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_matmul_f32_gemm_mode, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_matmul_quantized, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_embedding, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rms_norm, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rope, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pointwise, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_attention, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

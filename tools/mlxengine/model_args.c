@@ -1,0 +1,115 @@
+/* tools/mlxengine/model_args.c — see model_args.h. */
+#include "model_args.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int tool_flag_value(int argc, char **argv, int *i, const char *name, const char **value) {
+    const char *arg = argv[*i];
+    size_t len = strlen(name);
+    if (strncmp(arg, name, len) != 0) return 0;
+    if (arg[len] == '=') {
+        *value = arg + len + 1;
+        return 1;
+    }
+    if (arg[len] != '\0') return 0;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "mlxengine %s: %s needs a value\n", argv[0], name);
+        return -1;
+    }
+    *value = argv[++*i];
+    return 1;
+}
+
+bool tool_parse_int(const char *flag, const char *text, long long min, long long max, long long *out) {
+    char *end = NULL;
+    errno = 0;
+    long long value = strtoll(text, &end, 10);
+    if (errno || end == text || *end || value < min || value > max) {
+        fprintf(stderr, "mlxengine: %s expects an integer in [%lld, %lld], got '%s'\n", flag, min, max, text);
+        return false;
+    }
+    *out = value;
+    return true;
+}
+
+bool tool_parse_float(const char *flag, const char *text, double min, double max, double *out) {
+    char *end = NULL;
+    errno = 0;
+    double value = strtod(text, &end);
+    if (errno || end == text || *end || !isfinite(value) || value < min || value > max) {
+        fprintf(stderr, "mlxengine: %s expects a number in [%g, %g], got '%s'\n", flag, min, max, text);
+        return false;
+    }
+    *out = value;
+    return true;
+}
+
+bool tool_parse_u64(const char *flag, const char *text, uint64_t *out) {
+    char *end = NULL;
+    errno = 0;
+    unsigned long long value = strtoull(text, &end, 10);
+    if (errno || end == text || *end || text[0] == '-') {
+        fprintf(stderr, "mlxengine: %s expects a non-negative integer, got '%s'\n", flag, text);
+        return false;
+    }
+    *out = value;
+    return true;
+}
+
+bool tool_parse_ids(const char *flag, const char *text, int32_t **ids, int64_t *count) {
+    *ids = NULL;
+    *count = 0;
+    size_t capacity = 1;
+    for (const char *p = text; *p; p++)
+        if (*p == ',') capacity++;
+    int32_t *out = malloc(capacity * sizeof *out);
+    if (!out) {
+        fprintf(stderr, "mlxengine: out of memory\n");
+        return false;
+    }
+    const char *p = text;
+    int64_t n = 0;
+    for (;;) {
+        char *end = NULL;
+        errno = 0;
+        long long value = strtoll(p, &end, 10);
+        if (errno || end == p || value < 0 || value > INT32_MAX || (*end && *end != ',')) {
+            fprintf(stderr, "mlxengine: %s expects comma-separated token ids like 1,2,3, got '%s'\n", flag, text);
+            free(out);
+            return false;
+        }
+        out[n++] = (int32_t)value;
+        if (!*end) break;
+        p = end + 1;
+    }
+    *ids = out;
+    *count = n;
+    return true;
+}
+
+bool tool_load_model(const char *dir, int n_threads, int64_t n_tokens, mlxe_model **model, mlxe_context **ctx) {
+    mlxe_error err;
+    mlxe_error_clear(&err);
+    mlxe_model_options options;
+    mlxe_model_options_init(&options);
+    options.n_threads = n_threads;
+    *ctx = NULL;
+    if (mlxe_model_load(dir, &options, model, &err) != MLXE_OK) {
+        fprintf(stderr, "mlxengine: %s\n", err.message);
+        return false;
+    }
+    mlxe_context_options context_options;
+    mlxe_context_options_init(&context_options);
+    context_options.n_ctx = n_tokens > 0 ? n_tokens : 1;
+    if (mlxe_context_create(*model, &context_options, ctx, &err) != MLXE_OK) {
+        fprintf(stderr, "mlxengine: %s\n", err.message);
+        mlxe_model_free(*model);
+        *model = NULL;
+        return false;
+    }
+    return true;
+}

@@ -1146,7 +1146,6 @@ tpl_value tpl_call_function(tpl_interp *in, tpl_function *fn, const tpl_args *ar
             return tpl_cstr(in->rt, "");
         }
         return fn->state;
-    case FN_CYCLER: break;
     }
     tpl_fail(in->rt, MLXE_ERR_TEMPLATE, "'%s' is not callable here", fn->name);
 }

@@ -40,8 +40,7 @@ typedef enum tpl_function_id {
     FN_RAISE_EXCEPTION,
     FN_STRFTIME_NOW,
     FN_JOINER_CALL,
-    FN_JOINER,
-    FN_CYCLER
+    FN_JOINER
 } tpl_function_id;
 
 typedef struct tpl_function {

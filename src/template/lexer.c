@@ -218,8 +218,7 @@ static size_t lex_tag(lexer *lx, size_t pos, bool is_variable, char *end_sign) {
             char close = is_variable ? '}' : '%';
             size_t p = pos;
             char sign = 0;
-            if ((s[p] == '-' || s[p] == '+') && p + 2 < n + 1 && p + 1 < n && s[p + 1] == close && p + 2 < n &&
-                s[p + 2] == '}') {
+            if ((s[p] == '-' || s[p] == '+') && p + 2 < n && s[p + 1] == close && s[p + 2] == '}') {
                 sign = s[p];
                 p++;
             }

@@ -254,8 +254,8 @@ static tpl_node *parse_postfix(parser *p, tpl_node *node) {
     }
 }
 
-static tpl_node *parse_filter(parser *p, tpl_node *input, bool start_inline) {
-    /* after '|' (or at a filter block's first name when start_inline) */
+static tpl_node *parse_filter(parser *p, tpl_node *input) {
+    /* after '|', or at the first name of a filter block's chain */
     const tpl_token *at = peek(p);
     tpl_node *n = node_at(p, N_FILTER, at);
     n->a = input;
@@ -269,7 +269,6 @@ static tpl_node *parse_filter(parser *p, tpl_node *input, bool start_inline) {
         name = joined;
     }
     n->name = name;
-    (void)start_inline;
     if (accept_op(p, OP_LPAREN)) parse_call_args(p, n);
     return n;
 }
@@ -278,7 +277,7 @@ static tpl_node *parse_filter_expr(parser *p, tpl_node *node) {
     for (;;) {
         const tpl_token *t = peek(p);
         if (accept_op(p, OP_PIPE)) {
-            node = parse_filter(p, node, false);
+            node = parse_filter(p, node);
         } else if (t->kind == TK_NAME && strcmp(t->text, "is") == 0) {
             next(p);
             tpl_node *n = node_at(p, N_TEST, t);
@@ -641,12 +640,11 @@ static tpl_node *parse_if_rest(parser *p, const tpl_token *at) {
 }
 
 static tpl_node *parse_statement(parser *p) {
-    const tpl_token *begin = next(p); /* {% */
+    next(p); /* {% */
     const tpl_token *t = peek(p);
     if (t->kind != TK_NAME) parse_fail(p, t, "expected a statement name after '{%%', got %s", describe(t));
     const char *word = next(p)->text;
     const char *end;
-    (void)begin;
     if (!strcmp(word, "if")) return parse_if_rest(p, t);
     if (!strcmp(word, "for")) {
         tpl_node *n = node_at(p, N_FOR, t);
@@ -680,7 +678,7 @@ static tpl_node *parse_statement(parser *p) {
         tpl_node *n = node_at(p, N_SET_BLOCK, t);
         n->a = target;
         tpl_node *chain = NULL;
-        while (accept_op(p, OP_PIPE)) chain = parse_filter(p, chain, true);
+        while (accept_op(p, OP_PIPE)) chain = parse_filter(p, chain);
         n->c = chain;
         expect_block_end(p);
         n->b = parse_body(p, END_SET, &end);
@@ -719,8 +717,8 @@ static tpl_node *parse_statement(parser *p) {
     }
     if (!strcmp(word, "filter")) {
         tpl_node *n = node_at(p, N_FILTER_BLOCK, t);
-        tpl_node *chain = parse_filter(p, NULL, true);
-        while (accept_op(p, OP_PIPE)) chain = parse_filter(p, chain, true);
+        tpl_node *chain = parse_filter(p, NULL);
+        while (accept_op(p, OP_PIPE)) chain = parse_filter(p, chain);
         n->a = chain;
         expect_block_end(p);
         n->b = parse_body(p, END_FILTER, &end);

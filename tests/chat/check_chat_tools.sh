@@ -71,6 +71,10 @@ grep -q "context holds 16" "$work/err" || fail "too long a prompt: $(cat "$work/
 expect_rc 0 "$tool" run "$model" "hi" --ctx 32 --context-policy rotate --keep 4 --max-tokens 60 --var ignored=1
 grep -q "tokens rotated out" "$work/err" || fail "rotate: $(cat "$work/err")"
 expect_rc 2 "$tool" run "$model" "hi" --var novalue
+expect_rc 0 "$tool" run "$model" "hello there" --max-tokens 12 --eos "<|im_start|>" --no-stats
+same_files "$work/out" "$work/run1" "an --eos token that never comes changed the reply"
+expect_rc 1 "$tool" run "$model" "hi" --eos "<|no such token|>"
+grep -q "is not a token" "$work/err" || fail "unknown --eos token: $(cat "$work/err")"
 
 # chat through a pipe: the first reply equals run's, commands work
 printf 'hello there\n/set temp 0.7\n/set top_k 5\n/set\n/set nonsense 1\n/stats\n/undo\n/stats\n/system be brief\n/system\n/quit\nnot read\n' |

@@ -65,6 +65,7 @@ void chat_cli_print_flags(FILE *out) {
             "  --repeat-penalty R --presence-penalty P --frequency-penalty F\n"
             "                         sampling (default greedy, or the registry's defaults for an alias)\n"
             "  --stop TEXT            stop string (repeatable)\n"
+            "  --eos TOKEN            a token that also ends replies, e.g. \"<|eot_id|>\" (repeatable)\n"
             "  --ctx N                context tokens (default: the model's, at most 4096)\n"
             "  --context-policy P     error | drop (oldest turns; chat's default) | rotate (max_kv_size window)\n"
             "  --keep N               tokens the rotating window keeps at the start (default 4)\n"
@@ -220,6 +221,13 @@ int chat_cli_parse_flag(chat_cli *cli, int argc, char **argv, int *i) {
         pending_vars[n_pending_vars++] = (char *)value;
     } else if (strcmp(argv[*i], "--no-stats") == 0) {
         cli->no_stats = true;
+    } else if ((got = tool_flag_value(argc, argv, i, "--eos", &value))) {
+        if (got < 0) return -1;
+        if (cli->n_eos_tokens >= CHAT_CLI_MAX_STOPS) {
+            fprintf(stderr, "mlxengine %s: at most %d --eos tokens\n", cli->command, CHAT_CLI_MAX_STOPS);
+            return -1;
+        }
+        cli->eos_tokens[cli->n_eos_tokens++] = value;
     } else if (strcmp(argv[*i], "--ignore-eos") == 0) {
         cli->reply.ignore_eos = true;
     } else {
@@ -286,6 +294,16 @@ bool chat_cli_open(chat_cli *cli) {
         st = mlxe_session_set_variable(cli->session, pending_vars[i], eq + 1, &err);
         *eq = '=';
     }
+    for (int i = 0; st == MLXE_OK && i < cli->n_eos_tokens; i++) {
+        cli->eos_ids[i] = mlxe_tokenizer_token_to_id(cli->tokenizer, cli->eos_tokens[i]);
+        if (cli->eos_ids[i] < 0) {
+            fprintf(stderr, "mlxengine %s: --eos '%s' is not a token of this model's tokenizer\n", cli->command,
+                    cli->eos_tokens[i]);
+            return false;
+        }
+    }
+    cli->reply.extra_eos_ids = cli->eos_ids;
+    cli->reply.n_extra_eos_ids = cli->n_eos_tokens;
     if (st == MLXE_OK && cli->system) {
         mlxe_message system = {.role = MLXE_ROLE_SYSTEM, .content = cli->system};
         st = mlxe_session_add_message(cli->session, &system, &err);

@@ -29,6 +29,9 @@ typedef struct chat_cli {
     int threads;
     bool no_stats;
     mlxe_cancel *cancel;          /* requested by SIGINT */
+    const char *eos_tokens[CHAT_CLI_MAX_STOPS]; /* --eos TOKEN, mapped to ids at open */
+    int n_eos_tokens;
+    int32_t eos_ids[CHAT_CLI_MAX_STOPS];
     mlxe_reply_stats last_stats;
     bool have_stats;
 } chat_cli;

@@ -55,6 +55,9 @@ struct mlxe_model_weights {
      * writer does not align): the kernels need element-aligned data. */
     void **copies;
     size_t n_copies, copies_capacity, copied_bytes;
+    /* On a device with its own memory every tensor is a copy (in copies,
+     * freed with free_weights): the bytes of those uploads. */
+    size_t uploaded_bytes;
 };
 
 /* What binding needs: the tensors, and the model to record copies in. */
@@ -100,11 +103,12 @@ static mlxe_status check_float(const mlxe_tensor_info *info, mlxe_error *err) {
 /* The address the kernels read tensor info from: in place when aligned to
  * its element size, else an aligned device copy owned by the model. */
 static mlxe_status place_tensor(llama_binder *b, const mlxe_tensor_info *info, const void **out, mlxe_error *err) {
-    if (info->aligned || info->n_bytes == 0) {
+    mlxe_model_weights *w = b->w;
+    const bool upload = mlxe_device_has_own_memory(w->dev);
+    if (!upload && (info->aligned || info->n_bytes == 0)) {
         *out = info->data;
         return MLXE_OK;
     }
-    mlxe_model_weights *w = b->w;
     if (w->n_copies == w->copies_capacity) {
         size_t capacity = w->copies_capacity ? 2 * w->copies_capacity : 64;
         void **grown = realloc(w->copies, capacity * sizeof *grown);
@@ -113,6 +117,16 @@ static mlxe_status place_tensor(llama_binder *b, const mlxe_tensor_info *info, c
         w->copies_capacity = capacity;
     }
     void *copy = NULL;
+    if (upload) {
+        /* A GPU computes from its own memory: every tensor is copied there
+         * once (aligned, whatever the file's alignment). */
+        mlxe_status st = w->ops->upload_weights(w->dev, info->data, info->n_bytes, &copy, err);
+        if (st != MLXE_OK) return mlxe_error_prefix(err, "uploading tensor '%s' of %s", info->name, info->file);
+        w->copies[w->n_copies++] = copy;
+        w->uploaded_bytes += info->n_bytes;
+        *out = copy;
+        return MLXE_OK;
+    }
     mlxe_status st = w->ops->alloc(w->dev, info->n_bytes, &copy, err);
     if (st != MLXE_OK) return mlxe_error_prefix(err, "copying misaligned tensor '%s'", info->name);
     w->ops->upload(w->dev, copy, info->data, info->n_bytes);
@@ -311,13 +325,19 @@ static mlxe_status check_config(const mlxe_model_config *c, mlxe_error *err) {
 
 static void llama_free(mlxe_model_weights *w) {
     if (!w) return;
-    for (size_t i = 0; i < w->n_copies; i++) w->ops->free(w->dev, w->copies[i]);
+    const bool uploaded = mlxe_device_has_own_memory(w->dev);
+    for (size_t i = 0; i < w->n_copies; i++) {
+        if (uploaded)
+            w->ops->free_weights(w->dev, w->copies[i]);
+        else
+            w->ops->free(w->dev, w->copies[i]);
+    }
     free(w->copies);
     free(w->layers);
     free(w);
 }
 
-static size_t llama_owned_bytes(const mlxe_model_weights *w) { return w ? w->copied_bytes : 0; }
+static size_t llama_owned_bytes(const mlxe_model_weights *w) { return w ? w->copied_bytes + w->uploaded_bytes : 0; }
 
 static mlxe_status llama_load(const mlxe_model_config *c, const mlxe_weight_set *set, mlxe_device *dev,
                               mlxe_model_weights **out, mlxe_error *err) {
@@ -363,7 +383,10 @@ static mlxe_status llama_load(const mlxe_model_config *c, const mlxe_weight_set 
         llama_free(w);
         return st;
     }
-    if (w->n_copies)
+    if (w->uploaded_bytes)
+        MLXE_INFO(MLXE_LOG_CAT_MODEL, "%zu tensors (%zu MB) uploaded to %s (%s)", w->n_copies, w->uploaded_bytes >> 20,
+                  mlxe_device_name(dev), mlxe_device_description(dev));
+    else if (w->n_copies)
         MLXE_INFO(MLXE_LOG_CAT_MODEL, "%zu misaligned tensors (%zu MB) copied to aligned memory", w->n_copies,
                   w->copied_bytes >> 20);
     MLXE_DEBUG(MLXE_LOG_CAT_MODEL,
@@ -512,6 +535,7 @@ static void llama_forward(const mlxe_model_weights *w, mlxe_forward_state *s, co
             .window = layer->window,
             .scale = w->attention_softmax_scale,
             .out = s->att,
+            .kv_length = batch->max_position + 1,
         };
         ops->attention(dev, &args);
         /* x = x + o_proj(att)                                     xb: [n, hidden] */

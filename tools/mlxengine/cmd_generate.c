@@ -14,9 +14,10 @@ static void usage(FILE *out) {
     fprintf(out,
             "usage: mlxengine generate --model DIR --prompt-ids 1,2,3 --max-tokens N\n"
             "                          [--temp T] [--top-p P] [--top-k K] [--min-p M] [--seed S]\n"
-            "                          [--repeat-penalty R] [--threads N] [--print-ids]\n"
+            "                          [--repeat-penalty R] [--threads N] [--device D] [--print-ids]\n"
             "Prints the generated token ids on stdout (space-separated); an end-of-sequence id,\n"
-            "when generated, is printed and ends the generation. Temperature 0 (greedy) by default.\n");
+            "when generated, is printed and ends the generation. Temperature 0 (greedy) by default.\n"
+            "--device: cpu (default), cuda, cuda:N or auto (a GPU when usable, else the CPU).\n");
 }
 
 typedef struct print_state {
@@ -31,7 +32,7 @@ static bool print_token(void *user, int32_t token) {
 }
 
 int cmd_generate(int argc, char **argv) {
-    const char *model_dir = NULL, *prompt_text = NULL, *value = NULL;
+    const char *model_dir = NULL, *device = NULL, *prompt_text = NULL, *value = NULL;
     long long max_tokens = -1, top_k = 0, threads = 0;
     double temperature = 0, top_p = 1, min_p = 0, repeat_penalty = 1;
     uint64_t seed = MLXE_SEED_RANDOM;
@@ -63,6 +64,9 @@ int cmd_generate(int argc, char **argv) {
             ok = got > 0 && tool_parse_u64("--seed", value, &seed);
         } else if ((got = tool_flag_value(argc, argv, &i, "--repeat-penalty", &value))) {
             ok = got > 0 && tool_parse_float("--repeat-penalty", value, 1e-6, 1e6, &repeat_penalty);
+        } else if ((got = tool_flag_value(argc, argv, &i, "--device", &value))) {
+            ok = got > 0;
+            device = value;
         } else if ((got = tool_flag_value(argc, argv, &i, "--threads", &value))) {
             ok = got > 0 && tool_parse_int("--threads", value, 0, 1024, &threads);
         } else {
@@ -84,7 +88,7 @@ int cmd_generate(int argc, char **argv) {
 
     mlxe_model *model = NULL;
     mlxe_context *ctx = NULL;
-    if (!tool_load_model(model_dir, (int)threads, n_prompt + max_tokens, &model, &ctx)) {
+    if (!tool_load_model_on(model_dir, device, (int)threads, n_prompt + max_tokens, &model, &ctx)) {
         free(prompt);
         return 1;
     }

@@ -92,11 +92,17 @@ bool tool_parse_ids(const char *flag, const char *text, int32_t **ids, int64_t *
 }
 
 bool tool_load_model(const char *dir, int n_threads, int64_t n_tokens, mlxe_model **model, mlxe_context **ctx) {
+    return tool_load_model_on(dir, NULL, n_threads, n_tokens, model, ctx);
+}
+
+bool tool_load_model_on(const char *dir, const char *device, int n_threads, int64_t n_tokens, mlxe_model **model,
+                        mlxe_context **ctx) {
     mlxe_error err;
     mlxe_error_clear(&err);
     mlxe_model_options options;
     mlxe_model_options_init(&options);
     options.n_threads = n_threads;
+    if (device) options.device = device;
     *ctx = NULL;
     if (mlxe_model_load(dir, &options, model, &err) != MLXE_OK) {
         fprintf(stderr, "mlxengine: %s\n", err.message);

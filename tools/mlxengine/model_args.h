@@ -28,5 +28,8 @@ bool tool_parse_ids(const char *flag, const char *text, int32_t **ids, int64_t *
  * n_tokens; prints the library's message and returns false on error. */
 bool tool_load_model(const char *dir, int n_threads, int64_t n_tokens, mlxe_model **model,
                      mlxe_context **ctx);
+/* Same on a device (--device cpu|cuda|cuda:N|auto; NULL: the library's default, cpu). */
+bool tool_load_model_on(const char *dir, const char *device, int n_threads, int64_t n_tokens, mlxe_model **model,
+                        mlxe_context **ctx);
 
 #endif

@@ -283,6 +283,8 @@ mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err
         int n = atoi(matvec_rows);
         if (n >= 0 && n <= 8) state->matvec_max_rows = state->float_matvec_max_rows = n;
     }
+    const char *split = getenv("MLXE_CUDA_MATVEC_SPLIT");
+    state->matvec_split_auto = split && strcmp(split, "auto") == 0;
     const char *attention = getenv("MLXE_CUDA_ATTENTION");
     if (attention && strcmp(attention, "split") == 0) state->attention_mode = 1;
     if (attention && strcmp(attention, "warp") == 0) state->attention_mode = 2;
@@ -307,15 +309,30 @@ mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err
     dev->n_threads = 1;
     dev->backend = state;
     dev->ops = &state->ops;
-    MLXE_DEBUG(MLXE_LOG_CAT_RUNTIME, "device %s: %s, compute capability %d.%d, %d SMs, %zu MiB; GEMM %s, matvec up to %d rows (%d float)",
+    MLXE_DEBUG(MLXE_LOG_CAT_RUNTIME,
+               "device %s: %s, compute capability %d.%d, %d SMs, %zu MiB; kernels: prefill GEMM %s (F32 weights: "
+               "SGEMM), matrix-vector kernels up to %d rows (%d for float weights), row split %s, attention %s",
                state->name, state->gpu_name, state->cc_major, state->cc_minor, state->sm_count,
                state->total_memory >> 20,
-               state->gemm_mode == MLXE_CUDA_GEMM_F32_WEIGHTS ? "F32 (weights widened)" : "tensor cores (BF16/F16 activations)",
-               state->matvec_max_rows, state->float_matvec_max_rows);
+               state->gemm_mode == MLXE_CUDA_GEMM_F32_WEIGHTS ? "F32 (weights widened, SGEMM)"
+                                                              : "cuBLAS tensor cores (BF16/F16 activations)",
+               state->matvec_max_rows, state->float_matvec_max_rows, state->matvec_split_auto ? "auto" : "off",
+               state->attention_mode == 1   ? "split (forced)"
+               : state->attention_mode == 2 ? "warp per pair (forced)"
+                                            : "split-K decode / warp-per-pair prefill");
     return MLXE_OK;
 }
 
 void mlxe_cuda_device_release(mlxe_device *dev) {
     release_state(mlxe_cuda_state_of(dev));
     dev->backend = NULL;
+}
+
+bool mlxe_cuda_memory_info(const mlxe_device *dev, size_t *free_bytes, size_t *total_bytes) {
+    mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
+    cudaSetDevice(state->ordinal);
+    if (cudaMemGetInfo(free_bytes, total_bytes) == cudaSuccess) return true;
+    cudaGetLastError();
+    *free_bytes = *total_bytes = 0;
+    return false;
 }

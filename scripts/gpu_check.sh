@@ -101,6 +101,17 @@ done
 
 grep -h "GPU:" "$OUT/test_models_cuda.log" 2>/dev/null | sed 's/^/   /'
 
+# ---- the command line on the GPU (debug log: which GPU, which kernels) ----
+fixture=tests/fixtures/models/qwen2-f32
+for d in cpu cuda; do
+  MLXE_LOG=debug timeout 30 build-gpu/mlxengine generate --model "$fixture" --prompt-ids 1,2,3,4 --max-tokens 16 \
+    --device "$d" >"$OUT/generate-$d.txt" 2>"$OUT/generate-$d.log"
+done
+if [ -s "$OUT/generate-cuda.txt" ] && cmp -s "$OUT/generate-cpu.txt" "$OUT/generate-cuda.txt"; then
+  note "generate --device cuda: same tokens as --device cpu ($(cat "$OUT/generate-cuda.txt"))"
+else note "FAIL: generate --device cuda differs from cpu (generate-*.txt/log)"; status=1; fi
+grep -h "cuda:0" "$OUT/generate-cuda.log" | head -5
+
 # ---- benchmark ----
 if [[ "$skip" == *" opsbench "* ]]; then note "ops bench skipped"
 elif timeout 240 build-gpu/bench/bench_cuda_ops >"$OUT/bench.md" 2>&1; then note "bench: bench.md"

@@ -155,7 +155,7 @@ int main(int argc, char **argv) {
             return 2;
         }
         memcpy(cols[n_cols].device, p, len);
-        snprintf(cols[n_cols].name, sizeof cols[n_cols].name, "%.40s", cols[n_cols].device);
+        memcpy(cols[n_cols].name, cols[n_cols].device, len + 1);
         n_cols++;
         p += len;
         if (*p == ',') p++;

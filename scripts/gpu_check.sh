@@ -14,7 +14,8 @@
 # MLXE_BENCH_MODELS (default "qwen2.5-0.5b llama-3.2-1b"),
 # MLXE_BENCH_QUANT (default "8 4": bit widths converted and benchmarked),
 # MLXE_BENCH_DEVICES (default cpu,cuda; for the BF16 models), MLXE_BENCH_GEN
-# (decoded tokens, default 128).
+# (decoded tokens, default 128), MLXE_BENCH_NOGRAPH=1 (each model on the GPU
+# again with MLXE_CUDA_GRAPH=0).
 #
 # Missing libraries: when pkg-config (or a package this project needs) is
 # absent, Debian packages from $MLXE_DEBS (a folder of .deb files, e.g. made
@@ -100,17 +101,27 @@ for t in build-gpu/tests/test_runtime_cuda_* build-gpu/tests/test_models_cuda; d
 done
 
 grep -h "GPU:" "$OUT/test_models_cuda.log" 2>/dev/null | sed 's/^/   /'
+# once more without the recorded decode graphs (the direct path)
+if MLXE_CUDA_GRAPH=0 timeout 120 build-gpu/tests/test_models_cuda >"$OUT/test_models_cuda-nograph.log" 2>&1; then
+  note "PASS: test_models_cuda with MLXE_CUDA_GRAPH=0"
+else note "FAIL: test_models_cuda with MLXE_CUDA_GRAPH=0"; tail -20 "$OUT/test_models_cuda-nograph.log"; status=1; fi
 
-# ---- the command line on the GPU (debug log: which GPU, which kernels) ----
+# ---- the debug log on the GPU: which GPU, which kernels ----
 fixture=tests/fixtures/models/qwen2-f32
+MLXE_LOG=debug timeout 30 build-gpu/bench/mlxe-bench-model --model "$fixture" --device cuda --prompt-tokens 8 \
+  --gen-tokens 8 --repeat 1 >"$OUT/debug-log.txt" 2>&1
+grep -E "cuda:0|graph" "$OUT/debug-log.txt" | head -8
+# ---- the command line (needs every library the tool links, libcurl's too) ----
 for d in cpu cuda; do
+  build-gpu/mlxengine --help >/dev/null 2>&1 || { note "generate: tool cannot start here (missing libraries)"; break; }
   MLXE_LOG=debug timeout 30 build-gpu/mlxengine generate --model "$fixture" --prompt-ids 1,2,3,4 --max-tokens 16 \
     --device "$d" >"$OUT/generate-$d.txt" 2>"$OUT/generate-$d.log"
 done
-if [ -s "$OUT/generate-cuda.txt" ] && cmp -s "$OUT/generate-cpu.txt" "$OUT/generate-cuda.txt"; then
-  note "generate --device cuda: same tokens as --device cpu ($(cat "$OUT/generate-cuda.txt"))"
-else note "FAIL: generate --device cuda differs from cpu (generate-*.txt/log)"; status=1; fi
-grep -h "cuda:0" "$OUT/generate-cuda.log" | head -5
+if [ -s "$OUT/generate-cuda.txt" ]; then
+  if cmp -s "$OUT/generate-cpu.txt" "$OUT/generate-cuda.txt"; then
+    note "generate --device cuda: same tokens as --device cpu ($(cat "$OUT/generate-cuda.txt"))"
+  else note "FAIL: generate --device cuda differs from cpu (generate-*.txt/log)"; status=1; fi
+fi
 
 # ---- benchmark ----
 if [[ "$skip" == *" opsbench "* ]]; then note "ops bench skipped"
@@ -132,8 +143,9 @@ if [[ "$skip" != *" modelbench "* ]]; then
       timeout 150 "$py" bench/make_random_model.py --out "$models_dir" "$m" >>"$OUT/models.log" 2>&1
     variants=("$m")
     for bits in ${MLXE_BENCH_QUANT:-8 4}; do
+      # bench/quantize_model.py (numpy): the mlxengine tool may lack libcurl's libraries here
       [ -d "$models_dir/$m-q$bits" ] ||
-        timeout 120 build-gpu/mlxengine convert "$models_dir/$m" "$models_dir/$m-q$bits" --quantize --bits "$bits" \
+        timeout 120 "$py" bench/quantize_model.py "$models_dir/$m" "$models_dir/$m-q$bits" --bits "$bits" \
           --group-size 64 >>"$OUT/models.log" 2>&1
       variants+=("$m-q$bits")
     done
@@ -144,6 +156,12 @@ if [[ "$skip" != *" modelbench "* ]]; then
       if timeout 150 build-gpu/bench/mlxe-bench-model --model "$models_dir/$v" --device "$devices" \
            --prompt-tokens 512 --gen-tokens "${MLXE_BENCH_GEN:-128}" --repeat 2 --ubatch 512 >"$OUT/model-$v.md" 2>&1; then
         note "model bench $v: $(grep -E 'decode|prefill' "$OUT/model-$v.md" | tr -s ' ' | tr '\n' ' ')"
+        if [ -n "${MLXE_BENCH_NOGRAPH:-}" ]; then
+          MLXE_CUDA_GRAPH=0 timeout 100 build-gpu/bench/mlxe-bench-model --model "$models_dir/$v" --device cuda \
+            --prompt-tokens 512 --gen-tokens "${MLXE_BENCH_GEN:-128}" --repeat 2 --ubatch 512 \
+            >"$OUT/model-$v-nograph.md" 2>&1
+          note "  without graphs: $(grep -E 'decode' "$OUT/model-$v-nograph.md" | tr -s ' ')"
+        fi
       else note "FAIL: model bench $v (see model-$v.md)"; tail -5 "$OUT/model-$v.md"; status=1; fi
     done
   done

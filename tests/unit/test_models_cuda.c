@@ -7,14 +7,17 @@
  *    every sequence, prefilled in one batch (GEMM path) and token by token
  *    (matrix-vector path). Token by token computes in float32 throughout: 1e-4
  *    of max |logit|, as the CPU tests. Prefill rounds the activations to BF16
- *    for F16/BF16/quantized weights (tensor-core GEMM): 3e-2 of max |logit|
- *    (the measured worst is printed); with MLXE_CUDA_GEMM=f32 (weights widened
+ *    for F16/BF16/quantized weights (tensor-core GEMM): 5e-2 of max |logit|
+ *    (the bound test_models_fixtures.c gives BF16 rounding over two layers;
+ *    the measured worst is printed, 0.024 on an H100); with MLXE_CUDA_GEMM=f32 (weights widened
  *    to F32, SGEMM without TF32) 1e-4 again. F32 models take SGEMM always.
  *  - greedy continuations (mlxe_generate) identical to the CPU backend's on
  *    every F32 fixture in the default mode, and on every fixture (BF16,
  *    quantized) in the F32 GEMM mode; mismatches of the default mode on
  *    BF16/quantized fixtures are counted and printed, not failed (BF16
  *    rounding may flip near-ties);
+ *  - token by token and mlxe_generate take the recorded decode-step graphs
+ *    (scripts/gpu_check.sh runs this test again with MLXE_CUDA_GRAPH=0);
  *  - the memory checks: a GPU with too little free memory (capped with
  *    MLXE_GPU_MEMORY_LIMIT_MB) refuses the model, or a too large context,
  *    before allocating, saying how much is missing;
@@ -202,7 +205,7 @@ static void check_model(const char *name, const char *dir, const cJSON *ref, con
             /* prefill: one batch (passes of 64 rows: the GEMM path) */
             decode_all(ctx, ids, n, n, logits);
             double error = relative_error(logits, expected, vocab, n);
-            double tolerance = f32_gemm || float32_weights ? 1e-4 : 3e-2;
+            double tolerance = f32_gemm || float32_weights ? 1e-4 : 5e-2;
             if (float32_weights) worst_f32_models = fmax(worst_f32_models, error);
             if (f32_gemm)
                 worst_prefill_f32 = fmax(worst_prefill_f32, error);

@@ -59,6 +59,12 @@ typedef struct mlxe_cuda_state {
     mlxe_cuda_buffer dequant;   /* quantized weights expanded to BF16 for a GEMM */
     mlxe_cuda_buffer partial;   /* split attention partial results */
     mlxe_cuda_buffer staging[3]; /* integer arrays passed from host memory */
+    /* Graphs (ops.h graph_*): recording off with MLXE_CUDA_GRAPH=0; the
+     * epoch counts buffer reallocations, which make older recordings stale. */
+    bool graphs_disabled;
+    bool capturing;
+    unsigned buffer_epoch;
+    cudaError_t error_before_capture;
     cudaError_t first_error;    /* first asynchronous or launch error, reported by synchronize */
     char first_error_where[96];
     mlxe_ops ops;               /* the table, named after this device */

@@ -145,6 +145,11 @@ int main(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
+    /* MLXE_LOG=debug shows the library's log (which GPU, which kernels) */
+    mlxe_log_set_level_all(MLXE_LOG_WARN);
+    mlxe_error log_err;
+    if (mlxe_log_configure_from_env(&log_err) != MLXE_OK) fprintf(stderr, "mlxe-bench-model: %s\n", log_err.message);
+    mlxe_log_set_stderr(true);
     column cols[MAX_DEVICES];
     memset(cols, 0, sizeof cols);
     int n_cols = 0;

@@ -366,6 +366,27 @@ static void test_dtype_and_shards(void **state) {
     free(la);
     free(lb);
 
+    /* a sharded source converts like the single file */
+    char from_one[512], from_many[512];
+    snprintf(from_one, sizeof from_one, "%s/q-from-one", work_dir);
+    snprintf(from_many, sizeof from_many, "%s/q-from-many", work_dir);
+    mlxe_convert_options_init(&o);
+    o.quantize = true;
+    convert_or_fail(one, from_one, &o);
+    convert_or_fail(many, from_many, &o);
+    mlxe_weight_set *x = NULL, *y = NULL;
+    assert_int_equal(mlxe_weight_set_open(from_one, &x, &err), MLXE_OK);
+    assert_int_equal(mlxe_weight_set_open(from_many, &y, &err), MLXE_OK);
+    assert_int_equal(mlxe_weight_set_count(x), mlxe_weight_set_count(y));
+    for (size_t i = 0; i < mlxe_weight_set_count(x); i++) {
+        const mlxe_tensor_info *t = mlxe_weight_set_at(x, i), *u = mlxe_weight_set_find(y, t->name);
+        assert_non_null(u);
+        assert_int_equal(t->n_bytes, u->n_bytes);
+        assert_memory_equal(t->data, u->data, t->n_bytes);
+    }
+    mlxe_weight_set_close(x);
+    mlxe_weight_set_close(y);
+
     /* quantizing in f16: scales in f16 */
     char q16[512];
     snprintf(q16, sizeof q16, "%s/q-f16", work_dir);

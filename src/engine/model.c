@@ -114,9 +114,11 @@ mlxe_status mlxe_model_load(const char *dir, const mlxe_model_options *options, 
         if (id >= 0 && id < model->config.vocab_size) model->eos_ids[model->n_eos_ids++] = (int32_t)id;
     }
     model->load_seconds = mlxe_now_seconds() - start;
-    MLXE_INFO(MLXE_LOG_CAT_ENGINE, "loaded %s (%s, %zu MB of weights) in %.3f s on %s (%s)", dir,
+    const bool gpu = mlxe_device_has_own_memory(model->dev);
+    MLXE_INFO(MLXE_LOG_CAT_ENGINE, "loaded %s (%s, %zu MB of weights) in %.3f s on %s%s%s%s", dir,
               model->config.model_type, mlxe_weight_set_total_bytes(model->weight_set) >> 20,
-              model->load_seconds, mlxe_device_name(model->dev), mlxe_device_description(model->dev));
+              model->load_seconds, mlxe_device_name(model->dev), gpu ? " (" : "",
+              gpu ? mlxe_device_description(model->dev) : "", gpu ? ")" : "");
     *out = model;
     return MLXE_OK;
 }

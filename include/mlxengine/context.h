@@ -49,7 +49,9 @@ void mlxe_context_options_init(mlxe_context_options *options);
 
 /* Creates a context over model (which must outlive it). options may be NULL.
  * Errors: MLXE_ERR_INVALID_ARGUMENT for out-of-range options,
- * MLXE_ERR_OUT_OF_MEMORY when the cache does not fit. */
+ * MLXE_ERR_OUT_OF_MEMORY when the cache does not fit (on a GPU, checked
+ * against its free memory before allocating: the message says how much is
+ * missing and how many tokens of n_ctx would fit). */
 mlxe_status mlxe_context_create(mlxe_model *model, const mlxe_context_options *options,
                                 mlxe_context **out, mlxe_error *err);
 /* Accepts NULL. */

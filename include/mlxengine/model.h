@@ -30,7 +30,14 @@ typedef struct mlxe_model_options {
     /* Compute threads; <= 0: MLXE_NUM_THREADS or the CPUs this process may
      * use. Default 0. */
     int n_threads;
-    /* The device: "cpu" (default). Others give MLXE_ERR_UNSUPPORTED. */
+    /* The device: "cpu" (default), "cuda" (= "cuda:0"), "cuda:N" (NVIDIA
+     * GPU N), or "auto" (cuda:0 when usable, else the CPU; the reason is
+     * logged at info level). A GPU that cannot be used gives MLXE_ERR_DEVICE
+     * saying why (CUDA not compiled in, no driver, no such GPU, too old). On
+     * a GPU the weights are copied into its memory at load; when they do
+     * not fit in its free memory the load fails with MLXE_ERR_OUT_OF_MEMORY
+     * before copying anything, saying how much is missing. The string is
+     * read during the call only. */
     const char *device;
 } mlxe_model_options;
 
@@ -57,13 +64,14 @@ int mlxe_model_eos_ids(const mlxe_model *model, const int32_t **ids);
 const char *mlxe_model_type(const mlxe_model *model);
 /* Bytes of weights the model uses (mapped from the files, not copied). */
 size_t mlxe_model_weight_bytes(const mlxe_model *model);
-/* Bytes of memory the model holds: weights plus device allocations made
- * for it (aligned copies of tensors a file stores misaligned, as MLX's
- * writer can). Contexts report their own (mlxe_context_memory_bytes). */
+/* Bytes of memory the model holds: on the CPU the mapped weights plus
+ * aligned copies of tensors a file stores misaligned (as MLX's writer can);
+ * on a GPU the device copies of the tensors it uses. Contexts report their
+ * own (mlxe_context_memory_bytes). */
 size_t mlxe_model_memory_bytes(const mlxe_model *model);
 /* Seconds mlxe_model_load took. */
 double mlxe_model_load_seconds(const mlxe_model *model);
-/* The compute device's name, e.g. "cpu-avx2". */
+/* The compute device's name, e.g. "cpu-avx2" or "cuda:0". */
 const char *mlxe_model_device_name(const mlxe_model *model);
 
 #pragma GCC visibility pop

@@ -73,6 +73,34 @@ static mlxe_status reserve_logits(mlxe_context *ctx, int64_t rows, mlxe_error *e
     return MLXE_OK;
 }
 
+/* On a GPU: refuses before allocating when the KV cache and scratch do not
+ * fit in its free memory, saying how much is missing and the largest n_ctx
+ * that would fit. */
+static mlxe_status check_device_memory(const mlxe_model *model, const mlxe_context_options *o, mlxe_error *err) {
+    size_t free_bytes = 0, total_bytes = 0;
+    if (!mlxe_device_memory(model->dev, &free_bytes, &total_bytes)) return MLXE_OK;
+    const mlxe_model_config *c = &model->config;
+    /* float32 K and V per token of each sequence, every layer */
+    const double per_token = 2.0 * (double)c->num_hidden_layers * (double)c->num_key_value_heads *
+                             (double)c->head_dim * sizeof(float) * (double)o->n_seq;
+    const double kv = per_token * (double)o->n_ctx;
+    const double scratch = (double)model->family->state_bytes(model->weights, o->n_ubatch) +
+                           3.0 * (double)o->n_ubatch * sizeof(int32_t);
+    const double need = kv + scratch + (double)MLXE_DEVICE_WORKING_BYTES;
+    if (need <= (double)free_bytes) return MLXE_OK;
+    double room = (double)free_bytes - scratch - (double)MLXE_DEVICE_WORKING_BYTES;
+    long long fits = room > 0 ? (long long)(room / per_token) : 0;
+    return mlxe_error_set(err, MLXE_ERR_OUT_OF_MEMORY,
+                          "the KV cache (%lld tokens x %d sequences: %.0f MiB) and %.0f MiB of scratch for batches of "
+                          "%lld tokens do not fit in the %zu MiB left free of %zu MiB on %s (%s), keeping %zu MiB "
+                          "working memory: %.0f MiB missing; use a smaller context (n_ctx / --ctx: %lld tokens fit), "
+                          "fewer sequences, a quantized model, or --device cpu",
+                          (long long)o->n_ctx, (int)o->n_seq, kv / 1048576.0, scratch / 1048576.0,
+                          (long long)o->n_ubatch, free_bytes >> 20, total_bytes >> 20, mlxe_device_name(model->dev),
+                          mlxe_device_description(model->dev), (size_t)MLXE_DEVICE_WORKING_BYTES >> 20,
+                          (need - (double)free_bytes) / 1048576.0 + 0.5, fits);
+}
+
 mlxe_status mlxe_context_create(mlxe_model *model, const mlxe_context_options *options,
                                 mlxe_context **out, mlxe_error *err) {
     if (out) *out = NULL;
@@ -102,6 +130,9 @@ mlxe_status mlxe_context_create(mlxe_model *model, const mlxe_context_options *o
                               "context option n_ubatch %lld must be in [1, n_batch = %lld]",
                               (long long)o.n_ubatch, (long long)o.n_batch);
 
+    mlxe_status st = check_device_memory(model, &o, err);
+    if (st != MLXE_OK) return st;
+
     mlxe_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return mlxe_error_set(err, MLXE_ERR_OUT_OF_MEMORY, "out of memory creating a context");
     ctx->model = model;
@@ -112,7 +143,7 @@ mlxe_status mlxe_context_create(mlxe_model *model, const mlxe_context_options *o
     ctx->n_ubatch = o.n_ubatch;
     ctx->vocab = c->vocab_size;
 
-    mlxe_status st = mlxe_kv_cache_init(&ctx->kv, model->dev, c->num_hidden_layers, o.n_seq, o.n_ctx,
+    st = mlxe_kv_cache_init(&ctx->kv, model->dev, c->num_hidden_layers, o.n_seq, o.n_ctx,
                                         c->num_key_value_heads, c->head_dim, err);
     if (st == MLXE_OK) st = model->family->state_create(model->weights, o.n_ubatch, &ctx->state, err);
     void *buffers[3] = {NULL, NULL, NULL};
@@ -233,7 +264,14 @@ mlxe_status mlxe_context_decode(mlxe_context *ctx, const mlxe_batch *batch, mlxe
         model->family->forward(model->weights, ctx->state, &ctx->kv.view, &pass);
         logits_done += n_pass_logits;
     }
+    /* A GPU runs the ops asynchronously and reports their errors here (the
+     * CPU has none to report). The sequences keep their old lengths. */
+    st = ctx->ops->synchronize(dev, err);
     pthread_mutex_unlock(&model->forward_lock);
+    if (st != MLXE_OK) {
+        ctx->last_n_rows = 0;
+        return mlxe_error_prefix(err, "decode");
+    }
     memcpy(ctx->kv.lengths, ctx->next_position, (size_t)ctx->n_seq * sizeof(int64_t));
     ctx->last_n_rows = batch->n_tokens;
     return MLXE_OK;

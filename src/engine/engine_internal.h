@@ -26,6 +26,11 @@ struct mlxe_model {
     double load_seconds;
 };
 
+/* Device memory the runtime may need beyond weights, KV cache and scratch
+ * (cuBLAS workspace, quantized weights expanded for a prefill GEMM: at most
+ * 256 MiB, split attention partials, staging): kept free by the checks. */
+#define MLXE_DEVICE_WORKING_BYTES ((size_t)384 << 20)
+
 /* Seconds on a monotonic clock. */
 static inline double mlxe_now_seconds(void) {
     struct timespec ts;

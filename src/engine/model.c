@@ -36,6 +36,28 @@ static void list_supported_types(char *buf, size_t size) {
         }
 }
 
+/* On a GPU the weights are copied into its memory: refuse before copying
+ * anything when they (plus the runtime's working memory) cannot fit, saying
+ * how much is missing and what to change. The KV cache and scratch are
+ * checked the same way when a context is created (context.c). */
+static mlxe_status check_device_memory(const char *dir, const mlxe_model *model, mlxe_error *err) {
+    size_t free_bytes = 0, total_bytes = 0;
+    if (!mlxe_device_memory(model->dev, &free_bytes, &total_bytes)) return MLXE_OK;
+    const size_t weights = mlxe_weight_set_total_bytes(model->weight_set);
+    const size_t need = weights + MLXE_DEVICE_WORKING_BYTES;
+    MLXE_DEBUG(MLXE_LOG_CAT_ENGINE, "%s (%s): %zu MiB free of %zu MiB; the weights need %zu MiB",
+               mlxe_device_name(model->dev), mlxe_device_description(model->dev), free_bytes >> 20, total_bytes >> 20,
+               weights >> 20);
+    if (need <= free_bytes) return MLXE_OK;
+    return mlxe_error_set(err, MLXE_ERR_OUT_OF_MEMORY,
+                          "%s: the weights (%zu MiB) and %zu MiB of working memory do not fit in the %zu MiB free of "
+                          "%zu MiB on %s (%s): %zu MiB missing; use a quantized model (mlxengine convert --quantize "
+                          "--bits 4 or 8), a GPU with more free memory, or --device cpu",
+                          dir, weights >> 20, (size_t)MLXE_DEVICE_WORKING_BYTES >> 20, free_bytes >> 20,
+                          total_bytes >> 20, mlxe_device_name(model->dev), mlxe_device_description(model->dev),
+                          (need - free_bytes + ((size_t)1 << 20) - 1) >> 20);
+}
+
 mlxe_status mlxe_model_load(const char *dir, const mlxe_model_options *options, mlxe_model **out,
                             mlxe_error *err) {
     if (out) *out = NULL;
@@ -43,10 +65,7 @@ mlxe_status mlxe_model_load(const char *dir, const mlxe_model_options *options, 
     mlxe_model_options defaults;
     mlxe_model_options_init(&defaults);
     if (!options) options = &defaults;
-    const char *device = options->device ? options->device : "cpu";
-    if (strcmp(device, "cpu") != 0)
-        return mlxe_error_set(err, MLXE_ERR_UNSUPPORTED,
-                              "device '%s' is not supported yet; use \"cpu\"", device);
+    const char *device = options->device && *options->device ? options->device : "cpu";
 
     double start = mlxe_now_seconds();
     mlxe_model *model = calloc(1, sizeof *model);
@@ -78,9 +97,10 @@ mlxe_status mlxe_model_load(const char *dir, const mlxe_model_options *options, 
     }
     if (st == MLXE_OK) st = mlxe_weight_set_open(dir, &model->weight_set, err);
     if (st == MLXE_OK) {
-        st = mlxe_device_create_cpu(options->n_threads, &model->dev, err);
-        if (st != MLXE_OK) mlxe_error_prefix(err, "creating the cpu device");
+        st = mlxe_device_create_threads(device, options->n_threads, &model->dev, err);
+        if (st != MLXE_OK) mlxe_error_prefix(err, "creating the %s device", device);
     }
+    if (st == MLXE_OK) st = check_device_memory(dir, model, err);
     if (st == MLXE_OK) {
         st = model->family->load(&model->config, model->weight_set, model->dev, &model->weights, err);
         if (st != MLXE_OK) mlxe_error_prefix(err, "%s", dir);
@@ -94,9 +114,11 @@ mlxe_status mlxe_model_load(const char *dir, const mlxe_model_options *options, 
         if (id >= 0 && id < model->config.vocab_size) model->eos_ids[model->n_eos_ids++] = (int32_t)id;
     }
     model->load_seconds = mlxe_now_seconds() - start;
-    MLXE_INFO(MLXE_LOG_CAT_ENGINE, "loaded %s (%s, %zu MB of weights) in %.3f s on %s", dir,
+    const bool gpu = mlxe_device_has_own_memory(model->dev);
+    MLXE_INFO(MLXE_LOG_CAT_ENGINE, "loaded %s (%s, %zu MB of weights) in %.3f s on %s%s%s%s", dir,
               model->config.model_type, mlxe_weight_set_total_bytes(model->weight_set) >> 20,
-              model->load_seconds, mlxe_device_name(model->dev));
+              model->load_seconds, mlxe_device_name(model->dev), gpu ? " (" : "",
+              gpu ? mlxe_device_description(model->dev) : "", gpu ? ")" : "");
     *out = model;
     return MLXE_OK;
 }
@@ -124,8 +146,10 @@ size_t mlxe_model_weight_bytes(const mlxe_model *model) {
 
 size_t mlxe_model_memory_bytes(const mlxe_model *model) {
     /* The CPU device computes from the mapping in place: the weights are
-     * the model's memory, plus aligned copies of misaligned tensors. */
+     * the model's memory, plus aligned copies of misaligned tensors. A GPU
+     * holds its own copy of every tensor the model uses. */
     if (!model) return 0;
+    if (mlxe_device_has_own_memory(model->dev)) return model->family->owned_bytes(model->weights);
     return mlxe_model_weight_bytes(model) + model->family->owned_bytes(model->weights);
 }
 

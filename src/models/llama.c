@@ -28,6 +28,9 @@
 /* Rows whose logits are computed per lm_head matmul: bounds the logits
  * scratch to this many vocab-sized rows whatever the batch. */
 #define LOGIT_ROWS_PER_PASS 8
+/* Decode-step graphs: attention spans 256, 512, ... 2^(8+23) positions. */
+#define GRAPH_BUCKETS 24
+#define GRAPH_MIN_SPAN 256
 
 typedef struct llama_layer {
     mlxe_vector input_norm;           /* input_layernorm.weight [hidden] */
@@ -55,6 +58,9 @@ struct mlxe_model_weights {
      * writer does not align): the kernels need element-aligned data. */
     void **copies;
     size_t n_copies, copies_capacity, copied_bytes;
+    /* On a device with its own memory every tensor is a copy (in copies,
+     * freed with free_weights): the bytes of those uploads. */
+    size_t uploaded_bytes;
 };
 
 /* What binding needs: the tensors, and the model to record copies in. */
@@ -79,6 +85,12 @@ struct mlxe_forward_state {
     float attention_scale;          /* RoPE cos/sin factor (yarn), 1 otherwise */
     int64_t inv_freq_seq_len;       /* dynamic NTK: seq_len the table was made for */
     const mlxe_model_weights *weights;
+    /* Recorded decode steps (decode_step_graph), per attention-span bucket;
+     * valid for the KV cache they were recorded with (graph_kv). */
+    void *graphs[GRAPH_BUCKETS];
+    bool graph_warm[GRAPH_BUCKETS];
+    bool graphs_off;
+    float *const *graph_kv;
 };
 
 static const char *const llama_model_types[] = {"llama", "mistral", "qwen2", "qwen3", NULL};
@@ -100,11 +112,12 @@ static mlxe_status check_float(const mlxe_tensor_info *info, mlxe_error *err) {
 /* The address the kernels read tensor info from: in place when aligned to
  * its element size, else an aligned device copy owned by the model. */
 static mlxe_status place_tensor(llama_binder *b, const mlxe_tensor_info *info, const void **out, mlxe_error *err) {
-    if (info->aligned || info->n_bytes == 0) {
+    mlxe_model_weights *w = b->w;
+    const bool upload = mlxe_device_has_own_memory(w->dev);
+    if (!upload && (info->aligned || info->n_bytes == 0)) {
         *out = info->data;
         return MLXE_OK;
     }
-    mlxe_model_weights *w = b->w;
     if (w->n_copies == w->copies_capacity) {
         size_t capacity = w->copies_capacity ? 2 * w->copies_capacity : 64;
         void **grown = realloc(w->copies, capacity * sizeof *grown);
@@ -113,6 +126,16 @@ static mlxe_status place_tensor(llama_binder *b, const mlxe_tensor_info *info, c
         w->copies_capacity = capacity;
     }
     void *copy = NULL;
+    if (upload) {
+        /* A GPU computes from its own memory: every tensor is copied there
+         * once (aligned, whatever the file's alignment). */
+        mlxe_status st = w->ops->upload_weights(w->dev, info->data, info->n_bytes, &copy, err);
+        if (st != MLXE_OK) return mlxe_error_prefix(err, "uploading tensor '%s' of %s", info->name, info->file);
+        w->copies[w->n_copies++] = copy;
+        w->uploaded_bytes += info->n_bytes;
+        *out = copy;
+        return MLXE_OK;
+    }
     mlxe_status st = w->ops->alloc(w->dev, info->n_bytes, &copy, err);
     if (st != MLXE_OK) return mlxe_error_prefix(err, "copying misaligned tensor '%s'", info->name);
     w->ops->upload(w->dev, copy, info->data, info->n_bytes);
@@ -311,13 +334,19 @@ static mlxe_status check_config(const mlxe_model_config *c, mlxe_error *err) {
 
 static void llama_free(mlxe_model_weights *w) {
     if (!w) return;
-    for (size_t i = 0; i < w->n_copies; i++) w->ops->free(w->dev, w->copies[i]);
+    const bool uploaded = mlxe_device_has_own_memory(w->dev);
+    for (size_t i = 0; i < w->n_copies; i++) {
+        if (uploaded)
+            w->ops->free_weights(w->dev, w->copies[i]);
+        else
+            w->ops->free(w->dev, w->copies[i]);
+    }
     free(w->copies);
     free(w->layers);
     free(w);
 }
 
-static size_t llama_owned_bytes(const mlxe_model_weights *w) { return w ? w->copied_bytes : 0; }
+static size_t llama_owned_bytes(const mlxe_model_weights *w) { return w ? w->copied_bytes + w->uploaded_bytes : 0; }
 
 static mlxe_status llama_load(const mlxe_model_config *c, const mlxe_weight_set *set, mlxe_device *dev,
                               mlxe_model_weights **out, mlxe_error *err) {
@@ -363,7 +392,10 @@ static mlxe_status llama_load(const mlxe_model_config *c, const mlxe_weight_set 
         llama_free(w);
         return st;
     }
-    if (w->n_copies)
+    if (w->uploaded_bytes)
+        MLXE_INFO(MLXE_LOG_CAT_MODEL, "%zu tensors (%zu MB) uploaded to %s (%s)", w->n_copies, w->uploaded_bytes >> 20,
+                  mlxe_device_name(dev), mlxe_device_description(dev));
+    else if (w->n_copies)
         MLXE_INFO(MLXE_LOG_CAT_MODEL, "%zu misaligned tensors (%zu MB) copied to aligned memory", w->n_copies,
                   w->copied_bytes >> 20);
     MLXE_DEBUG(MLXE_LOG_CAT_MODEL,
@@ -408,6 +440,7 @@ static float **state_buffer(mlxe_forward_state *s, int i) {
 static void llama_state_free(mlxe_forward_state *s) {
     if (!s) return;
     const mlxe_model_weights *w = s->weights;
+    for (int b = 0; b < GRAPH_BUCKETS && w->ops->graph_free; b++) w->ops->graph_free(w->dev, s->graphs[b]);
     for (int i = 0; i < 11; i++)
         if (*state_buffer(s, i)) w->ops->free(w->dev, *state_buffer(s, i));
     free(s->inv_freq_host);
@@ -454,19 +487,14 @@ static mlxe_status llama_state_create(const mlxe_model_weights *w, int64_t max_r
 
 /* ---- the forward pass ---- */
 
-static void llama_forward(const mlxe_model_weights *w, mlxe_forward_state *s, const mlxe_kv_view *kv,
-                          const mlxe_forward_batch *batch) {
+/* The layers of a forward, up to the residual stream x after the last
+ * layer (queued on the device, nothing waited for). kv_length: the
+ * attention hint (runtime/ops.h). */
+static void forward_layers(const mlxe_model_weights *w, mlxe_forward_state *s, const mlxe_kv_view *kv,
+                           const mlxe_forward_batch *batch, int64_t kv_length) {
     const mlxe_ops *ops = w->ops;
     mlxe_device *dev = w->dev;
     const int64_t n = batch->n_rows, hidden = w->hidden, ffn = w->ffn;
-
-    /* Dynamic NTK: transformers recomputes inv_freq from the largest
-     * position of the forward once it exceeds max_position_embeddings. */
-    if (mlxe_rope_is_dynamic(&w->rope)) {
-        int64_t seq_len = batch->max_position + 1;
-        if (seq_len <= w->rope.max_position_embeddings) seq_len = 0;
-        if (seq_len != s->inv_freq_seq_len) update_rope(w, s, seq_len);
-    }
 
     /* x = embed_tokens(input_ids)                                 x: [n, hidden] */
     ops->embedding(dev, &w->embed_tokens, batch->tokens, n, s->x);
@@ -512,6 +540,7 @@ static void llama_forward(const mlxe_model_weights *w, mlxe_forward_state *s, co
             .window = layer->window,
             .scale = w->attention_softmax_scale,
             .out = s->att,
+            .kv_length = kv_length,
         };
         ops->attention(dev, &args);
         /* x = x + o_proj(att)                                     xb: [n, hidden] */
@@ -534,6 +563,72 @@ static void llama_forward(const mlxe_model_weights *w, mlxe_forward_state *s, co
         if (layer->down_bias.size) ops->add_bias(dev, s->xb, n, &layer->down_bias);
         ops->add(dev, s->x, s->xb, n * hidden);
     }
+}
+
+/* The decode step of one token as a recorded graph (runtime/ops.h
+ * graph_*), replayed at a fraction of the launch cost of its ~17 ops per
+ * layer. The attention hint is rounded up to a power of two (a recording
+ * per bucket: the split over the sequence depends on it); the first step
+ * of a bucket runs directly, sizing the device's buffers, the second is
+ * recorded. Returns false when the step must run directly. */
+static bool decode_step_graph(const mlxe_model_weights *w, mlxe_forward_state *s, const mlxe_kv_view *kv,
+                              const mlxe_forward_batch *batch) {
+    const mlxe_ops *ops = w->ops;
+    if (!ops->graph_begin || s->graphs_off || batch->n_rows != 1 || batch->n_logit_rows != 1 ||
+        mlxe_rope_is_dynamic(&w->rope))
+        return false;
+    if (!s->graph_kv) s->graph_kv = kv->k;
+    if (kv->k != s->graph_kv) return false;
+    int bucket = 0;
+    while (bucket < GRAPH_BUCKETS - 1 && ((int64_t)GRAPH_MIN_SPAN << bucket) < batch->max_position + 1) bucket++;
+    if (((int64_t)GRAPH_MIN_SPAN << bucket) < batch->max_position + 1) return false;
+    const int64_t kv_length = (int64_t)GRAPH_MIN_SPAN << bucket;
+    if (s->graphs[bucket] && ops->graph_launch(w->dev, s->graphs[bucket])) return true;
+    ops->graph_free(w->dev, s->graphs[bucket]);
+    s->graphs[bucket] = NULL;
+    if (!s->graph_warm[bucket]) {
+        s->graph_warm[bucket] = true;
+        forward_layers(w, s, kv, batch, kv_length);
+        ops->rms_norm(w->dev, s->x, &w->final_norm, 1, w->hidden, w->eps, s->last);
+        ops->matmul(w->dev, s->last, 1, &w->lm_head, s->logits);
+        return true;
+    }
+    if (!ops->graph_begin(w->dev)) {
+        s->graphs_off = true;
+        return false;
+    }
+    forward_layers(w, s, kv, batch, kv_length);
+    ops->rms_norm(w->dev, s->x, &w->final_norm, 1, w->hidden, w->eps, s->last);
+    ops->matmul(w->dev, s->last, 1, &w->lm_head, s->logits);
+    s->graphs[bucket] = ops->graph_end(w->dev);
+    if (!s->graphs[bucket] || !ops->graph_launch(w->dev, s->graphs[bucket])) {
+        MLXE_DEBUG(MLXE_LOG_CAT_MODEL, "decode step not recordable on %s: graphs off for this context",
+                   mlxe_device_name(w->dev));
+        s->graphs_off = true;
+        return false;
+    }
+    return true;
+}
+
+static void llama_forward(const mlxe_model_weights *w, mlxe_forward_state *s, const mlxe_kv_view *kv,
+                          const mlxe_forward_batch *batch) {
+    const mlxe_ops *ops = w->ops;
+    mlxe_device *dev = w->dev;
+    const int64_t hidden = w->hidden;
+
+    /* Dynamic NTK: transformers recomputes inv_freq from the largest
+     * position of the forward once it exceeds max_position_embeddings. */
+    if (mlxe_rope_is_dynamic(&w->rope)) {
+        int64_t seq_len = batch->max_position + 1;
+        if (seq_len <= w->rope.max_position_embeddings) seq_len = 0;
+        if (seq_len != s->inv_freq_seq_len) update_rope(w, s, seq_len);
+    }
+
+    if (decode_step_graph(w, s, kv, batch)) {
+        ops->download(dev, batch->logits, s->logits, (size_t)w->vocab * sizeof(float));
+        return;
+    }
+    forward_layers(w, s, kv, batch, batch->max_position + 1);
 
     /* logits = lm_head(norm(x)) for the wanted rows only, a few at a time:
      * rms_norm of single rows doubles as the gather.     logits: [rows, vocab] */

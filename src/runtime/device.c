@@ -3,6 +3,7 @@
 #include "runtime/device.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,15 +53,19 @@ mlxe_status mlxe_device_create_cuda(int ordinal, mlxe_device **out, mlxe_error *
 }
 
 mlxe_status mlxe_device_create(const char *spec, mlxe_device **out, mlxe_error *err) {
+    return mlxe_device_create_threads(spec, 0, out, err);
+}
+
+mlxe_status mlxe_device_create_threads(const char *spec, int n_threads, mlxe_device **out, mlxe_error *err) {
     if (!out) return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT, "mlxe_device_create: out is NULL");
     *out = NULL;
     if (!spec || !*spec || strcmp(spec, "auto") == 0) {
         mlxe_error cuda_err;
         if (mlxe_device_create_cuda(0, out, &cuda_err) == MLXE_OK) return MLXE_OK;
         MLXE_INFO(MLXE_LOG_CAT_RUNTIME, "running on the CPU: %s", cuda_err.message);
-        return mlxe_device_create_cpu(0, out, err);
+        return mlxe_device_create_cpu(n_threads, out, err);
     }
-    if (strcmp(spec, "cpu") == 0) return mlxe_device_create_cpu(0, out, err);
+    if (strcmp(spec, "cpu") == 0) return mlxe_device_create_cpu(n_threads, out, err);
     if (strcmp(spec, "cuda") == 0) return mlxe_device_create_cuda(0, out, err);
     if (strncmp(spec, "cuda:", 5) == 0 && spec[5] >= '0' && spec[5] <= '9') {
         char *end = NULL;
@@ -91,4 +96,33 @@ const char *mlxe_device_name(const mlxe_device *dev) {
 
 int mlxe_device_threads(const mlxe_device *dev) {
     return dev ? dev->n_threads : 0;
+}
+
+bool mlxe_device_has_own_memory(const mlxe_device *dev) {
+    return dev && dev->kind != MLXE_DEVICE_CPU;
+}
+
+bool mlxe_device_memory(const mlxe_device *dev, size_t *free_bytes, size_t *total_bytes) {
+    *free_bytes = *total_bytes = 0;
+    if (!mlxe_device_has_own_memory(dev)) return false;
+#if MLXE_CUDA_ENABLED
+    if (dev->kind == MLXE_DEVICE_CUDA && !mlxe_cuda_memory_info(dev, free_bytes, total_bytes)) return false;
+#endif
+    /* MLXE_GPU_MEMORY_LIMIT_MB caps what counts as free: a share of a GPU
+     * used by other processes, and the tests of the refusals below. */
+    const char *limit = getenv("MLXE_GPU_MEMORY_LIMIT_MB");
+    if (limit && *limit) {
+        char *end = NULL;
+        unsigned long long mb = strtoull(limit, &end, 10);
+        if (end && *end == '\0' && mb < (SIZE_MAX >> 20) && ((size_t)mb << 20) < *free_bytes)
+            *free_bytes = (size_t)mb << 20;
+    }
+    return true;
+}
+
+const char *mlxe_device_description(const mlxe_device *dev) {
+#if MLXE_CUDA_ENABLED
+    if (dev && dev->kind == MLXE_DEVICE_CUDA) return mlxe_cuda_state_of(dev)->gpu_name;
+#endif
+    return mlxe_device_name(dev);
 }

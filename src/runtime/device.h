@@ -9,6 +9,9 @@
 #ifndef MLXE_RUNTIME_DEVICE_H
 #define MLXE_RUNTIME_DEVICE_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include "mlxengine/status.h"
 #include "runtime/ops.h"
 
@@ -28,6 +31,8 @@ mlxe_status mlxe_device_create_cuda(int ordinal, mlxe_device **out, mlxe_error *
  * level why the GPU was not used). NULL or "" mean "auto". CPU devices get
  * the default thread count. */
 mlxe_status mlxe_device_create(const char *spec, mlxe_device **out, mlxe_error *err);
+/* Same, with n_threads for a CPU device (<= 0: the default). */
+mlxe_status mlxe_device_create_threads(const char *spec, int n_threads, mlxe_device **out, mlxe_error *err);
 /* Frees the device and its threads. Accepts NULL. */
 void mlxe_device_free(mlxe_device *dev);
 
@@ -37,5 +42,15 @@ const mlxe_ops *mlxe_device_ops(const mlxe_device *dev);
 const char *mlxe_device_name(const mlxe_device *dev);
 /* Worker threads the device computes with (1 for a single-threaded device). */
 int mlxe_device_threads(const mlxe_device *dev);
+/* Whether the device computes from its own memory (a GPU): weights must be
+ * copied there with ops->upload_weights; false for the CPU. */
+bool mlxe_device_has_own_memory(const mlxe_device *dev);
+/* Free and total bytes of the device's own memory, the free part capped by
+ * MLXE_GPU_MEMORY_LIMIT_MB when set; false (and zeros) for the CPU or when
+ * the driver cannot tell. */
+bool mlxe_device_memory(const mlxe_device *dev, size_t *free_bytes, size_t *total_bytes);
+/* What the device is, for logs: the GPU's name ("NVIDIA H100 80GB HBM3"),
+ * else the ops table's name. */
+const char *mlxe_device_description(const mlxe_device *dev);
 
 #endif

@@ -23,6 +23,7 @@
 #ifndef MLXE_RUNTIME_OPS_H
 #define MLXE_RUNTIME_OPS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -123,6 +124,23 @@ typedef struct mlxe_ops {
      * met since the last call (ops return nothing and a GPU runs them
      * asynchronously). download also waits, but reports nothing. */
     mlxe_status (*synchronize)(mlxe_device *dev, mlxe_error *err);
+
+    /* ---- recorded op sequences (optional: NULL on the CPU) ----
+     * A GPU can record the ops queued between graph_begin and graph_end
+     * (they are recorded, NOT run) and replay them with graph_launch at a
+     * fraction of the launch cost: the decode step of a model. A replay
+     * reads and writes the same addresses as the recording, so the caller
+     * keeps every buffer and argument fixed and changes only the contents
+     * of device memory (uploaded before the launch, on the same queue).
+     * graph_begin: false when recording is unavailable (MLXE_CUDA_GRAPH=0)
+     * and then nothing is recorded. graph_end: the recording, or NULL when
+     * an op could not be recorded (the caller then runs the ops itself).
+     * graph_launch: false when the device replaced a buffer the recording
+     * uses (record again). */
+    bool (*graph_begin)(mlxe_device *dev);
+    void *(*graph_end)(mlxe_device *dev);
+    bool (*graph_launch)(mlxe_device *dev, void *graph);
+    void (*graph_free)(mlxe_device *dev, void *graph); /* accepts NULL */
 } mlxe_ops;
 
 #endif

@@ -33,6 +33,14 @@ grep -q "/nonexistent/model" /tmp/mlxe-cli-err.$$ || fail "load error does not n
 expect_rc 1 "$tool" logits --model "$model" --prompt-ids 1,99999
 grep -q "99999" /tmp/mlxe-cli-err.$$ || fail "bad id error does not name the id"
 [ ! -s /tmp/mlxe-cli-out.$$ ] || fail "logits printed on stdout despite an error"
+# --device: an unknown device is refused by name; cpu and auto run (auto: the GPU when usable)
+expect_rc 1 "$tool" generate --model "$model" --prompt-ids 1,2 --max-tokens 3 --device tpu
+grep -q "tpu" /tmp/mlxe-cli-err.$$ || fail "device error does not name the device"
+expect_rc 0 "$tool" generate --model "$model" --prompt-ids 1,2 --max-tokens 3 --device cpu
+cpu_ids=$(cat /tmp/mlxe-cli-out.$$)
+expect_rc 0 "$tool" generate --model "$model" --prompt-ids 1,2 --max-tokens 3 --device auto
+[ "$(cat /tmp/mlxe-cli-out.$$)" = "$cpu_ids" ] || fail "--device auto generated other ids than --device cpu"
+expect_rc 0 "$tool" logits --model "$model" --prompt-ids 1,2 --device cpu
 
 for dir in "$models"/*/; do
     ref=$dir/reference.json

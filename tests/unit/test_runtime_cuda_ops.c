@@ -114,7 +114,11 @@ static void test_matmul_float(void **state) {
     gpu_fixture *f = open_devices(state);
     /* the default switches to cuBLAS from 2 tokens on; this one keeps the
      * matrix-vector kernels up to 8 (their 2-, 4- and 8-token variants) */
+    /* ... with the row split over several warps on small matrices (off by
+     * default, MLXE_CUDA_MATVEC_SPLIT=auto) */
+    setenv("MLXE_CUDA_MATVEC_SPLIT", "auto", 1);
     mlxe_device *matvec8 = gpu_with("MLXE_CUDA_MATVEC_ROWS", "8");
+    unsetenv("MLXE_CUDA_MATVEC_SPLIT");
     cuda_rng rng = {1};
     static const mlxe_dtype dtypes[] = {MLXE_DTYPE_F32, MLXE_DTYPE_F16, MLXE_DTYPE_BF16};
     /* rows 8000/4000/1600/70: 1, 2, 4, 8 warps per output row on an H100;
@@ -163,6 +167,13 @@ static void test_matmul_unaligned(void **state) {
     free(data);
 }
 
+typedef struct quantized_weights {
+    mlxe_matrix host, device;
+} quantized_weights;
+static void make_quantized(gpu_fixture *f, cuda_rng *rng, int64_t rows, int64_t cols, int bits, int group_size,
+                           mlxe_dtype scale_dtype, quantized_weights *q);
+static void free_quantized(gpu_fixture *f, quantized_weights *q);
+
 /* The alternative prefill path: weights widened to F32 per call. */
 static void test_matmul_f32_gemm_mode(void **state) {
     gpu_fixture *f = open_devices(state);
@@ -179,12 +190,18 @@ static void test_matmul_f32_gemm_mode(void **state) {
         mlxe_device_ops(gpu)->free_weights(gpu, (void *)device.data);
         free(data);
     }
+    /* quantized weights expanded to F32: as exact as the CPU (the path the
+     * greedy-equality tests of quantized models take) */
+    static const int quantized_bits[] = {4, 8, 3};
+    for (int b = 0; b < 3; b++) {
+        quantized_weights q;
+        make_quantized(f, &rng, 130, 384, quantized_bits[b], 64, b == 2 ? MLXE_DTYPE_F32 : MLXE_DTYPE_BF16, &q);
+        check_matmul(f, gpu, &rng, &q.host, &q.device, 33, 2e-5, "F32-GEMM mode, quantized");
+        free_quantized(f, &q);
+    }
     mlxe_device_free(gpu);
 }
 
-typedef struct quantized_weights {
-    mlxe_matrix host, device;
-} quantized_weights;
 
 /* Random words are valid packed values of any width: the CPU is the oracle. */
 static void make_quantized(gpu_fixture *f, cuda_rng *rng, int64_t rows, int64_t cols, int bits, int group_size,
@@ -219,6 +236,7 @@ static void test_matmul_quantized(void **state) {
     static const int group_sizes[] = {32, 64, 128};
     static const mlxe_dtype scale_dtypes[] = {MLXE_DTYPE_BF16, MLXE_DTYPE_F16, MLXE_DTYPE_F32};
     static const int64_t counts[] = {1, 2, 4, 7, 8, 12};
+    mlxe_device *split_gpu = gpu_with("MLXE_CUDA_MATVEC_SPLIT", "auto");
     for (int b = 0; b < 6; b++) {
         for (int g = 0; g < 3; g++) {
             for (int s = 0; s < 3; s++) {
@@ -236,11 +254,13 @@ static void test_matmul_quantized(void **state) {
                              cuda_dtype_name(scale_dtypes[s]));
                     /* beyond 8 tokens: weights expanded to BF16 and BF16 activations */
                     check_matmul(f, f->gpu, &rng, &q.host, &q.device, n, n <= 8 ? 2e-5 : 1.5e-2, what);
+                    if (n <= 8) check_matmul(f, split_gpu, &rng, &q.host, &q.device, n, 2e-5, what);
                 }
                 free_quantized(f, &q);
             }
         }
     }
+    mlxe_device_free(split_gpu);
 }
 
 /* ---- embedding ---- */

@@ -19,11 +19,12 @@ static void usage(FILE *out) {
             "usage: mlxengine generate --model DIR --prompt-ids 1,2,3 --max-tokens N\n"
             "       mlxengine generate --model DIR --prompt TEXT --max-tokens N\n"
             "                          [--temp T] [--top-p P] [--top-k K] [--min-p M] [--seed S]\n"
-            "                          [--repeat-penalty R] [--threads N] [--print-ids]\n"
+            "                          [--repeat-penalty R] [--threads N] [--device D] [--print-ids]\n"
             "Prints the generated token ids on stdout (space-separated); an end-of-sequence id,\n"
             "when generated, is printed and ends the generation. With --prompt TEXT the text is\n"
             "tokenized (no chat template) and the generated text is streamed instead (--print-ids:\n"
-            "the ids). DIR may also be a registry alias or a Hub id. Temperature 0 (greedy) by default.\n");
+            "the ids). DIR may also be a registry alias or a Hub id. Temperature 0 (greedy) by default.\n"
+            "--device: cpu (default), cuda, cuda:N or auto (a GPU when usable, else the CPU).\n");
 }
 
 typedef struct print_state {
@@ -52,7 +53,7 @@ static bool print_token(void *user, int32_t token) {
 }
 
 int cmd_generate(int argc, char **argv) {
-    const char *model_dir = NULL, *prompt_text = NULL, *text_prompt = NULL, *value = NULL;
+    const char *model_dir = NULL, *device = NULL, *prompt_text = NULL, *text_prompt = NULL, *value = NULL;
     bool print_ids = false;
     long long max_tokens = -1, top_k = 0, threads = 0;
     double temperature = 0, top_p = 1, min_p = 0, repeat_penalty = 1;
@@ -88,6 +89,9 @@ int cmd_generate(int argc, char **argv) {
             ok = got > 0 && tool_parse_u64("--seed", value, &seed);
         } else if ((got = tool_flag_value(argc, argv, &i, "--repeat-penalty", &value))) {
             ok = got > 0 && tool_parse_float("--repeat-penalty", value, 1e-6, 1e6, &repeat_penalty);
+        } else if ((got = tool_flag_value(argc, argv, &i, "--device", &value))) {
+            ok = got > 0;
+            device = value;
         } else if ((got = tool_flag_value(argc, argv, &i, "--threads", &value))) {
             ok = got > 0 && tool_parse_int("--threads", value, 0, 1024, &threads);
         } else {
@@ -145,7 +149,7 @@ int cmd_generate(int argc, char **argv) {
 
     mlxe_model *model = NULL;
     mlxe_context *ctx = NULL;
-    bool loaded = tool_load_model_folder(folder, (int)threads, n_prompt + max_tokens, &model, &ctx);
+    bool loaded = tool_load_model_folder_on(folder, device, (int)threads, n_prompt + max_tokens, &model, &ctx);
     free(folder);
     if (!loaded) {
         free(prompt);

@@ -12,12 +12,13 @@
 #define TOP_N 10
 
 static void usage(FILE *out) {
-    fprintf(out, "usage: mlxengine logits --model DIR --prompt-ids 1,2,3 [--threads N] [--top N]\n"
-                 "Prints the last position's highest logits, one 'ID LOGIT' per line.\n");
+    fprintf(out, "usage: mlxengine logits --model DIR --prompt-ids 1,2,3 [--threads N] [--device D] [--top N]\n"
+                 "Prints the last position's highest logits, one 'ID LOGIT' per line.\n"
+                 "--device: cpu (default), cuda, cuda:N or auto (a GPU when usable, else the CPU).\n");
 }
 
 int cmd_logits(int argc, char **argv) {
-    const char *model_dir = NULL, *prompt_text = NULL, *value = NULL;
+    const char *model_dir = NULL, *device = NULL, *prompt_text = NULL, *value = NULL;
     long long threads = 0, top_n = TOP_N;
     bool ok = true;
     for (int i = 1; i < argc && ok; i++) {
@@ -31,6 +32,9 @@ int cmd_logits(int argc, char **argv) {
         } else if ((got = tool_flag_value(argc, argv, &i, "--prompt-ids", &value))) {
             ok = got > 0;
             prompt_text = value;
+        } else if ((got = tool_flag_value(argc, argv, &i, "--device", &value))) {
+            ok = got > 0;
+            device = value;
         } else if ((got = tool_flag_value(argc, argv, &i, "--threads", &value))) {
             ok = got > 0 && tool_parse_int("--threads", value, 0, 1024, &threads);
         } else if ((got = tool_flag_value(argc, argv, &i, "--top", &value))) {
@@ -53,7 +57,7 @@ int cmd_logits(int argc, char **argv) {
     }
     mlxe_model *model = NULL;
     mlxe_context *ctx = NULL;
-    if (!tool_load_model(model_dir, (int)threads, n_prompt, &model, &ctx)) {
+    if (!tool_load_model_on(model_dir, device, (int)threads, n_prompt, &model, &ctx)) {
         free(prompt);
         return 1;
     }

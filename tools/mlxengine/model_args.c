@@ -128,21 +128,32 @@ char *tool_resolve_model(const char *command, const char *name) {
 }
 
 bool tool_load_model(const char *name, int n_threads, int64_t n_tokens, mlxe_model **model, mlxe_context **ctx) {
+    return tool_load_model_on(name, NULL, n_threads, n_tokens, model, ctx);
+}
+
+bool tool_load_model_on(const char *name, const char *device, int n_threads, int64_t n_tokens, mlxe_model **model,
+                        mlxe_context **ctx) {
     *model = NULL;
     *ctx = NULL;
     char *dir = tool_resolve_model(NULL, name);
     if (!dir) return false;
-    bool ok = tool_load_model_folder(dir, n_threads, n_tokens, model, ctx);
+    bool ok = tool_load_model_folder_on(dir, device, n_threads, n_tokens, model, ctx);
     free(dir);
     return ok;
 }
 
 bool tool_load_model_folder(const char *dir, int n_threads, int64_t n_tokens, mlxe_model **model, mlxe_context **ctx) {
+    return tool_load_model_folder_on(dir, NULL, n_threads, n_tokens, model, ctx);
+}
+
+bool tool_load_model_folder_on(const char *dir, const char *device, int n_threads, int64_t n_tokens,
+                               mlxe_model **model, mlxe_context **ctx) {
     mlxe_error err;
     mlxe_error_clear(&err);
     mlxe_model_options options;
     mlxe_model_options_init(&options);
     options.n_threads = n_threads;
+    if (device) options.device = device;
     *ctx = NULL;
     if (mlxe_model_load(dir, &options, model, &err) != MLXE_OK) {
         fprintf(stderr, "mlxengine: %s\n", err.message);

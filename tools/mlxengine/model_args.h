@@ -36,9 +36,14 @@ char *tool_resolve_model(const char *command, const char *name);
  * message and returns false on error. */
 bool tool_load_model(const char *dir, int n_threads, int64_t n_tokens, mlxe_model **model,
                      mlxe_context **ctx);
+/* Same on a device (--device cpu|cuda|cuda:N|auto; NULL: the library's default, cpu). */
+bool tool_load_model_on(const char *dir, const char *device, int n_threads, int64_t n_tokens, mlxe_model **model,
+                        mlxe_context **ctx);
 
 /* As tool_load_model for a folder already resolved. */
 bool tool_load_model_folder(const char *dir, int n_threads, int64_t n_tokens, mlxe_model **model,
                             mlxe_context **ctx);
+bool tool_load_model_folder_on(const char *dir, const char *device, int n_threads, int64_t n_tokens,
+                               mlxe_model **model, mlxe_context **ctx);
 
 #endif

@@ -37,6 +37,10 @@ void mlxe_cuda_check_launch(mlxe_cuda_state *state, const char *where) {
 
 bool mlxe_cuda_buffer_reserve(mlxe_cuda_state *state, mlxe_cuda_buffer *buffer, size_t bytes) {
     if (buffer->bytes >= bytes) return true;
+    /* While recording a graph the stream cannot be waited for: the caller
+     * takes its path without the buffer (correct, maybe slower). */
+    if (state->capturing) return false;
+    state->buffer_epoch++;
     /* Work queued on the stream may still read the old buffer. */
     cudaStreamSynchronize(state->stream);
     if (buffer->ptr) cudaFree(buffer->ptr);
@@ -187,6 +191,76 @@ static mlxe_status cuda_synchronize(mlxe_device *dev, mlxe_error *err) {
     return status;
 }
 
+/* ---- graphs ---- */
+
+typedef struct cuda_graph {
+    cudaGraphExec_t exec;
+    unsigned epoch;
+} cuda_graph;
+
+static bool cuda_graph_begin(mlxe_device *dev) {
+    mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
+    if (state->graphs_disabled || state->capturing) return false;
+    cudaSetDevice(state->ordinal);
+    state->error_before_capture = state->first_error;
+    /* relaxed: host-side queries (cudaPointerGetAttributes) stay allowed */
+    if (cudaStreamBeginCapture(state->stream, cudaStreamCaptureModeRelaxed) != cudaSuccess) {
+        cudaGetLastError();
+        return false;
+    }
+    state->capturing = true;
+    return true;
+}
+
+static void *cuda_graph_end(mlxe_device *dev) {
+    mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
+    cudaGraph_t graph = NULL;
+    cudaError_t error = cudaStreamEndCapture(state->stream, &graph);
+    state->capturing = false;
+    if (error != cudaSuccess || !graph || state->first_error != state->error_before_capture) {
+        MLXE_DEBUG(MLXE_LOG_CAT_RUNTIME, "%s: recording a graph failed (%s; %s), running the ops directly", state->name,
+                   cudaGetErrorString(error), state->first_error_where);
+        if (graph) cudaGraphDestroy(graph);
+        cudaGetLastError();
+        state->first_error = state->error_before_capture; /* errors of the recording only */
+        return NULL;
+    }
+    size_t n_nodes = 0;
+    cudaGraphGetNodes(graph, NULL, &n_nodes);
+    cudaGraphExec_t exec = NULL;
+    error = cudaGraphInstantiate(&exec, graph, 0);
+    cudaGraphDestroy(graph);
+    cuda_graph *g = error == cudaSuccess ? malloc(sizeof *g) : NULL;
+    if (!g) {
+        cudaGetLastError();
+        if (exec) cudaGraphExecDestroy(exec);
+        return NULL;
+    }
+    g->exec = exec;
+    g->epoch = state->buffer_epoch;
+    MLXE_DEBUG(MLXE_LOG_CAT_RUNTIME, "%s: recorded a CUDA graph of %zu kernels and copies", state->name, n_nodes);
+    return g;
+}
+
+static bool cuda_graph_launch(mlxe_device *dev, void *graph) {
+    mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
+    cuda_graph *g = graph;
+    if (!g || g->epoch != state->buffer_epoch) return false;
+    cudaSetDevice(state->ordinal);
+    cudaError_t error = cudaGraphLaunch(g->exec, state->stream);
+    if (error != cudaSuccess) mlxe_cuda_note_error(state, error, "replaying a CUDA graph");
+    return true;
+}
+
+static void cuda_graph_free(mlxe_device *dev, void *graph) {
+    if (!graph) return;
+    mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
+    cudaSetDevice(state->ordinal);
+    cuda_graph *g = graph;
+    cudaGraphExecDestroy(g->exec);
+    free(g);
+}
+
 /* ---- creation ---- */
 
 static const mlxe_ops cuda_ops_template = {
@@ -207,6 +281,10 @@ static const mlxe_ops cuda_ops_template = {
     .upload_weights = cuda_upload_weights,
     .free_weights = cuda_free_weights,
     .synchronize = cuda_synchronize,
+    .graph_begin = cuda_graph_begin,
+    .graph_end = cuda_graph_end,
+    .graph_launch = cuda_graph_launch,
+    .graph_free = cuda_graph_free,
 };
 
 static mlxe_status no_gpu(mlxe_error *err, int ordinal, cudaError_t error) {
@@ -283,6 +361,10 @@ mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err
         int n = atoi(matvec_rows);
         if (n >= 0 && n <= 8) state->matvec_max_rows = state->float_matvec_max_rows = n;
     }
+    const char *split = getenv("MLXE_CUDA_MATVEC_SPLIT");
+    state->matvec_split_auto = split && strcmp(split, "auto") == 0;
+    const char *graphs = getenv("MLXE_CUDA_GRAPH");
+    state->graphs_disabled = graphs && strcmp(graphs, "0") == 0;
     const char *attention = getenv("MLXE_CUDA_ATTENTION");
     if (attention && strcmp(attention, "split") == 0) state->attention_mode = 1;
     if (attention && strcmp(attention, "warp") == 0) state->attention_mode = 2;
@@ -307,15 +389,32 @@ mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err
     dev->n_threads = 1;
     dev->backend = state;
     dev->ops = &state->ops;
-    MLXE_DEBUG(MLXE_LOG_CAT_RUNTIME, "device %s: %s, compute capability %d.%d, %d SMs, %zu MiB; GEMM %s, matvec up to %d rows (%d float)",
+    MLXE_DEBUG(MLXE_LOG_CAT_RUNTIME,
+               "device %s: %s, compute capability %d.%d, %d SMs, %zu MiB; kernels: prefill GEMM %s (F32 weights: "
+               "SGEMM), matrix-vector kernels up to %d rows (%d for float weights), row split %s, attention %s, decode "
+               "graphs %s",
                state->name, state->gpu_name, state->cc_major, state->cc_minor, state->sm_count,
                state->total_memory >> 20,
-               state->gemm_mode == MLXE_CUDA_GEMM_F32_WEIGHTS ? "F32 (weights widened)" : "tensor cores (BF16/F16 activations)",
-               state->matvec_max_rows, state->float_matvec_max_rows);
+               state->gemm_mode == MLXE_CUDA_GEMM_F32_WEIGHTS ? "F32 (weights widened, SGEMM)"
+                                                              : "cuBLAS tensor cores (BF16/F16 activations)",
+               state->matvec_max_rows, state->float_matvec_max_rows, state->matvec_split_auto ? "auto" : "off",
+               state->attention_mode == 1   ? "split (forced)"
+               : state->attention_mode == 2 ? "warp per pair (forced)"
+                                            : "split-K decode / warp-per-pair prefill",
+               state->graphs_disabled ? "off (MLXE_CUDA_GRAPH=0)" : "on");
     return MLXE_OK;
 }
 
 void mlxe_cuda_device_release(mlxe_device *dev) {
     release_state(mlxe_cuda_state_of(dev));
     dev->backend = NULL;
+}
+
+bool mlxe_cuda_memory_info(const mlxe_device *dev, size_t *free_bytes, size_t *total_bytes) {
+    mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
+    cudaSetDevice(state->ordinal);
+    if (cudaMemGetInfo(free_bytes, total_bytes) == cudaSuccess) return true;
+    cudaGetLastError();
+    *free_bytes = *total_bytes = 0;
+    return false;
 }

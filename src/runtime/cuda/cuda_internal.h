@@ -17,10 +17,13 @@ extern "C" {
 #include "runtime/device_internal.h"
 #include "runtime/ops.h"
 
-/* How a float-weight GEMM (prefill) treats F32 activations against F16/BF16
- * weights: round the activations to the weight type and use the tensor cores
- * (the default), or widen the weights to F32 and run an F32 GEMM
- * (MLXE_CUDA_GEMM=f32, kept for the measurement in scripts/gpu_check.sh). */
+/* How a GEMM (prefill) treats F32 activations against F16/BF16 or quantized
+ * weights: round the activations to the weight type (BF16 for quantized
+ * weights, expanded to BF16) and use the tensor cores (the default), or
+ * widen the weights to F32 and run an F32 GEMM without TF32
+ * (MLXE_CUDA_GEMM=f32: computes as the CPU does, ~10x slower; used by the
+ * tests that compare greedy continuations with the CPU's). F32 weights
+ * always take SGEMM in full float32. */
 typedef enum mlxe_cuda_gemm_mode {
     MLXE_CUDA_GEMM_HALF_ACTIVATIONS = 0,
     MLXE_CUDA_GEMM_F32_WEIGHTS = 1,
@@ -46,6 +49,9 @@ typedef struct mlxe_cuda_state {
      * ones the matrix-vector kernels win up to 8 (bench_cuda_ops, H100). */
     int float_matvec_max_rows;
     int matvec_max_rows;
+    /* Split an output row over several warps on small matrices
+     * (MLXE_CUDA_MATVEC_SPLIT=auto); off by default: measured slower. */
+    bool matvec_split_auto;
     /* Attention kernel: 0 = chosen by the batch, 1 = split, 2 = warp per
      * (token, head) (MLXE_CUDA_ATTENTION=split|warp, for tests and benches). */
     int attention_mode;
@@ -53,6 +59,12 @@ typedef struct mlxe_cuda_state {
     mlxe_cuda_buffer dequant;   /* quantized weights expanded to BF16 for a GEMM */
     mlxe_cuda_buffer partial;   /* split attention partial results */
     mlxe_cuda_buffer staging[3]; /* integer arrays passed from host memory */
+    /* Graphs (ops.h graph_*): recording off with MLXE_CUDA_GRAPH=0; the
+     * epoch counts buffer reallocations, which make older recordings stale. */
+    bool graphs_disabled;
+    bool capturing;
+    unsigned buffer_epoch;
+    cudaError_t error_before_capture;
     cudaError_t first_error;    /* first asynchronous or launch error, reported by synchronize */
     char first_error_where[96];
     mlxe_ops ops;               /* the table, named after this device */
@@ -66,6 +78,8 @@ static inline mlxe_cuda_state *mlxe_cuda_state_of(const mlxe_device *dev) {
  * cannot be used (no driver, no such device, too old) with MLXE_ERR_DEVICE. */
 mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err);
 void mlxe_cuda_device_release(mlxe_device *dev);
+/* cudaMemGetInfo on the device's GPU; false when the driver fails. */
+bool mlxe_cuda_memory_info(const mlxe_device *dev, size_t *free_bytes, size_t *total_bytes);
 
 /* Records the first error (ops return nothing; synchronize reports it). */
 void mlxe_cuda_note_error(mlxe_cuda_state *state, cudaError_t error, const char *where);

@@ -253,6 +253,19 @@ __global__ void dequantize_bf16_kernel(const uint32_t *words, int bits, int grou
     }
 }
 
+/* Same as float32: the F32 GEMM mode (MLXE_CUDA_GEMM=f32), where prefill of
+ * a quantized matrix computes like the CPU (no BF16 rounding anywhere). */
+__global__ void dequantize_f32_kernel(const uint32_t *words, int bits, int group_size, int scale_dtype,
+                                      const void *scales, const void *biases, int64_t cols, int64_t row0,
+                                      int64_t n_rows, float *out) {
+    const int64_t words_per_row = cols * bits / 32;
+    const int64_t n = n_rows * cols;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t r = i / cols, k = i % cols;
+        out[i] = quantized_at(words, words_per_row, bits, group_size, scale_dtype, scales, biases, cols, row0 + r, k);
+    }
+}
+
 /* Rows [row0, row0 + gridDim.y) of a 4- or 8-bit matrix as BF16, one packed
  * word per thread (32-bit index arithmetic, no divisions). */
 template <int BITS, int SDT>
@@ -288,6 +301,9 @@ int log2_exact(int64_t n) {
 /* Output rows per block share: a power of two (1..8) raising the warps in
  * flight to about 48 per multiprocessor on small matrices. */
 int matvec_split(const mlxe_cuda_state *state, int64_t rows) {
+    /* Measured 1-2 us slower wherever it applied on an H100 (docs/CUDA.md,
+     * version 2): off unless MLXE_CUDA_MATVEC_SPLIT=auto. */
+    if (!state->matvec_split_auto) return 1;
     const int64_t target_warps = 48LL * state->sm_count;
     int split = 1;
     while (split < kMatvecWarps && rows * split < target_warps) split *= 2;
@@ -427,6 +443,24 @@ void gemm(mlxe_cuda_state *state, const float *x, int64_t n_rows, const mlxe_mat
                               static_cast<const float *>(w->data), (int)w->cols, x, (int)w->cols, &zero, y,
                               (int)w->rows),
                   "cuBLAS SGEMM");
+        return;
+    }
+    if (w->bits && state->gemm_mode == MLXE_CUDA_GEMM_F32_WEIGHTS) {
+        int64_t slice = slice_rows(w, sizeof(float));
+        if (!mlxe_cuda_buffer_reserve(state, &state->dequant, (size_t)(slice * w->cols) * sizeof(float)))
+            return matvec_batches(state, x, n_rows, w, y);
+        float *wide = static_cast<float *>(state->dequant.ptr);
+        for (int64_t o0 = 0; o0 < w->rows; o0 += slice) {
+            int64_t rows = w->rows - o0 < slice ? w->rows - o0 : slice;
+            dequantize_f32_kernel<<<grid_for(rows * w->cols, threads), threads, 0, state->stream>>>(
+                static_cast<const uint32_t *>(w->data), w->bits, w->group_size, w->scale_dtype, w->scales, w->biases,
+                w->cols, o0, rows, wide);
+            const float one = 1.0f, zero = 0.0f;
+            note_blas(state,
+                      cublasSgemm(state->cublas, CUBLAS_OP_T, CUBLAS_OP_N, (int)rows, (int)n_rows, (int)w->cols, &one,
+                                  wide, (int)w->cols, x, (int)w->cols, &zero, y + o0, (int)w->rows),
+                      "cuBLAS SGEMM");
+        }
         return;
     }
     if (!w->bits && state->gemm_mode == MLXE_CUDA_GEMM_F32_WEIGHTS) {

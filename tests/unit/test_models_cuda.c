@@ -1,0 +1,400 @@
+/* tests/unit/test_models_cuda.c — the fixture models on a GPU
+ * (mlxe_model_options.device = "cuda"), against transformers' references and
+ * against the CPU backend:
+ *  - tests/fixtures/models/<name>/reference.json and, converted with
+ *    mlxe_convert --quantize as test_models_quant_transformers does,
+ *    tests/fixtures/quant/<name>/reference.json: logits at every position of
+ *    every sequence, prefilled in one batch (GEMM path) and token by token
+ *    (matrix-vector path). Token by token computes in float32 throughout: 1e-4
+ *    of max |logit|, as the CPU tests. Prefill rounds the activations to BF16
+ *    for F16/BF16/quantized weights (tensor-core GEMM): 5e-2 of max |logit|
+ *    (the bound test_models_fixtures.c gives BF16 rounding over two layers;
+ *    the measured worst is printed, 0.024 on an H100); with MLXE_CUDA_GEMM=f32 (weights widened
+ *    to F32, SGEMM without TF32) 1e-4 again. F32 models take SGEMM always.
+ *  - greedy continuations (mlxe_generate) identical to the CPU backend's on
+ *    every F32 fixture in the default mode, and on every fixture (BF16,
+ *    quantized) in the F32 GEMM mode; mismatches of the default mode on
+ *    BF16/quantized fixtures are counted and printed, not failed (BF16
+ *    rounding may flip near-ties);
+ *  - token by token and mlxe_generate take the recorded decode-step graphs
+ *    (scripts/gpu_check.sh runs this test again with MLXE_CUDA_GRAPH=0);
+ *  - the memory checks: a GPU with too little free memory (capped with
+ *    MLXE_GPU_MEMORY_LIMIT_MB) refuses the model, or a too large context,
+ *    before allocating, saying how much is missing;
+ *  - device strings (these run without a GPU too).
+ * Without a usable GPU the GPU tests skip, saying why; MLXE_REQUIRE_GPU=1
+ * makes that a failure (scripts/gpu_check.sh). */
+#include <dirent.h>
+#include <math.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "test_util.h"
+#include "base/json.h"
+#include "engine/engine_internal.h"
+#include "mlxengine/mlxengine.h"
+#include "runtime/device.h"
+
+#define MODELS MLXE_FIXTURES "/models"
+#define QUANT_REFS MLXE_FIXTURES "/quant"
+#define MAX_IDS 256
+
+static char work_dir[64];
+
+/* Skips the calling test (with the reason) when no GPU is usable. */
+static void require_gpu(void) {
+    mlxe_device *dev = NULL;
+    mlxe_error err;
+    if (mlxe_device_create_cuda(0, &dev, &err) == MLXE_OK) {
+        mlxe_device_free(dev);
+        return;
+    }
+    const char *require = getenv("MLXE_REQUIRE_GPU");
+    if (require && strcmp(require, "1") == 0) fail_msg("MLXE_REQUIRE_GPU=1 but: %s", err.message);
+    print_message("[  SKIP    ] no usable GPU: %s\n", err.message);
+    skip();
+}
+
+static void remove_folder(const char *path) {
+    DIR *dir = opendir(path);
+    if (!dir) return;
+    struct dirent *e;
+    while ((e = readdir(dir)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        char child[1024];
+        snprintf(child, sizeof child, "%s/%s", path, e->d_name);
+        struct stat info;
+        if (lstat(child, &info) == 0 && S_ISDIR(info.st_mode))
+            remove_folder(child);
+        else
+            unlink(child);
+    }
+    closedir(dir);
+    rmdir(path);
+}
+
+static int json_ids(const cJSON *array, int32_t *out, int max) {
+    int n = 0;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, array) {
+        if (n >= max) fail_msg("id list too long");
+        out[n++] = (int32_t)item->valuedouble;
+    }
+    return n;
+}
+
+static mlxe_model *load_on(const char *dir, const char *device, bool f32_gemm) {
+    if (f32_gemm) setenv("MLXE_CUDA_GEMM", "f32", 1);
+    mlxe_model_options o;
+    mlxe_model_options_init(&o);
+    o.device = device;
+    o.n_threads = 2;
+    mlxe_model *model = NULL;
+    mlxe_error err;
+    mlxe_status st = mlxe_model_load(dir, &o, &model, &err);
+    unsetenv("MLXE_CUDA_GEMM");
+    if (st != MLXE_OK) fail_msg("load %s on %s: %s", dir, device, err.message);
+    return model;
+}
+
+static mlxe_context *context_for(mlxe_model *model, int64_t n_ubatch) {
+    mlxe_context_options o;
+    mlxe_context_options_init(&o);
+    o.n_ctx = 256;
+    o.n_batch = 256;
+    o.n_ubatch = n_ubatch;
+    mlxe_context *ctx = NULL;
+    mlxe_error err;
+    if (mlxe_context_create(model, &o, &ctx, &err) != MLXE_OK) fail_msg("context: %s", err.message);
+    return ctx;
+}
+
+/* Decodes ids into a fresh sequence 0, batch_rows per call, every row
+ * wanting logits; out [n][vocab]. */
+static void decode_all(mlxe_context *ctx, const int32_t *ids, int n, int batch_rows, float *out) {
+    int64_t vocab = mlxe_model_vocab_size(mlxe_context_model(ctx));
+    mlxe_context_seq_clear(ctx, 0);
+    for (int first = 0; first < n; first += batch_rows) {
+        int rows = n - first < batch_rows ? n - first : batch_rows;
+        int32_t positions[MAX_IDS], seqs[MAX_IDS] = {0};
+        int8_t want[MAX_IDS];
+        for (int r = 0; r < rows; r++) {
+            positions[r] = first + r;
+            want[r] = 1;
+        }
+        mlxe_batch b = {.n_tokens = rows, .tokens = ids + first, .positions = positions, .seq_ids = seqs, .logits = want};
+        mlxe_error err;
+        if (mlxe_context_decode(ctx, &b, &err) != MLXE_OK) fail_msg("decode: %s", err.message);
+        for (int r = 0; r < rows; r++)
+            memcpy(out + (size_t)(first + r) * vocab, mlxe_context_logits(ctx, r), (size_t)vocab * sizeof(float));
+    }
+}
+
+/* max |ours - ref| / max |ref| over a [n][vocab] reference array. */
+static double relative_error(const float *ours, const cJSON *reference, int64_t vocab, int n) {
+    double max_error = 0, max_ref = 0;
+    int row = 0;
+    const cJSON *position;
+    cJSON_ArrayForEach(position, reference) {
+        int64_t v = 0;
+        const cJSON *value;
+        cJSON_ArrayForEach(value, position) {
+            if (v >= vocab) fail_msg("reference row longer than the vocabulary");
+            double got = ours[(size_t)row * vocab + v];
+            max_error = isfinite(got) ? fmax(max_error, fabs(got - value->valuedouble)) : INFINITY;
+            max_ref = fmax(max_ref, fabs(value->valuedouble));
+            v++;
+        }
+        if (v != vocab) fail_msg("reference row has %lld logits, the model %lld", (long long)v, (long long)vocab);
+        row++;
+    }
+    if (row != n) fail_msg("reference has %d rows for %d tokens", row, n);
+    return max_error / max_ref;
+}
+
+typedef struct token_list {
+    int32_t ids[MAX_IDS];
+    int n;
+} token_list;
+
+static bool keep_token(void *user, int32_t token) {
+    token_list *list = user;
+    if (list->n < MAX_IDS) list->ids[list->n++] = token;
+    return true;
+}
+
+static void greedy(mlxe_model *model, const int32_t *prompt, int n_prompt, int n_new, token_list *out) {
+    mlxe_context *ctx = context_for(model, 64);
+    mlxe_generate_options g;
+    mlxe_generate_options_init(&g);
+    g.max_tokens = n_new;
+    g.ignore_eos = true;
+    memset(out, 0, sizeof *out);
+    mlxe_error err;
+    if (mlxe_generate(ctx, prompt, n_prompt, &g, keep_token, out, NULL, NULL, &err) != MLXE_OK)
+        fail_msg("generate: %s", err.message);
+    assert_int_equal(out->n, n_new);
+    mlxe_context_free(ctx);
+}
+
+/* Worst errors seen, printed at the end. */
+static double worst_prefill_default = 0, worst_prefill_f32 = 0, worst_decode = 0, worst_f32_models = 0;
+static int greedy_checked = 0, greedy_default_mismatches = 0;
+
+/* One model folder against its reference: `logits_key` names the reference
+ * logits of each sequence; exact_default: the default mode computes in
+ * float32 (F32 weights), so its greedy run must equal the CPU's. */
+static void check_model(const char *name, const char *dir, const cJSON *ref, const char *logits_key,
+                        bool float32_weights) {
+    mlxe_model *cpu = load_on(dir, "cpu", false);
+    for (int mode = 0; mode < 2; mode++) {
+        const bool f32_gemm = mode == 1;
+        mlxe_model *gpu = load_on(dir, "cuda", f32_gemm);
+        assert_string_equal(mlxe_model_device_name(gpu), "cuda:0");
+        assert_true(mlxe_model_memory_bytes(gpu) > 0);
+        const int64_t vocab = mlxe_model_vocab_size(gpu);
+        mlxe_context *ctx = context_for(gpu, 64);
+        const cJSON *sequence;
+        cJSON_ArrayForEach(sequence, cJSON_GetObjectItem(ref, "sequences")) {
+            int32_t ids[MAX_IDS];
+            int n = json_ids(cJSON_GetObjectItem(sequence, "input_ids"), ids, MAX_IDS);
+            const cJSON *expected = cJSON_GetObjectItem(sequence, logits_key);
+            if (!expected) fail_msg("%s: no '%s' in the reference", name, logits_key);
+            float *logits = malloc((size_t)n * (size_t)vocab * sizeof(float));
+            assert_non_null(logits);
+            /* prefill: one batch (passes of 64 rows: the GEMM path) */
+            decode_all(ctx, ids, n, n, logits);
+            double error = relative_error(logits, expected, vocab, n);
+            double tolerance = f32_gemm || float32_weights ? 1e-4 : 5e-2;
+            if (float32_weights) worst_f32_models = fmax(worst_f32_models, error);
+            if (f32_gemm)
+                worst_prefill_f32 = fmax(worst_prefill_f32, error);
+            else
+                worst_prefill_default = fmax(worst_prefill_default, error);
+            if (!(error <= tolerance))
+                fail_msg("%s (%s GEMM, %d tokens in one batch): logits differ from transformers by %.3g of max "
+                         "|logit| (tolerance %g)",
+                         name, f32_gemm ? "F32" : "default", n, error, tolerance);
+            /* token by token: the matrix-vector kernels, float32 throughout
+             * (dynamic NTK excepted past max_position_embeddings: there the
+             * frequencies depend on each forward's length, in transformers too) */
+            const bool dynamic = gpu->config.rope_scaling.type == MLXE_ROPE_SCALING_DYNAMIC;
+            if (mode == 0 && (!dynamic || n <= gpu->config.max_position_embeddings)) {
+                decode_all(ctx, ids, n, 1, logits);
+                error = relative_error(logits, expected, vocab, n);
+                worst_decode = fmax(worst_decode, error);
+                if (!(error <= 1e-4))
+                    fail_msg("%s (token by token, %d tokens): logits differ from transformers by %.3g of max |logit|",
+                             name, n, error);
+            }
+            free(logits);
+        }
+        mlxe_context_free(ctx);
+
+        /* greedy continuation: the CPU backend's tokens */
+        const cJSON *greedy_ref = cJSON_GetObjectItem(ref, "greedy");
+        int32_t prompt[MAX_IDS];
+        int n_prompt = json_ids(cJSON_GetObjectItem(greedy_ref, "prompt"), prompt, MAX_IDS);
+        const cJSON *max_new = cJSON_GetObjectItem(greedy_ref, "max_new_tokens");
+        int n_new = cJSON_IsNumber(max_new) ? (int)max_new->valuedouble : 32;
+        if (n_new > 64) n_new = 64;
+        token_list on_cpu, on_gpu;
+        greedy(cpu, prompt, n_prompt, n_new, &on_cpu);
+        greedy(gpu, prompt, n_prompt, n_new, &on_gpu);
+        greedy_checked++;
+        for (int i = 0; i < n_new; i++) {
+            if (on_cpu.ids[i] == on_gpu.ids[i]) continue;
+            if (f32_gemm || float32_weights)
+                fail_msg("%s (%s GEMM): greedy token %d is %d on the GPU, %d on the CPU", name,
+                         f32_gemm ? "F32" : "default", i, on_gpu.ids[i], on_cpu.ids[i]);
+            print_message("%s (default GEMM): greedy continuation departs from the CPU's at token %d (%d vs %d)\n",
+                          name, i, on_gpu.ids[i], on_cpu.ids[i]);
+            greedy_default_mismatches++;
+            break;
+        }
+        mlxe_model_free(gpu);
+    }
+    mlxe_model_free(cpu);
+}
+
+/* Calls fn(name) for each folder of root holding a reference.json. */
+static int for_each_reference(const char *root, void (*fn)(const char *name)) {
+    struct dirent **entries = NULL;
+    int n = scandir(root, &entries, NULL, alphasort), count = 0;
+    if (n < 0) fail_msg("cannot list %s", root);
+    for (int i = 0; i < n; i++) {
+        char path[600];
+        snprintf(path, sizeof path, "%s/%s/reference.json", root, entries[i]->d_name);
+        if (entries[i]->d_name[0] != '.' && access(path, R_OK) == 0) {
+            fn(entries[i]->d_name);
+            count++;
+        }
+        free(entries[i]);
+    }
+    free(entries);
+    return count;
+}
+
+static cJSON *read_reference(const char *root, const char *name) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s/reference.json", root, name);
+    cJSON *ref = NULL;
+    mlxe_error err;
+    if (mlxe_json_parse_file(path, 64 << 20, &ref, &err) != MLXE_OK) fail_msg("%s", err.message);
+    return ref;
+}
+
+static void check_float_fixture(const char *name) {
+    cJSON *ref = read_reference(MODELS, name);
+    const cJSON *dtype = cJSON_GetObjectItem(ref, "weights_dtype");
+    bool bf16 = cJSON_IsString(dtype) && strcmp(dtype->valuestring, "bfloat16") == 0;
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/%s", MODELS, name);
+    /* bf16 weights: we compute in float32, as transformers' float32-compute run */
+    check_model(name, dir, ref, bf16 ? "logits_float32_compute" : "logits", !bf16);
+    cJSON_Delete(ref);
+}
+
+static void check_quant_fixture(const char *name) {
+    cJSON *ref = read_reference(QUANT_REFS, name);
+    char src[600], dir[600];
+    snprintf(src, sizeof src, "%s/%s", MODELS, cJSON_GetObjectItem(ref, "fixture")->valuestring);
+    snprintf(dir, sizeof dir, "%s/%s", work_dir, name);
+    mlxe_convert_options o;
+    mlxe_convert_options_init(&o);
+    o.quantize = true;
+    o.bits = (int)cJSON_GetObjectItem(ref, "bits")->valuedouble;
+    o.group_size = (int)cJSON_GetObjectItem(ref, "group_size")->valuedouble;
+    mlxe_error err;
+    if (mlxe_convert(src, dir, &o, &err) != MLXE_OK) fail_msg("%s: convert: %s", name, err.message);
+    check_model(name, dir, ref, "logits", false);
+    cJSON_Delete(ref);
+}
+
+static void test_fixtures_on_gpu(void **state) {
+    (void)state;
+    require_gpu();
+    int n_float = for_each_reference(MODELS, check_float_fixture);
+    test_make_temp_dir(work_dir, sizeof work_dir);
+    int n_quant = for_each_reference(QUANT_REFS, check_quant_fixture);
+    remove_folder(work_dir);
+    assert_true(n_float >= 1);
+    print_message("GPU: %d float + %d quantized fixtures; worst |ours - transformers| / max|logit|: F32 models %.3g, "
+                  "prefill default GEMM %.3g, prefill F32 GEMM %.3g, token by token %.3g; greedy runs %d, default-mode "
+                  "departures from the CPU on BF16/quantized models %d\n",
+                  n_float, n_quant, worst_f32_models, worst_prefill_default, worst_prefill_f32, worst_decode,
+                  greedy_checked, greedy_default_mismatches);
+}
+
+/* Free memory capped below what the weights need: the load refuses before
+ * allocating; capped just above it: the load works and a context whose KV
+ * cache cannot fit is refused, naming the n_ctx that would fit. */
+static void test_memory_checks(void **state) {
+    (void)state;
+    require_gpu();
+    const char *dir = MODELS "/llama-f32";
+    mlxe_model_options o;
+    mlxe_model_options_init(&o);
+    o.device = "cuda";
+    mlxe_model *model = NULL;
+    mlxe_error err;
+    setenv("MLXE_GPU_MEMORY_LIMIT_MB", "1", 1);
+    assert_int_equal(mlxe_model_load(dir, &o, &model, &err), MLXE_ERR_OUT_OF_MEMORY);
+    assert_null(model);
+    assert_non_null(strstr(err.message, "MiB missing"));
+    assert_non_null(strstr(err.message, "quantize"));
+
+    unsetenv("MLXE_GPU_MEMORY_LIMIT_MB");
+    assert_int_equal(mlxe_model_load(dir, &o, &model, &err), MLXE_OK);
+    size_t weights = mlxe_model_weight_bytes(model);
+    mlxe_model_free(model);
+    char limit[32];
+    /* weights + the 384 MiB kept for the runtime + 4 MiB */
+    snprintf(limit, sizeof limit, "%zu", (weights >> 20) + 384 + 4);
+    setenv("MLXE_GPU_MEMORY_LIMIT_MB", limit, 1);
+    assert_int_equal(mlxe_model_load(dir, &o, &model, &err), MLXE_OK);
+    mlxe_context_options co;
+    mlxe_context_options_init(&co);
+    co.n_ctx = 1 << 24;
+    mlxe_context *ctx = NULL;
+    assert_int_equal(mlxe_context_create(model, &co, &ctx, &err), MLXE_ERR_OUT_OF_MEMORY);
+    assert_null(ctx);
+    assert_non_null(strstr(err.message, "MiB missing"));
+    assert_non_null(strstr(err.message, "tokens fit"));
+    co.n_ctx = 64;
+    assert_int_equal(mlxe_context_create(model, &co, &ctx, &err), MLXE_OK);
+    mlxe_context_free(ctx);
+    mlxe_model_free(model);
+    unsetenv("MLXE_GPU_MEMORY_LIMIT_MB");
+}
+
+/* Device strings: a bad one is refused by name; "auto" runs (GPU or CPU). */
+static void test_device_strings(void **state) {
+    (void)state;
+    const char *dir = MODELS "/llama-f32";
+    mlxe_model_options o;
+    mlxe_model_options_init(&o);
+    assert_string_equal(o.device, "cpu");
+    mlxe_model *model = NULL;
+    mlxe_error err;
+    o.device = "tpu";
+    assert_int_equal(mlxe_model_load(dir, &o, &model, &err), MLXE_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(err.message, "tpu"));
+    o.device = "cuda:99";
+    assert_int_equal(mlxe_model_load(dir, &o, &model, &err), MLXE_ERR_DEVICE);
+    assert_null(model);
+    o.device = "auto";
+    assert_int_equal(mlxe_model_load(dir, &o, &model, &err), MLXE_OK);
+    const char *name = mlxe_model_device_name(model);
+    assert_true(strncmp(name, "cpu", 3) == 0 || strcmp(name, "cuda:0") == 0);
+    mlxe_model_free(model);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_device_strings),
+        cmocka_unit_test(test_memory_checks),
+        cmocka_unit_test(test_fixtures_on_gpu),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -428,12 +428,11 @@ mlxe_status mlxe_tokenizer_decode(const mlxe_tokenizer *tk, const mlxe_token_id 
         return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT, "mlxe_tokenizer_decode: NULL argument");
     *text = NULL;
     if (size) *size = 0;
-    tok_buffer out = {0}, arena = {0};
-    tok_piece_list pieces = {0};
+    tok_buffer out = {0};
+    tok_decode_scratch scratch = {0};
     mlxe_status st = tok_decode_ids(tk, ids, n_ids, options && options->skip_special_tokens, false, &out,
-                                    &pieces, &arena, err);
-    tok_buffer_free(&arena);
-    free(pieces.items);
+                                    &scratch, err);
+    tok_decode_scratch_free(&scratch);
     if (st != MLXE_OK) {
         tok_buffer_free(&out);
         return st;

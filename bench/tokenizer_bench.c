@@ -2,8 +2,9 @@
  * as build/bench/bench_tokenizer_bench):
  * load time of a tokenizer folder (best of LOADS runs) and single-threaded
  * encode throughput over a text file, one encode call per paragraph
- * (blank-line separated), best of 3 passes. Prints one JSON line.
- * usage: tokenizer_bench MODEL_DIR TEXT_FILE [LOADS] */
+ * (blank-line separated), best of PASSES passes (default 3). Prints one
+ * JSON line.
+ * usage: tokenizer_bench MODEL_DIR TEXT_FILE [LOADS] [PASSES] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     int loads = argc > 3 ? atoi(argv[3]) : 3;
+    int passes = argc > 4 ? atoi(argv[4]) : 3;
     mlxe_error err;
     mlxe_tokenizer *tk = NULL;
     double best_load = 1e30;
@@ -50,7 +52,7 @@ int main(int argc, char **argv) {
     options.parse_special_tokens = true; /* as @huggingface/tokenizers does */
     double best_encode = 1e30;
     size_t n_tokens = 0;
-    for (int pass = 0; pass < 3; pass++) {
+    for (int pass = 0; pass < passes; pass++) {
         n_tokens = 0;
         double t0 = now_ms();
         const char *p = text, *end = text + size;

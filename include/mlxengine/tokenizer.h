@@ -103,8 +103,9 @@ typedef struct mlxe_tokenizer_info {
     mlxe_token_id unk_id;       /* -1 if none */
     /* With add_special_tokens: how many ids go before and after the text,
      * and which rule decided it: "tokenizer_config.json add_bos_token/add_eos_token"
-     * (transformers' Llama/Gemma tokenizers rebuild the template from these
-     * flags), "tokenizer.json post_processor" or "none". */
+     * (for tokenizer_class Llama/CodeLlama/Gemma/Cohere, whose transformers
+     * fast tokenizers rebuild the template from these flags),
+     * "tokenizer.json post_processor" or "none". */
     int n_prefix_special;
     int n_suffix_special;
     bool adds_bos;              /* the prefix contains bos_id */

@@ -246,9 +246,20 @@ static mlxe_status run_decoder(const tok_decoder *dec, chain_state *cs, bool con
     return mlxe_error_set(err, MLXE_ERR_INTERNAL, "tokenizer: unknown decoder kind");
 }
 
+void tok_decode_scratch_free(tok_decode_scratch *scratch) {
+    free(scratch->pieces.items);
+    free(scratch->next.items);
+    tok_buffer_free(&scratch->arena);
+    tok_buffer_free(&scratch->bytes);
+    tok_work_free(&scratch->work);
+    memset(scratch, 0, sizeof *scratch);
+}
+
 mlxe_status tok_decode_ids(const mlxe_tokenizer *tk, const mlxe_token_id *ids, size_t n_ids,
                            bool skip_special, bool continuation, tok_buffer *out,
-                           tok_piece_list *pieces, tok_buffer *arena, mlxe_error *err) {
+                           tok_decode_scratch *scratch, mlxe_error *err) {
+    tok_piece_list *pieces = &scratch->pieces;
+    tok_buffer *arena = &scratch->arena;
     arena->size = 0;
     pieces->count = 0;
     out->size = 0;
@@ -264,12 +275,12 @@ mlxe_status tok_decode_ids(const mlxe_tokenizer *tk, const mlxe_token_id *ids, s
     }
     mlxe_status st = MLXE_OK;
     if (tk->decoder) {
-        chain_state cs = {pieces, {0}, arena, {0}};
-        tok_work scratch = {0};
-        st = run_decoder(tk->decoder, &cs, continuation, &scratch, err);
-        free(cs.next.items);
-        tok_buffer_free(&cs.bytes);
-        tok_work_free(&scratch);
+        scratch->next.count = 0;
+        chain_state cs = {pieces, scratch->next, arena, scratch->bytes};
+        st = run_decoder(tk->decoder, &cs, continuation, &scratch->work, err);
+        /* the chain swaps lists and grows buffers: keep whatever it holds */
+        scratch->next = cs.next;
+        scratch->bytes = cs.bytes;
         if (st != MLXE_OK) return st;
         for (size_t p = 0; p < pieces->count; p++)
             if (!tok_buffer_append(out, arena->data + pieces->items[p].start, pieces->items[p].len))

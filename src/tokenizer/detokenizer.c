@@ -20,8 +20,8 @@ struct mlxe_detokenizer {
     bool skip_special;
     bool started;           /* some text was released: later windows are continuations */
     mlxe_token_list window; /* ids not yet released */
-    tok_buffer text, arena;
-    tok_piece_list pieces;
+    tok_buffer text;
+    tok_decode_scratch scratch; /* reused: no allocation per token once grown */
 };
 
 mlxe_status mlxe_detokenizer_create(const mlxe_tokenizer *tokenizer, const mlxe_decode_options *options,
@@ -47,8 +47,7 @@ void mlxe_detokenizer_free(mlxe_detokenizer *d) {
     if (!d) return;
     mlxe_token_list_free(&d->window);
     tok_buffer_free(&d->text);
-    tok_buffer_free(&d->arena);
-    free(d->pieces.items);
+    tok_decode_scratch_free(&d->scratch);
     free(d);
 }
 
@@ -59,7 +58,7 @@ static bool is_byte_token(const mlxe_tokenizer *tk, mlxe_token_id id) {
 
 static mlxe_status decode_window(mlxe_detokenizer *d, mlxe_error *err) {
     return tok_decode_ids(d->tokenizer, d->window.ids, d->window.count, d->skip_special, d->started,
-                          &d->text, &d->pieces, &d->arena, err);
+                          &d->text, &d->scratch, err);
 }
 
 mlxe_status mlxe_detokenizer_push(mlxe_detokenizer *d, mlxe_token_id id, const char **piece, size_t *piece_size,

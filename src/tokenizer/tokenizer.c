@@ -149,11 +149,26 @@ static mlxe_status build_tries(mlxe_tokenizer *tk, mlxe_error *err) {
     return st;
 }
 
-/* Decides which ids add_special_tokens puts around the text. transformers'
- * LlamaTokenizerFast and GemmaTokenizerFast rebuild the post-processor
- * from add_bos_token/add_eos_token (update_post_processor in
- * tokenization_llama_fast.py); we do so whenever tokenizer_config.json sets
- * either flag, and keep tokenizer.json's post_processor otherwise. */
+/* The tokenizer classes whose transformers fast tokenizer rebuilds the
+ * post-processor from add_bos_token/add_eos_token (update_post_processor in
+ * tokenization_llama_fast.py and its relatives); other classes keep
+ * tokenizer.json's post_processor whatever the flags say. */
+static bool class_uses_bos_eos_flags(const char *tokenizer_class) {
+    static const char *const classes[] = {"LlamaTokenizer", "CodeLlamaTokenizer", "GemmaTokenizer", "CohereTokenizer"};
+    if (!tokenizer_class) return false;
+    for (size_t i = 0; i < sizeof classes / sizeof classes[0]; i++) {
+        size_t n = strlen(classes[i]);
+        if (strncmp(tokenizer_class, classes[i], n) == 0 &&
+            (tokenizer_class[n] == '\0' || strcmp(tokenizer_class + n, "Fast") == 0))
+            return true;
+    }
+    return false;
+}
+
+/* Decides which ids add_special_tokens puts around the text: the flags of
+ * tokenizer_config.json for the classes above when it sets either flag
+ * (DeepSeek V3's tokenizer.json adds no BOS, its LlamaTokenizerFast does),
+ * else tokenizer.json's post_processor. */
 static mlxe_status apply_config(mlxe_tokenizer *tk, const mlxe_tokenizer_config *cfg, mlxe_error *err) {
     mlxe_tokenizer_info *info = &tk->info;
     info->vocab_size = tk->vocab_size;
@@ -169,7 +184,7 @@ static mlxe_status apply_config(mlxe_tokenizer *tk, const mlxe_tokenizer_config 
     info->pad_id = cfg->pad_token ? mlxe_tokenizer_token_to_id(tk, cfg->pad_token) : -1;
     info->unk_id = cfg->unk_token ? mlxe_tokenizer_token_to_id(tk, cfg->unk_token) : tk->bpe.unk_id;
     tok_template *t = &tk->template_single;
-    if (cfg->add_bos_token >= 0 || cfg->add_eos_token >= 0) {
+    if ((cfg->add_bos_token >= 0 || cfg->add_eos_token >= 0) && class_uses_bos_eos_flags(cfg->tokenizer_class)) {
         free(t->prefix);
         free(t->suffix);
         t->prefix = t->suffix = NULL;
@@ -413,12 +428,11 @@ mlxe_status mlxe_tokenizer_decode(const mlxe_tokenizer *tk, const mlxe_token_id 
         return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT, "mlxe_tokenizer_decode: NULL argument");
     *text = NULL;
     if (size) *size = 0;
-    tok_buffer out = {0}, arena = {0};
-    tok_piece_list pieces = {0};
+    tok_buffer out = {0};
+    tok_decode_scratch scratch = {0};
     mlxe_status st = tok_decode_ids(tk, ids, n_ids, options && options->skip_special_tokens, false, &out,
-                                    &pieces, &arena, err);
-    tok_buffer_free(&arena);
-    free(pieces.items);
+                                    &scratch, err);
+    tok_decode_scratch_free(&scratch);
     if (st != MLXE_OK) {
         tok_buffer_free(&out);
         return st;

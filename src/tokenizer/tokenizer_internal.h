@@ -233,11 +233,22 @@ mlxe_status tok_bpe_encode_word(const mlxe_tokenizer *tokenizer, const char *wor
                                 tok_work *work, mlxe_token_list *out, mlxe_error *err);
 void tok_bpe_free(tok_bpe *bpe);
 
-/* Decodes the token strings of ids through the decoder chain into out.
- * continuation: the ids follow earlier ones (no start-of-text rules). */
+/* Buffers a decode reuses, so that streaming allocates nothing per token
+ * once they have grown. Zero-initialise; release with tok_decode_scratch_free. */
+typedef struct tok_decode_scratch {
+    tok_piece_list pieces, next;
+    tok_buffer arena, bytes;
+    tok_work work; /* regex matcher for Replace */
+} tok_decode_scratch;
+
+void tok_decode_scratch_free(tok_decode_scratch *scratch);
+
+/* Decodes the token strings of ids through the decoder chain into out
+ * (its content replaced). continuation: the ids follow earlier ones (no
+ * start-of-text rules). */
 mlxe_status tok_decode_ids(const mlxe_tokenizer *tokenizer, const mlxe_token_id *ids, size_t n_ids,
                            bool skip_special, bool continuation, tok_buffer *out,
-                           tok_piece_list *pieces, tok_buffer *arena, mlxe_error *err);
+                           tok_decode_scratch *scratch, mlxe_error *err);
 void tok_decoder_free(tok_decoder *decoder);
 
 /* Added tokens: builds the tries; splits work->pieces around matches. */

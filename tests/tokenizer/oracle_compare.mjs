@@ -62,10 +62,12 @@ function randomIdLists(seed, vocabSize, count) {
   return lists;
 }
 
-// transformers' Llama/Gemma fast tokenizers rebuild the template from
-// add_bos_token/add_eos_token (update_post_processor); JS does not.
+// transformers' Llama/Gemma (and CodeLlama, Cohere) fast tokenizers rebuild
+// the template from add_bos_token/add_eos_token (update_post_processor); JS
+// does not.
+const FLAG_CLASSES = /^(Llama|CodeLlama|Gemma|Cohere)Tokenizer(Fast)?$/;
 function withSpecial(tok, config, text, ids) {
-  if (config.add_bos_token === undefined && config.add_eos_token === undefined)
+  if ((config.add_bos_token === undefined && config.add_eos_token === undefined) || !FLAG_CLASSES.test(config.tokenizer_class || ""))
     return tok.encode(text, { add_special_tokens: true }).ids;
   const content = (t) => (t && typeof t === "object" ? t.content : t);
   const bos = content(config.bos_token), eos = content(config.eos_token);

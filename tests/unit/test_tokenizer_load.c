@@ -44,7 +44,8 @@ static void test_valid_fixtures_load(void **state) {
     free(json);
 
     json = fixture_sentencepiece_json();
-    assert_int_equal(load_text(json, "{\"add_bos_token\": true, \"bos_token\": {\"content\": \"<s>\"}, \"eos_token\": \"</s>\"}",
+    assert_int_equal(load_text(json, "{\"add_bos_token\": true, \"bos_token\": {\"content\": \"<s>\"}, \"eos_token\": \"</s>\", "
+                                     "\"tokenizer_class\": \"LlamaTokenizerFast\"}",
                                &tk, &err), MLXE_OK);
     mlxe_tokenizer_get_info(tk, &info);
     assert_true(info.byte_fallback);
@@ -56,11 +57,19 @@ static void test_valid_fixtures_load(void **state) {
     assert_int_equal(info.n_suffix_special, 0);
     assert_string_equal(info.special_tokens_rule, "tokenizer_config.json add_bos_token/add_eos_token");
     mlxe_tokenizer_free(tk);
-    /* without the config, the template of tokenizer.json decides */
+    /* without the config, or for a class that keeps tokenizer.json's
+     * post-processor, the template of tokenizer.json decides */
     assert_int_equal(load_text(json, NULL, &tk, &err), MLXE_OK);
     mlxe_tokenizer_get_info(tk, &info);
     assert_string_equal(info.special_tokens_rule, "tokenizer.json post_processor");
     assert_int_equal(info.n_prefix_special, 1);
+    mlxe_tokenizer_free(tk);
+    assert_int_equal(load_text(json, "{\"add_bos_token\": false, \"add_eos_token\": true, \"eos_token\": \"</s>\", "
+                                     "\"tokenizer_class\": \"Qwen2Tokenizer\"}", &tk, &err), MLXE_OK);
+    mlxe_tokenizer_get_info(tk, &info);
+    assert_string_equal(info.special_tokens_rule, "tokenizer.json post_processor");
+    assert_true(info.adds_bos == (info.bos_id >= 0)); /* the template's <s> */
+    assert_false(info.adds_eos);
     mlxe_tokenizer_free(tk);
     free(json);
     mlxe_tokenizer_free(NULL);
@@ -167,7 +176,7 @@ static void test_files_and_folders(void **state) {
     char *json = fixture_sentencepiece_json();
     test_write_file(path, json, strlen(json));
     /* the config sets add_bos_token; the special tokens come from the map */
-    const char *cfg = "{\"add_bos_token\": true, \"add_eos_token\": true}";
+    const char *cfg = "{\"add_bos_token\": true, \"add_eos_token\": true, \"tokenizer_class\": \"GemmaTokenizer\"}";
     const char *special = "{\"bos_token\": \"<s>\", \"eos_token\": {\"content\": \"</s>\"}}";
     test_write_file(config, cfg, strlen(cfg));
     test_write_file(map, special, strlen(special));

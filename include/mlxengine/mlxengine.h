@@ -16,10 +16,12 @@
 #include "mlxengine/version.h"
 #include "mlxengine/log.h"
 #include "mlxengine/cancel.h"
+#include "mlxengine/diag.h"
 #include "mlxengine/hub.h"
 #include "mlxengine/model.h"
 #include "mlxengine/context.h"
 #include "mlxengine/sampler.h"
 #include "mlxengine/generate.h"
+#include "mlxengine/convert.h"
 
 #endif

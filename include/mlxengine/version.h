@@ -21,6 +21,7 @@ typedef struct mlxe_build_info {
     const char *build_type;     /* CMake build type, e.g. "Release" */
     int cuda_compiled;          /* 1 when built with the CUDA backend */
     const char *sanitizers;     /* e.g. "address,undefined" or "none" */
+    const char *simd;           /* vector extensions the C code was compiled for, e.g. "avx2 fma f16c" or "baseline (sse2)" */
 } mlxe_build_info;
 
 /* Facts fixed at build time. The pointers are static. */

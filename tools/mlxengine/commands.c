@@ -5,6 +5,7 @@
 
 const tool_command tool_commands[] = {
     {"version", "print the version and build facts", cmd_version},
+    {"debug", "debug report, cached models, cache clean-up, log export", cmd_debug},
     {"pull", "download a model into the Hugging Face cache", cmd_pull},
     {"search", "search models on the Hugging Face Hub", cmd_search},
     {"list", "list the models in the cache (or --registry aliases)", cmd_list},
@@ -13,5 +14,6 @@ const tool_command tool_commands[] = {
     {"du", "disk use of the model cache", cmd_du},
     {"generate", "generate token ids from prompt ids with a model folder", cmd_generate},
     {"logits", "print the top-10 next-token logits for prompt ids", cmd_logits},
+    {"convert", "write an MLX model folder from a HF/MLX one (quantize, dequantize, change dtype)", cmd_convert},
     {NULL, NULL, NULL},
 };

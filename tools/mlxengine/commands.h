@@ -16,6 +16,7 @@ typedef struct tool_command {
 extern const tool_command tool_commands[];
 
 int cmd_version(int argc, char **argv);
+int cmd_debug(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
 int cmd_search(int argc, char **argv);
 int cmd_list(int argc, char **argv);
@@ -24,5 +25,6 @@ int cmd_rm(int argc, char **argv);
 int cmd_du(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
 
 #endif

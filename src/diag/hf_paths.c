@@ -1,0 +1,54 @@
+/* diag/hf_paths.c — huggingface_hub's home, cache and token locations,
+ * resolved from the environment in the order of its constants.py. */
+#include "diag/hf_paths.h"
+
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/file.h"
+
+static const char *nonempty_env(const char *name) {
+    const char *value = getenv(name);
+    return value && *value ? value : NULL;
+}
+
+char *mlxe_diag_hf_home(void) {
+    const char *home = nonempty_env("HF_HOME");
+    if (home) return strdup(home);
+    const char *xdg = nonempty_env("XDG_CACHE_HOME");
+    if (xdg) return mlxe_path_join(xdg, "huggingface");
+    const char *user_home = nonempty_env("HOME");
+    if (!user_home) {
+        struct passwd *pw = getpwuid(getuid());
+        user_home = pw && pw->pw_dir ? pw->pw_dir : "/";
+    }
+    char *cache = mlxe_path_join(user_home, ".cache");
+    if (!cache) return NULL;
+    char *result = mlxe_path_join(cache, "huggingface");
+    free(cache);
+    return result;
+}
+
+char *mlxe_diag_hub_cache_dir(void) {
+    const char *cache = nonempty_env("HF_HUB_CACHE");
+    if (!cache) cache = nonempty_env("HUGGINGFACE_HUB_CACHE");
+    if (cache) return strdup(cache);
+    char *home = mlxe_diag_hf_home();
+    if (!home) return NULL;
+    char *result = mlxe_path_join(home, "hub");
+    free(home);
+    return result;
+}
+
+char *mlxe_diag_token_path(void) {
+    const char *path = nonempty_env("HF_TOKEN_PATH");
+    if (path) return strdup(path);
+    char *home = mlxe_diag_hf_home();
+    if (!home) return NULL;
+    char *result = mlxe_path_join(home, "token");
+    free(home);
+    return result;
+}

@@ -23,5 +23,6 @@
 #include "mlxengine/sampler.h"
 #include "mlxengine/generate.h"
 #include "mlxengine/convert.h"
+#include "mlxengine/tokenizer.h"
 
 #endif

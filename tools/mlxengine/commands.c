@@ -15,5 +15,7 @@ const tool_command tool_commands[] = {
     {"generate", "generate token ids from prompt ids with a model folder", cmd_generate},
     {"logits", "print the top-10 next-token logits for prompt ids", cmd_logits},
     {"convert", "write an MLX model folder from a HF/MLX one (quantize, dequantize, change dtype)", cmd_convert},
+    {"tokenize", "encode text to token ids with a model's tokenizer", cmd_tokenize},
+    {"detokenize", "decode token ids to text with a model's tokenizer", cmd_detokenize},
     {NULL, NULL, NULL},
 };

@@ -24,5 +24,6 @@
 #include "mlxengine/generate.h"
 #include "mlxengine/convert.h"
 #include "mlxengine/tokenizer.h"
+#include "mlxengine/template.h"
 
 #endif

@@ -17,5 +17,6 @@ const tool_command tool_commands[] = {
     {"convert", "write an MLX model folder from a HF/MLX one (quantize, dequantize, change dtype)", cmd_convert},
     {"tokenize", "encode text to token ids with a model's tokenizer", cmd_tokenize},
     {"detokenize", "decode token ids to text with a model's tokenizer", cmd_detokenize},
+    {"template", "print the prompt a model's chat template renders", cmd_template},
     {NULL, NULL, NULL},
 };

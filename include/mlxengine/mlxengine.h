@@ -25,5 +25,6 @@
 #include "mlxengine/convert.h"
 #include "mlxengine/tokenizer.h"
 #include "mlxengine/template.h"
+#include "mlxengine/chat.h"
 
 #endif

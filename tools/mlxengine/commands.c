@@ -17,6 +17,8 @@ const tool_command tool_commands[] = {
     {"convert", "write an MLX model folder from a HF/MLX one (quantize, dequantize, change dtype)", cmd_convert},
     {"tokenize", "encode text to token ids with a model's tokenizer", cmd_tokenize},
     {"detokenize", "decode token ids to text with a model's tokenizer", cmd_detokenize},
+    {"run", "answer one prompt with a model (folder, alias or Hub id), streamed", cmd_run},
+    {"chat", "talk with a model in the terminal (line editing, /help)", cmd_chat},
     {"template", "print the prompt a model's chat template renders", cmd_template},
     {NULL, NULL, NULL},
 };

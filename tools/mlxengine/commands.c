@@ -20,5 +20,6 @@ const tool_command tool_commands[] = {
     {"run", "answer one prompt with a model (folder, alias or Hub id), streamed", cmd_run},
     {"chat", "talk with a model in the terminal (line editing, /help)", cmd_chat},
     {"template", "print the prompt a model's chat template renders", cmd_template},
+    {"perplexity", "perplexity of a text file under a model (default: the embedded model)", cmd_perplexity},
     {NULL, NULL, NULL},
 };

@@ -26,5 +26,7 @@
 #include "mlxengine/template.h"
 #include "mlxengine/chat.h"
 #include "mlxengine/convert.h"
+#include "mlxengine/default_model.h"
+#include "mlxengine/perplexity.h"
 
 #endif

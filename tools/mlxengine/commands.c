@@ -20,5 +20,6 @@ const tool_command tool_commands[] = {
     {"chat", "talk with a model in the terminal (line editing, /help)", cmd_chat},
     {"template", "print the prompt a model's chat template renders", cmd_template},
     {"convert", "write an MLX model folder from a HF/MLX one (quantize, dequantize, change dtype)", cmd_convert},
+    {"perplexity", "perplexity of a text file under a model (default: the embedded model)", cmd_perplexity},
     {NULL, NULL, NULL},
 };

@@ -31,5 +31,6 @@ int cmd_template(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
+int cmd_perplexity(int argc, char **argv);
 
 #endif

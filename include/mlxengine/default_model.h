@@ -24,7 +24,7 @@ extern "C" {
 
 typedef enum mlxe_default_model_variant {
     MLXE_DEFAULT_MODEL_BF16 = 0, /* models/default: the exact weights as trained */
-    MLXE_DEFAULT_MODEL_4BIT = 1  /* models/default-4bit: MLX affine 4-bit, group 64 */
+    MLXE_DEFAULT_MODEL_4BIT = 1  /* models/default-4bit: MLX affine 4-bit, group 32 */
 } mlxe_default_model_variant;
 
 /* Sets *out to a malloc'd folder path of the default model (free it).

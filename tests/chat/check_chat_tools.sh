@@ -28,11 +28,15 @@ model=$work/model
 "$make_model" "$model" 11
 export HF_HOME=$work/hf HF_HUB_OFFLINE=1 XDG_CONFIG_HOME=$work/config
 
-# no model, bad flags
-expect_rc 1 "$tool" run
-grep -q "a model must be given" "$work/err" || fail "run without a model: $(cat "$work/err")"
-expect_rc 1 "$tool" chat
-grep -q "a model must be given" "$work/err" || fail "chat without a model"
+# no prompt; no model named means the embedded default model; bad flags
+expect_rc 2 "$tool" run
+grep -q "prompt is empty" "$work/err" || fail "run without a prompt: $(cat "$work/err")"
+expect_rc 0 "$tool" run "Quote Psalms 23:1." --max-tokens 24
+grep -q "Psalms 23:1" "$work/out" || fail "run with the default model: $(cat "$work/out")"
+printf 'Quote Psalms 23:1.\n/quit\n' | "$tool" chat --max-tokens 24 >"$work/chat_default" 2>"$work/err" ||
+    fail "chat with the default model: $(cat "$work/err")"
+cmp -s "$work/chat_default" "$work/out" || grep -q "Psalms 23:1" "$work/chat_default" ||
+    fail "chat with the default model: $(cat "$work/chat_default")"
 expect_rc 2 "$tool" run "$model" hi --bogus
 grep -q "unknown option '--bogus'" "$work/err" || fail "no message for a bad flag"
 expect_rc 2 "$tool" run "$model" hi --temp abc

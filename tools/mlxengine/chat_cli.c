@@ -266,19 +266,20 @@ static void apply_registry_defaults(chat_cli *cli) {
 }
 
 bool chat_cli_open(chat_cli *cli) {
-    if (!cli->model_name) {
-        fprintf(stderr,
-                "mlxengine %s: a model must be given: a model folder, a registry alias (see 'mlxengine list "
-                "--registry') or a Hub id such as mlx-community/Qwen3-0.6B-4bit (there is no built-in default "
-                "model yet)\n",
-                cli->command);
-        return false;
-    }
-    cli->folder = chat_cli_resolve(cli->command, cli->model_name);
-    if (!cli->folder) return false;
-    apply_registry_defaults(cli);
     mlxe_error err;
     mlxe_error_clear(&err);
+    if (!cli->model_name) {
+        /* No model named: the embedded default model (docs/DEFAULT_MODEL.md). */
+        if (mlxe_default_model_path(MLXE_DEFAULT_MODEL_BF16, &cli->folder, &err) != MLXE_OK) {
+            fprintf(stderr, "mlxengine %s: %s\n", cli->command, err.message);
+            return false;
+        }
+        cli->model_name = "the default model";
+    } else {
+        cli->folder = chat_cli_resolve(cli->command, cli->model_name);
+        if (!cli->folder) return false;
+        apply_registry_defaults(cli);
+    }
     mlxe_model_options model_options;
     mlxe_model_options_init(&model_options);
     model_options.n_threads = cli->threads;

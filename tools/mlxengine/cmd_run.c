@@ -9,6 +9,7 @@
 
 #include "chat_cli.h"
 #include "mlxengine/commands.h"
+#include "model_args.h"
 
 static void usage(FILE *out) {
     fprintf(out, "usage: mlxengine run MODEL [\"prompt\"] [options]\n"
@@ -66,11 +67,17 @@ int cmd_run(int argc, char **argv) {
         chat_cli_free(&cli);
         return 2;
     }
+    /* `run "PROMPT"`: a lone argument that names no model is the prompt for
+     * the default model. */
+    if (cli.model_name && !prompt && !tool_looks_like_model(cli.model_name)) {
+        prompt = cli.model_name;
+        cli.model_name = NULL;
+    }
     char *stdin_prompt = NULL;
-    if (cli.model_name && !prompt) {
+    if (!prompt) {
         if (isatty(STDIN_FILENO)) {
-            fprintf(stderr, "mlxengine run: give a prompt: mlxengine run %s \"your message\" (or pipe it in)\n",
-                    cli.model_name);
+            fprintf(stderr, "mlxengine run: give a prompt: mlxengine run %s%s\"your message\" (or pipe it in)\n",
+                    cli.model_name ? cli.model_name : "", cli.model_name ? " " : "");
             chat_cli_free(&cli);
             return 2;
         }
@@ -78,6 +85,13 @@ int cmd_run(int argc, char **argv) {
         /* the newline that ends the piped text is not part of the message */
         size_t len = stdin_prompt ? strlen(stdin_prompt) : 0;
         if (len && stdin_prompt[len - 1] == '\n') stdin_prompt[--len] = '\0';
+        if (len == 0) {
+            fprintf(stderr, "mlxengine run: the prompt is empty: mlxengine run %s%s\"your message\"\n",
+                    cli.model_name ? cli.model_name : "", cli.model_name ? " " : "");
+            free(stdin_prompt);
+            chat_cli_free(&cli);
+            return 2;
+        }
     }
     if (!chat_cli_open(&cli)) {
         free(stdin_prompt);

@@ -170,3 +170,22 @@ bool tool_load_model_folder_on(const char *dir, const char *device, int n_thread
     }
     return true;
 }
+
+bool tool_looks_like_model(const char *text) {
+    struct stat info;
+    if (stat(text, &info) == 0 && S_ISDIR(info.st_mode)) return true;
+    for (const char *c = text; *c; c++)
+        if (*c == ' ' || *c == '\t' || *c == '\n') return false;
+    mlxe_registry *registry = NULL;
+    mlxe_error err;
+    bool alias = false;
+    if (mlxe_registry_load(NULL, &registry, &err) == MLXE_OK) {
+        alias = mlxe_registry_find(registry, text) != NULL;
+        mlxe_registry_free(registry);
+    }
+    if (alias) return true;
+    mlxe_hub_model_ref ref;
+    bool hub_id = strchr(text, '/') && mlxe_hub_parse_model_ref(text, &ref, &err) == MLXE_OK;
+    if (hub_id) mlxe_hub_model_ref_clear(&ref);
+    return hub_id;
+}

@@ -31,6 +31,12 @@ bool tool_parse_ids(const char *flag, const char *text, int32_t **ids, int64_t *
  * malloc'd folder, or NULL after printing the error. */
 char *tool_resolve_model(const char *command, const char *name);
 
+/* Whether text names a model rather than being a prompt: an existing
+ * folder, a registry alias, or something shaped like a Hub id
+ * (`owner/name[@rev][:QUANT]`, no white space). `run` uses it to read
+ * `mlxengine run "PROMPT"` as a prompt for the default model. */
+bool tool_looks_like_model(const char *text);
+
 /* Loads the model named by dir (resolved as tool_resolve_model does) and a
  * one-sequence context large enough for n_tokens; prints the library's
  * message and returns false on error. */

@@ -6,8 +6,8 @@
 #include <time.h>
 
 #include "base/file.h"
-#include "diag/cache_scan.h"
-#include "diag/hf_paths.h"
+#include "hub/hub_cache_scan.h"
+#include "hub/hub_paths.h"
 #include "diag/redact.h"
 #include "diag/report_internal.h"
 
@@ -71,19 +71,19 @@ cJSON *mlxe_diag_collect_environment(void) {
 
 cJSON *mlxe_diag_collect_hub_cache(const char *cache_dir, bool scan_it) {
     cJSON *cache = cJSON_CreateObject();
-    char *default_dir = cache_dir ? NULL : mlxe_diag_hub_cache_dir();
+    char *default_dir = cache_dir ? NULL : hub_default_cache_dir();
     const char *dir = cache_dir ? cache_dir : default_dir;
     cJSON_AddStringToObject(cache, "path", dir ? dir : "");
-    char *token_path = mlxe_diag_token_path();
+    char *token_path = hub_token_path();
     cJSON *token = cJSON_AddObjectToObject(cache, "token_file");
     cJSON_AddStringToObject(token, "path", token_path ? token_path : "");
     cJSON_AddBoolToObject(token, "present", token_path && mlxe_file_exists(token_path));
     free(token_path);
 
-    mlxe_cache_scan *scan = NULL;
+    hub_cache_scan *scan = NULL;
     mlxe_error err;
     mlxe_error_clear(&err);
-    bool scanned = scan_it && dir && mlxe_cache_scan_run(dir, NULL, &scan, &err) == MLXE_OK;
+    bool scanned = scan_it && dir && hub_cache_scan_run(dir, NULL, &scan, &err) == MLXE_OK;
     cJSON_AddBoolToObject(cache, "exists", scan ? scan->exists : dir && mlxe_dir_exists(dir));
     cJSON_AddBoolToObject(cache, "scanned", scanned);
     if (!scanned) {
@@ -95,14 +95,14 @@ cJSON *mlxe_diag_collect_hub_cache(const char *cache_dir, bool scan_it) {
     size_t n_models = 0, n_corrupted = 0, n_partial = 0;
     cJSON *repos = cJSON_CreateArray();
     for (size_t i = 0; i < scan->n_repos; i++) {
-        const mlxe_cache_repo *repo = &scan->repos[i];
+        const hub_cache_repo *repo = &scan->repos[i];
         n_models += strcmp(repo->repo_type, "model") == 0;
-        n_corrupted += repo->state == MLXE_CACHE_REPO_CORRUPTED;
-        n_partial += repo->state == MLXE_CACHE_REPO_PARTIAL;
+        n_corrupted += repo->state == HUB_CACHE_REPO_CORRUPTED;
+        n_partial += repo->state == HUB_CACHE_REPO_PARTIAL;
         cJSON *item = cJSON_CreateObject();
         cJSON_AddStringToObject(item, "id", repo->repo_id);
         cJSON_AddStringToObject(item, "type", repo->repo_type);
-        cJSON_AddStringToObject(item, "state", mlxe_cache_repo_state_name(repo->state));
+        cJSON_AddStringToObject(item, "state", hub_cache_repo_state_name(repo->state));
         cJSON_AddNumberToObject(item, "size_bytes", (double)repo->size_on_disk);
         cJSON_AddNumberToObject(item, "revisions", (double)repo->n_revisions);
         cJSON_AddNumberToObject(item, "partial_downloads", (double)repo->n_partial_downloads);
@@ -117,7 +117,7 @@ cJSON *mlxe_diag_collect_hub_cache(const char *cache_dir, bool scan_it) {
     cJSON_AddNumberToObject(cache, "partial_downloads", (double)scan->n_partial_downloads);
     cJSON_AddNumberToObject(cache, "partial_bytes", (double)scan->partial_bytes);
     cJSON_AddItemToObject(cache, "repos", repos);
-    mlxe_cache_scan_free(scan);
+    hub_cache_scan_free(scan);
     free(default_dir);
     return cache;
 }

@@ -1,7 +1,7 @@
-/* diag/grow.h — appending to malloc'd arrays, for the cache survey's lists
+/* base/grow.h — appending to malloc'd arrays, for the cache survey's lists
  * (tens to thousands of items, so one realloc per item is fine). */
-#ifndef MLXE_DIAG_GROW_H
-#define MLXE_DIAG_GROW_H
+#ifndef MLXE_BASE_GROW_H
+#define MLXE_BASE_GROW_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -50,6 +50,10 @@ void mlxe_diag_install_redaction(void) {
         char name[128];
         memcpy(name, *entry, (size_t)(eq - *entry));
         name[eq - *entry] = '\0';
+        /* The shell's PWD and OLDPWD are folders, not passwords ("pwd" is one
+         * in a URL or a key=value text): treating them as secrets would blank
+         * every path under the working folder. */
+        if (strcmp(name, "PWD") == 0 || strcmp(name, "OLDPWD") == 0) continue;
         if (mlxe_redact_is_secret_name(name)) mlxe_redact_add_secret(eq + 1, NULL);
     }
     char *token_path = hub_token_path();

@@ -247,7 +247,8 @@ static const char *section_title(const char *key) {
         {"cpu", "CPU"},                {"memory", "Memory"},
         {"gpus", "GPUs"},              {"backends", "Backends"},
         {"environment", "Environment"}, {"hub_cache", "Hugging Face cache"},
-        {"loaded_models", "Loaded models"}, {"recent_errors", "Recent errors"},
+        {"loaded_models", "Loaded models"}, {"returned_errors", "Errors returned to callers"},
+        {"recent_errors", "Recent errors"},
         {"recent_log", "Recent log"}};
     for (size_t i = 0; i < sizeof titles / sizeof titles[0]; i++)
         if (strcmp(titles[i][0], key) == 0) return titles[i][1];
@@ -277,6 +278,8 @@ char *mlxe_diag_render_markdown(const cJSON *report) {
             render_log(&b, section, "No log records (set MLXE_LOG=debug to record more).");
         } else if (strcmp(section->string, "recent_errors") == 0) {
             render_log(&b, section, "No warnings or errors were logged.");
+        } else if (strcmp(section->string, "returned_errors") == 0) {
+            render_table(&b, section, "No error was returned to a caller.");
         } else if (cJSON_IsArray(section)) {
             render_table(&b, section, "None.");
         } else {

@@ -725,7 +725,7 @@ mlxe_status hub_cache_scan_run(const char *cache_dir, const hub_cache_scan_optio
         return mlxe_error_set(err, MLXE_ERR_OUT_OF_MEMORY, "cache scan: out of memory");
     }
     if (scan->n_repos) qsort(scan->repos, scan->n_repos, sizeof *scan->repos, compare_repos);
-    MLXE_DEBUG(MLXE_LOG_CAT_DIAG, "cache scan of %s: %zu repos, %llu bytes", scan->cache_dir,
+    MLXE_DEBUG(MLXE_LOG_CAT_HUB, "cache scan of %s: %zu repos, %llu bytes", scan->cache_dir,
                scan->n_repos, (unsigned long long)scan->total_size);
     *out = scan;
     return MLXE_OK;

@@ -12,32 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/grow.h"
 #include "diag/redact.h"
 #include "diag/report_internal.h"
 
-typedef struct text_buffer {
-    char *data;
-    size_t length, capacity;
-    bool out_of_memory;
-} text_buffer;
+typedef mlxe_text text_buffer;
 
-static void append_bytes(text_buffer *b, const char *bytes, size_t n) {
-    if (b->out_of_memory) return;
-    if (b->length + n + 1 > b->capacity) {
-        size_t capacity = b->capacity ? b->capacity : 4096;
-        while (capacity < b->length + n + 1) capacity *= 2;
-        char *grown = realloc(b->data, capacity);
-        if (!grown) {
-            b->out_of_memory = true;
-            return;
-        }
-        b->data = grown;
-        b->capacity = capacity;
-    }
-    memcpy(b->data + b->length, bytes, n);
-    b->length += n;
-    b->data[b->length] = '\0';
-}
+static void append_bytes(text_buffer *b, const char *bytes, size_t n) { mlxe_text_append(b, bytes, n); }
 
 static void append(text_buffer *b, const char *text) { append_bytes(b, text, strlen(text)); }
 

@@ -22,5 +22,6 @@
 #include "mlxengine/context.h"
 #include "mlxengine/sampler.h"
 #include "mlxengine/generate.h"
+#include "mlxengine/convert.h"
 
 #endif

@@ -8,6 +8,7 @@
 #include "base/log_internal.h"
 #include "engine/engine_internal.h"
 #include "engine/model_registry.h"
+#include "format/quant_config.h"
 
 void mlxe_model_options_init(mlxe_model_options *options) {
     if (!options) return;
@@ -69,6 +70,13 @@ mlxe_status mlxe_model_load(const char *dir, const mlxe_model_options *options, 
                                 "backend (supported: %s)",
                                 dir, model->config.model_type, supported);
         }
+    }
+    if (st == MLXE_OK) {
+        /* Quantization the binding cannot run (modes mxfp4, nvfp4, mxfp8; Hugging
+         * Face quantizers) is refused here by name (format/quant_config.h). */
+        mlxe_quant_config quant;
+        st = mlxe_quant_config_load(dir, &quant, err);
+        mlxe_quant_config_free(&quant);
     }
     if (st == MLXE_OK) st = mlxe_weight_set_open(dir, &model->weight_set, err);
     if (st == MLXE_OK) {

@@ -14,5 +14,6 @@ const tool_command tool_commands[] = {
     {"du", "disk use of the model cache", cmd_du},
     {"generate", "generate token ids from prompt ids with a model folder", cmd_generate},
     {"logits", "print the top-10 next-token logits for prompt ids", cmd_logits},
+    {"convert", "write an MLX model folder from a HF/MLX one (quantize, dequantize, change dtype)", cmd_convert},
     {NULL, NULL, NULL},
 };

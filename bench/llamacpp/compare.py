@@ -1,0 +1,176 @@
+#!/usr/bin/python3
+"""bench/llamacpp/compare.py — mlxengine against llama.cpp on the CPU, side by side in one run.
+
+For each model shape (bench/make_random_model.py: the same random weights for both engines) and
+each precision pair of equal bits per weight — ours BF16 / llama.cpp F16 and BF16, ours MLX 8-bit
+and 4-bit (group 64) / llama.cpp Q8_0 and Q4_0 — it runs llama.cpp's llama-bench and our
+mlxe-bench-model alternately, `--rounds` times, and prints the medians of prefill (128 tokens) and
+decode (32 tokens) tokens/s, our/llama.cpp ratio, and decode as a fraction of this machine's
+memory read bandwidth (bench_memory_bandwidth, measured in the same run: decode reads every weight
+once per token).
+
+Nothing is installed: llama.cpp comes from tests/oracles/llamacpp/node_modules (scripts/setup.sh
+installs the pinned npm packages): the prebuilt libllama/ggml of @node-llama-cpp/linux-x64 3.21.1,
+and llama-bench compiled here (g++, one file) from the llama.cpp source bundled in
+node-llama-cpp 3.21.1 against those libraries; its gguf-py writes the GGUF copies
+(bench/llamacpp/make_gguf.py). Models and builds are cached in .cache/llamacpp and bench/models
+(both git-ignored).
+
+    /usr/bin/python3 bench/llamacpp/compare.py [--models qwen2.5-0.5b llama-3.2-1b] [--threads 2] [--rounds 3]
+
+Needs the release build (build/mlxengine, build/bench/mlxe-bench-model,
+build/bench/bench_memory_bandwidth).
+"""
+
+import argparse
+import csv
+import io
+import os
+import re
+import statistics
+import subprocess
+import sys
+
+ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+ORACLE = os.path.join(ROOT, "tests", "oracles", "llamacpp", "node_modules")
+LIBS = os.path.join(ORACLE, "@node-llama-cpp", "linux-x64", "bins", "linux-x64")
+BUNDLE = os.path.join(ORACLE, "node-llama-cpp", "llama", "gitRelease.bundle")
+CACHE = os.path.join(ROOT, ".cache", "llamacpp")
+SOURCE = os.path.join(CACHE, "llama.cpp")
+LLAMA_BENCH = os.path.join(CACHE, "llama-bench")
+MODELS = os.path.join(ROOT, "bench", "models")
+BUILD = os.path.join(ROOT, "build")
+
+# (label, our folder suffix and convert flags, llama.cpp GGUF type)
+PAIRS = [
+    ("16-bit", "", None, "f16"),
+    ("16-bit", "", None, "bf16"),
+    ("8-bit", "-mlx-q8", ["--quantize", "--bits", "8", "--group-size", "64"], "q8_0"),
+    ("4-bit", "-mlx-q4", ["--quantize", "--bits", "4", "--group-size", "64"], "q4_0"),
+]
+
+
+def run(cmd, **kwargs):
+    return subprocess.run(cmd, check=True, text=True, capture_output=True, **kwargs).stdout
+
+
+def log(*args):
+    print(*args, file=sys.stderr, flush=True)
+
+
+def prepare_llama_bench():
+    if os.path.exists(LLAMA_BENCH):
+        return
+    if not os.path.exists(BUNDLE) or not os.path.isdir(LIBS):
+        sys.exit(f"missing {ORACLE}: run scripts/setup.sh (installs tests/oracles/llamacpp)")
+    os.makedirs(CACHE, exist_ok=True)
+    if not os.path.isdir(SOURCE):
+        log("extracting llama.cpp from", BUNDLE)
+        run(["git", "clone", "-q", BUNDLE, SOURCE])
+    log("compiling llama-bench against the prebuilt libllama")
+    run(["g++", "-O2", "-DNDEBUG", "-std=c++17", "-Iinclude", "-Iggml/include", "-Icommon", "-Ivendor",
+         "tools/llama-bench/llama-bench.cpp", "tools/llama-bench/main.cpp", "-o", LLAMA_BENCH, "-L" + LIBS,
+         "-l:libllama-common.so", "-l:libllama.v0.4.0.so", "-l:libggml.v0.4.0.so", "-l:libggml-base.so",
+         "-Wl,-rpath," + LIBS, "-lpthread"], cwd=SOURCE)
+
+
+def prepare_models(name):
+    src = os.path.join(MODELS, name)
+    if not os.path.exists(os.path.join(src, "config.json")):
+        log("writing random model", name)
+        run(["/usr/bin/python3", os.path.join(ROOT, "bench", "make_random_model.py"), name])
+    for _, suffix, flags, gguf_type in PAIRS:
+        ours = src + suffix
+        if flags and not os.path.exists(os.path.join(ours, "config.json")):
+            log("mlxengine convert", name, " ".join(flags))
+            run([os.path.join(BUILD, "mlxengine"), "convert", src, ours, "--quiet"] + flags)
+        gguf = os.path.join(MODELS, "gguf", f"{name}-{gguf_type}.gguf")
+        if not os.path.exists(gguf):
+            log("writing", os.path.basename(gguf))
+            os.makedirs(os.path.dirname(gguf), exist_ok=True)
+            env = dict(os.environ, PYTHONPATH=os.path.join(SOURCE, "gguf-py"))
+            run(["/usr/bin/python3", os.path.join(ROOT, "bench", "llamacpp", "make_gguf.py"), src, gguf + ".part",
+                 "--type", gguf_type], env=env)
+            os.rename(gguf + ".part", gguf)
+
+
+def llama_cpp_rates(gguf, threads, prompt, gen):
+    # The CPU backends (libggml-cpu-<arch>.so) are found next to the working directory.
+    out = run([LLAMA_BENCH, "-m", gguf, "-t", str(threads), "-p", str(prompt), "-n", str(gen), "-r", "1",
+               "-o", "csv"], cwd=LIBS)
+    rows = list(csv.DictReader(io.StringIO(out)))
+    prefill = next(float(r["avg_ts"]) for r in rows if int(r["n_prompt"]) > 0)
+    decode = next(float(r["avg_ts"]) for r in rows if int(r["n_gen"]) > 0)
+    return prefill, decode
+
+
+def our_rates(folder, threads, prompt, gen):
+    out = run([os.path.join(BUILD, "bench", "mlxe-bench-model"), "--model", folder, "--threads", str(threads),
+               "--prompt-tokens", str(prompt), "--gen-tokens", str(gen), "--repeat", "1"])
+    prefill = float(re.search(r"prefill tok/s[^|]*\|\s*([\d.]+)", out).group(1))
+    decode = float(re.search(r"decode tok/s[^|]*\|\s*([\d.]+)", out).group(1))
+    return prefill, decode
+
+
+def folder_bytes(folder):
+    return sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder) if f.endswith(".safetensors"))
+
+
+def bandwidth(threads):
+    out = run([os.path.join(BUILD, "bench", "bench_memory_bandwidth"), "--threads", str(threads), "--mb", "512"])
+    return float(re.search(r"([\d.]+) GB/s", out).group(1))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--models", nargs="+", default=["qwen2.5-0.5b"])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--prompt", type=int, default=128)
+    parser.add_argument("--gen", type=int, default=32)
+    args = parser.parse_args()
+    prepare_llama_bench()
+    for name in args.models:
+        prepare_models(name)
+
+    cpu = run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"]).strip()
+    flags = run(["sh", "-c", "grep -m1 flags /proc/cpuinfo"])
+    isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    results = {}
+    bw = []
+    for r in range(args.rounds):
+        bw.append(bandwidth(args.threads))
+        for name in args.models:
+            for label, suffix, _, gguf_type in PAIRS:
+                gguf = os.path.join(MODELS, "gguf", f"{name}-{gguf_type}.gguf")
+                key = (name, label, gguf_type)
+                theirs = llama_cpp_rates(gguf, args.threads, args.prompt, args.gen)
+                ours = our_rates(os.path.join(MODELS, name + suffix), args.threads, args.prompt, args.gen)
+                results.setdefault(key, []).append((ours, theirs))
+                log(f"round {r + 1}: {name} {label} vs {gguf_type}: ours {ours[0]:.1f}/{ours[1]:.2f}, "
+                    f"llama.cpp {theirs[0]:.1f}/{theirs[1]:.2f} tok/s (prefill/decode)")
+
+    bandwidth_gbs = statistics.median(bw)
+    load = os.getloadavg()[0]
+    print(f"CPU: {cpu} ({isa}), {args.threads} threads; memory read bandwidth {bandwidth_gbs:.1f} GB/s "
+          f"(median of {len(bw)}); load average {load:.1f} at the end; medians of {args.rounds} alternating rounds")
+    print()
+    print(f"| model | ours | llama.cpp | prefill {args.prompt} ours | llama.cpp | ratio "
+          f"| decode {args.gen} ours | llama.cpp | ratio | our decode GB/s | of bandwidth |")
+    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for (name, label, gguf_type), runs in results.items():
+        suffix = next(s for lab, s, _, t in PAIRS if lab == label and t == gguf_type)
+        ours_prefill = statistics.median(o[0] for o, _ in runs)
+        ours_decode = statistics.median(o[1] for o, _ in runs)
+        theirs_prefill = statistics.median(t[0] for _, t in runs)
+        theirs_decode = statistics.median(t[1] for _, t in runs)
+        weights = folder_bytes(os.path.join(MODELS, name + suffix))
+        decode_gbs = weights * ours_decode / 1e9
+        ours_label = {"16-bit": "BF16", "8-bit": "MLX 8-bit g64", "4-bit": "MLX 4-bit g64"}[label]
+        print(f"| {name} | {ours_label} | {gguf_type.upper()} | {ours_prefill:.1f} | {theirs_prefill:.1f} | "
+              f"{ours_prefill / theirs_prefill:.2f} | {ours_decode:.2f} | {theirs_decode:.2f} | "
+              f"{ours_decode / theirs_decode:.2f} | {decode_gbs:.1f} | {decode_gbs / bandwidth_gbs:.0%} |")
+
+
+if __name__ == "__main__":
+    main()

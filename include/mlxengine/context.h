@@ -84,6 +84,24 @@ void mlxe_context_seq_clear(mlxe_context *ctx, int32_t seq_id);
 /* Keeps the first n tokens of the sequence (n >= its length: no change). */
 void mlxe_context_seq_truncate(mlxe_context *ctx, int32_t seq_id, int64_t n);
 
+/* ---- a sequence's KV cache as bytes (saving and restoring sessions) ----
+ * The state of the first n_tokens tokens of a sequence is, per layer, K then
+ * V, each per KV head n_tokens x head_dim float32 values:
+ * n_layers * 2 * n_kv_heads * n_tokens * head_dim * 4 bytes. It is only
+ * meaningful for a context of the same model. */
+size_t mlxe_context_seq_state_bytes(const mlxe_context *ctx, int64_t n_tokens);
+/* Copies the state of tokens [0, n_tokens) of seq_id into dst (size must be
+ * mlxe_context_seq_state_bytes(ctx, n_tokens)); n_tokens <= the sequence's
+ * length. MLXE_ERR_INVALID_ARGUMENT otherwise. */
+mlxe_status mlxe_context_seq_state_read(mlxe_context *ctx, int32_t seq_id, int64_t n_tokens, void *dst,
+                                        size_t size, mlxe_error *err);
+/* Replaces seq_id's cache with n_tokens tokens of state from src (as _read
+ * wrote it); the sequence's length becomes n_tokens. MLXE_ERR_LIMIT when
+ * n_tokens exceeds n_ctx, MLXE_ERR_INVALID_ARGUMENT for a size mismatch; on
+ * error the sequence is unchanged. */
+mlxe_status mlxe_context_seq_state_write(mlxe_context *ctx, int32_t seq_id, int64_t n_tokens, const void *src,
+                                         size_t size, mlxe_error *err);
+
 int64_t mlxe_context_n_ctx(const mlxe_context *ctx);
 int32_t mlxe_context_n_seq(const mlxe_context *ctx);
 int64_t mlxe_context_n_batch(const mlxe_context *ctx);

@@ -22,6 +22,9 @@
 #include "mlxengine/context.h"
 #include "mlxengine/sampler.h"
 #include "mlxengine/generate.h"
+#include "mlxengine/tokenizer.h"
+#include "mlxengine/template.h"
+#include "mlxengine/chat.h"
 #include "mlxengine/convert.h"
 
 #endif

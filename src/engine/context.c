@@ -256,6 +256,67 @@ void mlxe_context_seq_truncate(mlxe_context *ctx, int32_t seq_id, int64_t n) {
 
 void mlxe_context_seq_clear(mlxe_context *ctx, int32_t seq_id) { mlxe_context_seq_truncate(ctx, seq_id, 0); }
 
+size_t mlxe_context_seq_state_bytes(const mlxe_context *ctx, int64_t n_tokens) {
+    if (!ctx || n_tokens < 0) return 0;
+    const mlxe_model_config *c = &ctx->model->config;
+    return (size_t)c->num_hidden_layers * 2 * (size_t)c->num_key_value_heads * (size_t)n_tokens *
+           (size_t)c->head_dim * sizeof(float);
+}
+
+/* Copies between host bytes and the cache rows [0, n_tokens) of one slot,
+ * layer by layer (K then V), head by head: the slot's rows of a head are
+ * contiguous in the [slot][head][capacity][head_dim] layout. */
+static void copy_seq_state(mlxe_context *ctx, int32_t seq, int64_t n_tokens, unsigned char *host, bool to_host) {
+    const mlxe_model_config *c = &ctx->model->config;
+    size_t row_bytes = (size_t)c->head_dim * sizeof(float), head_bytes = (size_t)n_tokens * row_bytes;
+    pthread_mutex_lock(&ctx->model->forward_lock);
+    for (int64_t l = 0; l < c->num_hidden_layers; l++)
+        for (int kv = 0; kv < 2; kv++) {
+            float *base = kv == 0 ? ctx->kv.view.k[l] : ctx->kv.view.v[l];
+            for (int64_t h = 0; h < c->num_key_value_heads; h++) {
+                float *rows = base + ((int64_t)seq * c->num_key_value_heads + h) * ctx->n_ctx * c->head_dim;
+                if (to_host)
+                    ctx->ops->download(ctx->model->dev, host, rows, head_bytes);
+                else
+                    ctx->ops->upload(ctx->model->dev, rows, host, head_bytes);
+                host += head_bytes;
+            }
+        }
+    pthread_mutex_unlock(&ctx->model->forward_lock);
+}
+
+mlxe_status mlxe_context_seq_state_read(mlxe_context *ctx, int32_t seq_id, int64_t n_tokens, void *dst,
+                                        size_t size, mlxe_error *err) {
+    if (!ctx || !dst || seq_id < 0 || seq_id >= ctx->n_seq || n_tokens < 0 || n_tokens > ctx->kv.lengths[seq_id])
+        return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT,
+                              "seq_state_read: sequence %d holds %lld tokens, asked for %lld",
+                              (int)seq_id, ctx && seq_id >= 0 && seq_id < ctx->n_seq ? (long long)ctx->kv.lengths[seq_id] : 0LL,
+                              (long long)n_tokens);
+    if (size != mlxe_context_seq_state_bytes(ctx, n_tokens))
+        return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT, "seq_state_read: %zu bytes given, %zu needed", size,
+                              mlxe_context_seq_state_bytes(ctx, n_tokens));
+    copy_seq_state(ctx, seq_id, n_tokens, dst, true);
+    return MLXE_OK;
+}
+
+mlxe_status mlxe_context_seq_state_write(mlxe_context *ctx, int32_t seq_id, int64_t n_tokens, const void *src,
+                                         size_t size, mlxe_error *err) {
+    if (!ctx || !src || seq_id < 0 || seq_id >= ctx->n_seq || n_tokens < 0)
+        return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT, "seq_state_write: bad sequence %d or token count %lld",
+                              (int)seq_id, (long long)n_tokens);
+    if (n_tokens > ctx->n_ctx)
+        return mlxe_error_set(err, MLXE_ERR_LIMIT,
+                              "seq_state_write: %lld tokens do not fit in the context's n_ctx %lld; "
+                              "create the context with a larger n_ctx",
+                              (long long)n_tokens, (long long)ctx->n_ctx);
+    if (size != mlxe_context_seq_state_bytes(ctx, n_tokens))
+        return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT, "seq_state_write: %zu bytes given, %zu needed", size,
+                              mlxe_context_seq_state_bytes(ctx, n_tokens));
+    copy_seq_state(ctx, seq_id, n_tokens, (unsigned char *)(uintptr_t)src, false);
+    ctx->kv.lengths[seq_id] = n_tokens;
+    return MLXE_OK;
+}
+
 int64_t mlxe_context_n_ctx(const mlxe_context *ctx) { return ctx ? ctx->n_ctx : 0; }
 int32_t mlxe_context_n_seq(const mlxe_context *ctx) { return ctx ? ctx->n_seq : 0; }
 int64_t mlxe_context_n_batch(const mlxe_context *ctx) { return ctx ? ctx->n_batch : 0; }

@@ -1,7 +1,11 @@
 /* tools/mlxengine/cmd_generate.c — `mlxengine generate`: token ids in,
- * generated token ids out (stdout, space-separated, one line); stats and
- * logs go to stderr. Greedy unless --temp is given. The flags are a stable
- * interface other checks script against. */
+ * generated token ids out (stdout, space-separated, one line); or, with
+ * --prompt TEXT, text in (encoded by the model's tokenizer as transformers'
+ * encode does, special tokens added, no chat template) and the generated
+ * text streamed out through the incremental detokenizer. Stats and logs go
+ * to stderr. Greedy unless --temp is given. The model may be a folder, a
+ * registry alias or a Hub id. The flags are a stable interface other
+ * checks script against. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,25 +17,43 @@
 static void usage(FILE *out) {
     fprintf(out,
             "usage: mlxengine generate --model DIR --prompt-ids 1,2,3 --max-tokens N\n"
+            "       mlxengine generate --model DIR --prompt TEXT --max-tokens N\n"
             "                          [--temp T] [--top-p P] [--top-k K] [--min-p M] [--seed S]\n"
             "                          [--repeat-penalty R] [--threads N] [--print-ids]\n"
             "Prints the generated token ids on stdout (space-separated); an end-of-sequence id,\n"
-            "when generated, is printed and ends the generation. Temperature 0 (greedy) by default.\n");
+            "when generated, is printed and ends the generation. With --prompt TEXT the text is\n"
+            "tokenized (no chat template) and the generated text is streamed instead (--print-ids:\n"
+            "the ids). DIR may also be a registry alias or a Hub id. Temperature 0 (greedy) by default.\n");
 }
 
 typedef struct print_state {
     int64_t count;
+    mlxe_detokenizer *detokenizer; /* text mode */
+    const int32_t *eos_ids;
+    int n_eos_ids;
 } print_state;
 
 static bool print_token(void *user, int32_t token) {
     print_state *state = user;
-    printf("%s%d", state->count++ ? " " : "", (int)token);
-    fflush(stdout);
+    if (!state->detokenizer) {
+        printf("%s%d", state->count++ ? " " : "", (int)token);
+        fflush(stdout);
+        return true;
+    }
+    for (int i = 0; i < state->n_eos_ids; i++)
+        if (state->eos_ids[i] == token) return true; /* the end, not text */
+    const char *piece = NULL;
+    size_t size = 0;
+    if (mlxe_detokenizer_push(state->detokenizer, token, &piece, &size, NULL) == MLXE_OK && size) {
+        fwrite(piece, 1, size, stdout);
+        fflush(stdout);
+    }
     return true;
 }
 
 int cmd_generate(int argc, char **argv) {
-    const char *model_dir = NULL, *prompt_text = NULL, *value = NULL;
+    const char *model_dir = NULL, *prompt_text = NULL, *text_prompt = NULL, *value = NULL;
+    bool print_ids = false;
     long long max_tokens = -1, top_k = 0, threads = 0;
     double temperature = 0, top_p = 1, min_p = 0, repeat_penalty = 1;
     uint64_t seed = MLXE_SEED_RANDOM;
@@ -42,7 +64,10 @@ int cmd_generate(int argc, char **argv) {
             usage(stdout);
             return 0;
         } else if (strcmp(argv[i], "--print-ids") == 0) {
-            /* ids are what generate prints until a tokenizer is wired in */
+            print_ids = true; /* --prompt-ids always prints ids */
+        } else if ((got = tool_flag_value(argc, argv, &i, "--prompt", &value))) {
+            ok = got > 0;
+            text_prompt = value;
         } else if ((got = tool_flag_value(argc, argv, &i, "--model", &value))) {
             ok = got > 0;
             model_dir = value;
@@ -70,24 +95,65 @@ int cmd_generate(int argc, char **argv) {
             ok = false;
         }
     }
-    if (ok && (!model_dir || !prompt_text || max_tokens < 0)) {
-        fprintf(stderr, "mlxengine generate: --model, --prompt-ids and --max-tokens are required\n");
+    if (ok && (!model_dir || (!prompt_text == !text_prompt) || max_tokens < 0)) {
+        fprintf(stderr, "mlxengine generate: --model, one of --prompt-ids or --prompt, and --max-tokens are required\n");
         ok = false;
     }
     int32_t *prompt = NULL;
     int64_t n_prompt = 0;
-    if (ok) ok = tool_parse_ids("--prompt-ids", prompt_text, &prompt, &n_prompt);
+    if (ok && prompt_text) ok = tool_parse_ids("--prompt-ids", prompt_text, &prompt, &n_prompt);
     if (!ok) {
         usage(stderr);
         return 2;
     }
 
-    mlxe_model *model = NULL;
-    mlxe_context *ctx = NULL;
-    if (!tool_load_model(model_dir, (int)threads, n_prompt + max_tokens, &model, &ctx)) {
+    char *folder = tool_resolve_model("generate", model_dir);
+    if (!folder) {
         free(prompt);
         return 1;
     }
+    mlxe_tokenizer *tokenizer = NULL;
+    print_state state = {0};
+    if (text_prompt) {
+        mlxe_error load_err;
+        mlxe_error_clear(&load_err);
+        mlxe_token_list ids;
+        mlxe_token_list_init(&ids);
+        mlxe_encode_options encode;
+        mlxe_encode_options_init(&encode);
+        encode.add_special_tokens = true;
+        if (mlxe_tokenizer_load(folder, &tokenizer, &load_err) != MLXE_OK ||
+            mlxe_tokenizer_encode(tokenizer, text_prompt, strlen(text_prompt), &encode, &ids, &load_err) != MLXE_OK ||
+            (!print_ids && mlxe_detokenizer_create(tokenizer, NULL, &state.detokenizer, &load_err) != MLXE_OK)) {
+            fprintf(stderr, "mlxengine generate: %s\n", load_err.message);
+            mlxe_token_list_free(&ids);
+            mlxe_tokenizer_free(tokenizer);
+            free(folder);
+            return 1;
+        }
+        if (ids.count == 0) {
+            fprintf(stderr, "mlxengine generate: --prompt encodes to no tokens\n");
+            mlxe_token_list_free(&ids);
+            mlxe_detokenizer_free(state.detokenizer);
+            mlxe_tokenizer_free(tokenizer);
+            free(folder);
+            return 2;
+        }
+        prompt = ids.ids; /* taken over from the list */
+        n_prompt = (int64_t)ids.count;
+    }
+
+    mlxe_model *model = NULL;
+    mlxe_context *ctx = NULL;
+    bool loaded = tool_load_model_folder(folder, (int)threads, n_prompt + max_tokens, &model, &ctx);
+    free(folder);
+    if (!loaded) {
+        free(prompt);
+        mlxe_detokenizer_free(state.detokenizer);
+        mlxe_tokenizer_free(tokenizer);
+        return 1;
+    }
+    state.n_eos_ids = mlxe_model_eos_ids(model, &state.eos_ids);
     mlxe_generate_options options;
     mlxe_generate_options_init(&options);
     options.max_tokens = max_tokens;
@@ -98,11 +164,15 @@ int cmd_generate(int argc, char **argv) {
     options.sampler.repetition_penalty = (float)repeat_penalty;
     options.sampler.seed = seed;
 
-    print_state state = {0};
     mlxe_generate_stats stats;
     mlxe_error err;
     mlxe_error_clear(&err);
     mlxe_status st = mlxe_generate(ctx, prompt, n_prompt, &options, print_token, &state, NULL, &stats, &err);
+    if (state.detokenizer) {
+        const char *piece = NULL;
+        size_t size = 0;
+        if (mlxe_detokenizer_flush(state.detokenizer, &piece, &size, NULL) == MLXE_OK) fwrite(piece, 1, size, stdout);
+    }
     printf("\n");
     fflush(stdout);
     if (st != MLXE_OK) {
@@ -119,6 +189,8 @@ int cmd_generate(int argc, char **argv) {
     }
     mlxe_context_free(ctx);
     mlxe_model_free(model);
+    mlxe_detokenizer_free(state.detokenizer);
+    mlxe_tokenizer_free(tokenizer);
     free(prompt);
     return st == MLXE_OK ? 0 : 1;
 }

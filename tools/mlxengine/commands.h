@@ -25,6 +25,11 @@ int cmd_rm(int argc, char **argv);
 int cmd_du(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_detokenize(int argc, char **argv);
+int cmd_template(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 
 #endif

@@ -6,6 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#include "hub_cli.h"
 
 int tool_flag_value(int argc, char **argv, int *i, const char *name, const char **value) {
     const char *arg = argv[*i];
@@ -91,7 +94,50 @@ bool tool_parse_ids(const char *flag, const char *text, int32_t **ids, int64_t *
     return true;
 }
 
-bool tool_load_model(const char *dir, int n_threads, int64_t n_tokens, mlxe_model **model, mlxe_context **ctx) {
+char *tool_resolve_model(const char *command, const char *name) {
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "mlxengine%s%s", command ? " " : "", command ? command : "");
+    struct stat info;
+    if (name[0] == '/' || name[0] == '.' || name[0] == '~' || stat(name, &info) == 0) {
+        char *copy = strdup(name);
+        if (!copy) fprintf(stderr, "%s: out of memory\n", prefix);
+        return copy;
+    }
+    mlxe_hub *hub = hub_cli_open(command ? command : "model");
+    mlxe_registry *registry = hub ? hub_cli_registry(command ? command : "model") : NULL;
+    if (!registry) {
+        mlxe_hub_free(hub);
+        return NULL;
+    }
+    hub_cli_progress progress;
+    hub_cli_progress_init(&progress);
+    mlxe_hub_download_options download;
+    mlxe_hub_download_options_init(&download);
+    download.progress = hub_cli_on_progress;
+    download.progress_user = &progress;
+    char *folder = NULL;
+    mlxe_error err;
+    mlxe_error_clear(&err);
+    if (mlxe_hub_resolve_model(hub, registry, name, true, &download, &folder, &err) != MLXE_OK) {
+        fprintf(stderr, "%s: %s\n", prefix, err.message);
+        folder = NULL;
+    }
+    mlxe_registry_free(registry);
+    mlxe_hub_free(hub);
+    return folder;
+}
+
+bool tool_load_model(const char *name, int n_threads, int64_t n_tokens, mlxe_model **model, mlxe_context **ctx) {
+    *model = NULL;
+    *ctx = NULL;
+    char *dir = tool_resolve_model(NULL, name);
+    if (!dir) return false;
+    bool ok = tool_load_model_folder(dir, n_threads, n_tokens, model, ctx);
+    free(dir);
+    return ok;
+}
+
+bool tool_load_model_folder(const char *dir, int n_threads, int64_t n_tokens, mlxe_model **model, mlxe_context **ctx) {
     mlxe_error err;
     mlxe_error_clear(&err);
     mlxe_model_options options;

@@ -24,9 +24,21 @@ bool tool_parse_u64(const char *flag, const char *text, uint64_t *out);
  * a malformed list. */
 bool tool_parse_ids(const char *flag, const char *text, int32_t **ids, int64_t *count);
 
-/* Loads the model in dir and a one-sequence context large enough for
- * n_tokens; prints the library's message and returns false on error. */
+/* Resolves what the user typed as a model: a folder path (anything starting
+ * with '/', '.' or '~', or an existing folder) is used as it is; otherwise a
+ * registry alias or a Hub id, taken from the Hugging Face cache (offline
+ * works for a cached model) or downloaded with progress on stderr. Returns a
+ * malloc'd folder, or NULL after printing the error. */
+char *tool_resolve_model(const char *command, const char *name);
+
+/* Loads the model named by dir (resolved as tool_resolve_model does) and a
+ * one-sequence context large enough for n_tokens; prints the library's
+ * message and returns false on error. */
 bool tool_load_model(const char *dir, int n_threads, int64_t n_tokens, mlxe_model **model,
                      mlxe_context **ctx);
+
+/* As tool_load_model for a folder already resolved. */
+bool tool_load_model_folder(const char *dir, int n_threads, int64_t n_tokens, mlxe_model **model,
+                            mlxe_context **ctx);
 
 #endif

@@ -2,8 +2,9 @@
  *
  * The debug report is what a user attaches to a bug report: library version
  * and build, OS, CPU, memory, GPUs, backends and why one is unavailable,
- * relevant environment variables, the Hugging Face cache, and the most recent
- * log records and errors. It comes as Markdown (for people) or JSON (for
+ * relevant environment variables, the Hugging Face cache, the models loaded
+ * now with their memory, the most recent errors returned to callers (with
+ * their context) and the most recent log records. It comes as Markdown (for people) or JSON (for
  * tools; the schema is docs/debug-report.schema.json in the source tree).
  *
  * Redaction: Hugging Face tokens (hf_...), "Bearer ..." credentials, the
@@ -38,7 +39,8 @@ typedef enum mlxe_report_format {
 typedef struct mlxe_debug_report_options {
     mlxe_report_format format;  /* default MLXE_REPORT_MARKDOWN */
     size_t n_log_records;       /* most recent log records to include; default 50 */
-    size_t n_errors;            /* most recent warn/error records to list apart; default 20 */
+    size_t n_errors;            /* most recent warn/error log records to list apart, and most
+                                   recent errors returned to callers (mlxe_recent_errors); default 20 */
     bool include_cache;         /* scan the Hugging Face cache (sizes, partial downloads); default true */
     const char *hub_cache_dir;  /* cache to scan; NULL: from HF_HUB_CACHE / HF_HOME as huggingface_hub does */
     bool probe_gpus;            /* load NVML / the CUDA driver to list GPUs; default true */

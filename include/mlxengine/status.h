@@ -7,6 +7,9 @@
 #ifndef MLXENGINE_STATUS_H
 #define MLXENGINE_STATUS_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -42,6 +45,29 @@ void mlxe_error_clear(mlxe_error *err);
 /* The stable lower-case name of a status, e.g. "format" for MLXE_ERR_FORMAT;
  * "unknown" for a value outside the enum. Never NULL. */
 const char *mlxe_status_name(mlxe_status status);
+
+/* ---- the most recent errors, for diagnostics ----
+ * Every error the library reports through an mlxe_error (a non-NULL err
+ * argument) is also kept in a small process-wide ring, with the context
+ * added on its way up to the caller (the "while loading X: " prefixes), so
+ * a debug report can show what failed even when the program dropped the
+ * message. Recording takes a lock and copies the message: no allocation. */
+#define MLXE_ERROR_RING_SIZE 32
+
+typedef struct mlxe_error_record {
+    uint64_t sequence;   /* 1 for the first error of the process, then +1 */
+    double time_unix;    /* seconds since the Unix epoch, with microseconds */
+    uint64_t thread_id;  /* the OS thread id (gettid) that set the error */
+    mlxe_status status;
+    char message[MLXE_ERROR_MESSAGE_SIZE]; /* secrets redacted when diagnostics
+                                              redaction is installed (it is by default) */
+} mlxe_error_record;
+
+/* Copies up to max of the most recent errors, oldest first, into out and
+ * returns how many were copied (at most MLXE_ERROR_RING_SIZE). Thread-safe. */
+size_t mlxe_recent_errors(mlxe_error_record *out, size_t max);
+/* Empties the ring (tests, long-running servers). Thread-safe. */
+void mlxe_recent_errors_clear(void);
 
 #pragma GCC visibility pop
 #ifdef __cplusplus

@@ -1,9 +1,81 @@
-/* base/error.c — status names and the helpers that fill mlxe_error. */
+/* base/error.c — status names, the helpers that fill mlxe_error, and the
+ * ring of the most recent errors (mlxe_recent_errors) they feed. */
 #include "base/error.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/log_internal.h"
+
+/* The ring: static storage, one lock (errors are rare next to the work that
+ * precedes them, so a lock costs nothing noticeable). */
+static pthread_mutex_t ring_lock = PTHREAD_MUTEX_INITIALIZER;
+static mlxe_error_record ring[MLXE_ERROR_RING_SIZE];
+static size_t ring_count;
+static size_t ring_next;
+static uint64_t next_sequence = 1;
+/* The sequence of this thread's latest record, so mlxe_error_prefix can add
+ * the caller's context to it. */
+static _Thread_local uint64_t thread_last_sequence;
+static _Thread_local uint64_t thread_id;
+
+static void ring_record(const mlxe_error *err) {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (!thread_id) thread_id = (uint64_t)syscall(SYS_gettid);
+    pthread_mutex_lock(&ring_lock);
+    mlxe_error_record *record = &ring[ring_next];
+    record->sequence = next_sequence++;
+    record->time_unix = (double)now.tv_sec + (double)(now.tv_nsec / 1000) * 1e-6;
+    record->thread_id = thread_id;
+    record->status = err->status;
+    memcpy(record->message, err->message, sizeof record->message);
+    thread_last_sequence = record->sequence;
+    ring_next = (ring_next + 1) % MLXE_ERROR_RING_SIZE;
+    if (ring_count < MLXE_ERROR_RING_SIZE) ring_count++;
+    pthread_mutex_unlock(&ring_lock);
+}
+
+/* Replaces the message of this thread's latest record with the prefixed one
+ * when that record is the error being prefixed (same status and message). */
+static void ring_prefix(const mlxe_error *err, const char *old_message) {
+    if (!thread_last_sequence) return;
+    pthread_mutex_lock(&ring_lock);
+    size_t last = (ring_next + MLXE_ERROR_RING_SIZE - 1) % MLXE_ERROR_RING_SIZE;
+    for (size_t i = 0; i < ring_count; i++) {
+        mlxe_error_record *record = &ring[(last + MLXE_ERROR_RING_SIZE - i) % MLXE_ERROR_RING_SIZE];
+        if (record->sequence < thread_last_sequence) break;
+        if (record->sequence != thread_last_sequence) continue;
+        if (record->status == err->status && strcmp(record->message, old_message) == 0)
+            memcpy(record->message, err->message, sizeof record->message);
+        break;
+    }
+    pthread_mutex_unlock(&ring_lock);
+}
+
+size_t mlxe_recent_errors(mlxe_error_record *out, size_t max) {
+    if (!out || max == 0) return 0;
+    pthread_mutex_lock(&ring_lock);
+    size_t n = ring_count < max ? ring_count : max;
+    size_t start = (ring_next + MLXE_ERROR_RING_SIZE - n) % MLXE_ERROR_RING_SIZE;
+    for (size_t i = 0; i < n; i++) out[i] = ring[(start + i) % MLXE_ERROR_RING_SIZE];
+    pthread_mutex_unlock(&ring_lock);
+    /* Redacted on the way out (redaction allocates, recording must not). */
+    for (size_t i = 0; i < n; i++) mlxe_log_apply_filter(out[i].message, sizeof out[i].message);
+    return n;
+}
+
+void mlxe_recent_errors_clear(void) {
+    pthread_mutex_lock(&ring_lock);
+    ring_count = 0;
+    ring_next = 0;
+    pthread_mutex_unlock(&ring_lock);
+}
 
 void mlxe_error_clear(mlxe_error *err) {
     if (!err) return;
@@ -49,6 +121,7 @@ mlxe_status mlxe_error_set(mlxe_error *err, mlxe_status status, const char *form
     int written = vsnprintf(err->message, sizeof err->message, format, args);
     va_end(args);
     if (written >= (int)sizeof err->message) trim_partial_utf8(err->message);
+    if (status != MLXE_OK) ring_record(err);
     return status;
 }
 
@@ -61,7 +134,9 @@ mlxe_status mlxe_error_prefix(mlxe_error *err, const char *format, ...) {
     va_end(args);
     char joined[MLXE_ERROR_MESSAGE_SIZE];
     int written = snprintf(joined, sizeof joined, "%s: %s", prefix, err->message);
+    memcpy(prefix, err->message, sizeof prefix); /* the message before, to find its record */
     memcpy(err->message, joined, sizeof joined);
     if (written >= (int)sizeof joined) trim_partial_utf8(err->message);
+    ring_prefix(err, prefix);
     return err->status;
 }

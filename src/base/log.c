@@ -149,6 +149,12 @@ void mlxe_log_set_filter(mlxe_log_filter filter) {
     pthread_mutex_unlock(&sink_lock);
 }
 
+void mlxe_log_apply_filter(char *message, size_t capacity) {
+    pthread_mutex_lock(&sink_lock);
+    if (log_filter) log_filter(message, capacity);
+    pthread_mutex_unlock(&sink_lock);
+}
+
 void mlxe_log_write(mlxe_log_level level, mlxe_log_category category, const char *format, ...) {
     if (!mlxe_log_enabled(level, category)) return;
     mlxe_log_record record;

@@ -16,6 +16,9 @@ bool mlxe_log_enabled(mlxe_log_level level, mlxe_log_category category);
  * lock); the diagnostics layer installs its secret redaction here. */
 typedef void (*mlxe_log_filter)(char *message, size_t capacity);
 void mlxe_log_set_filter(mlxe_log_filter filter);
+/* Runs the installed filter (if any) on message, as records get it; the
+ * error ring uses it so its messages are redacted like the log's. */
+void mlxe_log_apply_filter(char *message, size_t capacity);
 
 #define MLXE_LOG_AT(level, category, ...)                                        \
     do {                                                                         \

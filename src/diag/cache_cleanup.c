@@ -12,21 +12,19 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/error.h"
 #include "base/file.h"
 #include "base/log_internal.h"
-#include "diag/grow.h"
-#include "diag/path_format.h"
+#include "base/grow.h"
+#include "base/path_format.h"
 
 const char *mlxe_cache_action_kind_name(mlxe_cache_action_kind kind) {
     switch (kind) {
@@ -85,7 +83,7 @@ static void mark_removed(planner *p, const char *path) {
 }
 
 static void add_action(planner *p, mlxe_cache_action_kind kind, const char *path,
-                       const mlxe_cache_repo *repo, uint64_t bytes) {
+                       const hub_cache_repo *repo, uint64_t bytes) {
     if (kind != MLXE_CACHE_SKIP_IN_USE && is_removed(p, path)) return;
     mlxe_cache_action *action =
         mlxe_append((void **)&p->plan->actions, &p->plan->n_actions, sizeof *action);
@@ -106,7 +104,7 @@ static void add_action(planner *p, mlxe_cache_action_kind kind, const char *path
 }
 
 /* repo->path/a[/b[/c]] into out; false when it does not fit. */
-static bool repo_path(char *out, size_t size, const mlxe_cache_repo *repo, const char *a,
+static bool repo_path(char *out, size_t size, const hub_cache_repo *repo, const char *a,
                       const char *b, const char *c) {
     return mlxe_path_format(out, size, "%s/%s%s%s%s%s", repo->path, a, b ? "/" : "", b ? b : "", c ? "/" : "",
              c ? c : "");
@@ -114,7 +112,7 @@ static bool repo_path(char *out, size_t size, const mlxe_cache_repo *repo, const
 
 /* Whether dir will hold nothing once the planned removals are done; lists
  * the folders found empty (children first), dir itself when list_self. */
-static bool will_be_empty(planner *p, const mlxe_cache_repo *repo, const char *dir_path, bool list_self) {
+static bool will_be_empty(planner *p, const hub_cache_repo *repo, const char *dir_path, bool list_self) {
     DIR *dir = opendir(dir_path);
     if (!dir) return false;
     bool empty = true;
@@ -136,12 +134,12 @@ static bool will_be_empty(planner *p, const mlxe_cache_repo *repo, const char *d
     return empty;
 }
 
-static bool file_is_corrupted(mlxe_cache_file_state state) {
-    return state == MLXE_CACHE_FILE_HASH_MISMATCH || state == MLXE_CACHE_FILE_SIZE_MISMATCH ||
-           state == MLXE_CACHE_FILE_WRONG_BLOB;
+static bool file_is_corrupted(hub_cache_file_state state) {
+    return state == HUB_CACHE_FILE_HASH_MISMATCH || state == HUB_CACHE_FILE_SIZE_MISMATCH ||
+           state == HUB_CACHE_FILE_WRONG_BLOB;
 }
 
-static void plan_repo(planner *p, const mlxe_cache_repo *repo, bool remove_corrupted) {
+static void plan_repo(planner *p, const hub_cache_repo *repo, bool remove_corrupted) {
     char path[PATH_MAX];
     for (size_t i = 0; i < repo->n_partial_downloads; i++) {
         if (!repo_path(path, sizeof path, repo, "blobs", repo->partial_downloads[i].name, NULL)) continue;
@@ -157,19 +155,19 @@ static void plan_repo(planner *p, const mlxe_cache_repo *repo, bool remove_corru
         return;
     }
     for (size_t r = 0; r < repo->n_revisions; r++) {
-        const mlxe_cache_revision *revision = &repo->revisions[r];
+        const hub_cache_revision *revision = &repo->revisions[r];
         for (size_t f = 0; f < revision->n_files; f++) {
-            const mlxe_cache_file *file = &revision->files[f];
-            if (file->state == MLXE_CACHE_FILE_MISSING) continue;
+            const hub_cache_file *file = &revision->files[f];
+            if (file->state == HUB_CACHE_FILE_MISSING) continue;
             if (!repo_path(path, sizeof path, repo, "snapshots", revision->commit, file->path)) continue;
             ptrdiff_t blob_index = -1;
             for (size_t b = 0; file->blob && b < repo->n_blobs; b++)
                 if (strcmp(repo->blobs[b].name, file->blob) == 0) blob_index = (ptrdiff_t)b;
-            if (file->state == MLXE_CACHE_FILE_BROKEN_LINK) {
+            if (file->state == HUB_CACHE_FILE_BROKEN_LINK) {
                 add_action(p, MLXE_CACHE_REMOVE_BROKEN_LINK, path, repo, 0);
             } else if (remove_corrupted && file_is_corrupted(file->state)) {
                 add_action(p, MLXE_CACHE_REMOVE_CORRUPTED_FILE, path, repo, file->blob ? 0 : file->size);
-                if (blob_index >= 0 && file->state == MLXE_CACHE_FILE_HASH_MISMATCH)
+                if (blob_index >= 0 && file->state == HUB_CACHE_FILE_HASH_MISMATCH)
                     blob_corrupted[blob_index] = true;
             } else if (blob_index >= 0) {
                 blob_kept[blob_index] = true;
@@ -185,7 +183,7 @@ static void plan_repo(planner *p, const mlxe_cache_repo *repo, bool remove_corru
     /* A link to a corrupted blob that another (sound-looking) file shared goes too. */
     for (size_t r = 0; r < repo->n_revisions; r++)
         for (size_t f = 0; f < repo->revisions[r].n_files; f++) {
-            const mlxe_cache_file *file = &repo->revisions[r].files[f];
+            const hub_cache_file *file = &repo->revisions[r].files[f];
             for (size_t b = 0; file->blob && b < repo->n_blobs; b++)
                 if (blob_corrupted[b] && strcmp(repo->blobs[b].name, file->blob) == 0) {
                     if (!repo_path(path, sizeof path, repo, "snapshots", repo->revisions[r].commit, file->path)) continue;
@@ -203,7 +201,7 @@ static void plan_repo(planner *p, const mlxe_cache_repo *repo, bool remove_corru
     /* Snapshots left empty go, and so do the refs naming them or a missing one. */
     size_t revisions_left = 0;
     for (size_t r = 0; r < repo->n_revisions; r++) {
-        const mlxe_cache_revision *revision = &repo->revisions[r];
+        const hub_cache_revision *revision = &repo->revisions[r];
         if (!repo_path(path, sizeof path, repo, "snapshots", revision->commit, NULL)) { revisions_left++; continue; }
         if (!will_be_empty(p, repo, path, true)) {
             revisions_left++;
@@ -245,30 +243,6 @@ static void plan_repo(planner *p, const mlxe_cache_repo *repo, bool remove_corru
     closedir(dir);
 }
 
-bool mlxe_cache_repo_in_use(const char *cache_dir, const char *folder) {
-    char locks[PATH_MAX];
-    DIR *dir = mlxe_path_format(locks, sizeof locks, "%s/.locks/%s", cache_dir, folder) ? opendir(locks) : NULL;
-    if (!dir) return false;
-    bool in_use = false;
-    struct dirent *entry;
-    while (!in_use && (entry = readdir(dir))) {
-        size_t n = strlen(entry->d_name);
-        if (n < 6 || strcmp(entry->d_name + n - 5, ".lock") != 0) continue;
-        char path[PATH_MAX];
-        int fd = mlxe_path_format(path, sizeof path, "%s/%s", locks, entry->d_name)
-                     ? open(path, O_RDONLY | O_CLOEXEC) : -1;
-        if (fd < 0) continue;
-        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-            if (errno == EWOULDBLOCK) in_use = true;
-        } else {
-            flock(fd, LOCK_UN);
-        }
-        close(fd);
-    }
-    closedir(dir);
-    return in_use;
-}
-
 mlxe_status mlxe_cache_cleanup_plan_make(const char *cache_dir, const mlxe_cache_cleanup_options *options,
                                          mlxe_cache_cleanup_plan **out, mlxe_error *err) {
     *out = NULL;
@@ -278,15 +252,15 @@ mlxe_status mlxe_cache_cleanup_plan_make(const char *cache_dir, const mlxe_cache
         options = &defaults;
     }
     char *wanted_folder = NULL;
-    if (options->remove_repo_id && !(wanted_folder = mlxe_cache_repo_folder_name("model", options->remove_repo_id)))
+    if (options->remove_repo_id && !(wanted_folder = hub_cache_repo_folder_name("model", options->remove_repo_id)))
         return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT,
                               "'%s' is not a model id: expected 'org/name'", options->remove_repo_id);
-    mlxe_cache_scan_options scan_options;
-    mlxe_cache_scan_options_init(&scan_options);
+    hub_cache_scan_options scan_options;
+    hub_cache_scan_options_init(&scan_options);
     scan_options.verify_hashes = options->remove_corrupted;
     scan_options.cancel = options->cancel;
-    mlxe_cache_scan *scan = NULL;
-    mlxe_status status = mlxe_cache_scan_run(cache_dir, &scan_options, &scan, err);
+    hub_cache_scan *scan = NULL;
+    mlxe_status status = hub_cache_scan_run(cache_dir, &scan_options, &scan, err);
     if (status != MLXE_OK) {
         free(wanted_folder);
         return status;
@@ -296,15 +270,15 @@ mlxe_status mlxe_cache_cleanup_plan_make(const char *cache_dir, const mlxe_cache
     if (!p.plan || !(p.plan->cache_dir = strdup(scan->cache_dir))) {
         free(p.plan);
         free(wanted_folder);
-        mlxe_cache_scan_free(scan);
+        hub_cache_scan_free(scan);
         return mlxe_error_set(err, MLXE_ERR_OUT_OF_MEMORY, "cache clean-up: out of memory");
     }
     bool wanted_found = false;
     for (size_t i = 0; i < scan->n_repos && !p.out_of_memory; i++) {
-        const mlxe_cache_repo *repo = &scan->repos[i];
+        const hub_cache_repo *repo = &scan->repos[i];
         bool wanted = wanted_folder && strcmp(repo->folder, wanted_folder) == 0;
         wanted_found |= wanted;
-        if (mlxe_cache_repo_in_use(scan->cache_dir, repo->folder)) {
+        if (repo->in_use) {
             add_action(&p, MLXE_CACHE_SKIP_IN_USE, repo->path, repo, 0);
             continue;
         }
@@ -314,7 +288,7 @@ mlxe_status mlxe_cache_cleanup_plan_make(const char *cache_dir, const mlxe_cache
             plan_repo(&p, repo, options->remove_corrupted);
     }
     mlxe_free_strings(p.removed, p.n_removed);
-    mlxe_cache_scan_free(scan);
+    hub_cache_scan_free(scan);
     if (p.out_of_memory) {
         free(wanted_folder);
         mlxe_cache_cleanup_plan_free(p.plan);
@@ -348,7 +322,7 @@ mlxe_status mlxe_cache_cleanup_apply(mlxe_cache_cleanup_plan *plan, mlxe_error *
         mlxe_cache_action *action = &plan->actions[i];
         if (action->kind == MLXE_CACHE_SKIP_IN_USE) continue;
         if (!last_checked_repo || strcmp(last_checked_repo, action->repo_folder) != 0) {
-            repo_busy = mlxe_cache_repo_in_use(plan->cache_dir, action->repo_folder);
+            repo_busy = hub_cache_repo_in_use(plan->cache_dir, action->repo_folder);
             last_checked_repo = action->repo_folder;
         }
         int result = 0;

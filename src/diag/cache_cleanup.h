@@ -1,6 +1,6 @@
 /* diag/cache_cleanup.h — plans and applies the clean-up of a hub cache.
  *
- * A plan is computed from a scan (diag/cache_scan.h) and lists every path it
+ * A plan is computed from a scan (hub/hub_cache_scan.h) and lists every path it
  * would remove, with the reason; applying it removes exactly those paths.
  * `cleanup-cache --dry-run` prints the plan, `cleanup-cache` applies it, so
  * the two cannot disagree. Removed: partial downloads (blobs/{name}.incomplete),
@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "diag/cache_scan.h"
+#include "hub/hub_cache_scan.h"
 #include "mlxengine/status.h"
 
 typedef enum mlxe_cache_action_kind {
@@ -74,8 +74,5 @@ mlxe_status mlxe_cache_cleanup_plan_make(const char *cache_dir, const mlxe_cache
 mlxe_status mlxe_cache_cleanup_apply(mlxe_cache_cleanup_plan *plan, mlxe_error *err);
 
 void mlxe_cache_cleanup_plan_free(mlxe_cache_cleanup_plan *plan);
-
-/* True when a download holds one of cache_dir/.locks/{folder}/{etag}.lock. */
-bool mlxe_cache_repo_in_use(const char *cache_dir, const char *folder);
 
 #endif

@@ -15,6 +15,7 @@
 
 #include "base/error.h"
 #include "base/file.h"
+#include "base/grow.h"
 #include "base/json.h"
 #include "diag/redact.h"
 #include "diag/report_internal.h"
@@ -129,30 +130,12 @@ bad:
                           "(2026-11-25T19:00:00Z) or an age such as 30s, 10m, 2h, 1d", text ? text : "");
 }
 
-typedef struct export_buffer {
-    char *data;
-    size_t length, capacity;
-    bool out_of_memory;
-} export_buffer;
+typedef mlxe_text export_buffer;
 
+/* Appends one line. */
 static void add_text(export_buffer *b, const char *text) {
-    size_t n = strlen(text);
-    if (b->out_of_memory) return;
-    if (b->length + n + 2 > b->capacity) {
-        size_t capacity = b->capacity ? b->capacity : 4096;
-        while (capacity < b->length + n + 2) capacity *= 2;
-        char *grown = realloc(b->data, capacity);
-        if (!grown) {
-            b->out_of_memory = true;
-            return;
-        }
-        b->data = grown;
-        b->capacity = capacity;
-    }
-    memcpy(b->data + b->length, text, n);
-    b->length += n;
-    b->data[b->length++] = '\n';
-    b->data[b->length] = '\0';
+    mlxe_text_append(b, text, strlen(text));
+    mlxe_text_append(b, "\n", 1);
 }
 
 /* Adds one record (as JSON) if it passes the filters. Takes ownership of item. */
@@ -201,9 +184,7 @@ mlxe_status mlxe_log_export(const mlxe_log_export_options *options, char **out, 
         options = &defaults;
     }
     export_buffer b = {0};
-    add_text(&b, ""); /* start with an empty string, not NULL */
-    b.length = 0;
-    if (b.data) b.data[0] = '\0';
+    mlxe_text_append(&b, "", 0); /* start with an empty string, not NULL */
     if (options->file) {
         char *text = NULL;
         size_t size = 0;

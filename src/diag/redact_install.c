@@ -7,7 +7,7 @@
 
 #include "base/file.h"
 #include "base/log_internal.h"
-#include "diag/hf_paths.h"
+#include "hub/hub_paths.h"
 #include "diag/redact.h"
 #include "mlxengine/diag.h"
 
@@ -50,18 +50,18 @@ void mlxe_diag_install_redaction(void) {
         char name[128];
         memcpy(name, *entry, (size_t)(eq - *entry));
         name[eq - *entry] = '\0';
+        /* The shell's PWD and OLDPWD are folders, not passwords ("pwd" is one
+         * in a URL or a key=value text): treating them as secrets would blank
+         * every path under the working folder. */
+        if (strcmp(name, "PWD") == 0 || strcmp(name, "OLDPWD") == 0) continue;
         if (mlxe_redact_is_secret_name(name)) mlxe_redact_add_secret(eq + 1, NULL);
     }
-    char *token_path = mlxe_diag_token_path();
+    char *token_path = hub_token_path();
     add_token_file(token_path);
     free(token_path);
-    char *home = mlxe_diag_hf_home();
-    if (home) {
-        char *stored = mlxe_path_join(home, "stored_tokens");
-        add_stored_tokens(stored);
-        free(stored);
-        free(home);
-    }
+    char *stored = hub_stored_tokens_path();
+    add_stored_tokens(stored);
+    free(stored);
     mlxe_log_set_filter(mlxe_redact_in_place);
 }
 

@@ -42,6 +42,7 @@ static cJSON *build_report(const mlxe_debug_report_options *options) {
     cJSON_AddItemToObject(report, "hub_cache",
                           mlxe_diag_collect_hub_cache(options->hub_cache_dir, options->include_cache));
     cJSON_AddItemToObject(report, "loaded_models", mlxe_diag_collect_loaded_models());
+    cJSON_AddItemToObject(report, "returned_errors", mlxe_diag_collect_returned_errors(options->n_errors));
     cJSON_AddItemToObject(report, "recent_errors", mlxe_diag_collect_log(options->n_errors, true));
     cJSON_AddItemToObject(report, "recent_log", mlxe_diag_collect_log(options->n_log_records, false));
     return report;

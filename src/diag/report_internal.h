@@ -16,7 +16,7 @@
 #include "mlxengine/log.h"
 
 /* The report's JSON schema version (bump when a field changes meaning). */
-#define MLXE_REPORT_SCHEMA_VERSION 1
+#define MLXE_REPORT_SCHEMA_VERSION 2
 
 cJSON *mlxe_diag_collect_library(void);
 cJSON *mlxe_diag_collect_system(void);
@@ -29,7 +29,10 @@ cJSON *mlxe_diag_collect_backends(const cJSON *gpus);
 cJSON *mlxe_diag_collect_environment(void);
 /* cache_dir NULL: the default location. scan false: location only. */
 cJSON *mlxe_diag_collect_hub_cache(const char *cache_dir, bool scan);
+/* The engine's registry of loaded models (engine/model_registry.h). */
 cJSON *mlxe_diag_collect_loaded_models(void);
+/* The n most recent errors returned to callers (mlxe_recent_errors). */
+cJSON *mlxe_diag_collect_returned_errors(size_t n);
 /* The n most recent records (errors_only: warn and error records only). */
 cJSON *mlxe_diag_collect_log(size_t n, bool errors_only);
 /* One log record as a JSON object (message redacted). */

@@ -12,32 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/grow.h"
 #include "diag/redact.h"
 #include "diag/report_internal.h"
 
-typedef struct text_buffer {
-    char *data;
-    size_t length, capacity;
-    bool out_of_memory;
-} text_buffer;
+typedef mlxe_text text_buffer;
 
-static void append_bytes(text_buffer *b, const char *bytes, size_t n) {
-    if (b->out_of_memory) return;
-    if (b->length + n + 1 > b->capacity) {
-        size_t capacity = b->capacity ? b->capacity : 4096;
-        while (capacity < b->length + n + 1) capacity *= 2;
-        char *grown = realloc(b->data, capacity);
-        if (!grown) {
-            b->out_of_memory = true;
-            return;
-        }
-        b->data = grown;
-        b->capacity = capacity;
-    }
-    memcpy(b->data + b->length, bytes, n);
-    b->length += n;
-    b->data[b->length] = '\0';
-}
+static void append_bytes(text_buffer *b, const char *bytes, size_t n) { mlxe_text_append(b, bytes, n); }
 
 static void append(text_buffer *b, const char *text) { append_bytes(b, text, strlen(text)); }
 
@@ -247,7 +228,8 @@ static const char *section_title(const char *key) {
         {"cpu", "CPU"},                {"memory", "Memory"},
         {"gpus", "GPUs"},              {"backends", "Backends"},
         {"environment", "Environment"}, {"hub_cache", "Hugging Face cache"},
-        {"loaded_models", "Loaded models"}, {"recent_errors", "Recent errors"},
+        {"loaded_models", "Loaded models"}, {"returned_errors", "Errors returned to callers"},
+        {"recent_errors", "Recent errors"},
         {"recent_log", "Recent log"}};
     for (size_t i = 0; i < sizeof titles / sizeof titles[0]; i++)
         if (strcmp(titles[i][0], key) == 0) return titles[i][1];
@@ -277,6 +259,8 @@ char *mlxe_diag_render_markdown(const cJSON *report) {
             render_log(&b, section, "No log records (set MLXE_LOG=debug to record more).");
         } else if (strcmp(section->string, "recent_errors") == 0) {
             render_log(&b, section, "No warnings or errors were logged.");
+        } else if (strcmp(section->string, "returned_errors") == 0) {
+            render_table(&b, section, "No error was returned to a caller.");
         } else if (cJSON_IsArray(section)) {
             render_table(&b, section, "None.");
         } else {

@@ -1,15 +1,16 @@
 /* diag/report_sections.c — the report's environment, Hugging Face cache,
- * loaded-models and log sections. */
+ * loaded-models, returned-errors and log sections. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "base/file.h"
-#include "diag/cache_scan.h"
-#include "diag/hf_paths.h"
+#include "hub/hub_cache_scan.h"
+#include "hub/hub_paths.h"
 #include "diag/redact.h"
 #include "diag/report_internal.h"
+#include "engine/model_registry.h"
 
 extern char **environ;
 
@@ -71,19 +72,19 @@ cJSON *mlxe_diag_collect_environment(void) {
 
 cJSON *mlxe_diag_collect_hub_cache(const char *cache_dir, bool scan_it) {
     cJSON *cache = cJSON_CreateObject();
-    char *default_dir = cache_dir ? NULL : mlxe_diag_hub_cache_dir();
+    char *default_dir = cache_dir ? NULL : hub_default_cache_dir();
     const char *dir = cache_dir ? cache_dir : default_dir;
     cJSON_AddStringToObject(cache, "path", dir ? dir : "");
-    char *token_path = mlxe_diag_token_path();
+    char *token_path = hub_token_path();
     cJSON *token = cJSON_AddObjectToObject(cache, "token_file");
     cJSON_AddStringToObject(token, "path", token_path ? token_path : "");
     cJSON_AddBoolToObject(token, "present", token_path && mlxe_file_exists(token_path));
     free(token_path);
 
-    mlxe_cache_scan *scan = NULL;
+    hub_cache_scan *scan = NULL;
     mlxe_error err;
     mlxe_error_clear(&err);
-    bool scanned = scan_it && dir && mlxe_cache_scan_run(dir, NULL, &scan, &err) == MLXE_OK;
+    bool scanned = scan_it && dir && hub_cache_scan_run(dir, NULL, &scan, &err) == MLXE_OK;
     cJSON_AddBoolToObject(cache, "exists", scan ? scan->exists : dir && mlxe_dir_exists(dir));
     cJSON_AddBoolToObject(cache, "scanned", scanned);
     if (!scanned) {
@@ -95,14 +96,14 @@ cJSON *mlxe_diag_collect_hub_cache(const char *cache_dir, bool scan_it) {
     size_t n_models = 0, n_corrupted = 0, n_partial = 0;
     cJSON *repos = cJSON_CreateArray();
     for (size_t i = 0; i < scan->n_repos; i++) {
-        const mlxe_cache_repo *repo = &scan->repos[i];
+        const hub_cache_repo *repo = &scan->repos[i];
         n_models += strcmp(repo->repo_type, "model") == 0;
-        n_corrupted += repo->state == MLXE_CACHE_REPO_CORRUPTED;
-        n_partial += repo->state == MLXE_CACHE_REPO_PARTIAL;
+        n_corrupted += repo->state == HUB_CACHE_REPO_CORRUPTED;
+        n_partial += repo->state == HUB_CACHE_REPO_PARTIAL;
         cJSON *item = cJSON_CreateObject();
         cJSON_AddStringToObject(item, "id", repo->repo_id);
         cJSON_AddStringToObject(item, "type", repo->repo_type);
-        cJSON_AddStringToObject(item, "state", mlxe_cache_repo_state_name(repo->state));
+        cJSON_AddStringToObject(item, "state", hub_cache_repo_state_name(repo->state));
         cJSON_AddNumberToObject(item, "size_bytes", (double)repo->size_on_disk);
         cJSON_AddNumberToObject(item, "revisions", (double)repo->n_revisions);
         cJSON_AddNumberToObject(item, "partial_downloads", (double)repo->n_partial_downloads);
@@ -117,20 +118,64 @@ cJSON *mlxe_diag_collect_hub_cache(const char *cache_dir, bool scan_it) {
     cJSON_AddNumberToObject(cache, "partial_downloads", (double)scan->n_partial_downloads);
     cJSON_AddNumberToObject(cache, "partial_bytes", (double)scan->partial_bytes);
     cJSON_AddItemToObject(cache, "repos", repos);
-    mlxe_cache_scan_free(scan);
+    hub_cache_scan_free(scan);
     free(default_dir);
     return cache;
 }
 
+static void add_loaded_model(void *user, const mlxe_loaded_model_info *info) {
+    cJSON *models = user;
+    cJSON *item = cJSON_CreateObject();
+    char loaded_at[40];
+    mlxe_diag_format_time(info->loaded_at_unix, loaded_at, sizeof loaded_at);
+    cJSON_AddStringToObject(item, "path", info->path);
+    cJSON_AddStringToObject(item, "model_type", info->model_type);
+    cJSON_AddStringToObject(item, "device", info->device);
+    cJSON_AddNumberToObject(item, "memory_bytes", (double)info->memory_bytes);
+    cJSON_AddStringToObject(item, "loaded_at", loaded_at);
+    cJSON_AddNumberToObject(item, "load_seconds", info->load_seconds);
+    cJSON_AddItemToArray(models, item);
+}
+
 cJSON *mlxe_diag_collect_loaded_models(void) {
-    /* The engine's model registry does not exist yet: say so, list nothing. */
     cJSON *loaded = cJSON_CreateObject();
-    cJSON_AddBoolToObject(loaded, "tracked", false);
+    cJSON_AddBoolToObject(loaded, "tracked", true);
     cJSON_AddStringToObject(loaded, "detail",
-                            "not built yet: this version has no model registry to ask which models are "
-                            "loaded and how much memory they use");
-    cJSON_AddItemToObject(loaded, "models", cJSON_CreateArray());
+                            "models this process loaded with mlxe_model_load and has not freed; memory "
+                            "counts weights and the model's own device buffers, not contexts' KV caches");
+    cJSON *models = cJSON_CreateArray();
+    mlxe_model_registry_visit(add_loaded_model, models);
+    double total = 0;
+    const cJSON *model;
+    cJSON_ArrayForEach(model, models) total += cJSON_GetObjectItemCaseSensitive(model, "memory_bytes")->valuedouble;
+    cJSON_AddNumberToObject(loaded, "memory_bytes", total);
+    cJSON_AddItemToObject(loaded, "models", models);
     return loaded;
+}
+
+cJSON *mlxe_diag_collect_returned_errors(size_t n) {
+    cJSON *list = cJSON_CreateArray();
+    if (n == 0) return list;
+    mlxe_error_record *records = calloc(MLXE_ERROR_RING_SIZE, sizeof *records);
+    if (!records) return list;
+    size_t count = mlxe_recent_errors(records, MLXE_ERROR_RING_SIZE);
+    for (size_t i = count > n ? count - n : 0; i < count; i++) {
+        cJSON *item = cJSON_CreateObject();
+        char time_text[40];
+        mlxe_diag_format_time(records[i].time_unix, time_text, sizeof time_text);
+        cJSON_AddNumberToObject(item, "sequence", (double)records[i].sequence);
+        cJSON_AddStringToObject(item, "time", time_text);
+        cJSON_AddNumberToObject(item, "time_unix", records[i].time_unix);
+        cJSON_AddNumberToObject(item, "thread_id", (double)records[i].thread_id);
+        cJSON_AddStringToObject(item, "status", mlxe_status_name(records[i].status));
+        /* Redacted by mlxe_recent_errors already; again here, as every cell is. */
+        char *message = mlxe_redact_dup(records[i].message);
+        cJSON_AddStringToObject(item, "message", message ? message : "[message dropped: out of memory]");
+        free(message);
+        cJSON_AddItemToArray(list, item);
+    }
+    free(records);
+    return list;
 }
 
 void mlxe_diag_format_time(double time_unix, char *out, size_t size) {

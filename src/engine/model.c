@@ -7,6 +7,7 @@
 #include "base/error.h"
 #include "base/log_internal.h"
 #include "engine/engine_internal.h"
+#include "engine/model_registry.h"
 #include "format/quant_config.h"
 
 void mlxe_model_options_init(mlxe_model_options *options) {
@@ -18,6 +19,7 @@ void mlxe_model_options_init(mlxe_model_options *options) {
 
 void mlxe_model_free(mlxe_model *model) {
     if (!model) return;
+    mlxe_model_registry_remove(model);
     if (model->weights) model->family->free(model->weights);
     mlxe_device_free(model->dev);
     mlxe_weight_set_close(model->weight_set);
@@ -105,6 +107,7 @@ mlxe_status mlxe_model_load(const char *dir, const mlxe_model_options *options, 
         st = model->family->load(&model->config, model->weight_set, model->dev, &model->weights, err);
         if (st != MLXE_OK) mlxe_error_prefix(err, "%s", dir);
     }
+    if (st == MLXE_OK) st = mlxe_model_registry_add(model, dir, err);
     if (st != MLXE_OK) {
         mlxe_model_free(model);
         return st;

@@ -16,20 +16,14 @@
 #include "base/file.h"
 #include "base/json.h"
 #include "base/log_internal.h"
+#include "hub/hub_cache_scan.h"
 #include "hub/hub_internal.h"
 
 char *hub_repo_folder(const char *cache_dir, const char *repo_id) {
-    const char *slash = strchr(repo_id, '/');
-    if (!slash) return NULL;
-    return hub_printf("%s/models--%.*s--%s", cache_dir, (int)(slash - repo_id), repo_id, slash + 1);
-}
-
-char *hub_repo_id_from_folder(const char *name) {
-    if (strncmp(name, "models--", 8) != 0) return NULL;
-    const char *rest = name + 8;
-    const char *sep = strstr(rest, "--");
-    if (!sep || sep == rest || !sep[2]) return NULL;
-    return hub_printf("%.*s/%s", (int)(sep - rest), rest, sep + 2);
+    char *folder = hub_cache_repo_folder_name("model", repo_id);
+    char *path = folder ? mlxe_path_join(cache_dir, folder) : NULL;
+    free(folder);
+    return path;
 }
 
 mlxe_status hub_mkdirs(const char *path, mlxe_error *err) {
@@ -137,9 +131,9 @@ void hub_write_cachedir_tag(const char *cache_dir) {
 
 int hub_lock_blob(const char *cache_dir, const char *repo_id, const char *etag, bool nonblocking,
                   mlxe_error *err) {
-    const char *slash = strchr(repo_id, '/');
-    char *path = hub_printf("%s/.locks/models--%.*s--%s/%s.lock", cache_dir, (int)(slash - repo_id),
-                            repo_id, slash + 1, etag);
+    char *folder = hub_cache_repo_folder_name("model", repo_id);
+    char *path = folder ? hub_printf("%s/.locks/%s/%s.lock", cache_dir, folder, etag) : NULL;
+    free(folder);
     if (!path) {
         mlxe_error_set(err, MLXE_ERR_OUT_OF_MEMORY, "out of memory");
         return -1;

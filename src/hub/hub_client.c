@@ -1,6 +1,6 @@
 /* hub/hub_client.c — the Hub client handle: options, the environment of
- * huggingface_hub's constants.py (HUB.md §4), the token, and small string
- * helpers the other hub files share. */
+ * huggingface_hub's constants.py (HUB.md §4; the paths come from hub_paths.c),
+ * the token, and small string helpers the other hub files share. */
 #include <ctype.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -13,6 +13,7 @@
 #include "base/file.h"
 #include "base/log_internal.h"
 #include "hub/hub_internal.h"
+#include "hub/hub_paths.h"
 #include "mlxengine/version.h"
 
 char *hub_strdup(const char *s) { return s ? strdup(s) : NULL; }
@@ -104,16 +105,6 @@ static char *env_nonempty(const char *name) {
     return (v && *v) ? strdup(v) : NULL;
 }
 
-/* HF_HOME, else $XDG_CACHE_HOME/huggingface, else ~/.cache/huggingface. */
-static char *hf_home(void) {
-    char *home = env_nonempty("HF_HOME");
-    if (home) return home;
-    const char *xdg = getenv("XDG_CACHE_HOME");
-    if (xdg && *xdg) return hub_printf("%s/huggingface", xdg);
-    const char *user_home = getenv("HOME");
-    return hub_printf("%s/.cache/huggingface", user_home && *user_home ? user_home : "/tmp");
-}
-
 /* Strips surrounding whitespace in place; returns NULL for an empty result (and frees). */
 static char *strip_token(char *token) {
     if (!token) return NULL;
@@ -136,12 +127,7 @@ static char *token_from_environment(void) {
     if (token) return token;
     token = strip_token(env_nonempty("HUGGING_FACE_HUB_TOKEN"));
     if (token) return token;
-    char *path = env_nonempty("HF_TOKEN_PATH");
-    if (!path) {
-        char *home = hf_home();
-        path = home ? hub_printf("%s/token", home) : NULL;
-        free(home);
-    }
+    char *path = hub_token_path();
     if (!path) return NULL;
     char *content = NULL;
     size_t size = 0;
@@ -181,17 +167,7 @@ mlxe_status mlxe_hub_create(const mlxe_hub_options *options, mlxe_hub **out, mlx
         size_t n = strlen(hub->endpoint);
         while (n && hub->endpoint[n - 1] == '/') hub->endpoint[--n] = 0;
     }
-    if (options->cache_dir) {
-        hub->cache_dir = strdup(options->cache_dir);
-    } else {
-        hub->cache_dir = env_nonempty("HF_HUB_CACHE");
-        if (!hub->cache_dir) hub->cache_dir = env_nonempty("HUGGINGFACE_HUB_CACHE");
-        if (!hub->cache_dir) {
-            char *home = hf_home();
-            hub->cache_dir = home ? hub_printf("%s/hub", home) : NULL;
-            free(home);
-        }
-    }
+    hub->cache_dir = options->cache_dir ? strdup(options->cache_dir) : hub_default_cache_dir();
     if (options->token)
         hub->token = strip_token(strdup(options->token));
     else

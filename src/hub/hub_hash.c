@@ -2,10 +2,17 @@
  * of the content for LFS files (their X-Linked-Etag), git's blob sha1
  * (sha1("blob {size}\0" + content)) for regular files (their ETag), through
  * OpenSSL's EVP interface, fed incrementally while bytes arrive. */
+#include <errno.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "base/error.h"
+#include "hub/hub_cache_scan.h"
 #include "hub/hub_internal.h"
 
 struct hub_hasher {
@@ -73,14 +80,73 @@ bool hub_hasher_update_file(hub_hasher *h, const char *path, uint64_t size) {
     return left == 0;
 }
 
+/* ---- checking a cached blob against its name ----
+ * A blob is named by its file's ETag: the git blob id for a regular file,
+ * the sha256 for an LFS (or Xet) file (HUB.md §2.7), so a cached blob is
+ * verified with no request. */
+
+static bool is_lower_hex(const char *s, size_t n) {
+    if (strlen(s) != n) return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return false;
+    return true;
+}
+
+mlxe_status hub_cache_blob_verify(const char *path, const char *blob_name, bool *known, bool *matches,
+                                  mlxe_cancel *cancel, mlxe_error *err) {
+    *known = false;
+    *matches = false;
+    bool lfs = is_lower_hex(blob_name, 64);
+    if (!lfs && !is_lower_hex(blob_name, 40)) return MLXE_OK;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return mlxe_error_set(err, errno == ENOENT ? MLXE_ERR_NOT_FOUND : MLXE_ERR_IO,
+                              "%s: cannot open to verify: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return mlxe_error_set(err, MLXE_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
+    }
+    static const size_t chunk = 1 << 20;
+    unsigned char *buffer = malloc(chunk);
+    hub_hasher *hasher = hub_hasher_create(lfs, (uint64_t)st.st_size);
+    mlxe_status status = MLXE_OK;
+    if (!buffer || !hasher) {
+        status = mlxe_error_set(err, MLXE_ERR_OUT_OF_MEMORY, "%s: cannot start hashing", path);
+        goto done;
+    }
+    for (;;) {
+        if (mlxe_cancel_is_requested(cancel)) {
+            status = mlxe_error_set(err, MLXE_ERR_CANCELLED, "%s: verification cancelled", path);
+            goto done;
+        }
+        ssize_t got = read(fd, buffer, chunk);
+        if (got < 0) {
+            if (errno == EINTR) continue;
+            status = mlxe_error_set(err, MLXE_ERR_IO, "%s: read failed: %s", path, strerror(errno));
+            goto done;
+        }
+        if (got == 0) break;
+        hub_hasher_update(hasher, buffer, (size_t)got);
+    }
+    char hex[65];
+    hub_hasher_final(hasher, hex);
+    *known = true;
+    *matches = strcmp(hex, blob_name) == 0;
+done:
+    hub_hasher_free(hasher);
+    free(buffer);
+    close(fd);
+    return status;
+}
+
 /* ---- hashing on a second thread, following a file as it is written ----
  * The download thread only writes; this thread reads the new bytes back
  * (from the page cache) and hashes them, so verification costs no wall time
  * on a machine with a spare core. */
-#include <fcntl.h>
 #include <pthread.h>
 #include <sys/mman.h>
-#include <unistd.h>
 
 struct hub_hash_follower {
     hub_hasher *hasher;

@@ -97,10 +97,9 @@ mlxe_status hub_model_from_json(const cJSON *item, mlxe_hub_model **out, mlxe_er
 mlxe_status hub_files_from_tree_json(const cJSON *array, mlxe_hub_file_list *list, mlxe_error *err);
 
 /* ---- cache ---- */
-/* cache_dir/models--org--name */
+/* cache_dir/models--org--name (hub_cache_repo_folder_name); NULL when the id
+ * is malformed or out of memory. The cache is read by hub_cache_scan.h. */
 char *hub_repo_folder(const char *cache_dir, const char *repo_id);
-/* "models--org--name" -> "org/name"; NULL when not a model folder. */
-char *hub_repo_id_from_folder(const char *folder_name);
 /* mkdir -p. */
 mlxe_status hub_mkdirs(const char *path, mlxe_error *err);
 mlxe_status hub_mkdirs_for_file(const char *file_path, mlxe_error *err);

@@ -1,6 +1,6 @@
 #!/bin/bash
-# MLXE_LOG_FILE keeps a run's log (redacted) and export-log reads it back,
-# filtered by level and time.
+# MLXE_LOG_FILE keeps a run's log (redacted), for both tools and every
+# mlxengine command, and export-log reads it back, filtered by level and time.
 set -euo pipefail
 tool=$1; main_tool=$2; source_dir=$3
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
@@ -26,6 +26,13 @@ assert all("cache clean-up" in r["message"] for r in records)
 PY
 [ -z "$("$tool" export-log --since 2099-01-01T00:00:00Z)" ]
 [ "$("$tool" export-log --since 1h --level debug | wc -l)" = "$(wc -l < "$work/all.txt")" ]
+# Every mlxengine command honours MLXE_LOG_FILE, not only `mlxengine debug`.
+MLXE_LOG=debug HF_HUB_CACHE="$work/hub" HF_TOKEN=$token MLXE_LOG_FILE="$work/main.log" "$main_tool" list \
+  > /dev/null 2>&1
+"$tool" export-log --file "$work/main.log" --level debug > "$work/main.txt"
+grep -q "debug hub .* hub: endpoint .* with a token" "$work/main.txt"
+grep -q "debug hub .* cache scan of $work/hub" "$work/main.txt"
+if grep -q "$token" "$work/main.log"; then echo "token in mlxengine's log file"; exit 1; fi
 unset MLXE_LOG_FILE
 "$main_tool" debug export-log --file "$work/mlxengine.log" --level error > "$work/none.txt"
 [ ! -s "$work/none.txt" ]

@@ -27,7 +27,7 @@ h1 = [t for level, t in headings if level == 1]
 h2 = [t for level, t in headings if level == 2]
 assert h1 == ["mlxengine debug report"], h1
 expected = ["Library", "System", "CPU", "Memory", "GPUs", "Backends", "Environment", "Hugging Face cache",
-            "Loaded models", "Recent errors", "Recent log"]
+            "Loaded models", "Errors returned to callers", "Recent errors", "Recent log"]
 assert h2 == expected, h2
 assert not list(doc.iter(NS + "html_block")) and not list(doc.iter(NS + "html_inline")), "raw HTML in the report"
 assert not list(doc.iter(NS + "link")), "a link was injected"

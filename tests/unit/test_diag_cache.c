@@ -14,7 +14,7 @@
 #include "base/file.h"
 #include "base/json.h"
 #include "diag/cache_cleanup.h"
-#include "diag/cache_scan.h"
+#include "hub/hub_cache_scan.h"
 
 typedef struct fixture {
     char dir[64];
@@ -55,20 +55,20 @@ static int teardown(void **state) {
     return 0;
 }
 
-static const mlxe_cache_repo *find_repo(const mlxe_cache_scan *scan, const char *id) {
+static const hub_cache_repo *find_repo(const hub_cache_scan *scan, const char *id) {
     for (size_t i = 0; i < scan->n_repos; i++)
         if (strcmp(scan->repos[i].repo_id, id) == 0) return &scan->repos[i];
     fail_msg("repo %s not in the scan", id);
     return NULL;
 }
 
-static mlxe_cache_scan *scan_cache(const char *cache, bool verify) {
-    mlxe_cache_scan_options options;
-    mlxe_cache_scan_options_init(&options);
+static hub_cache_scan *scan_cache(const char *cache, bool verify) {
+    hub_cache_scan_options options;
+    hub_cache_scan_options_init(&options);
     options.verify_hashes = verify;
-    mlxe_cache_scan *scan = NULL;
+    hub_cache_scan *scan = NULL;
     mlxe_error err;
-    if (mlxe_cache_scan_run(cache, &options, &scan, &err) != MLXE_OK) fail_msg("scan: %s", err.message);
+    if (hub_cache_scan_run(cache, &options, &scan, &err) != MLXE_OK) fail_msg("scan: %s", err.message);
     return scan;
 }
 
@@ -76,29 +76,29 @@ static mlxe_cache_scan *scan_cache(const char *cache, bool verify) {
 static void test_states(void **state) {
     fixture *f = *state;
     for (int verify = 0; verify < 2; verify++) {
-        mlxe_cache_scan *scan = scan_cache(f->cache, verify);
+        hub_cache_scan *scan = scan_cache(f->cache, verify);
         assert_true(scan->exists);
         const cJSON *repos = cJSON_GetObjectItem(f->expected, "repos");
         assert_int_equal(scan->n_repos, (size_t)cJSON_GetArraySize(repos));
         const cJSON *item;
         cJSON_ArrayForEach(item, repos) {
-            const mlxe_cache_repo *repo = find_repo(scan, item->string);
+            const hub_cache_repo *repo = find_repo(scan, item->string);
             const char *want = cJSON_GetObjectItem(item, verify ? "verified" : "quick")->valuestring;
-            if (strcmp(mlxe_cache_repo_state_name(repo->state), want) != 0)
+            if (strcmp(hub_cache_repo_state_name(repo->state), want) != 0)
                 fail_msg("%s: state %s, expected %s (verify=%d; first problem: %s)", item->string,
-                         mlxe_cache_repo_state_name(repo->state), want, verify,
+                         hub_cache_repo_state_name(repo->state), want, verify,
                          repo->n_problems ? repo->problems[0] : "none");
         }
         /* Details behind the states. */
-        const mlxe_cache_repo *complete = find_repo(scan, "org/complete");
+        const hub_cache_repo *complete = find_repo(scan, "org/complete");
         assert_int_equal(complete->n_revisions, 2);
         assert_int_equal(complete->n_blobs, 3); /* config shared by both revisions */
         assert_int_equal(complete->n_orphan_blobs, 0);
         bool saw_sub = false;
         for (size_t r = 0; r < complete->n_revisions; r++)
             for (size_t i = 0; i < complete->revisions[r].n_files; i++) {
-                const mlxe_cache_file *file = &complete->revisions[r].files[i];
-                assert_int_equal(file->state, MLXE_CACHE_FILE_OK);
+                const hub_cache_file *file = &complete->revisions[r].files[i];
+                assert_int_equal(file->state, HUB_CACHE_FILE_OK);
                 assert_int_equal(file->hash_checked, verify);
                 saw_sub |= strcmp(file->path, "sub/tokenizer.json") == 0;
             }
@@ -107,37 +107,37 @@ static void test_states(void **state) {
         for (size_t b = 0; b < complete->n_blobs; b++) blob_bytes += complete->blobs[b].size;
         assert_int_equal(complete->size_on_disk, blob_bytes);
 
-        const mlxe_cache_repo *partial = find_repo(scan, "org/partial");
+        const hub_cache_repo *partial = find_repo(scan, "org/partial");
         assert_int_equal(partial->n_partial_downloads, 1);
         assert_int_equal(partial->partial_bytes, 1000);
-        const mlxe_cache_revision *revision = &partial->revisions[0];
+        const hub_cache_revision *revision = &partial->revisions[0];
         assert_true(revision->has_tree_record);
         assert_int_equal(revision->n_files, 4);
         assert_int_equal(revision->n_not_downloaded, 1); /* README.md, not selected */
         assert_string_equal(revision->files[2].path, "model-00002-of-00002.safetensors");
-        assert_int_equal(revision->files[2].state, MLXE_CACHE_FILE_MISSING);
+        assert_int_equal(revision->files[2].state, HUB_CACHE_FILE_MISSING);
         assert_int_equal(revision->files[2].expected_size, 10240 - 5000);
-        assert_int_equal(revision->files[1].state, MLXE_CACHE_FILE_OK);
+        assert_int_equal(revision->files[1].state, HUB_CACHE_FILE_OK);
         assert_int_equal(revision->files[1].hash_checked, verify);
 
-        const mlxe_cache_repo *corrupted = find_repo(scan, "org/corrupted");
-        const mlxe_cache_file *config = &corrupted->revisions[0].files[0];
+        const hub_cache_repo *corrupted = find_repo(scan, "org/corrupted");
+        const hub_cache_file *config = &corrupted->revisions[0].files[0];
         assert_string_equal(config->path, "config.json");
-        assert_int_equal(config->state, verify ? MLXE_CACHE_FILE_HASH_MISMATCH : MLXE_CACHE_FILE_OK);
+        assert_int_equal(config->state, verify ? HUB_CACHE_FILE_HASH_MISMATCH : HUB_CACHE_FILE_OK);
         if (verify) assert_message_contains(corrupted->problems[0], "does not hash");
 
-        const mlxe_cache_repo *orphans = find_repo(scan, "org/orphans");
+        const hub_cache_repo *orphans = find_repo(scan, "org/orphans");
         assert_int_equal(orphans->n_orphan_blobs, 1);
-        const mlxe_cache_repo *broken = find_repo(scan, "org/broken");
-        assert_int_equal(broken->revisions[0].files[0].state, MLXE_CACHE_FILE_BROKEN_LINK);
-        const mlxe_cache_repo *dangling = find_repo(scan, "org/dangling");
+        const hub_cache_repo *broken = find_repo(scan, "org/broken");
+        assert_int_equal(broken->revisions[0].files[0].state, HUB_CACHE_FILE_BROKEN_LINK);
+        const hub_cache_repo *dangling = find_repo(scan, "org/dangling");
         assert_int_equal(dangling->n_dangling_refs, 1);
         assert_message_contains(dangling->dangling_refs[0], "main -> ");
         assert_string_equal(find_repo(scan, "org/data")->repo_type, "dataset");
         assert_int_equal(scan->n_warnings, 1);
         assert_message_contains(scan->warnings[0], "stray.txt");
         assert_int_equal(scan->n_partial_downloads, 3);
-        mlxe_cache_scan_free(scan);
+        hub_cache_scan_free(scan);
     }
 }
 
@@ -187,8 +187,8 @@ static void test_cleanup_plan_is_what_is_removed(void **state) {
     int lock_fd = open(lock_path, O_RDONLY);
     assert_true(lock_fd >= 0);
     assert_int_equal(flock(lock_fd, LOCK_EX), 0);
-    assert_true(mlxe_cache_repo_in_use(f->cache, "models--org--busy"));
-    assert_false(mlxe_cache_repo_in_use(f->cache, "models--org--partial"));
+    assert_true(hub_cache_repo_in_use(f->cache, "models--org--busy"));
+    assert_false(hub_cache_repo_in_use(f->cache, "models--org--partial"));
 
     char *before = list_tree(f->cache);
     mlxe_cache_cleanup_plan *dry = NULL, *plan = NULL;
@@ -248,9 +248,9 @@ static void test_cleanup_plan_is_what_is_removed(void **state) {
     assert_true(listed_in(after, "./.locks/models--org--partial"));
 
     /* The layout left behind has nothing more to clean (but the busy repo). */
-    mlxe_cache_scan *scan = scan_cache(f->cache, false);
+    hub_cache_scan *scan = scan_cache(f->cache, false);
     for (size_t i = 0; i < scan->n_repos; i++) {
-        const mlxe_cache_repo *repo = &scan->repos[i];
+        const hub_cache_repo *repo = &scan->repos[i];
         if (strcmp(repo->repo_id, "org/busy") == 0) {
             assert_int_equal(repo->n_partial_downloads, 1);
             continue;
@@ -258,14 +258,14 @@ static void test_cleanup_plan_is_what_is_removed(void **state) {
         assert_int_equal(repo->n_partial_downloads, 0);
         assert_int_equal(repo->n_orphan_blobs, 0);
         assert_int_equal(repo->n_dangling_refs, 0);
-        assert_int_not_equal(repo->state, MLXE_CACHE_REPO_EMPTY);
-        assert_int_not_equal(repo->state, MLXE_CACHE_REPO_CORRUPTED);
+        assert_int_not_equal(repo->state, HUB_CACHE_REPO_EMPTY);
+        assert_int_not_equal(repo->state, HUB_CACHE_REPO_CORRUPTED);
     }
-    assert_int_equal(find_repo(scan, "org/complete")->state, MLXE_CACHE_REPO_COMPLETE);
-    assert_int_equal(find_repo(scan, "org/orphans")->state, MLXE_CACHE_REPO_COMPLETE);
-    assert_int_equal(find_repo(scan, "org/broken")->state, MLXE_CACHE_REPO_PARTIAL); /* config.json now missing */
-    assert_int_equal(find_repo(scan, "org/partial")->state, MLXE_CACHE_REPO_PARTIAL);
-    mlxe_cache_scan_free(scan);
+    assert_int_equal(find_repo(scan, "org/complete")->state, HUB_CACHE_REPO_COMPLETE);
+    assert_int_equal(find_repo(scan, "org/orphans")->state, HUB_CACHE_REPO_COMPLETE);
+    assert_int_equal(find_repo(scan, "org/broken")->state, HUB_CACHE_REPO_PARTIAL); /* config.json now missing */
+    assert_int_equal(find_repo(scan, "org/partial")->state, HUB_CACHE_REPO_PARTIAL);
+    hub_cache_scan_free(scan);
     mlxe_cache_cleanup_plan *again = NULL;
     assert_int_equal(mlxe_cache_cleanup_plan_make(f->cache, NULL, &again, &err), MLXE_OK);
     assert_int_equal(again->n_actions, 1); /* only the busy repo's skip */
@@ -295,14 +295,14 @@ static void test_cleanup_plan_is_what_is_removed(void **state) {
     assert_int_equal(mlxe_cache_cleanup_apply(again, &err), MLXE_OK);
     mlxe_cache_cleanup_plan_free(again);
     scan = scan_cache(f->cache, true);
-    const mlxe_cache_repo *corrupted = find_repo(scan, "org/corrupted");
+    const hub_cache_repo *corrupted = find_repo(scan, "org/corrupted");
     /* What is left is sound; the tree record tells config.json is missing. */
-    assert_int_equal(corrupted->state, MLXE_CACHE_REPO_PARTIAL);
+    assert_int_equal(corrupted->state, HUB_CACHE_REPO_PARTIAL);
     assert_int_equal(corrupted->revisions[0].n_files, 2);
-    assert_int_equal(corrupted->revisions[0].files[0].state, MLXE_CACHE_FILE_MISSING);
-    assert_int_equal(corrupted->revisions[0].files[1].state, MLXE_CACHE_FILE_OK);
-    assert_int_equal(find_repo(scan, "org/complete")->state, MLXE_CACHE_REPO_COMPLETE);
-    mlxe_cache_scan_free(scan);
+    assert_int_equal(corrupted->revisions[0].files[0].state, HUB_CACHE_FILE_MISSING);
+    assert_int_equal(corrupted->revisions[0].files[1].state, HUB_CACHE_FILE_OK);
+    assert_int_equal(find_repo(scan, "org/complete")->state, HUB_CACHE_REPO_COMPLETE);
+    hub_cache_scan_free(scan);
 
     free(before);
     free(after_dry_run);
@@ -346,10 +346,10 @@ static void test_missing_and_unreadable_cache(void **state) {
     fixture *f = *state;
     char path[256];
     snprintf(path, sizeof path, "%s/does-not-exist", f->dir);
-    mlxe_cache_scan *scan = scan_cache(path, true);
+    hub_cache_scan *scan = scan_cache(path, true);
     assert_false(scan->exists);
     assert_int_equal(scan->n_repos, 0);
-    mlxe_cache_scan_free(scan);
+    hub_cache_scan_free(scan);
     mlxe_cache_cleanup_plan *plan = NULL;
     mlxe_error err;
     assert_int_equal(mlxe_cache_cleanup_plan_make(path, NULL, &plan, &err), MLXE_OK);
@@ -357,18 +357,18 @@ static void test_missing_and_unreadable_cache(void **state) {
     mlxe_cache_cleanup_plan_free(plan);
     /* A file where the cache folder should be. */
     snprintf(path, sizeof path, "%s/stray.txt", f->cache);
-    mlxe_cache_scan_options options;
-    mlxe_cache_scan_options_init(&options);
-    assert_int_equal(mlxe_cache_scan_run(path, &options, &scan, &err), MLXE_ERR_IO);
+    hub_cache_scan_options options;
+    hub_cache_scan_options_init(&options);
+    assert_int_equal(hub_cache_scan_run(path, &options, &scan, &err), MLXE_ERR_IO);
     assert_message_contains(err.message, "stray.txt");
     assert_null(scan);
     /* A bad id to show. */
     options.repo_id = "/abs";
-    assert_int_equal(mlxe_cache_scan_run(f->cache, &options, &scan, &err), MLXE_ERR_INVALID_ARGUMENT);
+    assert_int_equal(hub_cache_scan_run(f->cache, &options, &scan, &err), MLXE_ERR_INVALID_ARGUMENT);
     options.repo_id = "org/orphans";
-    assert_int_equal(mlxe_cache_scan_run(f->cache, &options, &scan, &err), MLXE_OK);
+    assert_int_equal(hub_cache_scan_run(f->cache, &options, &scan, &err), MLXE_OK);
     assert_int_equal(scan->n_repos, 1);
-    mlxe_cache_scan_free(scan);
+    hub_cache_scan_free(scan);
 }
 
 /* Blob verification against names computed by Python's hashlib. */
@@ -380,26 +380,26 @@ static void test_blob_verify(void **state) {
     bool known = false, matches = false;
     mlxe_error err;
     /* git hash-object of "hello" and sha256("hello"). */
-    assert_int_equal(mlxe_cache_blob_verify(path, "b6fc4c620b67d95f953a5c1c1230aaab5db5a1b0", &known, &matches, NULL, &err), MLXE_OK);
+    assert_int_equal(hub_cache_blob_verify(path, "b6fc4c620b67d95f953a5c1c1230aaab5db5a1b0", &known, &matches, NULL, &err), MLXE_OK);
     assert_true(known && matches);
-    assert_int_equal(mlxe_cache_blob_verify(path, "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824", &known, &matches, NULL, &err), MLXE_OK);
+    assert_int_equal(hub_cache_blob_verify(path, "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824", &known, &matches, NULL, &err), MLXE_OK);
     assert_true(known && matches);
-    assert_int_equal(mlxe_cache_blob_verify(path, "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9825", &known, &matches, NULL, &err), MLXE_OK);
+    assert_int_equal(hub_cache_blob_verify(path, "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9825", &known, &matches, NULL, &err), MLXE_OK);
     assert_true(known && !matches);
-    assert_int_equal(mlxe_cache_blob_verify(path, "not-a-hash", &known, &matches, NULL, &err), MLXE_OK);
+    assert_int_equal(hub_cache_blob_verify(path, "not-a-hash", &known, &matches, NULL, &err), MLXE_OK);
     assert_false(known);
     snprintf(path, sizeof path, "%s/absent", f->dir);
-    assert_int_equal(mlxe_cache_blob_verify(path, "b6fc4c620b67d95f953a5c1c1230aaab5db5a1b0", &known, &matches, NULL, &err), MLXE_ERR_NOT_FOUND);
+    assert_int_equal(hub_cache_blob_verify(path, "b6fc4c620b67d95f953a5c1c1230aaab5db5a1b0", &known, &matches, NULL, &err), MLXE_ERR_NOT_FOUND);
     mlxe_cancel *cancel = mlxe_cancel_create();
     mlxe_cancel_request(cancel);
     snprintf(path, sizeof path, "%s/data", f->dir);
-    assert_int_equal(mlxe_cache_blob_verify(path, "b6fc4c620b67d95f953a5c1c1230aaab5db5a1b0", &known, &matches, cancel, &err), MLXE_ERR_CANCELLED);
+    assert_int_equal(hub_cache_blob_verify(path, "b6fc4c620b67d95f953a5c1c1230aaab5db5a1b0", &known, &matches, cancel, &err), MLXE_ERR_CANCELLED);
     mlxe_cancel_free(cancel);
-    char *folder = mlxe_cache_repo_folder_name("model", "org/name");
+    char *folder = hub_cache_repo_folder_name("model", "org/name");
     assert_string_equal(folder, "models--org--name");
     free(folder);
-    assert_null(mlxe_cache_repo_folder_name("model", "org/../x"));
-    assert_null(mlxe_cache_repo_folder_name("model", ""));
+    assert_null(hub_cache_repo_folder_name("model", "org/../x"));
+    assert_null(hub_cache_repo_folder_name("model", ""));
 }
 
 /* Malformed entries are reported, never a crash or a failed scan. */
@@ -423,9 +423,9 @@ static void test_malformed_entries(void **state) {
     snprintf(path, sizeof path, "%s/%s/refs/empty-ref", f->cache, repo);
     test_write_file(path, "", 0);
 
-    mlxe_cache_scan *scan = scan_cache(f->cache, true);
-    const mlxe_cache_repo *orphans = find_repo(scan, "org/orphans");
-    assert_int_equal(orphans->state, MLXE_CACHE_REPO_CORRUPTED);
+    hub_cache_scan *scan = scan_cache(f->cache, true);
+    const hub_cache_repo *orphans = find_repo(scan, "org/orphans");
+    assert_int_equal(orphans->state, HUB_CACHE_REPO_CORRUPTED);
     bool tree_problem = false, loop_problem = false, folder_problem = false;
     for (size_t i = 0; i < orphans->n_problems; i++) {
         tree_problem |= strstr(orphans->problems[i], ".json") != NULL;
@@ -437,7 +437,7 @@ static void test_malformed_entries(void **state) {
     bool warned = false;
     for (size_t i = 0; i < scan->n_warnings; i++) warned |= strstr(scan->warnings[i], "models--:") != NULL;
     assert_true(warned);
-    mlxe_cache_scan_free(scan);
+    hub_cache_scan_free(scan);
     /* The clean-up removes the self-link and the empty ref, and leaves the rest. */
     mlxe_cache_cleanup_plan *plan = NULL;
     mlxe_error err;

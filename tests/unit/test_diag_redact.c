@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/error.h"
 #include "base/log_internal.h"
 #include "diag/redact.h"
 #include "mlxengine/mlxengine.h"
@@ -137,6 +138,7 @@ static void test_environment_token_files_log_and_report(void **state) {
     setenv("HF_TOKEN", TOKEN_ENV, 1);
     setenv("MLXE_TEST_DB_PASSWORD", PLAIN_SECRET, 1);
     setenv("HF_ENDPOINT", "https://bob:b0bspass@hub.example/", 1);
+    setenv("PWD", "/a/working/folder/of/mine", 1); /* a folder, not a password */
     mlxe_diag_install_redaction();
 
     mlxe_log_set_level_all(MLXE_LOG_INFO);
@@ -156,6 +158,20 @@ static void test_environment_token_files_log_and_report(void **state) {
             if (strstr(records[r].message, secrets_list[s]))
                 fail_msg("log record '%s' keeps '%s'", records[r].message, secrets_list[s]);
     assert_non_null(strstr(records[1].message, "Bearer [REDACTED]"));
+    mlxe_log_write(MLXE_LOG_WARN, MLXE_LOG_CAT_GENERAL, "in /a/working/folder/of/mine with pwd=hunter2hunter2");
+    assert_int_equal(mlxe_log_recent(records, 1), 1);
+    assert_non_null(strstr(records[0].message, "in /a/working/folder/of/mine with pwd=[REDACTED]"));
+
+    /* Errors returned to callers are kept redacted as well. */
+    mlxe_recent_errors_clear();
+    mlxe_error returned;
+    mlxe_error_set(&returned, MLXE_ERR_NETWORK, "env %s file %s stored %s plain %s", TOKEN_ENV, TOKEN_FILE,
+                   TOKEN_STORED, PLAIN_SECRET);
+    mlxe_error_record error_records[2];
+    assert_int_equal(mlxe_recent_errors(error_records, 2), 1);
+    for (size_t s = 0; s < sizeof secrets_list / sizeof secrets_list[0]; s++)
+        if (strstr(error_records[0].message, secrets_list[s]))
+            fail_msg("error record '%s' keeps '%s'", error_records[0].message, secrets_list[s]);
 
     for (int format = 0; format < 2; format++) {
         mlxe_debug_report_options options;

@@ -1,13 +1,16 @@
 /* Tests of the debug report built in-process (options, limits on log
  * records, errors listed apart, Markdown fences that a message cannot
- * close, GPUs through a stand-in NVML), of the log file sink and export
- * with their filters, and of the --since / --level parsers. */
+ * close, GPUs through a stand-in NVML), the errors returned to callers with
+ * their context and secrets redacted, the loaded models with their memory,
+ * of the log file sink and export with their filters, and of the --since /
+ * --level parsers. */
 #include "test_util.h"
 
 #include <cjson/cJSON.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/error.h"
 #include "base/log_internal.h"
 #include "diag/log_export.h"
 #include "diag/redact.h"
@@ -88,6 +91,101 @@ static void test_log_sections(void **state) {
     assert_non_null(strstr(text, "a warning with ```` backticks\n`````\n"));
     mlxe_debug_report_free(text);
     mlxe_log_set_level_all(MLXE_LOG_INFO);
+}
+
+/* The errors the library returned, redacted, in both formats. */
+static void test_returned_errors(void **state) {
+    (void)state;
+    static const char secret[] = "s3cr3t-Pa55word-for-the-ring";
+    assert_int_equal(mlxe_redact_add_secret(secret, NULL), MLXE_OK);
+    mlxe_recent_errors_clear();
+    mlxe_error err;
+    /* A real failure: the context the caller adds reaches the record too. */
+    mlxe_model *model = NULL;
+    assert_int_equal(mlxe_model_load("/nonexistent/mlxe-model", NULL, &model, &err), MLXE_ERR_NOT_FOUND);
+    char expected[MLXE_ERROR_MESSAGE_SIZE];
+    snprintf(expected, sizeof expected, "%s", err.message);
+    mlxe_error_set(&err, MLXE_ERR_NETWORK, "GET https://user:%s@example.com/x?token=hf_AbCdEf1234567890 failed",
+                   secret);
+    mlxe_debug_report_options options;
+    mlxe_debug_report_options_init(&options);
+    options.probe_gpus = false;
+    options.include_cache = false;
+    cJSON *report = json_report(&options);
+    const cJSON *returned = cJSON_GetObjectItem(report, "returned_errors");
+    assert_int_equal(cJSON_GetArraySize(returned), 2);
+    const cJSON *first = cJSON_GetArrayItem(returned, 0);
+    assert_string_equal(cJSON_GetObjectItem(first, "status")->valuestring, "not_found");
+    assert_string_equal(cJSON_GetObjectItem(first, "message")->valuestring, expected);
+    assert_true(cJSON_GetObjectItem(first, "thread_id")->valuedouble > 0);
+    const char *second = cJSON_GetObjectItem(cJSON_GetArrayItem(returned, 1), "message")->valuestring;
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(returned, 1), "status")->valuestring, "network");
+    assert_non_null(strstr(second, "example.com"));
+    assert_null(strstr(second, secret));
+    assert_null(strstr(second, "hf_AbCdEf1234567890"));
+    cJSON_Delete(report);
+    /* Read directly, the ring is redacted too. */
+    mlxe_error_record records[MLXE_ERROR_RING_SIZE];
+    assert_int_equal(mlxe_recent_errors(records, MLXE_ERROR_RING_SIZE), 2);
+    assert_null(strstr(records[1].message, secret));
+    assert_non_null(strstr(records[1].message, "[REDACTED]"));
+    options.format = MLXE_REPORT_MARKDOWN;
+    char *text = NULL;
+    assert_int_equal(mlxe_debug_report(&options, &text, &err), MLXE_OK);
+    assert_non_null(strstr(text, "## Errors returned to callers\n\n|"));
+    assert_non_null(strstr(text, "/nonexistent/mlxe-model"));
+    assert_null(strstr(text, secret));
+    mlxe_debug_report_free(text);
+    mlxe_recent_errors_clear();
+    assert_int_equal(mlxe_debug_report(&options, &text, &err), MLXE_OK);
+    assert_non_null(strstr(text, "No error was returned to a caller."));
+    mlxe_debug_report_free(text);
+}
+
+static const cJSON *loaded_models(const cJSON *report) {
+    return cJSON_GetObjectItem(cJSON_GetObjectItem(report, "loaded_models"), "models");
+}
+
+/* A loaded model is listed with its memory until it is freed. */
+static void test_loaded_models(void **state) {
+    (void)state;
+    mlxe_debug_report_options options;
+    mlxe_debug_report_options_init(&options);
+    options.probe_gpus = false;
+    options.include_cache = false;
+    cJSON *report = json_report(&options);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(report, "loaded_models"), "tracked")));
+    assert_int_equal(cJSON_GetArraySize(loaded_models(report)), 0);
+    cJSON_Delete(report);
+
+    const char *dir = MLXE_FIXTURES "/models/qwen3-f32";
+    mlxe_model *model = NULL;
+    mlxe_error err;
+    if (mlxe_model_load(dir, NULL, &model, &err) != MLXE_OK) fail_msg("load %s: %s", dir, err.message);
+    report = json_report(&options);
+    assert_int_equal(cJSON_GetArraySize(loaded_models(report)), 1);
+    const cJSON *entry = cJSON_GetArrayItem(loaded_models(report), 0);
+    assert_string_equal(cJSON_GetObjectItem(entry, "path")->valuestring, dir);
+    assert_string_equal(cJSON_GetObjectItem(entry, "model_type")->valuestring, "qwen3");
+    assert_string_equal(cJSON_GetObjectItem(entry, "device")->valuestring, mlxe_model_device_name(model));
+    assert_true(mlxe_model_memory_bytes(model) > 0);
+    assert_true(cJSON_GetObjectItem(entry, "memory_bytes")->valuedouble == (double)mlxe_model_memory_bytes(model));
+    assert_true(cJSON_GetObjectItem(cJSON_GetObjectItem(report, "loaded_models"), "memory_bytes")->valuedouble ==
+                (double)mlxe_model_memory_bytes(model));
+    cJSON_Delete(report);
+    options.format = MLXE_REPORT_MARKDOWN;
+    char *text = NULL;
+    assert_int_equal(mlxe_debug_report(&options, &text, &err), MLXE_OK);
+    const char *section = strstr(text, "## Loaded models");
+    assert_non_null(section);
+    assert_non_null(strstr(section, "qwen3-f32"));
+    mlxe_debug_report_free(text);
+    options.format = MLXE_REPORT_JSON;
+
+    mlxe_model_free(model);
+    report = json_report(&options);
+    assert_int_equal(cJSON_GetArraySize(loaded_models(report)), 0);
+    cJSON_Delete(report);
 }
 
 static void test_gpus_through_nvml(void **state) {
@@ -248,6 +346,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_arguments_and_defaults),
         cmocka_unit_test(test_log_sections),
+        cmocka_unit_test(test_returned_errors),
+        cmocka_unit_test(test_loaded_models),
         cmocka_unit_test(test_gpus_through_nvml),
         cmocka_unit_test(test_log_file_and_export),
         cmocka_unit_test(test_parsers),

@@ -1,10 +1,13 @@
 /* The cache as a whole: scanning (sizes counting shared blobs once, partial
- * files, broken links, dangling refs), deleting one revision (blobs another
- * revision uses stay) or a whole model, file selection patterns, model
+ * files, broken links, dangling refs, other repo types), deleting one revision
+ * (blobs another revision uses stay) or a whole model (refused while a download
+ * holds its lock), file selection patterns, model
  * references, the registry with a user file, model resolution, and the
  * memory estimate. */
 #include <dirent.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -146,8 +149,29 @@ static void test_scan_and_delete(void **state) {
     assert_false(info->repos[0].revisions[0].complete);
     mlxe_hub_cache_info_free(info);
 
+    /* Other repo types and stray folders are not models (scan_cache_dir's rule). */
+    snprintf(path, sizeof path, "%s/datasets--org--data/snapshots", cache);
+    assert_int_equal(hub_mkdirs(path, NULL), MLXE_OK);
+    snprintf(path, sizeof path, "%s/models--", cache);
+    assert_int_equal(hub_mkdirs(path, NULL), MLXE_OK);
+    assert_int_equal(mlxe_hub_cache_scan(hub, &info, &err), MLXE_OK);
+    assert_int_equal(info->n_repos, 2);
+    mlxe_hub_cache_info_free(info);
+
+    /* A model another process is downloading (it holds a .locks/ file) is not deleted. */
+    snprintf(path, sizeof path, "%s/.locks/models--org--sharded/0123.lock", cache);
+    int lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0664);
+    assert_true(lock_fd >= 0);
+    assert_int_equal(flock(lock_fd, LOCK_EX), 0);
+    assert_int_equal(mlxe_hub_cache_delete(hub, "org/sharded", NULL, &freed, &err), MLXE_ERR_IO);
+    assert_message_contains(err.message, "being downloaded");
+    snprintf(path, sizeof path, "%s/models--org--sharded", cache);
+    assert_true(mlxe_dir_exists(path));
+    close(lock_fd);
+
     /* Deleting the whole model removes its folder and its locks. */
     assert_int_equal(mlxe_hub_cache_delete(hub, "org/sharded", NULL, &freed, &err), MLXE_OK);
+    assert_true(freed >= 5); /* the partial download counts */
     snprintf(path, sizeof path, "%s/models--org--sharded", cache);
     assert_false(mlxe_dir_exists(path));
     snprintf(path, sizeof path, "%s/.locks/models--org--sharded", cache);

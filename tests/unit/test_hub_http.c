@@ -81,11 +81,10 @@ static void test_quoting_and_checks(void **state) {
     assert_true(hub_is_commit_hash("0123456789abcdef0123456789abcdef01234567"));
     assert_false(hub_is_commit_hash("0123456789ABCDEF0123456789abcdef01234567"));
     assert_false(hub_is_commit_hash("main"));
-    char *id = hub_repo_id_from_folder("models--org--name--with--dashes");
-    assert_string_equal(id, "org/name--with--dashes");
-    free(id);
-    assert_null(hub_repo_id_from_folder("datasets--org--name"));
-    assert_null(hub_repo_id_from_folder("models--"));
+    char *folder = hub_repo_folder("/cache", "org/name");
+    assert_string_equal(folder, "/cache/models--org--name");
+    free(folder);
+    assert_null(hub_repo_folder("/cache", "../escape"));
 }
 
 static void test_hashes(void **state) {

@@ -51,13 +51,20 @@ static void print_usage(const char *program, FILE *out) {
                  "Tokens and passwords are redacted from everything printed.\n");
 }
 
-void debug_cli_setup(void) {
+int debug_cli_start(const char *program) {
+    mlxe_log_set_level_all(MLXE_LOG_WARN);
+    mlxe_error err;
+    if (mlxe_log_configure_from_env(&err) != MLXE_OK) {
+        fprintf(stderr, "%s: %s\n", program, err.message);
+        return 2;
+    }
+    mlxe_log_set_stderr(true);
     mlxe_diag_install_redaction();
     const char *log_path = getenv("MLXE_LOG_FILE");
     if (log_path && *log_path) {
-        mlxe_error err;
         if (mlxe_diag_log_to_file(log_path, &err) != MLXE_OK) fprintf(stderr, "warning: %s\n", err.message);
     }
+    return 0;
 }
 
 void debug_cli_format_bytes(unsigned long long bytes, char *out, unsigned long size) {

@@ -12,10 +12,13 @@
  * the subcommand and its options; no subcommand means `report`. */
 int debug_cli_main(const char *program, int argc, char **argv);
 
-/* Sets up what both programs need before a subcommand: redaction of
+/* Sets up what every command of both programs needs (mlxengine's main calls
+ * it before any command, so `mlxengine pull` keeps its log too): the log to
+ * standard error at warn unless MLXE_LOG says otherwise, redaction of
  * secrets, and MLXE_LOG_FILE (when set) as a log file that `export-log`
- * reads later. */
-void debug_cli_setup(void);
+ * reads later. Returns 0, or 2 (bad usage) after printing why MLXE_LOG is
+ * wrong. */
+int debug_cli_start(const char *program);
 
 /* The subcommands (argv[0] = the subcommand's name). */
 int debug_cli_report(const char *program, int argc, char **argv);

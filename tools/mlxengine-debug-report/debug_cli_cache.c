@@ -1,7 +1,8 @@
 /* tools/mlxengine-debug-report/debug_cli_cache.c — the cache subcommands:
  * list-models (integrity check of every cached repo), show-model-info and
- * cleanup-cache. They use the diagnostics layer's cache survey and clean-up
- * planner (src/diag/cache_scan.h, cache_cleanup.h). */
+ * cleanup-cache. They use the hub's cache reader (src/hub/hub_cache_scan.h,
+ * the one `mlxengine list|du|rm` use too) and diagnostics' clean-up planner
+ * (src/diag/cache_cleanup.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +11,7 @@
 
 #include "base/json.h"
 #include "diag/cache_cleanup.h"
-#include "diag/cache_scan.h"
+#include "hub/hub_cache_scan.h"
 #include "mlxengine-debug-report/debug_cli.h"
 #include "mlxengine/mlxengine.h"
 
@@ -25,11 +26,11 @@ static int unknown_option(const char *program, const char *subcommand, const cha
     return usage_error(program, subcommand, message);
 }
 
-static cJSON *repo_to_json(const mlxe_cache_repo *repo, bool with_files) {
+static cJSON *repo_to_json(const hub_cache_repo *repo, bool with_files) {
     cJSON *item = cJSON_CreateObject();
     cJSON_AddStringToObject(item, "id", repo->repo_id);
     cJSON_AddStringToObject(item, "type", repo->repo_type);
-    cJSON_AddStringToObject(item, "state", mlxe_cache_repo_state_name(repo->state));
+    cJSON_AddStringToObject(item, "state", hub_cache_repo_state_name(repo->state));
     cJSON_AddStringToObject(item, "path", repo->path);
     cJSON_AddNumberToObject(item, "size_bytes", (double)repo->size_on_disk);
     cJSON_AddNumberToObject(item, "partial_downloads", (double)repo->n_partial_downloads);
@@ -41,7 +42,7 @@ static cJSON *repo_to_json(const mlxe_cache_repo *repo, bool with_files) {
         cJSON_AddItemToArray(dangling, cJSON_CreateString(repo->dangling_refs[i]));
     cJSON *revisions = cJSON_AddArrayToObject(item, "revisions");
     for (size_t r = 0; r < repo->n_revisions; r++) {
-        const mlxe_cache_revision *revision = &repo->revisions[r];
+        const hub_cache_revision *revision = &repo->revisions[r];
         cJSON *rev = cJSON_CreateObject();
         cJSON_AddStringToObject(rev, "commit", revision->commit);
         cJSON *refs = cJSON_AddArrayToObject(rev, "refs");
@@ -54,10 +55,10 @@ static cJSON *repo_to_json(const mlxe_cache_repo *repo, bool with_files) {
         if (with_files) {
             cJSON *files = cJSON_AddArrayToObject(rev, "file_list");
             for (size_t f = 0; f < revision->n_files; f++) {
-                const mlxe_cache_file *file = &revision->files[f];
+                const hub_cache_file *file = &revision->files[f];
                 cJSON *entry = cJSON_CreateObject();
                 cJSON_AddStringToObject(entry, "path", file->path);
-                cJSON_AddStringToObject(entry, "state", mlxe_cache_file_state_name(file->state));
+                cJSON_AddStringToObject(entry, "state", hub_cache_file_state_name(file->state));
                 cJSON_AddNumberToObject(entry, "size_bytes", (double)file->size);
                 if (file->expected_size >= 0) cJSON_AddNumberToObject(entry, "expected_size", (double)file->expected_size);
                 if (file->blob) cJSON_AddStringToObject(entry, "blob", file->blob);
@@ -89,7 +90,7 @@ static int print_json(cJSON *json) {
     return 0;
 }
 
-static void print_problems(const mlxe_cache_repo *repo) {
+static void print_problems(const hub_cache_repo *repo) {
     for (size_t i = 0; i < repo->n_problems; i++) printf("    problem: %s\n", repo->problems[i]);
     for (size_t i = 0; i < repo->n_partial_downloads; i++) {
         char size[32];
@@ -106,8 +107,8 @@ static void print_problems(const mlxe_cache_repo *repo) {
 }
 
 int debug_cli_list_models(const char *program, int argc, char **argv) {
-    mlxe_cache_scan_options options;
-    mlxe_cache_scan_options_init(&options);
+    hub_cache_scan_options options;
+    hub_cache_scan_options_init(&options);
     options.verify_hashes = true;
     const char *cache_dir = NULL;
     bool json = false;
@@ -117,9 +118,9 @@ int debug_cli_list_models(const char *program, int argc, char **argv) {
         else if (strcmp(argv[i], "--cache-dir") == 0 && i + 1 < argc) cache_dir = argv[++i];
         else return unknown_option(program, "list-models", argv[i]);
     }
-    mlxe_cache_scan *scan = NULL;
+    hub_cache_scan *scan = NULL;
     mlxe_error err;
-    if (mlxe_cache_scan_run(cache_dir, &options, &scan, &err) != MLXE_OK) {
+    if (hub_cache_scan_run(cache_dir, &options, &scan, &err) != MLXE_OK) {
         fprintf(stderr, "%s: %s\n", program, err.message);
         return 1;
     }
@@ -133,23 +134,23 @@ int debug_cli_list_models(const char *program, int argc, char **argv) {
         for (size_t i = 0; i < scan->n_repos; i++) cJSON_AddItemToArray(repos, repo_to_json(&scan->repos[i], false));
         cJSON *warnings = cJSON_AddArrayToObject(root, "warnings");
         for (size_t i = 0; i < scan->n_warnings; i++) cJSON_AddItemToArray(warnings, cJSON_CreateString(scan->warnings[i]));
-        mlxe_cache_scan_free(scan);
+        hub_cache_scan_free(scan);
         return print_json(root);
     }
     char total[32];
     debug_cli_format_bytes(scan->total_size, total, sizeof total);
     if (!scan->exists) {
         printf("cache %s does not exist yet: no model downloaded\n", scan->cache_dir);
-        mlxe_cache_scan_free(scan);
+        hub_cache_scan_free(scan);
         return 0;
     }
     printf("cache %s: %zu repo(s), %s\n", scan->cache_dir, scan->n_repos, total);
     printf("%-10s %10s %5s  %s\n", "STATE", "SIZE", "REVS", "ID");
     for (size_t i = 0; i < scan->n_repos; i++) {
-        const mlxe_cache_repo *repo = &scan->repos[i];
+        const hub_cache_repo *repo = &scan->repos[i];
         char size[32];
         debug_cli_format_bytes(repo->size_on_disk, size, sizeof size);
-        printf("%-10s %10s %5zu  %s%s%s\n", mlxe_cache_repo_state_name(repo->state), size, repo->n_revisions,
+        printf("%-10s %10s %5zu  %s%s%s\n", hub_cache_repo_state_name(repo->state), size, repo->n_revisions,
                repo->repo_id, strcmp(repo->repo_type, "model") ? " " : "",
                strcmp(repo->repo_type, "model") ? repo->repo_type : "");
         print_problems(repo);
@@ -158,9 +159,9 @@ int debug_cli_list_models(const char *program, int argc, char **argv) {
     printf(options.verify_hashes ? "every blob's content was checked against its hash\n"
                                  : "content hashes not checked (--quick); sizes and links were\n");
     size_t bad = 0;
-    for (size_t i = 0; i < scan->n_repos; i++) bad += scan->repos[i].state != MLXE_CACHE_REPO_COMPLETE;
+    for (size_t i = 0; i < scan->n_repos; i++) bad += scan->repos[i].state != HUB_CACHE_REPO_COMPLETE;
     if (bad) printf("%zu repo(s) need attention: '%s cleanup-cache --dry-run' shows what a clean-up removes\n", bad, program);
-    mlxe_cache_scan_free(scan);
+    hub_cache_scan_free(scan);
     return 0;
 }
 
@@ -218,8 +219,8 @@ static void print_remote_info(const char *repo_id) {
 int debug_cli_show_model_info(const char *program, int argc, char **argv) {
     const char *repo_id = NULL, *cache_dir = NULL;
     bool remote = false, json = false;
-    mlxe_cache_scan_options options;
-    mlxe_cache_scan_options_init(&options);
+    hub_cache_scan_options options;
+    hub_cache_scan_options_init(&options);
     options.verify_hashes = true;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0) options.verify_hashes = false;
@@ -231,44 +232,44 @@ int debug_cli_show_model_info(const char *program, int argc, char **argv) {
     }
     if (!repo_id) return usage_error(program, "show-model-info", "which model? give its id, e.g. org/name");
     options.repo_id = repo_id;
-    mlxe_cache_scan *scan = NULL;
+    hub_cache_scan *scan = NULL;
     mlxe_error err;
-    if (mlxe_cache_scan_run(cache_dir, &options, &scan, &err) != MLXE_OK) {
+    if (hub_cache_scan_run(cache_dir, &options, &scan, &err) != MLXE_OK) {
         fprintf(stderr, "%s: %s\n", program, err.message);
         return 1;
     }
     if (scan->n_repos == 0) {
         fprintf(stderr, "%s: %s is not in the cache %s ('%s download-model %s' fetches it)\n", program,
                 repo_id, scan->cache_dir, program, repo_id);
-        mlxe_cache_scan_free(scan);
+        hub_cache_scan_free(scan);
         if (remote) print_remote_info(repo_id);
         return 1;
     }
-    const mlxe_cache_repo *repo = &scan->repos[0];
+    const hub_cache_repo *repo = &scan->repos[0];
     if (json) {
         cJSON *item = repo_to_json(repo, true);
-        mlxe_cache_scan_free(scan);
+        hub_cache_scan_free(scan);
         return print_json(item);
     }
     char size[32];
     debug_cli_format_bytes(repo->size_on_disk, size, sizeof size);
     printf("%s (%s)\n  folder: %s\n  state: %s\n  size on disk: %s\n", repo->repo_id, repo->repo_type,
-           repo->path, mlxe_cache_repo_state_name(repo->state), size);
+           repo->path, hub_cache_repo_state_name(repo->state), size);
     const char *newest_snapshot = NULL;
     for (size_t r = 0; r < repo->n_revisions; r++) {
-        const mlxe_cache_revision *revision = &repo->revisions[r];
+        const hub_cache_revision *revision = &repo->revisions[r];
         printf("revision %s", revision->commit);
         for (size_t i = 0; i < revision->n_refs; i++) printf("%s%s", i ? ", " : " (", revision->refs[i]);
         printf("%s: %zu file(s), %zu not ok%s\n", revision->n_refs ? ")" : "", revision->n_files,
                revision->n_bad_files, revision->has_tree_record ? "" : " (no file list recorded: missing files cannot be told)");
         for (size_t f = 0; f < revision->n_files; f++) {
-            const mlxe_cache_file *file = &revision->files[f];
-            if (file->state == MLXE_CACHE_FILE_MISSING && file->expected_size >= 0)
+            const hub_cache_file *file = &revision->files[f];
+            if (file->state == HUB_CACHE_FILE_MISSING && file->expected_size >= 0)
                 debug_cli_format_bytes((unsigned long long)file->expected_size, size, sizeof size);
             else
                 debug_cli_format_bytes(file->size, size, sizeof size);
-            printf("  %-14s %10s  %s%s\n", mlxe_cache_file_state_name(file->state), size, file->path,
-                   file->hash_checked && file->state == MLXE_CACHE_FILE_OK ? "  (hash ok)" : "");
+            printf("  %-14s %10s  %s%s\n", hub_cache_file_state_name(file->state), size, file->path,
+                   file->hash_checked && file->state == HUB_CACHE_FILE_OK ? "  (hash ok)" : "");
         }
         for (size_t i = 0; i < revision->n_refs; i++)
             if (strcmp(revision->refs[i], "main") == 0 || !newest_snapshot) newest_snapshot = revision->commit;
@@ -279,7 +280,7 @@ int debug_cli_show_model_info(const char *program, int argc, char **argv) {
         snprintf(snapshot_dir, sizeof snapshot_dir, "%.3000s/snapshots/%.200s", repo->path, newest_snapshot);
         print_config_summary(snapshot_dir);
     }
-    mlxe_cache_scan_free(scan);
+    hub_cache_scan_free(scan);
     if (remote) print_remote_info(repo_id);
     return 0;
 }

@@ -8,13 +8,7 @@
 #include "mlxengine/mlxengine.h"
 
 int main(int argc, char **argv) {
-    mlxe_log_set_level_all(MLXE_LOG_WARN);
-    mlxe_error err;
-    if (mlxe_log_configure_from_env(&err) != MLXE_OK) {
-        fprintf(stderr, "mlxengine-debug-report: %s\n", err.message);
-        return 2;
-    }
-    mlxe_log_set_stderr(true);
-    debug_cli_setup();
+    int code = debug_cli_start("mlxengine-debug-report");
+    if (code != 0) return code;
     return debug_cli_main("mlxengine-debug-report", argc, argv);
 }

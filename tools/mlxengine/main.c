@@ -1,9 +1,11 @@
 /* tools/mlxengine/main.c — dispatches `mlxengine COMMAND ...` to a command.
  * Sets up logging to standard error (level from MLXE_LOG, default warn) so
- * that standard output carries only the command's result. */
+ * that standard output carries only the command's result, and to
+ * MLXE_LOG_FILE when set (debug_cli_start). */
 #include <stdio.h>
 #include <string.h>
 
+#include "mlxengine-debug-report/debug_cli.h"
 #include "mlxengine/commands.h"
 #include "mlxengine/mlxengine.h"
 
@@ -16,13 +18,8 @@ static void print_usage(FILE *out) {
 }
 
 int main(int argc, char **argv) {
-    mlxe_log_set_level_all(MLXE_LOG_WARN);
-    mlxe_error err;
-    if (mlxe_log_configure_from_env(&err) != MLXE_OK) {
-        fprintf(stderr, "mlxengine: %s\n", err.message);
-        return 2;
-    }
-    mlxe_log_set_stderr(true);
+    int code = debug_cli_start("mlxengine"); /* also MLXE_LOG_FILE and redaction */
+    if (code != 0) return code;
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         print_usage(argc < 2 ? stderr : stdout);

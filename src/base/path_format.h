@@ -1,7 +1,7 @@
-/* diag/path_format.h — printf into a fixed path buffer, refusing to cut.
+/* base/path_format.h — printf into a fixed path buffer, refusing to cut.
  * A cut path names another file, which a clean-up must never remove. */
-#ifndef MLXE_DIAG_PATH_FORMAT_H
-#define MLXE_DIAG_PATH_FORMAT_H
+#ifndef MLXE_BASE_PATH_FORMAT_H
+#define MLXE_BASE_PATH_FORMAT_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,9 +1,8 @@
-/* diag/hf_paths.c — huggingface_hub's home, cache and token locations,
- * resolved from the environment in the order of its constants.py. */
-#include "diag/hf_paths.h"
+/* hub/hub_paths.c — huggingface_hub's home, cache and token locations (see
+ * hub_paths.h), in the order of its constants.py. */
+#include "hub/hub_paths.h"
 
 #include <pwd.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -15,7 +14,7 @@ static const char *nonempty_env(const char *name) {
     return value && *value ? value : NULL;
 }
 
-char *mlxe_diag_hf_home(void) {
+char *hub_hf_home(void) {
     const char *home = nonempty_env("HF_HOME");
     if (home) return strdup(home);
     const char *xdg = nonempty_env("XDG_CACHE_HOME");
@@ -32,23 +31,24 @@ char *mlxe_diag_hf_home(void) {
     return result;
 }
 
-char *mlxe_diag_hub_cache_dir(void) {
-    const char *cache = nonempty_env("HF_HUB_CACHE");
-    if (!cache) cache = nonempty_env("HUGGINGFACE_HUB_CACHE");
-    if (cache) return strdup(cache);
-    char *home = mlxe_diag_hf_home();
+/* $HF_HOME/name. */
+static char *in_hf_home(const char *name) {
+    char *home = hub_hf_home();
     if (!home) return NULL;
-    char *result = mlxe_path_join(home, "hub");
+    char *result = mlxe_path_join(home, name);
     free(home);
     return result;
 }
 
-char *mlxe_diag_token_path(void) {
-    const char *path = nonempty_env("HF_TOKEN_PATH");
-    if (path) return strdup(path);
-    char *home = mlxe_diag_hf_home();
-    if (!home) return NULL;
-    char *result = mlxe_path_join(home, "token");
-    free(home);
-    return result;
+char *hub_default_cache_dir(void) {
+    const char *cache = nonempty_env("HF_HUB_CACHE");
+    if (!cache) cache = nonempty_env("HUGGINGFACE_HUB_CACHE");
+    return cache ? strdup(cache) : in_hf_home("hub");
 }
+
+char *hub_token_path(void) {
+    const char *path = nonempty_env("HF_TOKEN_PATH");
+    return path ? strdup(path) : in_hf_home("token");
+}
+
+char *hub_stored_tokens_path(void) { return in_hf_home("stored_tokens"); }

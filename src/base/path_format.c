@@ -1,5 +1,5 @@
-/* diag/path_format.c — see path_format.h. */
-#include "diag/path_format.h"
+/* base/path_format.c — see path_format.h. */
+#include "base/path_format.h"
 
 #include <stdarg.h>
 #include <stdio.h>

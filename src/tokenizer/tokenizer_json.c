@@ -680,6 +680,34 @@ static mlxe_status build_post(const cJSON *obj, const char *what, tok_template *
 }
 
 /* ---- added tokens ---- */
+
+/* The id of the newest added token t, as the Rust library assigns it when it
+ * loads added_tokens: it ignores the ids written in the file (and only warns
+ * when they differ; tokenizers/src/tokenizer/serialization.rs and
+ * added_vocabulary.rs add_tokens). A content already in the model's
+ * vocabulary keeps that id, a content added before keeps its first id, and a
+ * new one takes the model's vocabulary size, or one past the largest added id
+ * once that is at or beyond it. Real files agree with this; hand-edited ones
+ * with colliding ids would otherwise be read differently from the reference. */
+static int32_t assign_added_id(const mlxe_tokenizer *tk, const tok_added_token *t, int32_t file_id, const char *what) {
+    int32_t id = tok_string_map_get(&tk->bpe.vocab, t->content, t->content_size);
+    int32_t max_added = -1;
+    for (size_t i = 0; id < 0 && i + 1 < tk->n_added; i++) {
+        const tok_added_token *earlier = &tk->added[i];
+        if (earlier->content_size == t->content_size && memcmp(earlier->content, t->content, t->content_size) == 0)
+            id = earlier->id;
+    }
+    if (id < 0) {
+        for (size_t i = 0; i + 1 < tk->n_added; i++)
+            if (tk->added[i].id > max_added) max_added = tk->added[i].id;
+        int32_t model_size = (int32_t)tk->bpe.vocab.count;
+        id = (max_added >= model_size || model_size == 0) ? max_added + 1 : model_size;
+    }
+    if (id != file_id)
+        MLXE_WARN(MLXE_LOG_CAT_TOKENIZER, "%s: added token '%s' is given id %d but gets id %d, as the reference library "
+                  "assigns it", what, t->content, (int)file_id, (int)id);
+    return id;
+}
 static mlxe_status read_added(mlxe_tokenizer *tk, const cJSON *list, const char *what, mlxe_error *err) {
     if (!list) return MLXE_OK;
     if (!cJSON_IsArray(list)) return mlxe_error_set(err, MLXE_ERR_FORMAT, "%s: added_tokens is not a list", what);
@@ -694,9 +722,9 @@ static mlxe_status read_added(mlxe_tokenizer *tk, const cJSON *list, const char 
             return mlxe_error_set(err, MLXE_ERR_FORMAT, "%s: added_tokens[%zu] needs an \"id\" (0..2^31-1) and a \"content\"",
                                   what, tk->n_added);
         tok_added_token *t = &tk->added[tk->n_added++];
-        t->id = (int32_t)id->valuedouble;
         t->content = dup_string(content, &t->content_size);
         if (!t->content) return oom(err);
+        t->id = assign_added_id(tk, t, (int32_t)id->valuedouble, what);
         t->special = get_bool(item, "special", false);
         t->single_word = get_bool(item, "single_word", false);
         t->lstrip = get_bool(item, "lstrip", false);

@@ -36,9 +36,16 @@ const corpus = JSON.parse(fs.readFileSync(corpusPath, "utf8"));
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "mlxe-tok-oracle-"));
 let passed = 0, failed = 0;
 const failures = [];
-function fail(msg) { failed++; if (failures.length < 60) failures.push(msg); }
+function fail(msg) { failed++; if (failures.length < (Number(process.env.MLXE_ORACLE_MAX_FAILURES) || 60)) failures.push(msg); }
 function check(ok, msg) { if (ok) passed++; else fail(msg); }
 const sameIds = (a, b) => a.length === b.length && a.every((v, i) => v === b[i]);
+// Whether outer holds inner as one contiguous run (special tokens around it).
+const wraps = (outer, inner) => {
+  for (let k = 0; k + inner.length <= outer.length; k++)
+    if (inner.every((v, j) => v === outer[k + j])) return true;
+  return false;
+};
+const transformersDepartures = {};
 const hex = (s) => Buffer.from(s, "utf8").toString("hex");
 const unhex = (h) => Buffer.from(h, "hex").toString("utf8");
 const show = (s) => JSON.stringify(s.length > 80 ? s.slice(0, 80) + "…" : s);
@@ -137,6 +144,7 @@ for (const [name, base, edit, js, jsDiffers = {}] of jobs) {
   const res = runClient(dir, rawHex, decodeLists);
   const jsEncode = js === "full" || js === "encode", jsDecodeOk = js === "full";
   const refName = rr ? "Rust" : "JS";
+  const transformersRebuilt = rr && rr.ids_special && rr.ids_special.some((s, i) => !wraps(s, rr.ids[i]));
   texts.forEach((t, i) => {
     const r = res.texts[i];
     const where = `${name} text #${i} ${show(t)}`;
@@ -144,8 +152,17 @@ for (const [name, base, edit, js, jsDiffers = {}] of jobs) {
     if (rr || (jsEncode && !(t in jsDiffers))) {
       check(sameIds(r.ids, refIds[i]), `${where}: ids ${JSON.stringify(r.ids)} != ${refName} ${JSON.stringify(refIds[i])}`);
       if (rr) check(sameIds(r.ids_noparse, rr.ids_noparse[i]), `${where}: ids without special-token parsing ${JSON.stringify(r.ids_noparse)} != Rust ${JSON.stringify(rr.ids_noparse[i])}`);
-      if (rr && rr.ids_special) check(sameIds(r.ids_special, rr.ids_special[i]), `${where}: add_special_tokens ids ${JSON.stringify(r.ids_special)} != transformers ${JSON.stringify(rr.ids_special[i])}`);
-      else if (jsEncode && !(t in jsDiffers)) {
+      if (rr && rr.ids_special) {
+        // transformers 5 rebuilds the pipeline of some tokenizer classes (Llama, Qwen2...)
+        // from the class instead of the tokenizer.json it loaded, and then encodes
+        // differently from the Rust library, which follows the file (and is the final
+        // word here). Its add_special_tokens answers are compared only for tokenizers
+        // whose file it follows on every text; the others are listed as known
+        // transformers 5 departures.
+        if (!transformersRebuilt)
+          check(sameIds(r.ids_special, rr.ids_special[i]), `${where}: add_special_tokens ids ${JSON.stringify(r.ids_special)} != transformers ${JSON.stringify(rr.ids_special[i])}`);
+        else transformersDepartures[name] = (transformersDepartures[name] || 0) + 1;
+      } else if (jsEncode && !(t in jsDiffers)) {
         const sp = withSpecial(tok, config, t, jsIds[i]);
         check(sameIds(r.ids_special, sp), `${where}: add_special_tokens ids ${JSON.stringify(r.ids_special)} != ${JSON.stringify(sp)}`);
       }
@@ -277,6 +294,10 @@ if (llamaDir && fs.existsSync(vocabDir)) {
 }
 
 fs.rmSync(tmp, { recursive: true, force: true });
+const departed = Object.entries(transformersDepartures);
+if (departed.length)
+  console.log("transformers 5 rebuilds these tokenizers' pipelines and encodes differently from its Rust library on some texts, so its add_special_tokens answers are not compared for them: " +
+              departed.map(([n, c]) => `${n} (${c} texts)`).join(", "));
 for (const f of failures) console.log("FAIL " + f);
 if (failed > failures.length) console.log(`... and ${failed - failures.length} more failures`);
 console.log(`${passed} passed, ${failed} failed`);

@@ -72,6 +72,13 @@ static inline char *chat_test_tokenizer_json(void) {
                                          "\xC4\xA0wor ld", "\xC4\xA0 t", "t h", "\xC4\xA0t h", "a n"};
     size_t n_merges = sizeof merged / sizeof merged[0];
     for (size_t i = 0; i < n_merges; i++) cJSON_AddNumberToObject(vocab, merged[i], 256 + (int)i);
+    /* Unused entries up to the special tokens: the reference library gives
+     * added tokens the ids right after the vocabulary, whatever the file says. */
+    for (int id = 256 + (int)n_merges; id < CHAT_TEST_IM_START; id++) {
+        char name[32];
+        snprintf(name, sizeof name, "<unused_%d>", id);
+        cJSON_AddNumberToObject(vocab, name, id);
+    }
     cJSON *list = cJSON_AddArrayToObject(model, "merges");
     for (size_t i = 0; i < n_merges; i++) cJSON_AddItemToArray(list, cJSON_CreateString(merges[i]));
     cJSON *added = cJSON_AddArrayToObject(root, "added_tokens");

@@ -35,6 +35,13 @@ static inline char *fixture_byte_level_json(void) {
     static const char *const merged[] = {"he", "ll", "hell", "hello", "Ġw", "or", "Ġwor", "ld", "Ġworld"};
     static const char *const merges[] = {"h e", "l l", "he ll", "hell o", "Ġ w", "o r", "Ġw or", "l d", "Ġwor ld"};
     for (int i = 0; i < 9; i++) fixture_add_token(vocab, merged[i], 256 + i);
+    /* Unused entries up to 300: the reference library gives added tokens the
+     * ids right after the vocabulary, whatever the file says. */
+    for (int id = 256 + 9; id < 300; id++) {
+        char name[32];
+        snprintf(name, sizeof name, "<unused_%d>", id);
+        fixture_add_token(vocab, name, id);
+    }
     cJSON *list = cJSON_AddArrayToObject(model, "merges");
     for (int i = 0; i < 9; i++) cJSON_AddItemToArray(list, cJSON_CreateString(merges[i]));
     cJSON *added = cJSON_AddArrayToObject(root, "added_tokens");

@@ -58,8 +58,12 @@ tpl_string *tpl_string_new(tpl_runtime *rt, const char *data, size_t length) {
     s->data[length] = '\0';
     /* Counted now, not lazily: compiled templates share their constant
      * strings between threads, so strings must never change after creation. */
+    /* Counted with the same decoder that iterates, slices and indexes them
+     * (tpl_utf8_next): a stray continuation byte, possible in a template's
+     * own literals, is one character there, so it must be one here too, or
+     * code sized by n_chars (iterating a string into a list) overflows. */
     int64_t n = 0;
-    for (size_t i = 0; i < length; i++) n += ((unsigned char)data[i] & 0xc0) != 0x80;
+    for (size_t pos = 0; pos < length; n++) tpl_utf8_next(s->data, length, &pos);
     s->n_chars = n;
     s->is_markup = false;
     return s;

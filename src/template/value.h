@@ -59,7 +59,7 @@ struct tpl_value {
 
 struct tpl_string {
     size_t length;        /* bytes, not counting the terminating NUL */
-    int64_t n_chars;      /* code points (bytes that do not continue a UTF-8 sequence) */
+    int64_t n_chars;      /* code points as tpl_utf8_next steps (a stray byte is one) */
     bool is_markup;       /* markupsafe.Markup (from |safe or |escape): `+` escapes plain strings */
     char data[];          /* UTF-8, NUL-terminated */
 };

@@ -132,9 +132,28 @@ static void test_fuzz_templates(void **state) {
     free(json);
 }
 
+/* Found by fuzz/fuzz_template.c: a stray UTF-8 continuation byte in a
+ * template literal was one character when a string was iterated but none
+ * when its length was counted, so `| list` wrote past the list it had sized
+ * (heap overflow). Length, iteration and indexing must agree. */
+static void test_stray_continuation_byte(void **state) {
+    (void)state;
+    static const char source[] = "{% set s = 'a\x8f" "b' %}{{ s | length }},{{ s | list | length }},{{ s[2] }},"
+                                 "{{ s | list | last }},{{ (s | list)[1] == s[1] }}";
+    mlxe_template *tpl = NULL;
+    mlxe_error err;
+    assert_int_equal(mlxe_template_compile(source, strlen(source), "stray", NULL, &tpl, &err), MLXE_OK);
+    char *text = NULL;
+    assert_int_equal(mlxe_template_render_json(tpl, "{}", 2, &text, NULL, &err), MLXE_OK);
+    assert_string_equal(text, "3,3,b,b,True");
+    mlxe_template_text_free(text);
+    mlxe_template_free(tpl);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fuzz_templates),
+        cmocka_unit_test(test_stray_continuation_byte),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "hub_cli.h"
+#include "memory_check.h"
 #include "model_args.h"
 
 static volatile sig_atomic_t interrupted;
@@ -71,6 +72,7 @@ void chat_cli_print_flags(FILE *out) {
             "  --keep N               tokens the rotating window keeps at the start (default 4)\n"
             "  --var NAME=JSON        extra chat template variable, e.g. enable_thinking=false\n"
             "  --threads N            compute threads\n"
+            "  --force-load           load even when the memory estimate exceeds RAM + swap\n"
             "  --ignore-eos           keep going past end-of-sequence tokens (max tokens and stops still stop)\n"
             "  --no-stats             no stats line after replies\n"
             "MODEL is a model folder, a registry alias (mlxengine list --registry) or a Hub id;\n"
@@ -197,6 +199,8 @@ int chat_cli_parse_flag(chat_cli *cli, int argc, char **argv, int *i) {
     } else if ((got = tool_flag_value(argc, argv, i, "--ctx", &value))) {
         if (got < 0 || !tool_parse_int("--ctx", value, 1, INT32_MAX, &number)) return -1;
         cli->session_options.n_ctx = number;
+    } else if (tool_parse_force_load(argv[*i])) {
+        return 1;
     } else if ((got = tool_flag_value(argc, argv, i, "--keep", &value))) {
         if (got < 0 || !tool_parse_int("--keep", value, 0, INT32_MAX, &number)) return -1;
         cli->session_options.keep_tokens = number;
@@ -283,6 +287,7 @@ bool chat_cli_open(chat_cli *cli) {
     mlxe_model_options model_options;
     mlxe_model_options_init(&model_options);
     model_options.n_threads = cli->threads;
+    if (!tool_check_memory(cli->command, cli->folder, NULL, cli->session_options.n_ctx)) return false;
     mlxe_status st = mlxe_model_load(cli->folder, &model_options, &cli->model, &err);
     if (st == MLXE_OK) st = mlxe_tokenizer_load(cli->folder, &cli->tokenizer, &err);
     if (st == MLXE_OK) st = mlxe_chat_template_load(cli->folder, &cli->chat_template, &err);

@@ -12,6 +12,7 @@
 
 #include "mlxengine/commands.h"
 #include "mlxengine/mlxengine.h"
+#include "memory_check.h"
 #include "model_args.h"
 
 static void usage(FILE *out) {
@@ -19,7 +20,7 @@ static void usage(FILE *out) {
             "usage: mlxengine generate --model DIR --prompt-ids 1,2,3 --max-tokens N\n"
             "       mlxengine generate --model DIR --prompt TEXT --max-tokens N\n"
             "                          [--temp T] [--top-p P] [--top-k K] [--min-p M] [--seed S]\n"
-            "                          [--repeat-penalty R] [--threads N] [--device D] [--print-ids]\n"
+            "                          [--repeat-penalty R] [--threads N] [--device D] [--force-load] [--print-ids]\n"
             "Prints the generated token ids on stdout (space-separated); an end-of-sequence id,\n"
             "when generated, is printed and ends the generation. With --prompt TEXT the text is\n"
             "tokenized (no chat template) and the generated text is streamed instead (--print-ids:\n"
@@ -92,6 +93,8 @@ int cmd_generate(int argc, char **argv) {
         } else if ((got = tool_flag_value(argc, argv, &i, "--device", &value))) {
             ok = got > 0;
             device = value;
+        } else if (tool_parse_force_load(argv[i])) {
+            ok = true;
         } else if ((got = tool_flag_value(argc, argv, &i, "--threads", &value))) {
             ok = got > 0 && tool_parse_int("--threads", value, 0, 1024, &threads);
         } else {

@@ -7,6 +7,7 @@
 
 #include "mlxengine/commands.h"
 #include "mlxengine/mlxengine.h"
+#include "memory_check.h"
 #include "model_args.h"
 
 #define TOP_N 10
@@ -35,6 +36,8 @@ int cmd_logits(int argc, char **argv) {
         } else if ((got = tool_flag_value(argc, argv, &i, "--device", &value))) {
             ok = got > 0;
             device = value;
+        } else if (tool_parse_force_load(argv[i])) {
+            ok = true;
         } else if ((got = tool_flag_value(argc, argv, &i, "--threads", &value))) {
             ok = got > 0 && tool_parse_int("--threads", value, 0, 1024, &threads);
         } else if ((got = tool_flag_value(argc, argv, &i, "--top", &value))) {

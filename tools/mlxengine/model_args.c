@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "hub_cli.h"
+#include "memory_check.h"
 
 int tool_flag_value(int argc, char **argv, int *i, const char *name, const char **value) {
     const char *arg = argv[*i];
@@ -155,6 +156,8 @@ bool tool_load_model_folder_on(const char *dir, const char *device, int n_thread
     options.n_threads = n_threads;
     if (device) options.device = device;
     *ctx = NULL;
+    *model = NULL;
+    if (!tool_check_memory(NULL, dir, device, n_tokens > 0 ? n_tokens : 1)) return false;
     if (mlxe_model_load(dir, &options, model, &err) != MLXE_OK) {
         fprintf(stderr, "mlxengine: %s\n", err.message);
         return false;

@@ -4,7 +4,7 @@
 For each model shape (bench/make_random_model.py: the same random weights for both engines) and
 each precision pair of equal bits per weight — ours BF16 / llama.cpp F16 and BF16, ours MLX 8-bit
 and 4-bit (group 64) / llama.cpp Q8_0 and Q4_0 — it runs llama.cpp's llama-bench and our
-mlxe-bench-model alternately, `--rounds` times, and prints the medians of prefill (128 tokens) and
+`mlxengine bench` alternately, `--rounds` times, and prints the medians of prefill (128 tokens) and
 decode (32 tokens) tokens/s, our/llama.cpp ratio, and decode as a fraction of this machine's
 memory read bandwidth (bench_memory_bandwidth, measured in the same run: decode reads every weight
 once per token).
@@ -18,8 +18,7 @@ node-llama-cpp 3.21.1 against those libraries; its gguf-py writes the GGUF copie
 
     /usr/bin/python3 bench/llamacpp/compare.py [--models qwen2.5-0.5b llama-3.2-1b] [--threads 2] [--rounds 3]
 
-Needs the release build (build/mlxengine, build/bench/mlxe-bench-model,
-build/bench/bench_memory_bandwidth).
+Needs the release build (build/mlxengine, build/bench/bench_memory_bandwidth).
 """
 
 import argparse
@@ -105,7 +104,7 @@ def llama_cpp_rates(gguf, threads, prompt, gen):
 
 
 def our_rates(folder, threads, prompt, gen):
-    out = run([os.path.join(BUILD, "bench", "mlxe-bench-model"), "--model", folder, "--threads", str(threads),
+    out = run([os.path.join(BUILD, "mlxengine"), "bench", "--model", folder, "--threads", str(threads),
                "--prompt-tokens", str(prompt), "--gen-tokens", str(gen), "--repeat", "1"])
     prefill = float(re.search(r"prefill tok/s[^|]*\|\s*([\d.]+)", out).group(1))
     decode = float(re.search(r"decode tok/s[^|]*\|\s*([\d.]+)", out).group(1))

@@ -15,5 +15,6 @@ const tool_command tool_commands[] = {
     {"generate", "generate token ids from prompt ids with a model folder", cmd_generate},
     {"logits", "print the top-10 next-token logits for prompt ids", cmd_logits},
     {"convert", "write an MLX model folder from a HF/MLX one (quantize, dequantize, change dtype)", cmd_convert},
+    {"bench", "prefill and decode tokens/s and peak RSS of a model folder (random prompt ids)", cmd_bench},
     {NULL, NULL, NULL},
 };

@@ -157,12 +157,51 @@ static void test_quantized_embedding(void **state) {
     }
 }
 
+/* Rows wider than the avx512-int8 kernel's activation buffer (32768 columns)
+ * go to the float kernel; every path must still match the reference within
+ * the float bound. */
+static void test_quantized_matmul_wide_rows(void **state) {
+    (void)state;
+    test_device_config configs[TEST_MAX_DEVICE_CONFIGS];
+    int n_configs = test_device_configs(configs);
+    test_rng rng = {4242};
+    const int64_t rows = 9, cols = 32768 + 64, n_rows = 2;
+    for (int b = 0; b < 2; b++) {
+        int bits = b == 0 ? 4 : 8;
+        quantized q;
+        make_quantized(&rng, rows, cols, bits, 64, MLXE_DTYPE_BF16, &q);
+        float *x = malloc((size_t)(n_rows * cols) * sizeof(float));
+        float *y = malloc((size_t)(n_rows * rows) * sizeof(float));
+        test_fill(&rng, x, (size_t)(n_rows * cols), -1.0f, 1.0f);
+        for (int c = 0; c < n_configs; c++) {
+            mlxe_device *dev = test_create_device(&configs[c]);
+            mlxe_device_ops(dev)->matmul(dev, x, n_rows, &q.matrix, y);
+            for (int64_t r = 0; r < n_rows; r++)
+                for (int64_t o = 0; o < rows; o++) {
+                    double want = 0, magnitude = 0;
+                    for (int64_t k = 0; k < cols; k++) {
+                        want += x[r * cols + k] * q.values[o * cols + k];
+                        magnitude += fabs(x[r * cols + k]) * q.magnitudes[o * cols + k];
+                    }
+                    assert_close(y[r * rows + o], want, (double)(cols + 4) * FLT_EPSILON * magnitude,
+                                 "%d-bit %lld columns, %s x%d, token %lld output %lld", bits, (long long)cols,
+                                 configs[c].kernels, configs[c].threads, (long long)r, (long long)o);
+                }
+            mlxe_device_free(dev);
+        }
+        free(x);
+        free(y);
+        free_quantized(&q);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quantized_matmul_4bit),
         cmocka_unit_test(test_quantized_matmul_8bit),
         cmocka_unit_test(test_quantized_matmul_other_bits),
         cmocka_unit_test(test_quantized_embedding),
+        cmocka_unit_test(test_quantized_matmul_wide_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -111,9 +111,7 @@ AVX512 static void avx512_matmul_bf16(const float *x, int64_t n_x, const void *w
 
 /* ---- quantized weights, float activations (the default) ----
  * Same numerics as the AVX2 kernel: w = scale * q + bias with one FMA, then
- * FMAs with the float activations. 32 columns at a time: 8-bit, two 16-byte
- * loads widened to 16 lanes; 4-bit, the 16 bytes split into low and high
- * nibbles and interleaved back into column order (unpack lo/hi). */
+ * FMAs with the float activations. 32 columns at a time (dequantize32). */
 
 #define QF_ROWS 4
 #define QF_TOKENS 3
@@ -124,22 +122,28 @@ static inline float scale_value(mlxe_dtype dtype, const void *data, int64_t i) {
     return ((const float *)data)[i];
 }
 
-/* Weights of columns k..k+15 (first) and k+16..k+31 (second). */
-INLINE_AVX512 void dequantize32(int bits, const uint8_t *row, int64_t k, __m512 scale, __m512 bias, __m512 *first,
-                                __m512 *second) {
-    __m512i q0, q1;
+/* Weights of columns k..k+15 (first) and k+16..k+31 (second). 8-bit: the
+ * bytes widened and converted, then scale * q + bias. 4-bit: `table` holds
+ * scale * q + bias for q = 0..15 (the same FMA, done once per group), each
+ * packed word is spread over 8 lanes and shifted so lane i's nibble is in its
+ * low 4 bits, and vpermps looks the weights up (it reads only those bits). */
+INLINE_AVX512 void dequantize32(int bits, const uint8_t *row, int64_t k, __m512 scale, __m512 bias, __m512 table,
+                                __m512 *first, __m512 *second) {
     if (bits == 8) {
-        q0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(row + k)));
-        q1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(row + k + 16)));
-    } else {
-        __m128i packed = _mm_loadu_si128((const __m128i *)(row + k / 2));
-        const __m128i low = _mm_set1_epi8(0x0F);
-        __m128i even = _mm_and_si128(packed, low), odd = _mm_and_si128(_mm_srli_epi16(packed, 4), low);
-        q0 = _mm512_cvtepu8_epi32(_mm_unpacklo_epi8(even, odd));
-        q1 = _mm512_cvtepu8_epi32(_mm_unpackhi_epi8(even, odd));
+        __m512i q0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(row + k)));
+        __m512i q1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(row + k + 16)));
+        *first = _mm512_fmadd_ps(_mm512_cvtepi32_ps(q0), scale, bias);
+        *second = _mm512_fmadd_ps(_mm512_cvtepi32_ps(q1), scale, bias);
+        return;
     }
-    *first = _mm512_fmadd_ps(_mm512_cvtepi32_ps(q0), scale, bias);
-    *second = _mm512_fmadd_ps(_mm512_cvtepi32_ps(q1), scale, bias);
+    const __m512i words01 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    const __m512i words23 = _mm512_setr_epi32(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m512i shifts = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
+    __m512i packed = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(row + k / 2)));
+    __m512i q0 = _mm512_srlv_epi32(_mm512_permutexvar_epi32(words01, packed), shifts);
+    __m512i q1 = _mm512_srlv_epi32(_mm512_permutexvar_epi32(words23, packed), shifts);
+    *first = _mm512_permutexvar_ps(q0, table);
+    *second = _mm512_permutexvar_ps(q1, table);
 }
 
 /* n_w weight rows from o × n_x tokens (constants after inlining); x rows are
@@ -149,19 +153,21 @@ INLINE_AVX512 void float_quantized_tile(int bits, int n_w, int n_x, const mlxe_m
     const int64_t cols = w->cols, group_size = w->group_size, groups = cols / group_size;
     const int64_t row_bytes = cols * bits / 8;
     const uint8_t *rows = (const uint8_t *)w->data + o * row_bytes;
+    const __m512 nibbles = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     __m512 acc[QF_TOKENS][QF_ROWS];
     for (int t = 0; t < n_x; t++)
         for (int j = 0; j < n_w; j++) acc[t][j] = _mm512_setzero_ps();
     for (int64_t g = 0; g < groups; g++) {
-        __m512 scales[QF_ROWS], biases[QF_ROWS];
+        __m512 scales[QF_ROWS], biases[QF_ROWS], tables[QF_ROWS];
         for (int j = 0; j < n_w; j++) {
             scales[j] = _mm512_set1_ps(scale_value(w->scale_dtype, w->scales, (o + j) * groups + g));
             biases[j] = _mm512_set1_ps(scale_value(w->scale_dtype, w->biases, (o + j) * groups + g));
+            tables[j] = bits == 4 ? _mm512_fmadd_ps(nibbles, scales[j], biases[j]) : _mm512_setzero_ps();
         }
         for (int64_t k = g * group_size; k < (g + 1) * group_size; k += 32) {
             for (int j = 0; j < n_w; j++) {
                 __m512 first, second;
-                dequantize32(bits, rows + j * row_bytes, k, scales[j], biases[j], &first, &second);
+                dequantize32(bits, rows + j * row_bytes, k, scales[j], biases[j], tables[j], &first, &second);
                 for (int t = 0; t < n_x; t++) {
                     acc[t][j] = _mm512_fmadd_ps(first, _mm512_loadu_ps(x + t * cols + k), acc[t][j]);
                     acc[t][j] = _mm512_fmadd_ps(second, _mm512_loadu_ps(x + t * cols + k + 16), acc[t][j]);

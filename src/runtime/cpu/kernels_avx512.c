@@ -70,6 +70,11 @@ INLINE_AVX512 void tile_kernel(weight_kind kind, int n_w, int n_x, const char *w
         __m512 xv[TILE_X];
         for (int t = 0; t < n_x; t++) xv[t] = _mm512_maskz_loadu_ps(mask, x + t * x_stride + k);
         for (int j = 0; j < n_w; j++) {
+            /* Decode streams rows that may be short (896 columns): the hardware
+             * prefetcher loses them at each tile, so fetch the next tile's bytes
+             * (n_w rows further) while this one is computed. */
+            if (n_x == 1 && n_w == TILE_W)
+                _mm_prefetch(w + (j + TILE_W) * row_bytes + k * (kind == WEIGHT_F32 ? 4 : 2), _MM_HINT_T0);
             __m512 wv = load_weights(kind, w + j * row_bytes, k, mask);
             for (int t = 0; t < n_x; t++) acc[t][j] = _mm512_fmadd_ps(wv, xv[t], acc[t][j]);
         }
@@ -180,6 +185,9 @@ INLINE_AVX512 void float_quantized_tile(int bits, int n_w, int n_x, const mlxe_m
         }
         for (int64_t k = g * group_size; k < (g + 1) * group_size; k += 32) {
             for (int j = 0; j < n_w; j++) {
+                /* the next tile's bytes, one prefetch per 64-byte line (see tile_kernel) */
+                if (n_x == 1 && n_w == QF_ROWS && (k * bits / 8) % 64 == 0)
+                    _mm_prefetch((const char *)rows + (j + QF_ROWS) * row_bytes + k * bits / 8, _MM_HINT_T0);
                 __m512 first, second;
                 dequantize32(bits, rows + j * row_bytes, k, scales[j], biases[j], tables[j], &first, &second);
                 for (int t = 0; t < n_x; t++) {
@@ -350,7 +358,12 @@ INLINE_AVX512 void quantized_tile(int bits, int n_w, int n_x, const mlxe_matrix 
             for (int j = 0; j < n_w; j++) dots[t][j] = _mm256_setzero_si256();
         for (int64_t k = g * group_size; k < (g + 1) * group_size; k += 32) {
             __m256i wv[QW_ROWS];
-            for (int j = 0; j < n_w; j++) wv[j] = load_quantized(bits, rows + j * row_bytes, k);
+            for (int j = 0; j < n_w; j++) {
+                /* the next tile's bytes, one prefetch per 64-byte line (see tile_kernel) */
+                if (n_x == 1 && n_w == QW_ROWS && (k * bits / 8) % 64 == 0)
+                    _mm_prefetch((const char *)rows + (j + QW_ROWS) * row_bytes + k * bits / 8, _MM_HINT_T0);
+                wv[j] = load_quantized(bits, rows + j * row_bytes, k);
+            }
             for (int t = 0; t < n_x; t++) {
                 __m256i xv = _mm256_loadu_si256((const __m256i *)(xq + t * cols + k));
                 for (int j = 0; j < n_w; j++) dots[t][j] = _mm256_dpbusd_epi32(dots[t][j], wv[j], xv);

@@ -1,7 +1,8 @@
 /* bench/runtime_matmul.c — throughput of the CPU matmul op on a 4096×4096
  * weight matrix: decode (1 token, memory-bound) and prefill (64 tokens,
  * compute-bound) for F32, F16 and BF16 weights and 4/8-bit MLX quantized, with
- * the AVX2 and the portable kernels side by side.
+ * the AVX-512 (also with int8 activations), AVX2 and portable kernels side
+ * by side (those this processor runs).
  *
  *   bench_runtime_matmul [--threads N] [--size N] [--prefill-rows N] [--seconds S]
  *
@@ -121,10 +122,15 @@ int main(int argc, char **argv) {
     if (!x || !y) return 1;
     for (int64_t i = 0; i < prefill_rows * n; i++) x[i] = random_float();
 
-    const char *kernel_sets[2] = {"avx2", "generic"};
-    int n_sets = mlxe_cpu_has_avx2() ? 2 : 1;
-    if (n_sets == 1) kernel_sets[0] = "generic";
-    mlxe_device *devices[2];
+    const char *kernel_sets[4];
+    int n_sets = 0;
+    if (mlxe_cpu_has_avx512()) {
+        kernel_sets[n_sets++] = "avx512";
+        kernel_sets[n_sets++] = "avx512-int8";
+    }
+    if (mlxe_cpu_has_avx2()) kernel_sets[n_sets++] = "avx2";
+    kernel_sets[n_sets++] = "generic";
+    mlxe_device *devices[4];
     for (int s = 0; s < n_sets; s++) {
         setenv("MLXE_CPU_KERNELS", kernel_sets[s], 1);
         mlxe_error err;

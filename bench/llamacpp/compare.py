@@ -4,10 +4,11 @@
 For each model shape (bench/make_random_model.py: the same random weights for both engines) and
 each precision pair of equal bits per weight — ours BF16 / llama.cpp F16 and BF16, ours MLX 8-bit
 and 4-bit (group 64) / llama.cpp Q8_0 and Q4_0 — it runs llama.cpp's llama-bench and our
-mlxe-bench-model alternately, `--rounds` times, and prints the medians of prefill (128 tokens) and
-decode (32 tokens) tokens/s, our/llama.cpp ratio, and decode as a fraction of this machine's
+`mlxengine bench` alternately, `--rounds` times, and prints the medians of prefill (128 tokens) and
+decode (32 tokens) tokens/s, our/llama.cpp ratio, decode as a fraction of this machine's
 memory read bandwidth (bench_memory_bandwidth, measured in the same run: decode reads every weight
-once per token).
+once per token), and our peak RSS beside the weight files + our context (KV cache and scratch).
+--int8 adds rows for our opt-in int8-activation kernels (MLXE_CPU_KERNELS=avx512-int8).
 
 Nothing is installed: llama.cpp comes from tests/oracles/llamacpp/node_modules (scripts/setup.sh
 installs the pinned npm packages): the prebuilt libllama/ggml of @node-llama-cpp/linux-x64 3.21.1,
@@ -17,9 +18,9 @@ node-llama-cpp 3.21.1 against those libraries; its gguf-py writes the GGUF copie
 (both git-ignored).
 
     /usr/bin/python3 bench/llamacpp/compare.py [--models qwen2.5-0.5b llama-3.2-1b] [--threads 2] [--rounds 3]
+                                               [--int8]
 
-Needs the release build (build/mlxengine, build/bench/mlxe-bench-model,
-build/bench/bench_memory_bandwidth).
+Needs the release build (build/mlxengine, build/bench/bench_memory_bandwidth).
 """
 
 import argparse
@@ -41,12 +42,18 @@ LLAMA_BENCH = os.path.join(CACHE, "llama-bench")
 MODELS = os.path.join(ROOT, "bench", "models")
 BUILD = os.path.join(ROOT, "build")
 
-# (label, our folder suffix and convert flags, llama.cpp GGUF type)
+# (label, our folder suffix and convert flags, llama.cpp GGUF type, our MLXE_CPU_KERNELS or None)
 PAIRS = [
-    ("16-bit", "", None, "f16"),
-    ("16-bit", "", None, "bf16"),
-    ("8-bit", "-mlx-q8", ["--quantize", "--bits", "8", "--group-size", "64"], "q8_0"),
-    ("4-bit", "-mlx-q4", ["--quantize", "--bits", "4", "--group-size", "64"], "q4_0"),
+    ("16-bit", "", None, "f16", None),
+    ("16-bit", "", None, "bf16", None),
+    ("8-bit", "-mlx-q8", ["--quantize", "--bits", "8", "--group-size", "64"], "q8_0", None),
+    ("4-bit", "-mlx-q4", ["--quantize", "--bits", "4", "--group-size", "64"], "q4_0", None),
+]
+# With --int8 (AVX-512 VNNI processors): also our opt-in int8-activation kernels
+# (MLXE_CPU_KERNELS=avx512-int8; numerics differ, see kernels_avx512.c) against the same GGUFs.
+INT8_PAIRS = [
+    ("8-bit", "-mlx-q8", None, "q8_0", "avx512-int8"),
+    ("4-bit", "-mlx-q4", None, "q4_0", "avx512-int8"),
 ]
 
 
@@ -79,7 +86,7 @@ def prepare_models(name):
     if not os.path.exists(os.path.join(src, "config.json")):
         log("writing random model", name)
         run(["/usr/bin/python3", os.path.join(ROOT, "bench", "make_random_model.py"), name])
-    for _, suffix, flags, gguf_type in PAIRS:
+    for _, suffix, flags, gguf_type, _ in PAIRS:
         ours = src + suffix
         if flags and not os.path.exists(os.path.join(ours, "config.json")):
             log("mlxengine convert", name, " ".join(flags))
@@ -104,12 +111,18 @@ def llama_cpp_rates(gguf, threads, prompt, gen):
     return prefill, decode
 
 
-def our_rates(folder, threads, prompt, gen):
-    out = run([os.path.join(BUILD, "bench", "mlxe-bench-model"), "--model", folder, "--threads", str(threads),
-               "--prompt-tokens", str(prompt), "--gen-tokens", str(gen), "--repeat", "1"])
+def our_rates(folder, threads, prompt, gen, kernels=None):
+    env = dict(os.environ)
+    env.pop("MLXE_CPU_KERNELS", None)
+    if kernels:
+        env["MLXE_CPU_KERNELS"] = kernels
+    out = run([os.path.join(BUILD, "mlxengine"), "bench", "--model", folder, "--threads", str(threads),
+               "--prompt-tokens", str(prompt), "--gen-tokens", str(gen), "--repeat", "1"], env=env)
     prefill = float(re.search(r"prefill tok/s[^|]*\|\s*([\d.]+)", out).group(1))
     decode = float(re.search(r"decode tok/s[^|]*\|\s*([\d.]+)", out).group(1))
-    return prefill, decode
+    rss = float(re.search(r"peak RSS \(MB\)[^|]*\|\s*([\d.]+)", out).group(1))
+    context = float(re.search(r"context ([\d.]+) MB", out).group(1))
+    return prefill, decode, rss, context
 
 
 def folder_bytes(folder):
@@ -128,7 +141,10 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--prompt", type=int, default=128)
     parser.add_argument("--gen", type=int, default=32)
+    parser.add_argument("--int8", action="store_true",
+                        help="also run our opt-in int8-activation kernels (MLXE_CPU_KERNELS=avx512-int8)")
     args = parser.parse_args()
+    pairs = PAIRS + (INT8_PAIRS if args.int8 else [])
     prepare_llama_bench()
     for name in args.models:
         prepare_models(name)
@@ -141,13 +157,14 @@ def main():
     for r in range(args.rounds):
         bw.append(bandwidth(args.threads))
         for name in args.models:
-            for label, suffix, _, gguf_type in PAIRS:
+            for label, suffix, _, gguf_type, kernels in pairs:
                 gguf = os.path.join(MODELS, "gguf", f"{name}-{gguf_type}.gguf")
-                key = (name, label, gguf_type)
+                key = (name, label, gguf_type, kernels)
                 theirs = llama_cpp_rates(gguf, args.threads, args.prompt, args.gen)
-                ours = our_rates(os.path.join(MODELS, name + suffix), args.threads, args.prompt, args.gen)
+                ours = our_rates(os.path.join(MODELS, name + suffix), args.threads, args.prompt, args.gen, kernels)
                 results.setdefault(key, []).append((ours, theirs))
-                log(f"round {r + 1}: {name} {label} vs {gguf_type}: ours {ours[0]:.1f}/{ours[1]:.2f}, "
+                log(f"round {r + 1}: {name} {label}{' ' + kernels if kernels else ''} vs {gguf_type}: "
+                    f"ours {ours[0]:.1f}/{ours[1]:.2f}, "
                     f"llama.cpp {theirs[0]:.1f}/{theirs[1]:.2f} tok/s (prefill/decode)")
 
     bandwidth_gbs = statistics.median(bw)
@@ -156,20 +173,26 @@ def main():
           f"(median of {len(bw)}); load average {load:.1f} at the end; medians of {args.rounds} alternating rounds")
     print()
     print(f"| model | ours | llama.cpp | prefill {args.prompt} ours | llama.cpp | ratio "
-          f"| decode {args.gen} ours | llama.cpp | ratio | our decode GB/s | of bandwidth |")
-    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for (name, label, gguf_type), runs in results.items():
-        suffix = next(s for lab, s, _, t in PAIRS if lab == label and t == gguf_type)
+          f"| decode {args.gen} ours | llama.cpp | ratio | our decode GB/s | of bandwidth "
+          f"| our peak RSS MB | weights + context MB |")
+    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for (name, label, gguf_type, kernels), runs in results.items():
+        suffix = next(s for lab, s, _, t, _ in pairs if lab == label and t == gguf_type)
         ours_prefill = statistics.median(o[0] for o, _ in runs)
         ours_decode = statistics.median(o[1] for o, _ in runs)
         theirs_prefill = statistics.median(t[0] for _, t in runs)
         theirs_decode = statistics.median(t[1] for _, t in runs)
+        ours_rss = statistics.median(o[2] for o, _ in runs)
+        ours_context = runs[0][0][3]
         weights = folder_bytes(os.path.join(MODELS, name + suffix))
         decode_gbs = weights * ours_decode / 1e9
         ours_label = {"16-bit": "BF16", "8-bit": "MLX 8-bit g64", "4-bit": "MLX 4-bit g64"}[label]
+        if kernels:
+            ours_label += f" ({kernels})"
         print(f"| {name} | {ours_label} | {gguf_type.upper()} | {ours_prefill:.1f} | {theirs_prefill:.1f} | "
               f"{ours_prefill / theirs_prefill:.2f} | {ours_decode:.2f} | {theirs_decode:.2f} | "
-              f"{ours_decode / theirs_decode:.2f} | {decode_gbs:.1f} | {decode_gbs / bandwidth_gbs:.0%} |")
+              f"{ours_decode / theirs_decode:.2f} | {decode_gbs:.1f} | {decode_gbs / bandwidth_gbs:.0%} | "
+              f"{ours_rss:.0f} | {weights / 1048576 + ours_context:.0f} |")
 
 
 if __name__ == "__main__":

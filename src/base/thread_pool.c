@@ -1,6 +1,13 @@
 /* base/thread_pool.c — workers wait on a generation counter: spin for a
  * while (cheap hand-off between consecutive ops), then sleep on a condition
- * variable (no CPU burnt when idle). */
+ * variable (no CPU burnt when idle).
+ *
+ * Every worker index of a run is a slot that one thread claims (atomic
+ * compare-exchange on a state tagged with the run's generation): a worker
+ * claims its own slot when it wakes, and the caller, once its own share is
+ * done, claims and runs every slot no worker has started. So a run never
+ * waits for a thread the system has not scheduled yet (a machine with more
+ * runnable threads than CPUs), only for shares already under way. */
 #include "base/thread_pool.h"
 
 #include <pthread.h>
@@ -21,6 +28,12 @@
 
 /* About 50-100 µs of spinning before a worker goes to sleep. */
 #define SPIN_ITERATIONS 20000
+/* While waiting for a share under way, yield the CPU now and then (the
+ * thread running it may be waiting for this CPU). */
+#define WAIT_SPINS_BEFORE_YIELD 256
+
+/* Slot states, tagged with the run's generation: (generation << 2) | state. */
+enum { SLOT_OPEN = 0, SLOT_RUNNING = 1, SLOT_DONE = 2, SLOT_TAKEN = 3 };
 
 struct mlxe_thread_pool {
     int size;
@@ -28,7 +41,7 @@ struct mlxe_thread_pool {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     atomic_uint generation;   /* bumped once per run */
-    atomic_int pending;       /* workers (other than the caller) still running */
+    _Atomic(unsigned) *slots; /* per worker index >= 1: the state of its share in the current run */
     atomic_bool stopping;
     mlxe_parallel_fn fn;
     void *ctx;
@@ -74,9 +87,15 @@ static void *worker_main(void *arg_ptr) {
             pthread_mutex_unlock(&pool->lock);
         }
         if (atomic_load(&pool->stopping)) return NULL;
-        seen = atomic_load(&pool->generation);
-        pool->fn(pool->ctx, arg.index, pool->size);
-        atomic_fetch_sub_explicit(&pool->pending, 1, memory_order_acq_rel);
+        seen = atomic_load_explicit(&pool->generation, memory_order_acquire);
+        /* Claim this index's share of run `seen`; fails when the caller took it, or
+         * when the caller has already moved on to a later run (then the loop sees it). */
+        unsigned expected = (seen << 2) | SLOT_OPEN;
+        if (atomic_compare_exchange_strong_explicit(&pool->slots[arg.index], &expected, (seen << 2) | SLOT_RUNNING,
+                                                    memory_order_acq_rel, memory_order_acquire)) {
+            pool->fn(pool->ctx, arg.index, pool->size);
+            atomic_store_explicit(&pool->slots[arg.index], (seen << 2) | SLOT_DONE, memory_order_release);
+        }
     }
 }
 
@@ -89,9 +108,15 @@ mlxe_status mlxe_thread_pool_create(int n_threads, mlxe_thread_pool **out, mlxe_
     pthread_mutex_init(&pool->lock, NULL);
     pthread_cond_init(&pool->wake, NULL);
     atomic_init(&pool->generation, 0);
-    atomic_init(&pool->pending, 0);
     atomic_init(&pool->stopping, false);
     if (n_threads > 1) {
+        pool->slots = calloc((size_t)n_threads, sizeof *pool->slots);
+        if (!pool->slots) {
+            pool->size = 1; /* nothing started yet */
+            mlxe_thread_pool_free(pool);
+            return mlxe_error_set(err, MLXE_ERR_OUT_OF_MEMORY, "thread pool: out of memory");
+        }
+        for (int i = 0; i < n_threads; i++) atomic_init(&pool->slots[i], SLOT_DONE);
         pool->threads = calloc((size_t)n_threads - 1, sizeof *pool->threads);
         if (!pool->threads) {
             mlxe_thread_pool_free(pool);
@@ -128,6 +153,7 @@ void mlxe_thread_pool_free(mlxe_thread_pool *pool) {
     if (pool->threads)
         for (int i = 1; i < pool->size; i++) pthread_join(pool->threads[i - 1], NULL);
     free(pool->threads);
+    free((void *)pool->slots);
     pthread_mutex_destroy(&pool->lock);
     pthread_cond_destroy(&pool->wake);
     free(pool);
@@ -142,11 +168,28 @@ void mlxe_thread_pool_run(mlxe_thread_pool *pool, mlxe_parallel_fn fn, void *ctx
     }
     pool->fn = fn;
     pool->ctx = ctx;
-    atomic_store(&pool->pending, pool->size - 1);
+    unsigned generation = atomic_load_explicit(&pool->generation, memory_order_relaxed) + 1;
+    for (int i = 1; i < pool->size; i++)
+        atomic_store_explicit(&pool->slots[i], (generation << 2) | SLOT_OPEN, memory_order_relaxed);
     pthread_mutex_lock(&pool->lock);
-    atomic_fetch_add_explicit(&pool->generation, 1, memory_order_release);
+    atomic_store_explicit(&pool->generation, generation, memory_order_release);
     pthread_cond_broadcast(&pool->wake);
     pthread_mutex_unlock(&pool->lock);
     fn(ctx, 0, pool->size);
-    while (atomic_load_explicit(&pool->pending, memory_order_acquire) > 0) cpu_relax();
+    /* Shares no worker has started: run them here rather than wait for a wake-up. */
+    for (int i = 1; i < pool->size; i++) {
+        unsigned expected = (generation << 2) | SLOT_OPEN;
+        if (atomic_compare_exchange_strong_explicit(&pool->slots[i], &expected, (generation << 2) | SLOT_TAKEN,
+                                                    memory_order_acq_rel, memory_order_acquire))
+            fn(ctx, i, pool->size);
+    }
+    for (int i = 1; i < pool->size; i++) {
+        int spins = 0;
+        while (atomic_load_explicit(&pool->slots[i], memory_order_acquire) == ((generation << 2) | SLOT_RUNNING)) {
+            if (++spins % WAIT_SPINS_BEFORE_YIELD == 0)
+                sched_yield();
+            else
+                cpu_relax();
+        }
+    }
 }

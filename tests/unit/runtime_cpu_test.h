@@ -103,13 +103,21 @@ typedef struct test_device_config {
     int threads;
 } test_device_config;
 
-/* Fills configs (room for 6) and returns how many apply on this CPU. */
+#define TEST_MAX_DEVICE_CONFIGS 12
+
+/* Fills configs (room for TEST_MAX_DEVICE_CONFIGS) and returns how many
+ * apply on this CPU: every kernel set it runs × 1, 2, 3 threads. */
 static inline int test_device_configs(test_device_config *configs) {
     int n = 0;
     static const int thread_counts[] = {1, 2, 3};
     for (int i = 0; i < 3; i++) configs[n++] = (test_device_config){"generic", thread_counts[i]};
     if (mlxe_cpu_has_avx2())
         for (int i = 0; i < 3; i++) configs[n++] = (test_device_config){"avx2", thread_counts[i]};
+    if (mlxe_cpu_has_avx512())
+        for (int i = 0; i < 3; i++) {
+            configs[n++] = (test_device_config){"avx512", thread_counts[i]};
+            configs[n++] = (test_device_config){"avx512-int8", thread_counts[i]};
+        }
     return n;
 }
 

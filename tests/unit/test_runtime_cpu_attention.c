@@ -45,7 +45,7 @@ static void reference_attention(const attention_case *ac, const float *q, const 
 
 static void test_attention(void **state) {
     (void)state;
-    test_device_config configs[6];
+    test_device_config configs[TEST_MAX_DEVICE_CONFIGS];
     int n_configs = test_device_configs(configs);
     test_rng rng = {5};
     for (size_t c_index = 0; c_index < sizeof cases / sizeof cases[0]; c_index++) {

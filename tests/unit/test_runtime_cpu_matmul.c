@@ -16,7 +16,7 @@ static const shape shapes[] = {
 };
 
 static void check_matmul(mlxe_dtype dtype) {
-    test_device_config configs[6];
+    test_device_config configs[TEST_MAX_DEVICE_CONFIGS];
     int n_configs = test_device_configs(configs);
     test_rng rng = {42 + (uint64_t)dtype};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
@@ -75,8 +75,8 @@ static void test_matmul_bf16(void **state) {
     check_matmul(MLXE_DTYPE_BF16);
 }
 
-/* The two kernel paths must agree with each other as well as with the
- * reference: same stored weights, outputs within the float bound. */
+/* The SIMD kernel paths must agree with the portable one as well as with
+ * the reference: same stored weights, outputs within the float bound. */
 static void test_matmul_paths_agree(void **state) {
     (void)state;
     if (!mlxe_cpu_has_avx2()) skip();
@@ -86,23 +86,28 @@ static void test_matmul_paths_agree(void **state) {
     void *w_data = test_make_weights(&rng, MLXE_DTYPE_F16, (size_t)(rows * cols), -1.0f, 1.0f, &w_values);
     float *x = malloc((size_t)(n_rows * cols) * sizeof(float));
     float *y_generic = malloc((size_t)(n_rows * rows) * sizeof(float));
-    float *y_avx2 = malloc((size_t)(n_rows * rows) * sizeof(float));
+    float *y_simd = malloc((size_t)(n_rows * rows) * sizeof(float));
     test_fill(&rng, x, (size_t)(n_rows * cols), -1.0f, 1.0f);
     mlxe_matrix w = {.dtype = MLXE_DTYPE_F16, .rows = rows, .cols = cols, .data = w_data};
-    test_device_config generic = {"generic", 2}, avx2 = {"avx2", 2};
+    test_device_config generic = {"generic", 2};
     mlxe_device *dev = test_create_device(&generic);
     mlxe_device_ops(dev)->matmul(dev, x, n_rows, &w, y_generic);
     mlxe_device_free(dev);
-    dev = test_create_device(&avx2);
-    mlxe_device_ops(dev)->matmul(dev, x, n_rows, &w, y_avx2);
-    mlxe_device_free(dev);
-    for (int64_t i = 0; i < n_rows * rows; i++)
-        assert_close(y_avx2[i], y_generic[i], 2e-5 * sqrt((double)cols), "output %lld", (long long)i);
+    test_device_config simd[] = {{"avx2", 2}, {"avx512", 2}};
+    int n_simd = mlxe_cpu_has_avx512() ? 2 : 1;
+    for (int s = 0; s < n_simd; s++) {
+        dev = test_create_device(&simd[s]);
+        mlxe_device_ops(dev)->matmul(dev, x, n_rows, &w, y_simd);
+        mlxe_device_free(dev);
+        for (int64_t i = 0; i < n_rows * rows; i++)
+            assert_close(y_simd[i], y_generic[i], 2e-5 * sqrt((double)cols), "%s output %lld", simd[s].kernels,
+                         (long long)i);
+    }
     free(w_data);
     free(w_values);
     free(x);
     free(y_generic);
-    free(y_avx2);
+    free(y_simd);
 }
 
 int main(void) {

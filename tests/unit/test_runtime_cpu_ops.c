@@ -31,7 +31,7 @@ static void test_device_create(void **state) {
     const mlxe_ops *ops = mlxe_device_ops(dev);
     assert_non_null(ops);
     assert_string_equal(mlxe_device_name(dev), ops->name);
-    assert_string_equal(ops->name, mlxe_cpu_has_avx2() ? "cpu-avx2" : "cpu-generic");
+    assert_string_equal(ops->name, mlxe_cpu_has_avx512() ? "cpu-avx512" : mlxe_cpu_has_avx2() ? "cpu-avx2" : "cpu-generic");
     assert_non_null(ops->matmul);
     assert_non_null(ops->attention);
 
@@ -64,11 +64,29 @@ static void test_device_create(void **state) {
     assert_true(runtime_log_contains("cpu kernels: generic (MLXE_CPU_KERNELS=generic)"));
     mlxe_device_free(dev);
 
+    /* MLXE_CPU_KERNELS=avx2 forces AVX2 on an AVX-512 processor; =avx512 is honoured where the processor has it */
+    if (mlxe_cpu_has_avx2()) {
+        setenv("MLXE_CPU_KERNELS", "avx2", 1);
+        assert_int_equal(mlxe_device_create_cpu(1, &dev, &err), MLXE_OK);
+        unsetenv("MLXE_CPU_KERNELS");
+        assert_string_equal(mlxe_device_name(dev), "cpu-avx2");
+        mlxe_device_free(dev);
+    }
+    setenv("MLXE_CPU_KERNELS", "avx512", 1);
+    assert_int_equal(mlxe_device_create_cpu(1, &dev, &err), MLXE_OK);
+    unsetenv("MLXE_CPU_KERNELS");
+    if (mlxe_cpu_has_avx512()) {
+        assert_string_equal(mlxe_device_name(dev), "cpu-avx512");
+    } else {
+        assert_true(runtime_log_contains("MLXE_CPU_KERNELS=avx512 but this processor lacks"));
+    }
+    mlxe_device_free(dev);
+
     /* an unknown value warns and chooses automatically */
     setenv("MLXE_CPU_KERNELS", "sse9", 1);
     assert_int_equal(mlxe_device_create_cpu(2, &dev, &err), MLXE_OK);
     unsetenv("MLXE_CPU_KERNELS");
-    assert_string_equal(mlxe_device_name(dev), mlxe_cpu_has_avx2() ? "cpu-avx2" : "cpu-generic");
+    assert_string_equal(mlxe_device_name(dev), mlxe_cpu_has_avx512() ? "cpu-avx512" : mlxe_cpu_has_avx2() ? "cpu-avx2" : "cpu-generic");
     assert_true(runtime_log_contains("MLXE_CPU_KERNELS=sse9 is not known"));
     mlxe_device_free(dev);
     mlxe_log_set_level(MLXE_LOG_CAT_RUNTIME, MLXE_LOG_INFO);
@@ -76,7 +94,7 @@ static void test_device_create(void **state) {
 
 static void test_embedding(void **state) {
     (void)state;
-    test_device_config configs[6];
+    test_device_config configs[TEST_MAX_DEVICE_CONFIGS];
     int n_configs = test_device_configs(configs);
     test_rng rng = {3};
     const int64_t vocab = 50, dim = 2049, n_rows = 17;
@@ -131,7 +149,7 @@ static void test_add_bias(void **state) {
 
 static void test_rms_norm(void **state) {
     (void)state;
-    test_device_config configs[6];
+    test_device_config configs[TEST_MAX_DEVICE_CONFIGS];
     int n_configs = test_device_configs(configs);
     test_rng rng = {6};
     static const int64_t dims[] = {1, 7, 2049};
@@ -175,7 +193,7 @@ static void test_rms_norm(void **state) {
 
 static void test_rope(void **state) {
     (void)state;
-    test_device_config configs[6];
+    test_device_config configs[TEST_MAX_DEVICE_CONFIGS];
     int n_configs = test_device_configs(configs);
     test_rng rng = {8};
     static const int64_t shapes[][3] = {{1, 1, 2}, {3, 5, 6}, {17, 8, 128}}; /* rows, heads, head_dim */
@@ -217,7 +235,7 @@ static void test_rope(void **state) {
 
 static void test_silu_mul_and_add(void **state) {
     (void)state;
-    test_device_config configs[6];
+    test_device_config configs[TEST_MAX_DEVICE_CONFIGS];
     int n_configs = test_device_configs(configs);
     test_rng rng = {10};
     static const int64_t sizes[] = {1, 13, 140001};

@@ -21,5 +21,6 @@ const tool_command tool_commands[] = {
     {"template", "print the prompt a model's chat template renders", cmd_template},
     {"convert", "write an MLX model folder from a HF/MLX one (quantize, dequantize, change dtype)", cmd_convert},
     {"perplexity", "perplexity of a text file under a model (default: the embedded model)", cmd_perplexity},
+    {"bench", "prefill and decode tokens/s and peak RSS of a model folder (random prompt ids)", cmd_bench},
     {NULL, NULL, NULL},
 };

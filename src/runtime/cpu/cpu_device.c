@@ -70,6 +70,8 @@ static mlxe_status cpu_synchronize(mlxe_device *dev, mlxe_error *err) {
 CPU_OPS_TABLE(cpu_ops_generic, "cpu-generic");
 #if defined(__x86_64__)
 CPU_OPS_TABLE(cpu_ops_avx2, "cpu-avx2");
+CPU_OPS_TABLE(cpu_ops_avx512, "cpu-avx512");
+CPU_OPS_TABLE(cpu_ops_avx512_int8, "cpu-avx512-int8");
 #endif
 
 mlxe_status mlxe_cpu_device_init(mlxe_device *dev, int n_threads, mlxe_error *err) {
@@ -81,6 +83,8 @@ mlxe_status mlxe_cpu_device_init(mlxe_device *dev, int n_threads, mlxe_error *er
     dev->ops = &cpu_ops_generic;
 #if defined(__x86_64__)
     if (kernels == &mlxe_cpu_kernels_avx2) dev->ops = &cpu_ops_avx2;
+    if (kernels == &mlxe_cpu_kernels_avx512) dev->ops = &cpu_ops_avx512;
+    if (kernels == &mlxe_cpu_kernels_avx512_int8) dev->ops = &cpu_ops_avx512_int8;
 #endif
     if (n_threads > 1) {
         mlxe_status status = mlxe_thread_pool_create(n_threads, &dev->pool, err);

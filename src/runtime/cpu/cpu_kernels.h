@@ -1,6 +1,6 @@
 /* runtime/cpu/cpu_kernels.h — the inner loops the CPU ops are built from, in
- * one table per instruction set (portable C, AVX2+FMA+F16C), chosen once at
- * device creation.
+ * one table per instruction set (portable C, AVX2+FMA+F16C, AVX-512 with
+ * VNNI), chosen once at device creation.
  *
  * The ops (cpu_ops_*.c) do the threading and call these on their share of the
  * work; kernels never allocate and never fail. */
@@ -19,7 +19,7 @@ typedef void (*mlxe_matmul_kernel)(const float *x, int64_t n_x, const void *w, i
                                    int64_t o_begin, int64_t o_end, float *y, int64_t ldy);
 
 typedef struct mlxe_cpu_kernels {
-    const char *name;              /* "generic", "avx2" */
+    const char *name;              /* "generic", "avx2", "avx512", "avx512-int8" */
     mlxe_matmul_kernel matmul_f32;
     mlxe_matmul_kernel matmul_f16;
     mlxe_matmul_kernel matmul_bf16;
@@ -36,11 +36,17 @@ typedef struct mlxe_cpu_kernels {
 extern const mlxe_cpu_kernels mlxe_cpu_kernels_generic;
 #if defined(__x86_64__)
 extern const mlxe_cpu_kernels mlxe_cpu_kernels_avx2;
+extern const mlxe_cpu_kernels mlxe_cpu_kernels_avx512;
+/* avx512 with int8 activations for 4/8-bit weights (kernels_avx512.c). */
+extern const mlxe_cpu_kernels mlxe_cpu_kernels_avx512_int8;
 #endif
 
 /* The fastest table this processor runs, unless MLXE_CPU_KERNELS=generic
- * (or =avx2, honoured only when the processor has it) says otherwise. */
+ * (or =avx2 / =avx512 / =avx512-int8, honoured only when the processor has
+ * it) says otherwise. avx512-int8 is never chosen automatically. */
 const mlxe_cpu_kernels *mlxe_cpu_kernels_select(void);
 bool mlxe_cpu_has_avx2(void);
+/* AVX-512 F, BW, VL, DQ and VNNI, on top of AVX2/FMA/F16C. */
+bool mlxe_cpu_has_avx512(void);
 
 #endif

@@ -2,11 +2,19 @@
  * (weight rows) among the workers in blocks of 4 (the kernels' register tile)
  * and runs the kernel for the weight's dtype on each share. Splitting over
  * weight rows means every worker streams a disjoint part of the matrix, which
- * is what bounds decode, and each reuses its rows for all the batch's tokens. */
+ * is what bounds decode, and each reuses its rows for all the batch's tokens.
+ *
+ * Shares are handed out dynamically: each worker takes the next run of
+ * blocks from an atomic counter (about CHUNKS_PER_WORKER runs per worker), so
+ * a worker the system deschedules mid-op (more runnable threads than CPUs)
+ * holds back only the run it has, and the others finish the matrix. */
+#include <stdatomic.h>
+
 #include "runtime/cpu/cpu_ops.h"
 
 /* Weight rows per scheduling block; a multiple of the kernels' tile. */
 #define ROW_BLOCK 4
+#define CHUNKS_PER_WORKER 8
 
 typedef struct matmul_job {
     const mlxe_cpu_kernels *kernels;
@@ -14,18 +22,11 @@ typedef struct matmul_job {
     int64_t n_rows;
     const mlxe_matrix *w;
     float *y;
+    atomic_long next_block; /* the first block no worker has taken */
 } matmul_job;
 
-static void matmul_worker(void *ctx, int index, int count) {
-    const matmul_job *job = ctx;
+static void matmul_rows(const matmul_job *job, int64_t o_begin, int64_t o_end) {
     const mlxe_matrix *w = job->w;
-    int64_t n_blocks = (w->rows + ROW_BLOCK - 1) / ROW_BLOCK;
-    long begin, end;
-    mlxe_split_range((long)n_blocks, index, count, &begin, &end);
-    int64_t o_begin = (int64_t)begin * ROW_BLOCK;
-    int64_t o_end = (int64_t)end * ROW_BLOCK;
-    if (o_end > w->rows) o_end = w->rows;
-    if (o_begin >= o_end) return;
     if (w->bits != 0) {
         if (job->kernels->matmul_quantized && (w->bits == 4 || w->bits == 8))
             job->kernels->matmul_quantized(job->x, job->n_rows, w, o_begin, o_end, job->y);
@@ -39,9 +40,25 @@ static void matmul_worker(void *ctx, int index, int count) {
     kernel(job->x, job->n_rows, w->data, w->cols, o_begin, o_end, job->y, w->rows);
 }
 
+static void matmul_worker(void *ctx, int index, int count) {
+    (void)index;
+    matmul_job *job = ctx;
+    const int64_t rows = job->w->rows;
+    const long n_blocks = (long)((rows + ROW_BLOCK - 1) / ROW_BLOCK);
+    long chunk = n_blocks / ((long)count * CHUNKS_PER_WORKER);
+    if (chunk < 1) chunk = 1;
+    for (;;) {
+        long begin = atomic_fetch_add_explicit(&job->next_block, chunk, memory_order_relaxed);
+        if (begin >= n_blocks) return;
+        long end = begin + chunk < n_blocks ? begin + chunk : n_blocks;
+        int64_t o_begin = (int64_t)begin * ROW_BLOCK, o_end = (int64_t)end * ROW_BLOCK;
+        matmul_rows(job, o_begin, o_end < rows ? o_end : rows);
+    }
+}
+
 void mlxe_cpu_matmul(mlxe_device *dev, const float *x, int64_t n_rows, const mlxe_matrix *w, float *y) {
     if (n_rows <= 0 || w->rows <= 0) return;
-    matmul_job job = {mlxe_cpu_kernels_of(dev), x, n_rows, w, y};
+    matmul_job job = {mlxe_cpu_kernels_of(dev), x, n_rows, w, y, 0};
     /* Below ~64K multiply-adds the hand-off to the workers costs more than it saves. */
     bool parallel = n_rows * w->rows * w->cols >= 65536 && w->rows >= 2 * ROW_BLOCK;
     mlxe_cpu_run(dev, parallel, matmul_worker, &job);

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """bench/hub_download.py — download throughput from the local fake hub (tests/hub/fake_hub.py):
-`mlxengine pull` (resume-capable, verifying sha256 while it writes, fsync, cache layout) against
+`mlxengine pull` (resume-capable, verifying sha256 while it writes, cache layout) against
 `curl -L -o` (no verification) on the same LFS file, side by side, alternating runs, plus the CPU
 time OpenSSL's sha256 needs for that file (the hashing share of our CPU time).
 usage: bench/hub_download.py MLXENGINE [SIZE_BYTES (default 1e9)] [RUNS (default 3)]"""

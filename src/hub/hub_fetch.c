@@ -1,7 +1,8 @@
 /* hub/hub_fetch.c — the download engine: several files at once on one curl
  * multi handle, each written to blobs/{etag}.incomplete and resumed from
  * its size with Range (across runs too, unlike huggingface_hub ≥ 1.18),
- * hashed while it arrives, verified against its etag (sha256 or git blob
+ * hashed in the write callback as it arrives (bytes kept from an earlier run
+ * are hashed from disk first), verified against its etag (sha256 or git blob
  * sha1) before it is renamed into blobs/ and linked into snapshots/, with
  * retries and backoff (Retry-After / RateLimit honoured), a stall detector
  * (no byte for stall_timeout_s: reconnect and resume), flock() per blob so
@@ -35,13 +36,15 @@ typedef struct fetch_job {
     char *incomplete_path;
     char *blob_path;
     char *url;
-    uint64_t offset;          /* bytes on disk and hashed */
+    uint64_t offset;          /* bytes hashed: on disk, or on disk + `pending` during a transfer */
+    unsigned char *pending;   /* received bytes not yet written (PENDING_CAPACITY) */
+    size_t pending_size;
+    int write_errno;          /* errno of the failed write, for the message */
     uint64_t offset_at_start; /* at the start of the current attempt */
     uint64_t requested_from;  /* the Range start asked for */
     int attempts_without_progress;
     bool resumed_from_disk;   /* began with bytes from an earlier run (checked only at the end) */
     hub_hasher *hasher;
-    hub_hash_follower *follower; /* hashes the file on a second thread */
     CURL *curl;
     struct curl_slist *headers;
     hub_response response;    /* headers of the latest answer */
@@ -72,6 +75,31 @@ typedef struct fetch_run {
     const struct fetch_job *last_active; /* the file that received bytes last, for progress */
     CURLM *multi;
 } fetch_run;
+
+/* curl hands the body over in pieces of at most CURL_MAX_WRITE_SIZE (16 KiB)
+ * whatever CURLOPT_BUFFERSIZE says; one write() per piece was the largest
+ * syscall cost of a download (issue 6), so pieces are gathered first. 256 KiB
+ * stays in L2 between the hash and the write; 1 MiB measured slower than no
+ * gathering at all. */
+#define PENDING_CAPACITY ((size_t)256 << 10)
+
+/* Writes the gathered bytes to the .incomplete file; false (write_errno set) on failure. */
+static bool job_flush(fetch_job *job) {
+    const unsigned char *p = job->pending;
+    size_t left = job->pending_size;
+    while (left) {
+        ssize_t w = write(job->fd, p, left);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            job->write_errno = w < 0 ? errno : ENOSPC;
+            return false;
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    job->pending_size = 0;
+    return true;
+}
 
 static bool etag_is_hex(const char *etag, size_t n) {
     if (strlen(etag) != n) return false;
@@ -121,12 +149,18 @@ static void job_close(fetch_run *run, fetch_job *job) {
     }
     curl_slist_free_all(job->headers);
     job->headers = NULL;
+    /* Bytes received but not written are hashed yet not on disk: written
+     * now so the next pull resumes after them (it re-hashes the file). */
+    if (job->fd >= 0 && job->pending_size > 0 && !job_flush(job))
+        MLXE_WARN(MLXE_LOG_CAT_HUB, "cannot write %s: %s; the next pull resumes before the lost bytes",
+                  job->incomplete_path, strerror(job->write_errno));
+    free(job->pending);
+    job->pending = NULL;
+    job->pending_size = 0;
     if (job->fd >= 0) close(job->fd);
     job->fd = -1;
     hub_unlock_blob(job->lock_fd);
     job->lock_fd = -1;
-    hub_hash_follower_abort(job->follower);
-    job->follower = NULL;
     hub_hasher_free(job->hasher);
     job->hasher = NULL;
     hub_response_clear(&job->response);
@@ -159,14 +193,12 @@ static size_t on_job_header(char *data, size_t size, size_t n, void *user) {
 
 /* Restarts the file from byte 0 (a 200 to a Range request). */
 static bool job_restart_from_zero(fetch_job *job) {
-    hub_hash_follower_abort(job->follower);
-    job->follower = NULL;
+    job->pending_size = 0;
     if (ftruncate(job->fd, 0) != 0 || lseek(job->fd, 0, SEEK_SET) != 0) return false;
     job->offset = 0;
     job->offset_at_start = 0;
     hub_hasher_reset(job->hasher);
-    job->follower = hub_hash_follower_start(job->hasher, job->incomplete_path, 0, job->spec->size);
-    return job->follower != NULL;
+    return true;
 }
 
 static size_t on_job_body(char *data, size_t size, size_t n, void *user) {
@@ -192,21 +224,27 @@ static size_t on_job_body(char *data, size_t size, size_t n, void *user) {
         job->overflow = true;
         return 0;
     }
+    /* Hashed here, from the bytes curl hands us, rather than read back from
+     * the file: on a 2-core machine a second hashing thread that maps the
+     * file competes with the server and curl and costs page faults and
+     * wake-ups (issue 6: 62% of curl's throughput with it). */
+    hub_hasher_update(job->hasher, data, len);
     const char *p = data;
     size_t left = len;
     while (left) {
-        ssize_t w = write(job->fd, p, left);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
+        if (job->pending_size == PENDING_CAPACITY && !job_flush(job)) {
             job->write_failed = true;
             return 0;
         }
-        p += w;
-        left -= (size_t)w;
+        size_t room = PENDING_CAPACITY - job->pending_size;
+        size_t piece = left < room ? left : room;
+        memcpy(job->pending + job->pending_size, p, piece);
+        job->pending_size += piece;
+        p += piece;
+        left -= piece;
     }
     job->offset += len;
     job->run->last_active = job;
-    hub_hash_follower_advance(job->follower, job->offset);
     return len;
 }
 
@@ -255,10 +293,6 @@ static mlxe_status job_start_transfer(fetch_run *run, fetch_job *job, mlxe_error
 static mlxe_status job_verify_and_store(fetch_run *run, fetch_job *job, mlxe_error *err) {
     const hub_fetch_job *spec = job->spec;
     char actual[65] = "";
-    bool read_back = hub_hash_follower_finish(job->follower);
-    job->follower = NULL;
-    if (!read_back)
-        return mlxe_error_set(err, MLXE_ERR_IO, "cannot read back %s to check it", job->incomplete_path);
     hub_hasher_final(job->hasher, actual);
     bool checkable = etag_is_hex(spec->etag, 64) || etag_is_hex(spec->etag, 40);
     if (checkable && strcmp(actual, spec->etag) != 0 && job->resumed_from_disk) {
@@ -317,7 +351,8 @@ static mlxe_status job_begin(fetch_run *run, fetch_job *job, mlxe_error *err) {
         struct stat st;
         uint64_t have = fstat(job->fd, &st) == 0 ? (uint64_t)st.st_size : 0;
         job->hasher = hub_hasher_create(spec->lfs, spec->size);
-        if (!job->hasher) return mlxe_error_set(err, MLXE_ERR_OUT_OF_MEMORY, "out of memory");
+        job->pending = malloc(PENDING_CAPACITY);
+        if (!job->hasher || !job->pending) return mlxe_error_set(err, MLXE_ERR_OUT_OF_MEMORY, "out of memory");
         uint64_t on_disk = have;
         if (have > spec->size) have = 0;
         if (have == 0 && on_disk > 0) {
@@ -332,11 +367,12 @@ static mlxe_status job_begin(fetch_run *run, fetch_job *job, mlxe_error *err) {
         }
         if (lseek(job->fd, (off_t)have, SEEK_SET) < 0)
             return mlxe_error_set(err, MLXE_ERR_IO, "cannot seek in %s", job->incomplete_path);
+        /* The bytes already there are hashed first, so the hash of the
+         * arriving bytes continues where they end. */
+        if (have > 0 && !hub_hasher_update_file(job->hasher, job->incomplete_path, have))
+            return mlxe_error_set(err, MLXE_ERR_IO, "cannot read back %s to resume it: %s",
+                                  job->incomplete_path, strerror(errno));
         job->offset = have;
-        /* The bytes already there are hashed in the background too. */
-        job->follower = hub_hash_follower_start(job->hasher, job->incomplete_path, have, spec->size);
-        if (!job->follower)
-            return mlxe_error_set(err, MLXE_ERR_IO, "cannot start hashing %s", job->incomplete_path);
     }
     if (job->offset == spec->size) return job_verify_and_store(run, job, err);
     return job_start_transfer(run, job, err);
@@ -352,9 +388,10 @@ static mlxe_status job_ended(fetch_run *run, fetch_job *job, CURLcode code, mlxe
     curl_slist_free_all(job->headers);
     job->headers = NULL;
     job->state = JOB_PENDING;
+    if (!job->write_failed && !job_flush(job)) job->write_failed = true;
     if (job->write_failed)
         return mlxe_error_set(err, MLXE_ERR_IO, "cannot write %s: %s (disk full?)",
-                              job->incomplete_path, strerror(errno));
+                              job->incomplete_path, strerror(job->write_errno));
     if (code == CURLE_OK && (status == 200 || status == 206) && job->offset == spec->size)
         return job_verify_and_store(run, job, err);
     if (job->overflow) {

@@ -157,17 +157,6 @@ void hub_hasher_free(hub_hasher *hasher);
 /* Hashes a file's first `size` bytes into the hasher; false on read error. */
 bool hub_hasher_update_file(hub_hasher *hasher, const char *path, uint64_t size);
 
-/* Hashes a file on a second thread as it grows: start with the bytes already
- * there (available), advance as the writer appends, finish to wait for the
- * last byte (false on a read error), abort to stop without a result. Each
- * call frees the follower it ends. The hasher must not be used meanwhile. */
-typedef struct hub_hash_follower hub_hash_follower;
-hub_hash_follower *hub_hash_follower_start(hub_hasher *hasher, const char *path, uint64_t available,
-                                           uint64_t final_size);
-void hub_hash_follower_advance(hub_hash_follower *follower, uint64_t available);
-bool hub_hash_follower_finish(hub_hash_follower *follower);
-void hub_hash_follower_abort(hub_hash_follower *follower);
-
 /* ---- downloading a set of files ---- */
 typedef struct hub_fetch_job {
     const char *path;   /* in the repo */

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "test_util.h"
+#include "fixture_reference.h"
 #include "base/json.h"
 #include "engine/engine_internal.h"
 #include "mlxengine/mlxengine.h"
@@ -71,16 +72,6 @@ static void remove_folder(const char *path) {
     }
     closedir(dir);
     rmdir(path);
-}
-
-static int json_ids(const cJSON *array, int32_t *out, int max) {
-    int n = 0;
-    const cJSON *item;
-    cJSON_ArrayForEach(item, array) {
-        if (n >= max) fail_msg("id list too long");
-        out[n++] = (int32_t)item->valuedouble;
-    }
-    return n;
 }
 
 static mlxe_model *load_on(const char *dir, const char *device, bool f32_gemm) {
@@ -197,7 +188,7 @@ static void check_model(const char *name, const char *dir, const cJSON *ref, con
         const cJSON *sequence;
         cJSON_ArrayForEach(sequence, cJSON_GetObjectItem(ref, "sequences")) {
             int32_t ids[MAX_IDS];
-            int n = json_ids(cJSON_GetObjectItem(sequence, "input_ids"), ids, MAX_IDS);
+            int n = fixture_json_ids(cJSON_GetObjectItem(sequence, "input_ids"), ids, MAX_IDS);
             const cJSON *expected = cJSON_GetObjectItem(sequence, logits_key);
             if (!expected) fail_msg("%s: no '%s' in the reference", name, logits_key);
             float *logits = malloc((size_t)n * (size_t)vocab * sizeof(float));
@@ -234,7 +225,7 @@ static void check_model(const char *name, const char *dir, const cJSON *ref, con
         /* greedy continuation: the CPU backend's tokens */
         const cJSON *greedy_ref = cJSON_GetObjectItem(ref, "greedy");
         int32_t prompt[MAX_IDS];
-        int n_prompt = json_ids(cJSON_GetObjectItem(greedy_ref, "prompt"), prompt, MAX_IDS);
+        int n_prompt = fixture_json_ids(cJSON_GetObjectItem(greedy_ref, "prompt"), prompt, MAX_IDS);
         const cJSON *max_new = cJSON_GetObjectItem(greedy_ref, "max_new_tokens");
         int n_new = cJSON_IsNumber(max_new) ? (int)max_new->valuedouble : 32;
         if (n_new > 64) n_new = 64;
@@ -255,24 +246,6 @@ static void check_model(const char *name, const char *dir, const cJSON *ref, con
         mlxe_model_free(gpu);
     }
     mlxe_model_free(cpu);
-}
-
-/* Calls fn(name) for each folder of root holding a reference.json. */
-static int for_each_reference(const char *root, void (*fn)(const char *name)) {
-    struct dirent **entries = NULL;
-    int n = scandir(root, &entries, NULL, alphasort), count = 0;
-    if (n < 0) fail_msg("cannot list %s", root);
-    for (int i = 0; i < n; i++) {
-        char path[600];
-        snprintf(path, sizeof path, "%s/%s/reference.json", root, entries[i]->d_name);
-        if (entries[i]->d_name[0] != '.' && access(path, R_OK) == 0) {
-            fn(entries[i]->d_name);
-            count++;
-        }
-        free(entries[i]);
-    }
-    free(entries);
-    return count;
 }
 
 static cJSON *read_reference(const char *root, const char *name) {
@@ -314,9 +287,9 @@ static void check_quant_fixture(const char *name) {
 static void test_fixtures_on_gpu(void **state) {
     (void)state;
     require_gpu();
-    int n_float = for_each_reference(MODELS, check_float_fixture);
+    int n_float = fixture_for_each_reference(MODELS, check_float_fixture);
     test_make_temp_dir(work_dir, sizeof work_dir);
-    int n_quant = for_each_reference(QUANT_REFS, check_quant_fixture);
+    int n_quant = fixture_for_each_reference(QUANT_REFS, check_quant_fixture);
     remove_folder(work_dir);
     assert_true(n_float >= 1);
     print_message("GPU: %d float + %d quantized fixtures; worst |ours - transformers| / max|logit|: F32 models %.3g, "

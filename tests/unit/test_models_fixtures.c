@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "test_util.h"
+#include "fixture_reference.h"
 #include "base/json.h"
 #include "engine/engine_internal.h"
 #include "mlxengine/mlxengine.h"
@@ -42,34 +43,6 @@ static void open_fixture(fixture *f, const char *name) {
 static void close_fixture(fixture *f) {
     mlxe_model_free(f->model);
     cJSON_Delete(f->reference);
-}
-
-/* Calls fn for each fixture folder (sorted names), counting them. */
-static int for_each_fixture(void (*fn)(const char *name)) {
-    struct dirent **entries = NULL;
-    int n = scandir(FIXTURE_DIR, &entries, NULL, alphasort), count = 0;
-    if (n < 0) fail_msg("cannot list %s", FIXTURE_DIR);
-    for (int i = 0; i < n; i++) {
-        char path[600];
-        snprintf(path, sizeof path, "%s/%s/reference.json", FIXTURE_DIR, entries[i]->d_name);
-        if (entries[i]->d_name[0] != '.' && access(path, R_OK) == 0) {
-            fn(entries[i]->d_name);
-            count++;
-        }
-        free(entries[i]);
-    }
-    free(entries);
-    return count;
-}
-
-static int json_ids(const cJSON *array, int32_t *out, int max) {
-    int n = 0;
-    const cJSON *item;
-    cJSON_ArrayForEach(item, array) {
-        if (n >= max) fail_msg("id list too long");
-        out[n++] = (int32_t)item->valuedouble;
-    }
-    return n;
 }
 
 /* Decodes ids into a fresh sequence 0 of ctx, every row wanting logits,
@@ -155,7 +128,7 @@ static void check_fixture_logits(const char *name) {
     const cJSON *sequence;
     cJSON_ArrayForEach(sequence, cJSON_GetObjectItem(f.reference, "sequences")) {
         int32_t ids[256];
-        int n = json_ids(cJSON_GetObjectItem(sequence, "input_ids"), ids, 256);
+        int n = fixture_json_ids(cJSON_GetObjectItem(sequence, "input_ids"), ids, 256);
         check_rope_table(name, cJSON_GetObjectItem(sequence, "rope_after_forward"), f.model, n);
         float *ours = malloc((size_t)n * (size_t)vocab * sizeof(float));
         float *other = malloc((size_t)n * (size_t)vocab * sizeof(float));
@@ -207,7 +180,7 @@ static void check_fixture_logits(const char *name) {
 
 static void test_fixture_logits(void **state) {
     (void)state;
-    int count = for_each_fixture(check_fixture_logits);
+    int count = fixture_for_each_reference(FIXTURE_DIR, check_fixture_logits);
     assert_true(count >= 1);
     fprintf(stderr, "fixtures: %d models; worst |ours - ref| / max|ref|: float32 %.3g; bf16 models vs bf16 "
                     "reference: max abs %.3g (relative %.3g)\n",
@@ -233,8 +206,8 @@ static void check_fixture_greedy(const char *name) {
      * float32-compute run of the same weights */
     const cJSON *expected_source = f.bf16 ? cJSON_GetObjectItem(greedy, "float32_compute") : greedy;
     int32_t prompt[256], expected[64];
-    int n_prompt = json_ids(cJSON_GetObjectItem(greedy, "prompt"), prompt, 256);
-    int n_expected = json_ids(cJSON_GetObjectItem(expected_source, "generate"), expected, 64);
+    int n_prompt = fixture_json_ids(cJSON_GetObjectItem(greedy, "prompt"), prompt, 256);
+    int n_expected = fixture_json_ids(cJSON_GetObjectItem(expected_source, "generate"), expected, 64);
     mlxe_context *ctx = NULL;
     mlxe_error err;
     mlxe_context_options o;
@@ -260,7 +233,7 @@ static void check_fixture_greedy(const char *name) {
 
 static void test_fixture_greedy(void **state) {
     (void)state;
-    assert_true(for_each_fixture(check_fixture_greedy) >= 1);
+    assert_true(fixture_for_each_reference(FIXTURE_DIR, check_fixture_greedy) >= 1);
 }
 
 int main(void) {

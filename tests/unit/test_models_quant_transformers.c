@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "test_util.h"
+#include "fixture_reference.h"
 #include "base/json.h"
 #include "format/safetensors.h"
 #include "mlxengine/mlxengine.h"
@@ -51,16 +52,6 @@ static bool keep_token(void *user, int32_t token) {
     token_list *list = user;
     if (list->n < 64) list->ids[list->n++] = token;
     return true;
-}
-
-static int json_ids(const cJSON *array, int32_t *out, int max) {
-    int n = 0;
-    const cJSON *item;
-    cJSON_ArrayForEach(item, array) {
-        if (n >= max) fail_msg("id list too long");
-        out[n++] = (int32_t)item->valuedouble;
-    }
-    return n;
 }
 
 static double worst_relative = 0;
@@ -117,7 +108,7 @@ static void check_reference(const char *name) {
     cJSON_ArrayForEach(seq, cJSON_GetObjectItem(ref, "sequences")) {
         int32_t ids[64], positions[64], seqs[64] = {0};
         int8_t want[64];
-        int n = json_ids(cJSON_GetObjectItem(seq, "input_ids"), ids, 64);
+        int n = fixture_json_ids(cJSON_GetObjectItem(seq, "input_ids"), ids, 64);
         for (int i = 0; i < n; i++) {
             positions[i] = i;
             want[i] = 1;
@@ -153,8 +144,8 @@ static void check_reference(const char *name) {
     const char *rule = cJSON_GetObjectItem(greedy, "near_tie_rule")->valuestring;
     if (!strstr(rule, "NOT MET")) {
         int32_t prompt[64], expected[64];
-        int n_prompt = json_ids(cJSON_GetObjectItem(greedy, "prompt"), prompt, 64);
-        int n_expected = json_ids(cJSON_GetObjectItem(greedy, "generate"), expected, 64);
+        int n_prompt = fixture_json_ids(cJSON_GetObjectItem(greedy, "prompt"), prompt, 64);
+        int n_expected = fixture_json_ids(cJSON_GetObjectItem(greedy, "generate"), expected, 64);
         mlxe_generate_options g;
         mlxe_generate_options_init(&g);
         g.max_tokens = n_expected;
@@ -175,19 +166,7 @@ static void check_reference(const char *name) {
 static void test_quantized_fixtures(void **state) {
     (void)state;
     test_make_temp_dir(work_dir, sizeof work_dir);
-    struct dirent **entries = NULL;
-    int n = scandir(QUANT_REFS, &entries, NULL, alphasort), count = 0;
-    if (n < 0) fail_msg("cannot list %s", QUANT_REFS);
-    for (int i = 0; i < n; i++) {
-        char path[600];
-        snprintf(path, sizeof path, "%s/%s/reference.json", QUANT_REFS, entries[i]->d_name);
-        if (entries[i]->d_name[0] != '.' && access(path, R_OK) == 0) {
-            check_reference(entries[i]->d_name);
-            count++;
-        }
-        free(entries[i]);
-    }
-    free(entries);
+    int count = fixture_for_each_reference(QUANT_REFS, check_reference);
     remove_folder(work_dir);
     print_message("%d quantized fixtures; worst logit error %.3g of max |logit|\n", count, worst_relative);
     assert_true(count >= 8);

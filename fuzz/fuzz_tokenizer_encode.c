@@ -11,28 +11,9 @@
 
 #include "mlxengine/tokenizer.h"
 #include "unit/tokenizer_fixtures.h"
+#include "fuzz_seeds.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-const char *mlxe_fuzz_seed(size_t index, size_t *size);
-
-/* libFuzzer: with MLXE_FUZZ_SEED_DIR set, the built-in seeds are written
- * there first (scripts/fuzz_tokenizer.sh points it at the corpus folder). */
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-    (void)argc;
-    (void)argv;
-    const char *dir = getenv("MLXE_FUZZ_SEED_DIR");
-    size_t size;
-    for (size_t i = 0; dir && mlxe_fuzz_seed(i, &size); i++) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/seed-%zu", dir, i);
-        FILE *f = fopen(path, "wb");
-        if (!f) break;
-        fwrite(mlxe_fuzz_seed(i, &size), 1, size, f);
-        fclose(f);
-    }
-    return 0;
-}
 
 static mlxe_tokenizer *tokenizers[3];
 

@@ -10,7 +10,8 @@
 # the old kernels switched back on by their knobs (MLXE_CUDA_ATTENTION=warp,
 # MLXE_CUDA_EXPAND_MB=256) to split the gain between the parts.
 # Knobs: MLXE_BENCH_MODELS (default llama-3.2-1b), MLXE_BENCH_QUANT (default
-# "8 4"), MLXE_BENCH_GEN (default 16). Logs in $OUT.
+# "8 4"), MLXE_BENCH_GEN (default 16), MLXE_BENCH_ROUNDS (default "1"; "1 2"
+# alternates twice). Logs in $OUT.
 set -uo pipefail
 before=$(cd "${1:?usage: $0 BEFORE_TREE}" && pwd)
 cd "$(dirname "$0")/.."
@@ -70,7 +71,7 @@ echo "==== prefill 512 tokens: before = $before, after = this tree ===="
 for m in ${MLXE_BENCH_MODELS:-llama-3.2-1b}; do
   variants=("$m")
   for bits in $quant; do variants+=("$m-q$bits"); done
-  for round in 1 2; do
+  for round in ${MLXE_BENCH_ROUNDS:-1}; do
     for v in "${variants[@]}"; do
       bench "before-$round" "$before/build-gpu/bench/mlxe-bench-model" "$v"
       bench "after-$round" build-gpu/bench/mlxe-bench-model "$v"
@@ -79,6 +80,5 @@ for m in ${MLXE_BENCH_MODELS:-llama-3.2-1b}; do
   bench "after,attention=warp" build-gpu/bench/mlxe-bench-model "$m" MLXE_CUDA_ATTENTION=warp
   for v in "${variants[@]:1}"; do
     bench "after,expand_mb=256" build-gpu/bench/mlxe-bench-model "$v" MLXE_CUDA_EXPAND_MB=256
-    bench "after,expand_mb=40" build-gpu/bench/mlxe-bench-model "$v" MLXE_CUDA_EXPAND_MB=40
   done
 done

@@ -91,10 +91,18 @@ void launch_bits(mlxe_cuda_state *state, const mlxe_matrix *w, int64_t row0, int
     else launch<BITS, MLXE_DTYPE_F32>(state, w, row0, n_rows, out);
 }
 
+/* 0 until first read from MLXE_CUDA_EXPAND_MB (or set by a bench). */
+int64_t slice_bytes = 0;
+bool word_kernel = false; /* a bench's switch back to cuda_matmul.cu's word-per-thread kernel */
+
 }  // namespace
 
+extern "C" void mlxe_cuda_expand_tuning(int64_t slice_mb, bool vector_kernel) {
+    slice_bytes = slice_mb > 0 ? slice_mb << 20 : 0;
+    word_kernel = !vector_kernel;
+}
+
 extern "C" int64_t mlxe_cuda_expand_slice_rows(const mlxe_matrix *w) {
-    static int64_t slice_bytes = 0;
     if (slice_bytes == 0) {
         /* MLXE_CUDA_EXPAND_MB: the slice size (benches compare sizes) */
         const char *text = getenv("MLXE_CUDA_EXPAND_MB");
@@ -112,7 +120,7 @@ extern "C" int64_t mlxe_cuda_expand_slice_rows(const mlxe_matrix *w) {
 
 extern "C" bool mlxe_cuda_expand_quantized_bf16(mlxe_cuda_state *state, const mlxe_matrix *w, int64_t row0,
                                                 int64_t n_rows, void *out) {
-    if (w->bits != 4 && w->bits != 8) return false;
+    if ((w->bits != 4 && w->bits != 8) || word_kernel) return false;
     const int values_per_vector = 128 / w->bits;
     if (log2_of(w->group_size) < 0 || w->group_size % values_per_vector != 0 || w->cols % w->group_size != 0 ||
         w->cols * 2 >= (1LL << 31) || ((uintptr_t)w->data & 15u) || ((uintptr_t)out & 15u) ||

@@ -22,6 +22,11 @@ int64_t mlxe_cuda_expand_slice_rows(const mlxe_matrix *w);
 bool mlxe_cuda_expand_quantized_bf16(mlxe_cuda_state *state, const mlxe_matrix *w, int64_t row0, int64_t n_rows,
                                      void *out);
 
+/* For benches: the slice size in MB (0: MLXE_CUDA_EXPAND_MB or the default)
+ * and whether this file's kernel expands (false: cuda_matmul.cu's older
+ * word-per-thread kernel). Process-wide, not thread-safe. */
+void mlxe_cuda_expand_tuning(int64_t slice_mb, bool vector_kernel);
+
 #ifdef __cplusplus
 }
 #endif

@@ -8,7 +8,9 @@
 # times prefill of 512 tokens (mlxe-bench-model, best of 2, a few decoded
 # tokens) alternating before/after per variant, and this tree again with
 # the old kernels switched back on by their knobs (MLXE_CUDA_ATTENTION=warp,
-# MLXE_CUDA_EXPAND_MB=256) to split the gain between the parts.
+# MLXE_CUDA_EXPAND_MB=256) to split the gain between the parts. The device
+# tool brings back only a few files: the results go to stdout, and
+# MLXE_BUNDLE_LOGS=1 gathers every log of $OUT into $OUT/all.log at the end.
 # Knobs: MLXE_BENCH_MODELS (default llama-3.2-1b), MLXE_BENCH_QUANT (default
 # "8 4"), MLXE_BENCH_GEN (default 16), MLXE_BENCH_ROUNDS (default "1"; "1 2"
 # alternates twice). Logs in $OUT.
@@ -39,7 +41,7 @@ models_pid=$!
 # this tree: build and CUDA tests
 JOBS=12 MLXE_GPU_SKIP="opsbench ctest memcheck modelbench" scripts/gpu_check.sh >"$OUT/gpu_check.log" 2>&1
 echo "gpu_check rc $?"
-sed -n '/==== summary ====/,$p' "$OUT/gpu_check.log"
+grep -E "FAIL|PASS|^== |relative error|failed|\[  (ERROR|FAILED)" "$OUT/gpu_check.log" | head -80
 
 # the other tree: the bench tool only, with the dependencies gpu_check found
 extra=()
@@ -77,8 +79,13 @@ for m in ${MLXE_BENCH_MODELS:-llama-3.2-1b}; do
       bench "after-$round" build-gpu/bench/mlxe-bench-model "$v"
     done
   done
-  bench "after,attention=warp" build-gpu/bench/mlxe-bench-model "$m" MLXE_CUDA_ATTENTION=warp
+  bench "after-attention-warp" build-gpu/bench/mlxe-bench-model "$m" MLXE_CUDA_ATTENTION=warp
   for v in "${variants[@]:1}"; do
-    bench "after,expand_mb=256" build-gpu/bench/mlxe-bench-model "$v" MLXE_CUDA_EXPAND_MB=256
+    bench "after-expand-mb-256" build-gpu/bench/mlxe-bench-model "$v" MLXE_CUDA_EXPAND_MB=256
   done
 done
+
+if [ "${MLXE_BUNDLE_LOGS:-0}" = 1 ]; then
+  for f in "$OUT"/*; do [ "$f" = "$OUT/all.log" ] || { echo "=== $(basename "$f")"; cat "$f"; rm -f "$f"; }; done \
+    >>"$OUT/all.log" 2>&1
+fi

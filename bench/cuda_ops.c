@@ -424,10 +424,8 @@ static void prefill_comparison(mlxe_device *dev, double copy_gbs, const float *x
     };
     static const struct { int64_t slice_mb; bool vectors; const char *what; } configs[] = {
         {256, false, "word per thread, slices of 256 MB (version 3)"},
-        {256, true, "16-byte vectors, slices of 256 MB"},
-        {40, true, "16-byte vectors, slices of 40 MB"},
-        {16, true, "16-byte vectors, slices of 16 MB"},
-        {8, true, "16-byte vectors, slices of 8 MB"},
+        {256, true, "as chosen (8-bit: 16-byte vectors), slices of 256 MB"},
+        {40, true, "as chosen, slices of 40 MB"},
     };
     printf("\nprefill GEMM (512 tokens), quantized weights expanded to BF16 (median of 20)\n");
     printf("| shape | weights | expansion | ms | TFLOP/s |\n|---|---|---|---|---|\n");

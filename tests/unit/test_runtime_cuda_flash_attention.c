@@ -99,6 +99,13 @@ static void check_case(flash_fixture *f, mlxe_device *gpu, cuda_rng *rng, const 
     g->download(gpu, got, dout, q_n * sizeof(float));
     cuda_expect_synchronized(gpu);
     cuda_assert_close(got, want, q_n, c->tolerance, c->what);
+    double diff = 0.0, norm = 0.0;
+    for (size_t i = 0; i < q_n; i++) {
+        diff += ((double)got[i] - want[i]) * ((double)got[i] - want[i]);
+        norm += (double)want[i] * want[i];
+    }
+    print_message("%s, head_dim %lld, %s: relative error %.2e\n", c->what, (long long)c->head_dim,
+                  gpu == f->gpu_flash ? "forced flash" : "automatic", sqrt(diff / norm));
 
     /* slots and positions from host memory */
     g->upload(gpu, dout, poison, q_n * sizeof(float));

@@ -2,9 +2,12 @@
  * tensor cores, without a T×T score matrix in memory (the flash-attention
  * scheme: Dao et al., "FlashAttention-2", 2023).
  *
- * One block of four warps per (tile of 64 consecutive tokens, query head).
- * Each warp owns 16 of the tile's tokens. The keys the tile attends to are
- * walked in tiles of 64: the block converts them (and the values, transposed)
+ * One block of four warps per tile of 64 rows: heads_per_block query heads
+ * that share a kv head (grouped-query attention: the largest power of two
+ * dividing the group, at most 8) × 64 / heads_per_block consecutive tokens,
+ * so the heads of a group share each key and value tile loaded instead of
+ * loading it once each. Each warp owns 16 rows. The keys the tile attends to
+ * are walked in tiles of 64: the block converts them (and the values, transposed)
  * from the float32 cache to BF16 in shared memory; each warp then computes its
  * 16×64 scores with mma.sync (BF16 inputs, float32 accumulation), masks them
  * per token ([lo, pos] as runtime/ops.h defines it: causal, sliding window, a
@@ -25,7 +28,7 @@
  *
  * The tile's key range is that of its first token's slot; tokens of another
  * slot in the same tile (a batch of several sequences) are masked out of the
- * tensor-core pass and done afterwards one warp per token (float32). */
+ * tensor-core pass and done afterwards one warp per (token, head), float32. */
 #include <limits.h>
 #include <math.h>
 
@@ -47,6 +50,7 @@ struct flash_params {
     const float *q, *k_cache, *v_cache;
     const int32_t *slots, *positions;
     int n_rows, n_heads, n_kv_heads;
+    int heads_per_block, tokens_per_block; /* product kBlockRows */
     int64_t capacity, window;
     float scale_log2; /* scale · log2(e): scores in base 2 */
     float *out;
@@ -120,16 +124,18 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(flash_params 
     constexpr int kVectors = D / 4;              /* float4 per cache row */
     __shared__ __align__(16) __nv_bfloat16 key_tile[kBlockKeys * kKeyStride];
     __shared__ __align__(16) __nv_bfloat16 value_tile[D * kValueStride];
+    /* row r of the tile: token token0 + r / heads_per_block, head head0 + r % heads_per_block */
     __shared__ int row_lo[kBlockRows], row_hi[kBlockRows]; /* hi = -1: not in the tensor-core pass */
     __shared__ int stray_rows[kBlockRows];
     __shared__ int range_begin, range_end, n_strays;
 
     const int tid = threadIdx.x, lane = tid % kWarp, warp = tid / kWarp;
     const int group = lane >> 2, thread_in_group = lane & 3;
-    const int row0 = (gridDim.x - 1 - blockIdx.x) * kBlockRows; /* the longest tiles first */
-    const int h = blockIdx.y;
-    const int kv_head = h / (a.n_heads / a.n_kv_heads);
-    const int32_t slot = a.slots[row0];
+    const int hb = a.heads_per_block;
+    const int token0 = (gridDim.x - 1 - blockIdx.x) * a.tokens_per_block; /* the longest tiles first */
+    const int head0 = blockIdx.y * hb;
+    const int kv_head = head0 / (a.n_heads / a.n_kv_heads);
+    const int32_t slot = a.slots[token0];
 
     if (tid == 0) {
         range_begin = INT_MAX;
@@ -138,17 +144,17 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(flash_params 
     }
     __syncthreads();
     if (tid < kBlockRows) {
-        const int row = row0 + tid;
+        const int token = token0 + tid / hb;
         int lo = 0, hi = -1;
-        if (row < a.n_rows) {
-            if (a.slots[row] == slot) {
-                const int64_t pos = a.positions[row];
+        if (token < a.n_rows) {
+            if (a.slots[token] == slot) {
+                const int64_t pos = a.positions[token];
                 hi = (int)pos;
                 lo = window_start(pos, a.window);
                 atomicMin(&range_begin, lo);
                 atomicMax(&range_end, hi + 1);
             } else {
-                stray_rows[atomicAdd(&n_strays, 1)] = row;
+                stray_rows[atomicAdd(&n_strays, 1)] = tid;
             }
         }
         row_lo[tid] = lo;
@@ -161,8 +167,8 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(flash_params 
     const int lo_a = row_lo[r_a], hi_a = row_hi[r_a], lo_b = row_lo[r_b], hi_b = row_hi[r_b];
     uint32_t q_frag[kDimSteps][4];
     {
-        const float *q_a = a.q + ((int64_t)(row0 + r_a) * a.n_heads + h) * D;
-        const float *q_b = a.q + ((int64_t)(row0 + r_b) * a.n_heads + h) * D;
+        const float *q_a = a.q + ((int64_t)(token0 + r_a / hb) * a.n_heads + head0 + r_a % hb) * D;
+        const float *q_b = a.q + ((int64_t)(token0 + r_b / hb) * a.n_heads + head0 + r_b % hb) * D;
         const float2 zero = make_float2(0.0f, 0.0f);
         const float s = a.scale_log2;
 #pragma unroll
@@ -297,19 +303,20 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(flash_params 
     }
     const float inverse_a = sum_a > 0.0f ? 1.0f / sum_a : 0.0f, inverse_b = sum_b > 0.0f ? 1.0f / sum_b : 0.0f;
     if (hi_a >= 0) {
-        float *out = a.out + ((int64_t)(row0 + r_a) * a.n_heads + h) * D + 2 * thread_in_group;
+        float *out = a.out + ((int64_t)(token0 + r_a / hb) * a.n_heads + head0 + r_a % hb) * D + 2 * thread_in_group;
 #pragma unroll
         for (int j = 0; j < kDimTiles; j++)
             *reinterpret_cast<float2 *>(out + j * 8) = make_float2(o[j][0] * inverse_a, o[j][1] * inverse_a);
     }
     if (hi_b >= 0) {
-        float *out = a.out + ((int64_t)(row0 + r_b) * a.n_heads + h) * D + 2 * thread_in_group;
+        float *out = a.out + ((int64_t)(token0 + r_b / hb) * a.n_heads + head0 + r_b % hb) * D + 2 * thread_in_group;
 #pragma unroll
         for (int j = 0; j < kDimTiles; j++)
             *reinterpret_cast<float2 *>(out + j * 8) = make_float2(o[j][2] * inverse_b, o[j][3] * inverse_b);
     }
 
-    for (int i = warp; i < n_strays; i += kFlashWarps) attend_row<D>(a, stray_rows[i], h, kv_head, lane);
+    for (int i = warp; i < n_strays; i += kFlashWarps)
+        attend_row<D>(a, token0 + stray_rows[i] / hb, head0 + stray_rows[i] % hb, kv_head, lane);
 }
 
 bool aligned_to(const void *p, uintptr_t bytes) {
@@ -340,7 +347,12 @@ extern "C" void mlxe_cuda_flash_attention(mlxe_cuda_state *state, const mlxe_att
     params.window = args->window;
     params.scale_log2 = args->scale * kLog2e;
     params.out = args->out;
-    dim3 grid((unsigned)((args->n_rows + kBlockRows - 1) / kBlockRows), (unsigned)args->n_heads);
+    const int group = params.n_heads / params.n_kv_heads;
+    params.heads_per_block = 1;
+    while (params.heads_per_block < 8 && group % (params.heads_per_block * 2) == 0) params.heads_per_block *= 2;
+    params.tokens_per_block = kBlockRows / params.heads_per_block;
+    dim3 grid((unsigned)((args->n_rows + params.tokens_per_block - 1) / params.tokens_per_block),
+              (unsigned)(params.n_heads / params.heads_per_block));
     if (args->head_dim == 64)
         flash_attention_kernel<64><<<grid, kThreads, 0, state->stream>>>(params);
     else

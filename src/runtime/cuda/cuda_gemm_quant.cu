@@ -1,19 +1,23 @@
-/* runtime/cuda/cuda_gemm_quant.cu — MLX affine 4- and 8-bit weights expanded
- * to BF16 for the prefill GEMM (cuda_matmul.cu multiplies the slices).
+/* runtime/cuda/cuda_gemm_quant.cu — MLX affine 8-bit weights expanded to
+ * BF16 for the prefill GEMM (cuda_matmul.cu multiplies the slices), and the
+ * size of those slices.
  *
- * Two things decide the cost of the expansion:
- *  - where the expanded slice lives: a whole matrix written to device memory
- *    and read back by the GEMM costs twice its BF16 bytes of DRAM traffic
- *    (~1.3 ms of a 512-token prefill of a 1B model on an H100). A slice of at
- *    most kDefaultSliceMb MB (MLXE_CUDA_EXPAND_MB) is rewritten at the same addresses slice after slice, so it can stay in the
- *    L2 cache (50 MB on an H100) between the expansion that writes it and the
- *    GEMM that reads it; only the packed weights then come from DRAM. Smaller
- *    slices make smaller GEMMs, which fill fewer multiprocessors: the size is
- *    a measured compromise (docs/CUDA.md, version 4);
- *  - the kernel: one thread per 16-byte vector of packed words (32 values at 4
- *    bits, 16 at 8), one scale and one bias per thread (a vector never spans
- *    two groups: 32 and 16 divide every supported group size), values formed
- *    without int-to-float conversions, written with 16-byte stores. */
+ * The expansion writes the whole matrix in BF16 and the GEMM reads it back:
+ * twice its BF16 bytes of DRAM traffic (~1.3 ms of a 512-token prefill of a
+ * 1B model on an H100). cuda_matmul.cu's kernel (one 32-bit word per thread)
+ * already moves those bytes at ~90% of the copy bandwidth, so a faster kernel
+ * can only gain a little; measured on an H100 (docs/CUDA.md, version 4):
+ *  - this kernel, one thread per 16-byte vector of packed words (16 values),
+ *    one scale and bias per thread, values formed without int-to-float
+ *    conversions, two 16-byte stores: 2-4% faster than the word kernel at
+ *    8 bits, so it is used there; at 4 bits (32 values, four stores 64 bytes
+ *    apart across the warp) it was 20% slower, so 4-bit stays on the word
+ *    kernel;
+ *  - slices small enough to stay in the L2 cache between expansion and GEMM
+ *    (8-40 MB instead of 256): slower everywhere (up to 2x at 8 MB), the
+ *    smaller GEMMs fill fewer multiprocessors than the DRAM traffic saved.
+ *    MLXE_CUDA_EXPAND_MB keeps the size tunable; 256 MB stays the default.
+ * Removing the round trip needs a GEMM that dequantizes inside its tiles. */
 #include <stdlib.h>
 
 #include "runtime/cuda/cuda_common.cuh"
@@ -24,7 +28,7 @@ using namespace mlxe_cuda;
 namespace {
 
 constexpr int kExpandThreads = 256;
-constexpr int64_t kDefaultSliceMb = 16;
+constexpr int64_t kDefaultSliceMb = 256;
 
 /* q as float without an int-to-float conversion: the bits become the
  * mantissa of 2^23 + q, then 2^23 is subtracted (exact for q < 2^23). */
@@ -120,13 +124,12 @@ extern "C" int64_t mlxe_cuda_expand_slice_rows(const mlxe_matrix *w) {
 
 extern "C" bool mlxe_cuda_expand_quantized_bf16(mlxe_cuda_state *state, const mlxe_matrix *w, int64_t row0,
                                                 int64_t n_rows, void *out) {
-    if ((w->bits != 4 && w->bits != 8) || word_kernel) return false;
+    if (w->bits != 8 || word_kernel) return false;
     const int values_per_vector = 128 / w->bits;
     if (log2_of(w->group_size) < 0 || w->group_size % values_per_vector != 0 || w->cols % w->group_size != 0 ||
         w->cols * 2 >= (1LL << 31) || ((uintptr_t)w->data & 15u) || ((uintptr_t)out & 15u) ||
         n_rows * (w->cols / values_per_vector) >= (1LL << 40))
         return false;
-    if (w->bits == 4) launch_bits<4>(state, w, row0, n_rows, static_cast<__nv_bfloat16 *>(out));
-    else launch_bits<8>(state, w, row0, n_rows, static_cast<__nv_bfloat16 *>(out));
+    launch_bits<8>(state, w, row0, n_rows, static_cast<__nv_bfloat16 *>(out));
     return true;
 }

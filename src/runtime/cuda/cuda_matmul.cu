@@ -495,7 +495,7 @@ void gemm(mlxe_cuda_state *state, const float *x, int64_t n_rows, const mlxe_mat
         gemm_ex(state, w->data, type, w->rows, state->convert.ptr, type, n_rows, w->cols, y, w->rows);
         return;
     }
-    /* slices that stay in L2 (cuda_gemm_quant.cu) */
+    /* slice size and the 8-bit kernel: cuda_gemm_quant.cu */
     int64_t slice = mlxe_cuda_expand_slice_rows(w);
     if (!mlxe_cuda_buffer_reserve(state, &state->dequant, (size_t)(slice * w->cols) * 2))
         return matvec_batches(state, x, n_rows, w, y);

@@ -125,6 +125,17 @@ typedef struct mlxe_ops {
      * asynchronously). download also waits, but reports nothing. */
     mlxe_status (*synchronize)(mlxe_device *dev, mlxe_error *err);
 
+    /* ---- optional fused ops (NULL where a device has none: the models
+     * then use the plain ops above) ---- */
+    /* y[r][o] += sum_i x[r][i] * w[o][i]: matmul with the residual add in
+     * its epilogue (one pass over y instead of a matmul and an add). */
+    void (*matmul_add)(mlxe_device *dev, const float *x, int64_t n_rows, const mlxe_matrix *w, float *y);
+    /* out[r] = the index of the largest x[r][i], i < n (device memory, out:
+     * int32 [n_rows]): the CPU sampler's greedy rule exactly — the lowest
+     * index among equal maxima, NaN never beats a number, 0 when all are
+     * NaN. Lets a decode step copy back one id instead of the logits. */
+    void (*argmax)(mlxe_device *dev, const float *x, int64_t n_rows, int64_t n, int32_t *out);
+
     /* ---- recorded op sequences (optional: NULL on the CPU) ----
      * A GPU can record the ops queued between graph_begin and graph_end
      * (they are recorded, NOT run) and replay them with graph_launch at a

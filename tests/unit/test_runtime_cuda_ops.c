@@ -11,6 +11,8 @@
  * and integer arrays passed from host memory. Skips without a GPU. */
 #include "runtime_cuda_test.h"
 
+#include "mlxengine/sampler.h"
+
 typedef struct gpu_fixture {
     mlxe_device *gpu, *cpu;
     const mlxe_ops *g, *c;
@@ -261,6 +263,133 @@ static void test_matmul_quantized(void **state) {
         }
     }
     mlxe_device_free(split_gpu);
+}
+
+/* ---- fused decode ops: matmul_add, argmax ---- */
+
+/* y += x wᵀ on the GPU against y0 + the CPU's matmul: the one-token kernels
+ * (several rows per warp, 4/8-bit with x pre-scaled), the batch kernels and
+ * the GEMM path (product in scratch, then the add); also the version-3
+ * one-token kernels (MLXE_CUDA_MATVEC=v3) the bench compares with. */
+static void check_matmul_add(gpu_fixture *f, mlxe_device *gpu, cuda_rng *rng, const mlxe_matrix *w_host,
+                             const mlxe_matrix *w_device, int64_t n_rows, double tolerance, const char *what) {
+    size_t nx = (size_t)(n_rows * w_host->cols), ny = (size_t)(n_rows * w_host->rows);
+    float *x = malloc(nx * sizeof(float)), *y0 = malloc(ny * sizeof(float)), *want = malloc(ny * sizeof(float));
+    cuda_fill(rng, x, nx, -1.0f, 1.0f);
+    cuda_fill(rng, y0, ny, -4.0f, 4.0f);
+    f->c->matmul(f->cpu, x, n_rows, w_host, want);
+    for (size_t i = 0; i < ny; i++) want[i] += y0[i];
+    float *dx = cuda_to_device(gpu, x, nx * sizeof(float));
+    float *dy = cuda_to_device(gpu, y0, ny * sizeof(float));
+    const mlxe_ops *ops = mlxe_device_ops(gpu);
+    assert_non_null(ops->matmul_add);
+    ops->matmul_add(gpu, dx, n_rows, w_device, dy);
+    float *got = malloc(ny * sizeof(float));
+    ops->download(gpu, got, dy, ny * sizeof(float));
+    cuda_expect_synchronized(gpu);
+    char label[160];
+    snprintf(label, sizeof label, "matmul_add %s, %lld tokens", what, (long long)n_rows);
+    cuda_assert_close(got, want, ny, tolerance, label);
+    ops->free(gpu, dx);
+    ops->free(gpu, dy);
+    free(x);
+    free(y0);
+    free(want);
+    free(got);
+}
+
+static void test_matmul_add(void **state) {
+    gpu_fixture *f = open_devices(state);
+    mlxe_device *v3 = gpu_with("MLXE_CUDA_MATVEC", "v3");
+    cuda_rng rng = {11};
+    static const int64_t counts[] = {1, 3, 40};
+    /* float: 70 rows (not a multiple of the 16 rows of a block), 2048 columns (several column steps) */
+    static const mlxe_dtype dtypes[] = {MLXE_DTYPE_F32, MLXE_DTYPE_F16, MLXE_DTYPE_BF16};
+    for (int d = 0; d < 3; d++) {
+        int64_t rows = 70, cols = 2048;
+        size_t element = dtypes[d] == MLXE_DTYPE_F32 ? 4 : 2;
+        void *data = cuda_random_weights(&rng, dtypes[d], (size_t)(rows * cols), -1.0f, 1.0f);
+        mlxe_matrix host = {.dtype = dtypes[d], .rows = rows, .cols = cols, .data = data};
+        mlxe_matrix device = host;
+        device.data = cuda_weights_to_device(f->gpu, data, (size_t)(rows * cols) * element);
+        for (int c = 0; c < 3; c++) {
+            check_matmul_add(f, f->gpu, &rng, &host, &device, counts[c], counts[c] == 1 ? 1e-5 : gemm_tolerance(dtypes[d]),
+                             cuda_dtype_name(dtypes[d]));
+            if (counts[c] == 1) check_matmul_add(f, v3, &rng, &host, &device, 1, 1e-5, "v3 kernels");
+        }
+        f->g->free_weights(f->gpu, (void *)device.data);
+        free(data);
+    }
+    static const int bits[] = {4, 8, 4, 8};
+    static const int groups[] = {64, 32, 128, 64};
+    for (int b = 0; b < 4; b++) {
+        quantized_weights q;
+        make_quantized(f, &rng, 45, (int64_t)groups[b] * 6, bits[b], groups[b], b == 3 ? MLXE_DTYPE_F16 : MLXE_DTYPE_BF16,
+                       &q);
+        for (int c = 0; c < 3; c++)
+            check_matmul_add(f, f->gpu, &rng, &q.host, &q.device, counts[c], counts[c] <= 8 ? 2e-5 : 1.5e-2, "quantized");
+        check_matmul_add(f, v3, &rng, &q.host, &q.device, 1, 2e-5, "quantized, v3 kernels");
+        free_quantized(f, &q);
+    }
+    mlxe_device_free(v3);
+}
+
+/* argmax against the CPU sampler's greedy choice (the oracle: the same
+ * rule must give the same token), on rows with ties, NaN, infinities, and
+ * one of only NaN; a vocabulary-sized row takes the multi-block path. */
+static void test_argmax(void **state) {
+    gpu_fixture *f = open_devices(state);
+    cuda_rng rng = {12};
+    static const int64_t lengths[] = {1, 5, 300, 4097, 128256};
+    for (int l = 0; l < 5; l++) {
+        const int64_t n = lengths[l];
+        mlxe_sampler_options options;
+        mlxe_sampler_options_init(&options);
+        options.temperature = 0.0f;
+        mlxe_sampler *sampler = NULL;
+        mlxe_error err;
+        assert_int_equal(mlxe_sampler_create(&options, n, &sampler, &err), MLXE_OK);
+        const int n_rows = 6;
+        float *x = malloc((size_t)(n_rows * n) * sizeof(float));
+        for (int r = 0; r < n_rows; r++) {
+            float *row = x + r * n;
+            /* few distinct values: many ties */
+            for (int64_t i = 0; i < n; i++) row[i] = (float)(cuda_rng_next(&rng) % 7) - 3.0f;
+            if (r == 1)
+                for (int64_t i = 0; i < n; i += 3) row[i] = NAN;
+            if (r == 2) {
+                row[n - 1] = INFINITY;
+                if (n > 2) row[n / 2] = INFINITY;
+            }
+            if (r == 3)
+                for (int64_t i = 0; i < n; i++) row[i] = NAN;
+            if (r == 4) {
+                for (int64_t i = 0; i < n; i++) row[i] = -INFINITY;
+                row[0] = NAN;
+            }
+            if (r == 5) cuda_fill(&rng, row, (size_t)n, -10.0f, 10.0f);
+        }
+        float *dx = cuda_to_device(f->gpu, x, (size_t)(n_rows * n) * sizeof(float));
+        int32_t *dout = cuda_to_device(f->gpu, x, (size_t)n_rows * sizeof(int32_t));
+        for (int pass = 0; pass < 2; pass++) { /* twice: the counters reset for the next launch */
+            f->g->argmax(f->gpu, dx, n_rows, n, dout);
+            int32_t got[6];
+            f->g->download(f->gpu, got, dout, sizeof got);
+            cuda_expect_synchronized(f->gpu);
+            for (int r = 0; r < n_rows; r++) {
+                int32_t want = mlxe_sampler_sample(sampler, x + r * n);
+                if (got[r] != want) fail_msg("argmax of a row of %lld (case %d): GPU %d, CPU sampler %d", (long long)n, r, got[r], want);
+            }
+        }
+        f->g->argmax(f->gpu, dx + n, 1, n, dout); /* one row */
+        int32_t one = -1;
+        f->g->download(f->gpu, &one, dout, sizeof one);
+        assert_int_equal(one, mlxe_sampler_sample(sampler, x + n));
+        f->g->free(f->gpu, dx);
+        f->g->free(f->gpu, dout);
+        free(x);
+        mlxe_sampler_free(sampler);
+    }
 }
 
 /* ---- embedding ---- */
@@ -557,6 +686,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_matmul_unaligned, setup, teardown),
         cmocka_unit_test_setup_teardown(test_matmul_f32_gemm_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_matmul_quantized, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_matmul_add, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_argmax, setup, teardown),
         cmocka_unit_test_setup_teardown(test_embedding, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rms_norm, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rope, setup, teardown),

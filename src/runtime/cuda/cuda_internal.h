@@ -52,12 +52,17 @@ typedef struct mlxe_cuda_state {
     /* Split an output row over several warps on small matrices
      * (MLXE_CUDA_MATVEC_SPLIT=auto); off by default: measured slower. */
     bool matvec_split_auto;
+    /* MLXE_CUDA_MATVEC=v3: one token takes the version-3 kernels (one row
+     * per warp) instead of several rows per warp; for side-by-side timing. */
+    bool matvec_v3;
     /* Attention kernel: 0 = chosen by the batch, 1 = split, 2 = warp per
      * (token, head) (MLXE_CUDA_ATTENTION=split|warp, for tests and benches). */
     int attention_mode;
     mlxe_cuda_buffer convert;   /* activations/weights converted for a GEMM */
     mlxe_cuda_buffer dequant;   /* quantized weights expanded to BF16 for a GEMM */
     mlxe_cuda_buffer partial;   /* split attention partial results */
+    mlxe_cuda_buffer product;   /* matmul_add through a GEMM: the product before the add */
+    mlxe_cuda_buffer sampling;  /* argmax partial results and their counters */
     mlxe_cuda_buffer staging[3]; /* integer arrays passed from host memory */
     /* Graphs (ops.h graph_*): recording off with MLXE_CUDA_GRAPH=0; the
      * epoch counts buffer reallocations, which make older recordings stale. */
@@ -97,6 +102,8 @@ bool mlxe_cuda_is_device_pointer(const void *p);
 
 /* The ops (runtime/ops.h) in the .cu files. */
 void mlxe_cuda_matmul(mlxe_device *dev, const float *x, int64_t n_rows, const mlxe_matrix *w, float *y);
+void mlxe_cuda_matmul_add(mlxe_device *dev, const float *x, int64_t n_rows, const mlxe_matrix *w, float *y);
+void mlxe_cuda_argmax(mlxe_device *dev, const float *x, int64_t n_rows, int64_t n, int32_t *out);
 void mlxe_cuda_add_bias(mlxe_device *dev, float *y, int64_t n_rows, const mlxe_vector *bias);
 void mlxe_cuda_embedding(mlxe_device *dev, const mlxe_matrix *table, const int32_t *ids, int64_t n_rows, float *out);
 void mlxe_cuda_rms_norm(mlxe_device *dev, const float *x, const mlxe_vector *weight, int64_t n_rows, int64_t dim,

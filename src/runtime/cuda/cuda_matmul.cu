@@ -65,7 +65,7 @@ template <> struct packed<MLXE_DTYPE_BF16> {
 template <int DT, int NR>
 __global__ void __launch_bounds__(kMatvecWarps * kWarp)
     matvec_kernel(const float *__restrict__ x, const uint4 *__restrict__ w, int64_t rows, int64_t cols, int n_rows,
-                  float *__restrict__ y, int split) {
+                  float *__restrict__ y, int split, bool accumulate) {
     constexpr int E = packed<DT>::count;
     __shared__ float partial[kMatvecWarps][NR];
     const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
@@ -113,14 +113,14 @@ __global__ void __launch_bounds__(kMatvecWarps * kWarp)
     if (o < rows && part == 0 && lane < NR && lane < n_rows) {
         float total = 0.0f;
         for (int p = 0; p < split; p++) total += partial[warp + p][lane];
-        y[lane * rows + o] = total;
+        y[lane * rows + o] = accumulate ? y[lane * rows + o] + total : total;
     }
 }
 
 /* Any dtype, alignment and column count; also the quantized fallback. */
 __global__ void matvec_scalar_kernel(const float *x, const void *w, int dtype, int bits, int group_size,
                                      int scale_dtype, const void *scales, const void *biases, int64_t rows,
-                                     int64_t cols, int n_rows, float *y) {
+                                     int64_t cols, int n_rows, float *y, bool accumulate) {
     const int lane = threadIdx.x % kWarp;
     const int64_t o = (int64_t)blockIdx.x * kMatvecWarps + threadIdx.x / kWarp;
     if (o >= rows) return;
@@ -138,7 +138,7 @@ __global__ void matvec_scalar_kernel(const float *x, const void *w, int dtype, i
 #pragma unroll
         for (int r = 0; r < 8; r++) {
             float sum = warp_sum(acc[r]);
-            if (lane == 0 && r0 + r < n_rows) y[(r0 + r) * rows + o] = sum;
+            if (lane == 0 && r0 + r < n_rows) y[(r0 + r) * rows + o] = accumulate ? y[(r0 + r) * rows + o] + sum : sum;
         }
     }
 }
@@ -160,7 +160,7 @@ template <int BITS, int SDT, int NR>
 __global__ void __launch_bounds__(kMatvecWarps * kWarp)
     matvec_quantized_kernel(const float *__restrict__ x, const uint4 *__restrict__ w, const void *__restrict__ scales,
                             const void *__restrict__ biases, int64_t rows, int64_t cols, int group_shift, int n_rows,
-                            float *__restrict__ y, int split) {
+                            float *__restrict__ y, int split, bool accumulate) {
     constexpr int V = 128 / BITS;          /* values per 16-byte load */
     constexpr int PER_WORD = 32 / BITS;
     constexpr uint32_t MASK = (1u << BITS) - 1u;
@@ -219,7 +219,152 @@ __global__ void __launch_bounds__(kMatvecWarps * kWarp)
     if (o < rows && part == 0 && lane < NR && lane < n_rows) {
         float total = 0.0f;
         for (int p = 0; p < split; p++) total += partial[warp + p][lane];
-        y[lane * rows + o] = total;
+        y[lane * rows + o] = accumulate ? y[lane * rows + o] + total : total;
+    }
+}
+
+/* ---- one token: several output rows per warp ----
+ *
+ * Decode of a single sequence. Each warp computes kRowsPerWarp output rows
+ * and keeps the slice of x under its lanes' weight loads in registers, so
+ * x is read once per kRowsPerWarp rows (version 3 read it once per row: for
+ * 4-bit weights 8x the weight bytes, which bound the kernel on L1). The
+ * weight loads of all the warp's rows (and, for float weights, of several
+ * column steps) are issued before any arithmetic, so enough bytes are in
+ * flight to cover the memory latency even on small matrices.
+ *
+ * Quantized values become floats without a shift per value: a value of a
+ * 16-bit half word, masked in place (one LOP3 with the exponent bits of
+ * 2^23), is the float 2^23 + q * 2^(b*j) for the j-th value of that half;
+ * subtracting 2^23 is exact, and the 2^(b*j) is cancelled by scaling x's
+ * element by 2^-(b*j) once when it is loaded (exact: a power of two). So
+ * each value costs the LOP3, an FADD and the FMA, in float32 as before:
+ * the same products as the CPU's, only summed in another order. */
+constexpr int kRowsPerWarp = 4;
+constexpr int kOneTokenWarps = 4;          /* warps per block */
+
+__device__ __forceinline__ float masked_value(uint32_t half_word, uint32_t mask) {
+    return __uint_as_float((half_word & mask) | 0x4b000000u) - 8388608.0f;
+}
+
+template <int BITS, int SDT, bool ACCUMULATE>
+__global__ void __launch_bounds__(kOneTokenWarps * kWarp)
+    matvec_quantized_one_kernel(const float *__restrict__ x, const uint4 *__restrict__ w,
+                                const void *__restrict__ scales, const void *__restrict__ biases, int rows, int cols,
+                                int group_shift, float *__restrict__ y) {
+    constexpr int V = 128 / BITS;          /* values per 16-byte load: one group or part of one */
+    constexpr int PER_HALF = 16 / BITS;    /* values per 16-bit half word */
+    const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+    const int row0 = (blockIdx.x * kOneTokenWarps + warp) * kRowsPerWarp;
+    if (row0 >= rows) return;
+    const int n_vectors = cols / V;
+    const int groups_per_row = cols >> group_shift;
+    float acc[kRowsPerWarp];
+#pragma unroll
+    for (int r = 0; r < kRowsPerWarp; r++) acc[r] = 0.0f;
+    for (int v = lane; v < n_vectors; v += kWarp) {
+        uint4 loaded[kRowsPerWarp];
+#pragma unroll
+        for (int r = 0; r < kRowsPerWarp; r++)
+            loaded[r] = row0 + r < rows ? __ldg(w + (int64_t)(row0 + r) * n_vectors + v) : make_uint4(0, 0, 0, 0);
+        /* x under this load, scaled by 2^-(BITS * position in its half word) */
+        float xs[V];
+        float sum = 0.0f;
+        const float4 *xv = reinterpret_cast<const float4 *>(x + v * V);
+#pragma unroll
+        for (int j = 0; j < V / 4; j++) {
+            float4 a = xv[j];
+            sum += (a.x + a.y) + (a.z + a.w);
+            xs[4 * j] = a.x;
+            xs[4 * j + 1] = a.y;
+            xs[4 * j + 2] = a.z;
+            xs[4 * j + 3] = a.w;
+        }
+#pragma unroll
+        for (int j = 0; j < V; j++) xs[j] *= __uint_as_float((uint32_t)(127 - BITS * (j % PER_HALF)) << 23);
+        const int group = (v * V) >> group_shift;
+#pragma unroll
+        for (int r = 0; r < kRowsPerWarp; r++) {
+            const int g = (row0 + r < rows ? row0 + r : row0) * groups_per_row + group;
+            const float scale = load_as_float(SDT, scales, g), bias = load_as_float(SDT, biases, g);
+            const uint32_t words[4] = {loaded[r].x, loaded[r].y, loaded[r].z, loaded[r].w};
+            float dot0 = 0.0f, dot1 = 0.0f;
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const uint32_t low = words[i], high = words[i] >> 16;
+#pragma unroll
+                for (int j = 0; j < PER_HALF; j++) {
+                    const uint32_t mask = ((1u << BITS) - 1u) << (BITS * j);
+                    dot0 += masked_value(low, mask) * xs[i * 2 * PER_HALF + j];
+                    dot1 += masked_value(high, mask) * xs[i * 2 * PER_HALF + PER_HALF + j];
+                }
+            }
+            acc[r] += scale * (dot0 + dot1) + bias * sum;
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < kRowsPerWarp; r++) {
+        float total = warp_sum(acc[r]);
+        if (lane == 0 && row0 + r < rows) y[row0 + r] = ACCUMULATE ? y[row0 + r] + total : total;
+    }
+}
+
+/* Float weights: kRowsPerWarp rows, kFloatSteps column steps of the warp
+ * loaded before the arithmetic (kRowsPerWarp * kFloatSteps 16-byte loads in
+ * flight per lane). */
+constexpr int kFloatSteps = 2;
+
+template <int DT, bool ACCUMULATE>
+__global__ void __launch_bounds__(kOneTokenWarps * kWarp)
+    matvec_one_kernel(const float *__restrict__ x, const uint4 *__restrict__ w, int rows, int cols,
+                      float *__restrict__ y) {
+    constexpr int E = packed<DT>::count;
+    const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+    const int row0 = (blockIdx.x * kOneTokenWarps + warp) * kRowsPerWarp;
+    if (row0 >= rows) return;
+    const int n_vectors = cols / E;
+    float acc[kRowsPerWarp];
+#pragma unroll
+    for (int r = 0; r < kRowsPerWarp; r++) acc[r] = 0.0f;
+    for (int base = lane; base < n_vectors; base += kWarp * kFloatSteps) {
+        uint4 loaded[kFloatSteps][kRowsPerWarp];
+#pragma unroll
+        for (int u = 0; u < kFloatSteps; u++) {
+            const int v = base + u * kWarp;
+#pragma unroll
+            for (int r = 0; r < kRowsPerWarp; r++)
+                loaded[u][r] = v < n_vectors && row0 + r < rows ? __ldg(w + (int64_t)(row0 + r) * n_vectors + v)
+                                                               : make_uint4(0, 0, 0, 0);
+        }
+#pragma unroll
+        for (int u = 0; u < kFloatSteps; u++) {
+            const int v = base + u * kWarp;
+            if (v >= n_vectors) break;
+            float xs[E];
+            const float4 *xv = reinterpret_cast<const float4 *>(x + (int64_t)v * E);
+#pragma unroll
+            for (int j = 0; j < E / 4; j++) {
+                float4 a = xv[j];
+                xs[4 * j] = a.x;
+                xs[4 * j + 1] = a.y;
+                xs[4 * j + 2] = a.z;
+                xs[4 * j + 3] = a.w;
+            }
+#pragma unroll
+            for (int r = 0; r < kRowsPerWarp; r++) {
+                float wf[E];
+                packed<DT>::unpack(loaded[u][r], wf);
+                float dot = 0.0f;
+#pragma unroll
+                for (int j = 0; j < E; j++) dot += wf[j] * xs[j];
+                acc[r] += dot;
+            }
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < kRowsPerWarp; r++) {
+        float total = warp_sum(acc[r]);
+        if (lane == 0 && row0 + r < rows) y[row0 + r] = ACCUMULATE ? y[row0 + r] + total : total;
     }
 }
 
@@ -317,12 +462,24 @@ bool aligned16(const void *p) {
 /* ---- launchers ---- */
 
 template <int DT>
-void launch_matvec(mlxe_cuda_state *state, const float *x, int n_rows, const mlxe_matrix *w, float *y) {
+void launch_matvec(mlxe_cuda_state *state, const float *x, int n_rows, const mlxe_matrix *w, float *y,
+                   bool accumulate) {
+    if (n_rows == 1 && w->rows < (1LL << 31) && w->cols < (1LL << 30) && !state->matvec_v3) {
+        dim3 grid((unsigned)((w->rows + kOneTokenWarps * kRowsPerWarp - 1) / (kOneTokenWarps * kRowsPerWarp)));
+        const uint4 *data = static_cast<const uint4 *>(w->data);
+        if (accumulate)
+            matvec_one_kernel<DT, true><<<grid, kOneTokenWarps * kWarp, 0, state->stream>>>(x, data, (int)w->rows,
+                                                                                              (int)w->cols, y);
+        else
+            matvec_one_kernel<DT, false><<<grid, kOneTokenWarps * kWarp, 0, state->stream>>>(x, data, (int)w->rows,
+                                                                                               (int)w->cols, y);
+        return;
+    }
     const int split = matvec_split(state, w->rows);
     const int rows_per_block = kMatvecWarps / split;
     dim3 grid((unsigned)((w->rows + rows_per_block - 1) / rows_per_block)), block(kMatvecWarps * kWarp);
     const uint4 *data = static_cast<const uint4 *>(w->data);
-#define MLXE_MV(NR) matvec_kernel<DT, NR><<<grid, block, 0, state->stream>>>(x, data, w->rows, w->cols, n_rows, y, split)
+#define MLXE_MV(NR) matvec_kernel<DT, NR><<<grid, block, 0, state->stream>>>(x, data, w->rows, w->cols, n_rows, y, split, accumulate)
     if (n_rows == 1) MLXE_MV(1);
     else if (n_rows == 2) MLXE_MV(2);
     else if (n_rows <= 4) MLXE_MV(4);
@@ -331,15 +488,26 @@ void launch_matvec(mlxe_cuda_state *state, const float *x, int n_rows, const mlx
 }
 
 template <int BITS, int SDT>
-void launch_matvec_quantized(mlxe_cuda_state *state, const float *x, int n_rows, const mlxe_matrix *w, float *y) {
+void launch_matvec_quantized(mlxe_cuda_state *state, const float *x, int n_rows, const mlxe_matrix *w, float *y,
+                             bool accumulate) {
+    const uint4 *data = static_cast<const uint4 *>(w->data);
+    const int group_shift = log2_exact(w->group_size);
+    if (n_rows == 1 && w->rows < (1LL << 31) && !state->matvec_v3) {
+        dim3 grid((unsigned)((w->rows + kOneTokenWarps * kRowsPerWarp - 1) / (kOneTokenWarps * kRowsPerWarp)));
+        if (accumulate)
+            matvec_quantized_one_kernel<BITS, SDT, true><<<grid, kOneTokenWarps * kWarp, 0, state->stream>>>(
+                x, data, w->scales, w->biases, (int)w->rows, (int)w->cols, group_shift, y);
+        else
+            matvec_quantized_one_kernel<BITS, SDT, false><<<grid, kOneTokenWarps * kWarp, 0, state->stream>>>(
+                x, data, w->scales, w->biases, (int)w->rows, (int)w->cols, group_shift, y);
+        return;
+    }
     const int split = matvec_split(state, w->rows);
     const int rows_per_block = kMatvecWarps / split;
     dim3 grid((unsigned)((w->rows + rows_per_block - 1) / rows_per_block)), block(kMatvecWarps * kWarp);
-    const uint4 *data = static_cast<const uint4 *>(w->data);
-    const int group_shift = log2_exact(w->group_size);
 #define MLXE_QMV(NR)                                                                                   \
     matvec_quantized_kernel<BITS, SDT, NR><<<grid, block, 0, state->stream>>>(                         \
-        x, data, w->scales, w->biases, w->rows, w->cols, group_shift, n_rows, y, split)
+        x, data, w->scales, w->biases, w->rows, w->cols, group_shift, n_rows, y, split, accumulate)
     if (n_rows == 1) MLXE_QMV(1);
     else if (n_rows == 2) MLXE_QMV(2);
     else if (n_rows <= 4) MLXE_QMV(4);
@@ -348,38 +516,43 @@ void launch_matvec_quantized(mlxe_cuda_state *state, const float *x, int n_rows,
 }
 
 template <int BITS>
-void launch_matvec_quantized_bits(mlxe_cuda_state *state, const float *x, int n_rows, const mlxe_matrix *w, float *y) {
-    if (w->scale_dtype == MLXE_DTYPE_F16) launch_matvec_quantized<BITS, MLXE_DTYPE_F16>(state, x, n_rows, w, y);
-    else if (w->scale_dtype == MLXE_DTYPE_BF16) launch_matvec_quantized<BITS, MLXE_DTYPE_BF16>(state, x, n_rows, w, y);
-    else launch_matvec_quantized<BITS, MLXE_DTYPE_F32>(state, x, n_rows, w, y);
+void launch_matvec_quantized_bits(mlxe_cuda_state *state, const float *x, int n_rows, const mlxe_matrix *w, float *y,
+                                  bool accumulate) {
+    if (w->scale_dtype == MLXE_DTYPE_F16)
+        launch_matvec_quantized<BITS, MLXE_DTYPE_F16>(state, x, n_rows, w, y, accumulate);
+    else if (w->scale_dtype == MLXE_DTYPE_BF16)
+        launch_matvec_quantized<BITS, MLXE_DTYPE_BF16>(state, x, n_rows, w, y, accumulate);
+    else
+        launch_matvec_quantized<BITS, MLXE_DTYPE_F32>(state, x, n_rows, w, y, accumulate);
 }
 
 /* One launch for up to 8 rows of x (the batch tiles of the kernels). */
-void matvec(mlxe_cuda_state *state, const float *x, int n_rows, const mlxe_matrix *w, float *y) {
+void matvec(mlxe_cuda_state *state, const float *x, int n_rows, const mlxe_matrix *w, float *y, bool accumulate) {
     const bool x_ok = aligned16(x) && aligned16(w->data);
     if (w->bits) {
         const bool fast = (w->bits == 4 || w->bits == 8) && x_ok && w->group_size % (128 / w->bits) == 0 &&
                           log2_exact(w->group_size) >= 0 && w->cols % w->group_size == 0 && w->cols < (1LL << 30);
-        if (fast && w->bits == 4) return launch_matvec_quantized_bits<4>(state, x, n_rows, w, y);
-        if (fast && w->bits == 8) return launch_matvec_quantized_bits<8>(state, x, n_rows, w, y);
+        if (fast && w->bits == 4) return launch_matvec_quantized_bits<4>(state, x, n_rows, w, y, accumulate);
+        if (fast && w->bits == 8) return launch_matvec_quantized_bits<8>(state, x, n_rows, w, y, accumulate);
     } else {
         const int per_load = w->dtype == MLXE_DTYPE_F32 ? 4 : 8;
         if (x_ok && w->cols % per_load == 0) {
-            if (w->dtype == MLXE_DTYPE_F32) return launch_matvec<MLXE_DTYPE_F32>(state, x, n_rows, w, y);
-            if (w->dtype == MLXE_DTYPE_F16) return launch_matvec<MLXE_DTYPE_F16>(state, x, n_rows, w, y);
-            if (w->dtype == MLXE_DTYPE_BF16) return launch_matvec<MLXE_DTYPE_BF16>(state, x, n_rows, w, y);
+            if (w->dtype == MLXE_DTYPE_F32) return launch_matvec<MLXE_DTYPE_F32>(state, x, n_rows, w, y, accumulate);
+            if (w->dtype == MLXE_DTYPE_F16) return launch_matvec<MLXE_DTYPE_F16>(state, x, n_rows, w, y, accumulate);
+            if (w->dtype == MLXE_DTYPE_BF16) return launch_matvec<MLXE_DTYPE_BF16>(state, x, n_rows, w, y, accumulate);
         }
     }
     dim3 grid((unsigned)((w->rows + kMatvecWarps - 1) / kMatvecWarps)), block(kMatvecWarps * kWarp);
     matvec_scalar_kernel<<<grid, block, 0, state->stream>>>(x, w->data, w->dtype, w->bits, w->group_size,
                                                             w->scale_dtype, w->scales, w->biases, w->rows, w->cols,
-                                                            n_rows, y);
+                                                            n_rows, y, accumulate);
 }
 
-void matvec_batches(mlxe_cuda_state *state, const float *x, int64_t n_rows, const mlxe_matrix *w, float *y) {
+void matvec_batches(mlxe_cuda_state *state, const float *x, int64_t n_rows, const mlxe_matrix *w, float *y,
+                    bool accumulate = false) {
     for (int64_t r0 = 0; r0 < n_rows; r0 += 8) {
         int64_t n = n_rows - r0 < 8 ? n_rows - r0 : 8;
-        matvec(state, x + r0 * w->cols, (int)n, w, y + r0 * w->rows);
+        matvec(state, x + r0 * w->cols, (int)n, w, y + r0 * w->rows, accumulate);
     }
 }
 
@@ -517,4 +690,24 @@ extern "C" void mlxe_cuda_matmul(mlxe_device *dev, const float *x, int64_t n_row
     else
         gemm(state, x, n_rows, w, y);
     mlxe_cuda_check_launch(state, "matmul");
+}
+
+/* y += x · wᵀ: the matrix-vector kernels add in their epilogue; a GEMM
+ * writes into scratch, then one add (prefill only, never recorded). */
+extern "C" void mlxe_cuda_matmul_add(mlxe_device *dev, const float *x, int64_t n_rows, const mlxe_matrix *w,
+                                     float *y) {
+    if (n_rows <= 0 || w->rows <= 0) return;
+    mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
+    cudaSetDevice(state->ordinal);
+    const int matvec_max_rows = w->bits ? state->matvec_max_rows : state->float_matvec_max_rows;
+    if (n_rows <= matvec_max_rows || w->cols <= 0) {
+        matvec_batches(state, x, n_rows, w, y, true);
+    } else if (mlxe_cuda_buffer_reserve(state, &state->product, (size_t)(n_rows * w->rows) * sizeof(float))) {
+        float *product = static_cast<float *>(state->product.ptr);
+        gemm(state, x, n_rows, w, product);
+        mlxe_cuda_add(dev, y, product, n_rows * w->rows);
+    } else {
+        matvec_batches(state, x, n_rows, w, y, true);
+    }
+    mlxe_cuda_check_launch(state, "matmul_add");
 }

@@ -457,6 +457,14 @@ int main(int argc, char **argv) {
     mlxe_device *dev_v3 = NULL;
     if (mlxe_device_create_cuda(0, &dev_v3, &err) != MLXE_OK) return 1;
     unsetenv("MLXE_CUDA_MATVEC");
+    /* the version-4 one-token kernels with 1, 2, 4 rows per warp, forced */
+    mlxe_device *dev_rpw[3] = {NULL, NULL, NULL};
+    static const char *const rpw_names[3] = {"1", "2", "4"};
+    for (int k = 0; k < 3; k++) {
+        setenv("MLXE_CUDA_MATVEC_RPW", rpw_names[k], 1);
+        if (mlxe_device_create_cuda(0, &dev_rpw[k], &err) != MLXE_OK) return 1;
+    }
+    unsetenv("MLXE_CUDA_MATVEC_RPW");
     mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
     make_random_block();
     printf("GPU: %s (%d SMs, compute capability %d.%d, %zu MiB)\n", state->gpu_name, state->sm_count,
@@ -487,29 +495,32 @@ int main(int argc, char **argv) {
         {MLXE_DTYPE_U32, 4, 32}, {MLXE_DTYPE_U32, 8, 32},
     };
     int n_shapes = quick ? 3 : (int)(sizeof decode_shapes / sizeof decode_shapes[0]);
-    printf("decode (1 token): matrix-vector kernels, version 3 (one row per warp) and 4 (4 rows per warp, x in "
-           "registers); one call between events (host launch gap included), and per call in a graph of 40 calls "
-           "(min / median of 7 replays); GB/s and %% of copy from the version-4 graph minimum\n");
-    printf("| shape | weights | MB | v3 us | v4 us | v3 us in graph | v4 us in graph | GB/s | %% of copy |\n"
-           "|---|---|---|---|---|---|---|---|---|\n");
+    printf("decode (1 token): matrix-vector kernels, version 3 (one row per warp) and 4 (R rows per warp, x in "
+           "registers; 'auto' = the default choice, which keeps v3 where it measured faster); one call between events "
+           "(host launch gap included), and per call in a graph of 40 calls (min of 7 replays; auto: min / median); "
+           "GB/s and %% of copy from the auto graph minimum\n");
+    printf("| shape | weights | MB | v3 us | auto us | graph: v3 | R=1 | R=2 | R=4 | auto | GB/s | %% of copy |\n"
+           "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (int s = 0; s < n_shapes; s++) {
         for (size_t f = 0; f < sizeof formats / sizeof formats[0]; f++) {
             if (decode_shapes[s].rows == 128256 && formats[f].dtype == MLXE_DTYPE_F16) continue;
             matrix_set set;
             make_set(&set, formats[f].dtype, formats[f].bits, formats[f].group, decode_shapes[s].rows,
                      decode_shapes[s].cols);
-            float ms_v3 = time_matmul(dev_v3, &set, x, 1, y, 100);
-            float ms = time_matmul(dev, &set, x, 1, y, 100);
-            float graph_v3_min, graph_v3_median, graph_min, graph_median;
-            time_matmul_graph(dev_v3, &set, x, y, &graph_v3_min, &graph_v3_median);
+            float ms_v3 = time_matmul(dev_v3, &set, x, 1, y, 60);
+            float ms = time_matmul(dev, &set, x, 1, y, 60);
+            float graph_v3_min, graph_min, graph_median, rpw_min[3], unused;
+            time_matmul_graph(dev_v3, &set, x, y, &graph_v3_min, &unused);
+            for (int k = 0; k < 3; k++) time_matmul_graph(dev_rpw[k], &set, x, y, &rpw_min[k], &unused);
             time_matmul_graph(dev, &set, x, y, &graph_min, &graph_median);
             double gbs = (double)set.bytes / (graph_min * 1e-3) / 1e9;
             char name[32];
-            printf("| %s | %s | %.1f | %.1f | %.1f | %.1f / %.1f | %.1f / %.1f | %.0f | %.0f%% |\n",
+            printf("| %s | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f / %.1f | %.0f | %.0f%% |\n",
                    decode_shapes[s].name,
                    format_name(formats[f].dtype, formats[f].bits, formats[f].group, name, sizeof name),
-                   (double)set.bytes / 1e6, ms_v3 * 1e3, ms * 1e3, graph_v3_min * 1e3, graph_v3_median * 1e3,
-                   graph_min * 1e3, graph_median * 1e3, gbs, 100.0 * gbs / copy_gbs);
+                   (double)set.bytes / 1e6, ms_v3 * 1e3, ms * 1e3, graph_v3_min * 1e3, rpw_min[0] * 1e3,
+                   rpw_min[1] * 1e3, rpw_min[2] * 1e3, graph_min * 1e3, graph_median * 1e3, gbs,
+                   100.0 * gbs / copy_gbs);
             free_set(&set);
         }
     }
@@ -520,6 +531,7 @@ int main(int argc, char **argv) {
         free(random_block);
         mlxe_device_free(dev_f32);
         mlxe_device_free(dev_v3);
+    for (int k = 0; k < 3; k++) mlxe_device_free(dev_rpw[k]);
         mlxe_device_free(dev);
         return 0;
     }
@@ -606,6 +618,7 @@ int main(int argc, char **argv) {
     free(random_block);
     mlxe_device_free(dev_f32);
     mlxe_device_free(dev_v3);
+    for (int k = 0; k < 3; k++) mlxe_device_free(dev_rpw[k]);
     mlxe_device_free(dev);
     return 0;
 }

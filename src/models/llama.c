@@ -522,13 +522,18 @@ static void forward_layers(const mlxe_model_weights *w, mlxe_forward_state *s, c
             ops->rms_norm(dev, s->q, &layer->q_norm, n * w->n_heads, w->head_dim, w->eps, s->q);
             ops->rms_norm(dev, s->k, &layer->k_norm, n * w->n_kv_heads, w->head_dim, w->eps, s->k);
         }
-        /* q, k = apply_rotary_pos_emb(q, k, cos, sin) */
-        ops->rope(dev, s->q, n, w->n_heads, w->head_dim, batch->positions, s->inv_freq, s->attention_scale);
-        ops->rope(dev, s->k, n, w->n_kv_heads, w->head_dim, batch->positions, s->inv_freq,
-                  s->attention_scale);
-        /* past_key_value.update(k, v): cache[slot][:, pos] = k, v */
-        ops->kv_store(dev, s->k, s->v, n, w->n_kv_heads, w->head_dim, kv->k[l], kv->v[l], kv->capacity,
-                      batch->slots, batch->positions);
+        /* q, k = apply_rotary_pos_emb(q, k, cos, sin)
+         * past_key_value.update(k, v): cache[slot][:, pos] = k, v */
+        if (ops->rope_kv_store) {
+            ops->rope_kv_store(dev, s->q, s->k, s->v, n, w->n_heads, w->n_kv_heads, w->head_dim, batch->positions,
+                               s->inv_freq, s->attention_scale, kv->k[l], kv->v[l], kv->capacity, batch->slots);
+        } else {
+            ops->rope(dev, s->q, n, w->n_heads, w->head_dim, batch->positions, s->inv_freq, s->attention_scale);
+            ops->rope(dev, s->k, n, w->n_kv_heads, w->head_dim, batch->positions, s->inv_freq,
+                      s->attention_scale);
+            ops->kv_store(dev, s->k, s->v, n, w->n_kv_heads, w->head_dim, kv->k[l], kv->v[l], kv->capacity,
+                          batch->slots, batch->positions);
+        }
         /* att = softmax(q k^T * scale + causal/window mask) v       att: [n, n_heads, head_dim] */
         mlxe_attention_args args = {
             .n_rows = n,
@@ -560,12 +565,16 @@ static void forward_layers(const mlxe_model_weights *w, mlxe_forward_state *s, c
         /* xb = post_attention_layernorm(x) */
         ops->rms_norm(dev, s->x, &layer->post_attention_norm, n, hidden, w->eps, s->xb);
         /* gate = gate_proj(xb), up = up_proj(xb)                  gate, up: [n, ffn] */
-        ops->matmul(dev, s->xb, n, &layer->gate_proj, s->gate);
-        ops->matmul(dev, s->xb, n, &layer->up_proj, s->up);
-        if (layer->gate_bias.size) ops->add_bias(dev, s->gate, n, &layer->gate_bias);
-        if (layer->up_bias.size) ops->add_bias(dev, s->up, n, &layer->up_bias);
         /* gate = silu(gate) * up */
-        ops->silu_mul(dev, s->gate, s->up, s->gate, n * ffn);
+        if (ops->matmul_swiglu && !layer->gate_bias.size && !layer->up_bias.size) {
+            ops->matmul_swiglu(dev, s->xb, n, &layer->gate_proj, &layer->up_proj, s->gate, s->up);
+        } else {
+            ops->matmul(dev, s->xb, n, &layer->gate_proj, s->gate);
+            ops->matmul(dev, s->xb, n, &layer->up_proj, s->up);
+            if (layer->gate_bias.size) ops->add_bias(dev, s->gate, n, &layer->gate_bias);
+            if (layer->up_bias.size) ops->add_bias(dev, s->up, n, &layer->up_bias);
+            ops->silu_mul(dev, s->gate, s->up, s->gate, n * ffn);
+        }
         /* x = x + down_proj(gate) */
         if (ops->matmul_add && !layer->down_bias.size) {
             ops->matmul_add(dev, s->gate, n, &layer->down_proj, s->x);

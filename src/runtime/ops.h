@@ -130,6 +130,18 @@ typedef struct mlxe_ops {
     /* y[r][o] += sum_i x[r][i] * w[o][i]: matmul with the residual add in
      * its epilogue (one pass over y instead of a matmul and an add). */
     void (*matmul_add)(mlxe_device *dev, const float *x, int64_t n_rows, const mlxe_matrix *w, float *y);
+    /* out[r][o] = silu(x[r]·gate[o]) * (x[r]·up[o]) for gate and up of the
+     * same shape: SwiGLU's two projections and its gate in one pass.
+     * up_scratch ([n_rows][gate->rows], device) may be overwritten. */
+    void (*matmul_swiglu)(mlxe_device *dev, const float *x, int64_t n_rows, const mlxe_matrix *gate,
+                          const mlxe_matrix *up, float *out, float *up_scratch);
+    /* rope(q) in place, then kv_store of rope(k) and v: the results of
+     * rope(q), rope(k), kv_store(k, v) in one pass (k itself is left
+     * unrotated). Arguments as those ops'. */
+    void (*rope_kv_store)(mlxe_device *dev, float *q, const float *k, const float *v, int64_t n_rows,
+                          int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, const int32_t *positions,
+                          const float *inv_freq, float attention_scale, float *k_cache, float *v_cache,
+                          int64_t capacity, const int32_t *slots);
     /* out[r] = the index of the largest x[r][i], i < n (device memory, out:
      * int32 [n_rows]): the CPU sampler's greedy rule exactly — the lowest
      * index among equal maxima, NaN never beats a number, 0 when all are

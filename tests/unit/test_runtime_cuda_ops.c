@@ -301,6 +301,9 @@ static void check_matmul_add(gpu_fixture *f, mlxe_device *gpu, cuda_rng *rng, co
 static void test_matmul_add(void **state) {
     gpu_fixture *f = open_devices(state);
     mlxe_device *v3 = gpu_with("MLXE_CUDA_MATVEC", "v3");
+    /* the one-token kernels with 1, 2 and 4 rows per warp, wherever they apply */
+    mlxe_device *rpw[3] = {gpu_with("MLXE_CUDA_MATVEC_RPW", "1"), gpu_with("MLXE_CUDA_MATVEC_RPW", "2"),
+                           gpu_with("MLXE_CUDA_MATVEC_RPW", "4")};
     cuda_rng rng = {11};
     static const int64_t counts[] = {1, 3, 40};
     /* float: 70 rows (not a multiple of the 16 rows of a block), 2048 columns (several column steps) */
@@ -316,6 +319,10 @@ static void test_matmul_add(void **state) {
             check_matmul_add(f, f->gpu, &rng, &host, &device, counts[c], counts[c] == 1 ? 1e-5 : gemm_tolerance(dtypes[d]),
                              cuda_dtype_name(dtypes[d]));
             if (counts[c] == 1) check_matmul_add(f, v3, &rng, &host, &device, 1, 1e-5, "v3 kernels");
+            for (int k = 0; k < 3 && counts[c] == 1; k++) {
+                check_matmul_add(f, rpw[k], &rng, &host, &device, 1, 1e-5, "forced rows per warp");
+                check_matmul(f, rpw[k], &rng, &host, &device, 1, 1e-5, "forced rows per warp");
+            }
         }
         f->g->free_weights(f->gpu, (void *)device.data);
         free(data);
@@ -329,9 +336,146 @@ static void test_matmul_add(void **state) {
         for (int c = 0; c < 3; c++)
             check_matmul_add(f, f->gpu, &rng, &q.host, &q.device, counts[c], counts[c] <= 8 ? 2e-5 : 1.5e-2, "quantized");
         check_matmul_add(f, v3, &rng, &q.host, &q.device, 1, 2e-5, "quantized, v3 kernels");
+        for (int k = 0; k < 3; k++) {
+            check_matmul_add(f, rpw[k], &rng, &q.host, &q.device, 1, 2e-5, "quantized, forced rows per warp");
+            check_matmul(f, rpw[k], &rng, &q.host, &q.device, 1, 2e-5, "quantized, forced rows per warp");
+        }
         free_quantized(f, &q);
     }
     mlxe_device_free(v3);
+    for (int k = 0; k < 3; k++) mlxe_device_free(rpw[k]);
+}
+
+/* SwiGLU of two projections against the CPU's matmul, matmul, silu_mul:
+ * one launch for a token (every rows-per-warp variant), the three ops for
+ * a batch, and with the fused ops off (MLXE_CUDA_FUSED=0: the op is absent). */
+static void check_swiglu(gpu_fixture *f, mlxe_device *gpu, cuda_rng *rng, const mlxe_matrix *gate_host,
+                         const mlxe_matrix *gate_device, const mlxe_matrix *up_host, const mlxe_matrix *up_device,
+                         int64_t n_rows, double tolerance, const char *what) {
+    size_t nx = (size_t)(n_rows * gate_host->cols), ny = (size_t)(n_rows * gate_host->rows);
+    float *x = malloc(nx * sizeof(float)), *want = malloc(ny * sizeof(float)), *up = malloc(ny * sizeof(float));
+    cuda_fill(rng, x, nx, -1.0f, 1.0f);
+    f->c->matmul(f->cpu, x, n_rows, gate_host, want);
+    f->c->matmul(f->cpu, x, n_rows, up_host, up);
+    f->c->silu_mul(f->cpu, want, up, want, (int64_t)ny);
+    const mlxe_ops *ops = mlxe_device_ops(gpu);
+    float *dx = cuda_to_device(gpu, x, nx * sizeof(float));
+    float *dout = poisoned_on(gpu, ny), *dscratch = poisoned_on(gpu, ny);
+    ops->matmul_swiglu(gpu, dx, n_rows, gate_device, up_device, dout, dscratch);
+    float *got = download_from(gpu, dout, ny);
+    char label[160];
+    snprintf(label, sizeof label, "matmul_swiglu %s, %lld tokens", what, (long long)n_rows);
+    cuda_assert_close(got, want, ny, tolerance, label);
+    ops->free(gpu, dx);
+    ops->free(gpu, dout);
+    ops->free(gpu, dscratch);
+    free(x);
+    free(want);
+    free(up);
+    free(got);
+}
+
+static void test_matmul_swiglu(void **state) {
+    gpu_fixture *f = open_devices(state);
+    mlxe_device *gpus[4] = {f->gpu, gpu_with("MLXE_CUDA_MATVEC_RPW", "1"), gpu_with("MLXE_CUDA_MATVEC_RPW", "2"),
+                            gpu_with("MLXE_CUDA_MATVEC", "v3")};
+    mlxe_device *unfused = gpu_with("MLXE_CUDA_FUSED", "0");
+    assert_null(mlxe_device_ops(unfused)->matmul_swiglu);
+    assert_null(mlxe_device_ops(unfused)->argmax);
+    mlxe_device_free(unfused);
+    cuda_rng rng = {13};
+    static const mlxe_dtype dtypes[] = {MLXE_DTYPE_F32, MLXE_DTYPE_BF16};
+    for (int d = 0; d < 2; d++) {
+        int64_t rows = 37, cols = 1024;
+        size_t bytes = (size_t)(rows * cols) * (dtypes[d] == MLXE_DTYPE_F32 ? 4 : 2);
+        void *gate = cuda_random_weights(&rng, dtypes[d], (size_t)(rows * cols), -1.0f, 1.0f);
+        void *up = cuda_random_weights(&rng, dtypes[d], (size_t)(rows * cols), -1.0f, 1.0f);
+        mlxe_matrix gate_host = {.dtype = dtypes[d], .rows = rows, .cols = cols, .data = gate}, up_host = gate_host;
+        up_host.data = up;
+        mlxe_matrix gate_device = gate_host, up_device = up_host;
+        gate_device.data = cuda_weights_to_device(f->gpu, gate, bytes);
+        up_device.data = cuda_weights_to_device(f->gpu, up, bytes);
+        for (int g = 0; g < 4; g++)
+            check_swiglu(f, gpus[g], &rng, &gate_host, &gate_device, &up_host, &up_device, 1, 2e-5,
+                         cuda_dtype_name(dtypes[d]));
+        check_swiglu(f, f->gpu, &rng, &gate_host, &gate_device, &up_host, &up_device, 2, 2e-2, "batch of 2");
+        f->g->free_weights(f->gpu, (void *)gate_device.data);
+        f->g->free_weights(f->gpu, (void *)up_device.data);
+        free(gate);
+        free(up);
+    }
+    static const int bits[] = {4, 8, 4};
+    static const int groups[] = {64, 32, 32};
+    for (int b = 0; b < 3; b++) {
+        quantized_weights gate, up;
+        mlxe_dtype sdt = b == 2 ? MLXE_DTYPE_F16 : MLXE_DTYPE_BF16;
+        make_quantized(f, &rng, 45, (int64_t)groups[b] * 8, bits[b], groups[b], sdt, &gate);
+        make_quantized(f, &rng, 45, (int64_t)groups[b] * 8, bits[b], groups[b], sdt, &up);
+        for (int g = 0; g < 4; g++)
+            check_swiglu(f, gpus[g], &rng, &gate.host, &gate.device, &up.host, &up.device, 1, 4e-5, "quantized");
+        check_swiglu(f, f->gpu, &rng, &gate.host, &gate.device, &up.host, &up.device, 3, 4e-5, "quantized, 3 tokens");
+        free_quantized(f, &gate);
+        free_quantized(f, &up);
+    }
+    for (int g = 1; g < 4; g++) mlxe_device_free(gpus[g]);
+}
+
+/* rope_kv_store against the CPU's rope, rope, kv_store: q rotated in
+ * place, the cache rows of rotated k and of v; k left as it was. */
+static void test_rope_kv_store(void **state) {
+    gpu_fixture *f = open_devices(state);
+    cuda_rng rng = {14};
+    const int64_t n_rows = 3, n_heads = 8, n_kv_heads = 2, head_dim = 64, half = 32, capacity = 40, n_slots = 2;
+    int32_t positions[3] = {7, 39, 0}, slots[3] = {1, 0, 0};
+    float inv_freq[32];
+    for (int64_t j = 0; j < half; j++) inv_freq[j] = powf(10000.0f, -2.0f * (float)j / (float)head_dim);
+    size_t nq = (size_t)(n_rows * n_heads * head_dim), nk = (size_t)(n_rows * n_kv_heads * head_dim);
+    size_t cache_n = (size_t)(n_slots * n_kv_heads * capacity * head_dim);
+    float *q = malloc(nq * 4), *k = malloc(nk * 4), *v = malloc(nk * 4);
+    float *want_q = malloc(nq * 4), *want_k = malloc(nk * 4);
+    float *k_cache = calloc(cache_n, 4), *v_cache = calloc(cache_n, 4);
+    cuda_fill(&rng, q, nq, -2.0f, 2.0f);
+    cuda_fill(&rng, k, nk, -2.0f, 2.0f);
+    cuda_fill(&rng, v, nk, -2.0f, 2.0f);
+    memcpy(want_q, q, nq * 4);
+    memcpy(want_k, k, nk * 4);
+    f->c->rope(f->cpu, want_q, n_rows, n_heads, head_dim, positions, inv_freq, 0.9f);
+    f->c->rope(f->cpu, want_k, n_rows, n_kv_heads, head_dim, positions, inv_freq, 0.9f);
+    f->c->kv_store(f->cpu, want_k, v, n_rows, n_kv_heads, head_dim, k_cache, v_cache, capacity, slots, positions);
+    float *dq = cuda_to_device(f->gpu, q, nq * 4), *dk = cuda_to_device(f->gpu, k, nk * 4);
+    float *dv = cuda_to_device(f->gpu, v, nk * 4);
+    float *dk_cache = cuda_to_device(f->gpu, k_cache, cache_n * 4), *dv_cache = cuda_to_device(f->gpu, v_cache, cache_n * 4);
+    /* the cache starts as the CPU's before the write: zero */
+    float *zeros = calloc(cache_n, 4);
+    f->g->upload(f->gpu, dk_cache, zeros, cache_n * 4);
+    f->g->upload(f->gpu, dv_cache, zeros, cache_n * 4);
+    int32_t *dpositions = cuda_to_device(f->gpu, positions, sizeof positions);
+    int32_t *dslots = cuda_to_device(f->gpu, slots, sizeof slots);
+    float *dinv = cuda_to_device(f->gpu, inv_freq, sizeof inv_freq);
+    f->g->rope_kv_store(f->gpu, dq, dk, dv, n_rows, n_heads, n_kv_heads, head_dim, dpositions, dinv, 0.9f, dk_cache,
+                        dv_cache, capacity, dslots);
+    float *got = download(f, dq, nq);
+    cuda_assert_close(got, want_q, nq, 1e-6, "rope_kv_store q");
+    free(got);
+    got = download(f, dk_cache, cache_n);
+    cuda_assert_close(got, k_cache, cache_n, 1e-6, "rope_kv_store key cache");
+    free(got);
+    got = download(f, dv_cache, cache_n);
+    cuda_assert_close(got, v_cache, cache_n, 0.0, "rope_kv_store value cache");
+    free(got);
+    got = download(f, dk, nk);
+    cuda_assert_close(got, k, nk, 0.0, "rope_kv_store leaves k");
+    free(got);
+    void *device[] = {dq, dk, dv, dk_cache, dv_cache, dpositions, dslots, dinv};
+    for (size_t i = 0; i < sizeof device / sizeof device[0]; i++) f->g->free(f->gpu, device[i]);
+    free(zeros);
+    free(q);
+    free(k);
+    free(v);
+    free(want_q);
+    free(want_k);
+    free(k_cache);
+    free(v_cache);
 }
 
 /* argmax against the CPU sampler's greedy choice (the oracle: the same
@@ -688,6 +832,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_matmul_quantized, setup, teardown),
         cmocka_unit_test_setup_teardown(test_matmul_add, setup, teardown),
         cmocka_unit_test_setup_teardown(test_argmax, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_matmul_swiglu, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rope_kv_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_embedding, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rms_norm, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rope, setup, teardown),

@@ -271,6 +271,8 @@ static const mlxe_ops cuda_ops_template = {
     .download = cuda_download,
     .matmul = mlxe_cuda_matmul,
     .matmul_add = mlxe_cuda_matmul_add,
+    .matmul_swiglu = mlxe_cuda_matmul_swiglu,
+    .rope_kv_store = mlxe_cuda_rope_kv_store,
     .argmax = mlxe_cuda_argmax,
     .add_bias = mlxe_cuda_add_bias,
     .embedding = mlxe_cuda_embedding,
@@ -367,6 +369,9 @@ mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err
     state->matvec_split_auto = split && strcmp(split, "auto") == 0;
     const char *matvec = getenv("MLXE_CUDA_MATVEC");
     state->matvec_v3 = matvec && strcmp(matvec, "v3") == 0;
+    const char *rows_per_warp = getenv("MLXE_CUDA_MATVEC_RPW");
+    if (rows_per_warp && (atoi(rows_per_warp) == 1 || atoi(rows_per_warp) == 2 || atoi(rows_per_warp) == 4))
+        state->rows_per_warp = atoi(rows_per_warp);
     const char *graphs = getenv("MLXE_CUDA_GRAPH");
     state->graphs_disabled = graphs && strcmp(graphs, "0") == 0;
     const char *attention = getenv("MLXE_CUDA_ATTENTION");
@@ -394,6 +399,8 @@ mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err
     const bool fused_off = fused && strcmp(fused, "0") == 0;
     if (fused_off) {
         state->ops.matmul_add = NULL;
+        state->ops.matmul_swiglu = NULL;
+        state->ops.rope_kv_store = NULL;
         state->ops.argmax = NULL;
     }
 
@@ -404,14 +411,14 @@ mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err
     MLXE_DEBUG(MLXE_LOG_CAT_RUNTIME,
                "device %s: %s, compute capability %d.%d, %d SMs, %zu MiB; kernels: prefill GEMM %s (F32 weights: "
                "SGEMM), matrix-vector kernels up to %d rows (%d for float weights; one token: %s), row split %s, "
-               "attention %s, decode graphs %s, fused ops (greedy argmax on the GPU, residual adds in the matvec "
-               "epilogue) %s",
+               "attention %s, decode graphs %s, fused ops (greedy argmax on the GPU, residual adds and SwiGLU in "
+               "the matvec epilogue, RoPE with the KV cache write) %s",
                state->name, state->gpu_name, state->cc_major, state->cc_minor, state->sm_count,
                state->total_memory >> 20,
                state->gemm_mode == MLXE_CUDA_GEMM_F32_WEIGHTS ? "F32 (weights widened, SGEMM)"
                                                               : "cuBLAS tensor cores (BF16/F16 activations)",
                state->matvec_max_rows, state->float_matvec_max_rows,
-               state->matvec_v3 ? "one row per warp (MLXE_CUDA_MATVEC=v3)" : "4 rows per warp, x in registers",
+               state->matvec_v3 ? "one row per warp (MLXE_CUDA_MATVEC=v3)" : "1-4 rows per warp, x in registers",
                state->matvec_split_auto ? "auto" : "off",
                state->attention_mode == 1   ? "split (forced)"
                : state->attention_mode == 2 ? "warp per pair (forced)"

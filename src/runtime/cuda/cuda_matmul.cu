@@ -225,13 +225,13 @@ __global__ void __launch_bounds__(kMatvecWarps * kWarp)
 
 /* ---- one token: several output rows per warp ----
  *
- * Decode of a single sequence. Each warp computes kRowsPerWarp output rows
- * and keeps the slice of x under its lanes' weight loads in registers, so
- * x is read once per kRowsPerWarp rows (version 3 read it once per row: for
- * 4-bit weights 8x the weight bytes, which bound the kernel on L1). The
- * weight loads of all the warp's rows (and, for float weights, of several
- * column steps) are issued before any arithmetic, so enough bytes are in
- * flight to cover the memory latency even on small matrices.
+ * Decode of a single sequence. Each warp computes R output rows (R = 1, 2
+ * or 4, chosen by the row count so small matrices still fill the GPU) and
+ * keeps the slice of x under its lanes' weight loads in registers, so x is
+ * read once per R rows (version 3 read it once per row: for 4-bit weights
+ * 8x the weight bytes, which bound the kernel on L1). The weight loads of
+ * the warp's rows (and, for float weights, of several column steps: 8
+ * loads of 16 bytes per lane in all) are issued before any arithmetic.
  *
  * Quantized values become floats without a shift per value: a value of a
  * 16-bit half word, masked in place (one LOP3 with the exponent bits of
@@ -239,34 +239,64 @@ __global__ void __launch_bounds__(kMatvecWarps * kWarp)
  * subtracting 2^23 is exact, and the 2^(b*j) is cancelled by scaling x's
  * element by 2^-(b*j) once when it is loaded (exact: a power of two). So
  * each value costs the LOP3, an FADD and the FMA, in float32 as before:
- * the same products as the CPU's, only summed in another order. */
-constexpr int kRowsPerWarp = 4;
+ * the same products as the CPU's, only summed in another order.
+ *
+ * Epilogues: store y, add to y (the residual), or SwiGLU over two matrices
+ * of the same shape and format read by the same warp (gate and up share
+ * the x registers): y = silu(x·gate) * (x·up). */
 constexpr int kOneTokenWarps = 4;          /* warps per block */
+constexpr int kLoadsPerLane = 8;           /* float weights: 16-byte loads in flight per lane */
+
+enum epilogue { kStore = 0, kAccumulate = 1, kSwiglu = 2 };
 
 __device__ __forceinline__ float masked_value(uint32_t half_word, uint32_t mask) {
     return __uint_as_float((half_word & mask) | 0x4b000000u) - 8388608.0f;
 }
 
-template <int BITS, int SDT, bool ACCUMULATE>
+template <int R, int EPILOGUE>
+__device__ __forceinline__ void one_token_store(const float (&acc)[2][R], int lane, int row0, int rows, float *y) {
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        float total = warp_sum(acc[0][r]);
+        float second = EPILOGUE == kSwiglu ? warp_sum(acc[1][r]) : 0.0f;
+        if (lane == 0 && row0 + r < rows) {
+            if (EPILOGUE == kStore) y[row0 + r] = total;
+            if (EPILOGUE == kAccumulate) y[row0 + r] += total;
+            if (EPILOGUE == kSwiglu) y[row0 + r] = total / (1.0f + expf(-total)) * second;
+        }
+    }
+}
+
+/* The matrices one launch reads: one, or gate and up for SwiGLU. */
+struct one_token_weights {
+    const uint4 *w[2];
+    const void *scales[2];
+    const void *biases[2];
+};
+
+template <int BITS, int R, int EPILOGUE>
 __global__ void __launch_bounds__(kOneTokenWarps * kWarp)
-    matvec_quantized_one_kernel(const float *__restrict__ x, const uint4 *__restrict__ w,
-                                const void *__restrict__ scales, const void *__restrict__ biases, int rows, int cols,
+    matvec_quantized_one_kernel(const float *__restrict__ x, one_token_weights m, int scale_dtype, int rows, int cols,
                                 int group_shift, float *__restrict__ y) {
     constexpr int V = 128 / BITS;          /* values per 16-byte load: one group or part of one */
     constexpr int PER_HALF = 16 / BITS;    /* values per 16-bit half word */
+    constexpr int N_MATRICES = EPILOGUE == kSwiglu ? 2 : 1;
     const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
-    const int row0 = (blockIdx.x * kOneTokenWarps + warp) * kRowsPerWarp;
+    const int row0 = (blockIdx.x * kOneTokenWarps + warp) * R;
     if (row0 >= rows) return;
     const int n_vectors = cols / V;
     const int groups_per_row = cols >> group_shift;
-    float acc[kRowsPerWarp];
+    float acc[2][R];
 #pragma unroll
-    for (int r = 0; r < kRowsPerWarp; r++) acc[r] = 0.0f;
+    for (int r = 0; r < R; r++) acc[0][r] = acc[1][r] = 0.0f;
     for (int v = lane; v < n_vectors; v += kWarp) {
-        uint4 loaded[kRowsPerWarp];
+        uint4 loaded[N_MATRICES][R];
 #pragma unroll
-        for (int r = 0; r < kRowsPerWarp; r++)
-            loaded[r] = row0 + r < rows ? __ldg(w + (int64_t)(row0 + r) * n_vectors + v) : make_uint4(0, 0, 0, 0);
+        for (int m_i = 0; m_i < N_MATRICES; m_i++)
+#pragma unroll
+            for (int r = 0; r < R; r++)
+                loaded[m_i][r] = row0 + r < rows ? __ldg(m.w[m_i] + (int64_t)(row0 + r) * n_vectors + v)
+                                                 : make_uint4(0, 0, 0, 0);
         /* x under this load, scaled by 2^-(BITS * position in its half word) */
         float xs[V];
         float sum = 0.0f;
@@ -284,60 +314,59 @@ __global__ void __launch_bounds__(kOneTokenWarps * kWarp)
         for (int j = 0; j < V; j++) xs[j] *= __uint_as_float((uint32_t)(127 - BITS * (j % PER_HALF)) << 23);
         const int group = (v * V) >> group_shift;
 #pragma unroll
-        for (int r = 0; r < kRowsPerWarp; r++) {
-            const int g = (row0 + r < rows ? row0 + r : row0) * groups_per_row + group;
-            const float scale = load_as_float(SDT, scales, g), bias = load_as_float(SDT, biases, g);
-            const uint32_t words[4] = {loaded[r].x, loaded[r].y, loaded[r].z, loaded[r].w};
-            float dot0 = 0.0f, dot1 = 0.0f;
+        for (int m_i = 0; m_i < N_MATRICES; m_i++) {
 #pragma unroll
-            for (int i = 0; i < 4; i++) {
-                const uint32_t low = words[i], high = words[i] >> 16;
+            for (int r = 0; r < R; r++) {
+                const int g = (row0 + r < rows ? row0 + r : row0) * groups_per_row + group;
+                const float scale = load_as_float(scale_dtype, m.scales[m_i], g);
+                const float bias = load_as_float(scale_dtype, m.biases[m_i], g);
+                const uint32_t words[4] = {loaded[m_i][r].x, loaded[m_i][r].y, loaded[m_i][r].z, loaded[m_i][r].w};
+                float dot0 = 0.0f, dot1 = 0.0f;
 #pragma unroll
-                for (int j = 0; j < PER_HALF; j++) {
-                    const uint32_t mask = ((1u << BITS) - 1u) << (BITS * j);
-                    dot0 += masked_value(low, mask) * xs[i * 2 * PER_HALF + j];
-                    dot1 += masked_value(high, mask) * xs[i * 2 * PER_HALF + PER_HALF + j];
+                for (int i = 0; i < 4; i++) {
+                    const uint32_t low = words[i], high = words[i] >> 16;
+#pragma unroll
+                    for (int j = 0; j < PER_HALF; j++) {
+                        const uint32_t mask = ((1u << BITS) - 1u) << (BITS * j);
+                        dot0 += masked_value(low, mask) * xs[i * 2 * PER_HALF + j];
+                        dot1 += masked_value(high, mask) * xs[i * 2 * PER_HALF + PER_HALF + j];
+                    }
                 }
+                acc[m_i][r] += scale * (dot0 + dot1) + bias * sum;
             }
-            acc[r] += scale * (dot0 + dot1) + bias * sum;
         }
     }
-#pragma unroll
-    for (int r = 0; r < kRowsPerWarp; r++) {
-        float total = warp_sum(acc[r]);
-        if (lane == 0 && row0 + r < rows) y[row0 + r] = ACCUMULATE ? y[row0 + r] + total : total;
-    }
+    one_token_store<R, EPILOGUE>(acc, lane, row0, rows, y);
 }
 
-/* Float weights: kRowsPerWarp rows, kFloatSteps column steps of the warp
- * loaded before the arithmetic (kRowsPerWarp * kFloatSteps 16-byte loads in
- * flight per lane). */
-constexpr int kFloatSteps = 2;
-
-template <int DT, bool ACCUMULATE>
+template <int DT, int R, int EPILOGUE>
 __global__ void __launch_bounds__(kOneTokenWarps * kWarp)
-    matvec_one_kernel(const float *__restrict__ x, const uint4 *__restrict__ w, int rows, int cols,
-                      float *__restrict__ y) {
+    matvec_one_kernel(const float *__restrict__ x, one_token_weights m, int rows, int cols, float *__restrict__ y) {
     constexpr int E = packed<DT>::count;
+    constexpr int N_MATRICES = EPILOGUE == kSwiglu ? 2 : 1;
+    constexpr int STEPS = kLoadsPerLane / (R * N_MATRICES) > 0 ? kLoadsPerLane / (R * N_MATRICES) : 1;
     const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
-    const int row0 = (blockIdx.x * kOneTokenWarps + warp) * kRowsPerWarp;
+    const int row0 = (blockIdx.x * kOneTokenWarps + warp) * R;
     if (row0 >= rows) return;
     const int n_vectors = cols / E;
-    float acc[kRowsPerWarp];
+    float acc[2][R];
 #pragma unroll
-    for (int r = 0; r < kRowsPerWarp; r++) acc[r] = 0.0f;
-    for (int base = lane; base < n_vectors; base += kWarp * kFloatSteps) {
-        uint4 loaded[kFloatSteps][kRowsPerWarp];
+    for (int r = 0; r < R; r++) acc[0][r] = acc[1][r] = 0.0f;
+    for (int base = lane; base < n_vectors; base += kWarp * STEPS) {
+        uint4 loaded[STEPS][N_MATRICES][R];
 #pragma unroll
-        for (int u = 0; u < kFloatSteps; u++) {
+        for (int u = 0; u < STEPS; u++) {
             const int v = base + u * kWarp;
 #pragma unroll
-            for (int r = 0; r < kRowsPerWarp; r++)
-                loaded[u][r] = v < n_vectors && row0 + r < rows ? __ldg(w + (int64_t)(row0 + r) * n_vectors + v)
-                                                               : make_uint4(0, 0, 0, 0);
+            for (int m_i = 0; m_i < N_MATRICES; m_i++)
+#pragma unroll
+                for (int r = 0; r < R; r++)
+                    loaded[u][m_i][r] = v < n_vectors && row0 + r < rows
+                                            ? __ldg(m.w[m_i] + (int64_t)(row0 + r) * n_vectors + v)
+                                            : make_uint4(0, 0, 0, 0);
         }
 #pragma unroll
-        for (int u = 0; u < kFloatSteps; u++) {
+        for (int u = 0; u < STEPS; u++) {
             const int v = base + u * kWarp;
             if (v >= n_vectors) break;
             float xs[E];
@@ -351,21 +380,19 @@ __global__ void __launch_bounds__(kOneTokenWarps * kWarp)
                 xs[4 * j + 3] = a.w;
             }
 #pragma unroll
-            for (int r = 0; r < kRowsPerWarp; r++) {
-                float wf[E];
-                packed<DT>::unpack(loaded[u][r], wf);
-                float dot = 0.0f;
+            for (int m_i = 0; m_i < N_MATRICES; m_i++)
 #pragma unroll
-                for (int j = 0; j < E; j++) dot += wf[j] * xs[j];
-                acc[r] += dot;
-            }
+                for (int r = 0; r < R; r++) {
+                    float wf[E];
+                    packed<DT>::unpack(loaded[u][m_i][r], wf);
+                    float dot = 0.0f;
+#pragma unroll
+                    for (int j = 0; j < E; j++) dot += wf[j] * xs[j];
+                    acc[m_i][r] += dot;
+                }
         }
     }
-#pragma unroll
-    for (int r = 0; r < kRowsPerWarp; r++) {
-        float total = warp_sum(acc[r]);
-        if (lane == 0 && row0 + r < rows) y[row0 + r] = ACCUMULATE ? y[row0 + r] + total : total;
-    }
+    one_token_store<R, EPILOGUE>(acc, lane, row0, rows, y);
 }
 
 /* ---- conversions for the GEMM path ---- */
@@ -464,17 +491,6 @@ bool aligned16(const void *p) {
 template <int DT>
 void launch_matvec(mlxe_cuda_state *state, const float *x, int n_rows, const mlxe_matrix *w, float *y,
                    bool accumulate) {
-    if (n_rows == 1 && w->rows < (1LL << 31) && w->cols < (1LL << 30) && !state->matvec_v3) {
-        dim3 grid((unsigned)((w->rows + kOneTokenWarps * kRowsPerWarp - 1) / (kOneTokenWarps * kRowsPerWarp)));
-        const uint4 *data = static_cast<const uint4 *>(w->data);
-        if (accumulate)
-            matvec_one_kernel<DT, true><<<grid, kOneTokenWarps * kWarp, 0, state->stream>>>(x, data, (int)w->rows,
-                                                                                              (int)w->cols, y);
-        else
-            matvec_one_kernel<DT, false><<<grid, kOneTokenWarps * kWarp, 0, state->stream>>>(x, data, (int)w->rows,
-                                                                                               (int)w->cols, y);
-        return;
-    }
     const int split = matvec_split(state, w->rows);
     const int rows_per_block = kMatvecWarps / split;
     dim3 grid((unsigned)((w->rows + rows_per_block - 1) / rows_per_block)), block(kMatvecWarps * kWarp);
@@ -492,16 +508,6 @@ void launch_matvec_quantized(mlxe_cuda_state *state, const float *x, int n_rows,
                              bool accumulate) {
     const uint4 *data = static_cast<const uint4 *>(w->data);
     const int group_shift = log2_exact(w->group_size);
-    if (n_rows == 1 && w->rows < (1LL << 31) && !state->matvec_v3) {
-        dim3 grid((unsigned)((w->rows + kOneTokenWarps * kRowsPerWarp - 1) / (kOneTokenWarps * kRowsPerWarp)));
-        if (accumulate)
-            matvec_quantized_one_kernel<BITS, SDT, true><<<grid, kOneTokenWarps * kWarp, 0, state->stream>>>(
-                x, data, w->scales, w->biases, (int)w->rows, (int)w->cols, group_shift, y);
-        else
-            matvec_quantized_one_kernel<BITS, SDT, false><<<grid, kOneTokenWarps * kWarp, 0, state->stream>>>(
-                x, data, w->scales, w->biases, (int)w->rows, (int)w->cols, group_shift, y);
-        return;
-    }
     const int split = matvec_split(state, w->rows);
     const int rows_per_block = kMatvecWarps / split;
     dim3 grid((unsigned)((w->rows + rows_per_block - 1) / rows_per_block)), block(kMatvecWarps * kWarp);
@@ -526,8 +532,102 @@ void launch_matvec_quantized_bits(mlxe_cuda_state *state, const float *x, int n_
         launch_matvec_quantized<BITS, MLXE_DTYPE_F32>(state, x, n_rows, w, y, accumulate);
 }
 
+/* ---- one-token launchers ---- */
+
+/* Rows per warp: the most that still leaves about 6 warps per
+ * multiprocessor (small matrices need the warps more than the x reuse). */
+int one_token_rows_per_warp(const mlxe_cuda_state *state, int64_t rows) {
+    if (state->rows_per_warp) return state->rows_per_warp;
+    const int64_t target_warps = 6LL * state->sm_count;
+    if (rows / 4 >= target_warps) return 4;
+    if (rows / 2 >= target_warps) return 2;
+    return 1;
+}
+
+template <int R>
+unsigned one_token_blocks(int64_t rows) {
+    return (unsigned)((rows + kOneTokenWarps * R - 1) / (kOneTokenWarps * R));
+}
+
+template <int BITS, int R>
+void launch_quantized_one(mlxe_cuda_state *state, const float *x, const one_token_weights &m, const mlxe_matrix *w,
+                          int epilogue, float *y) {
+    const unsigned blocks = one_token_blocks<R>(w->rows);
+    const int shift = log2_exact(w->group_size), rows = (int)w->rows, cols = (int)w->cols;
+    const int sdt = (int)w->scale_dtype;
+    cudaStream_t stream = state->stream;
+    if (epilogue == kStore)
+        matvec_quantized_one_kernel<BITS, R, kStore><<<blocks, kOneTokenWarps * kWarp, 0, stream>>>(x, m, sdt, rows, cols, shift, y);
+    else if (epilogue == kAccumulate)
+        matvec_quantized_one_kernel<BITS, R, kAccumulate><<<blocks, kOneTokenWarps * kWarp, 0, stream>>>(x, m, sdt, rows, cols, shift, y);
+    else
+        matvec_quantized_one_kernel<BITS, R, kSwiglu><<<blocks, kOneTokenWarps * kWarp, 0, stream>>>(x, m, sdt, rows, cols, shift, y);
+}
+
+template <int DT, int R>
+void launch_float_one(mlxe_cuda_state *state, const float *x, const one_token_weights &m, const mlxe_matrix *w,
+                      int epilogue, float *y) {
+    const unsigned blocks = one_token_blocks<R>(w->rows);
+    const int rows = (int)w->rows, cols = (int)w->cols;
+    cudaStream_t stream = state->stream;
+    if (epilogue == kStore)
+        matvec_one_kernel<DT, R, kStore><<<blocks, kOneTokenWarps * kWarp, 0, stream>>>(x, m, rows, cols, y);
+    else if (epilogue == kAccumulate)
+        matvec_one_kernel<DT, R, kAccumulate><<<blocks, kOneTokenWarps * kWarp, 0, stream>>>(x, m, rows, cols, y);
+    else
+        matvec_one_kernel<DT, R, kSwiglu><<<blocks, kOneTokenWarps * kWarp, 0, stream>>>(x, m, rows, cols, y);
+}
+
+template <int R>
+void launch_one(mlxe_cuda_state *state, const float *x, const one_token_weights &m, const mlxe_matrix *w, int epilogue,
+                float *y) {
+    if (w->bits == 4) return launch_quantized_one<4, R>(state, x, m, w, epilogue, y);
+    if (w->bits == 8) return launch_quantized_one<8, R>(state, x, m, w, epilogue, y);
+    if (w->dtype == MLXE_DTYPE_F32) return launch_float_one<MLXE_DTYPE_F32, R>(state, x, m, w, epilogue, y);
+    if (w->dtype == MLXE_DTYPE_F16) return launch_float_one<MLXE_DTYPE_F16, R>(state, x, m, w, epilogue, y);
+    return launch_float_one<MLXE_DTYPE_BF16, R>(state, x, m, w, epilogue, y);
+}
+
+bool same_layout(const mlxe_matrix *a, const mlxe_matrix *b) {
+    return a->rows == b->rows && a->cols == b->cols && a->dtype == b->dtype && a->bits == b->bits &&
+           (!a->bits || (a->group_size == b->group_size && a->scale_dtype == b->scale_dtype));
+}
+
+/* One token through the several-rows-per-warp kernels (w2: up for
+ * SwiGLU); false where they do not apply or measured slower than the
+ * version-3 kernels (the caller takes those). */
+bool matvec_one(mlxe_cuda_state *state, const float *x, const mlxe_matrix *w, const mlxe_matrix *w2, int epilogue,
+                float *y) {
+    const int forced = state->rows_per_warp;
+    if (state->matvec_v3 && !forced) return false;
+    if (w->rows >= (1LL << 31) || w->cols >= (1LL << 30) || !aligned16(x) || !aligned16(w->data)) return false;
+    if (w2 && (!same_layout(w, w2) || !aligned16(w2->data))) return false;
+    const bool swiglu = epilogue == kSwiglu;
+    if (w->bits) {
+        if ((w->bits != 4 && w->bits != 8) || w->group_size % (128 / w->bits) != 0 || log2_exact(w->group_size) < 0 ||
+            w->cols % w->group_size != 0)
+            return false;
+        /* 8-bit below 4096 rows: version 3 measured faster on an H100 (docs/CUDA.md, version 4) */
+        if (!forced && !swiglu && w->bits == 8 && w->rows < 4096) return false;
+    } else {
+        if (w->dtype != MLXE_DTYPE_F32 && w->dtype != MLXE_DTYPE_F16 && w->dtype != MLXE_DTYPE_BF16) return false;
+        if (w->cols % (w->dtype == MLXE_DTYPE_F32 ? 4 : 8) != 0) return false;
+        /* float weights below 8192 rows: likewise */
+        if (!forced && !swiglu && w->rows < 8192) return false;
+    }
+    one_token_weights m = {{static_cast<const uint4 *>(w->data), w2 ? static_cast<const uint4 *>(w2->data) : nullptr},
+                           {w->scales, w2 ? w2->scales : nullptr},
+                           {w->biases, w2 ? w2->biases : nullptr}};
+    const int rows_per_warp = one_token_rows_per_warp(state, w->rows);
+    if (rows_per_warp == 4) launch_one<4>(state, x, m, w, epilogue, y);
+    else if (rows_per_warp == 2) launch_one<2>(state, x, m, w, epilogue, y);
+    else launch_one<1>(state, x, m, w, epilogue, y);
+    return true;
+}
+
 /* One launch for up to 8 rows of x (the batch tiles of the kernels). */
 void matvec(mlxe_cuda_state *state, const float *x, int n_rows, const mlxe_matrix *w, float *y, bool accumulate) {
+    if (n_rows == 1 && matvec_one(state, x, w, nullptr, accumulate ? kAccumulate : kStore, y)) return;
     const bool x_ok = aligned16(x) && aligned16(w->data);
     if (w->bits) {
         const bool fast = (w->bits == 4 || w->bits == 8) && x_ok && w->group_size % (128 / w->bits) == 0 &&
@@ -710,4 +810,20 @@ extern "C" void mlxe_cuda_matmul_add(mlxe_device *dev, const float *x, int64_t n
         matvec_batches(state, x, n_rows, w, y, true);
     }
     mlxe_cuda_check_launch(state, "matmul_add");
+}
+
+/* out = silu(x · gateᵀ) * (x · upᵀ): one launch for a token (gate and up
+ * read by the same warps), else the two products and the gate. */
+extern "C" void mlxe_cuda_matmul_swiglu(mlxe_device *dev, const float *x, int64_t n_rows, const mlxe_matrix *gate,
+                                        const mlxe_matrix *up, float *out, float *up_scratch) {
+    if (n_rows <= 0 || gate->rows <= 0) return;
+    mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
+    cudaSetDevice(state->ordinal);
+    if (n_rows == 1 && gate->cols > 0 && matvec_one(state, x, gate, up, kSwiglu, out)) {
+        mlxe_cuda_check_launch(state, "matmul_swiglu");
+        return;
+    }
+    mlxe_cuda_matmul(dev, x, n_rows, gate, out);
+    mlxe_cuda_matmul(dev, x, n_rows, up, up_scratch);
+    mlxe_cuda_silu_mul(dev, out, up_scratch, out, n_rows * gate->rows);
 }

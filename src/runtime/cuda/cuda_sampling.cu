@@ -21,6 +21,7 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int kMaxBlocks = 128;
+constexpr int kMaxCounterRows = 1024; /* rows of the multi-block path; more take one block each */
 
 struct best_pair {
     float value;
@@ -108,15 +109,17 @@ extern "C" void mlxe_cuda_argmax(mlxe_device *dev, const float *x, int64_t n_row
     }
     int blocks = (int)((n + kThreads * 8 - 1) / (kThreads * 8)); /* about 8 values per thread */
     if (blocks > kMaxBlocks) blocks = kMaxBlocks;
-    const size_t partial_bytes = (size_t)n_rows * kMaxBlocks * sizeof(best_pair);
-    const size_t bytes = partial_bytes + (size_t)n_rows * sizeof(unsigned);
+    /* the counters first, at a place that does not depend on n_rows (the
+     * invariant "all zero between launches" must hold for any later call) */
+    const size_t counter_bytes = kMaxCounterRows * sizeof(unsigned);
+    const size_t bytes = counter_bytes + (size_t)n_rows * kMaxBlocks * sizeof(best_pair);
     void *before = state->sampling.ptr;
-    if (blocks > 1 && mlxe_cuda_buffer_reserve(state, &state->sampling, bytes)) {
+    if (blocks > 1 && n_rows <= kMaxCounterRows && mlxe_cuda_buffer_reserve(state, &state->sampling, bytes)) {
         char *base = static_cast<char *>(state->sampling.ptr);
         /* a new buffer's counters start at zero; later launches leave them zero */
-        if (state->sampling.ptr != before) cudaMemsetAsync(base, 0, state->sampling.bytes, state->stream);
+        if (state->sampling.ptr != before) cudaMemsetAsync(base, 0, counter_bytes, state->stream);
         argmax_kernel<<<dim3((unsigned)blocks, (unsigned)n_rows), kThreads, 0, state->stream>>>(
-            x, (int)n, reinterpret_cast<best_pair *>(base), reinterpret_cast<unsigned *>(base + partial_bytes), out);
+            x, (int)n, reinterpret_cast<best_pair *>(base + counter_bytes), reinterpret_cast<unsigned *>(base), out);
     } else {
         argmax_kernel<<<dim3(1, (unsigned)n_rows), kThreads, 0, state->stream>>>(x, (int)n, nullptr, nullptr, out);
     }

@@ -507,13 +507,20 @@ static void forward_layers(const mlxe_model_weights *w, mlxe_forward_state *s, c
         const llama_layer *layer = &w->layers[l];
 
         /* ---- self-attention block ---- */
-        /* xb = input_layernorm(x)                                 xb: [n, hidden] */
-        ops->rms_norm(dev, s->x, &layer->input_norm, n, hidden, w->eps, s->xb);
-        /* q = q_proj(xb), k = k_proj(xb), v = v_proj(xb)
-         *   q: [n, n_heads, head_dim]   k, v: [n, n_kv_heads, head_dim] */
-        ops->matmul(dev, s->xb, n, &layer->q_proj, s->q);
-        ops->matmul(dev, s->xb, n, &layer->k_proj, s->k);
-        ops->matmul(dev, s->xb, n, &layer->v_proj, s->v);
+        /* xb = input_layernorm(x)                                 xb: [n, hidden]
+         * q = q_proj(xb), k = k_proj(xb), v = v_proj(xb)
+         *   q: [n, n_heads, head_dim]   k, v: [n, n_kv_heads, head_dim]
+         * (a device with matmul_multi may fold the norm into the projections) */
+        if (ops->matmul_multi) {
+            const mlxe_matrix *projections[3] = {&layer->q_proj, &layer->k_proj, &layer->v_proj};
+            float *outputs[3] = {s->q, s->k, s->v};
+            ops->matmul_multi(dev, s->x, n, &layer->input_norm, w->eps, s->xb, 3, projections, outputs);
+        } else {
+            ops->rms_norm(dev, s->x, &layer->input_norm, n, hidden, w->eps, s->xb);
+            ops->matmul(dev, s->xb, n, &layer->q_proj, s->q);
+            ops->matmul(dev, s->xb, n, &layer->k_proj, s->k);
+            ops->matmul(dev, s->xb, n, &layer->v_proj, s->v);
+        }
         if (layer->q_bias.size) ops->add_bias(dev, s->q, n, &layer->q_bias);
         if (layer->k_bias.size) ops->add_bias(dev, s->k, n, &layer->k_bias);
         if (layer->v_bias.size) ops->add_bias(dev, s->v, n, &layer->v_bias);
@@ -562,13 +569,14 @@ static void forward_layers(const mlxe_model_weights *w, mlxe_forward_state *s, c
         }
 
         /* ---- MLP block ---- */
-        /* xb = post_attention_layernorm(x) */
-        ops->rms_norm(dev, s->x, &layer->post_attention_norm, n, hidden, w->eps, s->xb);
-        /* gate = gate_proj(xb), up = up_proj(xb)                  gate, up: [n, ffn] */
-        /* gate = silu(gate) * up */
+        /* xb = post_attention_layernorm(x)
+         * gate = gate_proj(xb), up = up_proj(xb)                  gate, up: [n, ffn]
+         * gate = silu(gate) * up */
         if (ops->matmul_swiglu && !layer->gate_bias.size && !layer->up_bias.size) {
-            ops->matmul_swiglu(dev, s->xb, n, &layer->gate_proj, &layer->up_proj, s->gate, s->up);
+            ops->matmul_swiglu(dev, s->x, n, &layer->post_attention_norm, w->eps, s->xb, &layer->gate_proj,
+                               &layer->up_proj, s->gate, s->up);
         } else {
+            ops->rms_norm(dev, s->x, &layer->post_attention_norm, n, hidden, w->eps, s->xb);
             ops->matmul(dev, s->xb, n, &layer->gate_proj, s->gate);
             ops->matmul(dev, s->xb, n, &layer->up_proj, s->up);
             if (layer->gate_bias.size) ops->add_bias(dev, s->gate, n, &layer->gate_bias);

@@ -130,11 +130,19 @@ typedef struct mlxe_ops {
     /* y[r][o] += sum_i x[r][i] * w[o][i]: matmul with the residual add in
      * its epilogue (one pass over y instead of a matmul and an add). */
     void (*matmul_add)(mlxe_device *dev, const float *x, int64_t n_rows, const mlxe_matrix *w, float *y);
-    /* out[r][o] = silu(x[r]·gate[o]) * (x[r]·up[o]) for gate and up of the
-     * same shape: SwiGLU's two projections and its gate in one pass.
-     * up_scratch ([n_rows][gate->rows], device) may be overwritten. */
-    void (*matmul_swiglu)(mlxe_device *dev, const float *x, int64_t n_rows, const mlxe_matrix *gate,
-                          const mlxe_matrix *up, float *out, float *up_scratch);
+    /* The projections of one input, optionally normalised first: with
+     * norm (not NULL) the input is rms_norm(x, norm, eps) — normed
+     * ([n_rows][cols], device) may receive it, as scratch — else x.
+     * matmul_multi: y[i] = input · w[i]ᵀ for n_out (1 to 3) matrices of the
+     * same columns and storage (q, k and v). matmul_swiglu: out[r][o] =
+     * silu(input[r]·gate[o]) * (input[r]·up[o]) for gate and up of the same
+     * shape (SwiGLU's two projections and its gate in one pass); up_scratch
+     * ([n_rows][gate->rows]) may be overwritten. */
+    void (*matmul_multi)(mlxe_device *dev, const float *x, int64_t n_rows, const mlxe_vector *norm, float eps,
+                         float *normed, int n_out, const mlxe_matrix *const *w, float *const *y);
+    void (*matmul_swiglu)(mlxe_device *dev, const float *x, int64_t n_rows, const mlxe_vector *norm, float eps,
+                          float *normed, const mlxe_matrix *gate, const mlxe_matrix *up, float *out,
+                          float *up_scratch);
     /* rope(q) in place, then kv_store of rope(k) and v: the results of
      * rope(q), rope(k), kv_store(k, v) in one pass (k itself is left
      * unrotated). Arguments as those ops'. */

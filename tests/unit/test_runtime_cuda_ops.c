@@ -349,26 +349,55 @@ static void test_matmul_add(void **state) {
 /* SwiGLU of two projections against the CPU's matmul, matmul, silu_mul:
  * one launch for a token (every rows-per-warp variant), the three ops for
  * a batch, and with the fused ops off (MLXE_CUDA_FUSED=0: the op is absent). */
+/* RMSNorm gains for the folded norm: host and device copies (BF16, as models store them). */
+typedef struct norm_gains {
+    mlxe_vector host, device;
+} norm_gains;
+
+static void make_norm(gpu_fixture *f, cuda_rng *rng, int64_t size, norm_gains *g) {
+    void *data = cuda_random_weights(rng, MLXE_DTYPE_BF16, (size_t)size, 0.5f, 1.5f);
+    g->host = (mlxe_vector){.dtype = MLXE_DTYPE_BF16, .size = size, .data = data};
+    g->device = g->host;
+    g->device.data = cuda_weights_to_device(f->gpu, data, (size_t)size * 2);
+}
+
+static void free_norm(gpu_fixture *f, norm_gains *g) {
+    f->g->free_weights(f->gpu, (void *)g->device.data);
+    free((void *)g->host.data);
+}
+
+/* x, or the CPU's rms_norm of x (eps 1e-5) when norm is given: the oracle's input. */
+static float *oracle_input(gpu_fixture *f, const float *x, int64_t n_rows, int64_t cols, const norm_gains *norm) {
+    float *in = malloc((size_t)(n_rows * cols) * sizeof(float));
+    memcpy(in, x, (size_t)(n_rows * cols) * sizeof(float));
+    if (norm) f->c->rms_norm(f->cpu, x, &norm->host, n_rows, cols, 1e-5f, in);
+    return in;
+}
+
 static void check_swiglu(gpu_fixture *f, mlxe_device *gpu, cuda_rng *rng, const mlxe_matrix *gate_host,
                          const mlxe_matrix *gate_device, const mlxe_matrix *up_host, const mlxe_matrix *up_device,
-                         int64_t n_rows, double tolerance, const char *what) {
+                         int64_t n_rows, double tolerance, const char *what, const norm_gains *norm) {
     size_t nx = (size_t)(n_rows * gate_host->cols), ny = (size_t)(n_rows * gate_host->rows);
     float *x = malloc(nx * sizeof(float)), *want = malloc(ny * sizeof(float)), *up = malloc(ny * sizeof(float));
     cuda_fill(rng, x, nx, -1.0f, 1.0f);
-    f->c->matmul(f->cpu, x, n_rows, gate_host, want);
-    f->c->matmul(f->cpu, x, n_rows, up_host, up);
+    float *in = oracle_input(f, x, n_rows, gate_host->cols, norm);
+    f->c->matmul(f->cpu, in, n_rows, gate_host, want);
+    f->c->matmul(f->cpu, in, n_rows, up_host, up);
     f->c->silu_mul(f->cpu, want, up, want, (int64_t)ny);
+    free(in);
     const mlxe_ops *ops = mlxe_device_ops(gpu);
     float *dx = cuda_to_device(gpu, x, nx * sizeof(float));
-    float *dout = poisoned_on(gpu, ny), *dscratch = poisoned_on(gpu, ny);
-    ops->matmul_swiglu(gpu, dx, n_rows, gate_device, up_device, dout, dscratch);
+    float *dout = poisoned_on(gpu, ny), *dscratch = poisoned_on(gpu, ny), *dnormed = poisoned_on(gpu, nx);
+    ops->matmul_swiglu(gpu, dx, n_rows, norm ? &norm->device : NULL, 1e-5f, dnormed, gate_device, up_device, dout,
+                       dscratch);
     float *got = download_from(gpu, dout, ny);
     char label[160];
-    snprintf(label, sizeof label, "matmul_swiglu %s, %lld tokens", what, (long long)n_rows);
+    snprintf(label, sizeof label, "matmul_swiglu %s, %lld tokens%s", what, (long long)n_rows, norm ? ", normed" : "");
     cuda_assert_close(got, want, ny, tolerance, label);
     ops->free(gpu, dx);
     ops->free(gpu, dout);
     ops->free(gpu, dscratch);
+    ops->free(gpu, dnormed);
     free(x);
     free(want);
     free(up);
@@ -381,6 +410,7 @@ static void test_matmul_swiglu(void **state) {
                             gpu_with("MLXE_CUDA_MATVEC", "v3")};
     mlxe_device *unfused = gpu_with("MLXE_CUDA_FUSED", "0");
     assert_null(mlxe_device_ops(unfused)->matmul_swiglu);
+    assert_null(mlxe_device_ops(unfused)->matmul_multi);
     assert_null(mlxe_device_ops(unfused)->argmax);
     mlxe_device_free(unfused);
     cuda_rng rng = {13};
@@ -395,10 +425,14 @@ static void test_matmul_swiglu(void **state) {
         mlxe_matrix gate_device = gate_host, up_device = up_host;
         gate_device.data = cuda_weights_to_device(f->gpu, gate, bytes);
         up_device.data = cuda_weights_to_device(f->gpu, up, bytes);
+        norm_gains norm;
+        make_norm(f, &rng, cols, &norm);
         for (int g = 0; g < 4; g++)
-            check_swiglu(f, gpus[g], &rng, &gate_host, &gate_device, &up_host, &up_device, 1, 2e-5,
-                         cuda_dtype_name(dtypes[d]));
-        check_swiglu(f, f->gpu, &rng, &gate_host, &gate_device, &up_host, &up_device, 2, 2e-2, "batch of 2");
+            for (int normed = 0; normed < 2; normed++)
+                check_swiglu(f, gpus[g], &rng, &gate_host, &gate_device, &up_host, &up_device, 1, 2e-5,
+                             cuda_dtype_name(dtypes[d]), normed ? &norm : NULL);
+        check_swiglu(f, f->gpu, &rng, &gate_host, &gate_device, &up_host, &up_device, 2, 2e-2, "batch of 2", &norm);
+        free_norm(f, &norm);
         f->g->free_weights(f->gpu, (void *)gate_device.data);
         f->g->free_weights(f->gpu, (void *)up_device.data);
         free(gate);
@@ -411,12 +445,105 @@ static void test_matmul_swiglu(void **state) {
         mlxe_dtype sdt = b == 2 ? MLXE_DTYPE_F16 : MLXE_DTYPE_BF16;
         make_quantized(f, &rng, 45, (int64_t)groups[b] * 8, bits[b], groups[b], sdt, &gate);
         make_quantized(f, &rng, 45, (int64_t)groups[b] * 8, bits[b], groups[b], sdt, &up);
+        norm_gains norm;
+        make_norm(f, &rng, gate.host.cols, &norm);
         for (int g = 0; g < 4; g++)
-            check_swiglu(f, gpus[g], &rng, &gate.host, &gate.device, &up.host, &up.device, 1, 4e-5, "quantized");
-        check_swiglu(f, f->gpu, &rng, &gate.host, &gate.device, &up.host, &up.device, 3, 4e-5, "quantized, 3 tokens");
+            for (int normed = 0; normed < 2; normed++)
+                check_swiglu(f, gpus[g], &rng, &gate.host, &gate.device, &up.host, &up.device, 1, 4e-5, "quantized",
+                             normed ? &norm : NULL);
+        check_swiglu(f, f->gpu, &rng, &gate.host, &gate.device, &up.host, &up.device, 3, 4e-5, "quantized, 3 tokens",
+                     &norm);
+        free_norm(f, &norm);
         free_quantized(f, &gate);
         free_quantized(f, &up);
     }
+    for (int g = 1; g < 4; g++) mlxe_device_free(gpus[g]);
+}
+
+/* matmul_multi (q, k, v of one input, with and without the folded
+ * RMSNorm) against the CPU's rms_norm and matmuls: one launch for a token
+ * on every rows-per-warp variant and the version-3 fallback, the separate
+ * ops for a batch. */
+static void check_multi(gpu_fixture *f, mlxe_device *gpu, cuda_rng *rng, int n_out, const mlxe_matrix *host,
+                        const mlxe_matrix *device, int64_t n_rows, double tolerance, const char *what,
+                        const norm_gains *norm) {
+    const int64_t cols = host[0].cols;
+    size_t nx = (size_t)(n_rows * cols);
+    float *x = malloc(nx * sizeof(float));
+    cuda_fill(rng, x, nx, -2.0f, 2.0f);
+    float *in = oracle_input(f, x, n_rows, cols, norm);
+    const mlxe_ops *ops = mlxe_device_ops(gpu);
+    float *dx = cuda_to_device(gpu, x, nx * sizeof(float)), *dnormed = poisoned_on(gpu, nx);
+    const mlxe_matrix *matrices[3];
+    float *outputs[3];
+    for (int i = 0; i < n_out; i++) {
+        matrices[i] = &device[i];
+        outputs[i] = poisoned_on(gpu, (size_t)(n_rows * host[i].rows));
+    }
+    ops->matmul_multi(gpu, dx, n_rows, norm ? &norm->device : NULL, 1e-5f, dnormed, n_out, matrices, outputs);
+    for (int i = 0; i < n_out; i++) {
+        size_t ny = (size_t)(n_rows * host[i].rows);
+        float *want = malloc(ny * sizeof(float));
+        f->c->matmul(f->cpu, in, n_rows, &host[i], want);
+        float *got = download_from(gpu, outputs[i], ny);
+        char label[160];
+        snprintf(label, sizeof label, "matmul_multi %s, output %d, %lld tokens%s", what, i, (long long)n_rows,
+                 norm ? ", normed" : "");
+        cuda_assert_close(got, want, ny, tolerance, label);
+        free(got);
+        free(want);
+        ops->free(gpu, outputs[i]);
+    }
+    ops->free(gpu, dx);
+    ops->free(gpu, dnormed);
+    free(in);
+    free(x);
+}
+
+static void test_matmul_multi(void **state) {
+    gpu_fixture *f = open_devices(state);
+    mlxe_device *gpus[4] = {f->gpu, gpu_with("MLXE_CUDA_MATVEC_RPW", "1"), gpu_with("MLXE_CUDA_MATVEC_RPW", "4"),
+                            gpu_with("MLXE_CUDA_MATVEC", "v3")};
+    cuda_rng rng = {15};
+    static const int64_t rows[3] = {96, 21, 21}; /* q, k, v of unequal size; 21: a partial block */
+    const int64_t cols = 512;
+    norm_gains norm;
+    make_norm(f, &rng, cols, &norm);
+    /* BF16 */
+    mlxe_matrix host[3], device[3];
+    for (int i = 0; i < 3; i++) {
+        void *data = cuda_random_weights(&rng, MLXE_DTYPE_BF16, (size_t)(rows[i] * cols), -1.0f, 1.0f);
+        host[i] = (mlxe_matrix){.dtype = MLXE_DTYPE_BF16, .rows = rows[i], .cols = cols, .data = data};
+        device[i] = host[i];
+        device[i].data = cuda_weights_to_device(f->gpu, data, (size_t)(rows[i] * cols) * 2);
+    }
+    for (int g = 0; g < 4; g++)
+        for (int normed = 0; normed < 2; normed++) {
+            check_multi(f, gpus[g], &rng, 3, host, device, 1, 2e-5, "BF16", normed ? &norm : NULL);
+            check_multi(f, gpus[g], &rng, 2, host, device, 1, 2e-5, "BF16, two", normed ? &norm : NULL);
+        }
+    check_multi(f, f->gpu, &rng, 3, host, device, 5, 2e-2, "BF16 batch", &norm);
+    for (int i = 0; i < 3; i++) {
+        f->g->free_weights(f->gpu, (void *)device[i].data);
+        free((void *)host[i].data);
+    }
+    /* quantized: 4-bit group 64, 8-bit group 32 */
+    static const int bits[] = {4, 8};
+    static const int groups[] = {64, 32};
+    for (int b = 0; b < 2; b++) {
+        quantized_weights q[3];
+        for (int i = 0; i < 3; i++) {
+            make_quantized(f, &rng, rows[i], cols, bits[b], groups[b], MLXE_DTYPE_BF16, &q[i]);
+            host[i] = q[i].host;
+            device[i] = q[i].device;
+        }
+        for (int g = 0; g < 4; g++)
+            for (int normed = 0; normed < 2; normed++)
+                check_multi(f, gpus[g], &rng, 3, host, device, 1, 4e-5, "quantized", normed ? &norm : NULL);
+        check_multi(f, f->gpu, &rng, 3, host, device, 3, 4e-5, "quantized batch", &norm);
+        for (int i = 0; i < 3; i++) free_quantized(f, &q[i]);
+    }
+    free_norm(f, &norm);
     for (int g = 1; g < 4; g++) mlxe_device_free(gpus[g]);
 }
 
@@ -833,6 +960,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_matmul_add, setup, teardown),
         cmocka_unit_test_setup_teardown(test_argmax, setup, teardown),
         cmocka_unit_test_setup_teardown(test_matmul_swiglu, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_matmul_multi, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rope_kv_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_embedding, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rms_norm, setup, teardown),

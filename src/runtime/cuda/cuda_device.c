@@ -272,6 +272,7 @@ static const mlxe_ops cuda_ops_template = {
     .matmul = mlxe_cuda_matmul,
     .matmul_add = mlxe_cuda_matmul_add,
     .matmul_swiglu = mlxe_cuda_matmul_swiglu,
+    .matmul_multi = mlxe_cuda_matmul_multi,
     .rope_kv_store = mlxe_cuda_rope_kv_store,
     .argmax = mlxe_cuda_argmax,
     .add_bias = mlxe_cuda_add_bias,
@@ -400,6 +401,7 @@ mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err
     if (fused_off) {
         state->ops.matmul_add = NULL;
         state->ops.matmul_swiglu = NULL;
+        state->ops.matmul_multi = NULL;
         state->ops.rope_kv_store = NULL;
         state->ops.argmax = NULL;
     }
@@ -411,8 +413,9 @@ mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err
     MLXE_DEBUG(MLXE_LOG_CAT_RUNTIME,
                "device %s: %s, compute capability %d.%d, %d SMs, %zu MiB; kernels: prefill GEMM %s (F32 weights: "
                "SGEMM), matrix-vector kernels up to %d rows (%d for float weights; one token: %s), row split %s, "
-               "attention %s, decode graphs %s, fused ops (greedy argmax on the GPU, residual adds and SwiGLU in "
-               "the matvec epilogue, RoPE with the KV cache write) %s",
+               "attention %s, decode graphs %s, fused ops (greedy argmax on the GPU; one token: RMSNorm folded into "
+               "the projections, q/k/v in one launch, residual adds and SwiGLU in the matvec epilogue; RoPE with the "
+               "KV cache write) %s",
                state->name, state->gpu_name, state->cc_major, state->cc_minor, state->sm_count,
                state->total_memory >> 20,
                state->gemm_mode == MLXE_CUDA_GEMM_F32_WEIGHTS ? "F32 (weights widened, SGEMM)"

@@ -106,8 +106,11 @@ bool mlxe_cuda_is_device_pointer(const void *p);
 /* The ops (runtime/ops.h) in the .cu files. */
 void mlxe_cuda_matmul(mlxe_device *dev, const float *x, int64_t n_rows, const mlxe_matrix *w, float *y);
 void mlxe_cuda_matmul_add(mlxe_device *dev, const float *x, int64_t n_rows, const mlxe_matrix *w, float *y);
-void mlxe_cuda_matmul_swiglu(mlxe_device *dev, const float *x, int64_t n_rows, const mlxe_matrix *gate,
-                             const mlxe_matrix *up, float *out, float *up_scratch);
+void mlxe_cuda_matmul_swiglu(mlxe_device *dev, const float *x, int64_t n_rows, const mlxe_vector *norm, float eps,
+                             float *normed, const mlxe_matrix *gate, const mlxe_matrix *up, float *out,
+                             float *up_scratch);
+void mlxe_cuda_matmul_multi(mlxe_device *dev, const float *x, int64_t n_rows, const mlxe_vector *norm, float eps,
+                            float *normed, int n_out, const mlxe_matrix *const *w, float *const *y);
 void mlxe_cuda_rope_kv_store(mlxe_device *dev, float *q, const float *k, const float *v, int64_t n_rows, int64_t n_heads,
                              int64_t n_kv_heads, int64_t head_dim, const int32_t *positions, const float *inv_freq,
                              float attention_scale, float *k_cache, float *v_cache, int64_t capacity,

@@ -367,30 +367,22 @@ __global__ void __launch_bounds__(kOneTokenWarps * kWarp)
             for (int r = 0; r < R; r++)
                 loaded[m_i][r] = row0 + r < rows ? __ldg(w[m_i] + (int64_t)(row0 + r) * n_vectors + v)
                                                  : make_uint4(0, 0, 0, 0);
-        /* the groups' scales and biases loaded with the weights, not after
-         * x: their latency then overlaps the weights' */
-        const int group = (v * V) >> group_shift;
-        float scale[N_MATRICES][R], bias[N_MATRICES][R];
-#pragma unroll
-        for (int m_i = 0; m_i < N_MATRICES; m_i++)
-#pragma unroll
-            for (int r = 0; r < R; r++) {
-                const int g = (row0 + r < rows ? row0 + r : row0) * groups_per_row + group;
-                scale[m_i][r] = load_as_float(job.scale_dtype, scales[m_i], g);
-                bias[m_i][r] = load_as_float(job.scale_dtype, biases[m_i], g);
-            }
         /* x under this load, then scaled by 2^-(BITS * position in its half word) */
         float xs[V];
         load_x<V>(x, v * V, job, at.inverse, xs);
         float sum = 0.0f;
 #pragma unroll
         for (int j = 0; j < V; j += 4) sum += (xs[j] + xs[j + 1]) + (xs[j + 2] + xs[j + 3]);
+        const int group = (v * V) >> group_shift;
 #pragma unroll
         for (int j = 0; j < V; j++) xs[j] *= __uint_as_float((uint32_t)(127 - BITS * (j % PER_HALF)) << 23);
 #pragma unroll
         for (int m_i = 0; m_i < N_MATRICES; m_i++) {
 #pragma unroll
             for (int r = 0; r < R; r++) {
+                const int g = (row0 + r < rows ? row0 + r : row0) * groups_per_row + group;
+                const float scale = load_as_float(job.scale_dtype, scales[m_i], g);
+                const float bias = load_as_float(job.scale_dtype, biases[m_i], g);
                 const uint32_t words[4] = {loaded[m_i][r].x, loaded[m_i][r].y, loaded[m_i][r].z, loaded[m_i][r].w};
                 float dot0 = 0.0f, dot1 = 0.0f;
 #pragma unroll
@@ -403,7 +395,7 @@ __global__ void __launch_bounds__(kOneTokenWarps * kWarp)
                         dot1 += masked_value(high, mask) * xs[i * 2 * PER_HALF + PER_HALF + j];
                     }
                 }
-                acc[m_i][r] += scale[m_i][r] * (dot0 + dot1) + bias[m_i][r] * sum;
+                acc[m_i][r] += scale * (dot0 + dot1) + bias * sum;
             }
         }
     }
@@ -916,6 +908,14 @@ extern "C" void mlxe_cuda_matmul_add(mlxe_device *dev, const float *x, int64_t n
     mlxe_cuda_check_launch(state, "matmul_add");
 }
 
+/* unfold_norm_for_quantized: the 4/8-bit one-token kernels are bound by
+ * their instructions per weight byte, and the folded norm adds a load and
+ * two multiplies per x element in every block. On an H100 the version with
+ * the norm folded everywhere decoded the 1B shape at 562 tok/s (4-bit) and
+ * 612 (8-bit) against 666 and 663 before it, while BF16 rose from 561 to
+ * 599 (docs/CUDA.md, version 4). So quantized weights get the norm as its
+ * own kernel first; float weights keep it folded. */
+
 /* x, or rms_norm(x) written to normed: the input of the unfused paths. */
 const float *normed_input(mlxe_device *dev, const float *x, int64_t n_rows, int64_t cols, const mlxe_vector *norm,
                           float eps, float *normed) {
@@ -934,6 +934,10 @@ extern "C" void mlxe_cuda_matmul_swiglu(mlxe_device *dev, const float *x, int64_
     mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
     cudaSetDevice(state->ordinal);
     const mlxe_matrix *pair[2] = {gate, up};
+    if (n_rows == 1 && norm && gate->bits) { /* see unfold_norm_for_quantized */
+        x = normed_input(dev, x, n_rows, gate->cols, norm, eps, normed);
+        norm = nullptr;
+    }
     if (n_rows == 1 && gate->cols > 0 && matvec_one(state, x, 2, pair, &out, kSwiglu, norm, eps)) {
         mlxe_cuda_check_launch(state, "matmul_swiglu");
         return;
@@ -952,6 +956,10 @@ extern "C" void mlxe_cuda_matmul_multi(mlxe_device *dev, const float *x, int64_t
     if (n_rows <= 0 || n_out <= 0) return;
     mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
     cudaSetDevice(state->ordinal);
+    if (n_rows == 1 && norm && w[0]->bits) { /* see unfold_norm_for_quantized */
+        x = normed_input(dev, x, n_rows, w[0]->cols, norm, eps, normed);
+        norm = nullptr;
+    }
     if (n_rows == 1 && w[0]->cols > 0 && matvec_one(state, x, n_out, w, y, kStore, norm, eps)) {
         mlxe_cuda_check_launch(state, "matmul_multi");
         return;

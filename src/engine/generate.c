@@ -138,7 +138,8 @@ mlxe_status mlxe_generate(mlxe_context *ctx, const int32_t *prompt, int64_t n_pr
             break;
         }
         double sample_start = mlxe_now_seconds();
-        int32_t token = device_token >= 0 ? device_token : mlxe_sampler_sample(sampler, mlxe_context_logits(ctx, last_row));
+        int32_t token = device_token >= 0 ? device_token
+                                          : mlxe_sampler_sample(sampler, mlxe_context_logits(ctx, last_row));
         mlxe_sampler_accept(sampler, token);
         stats->sample_seconds += mlxe_now_seconds() - sample_start;
         stats->n_generated_tokens++;

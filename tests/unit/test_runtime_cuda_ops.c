@@ -316,8 +316,8 @@ static void test_matmul_add(void **state) {
         mlxe_matrix device = host;
         device.data = cuda_weights_to_device(f->gpu, data, (size_t)(rows * cols) * element);
         for (int c = 0; c < 3; c++) {
-            check_matmul_add(f, f->gpu, &rng, &host, &device, counts[c], counts[c] == 1 ? 1e-5 : gemm_tolerance(dtypes[d]),
-                             cuda_dtype_name(dtypes[d]));
+            double tolerance = counts[c] == 1 ? 1e-5 : gemm_tolerance(dtypes[d]);
+            check_matmul_add(f, f->gpu, &rng, &host, &device, counts[c], tolerance, cuda_dtype_name(dtypes[d]));
             if (counts[c] == 1) check_matmul_add(f, v3, &rng, &host, &device, 1, 1e-5, "v3 kernels");
             for (int k = 0; k < 3 && counts[c] == 1; k++) {
                 check_matmul_add(f, rpw[k], &rng, &host, &device, 1, 1e-5, "forced rows per warp");
@@ -331,10 +331,11 @@ static void test_matmul_add(void **state) {
     static const int groups[] = {64, 32, 128, 64};
     for (int b = 0; b < 4; b++) {
         quantized_weights q;
-        make_quantized(f, &rng, 45, (int64_t)groups[b] * 6, bits[b], groups[b], b == 3 ? MLXE_DTYPE_F16 : MLXE_DTYPE_BF16,
-                       &q);
+        mlxe_dtype scale_dtype = b == 3 ? MLXE_DTYPE_F16 : MLXE_DTYPE_BF16;
+        make_quantized(f, &rng, 45, (int64_t)groups[b] * 6, bits[b], groups[b], scale_dtype, &q);
         for (int c = 0; c < 3; c++)
-            check_matmul_add(f, f->gpu, &rng, &q.host, &q.device, counts[c], counts[c] <= 8 ? 2e-5 : 1.5e-2, "quantized");
+            check_matmul_add(f, f->gpu, &rng, &q.host, &q.device, counts[c], counts[c] <= 8 ? 2e-5 : 1.5e-2,
+                             "quantized");
         check_matmul_add(f, v3, &rng, &q.host, &q.device, 1, 2e-5, "quantized, v3 kernels");
         for (int k = 0; k < 3; k++) {
             check_matmul_add(f, rpw[k], &rng, &q.host, &q.device, 1, 2e-5, "quantized, forced rows per warp");
@@ -571,7 +572,8 @@ static void test_rope_kv_store(void **state) {
     f->c->kv_store(f->cpu, want_k, v, n_rows, n_kv_heads, head_dim, k_cache, v_cache, capacity, slots, positions);
     float *dq = cuda_to_device(f->gpu, q, nq * 4), *dk = cuda_to_device(f->gpu, k, nk * 4);
     float *dv = cuda_to_device(f->gpu, v, nk * 4);
-    float *dk_cache = cuda_to_device(f->gpu, k_cache, cache_n * 4), *dv_cache = cuda_to_device(f->gpu, v_cache, cache_n * 4);
+    float *dk_cache = cuda_to_device(f->gpu, k_cache, cache_n * 4);
+    float *dv_cache = cuda_to_device(f->gpu, v_cache, cache_n * 4);
     /* the cache starts as the CPU's before the write: zero */
     float *zeros = calloc(cache_n, 4);
     f->g->upload(f->gpu, dk_cache, zeros, cache_n * 4);
@@ -649,7 +651,8 @@ static void test_argmax(void **state) {
             cuda_expect_synchronized(f->gpu);
             for (int r = 0; r < n_rows; r++) {
                 int32_t want = mlxe_sampler_sample(sampler, x + r * n);
-                if (got[r] != want) fail_msg("argmax of a row of %lld (case %d): GPU %d, CPU sampler %d", (long long)n, r, got[r], want);
+                if (got[r] != want)
+                    fail_msg("argmax of a row of %lld (case %d): GPU %d, CPU sampler %d", (long long)n, r, got[r], want);
             }
         }
         f->g->argmax(f->gpu, dx + n, 1, n, dout); /* one row */

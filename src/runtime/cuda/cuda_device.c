@@ -414,8 +414,8 @@ mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err
                "device %s: %s, compute capability %d.%d, %d SMs, %zu MiB; kernels: prefill GEMM %s (F32 weights: "
                "SGEMM), matrix-vector kernels up to %d rows (%d for float weights; one token: %s), row split %s, "
                "attention %s, decode graphs %s, fused ops (greedy argmax on the GPU; one token: RMSNorm folded into "
-               "the projections of float weights, q/k/v in one launch, residual adds and SwiGLU in the matvec epilogue; RoPE with the "
-               "KV cache write) %s",
+               "the projections of float weights, q/k/v in one launch, residual adds and SwiGLU in the matvec "
+               "epilogue; RoPE with the KV cache write) %s",
                state->name, state->gpu_name, state->cc_major, state->cc_minor, state->sm_count,
                state->total_memory >> 20,
                state->gemm_mode == MLXE_CUDA_GEMM_F32_WEIGHTS ? "F32 (weights widened, SGEMM)"

@@ -111,10 +111,10 @@ void mlxe_cuda_matmul_swiglu(mlxe_device *dev, const float *x, int64_t n_rows, c
                              float *up_scratch);
 void mlxe_cuda_matmul_multi(mlxe_device *dev, const float *x, int64_t n_rows, const mlxe_vector *norm, float eps,
                             float *normed, int n_out, const mlxe_matrix *const *w, float *const *y);
-void mlxe_cuda_rope_kv_store(mlxe_device *dev, float *q, const float *k, const float *v, int64_t n_rows, int64_t n_heads,
-                             int64_t n_kv_heads, int64_t head_dim, const int32_t *positions, const float *inv_freq,
-                             float attention_scale, float *k_cache, float *v_cache, int64_t capacity,
-                             const int32_t *slots);
+void mlxe_cuda_rope_kv_store(mlxe_device *dev, float *q, const float *k, const float *v, int64_t n_rows,
+                             int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, const int32_t *positions,
+                             const float *inv_freq, float attention_scale, float *k_cache, float *v_cache,
+                             int64_t capacity, const int32_t *slots);
 void mlxe_cuda_argmax(mlxe_device *dev, const float *x, int64_t n_rows, int64_t n, int32_t *out);
 void mlxe_cuda_add_bias(mlxe_device *dev, float *y, int64_t n_rows, const mlxe_vector *bias);
 void mlxe_cuda_embedding(mlxe_device *dev, const mlxe_matrix *table, const int32_t *ids, int64_t n_rows, float *out);

@@ -553,7 +553,8 @@ void launch_matvec(mlxe_cuda_state *state, const float *x, int n_rows, const mlx
     const int rows_per_block = kMatvecWarps / split;
     dim3 grid((unsigned)((w->rows + rows_per_block - 1) / rows_per_block)), block(kMatvecWarps * kWarp);
     const uint4 *data = static_cast<const uint4 *>(w->data);
-#define MLXE_MV(NR) matvec_kernel<DT, NR><<<grid, block, 0, state->stream>>>(x, data, w->rows, w->cols, n_rows, y, split, accumulate)
+#define MLXE_MV(NR)                                                                                    \
+    matvec_kernel<DT, NR><<<grid, block, 0, state->stream>>>(x, data, w->rows, w->cols, n_rows, y, split, accumulate)
     if (n_rows == 1) MLXE_MV(1);
     else if (n_rows == 2) MLXE_MV(2);
     else if (n_rows <= 4) MLXE_MV(4);
@@ -628,12 +629,13 @@ void launch_quantized_one(mlxe_cuda_state *state, const float *x, one_token_job 
     const unsigned blocks = plan_segments<R>(job);
     const int shift = log2_exact(w->group_size), cols = (int)w->cols;
     cudaStream_t stream = state->stream;
+    const int threads = kOneTokenWarps * kWarp;
     if (epilogue == kStore)
-        matvec_quantized_one_kernel<BITS, R, kStore><<<blocks, kOneTokenWarps * kWarp, 0, stream>>>(x, job, cols, shift);
+        matvec_quantized_one_kernel<BITS, R, kStore><<<blocks, threads, 0, stream>>>(x, job, cols, shift);
     else if (epilogue == kAccumulate)
-        matvec_quantized_one_kernel<BITS, R, kAccumulate><<<blocks, kOneTokenWarps * kWarp, 0, stream>>>(x, job, cols, shift);
+        matvec_quantized_one_kernel<BITS, R, kAccumulate><<<blocks, threads, 0, stream>>>(x, job, cols, shift);
     else
-        matvec_quantized_one_kernel<BITS, R, kSwiglu><<<blocks, kOneTokenWarps * kWarp, 0, stream>>>(x, job, cols, shift);
+        matvec_quantized_one_kernel<BITS, R, kSwiglu><<<blocks, threads, 0, stream>>>(x, job, cols, shift);
 }
 
 template <int DT, int R>

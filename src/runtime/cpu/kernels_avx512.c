@@ -39,6 +39,7 @@
 
 #include "runtime/cpu/cpu_kernels.h"
 #include "runtime/cpu/half.h"
+#include "runtime/cpu/kernels_avx512_gemm.h"
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")))
 #define INLINE_AVX512 AVX512 static inline __attribute__((always_inline))
@@ -489,6 +490,9 @@ const mlxe_cpu_kernels mlxe_cpu_kernels_avx512_int8 = {
     .axpy = avx512_axpy,
     .scale = avx512_scale,
     .matmul_quantized = avx512_matmul_quantized_int8,
+    .int8_prefill_x_bytes = mlxe_avx512_int8_prefill_x_bytes,
+    .int8_prefill_quantize_x = mlxe_avx512_int8_prefill_quantize_x,
+    .int8_prefill_matmul_x = mlxe_avx512_int8_prefill_matmul_x,
 };
 
 #endif

@@ -66,6 +66,30 @@ static const shape shapes[] = {
     {1, 1, 4}, {5, 3, 5}, {16, 2, 6}, {17, 5, 7}, {33, 4, 13}, {70, 3, 64}, {32, 1, 12}, {48, 2, 8},
 };
 
+/* want and bound (see the top of the file) for n tokens of x against q. */
+static void reference(const quantized *q, const float *x, int64_t n, double *want, double *bound) {
+    const int64_t rows = q->matrix.rows, cols = q->matrix.cols, group_size = q->matrix.group_size;
+    const int64_t groups = cols / group_size;
+    for (int64_t t = 0; t < n; t++) {
+        for (int64_t o = 0; o < rows; o++) {
+            double sum = 0, rounding = 0, magnitude = 0;
+            for (int64_t g0 = 0; g0 < cols; g0 += group_size) {
+                double max_abs = 0;
+                for (int64_t k = g0; k < g0 + group_size; k++) max_abs = fmax(max_abs, fabs(x[t * cols + k]));
+                double dx = max_abs / 127.0;
+                for (int64_t k = g0; k < g0 + group_size; k++) {
+                    double xk = x[t * cols + k], sq = q->scale_q[o * cols + k], b = q->bias[o * cols + k];
+                    sum += (sq + b) * xk;
+                    rounding += fabs(sq) * (dx / 2 + 4 * FLT_EPSILON * fabs(xk));
+                    magnitude += (fabs(sq) + fabs(b)) * (fabs(xk) + dx / 2);
+                }
+            }
+            want[t * rows + o] = sum;
+            bound[t * rows + o] = rounding + (double)(cols + 2 * groups + 4) * FLT_EPSILON * magnitude + 1e-30;
+        }
+    }
+}
+
 static void check_gemm(int bits) {
     if (!mlxe_cpu_has_avx512()) {
         print_message("no AVX-512 VNNI on this processor: the int8 prefill GEMM is not used, nothing to check\n");
@@ -92,25 +116,7 @@ static void check_gemm(int bits) {
             /* mixed magnitudes, so groups get different dx */
             for (int64_t i = 0; i < n * cols; i++)
                 x[i] = test_rng_float(&rng, -1.0f, 1.0f) * (i / group_size % 3 == 0 ? 4.0f : 0.25f);
-            for (int64_t t = 0; t < n; t++) {
-                for (int64_t o = 0; o < rows; o++) {
-                    double sum = 0, rounding = 0, magnitude = 0;
-                    for (int64_t g0 = 0; g0 < cols; g0 += group_size) {
-                        double max_abs = 0;
-                        for (int64_t k = g0; k < g0 + group_size; k++) max_abs = fmax(max_abs, fabs(x[t * cols + k]));
-                        double dx = max_abs / 127.0;
-                        for (int64_t k = g0; k < g0 + group_size; k++) {
-                            double xk = x[t * cols + k], sq = q.scale_q[o * cols + k], b = q.bias[o * cols + k];
-                            sum += (sq + b) * xk;
-                            rounding += fabs(sq) * (dx / 2 + 4 * FLT_EPSILON * fabs(xk));
-                            magnitude += (fabs(sq) + fabs(b)) * (fabs(xk) + dx / 2);
-                        }
-                    }
-                    want[t * rows + o] = sum;
-                    bound[t * rows + o] =
-                        rounding + (double)(cols + 2 * sh.groups + 4) * FLT_EPSILON * magnitude + 1e-30;
-                }
-            }
+            reference(&q, x, n, want, bound);
             for (int threads = 1; threads <= 3; threads++) {
                 test_device_config config = {"avx512-int8", threads};
                 mlxe_device *dev = test_create_device(&config);
@@ -140,6 +146,57 @@ static void test_gemm_int8_4bit(void **state) {
 static void test_gemm_int8_8bit(void **state) {
     (void)state;
     check_gemm(8);
+}
+
+/* The kernel entries called directly on row ranges that start and end
+ * inside 16/32-row panels (the op hands out whole panels), for every token
+ * count 4-13 (the 6-token tile and its tails). Rows outside the range must
+ * be left untouched. */
+static void test_gemm_int8_row_ranges(void **state) {
+    (void)state;
+    if (!mlxe_cpu_has_avx512()) return;
+    setenv("MLXE_CPU_KERNELS", "avx512-int8", 1);
+    const mlxe_cpu_kernels *kernels = mlxe_cpu_kernels_select();
+    unsetenv("MLXE_CPU_KERNELS");
+    static const int64_t ranges[][2] = {{0, 70}, {3, 19}, {16, 48}, {31, 33}, {40, 70}, {0, 1}};
+    test_rng rng = {9};
+    for (int bits = 4; bits <= 8; bits += 4) {
+        const int64_t rows = 70, group_size = bits == 4 ? 64 : 128, cols = 4 * group_size;
+        quantized q;
+        make_quantized(&rng, rows, cols, bits, (int)group_size, MLXE_DTYPE_BF16, &q);
+        for (int64_t n = 4; n <= 13; n++) {
+            float *x = malloc((size_t)(n * cols) * sizeof(float));
+            float *y = malloc((size_t)(n * rows) * sizeof(float));
+            double *want = malloc((size_t)(n * rows) * sizeof(double));
+            double *bound = malloc((size_t)(n * rows) * sizeof(double));
+            test_fill(&rng, x, (size_t)(n * cols), -2.0f, 2.0f);
+            reference(&q, x, n, want, bound);
+            size_t bytes = kernels->int8_prefill_x_bytes(&q.matrix, n);
+            assert_true(bytes > 0);
+            void *prepared = malloc(bytes);
+            assert_true(kernels->int8_prefill_quantize_x(x, n, &q.matrix, prepared, bytes));
+            for (size_t r = 0; r < sizeof ranges / sizeof ranges[0]; r++) {
+                for (int64_t i = 0; i < n * rows; i++) y[i] = -12345.0f;
+                kernels->int8_prefill_matmul_x(prepared, n, &q.matrix, ranges[r][0], ranges[r][1], y);
+                for (int64_t t = 0; t < n; t++)
+                    for (int64_t o = 0; o < rows; o++) {
+                        int64_t i = t * rows + o;
+                        if (o < ranges[r][0] || o >= ranges[r][1])
+                            assert_true(y[i] == -12345.0f);
+                        else
+                            assert_close(y[i], want[i], bound[i], "%d-bit, %lld tokens, rows [%lld, %lld), output %lld",
+                                         bits, (long long)n, (long long)ranges[r][0], (long long)ranges[r][1],
+                                         (long long)i);
+                    }
+            }
+            free(prepared);
+            free(x);
+            free(y);
+            free(want);
+            free(bound);
+        }
+        free_quantized(&q);
+    }
 }
 
 /* The activation rounding is what the bound above allows for: the bound
@@ -205,6 +262,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gemm_int8_4bit),
         cmocka_unit_test(test_gemm_int8_8bit),
+        cmocka_unit_test(test_gemm_int8_row_ranges),
         cmocka_unit_test(test_gemm_int8_rounds_activations),
         cmocka_unit_test(test_gemm_int8_refuses_other_shapes),
     };

@@ -15,6 +15,8 @@
 
 /* Weight rows per scheduling block; a multiple of the kernels' tile. */
 #define ROW_BLOCK 4
+/* The int8 prefill GEMM's panel height (kernels_avx512_gemm_int8.c). */
+#define INT8_PREFILL_ROW_BLOCK 32
 #define CHUNKS_PER_WORKER 8
 
 typedef struct matmul_job {
@@ -49,15 +51,15 @@ static void matmul_rows(const matmul_job *job, int64_t o_begin, int64_t o_end) {
 static void matmul_worker(void *ctx, int index, int count) {
     (void)index;
     matmul_job *job = ctx;
-    const int64_t rows = job->w->rows;
-    const long n_blocks = (long)((rows + ROW_BLOCK - 1) / ROW_BLOCK);
+    const int64_t rows = job->w->rows, block = job->x_int8 ? INT8_PREFILL_ROW_BLOCK : ROW_BLOCK;
+    const long n_blocks = (long)((rows + block - 1) / block);
     long chunk = n_blocks / ((long)count * CHUNKS_PER_WORKER);
     if (chunk < 1) chunk = 1;
     for (;;) {
         long begin = atomic_fetch_add_explicit(&job->next_block, chunk, memory_order_relaxed);
         if (begin >= n_blocks) return;
         long end = begin + chunk < n_blocks ? begin + chunk : n_blocks;
-        int64_t o_begin = (int64_t)begin * ROW_BLOCK, o_end = (int64_t)end * ROW_BLOCK;
+        int64_t o_begin = (int64_t)begin * block, o_end = (int64_t)end * block;
         matmul_rows(job, o_begin, o_end < rows ? o_end : rows);
     }
 }

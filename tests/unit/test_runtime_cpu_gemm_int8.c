@@ -171,13 +171,13 @@ static void test_gemm_int8_row_ranges(void **state) {
             double *bound = malloc((size_t)(n * rows) * sizeof(double));
             test_fill(&rng, x, (size_t)(n * cols), -2.0f, 2.0f);
             reference(&q, x, n, want, bound);
-            size_t bytes = kernels->int8_prefill_x_bytes(&q.matrix, n);
+            size_t bytes = kernels->prefill_x_bytes(&q.matrix, n);
             assert_true(bytes > 0);
             void *prepared = malloc(bytes);
-            assert_true(kernels->int8_prefill_quantize_x(x, n, &q.matrix, prepared, bytes));
+            assert_true(kernels->prefill_prepare_x(x, n, &q.matrix, prepared, bytes));
             for (size_t r = 0; r < sizeof ranges / sizeof ranges[0]; r++) {
                 for (int64_t i = 0; i < n * rows; i++) y[i] = -12345.0f;
-                kernels->int8_prefill_matmul_x(prepared, n, &q.matrix, ranges[r][0], ranges[r][1], y);
+                kernels->prefill_matmul_x(prepared, n, &q.matrix, ranges[r][0], ranges[r][1], y);
                 for (int64_t t = 0; t < n; t++)
                     for (int64_t o = 0; o < rows; o++) {
                         int64_t i = t * rows + o;
@@ -241,21 +241,21 @@ static void test_gemm_int8_refuses_other_shapes(void **state) {
     setenv("MLXE_CPU_KERNELS", "avx512-int8", 1);
     kernels = mlxe_cpu_kernels_select();
     unsetenv("MLXE_CPU_KERNELS");
-    assert_non_null(kernels->int8_prefill_x_bytes);
+    assert_non_null(kernels->prefill_x_bytes);
     mlxe_matrix w = {.dtype = MLXE_DTYPE_U32, .rows = 8, .cols = 256, .bits = 4, .group_size = 64,
                      .scale_dtype = MLXE_DTYPE_BF16};
-    assert_true(kernels->int8_prefill_x_bytes(&w, 8) > 0);
+    assert_true(kernels->prefill_x_bytes(&w, 8) > 0);
     w.bits = 3;
-    assert_int_equal(kernels->int8_prefill_x_bytes(&w, 8), 0);
+    assert_int_equal(kernels->prefill_x_bytes(&w, 8), 0);
     w.bits = 8;
     w.group_size = 16;
-    assert_int_equal(kernels->int8_prefill_x_bytes(&w, 8), 0);
+    assert_int_equal(kernels->prefill_x_bytes(&w, 8), 0);
     w.group_size = 64;
-    assert_int_equal(kernels->int8_prefill_x_bytes(&w, 0), 0);
+    assert_int_equal(kernels->prefill_x_bytes(&w, 0), 0);
     /* a buffer too small is refused, not overrun */
     float x[256] = {0};
     uint8_t small[16];
-    assert_false(kernels->int8_prefill_quantize_x(x, 1, &w, small, sizeof small));
+    assert_false(kernels->prefill_prepare_x(x, 1, &w, small, sizeof small));
 }
 
 int main(void) {

@@ -15,8 +15,8 @@
 
 /* Weight rows per scheduling block; a multiple of the kernels' tile. */
 #define ROW_BLOCK 4
-/* The int8 prefill GEMM's panel height (kernels_avx512_gemm_int8.c). */
-#define INT8_PREFILL_ROW_BLOCK 32
+/* The prefill GEMMs' panel height (kernels_avx512_gemm_*.c). */
+#define PREFILL_ROW_BLOCK 32
 #define CHUNKS_PER_WORKER 8
 
 typedef struct matmul_job {
@@ -25,14 +25,14 @@ typedef struct matmul_job {
     int64_t n_rows;
     const mlxe_matrix *w;
     float *y;
-    const void *x_int8; /* activations prepared by kernels->int8_prefill_quantize_x, or NULL */
+    const void *x_prepared; /* activations prepared by kernels->prefill_prepare_x, or NULL */
     atomic_long next_block; /* the first block no worker has taken */
 } matmul_job;
 
 static void matmul_rows(const matmul_job *job, int64_t o_begin, int64_t o_end) {
     const mlxe_matrix *w = job->w;
-    if (job->x_int8) {
-        job->kernels->int8_prefill_matmul_x(job->x_int8, job->n_rows, w, o_begin, o_end, job->y);
+    if (job->x_prepared) {
+        job->kernels->prefill_matmul_x(job->x_prepared, job->n_rows, w, o_begin, o_end, job->y);
         return;
     }
     if (w->bits != 0) {
@@ -51,7 +51,7 @@ static void matmul_rows(const matmul_job *job, int64_t o_begin, int64_t o_end) {
 static void matmul_worker(void *ctx, int index, int count) {
     (void)index;
     matmul_job *job = ctx;
-    const int64_t rows = job->w->rows, block = job->x_int8 ? INT8_PREFILL_ROW_BLOCK : ROW_BLOCK;
+    const int64_t rows = job->w->rows, block = job->x_prepared ? PREFILL_ROW_BLOCK : ROW_BLOCK;
     const long n_blocks = (long)((rows + block - 1) / block);
     long chunk = n_blocks / ((long)count * CHUNKS_PER_WORKER);
     if (chunk < 1) chunk = 1;
@@ -68,14 +68,14 @@ void mlxe_cpu_matmul(mlxe_device *dev, const float *x, int64_t n_rows, const mlx
     if (n_rows <= 0 || w->rows <= 0) return;
     const mlxe_cpu_kernels *kernels = mlxe_cpu_kernels_of(dev);
     matmul_job job = {kernels, x, n_rows, w, y, NULL, 0};
-    /* Prefill against 4/8-bit weights with int8 activations (when the table
-     * has it): quantized once here and shared by every worker; a failed
+    /* Prefill with lower-precision activations (when the table has it and
+     * covers w): prepared once here and shared by every worker; a failed
      * allocation falls back to the float kernels. */
     void *prepared = NULL;
-    if (kernels->int8_prefill_matmul_x && n_rows >= MLXE_CPU_INT8_PREFILL_MIN_TOKENS && (w->bits == 4 || w->bits == 8)) {
-        size_t bytes = kernels->int8_prefill_x_bytes(w, n_rows);
+    if (kernels->prefill_matmul_x && n_rows >= MLXE_CPU_PREFILL_MIN_TOKENS) {
+        size_t bytes = kernels->prefill_x_bytes(w, n_rows);
         if (bytes) prepared = malloc(bytes);
-        if (prepared && kernels->int8_prefill_quantize_x(x, n_rows, w, prepared, bytes)) job.x_int8 = prepared;
+        if (prepared && kernels->prefill_prepare_x(x, n_rows, w, prepared, bytes)) job.x_prepared = prepared;
     }
     /* Below ~64K multiply-adds the hand-off to the workers costs more than it saves. */
     bool parallel = n_rows * w->rows * w->cols >= 65536 && w->rows >= 2 * ROW_BLOCK;

@@ -490,9 +490,9 @@ const mlxe_cpu_kernels mlxe_cpu_kernels_avx512_int8 = {
     .axpy = avx512_axpy,
     .scale = avx512_scale,
     .matmul_quantized = avx512_matmul_quantized_int8,
-    .int8_prefill_x_bytes = mlxe_avx512_int8_prefill_x_bytes,
-    .int8_prefill_quantize_x = mlxe_avx512_int8_prefill_quantize_x,
-    .int8_prefill_matmul_x = mlxe_avx512_int8_prefill_matmul_x,
+    .prefill_x_bytes = mlxe_avx512_prefill_x_bytes,
+    .prefill_prepare_x = mlxe_avx512_prefill_prepare_x,
+    .prefill_matmul_x = mlxe_avx512_prefill_matmul_x,
 };
 
 #endif

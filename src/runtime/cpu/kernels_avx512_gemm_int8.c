@@ -2,7 +2,7 @@
  * MLX 4/8-bit affine-quantized weights with int8 activations and AVX-512
  * VNNI integer dot products (vpdpbusd), the arithmetic llama.cpp uses for
  * its Q4_0/Q8_0 weights with Q8 activations. Opt-in: only the avx512-int8
- * kernel table carries it (cpu_kernels.h).
+ * kernel table carries it (cpu_kernels.h, entries prefill_*).
  *
  * Numerics. Each token's activations are quantized once per op
  * (quantize_x) per weight group: dx = max|x| / 127 over the group's
@@ -39,6 +39,7 @@
 #include <string.h>
 
 #include "runtime/cpu/half.h"
+#include "runtime/cpu/kernels_avx512_gemm_internal.h"
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")))
 #define INLINE_AVX512 AVX512 static inline __attribute__((always_inline))
@@ -121,37 +122,6 @@ INLINE_AVX512 __m512i row_bytes64(int bits, const uint8_t *row, int64_t k, int64
     return _mm512_inserti64x4(_mm512_castsi256_si512(first), second, 1);
 }
 
-/* dst[i * dst_stride + j] = src[j * src_stride + i] (32-bit elements) for i, j < 16. */
-INLINE_AVX512 void transpose16(const uint32_t *src, int64_t src_stride, uint32_t *dst, int64_t dst_stride) {
-    __m512 r[16], t[16], u[16];
-    for (int i = 0; i < 16; i++) r[i] = _mm512_castsi512_ps(_mm512_load_si512(src + i * src_stride));
-    /* per 128-bit lane L: t[2p] = rows 2p, 2p+1 interleaved at elements 4L, 4L+1; t[2p+1] at 4L+2, 4L+3 */
-    for (int p = 0; p < 8; p++) {
-        t[2 * p] = _mm512_unpacklo_ps(r[2 * p], r[2 * p + 1]);
-        t[2 * p + 1] = _mm512_unpackhi_ps(r[2 * p], r[2 * p + 1]);
-    }
-    /* u[4g + c], lane L: rows 4g .. 4g+3 at element 4L + c */
-    for (int g = 0; g < 4; g++) {
-        __m512d a0 = _mm512_castps_pd(t[4 * g]), a1 = _mm512_castps_pd(t[4 * g + 1]);
-        __m512d b0 = _mm512_castps_pd(t[4 * g + 2]), b1 = _mm512_castps_pd(t[4 * g + 3]);
-        u[4 * g + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(a0, b0));
-        u[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a0, b0));
-        u[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(a1, b1));
-        u[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(a1, b1));
-    }
-    /* element 4L + c takes lane L of u[c], u[4 + c], u[8 + c], u[12 + c] */
-    for (int c = 0; c < 4; c++) {
-        __m512 v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88);
-        __m512 v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xdd);
-        __m512 v2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
-        __m512 v3 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xdd);
-        _mm512_store_si512(dst + (0 + c) * dst_stride, _mm512_castps_si512(_mm512_shuffle_f32x4(v0, v2, 0x88)));
-        _mm512_store_si512(dst + (8 + c) * dst_stride, _mm512_castps_si512(_mm512_shuffle_f32x4(v0, v2, 0xdd)));
-        _mm512_store_si512(dst + (4 + c) * dst_stride, _mm512_castps_si512(_mm512_shuffle_f32x4(v1, v3, 0x88)));
-        _mm512_store_si512(dst + (12 + c) * dst_stride, _mm512_castps_si512(_mm512_shuffle_f32x4(v1, v3, 0xdd)));
-    }
-}
-
 /* The panel of rows o .. o + n_rows - 1 (zero past them), columns k0 ..
  * k0 + kc - 1 (kc a multiple of 32): panel[(k / 4) * 32 + j] holds the 4
  * weight bytes of row j at columns k .. k+3 (as one 32-bit element), and
@@ -178,7 +148,7 @@ AVX512 static void pack_panel(int bits, const mlxe_matrix *w, int64_t o, int n_r
                 _mm512_store_si512(scratch + j * 16, v);
             }
             /* 16 rows × 16 column quads -> 16 quads × 16 rows; a last block of 32 columns fills 8 quads */
-            transpose16(scratch, 16, panel + (k / 4) * PANEL_ROWS + half * 16, PANEL_ROWS);
+            mlxe_avx512_transpose16x32(scratch, 16, panel + (k / 4) * PANEL_ROWS + half * 16, PANEL_ROWS);
         }
     }
 }
@@ -260,10 +230,6 @@ AVX512 static void tile_tokens(int n_t, const uint32_t *panel, const float *scal
     }
 }
 
-static __mmask16 lanes_mask(int64_t n) {
-    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
-}
-
 AVX512 void mlxe_avx512_int8_prefill_matmul_x(const void *x_prepared, int64_t n_x, const mlxe_matrix *w,
                                               int64_t o_begin, int64_t o_end, float *y) {
     alignas(64) uint32_t panel[PANEL_COLS / 4 * PANEL_ROWS];
@@ -273,7 +239,7 @@ AVX512 void mlxe_avx512_int8_prefill_matmul_x(const void *x_prepared, int64_t n_
     const uint8_t *xp = x_prepared;
     for (int64_t o = o_begin; o < o_end; o += PANEL_ROWS) {
         int n_rows = o_end - o < PANEL_ROWS ? (int)(o_end - o) : PANEL_ROWS;
-        __mmask16 m0 = lanes_mask(n_rows), m1 = lanes_mask(n_rows - 16);
+        __mmask16 m0 = mlxe_avx512_lanes_mask(n_rows), m1 = mlxe_avx512_lanes_mask(n_rows - 16);
         for (int64_t k0 = 0; k0 < cols; k0 += PANEL_COLS) {
             int64_t kc = cols - k0 < PANEL_COLS ? cols - k0 : PANEL_COLS;
             if (w->bits == 4)

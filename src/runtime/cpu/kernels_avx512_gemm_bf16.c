@@ -25,6 +25,7 @@
 #include <immintrin.h>
 #include <stdalign.h>
 #include <stdbool.h>
+#include <string.h>
 
 #include "runtime/cpu/kernels_avx512_gemm.h"
 #include "runtime/cpu/kernels_avx512_gemm_internal.h"
@@ -103,7 +104,9 @@ INLINE_AVX512_BF16 void tile(int n_t, const uint32_t *panel, int64_t n_pairs, co
         __m512bh w0 = (__m512bh)_mm512_load_si512(panel + p * PANEL_ROWS);
         __m512bh w1 = (__m512bh)_mm512_load_si512(panel + p * PANEL_ROWS + 16);
         for (int t = 0; t < n_t; t++) {
-            __m512bh xv = (__m512bh)_mm512_set1_epi32(*(const int32_t *)(const void *)(xp + t * x_stride + p * 4));
+            int32_t pair;
+            memcpy(&pair, xp + t * x_stride + p * 4, sizeof pair);
+            __m512bh xv = (__m512bh)_mm512_set1_epi32(pair);
             acc0[t] = _mm512_dpbf16_ps(acc0[t], w0, xv);
             acc1[t] = _mm512_dpbf16_ps(acc1[t], w1, xv);
         }

@@ -31,7 +31,7 @@ static void test_device_create(void **state) {
     const mlxe_ops *ops = mlxe_device_ops(dev);
     assert_non_null(ops);
     assert_string_equal(mlxe_device_name(dev), ops->name);
-    assert_string_equal(ops->name, mlxe_cpu_has_avx512() ? "cpu-avx512" : mlxe_cpu_has_avx2() ? "cpu-avx2" : "cpu-generic");
+    assert_string_equal(ops->name, mlxe_cpu_has_avx512() ? "cpu-avx512-int8" : mlxe_cpu_has_avx2() ? "cpu-avx2" : "cpu-generic");
     assert_non_null(ops->matmul);
     assert_non_null(ops->attention);
 
@@ -82,11 +82,20 @@ static void test_device_create(void **state) {
     }
     mlxe_device_free(dev);
 
-    /* an unknown value warns and chooses automatically */
+    /* =float: the fastest table with float activations (the exact quantized kernels) */
+    setenv("MLXE_CPU_KERNELS", "float", 1);
+    assert_int_equal(mlxe_device_create_cpu(1, &dev, &err), MLXE_OK);
+    unsetenv("MLXE_CPU_KERNELS");
+    assert_string_equal(mlxe_device_name(dev), mlxe_cpu_has_avx512() ? "cpu-avx512" : mlxe_cpu_has_avx2() ? "cpu-avx2" : "cpu-generic");
+    assert_true(runtime_log_contains("(MLXE_CPU_KERNELS=float)"));
+    mlxe_device_free(dev);
+
+    /* an unknown value warns and chooses automatically: int8-activation decode on AVX-512 VNNI */
     setenv("MLXE_CPU_KERNELS", "sse9", 1);
     assert_int_equal(mlxe_device_create_cpu(2, &dev, &err), MLXE_OK);
     unsetenv("MLXE_CPU_KERNELS");
-    assert_string_equal(mlxe_device_name(dev), mlxe_cpu_has_avx512() ? "cpu-avx512" : mlxe_cpu_has_avx2() ? "cpu-avx2" : "cpu-generic");
+    assert_string_equal(mlxe_device_name(dev),
+                        mlxe_cpu_has_avx512() ? "cpu-avx512-int8" : mlxe_cpu_has_avx2() ? "cpu-avx2" : "cpu-generic");
     assert_true(runtime_log_contains("MLXE_CPU_KERNELS=sse9 is not known"));
     mlxe_device_free(dev);
     mlxe_log_set_level(MLXE_LOG_CAT_RUNTIME, MLXE_LOG_INFO);

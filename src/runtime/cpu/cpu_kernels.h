@@ -31,7 +31,21 @@ typedef struct mlxe_cpu_kernels {
      * cpu_quant.c's portable path is used. */
     void (*matmul_quantized)(const float *x, int64_t n_x, const mlxe_matrix *w, int64_t o_begin, int64_t o_end,
                              float *y);
+    /* Decode (n_x < MLXE_CPU_INT8_MAX_TOKENS) against 4/8-bit quantized w
+     * with int8 activations: int8_x_bytes says how many bytes the prepared
+     * activations of n_x tokens take (0: shape not covered, use
+     * matmul_quantized), int8_quantize_x prepares them once per op into a
+     * 64-byte aligned buffer, and int8_matmul_x computes output rows
+     * [o_begin, o_end) from them (y as for matmul_quantized). NULL in tables
+     * without them. Numerics: kernels_avx512_decode.c. */
+    size_t (*int8_x_bytes)(const mlxe_matrix *w, int64_t n_x);
+    bool (*int8_quantize_x)(const float *x, int64_t n_x, const mlxe_matrix *w, void *buffer, size_t capacity);
+    void (*int8_matmul_x)(const void *x_prepared, int64_t n_x, const mlxe_matrix *w, int64_t o_begin, int64_t o_end,
+                          float *y);
 } mlxe_cpu_kernels;
+
+/* Below this many tokens a matmul is decode-shaped (memory-bound). */
+#define MLXE_CPU_INT8_MAX_TOKENS 4
 
 extern const mlxe_cpu_kernels mlxe_cpu_kernels_generic;
 #if defined(__x86_64__)
@@ -39,11 +53,27 @@ extern const mlxe_cpu_kernels mlxe_cpu_kernels_avx2;
 extern const mlxe_cpu_kernels mlxe_cpu_kernels_avx512;
 /* avx512 with int8 activations for 4/8-bit weights (kernels_avx512.c). */
 extern const mlxe_cpu_kernels mlxe_cpu_kernels_avx512_int8;
+/* The int8-activation decode entries (kernels_avx512_decode.c). */
+size_t mlxe_avx512_int8_x_bytes(const mlxe_matrix *w, int64_t n_x);
+bool mlxe_avx512_int8_quantize_x(const float *x, int64_t n_x, const mlxe_matrix *w, void *buffer, size_t capacity);
+void mlxe_avx512_int8_matmul_x(const void *x_prepared, int64_t n_x, const mlxe_matrix *w, int64_t o_begin,
+                               int64_t o_end, float *y);
 #endif
 
-/* The fastest table this processor runs, unless MLXE_CPU_KERNELS=generic
- * (or =avx2 / =avx512 / =avx512-int8, honoured only when the processor has
- * it) says otherwise. avx512-int8 is never chosen automatically. */
+/* The fastest table this processor runs, unless MLXE_CPU_KERNELS says
+ * otherwise: generic, avx2, avx512, avx512-int8 (each honoured only when the
+ * processor has it), or float (the fastest table with float activations).
+ *
+ * Precision policy. Dense weights (F32/F16/BF16) always multiply float
+ * activations in float32. For MLX 4/8-bit weights, decode (fewer than
+ * MLXE_CPU_INT8_MAX_TOKENS tokens) on AVX-512 VNNI processors quantizes the
+ * activations to int8 per 32 columns and uses integer dot products, as
+ * llama.cpp does (table avx512-int8, chosen automatically there): each
+ * output moves by at most sum_k |scale q_k| dx_k / 2 against the exact
+ * product (kernels_avx512_decode.c). Every other table keeps float
+ * activations; MLXE_CPU_KERNELS=float selects the fastest of those on any
+ * processor, and the tests comparing logits with transformers at 1e-4 set
+ * it. */
 const mlxe_cpu_kernels *mlxe_cpu_kernels_select(void);
 bool mlxe_cpu_has_avx2(void);
 /* AVX-512 F, BW, VL, DQ and VNNI, on top of AVX2/FMA/F16C. */

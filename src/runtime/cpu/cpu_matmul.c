@@ -9,6 +9,7 @@
  * a worker the system deschedules mid-op (more runnable threads than CPUs)
  * holds back only the run it has, and the others finish the matrix. */
 #include <stdatomic.h>
+#include <stdlib.h>
 
 #include "runtime/cpu/cpu_ops.h"
 
@@ -22,11 +23,16 @@ typedef struct matmul_job {
     int64_t n_rows;
     const mlxe_matrix *w;
     float *y;
+    const void *x_int8; /* activations prepared by kernels->int8_quantize_x, or NULL */
     atomic_long next_block; /* the first block no worker has taken */
 } matmul_job;
 
 static void matmul_rows(const matmul_job *job, int64_t o_begin, int64_t o_end) {
     const mlxe_matrix *w = job->w;
+    if (job->x_int8) {
+        job->kernels->int8_matmul_x(job->x_int8, job->n_rows, w, o_begin, o_end, job->y);
+        return;
+    }
     if (w->bits != 0) {
         if (job->kernels->matmul_quantized && (w->bits == 4 || w->bits == 8))
             job->kernels->matmul_quantized(job->x, job->n_rows, w, o_begin, o_end, job->y);
@@ -58,8 +64,20 @@ static void matmul_worker(void *ctx, int index, int count) {
 
 void mlxe_cpu_matmul(mlxe_device *dev, const float *x, int64_t n_rows, const mlxe_matrix *w, float *y) {
     if (n_rows <= 0 || w->rows <= 0) return;
-    matmul_job job = {mlxe_cpu_kernels_of(dev), x, n_rows, w, y, 0};
+    const mlxe_cpu_kernels *kernels = mlxe_cpu_kernels_of(dev);
+    matmul_job job = {kernels, x, n_rows, w, y, NULL, 0};
+    /* Decode against 4/8-bit weights with int8 activations (when the table
+     * has it): the activations are quantized once here, on this thread, and
+     * shared by every worker. A failed allocation falls back to the float
+     * kernels. */
+    void *prepared = NULL;
+    if (kernels->int8_matmul_x && n_rows < MLXE_CPU_INT8_MAX_TOKENS && (w->bits == 4 || w->bits == 8)) {
+        size_t bytes = kernels->int8_x_bytes(w, n_rows);
+        if (bytes) prepared = aligned_alloc(64, (bytes + 63) / 64 * 64);
+        if (prepared && kernels->int8_quantize_x(x, n_rows, w, prepared, bytes)) job.x_int8 = prepared;
+    }
     /* Below ~64K multiply-adds the hand-off to the workers costs more than it saves. */
     bool parallel = n_rows * w->rows * w->cols >= 65536 && w->rows >= 2 * ROW_BLOCK;
     mlxe_cpu_run(dev, parallel, matmul_worker, &job);
+    free(prepared);
 }

@@ -1,0 +1,219 @@
+/* runtime/cpu/kernels_avx512_decode.c — decode (a few tokens) against MLX
+ * 4/8-bit affine-quantized weights with int8 activations and AVX-512 VNNI
+ * integer dot products, the way llama.cpp multiplies its Q4_0/Q8_0 weights
+ * with Q8 activations.
+ *
+ * The op (cpu_matmul.c) calls int8_quantize_x once per matmul on its own
+ * thread, then every worker runs int8_matmul_rows on its rows with the same
+ * prepared activations, so the rounding is paid once per op, not per share.
+ *
+ * Numerics. For a weight group with scale s and bias b, and the activations
+ * of a 32-column block quantized as x_k ~= dx * xq_k (dx = max|x| / 127,
+ * xq_k = round(x_k / dx) in [-127, 127]):
+ *     sum_k (s q_k + b) x_k  ~=  s dx sum_k q_k xq_k  +  b sum_k x_k
+ * The first sum is exact in int32 (vpdpbusd: unsigned weight bytes × signed
+ * activation bytes, four products per 32-bit lane); the bias term uses the
+ * float activations' sums, so it is exact up to float rounding. The only
+ * new error is the activation rounding: each x_k moves by at most dx / 2,
+ * so an output moves by at most sum_k |s q_k| dx_k / 2 (checked as a bound
+ * by tests/unit/test_runtime_cpu_quant.c).
+ *
+ * Layout. The weights are read 64 bytes at a time (one "block": 128
+ * columns of 4-bit, 64 of 8-bit) and never shuffled: 4-bit bytes are split
+ * into their low nibbles (even columns) and high nibbles (odd columns) with
+ * an AND and a shift. The prepared activations of a block mirror that:
+ *   4-bit: xq of the 64 even columns, xq of the 64 odd columns, then
+ *   8-bit: xq of the 64 columns,                                then
+ *   16 floats dx per 32-bit lane, 16 floats: the sum of x over each lane's
+ *   columns (4-bit: lane l holds columns 8l..8l+7; 8-bit: 4l..4l+3).
+ * So per 64 weight bytes and row the inner loop is: load, AND (+ shift,
+ * AND), one or two vpdpbusd, convert, and two FMAs with per-lane
+ * (scale × dx) and (bias, lane sum) vectors — every lane lies in one
+ * weight group and one activation block, whatever the group size (32, 64
+ * or 128). Rows past the last full block are masked (columns a multiple
+ * of 32), with zero activations and zero dx there. */
+#if defined(__x86_64__)
+
+#include <immintrin.h>
+#include <stdalign.h>
+#include <string.h>
+
+#include "runtime/cpu/cpu_kernels.h"
+
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")))
+#define INLINE_AVX512 AVX512 static inline __attribute__((always_inline))
+
+/* Weight rows per pass (sharing the activation loads). */
+#define ROWS 4
+
+static int64_t block_columns(int bits) { return bits == 4 ? 128 : 64; }
+static int64_t block_bytes(int bits) { return (bits == 4 ? 128 : 64) + 2 * 64; }
+static int64_t token_bytes(int bits, int64_t cols) {
+    return (cols + block_columns(bits) - 1) / block_columns(bits) * block_bytes(bits);
+}
+
+size_t mlxe_avx512_int8_x_bytes(const mlxe_matrix *w, int64_t n_x) {
+    if ((w->bits != 4 && w->bits != 8) || w->cols % 32 != 0 || w->group_size % 32 != 0 || n_x <= 0) return 0;
+    return (size_t)(n_x * token_bytes(w->bits, w->cols));
+}
+
+/* One token's prepared activations (layout above). */
+AVX512 static void quantize_token(int bits, const float *x, int64_t cols, uint8_t *out) {
+    const int64_t per_block = block_columns(bits), lane_columns = bits == 4 ? 8 : 4;
+    const int64_t xq_bytes = bits == 4 ? 128 : 64;
+    const __m512i evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odds = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    for (int64_t b0 = 0; b0 < cols; b0 += per_block) {
+        uint8_t *block = out + (b0 / per_block) * block_bytes(bits);
+        int8_t *xq = (int8_t *)block;
+        float *lane_dx = (float *)(block + xq_bytes), *lane_sum = lane_dx + 16;
+        memset(block, 0, (size_t)block_bytes(bits));
+        const int64_t n = cols - b0 < per_block ? cols - b0 : per_block; /* a multiple of 32 */
+        for (int64_t c = 0; c < n; c += 32) {
+            const float *xs = x + b0 + c;
+            __m512 a = _mm512_loadu_ps(xs), b = _mm512_loadu_ps(xs + 16);
+            /* max |x| over each 8 columns, in all 8 of its lanes: pairs, quads, then 128-bit halves */
+            __m512 ma = _mm512_abs_ps(a), mb = _mm512_abs_ps(b);
+            ma = _mm512_max_ps(ma, _mm512_permute_ps(ma, 0xB1));
+            mb = _mm512_max_ps(mb, _mm512_permute_ps(mb, 0xB1));
+            ma = _mm512_max_ps(ma, _mm512_permute_ps(ma, 0x4E));
+            mb = _mm512_max_ps(mb, _mm512_permute_ps(mb, 0x4E));
+            ma = _mm512_max_ps(ma, _mm512_shuffle_f32x4(ma, ma, 0xB1));
+            mb = _mm512_max_ps(mb, _mm512_shuffle_f32x4(mb, mb, 0xB1));
+            /* xq = round(x * (127 / max)) to nearest (the default MXCSR mode), 0 where max is 0 */
+            const __m512 top = _mm512_set1_ps(127.0f);
+            __m512 ia = _mm512_maskz_div_ps(_mm512_cmp_ps_mask(ma, _mm512_setzero_ps(), _CMP_GT_OQ), top, ma);
+            __m512 ib = _mm512_maskz_div_ps(_mm512_cmp_ps_mask(mb, _mm512_setzero_ps(), _CMP_GT_OQ), top, mb);
+            __m512i qa = _mm512_cvtps_epi32(_mm512_mul_ps(a, ia));
+            __m512i qb = _mm512_cvtps_epi32(_mm512_mul_ps(b, ib));
+            if (bits == 8) {
+                _mm_storeu_si128((__m128i *)(xq + c), _mm512_cvtepi32_epi8(qa));
+                _mm_storeu_si128((__m128i *)(xq + c + 16), _mm512_cvtepi32_epi8(qb));
+            } else {
+                /* columns c..c+31 of the block: evens go to xq[c/2..], odds to xq[64 + c/2..] */
+                __m512i even = _mm512_permutex2var_epi32(qa, evens, qb);
+                __m512i odd = _mm512_permutex2var_epi32(qa, odds, qb);
+                _mm_storeu_si128((__m128i *)(xq + c / 2), _mm512_cvtepi32_epi8(even));
+                _mm_storeu_si128((__m128i *)(xq + 64 + c / 2), _mm512_cvtepi32_epi8(odd));
+            }
+            alignas(64) float maxima[32];
+            _mm512_store_ps(maxima, ma);
+            _mm512_store_ps(maxima + 16, mb);
+            for (int64_t l = c / lane_columns; l < (c + 32) / lane_columns; l++) {
+                float total = 0;
+                for (int64_t k = 0; k < lane_columns; k++) total += x[b0 + l * lane_columns + k];
+                lane_dx[l] = maxima[l * lane_columns - c] / 127.0f;
+                lane_sum[l] = total;
+            }
+        }
+    }
+}
+
+bool mlxe_avx512_int8_quantize_x(const float *x, int64_t n_x, const mlxe_matrix *w, void *buffer, size_t capacity) {
+    size_t need = mlxe_avx512_int8_x_bytes(w, n_x);
+    if (need == 0 || need > capacity || ((uintptr_t)buffer & 63) != 0) return false;
+    const int64_t stride = token_bytes(w->bits, w->cols);
+    for (int64_t t = 0; t < n_x; t++) {
+        if (w->bits == 4)
+            quantize_token(4, x + t * w->cols, w->cols, (uint8_t *)buffer + t * stride);
+        else
+            quantize_token(8, x + t * w->cols, w->cols, (uint8_t *)buffer + t * stride);
+    }
+    return true;
+}
+
+/* The scales (or biases) of the groups a block covers, one per 32-bit lane:
+ * `count` (1-4) values from `first` converted to float, then spread with
+ * lane_group (lane -> group within the block). */
+INLINE_AVX512 __m512 lane_values(mlxe_dtype dtype, const void *values, int64_t first, int count, __m512i lane_group) {
+    __mmask8 mask = (__mmask8)((1u << count) - 1u);
+    __m128 v;
+    if (dtype == MLXE_DTYPE_BF16)
+        v = _mm_castsi128_ps(
+            _mm_slli_epi32(_mm_cvtepu16_epi32(_mm_maskz_loadu_epi16(mask, (const uint16_t *)values + first)), 16));
+    else if (dtype == MLXE_DTYPE_F16)
+        v = _mm_cvtph_ps(_mm_maskz_loadu_epi16(mask, (const uint16_t *)values + first));
+    else
+        v = _mm_maskz_loadu_ps(mask, (const float *)values + first);
+    return _mm512_permutexvar_ps(lane_group, _mm512_castps128_ps512(v));
+}
+
+/* n_w rows from o × n_x tokens (constants after inlining). */
+INLINE_AVX512 void int8_tile(int bits, int n_w, int n_x, const uint8_t *xprep, int64_t x_stride,
+                             const mlxe_matrix *w, int64_t o, float *y) {
+    const int64_t cols = w->cols, group_size = w->group_size, groups = cols / group_size;
+    const int64_t row_bytes = cols * bits / 8, per_block = block_columns(bits), bb = block_bytes(bits);
+    const int64_t lane_columns = bits == 4 ? 8 : 4, xq_bytes = bits == 4 ? 128 : 64;
+    const uint8_t *rows = (const uint8_t *)w->data + o * row_bytes;
+    const __m512i low_nibbles = _mm512_set1_epi8(0x0F);
+    /* lane -> group within the block, and groups per block */
+    alignas(64) int32_t lane_group_values[16];
+    for (int l = 0; l < 16; l++) lane_group_values[l] = (int32_t)(l * lane_columns / group_size);
+    const __m512i lane_group = _mm512_load_si512(lane_group_values);
+    __m512 acc[3][ROWS];
+    for (int t = 0; t < n_x; t++)
+        for (int j = 0; j < n_w; j++) acc[t][j] = _mm512_setzero_ps();
+    for (int64_t b0 = 0; b0 < cols; b0 += per_block) {
+        const int64_t n = cols - b0 < per_block ? cols - b0 : per_block;
+        const __mmask64 mask = n == per_block ? ~(__mmask64)0 : (((__mmask64)1 << (n * bits / 8)) - 1);
+        const int count = n >= group_size ? (int)(n / group_size) : 1;
+        const uint8_t *xb = xprep + (b0 / per_block) * bb;
+        for (int j = 0; j < n_w; j++) {
+            const uint8_t *row = rows + j * row_bytes + b0 * bits / 8;
+            /* the next tile's bytes while this one is computed (short rows defeat the prefetcher) */
+            if (n_w == ROWS) _mm_prefetch((const char *)row + ROWS * row_bytes, _MM_HINT_T0);
+            __m512i packed = _mm512_maskz_loadu_epi8(mask, row);
+            const int64_t first = (o + j) * groups + b0 / group_size;
+            __m512 scale = lane_values(w->scale_dtype, w->scales, first, count, lane_group);
+            __m512 bias = lane_values(w->scale_dtype, w->biases, first, count, lane_group);
+            __m512i lo, hi = _mm512_setzero_si512();
+            if (bits == 4) {
+                lo = _mm512_and_si512(packed, low_nibbles);
+                hi = _mm512_and_si512(_mm512_srli_epi16(packed, 4), low_nibbles);
+            } else {
+                lo = packed;
+            }
+            for (int t = 0; t < n_x; t++) {
+                const uint8_t *xt = xb + t * x_stride;
+                __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_load_si512(xt));
+                if (bits == 4) dot = _mm512_dpbusd_epi32(dot, hi, _mm512_load_si512(xt + 64));
+                const __m512 dx = _mm512_load_ps((const float *)(xt + xq_bytes));
+                const __m512 sum = _mm512_load_ps((const float *)(xt + xq_bytes + 64));
+                acc[t][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(scale, dx), acc[t][j]);
+                acc[t][j] = _mm512_fmadd_ps(bias, sum, acc[t][j]);
+            }
+        }
+    }
+    for (int t = 0; t < n_x; t++)
+        for (int j = 0; j < n_w; j++) y[t * w->rows + j] = _mm512_reduce_add_ps(acc[t][j]);
+}
+
+INLINE_AVX512 void int8_rows(int bits, int n_x, const uint8_t *xprep, const mlxe_matrix *w, int64_t o_begin,
+                             int64_t o_end, float *y) {
+    const int64_t stride = token_bytes(bits, w->cols);
+    int64_t o = o_begin;
+    for (; o + ROWS <= o_end; o += ROWS) int8_tile(bits, ROWS, n_x, xprep, stride, w, o, y + o);
+    for (; o < o_end; o++) int8_tile(bits, 1, n_x, xprep, stride, w, o, y + o);
+}
+
+AVX512 void mlxe_avx512_int8_matmul_x(const void *x_prepared, int64_t n_x, const mlxe_matrix *w, int64_t o_begin,
+                                      int64_t o_end, float *y) {
+    const uint8_t *xp = x_prepared;
+    const int64_t stride = token_bytes(w->bits, w->cols);
+    for (int64_t t0 = 0; t0 < n_x; t0 += 3) {
+        int64_t n = n_x - t0 < 3 ? n_x - t0 : 3;
+        const uint8_t *xt = xp + t0 * stride;
+        float *yt = y + t0 * w->rows;
+        if (w->bits == 4) {
+            if (n == 1) int8_rows(4, 1, xt, w, o_begin, o_end, yt);
+            else if (n == 2) int8_rows(4, 2, xt, w, o_begin, o_end, yt);
+            else int8_rows(4, 3, xt, w, o_begin, o_end, yt);
+        } else {
+            if (n == 1) int8_rows(8, 1, xt, w, o_begin, o_end, yt);
+            else if (n == 2) int8_rows(8, 2, xt, w, o_begin, o_end, yt);
+            else int8_rows(8, 3, xt, w, o_begin, o_end, yt);
+        }
+    }
+}
+
+#endif

@@ -15,10 +15,10 @@
  * with 16-lane vectors, described below.
  *
  * Table "avx512-int8" (the default on these processors; cpu_kernels.h has
- * the precision policy): the same, except decode against 4/8-bit weights,
+ * the precision policy): the same, except decode against 4-bit weights,
  * which multiplies int8-quantized activations with integer dot products
- * (kernels_avx512_decode.c). MLXE_CPU_KERNELS=avx512 (or =float) keeps
- * float activations everywhere. */
+ * (kernels_avx512_decode.c); "avx512-int8-all" (opt-in) also for 8-bit.
+ * MLXE_CPU_KERNELS=avx512 (or =float) keeps float activations everywhere. */
 #if defined(__x86_64__)
 
 #include <immintrin.h>
@@ -320,11 +320,27 @@ const mlxe_cpu_kernels mlxe_cpu_kernels_avx512 = {
     .matmul_quantized = avx512_matmul_quantized,
 };
 
-/* The same with int8 activations for 4/8-bit weights in decode
+/* The same with int8 activations for 4-bit weights in decode
  * (kernels_avx512_decode.c); the default on AVX-512 VNNI processors. Shapes
- * the int8 kernels do not cover, and prefill, use the float kernels above. */
+ * the int8 kernels do not cover, 8-bit weights, and prefill, use the float
+ * kernels above. */
 const mlxe_cpu_kernels mlxe_cpu_kernels_avx512_int8 = {
     .name = "avx512-int8",
+    .matmul_f32 = avx512_matmul_f32,
+    .matmul_f16 = avx512_matmul_f16,
+    .matmul_bf16 = avx512_matmul_bf16,
+    .dot = avx512_dot,
+    .axpy = avx512_axpy,
+    .scale = avx512_scale,
+    .matmul_quantized = avx512_matmul_quantized,
+    .int8_x_bytes = mlxe_avx512_int8_x_bytes_4bit,
+    .int8_quantize_x = mlxe_avx512_int8_quantize_x,
+    .int8_matmul_x = mlxe_avx512_int8_matmul_x,
+};
+
+/* Int8 activations for 8-bit weights as well (opt-in, llama.cpp's Q8_0 way). */
+const mlxe_cpu_kernels mlxe_cpu_kernels_avx512_int8_all = {
+    .name = "avx512-int8-all",
     .matmul_f32 = avx512_matmul_f32,
     .matmul_f16 = avx512_matmul_f16,
     .matmul_bf16 = avx512_matmul_bf16,

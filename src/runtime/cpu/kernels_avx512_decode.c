@@ -57,6 +57,10 @@ size_t mlxe_avx512_int8_x_bytes(const mlxe_matrix *w, int64_t n_x) {
     return (size_t)(n_x * token_bytes(w->bits, w->cols));
 }
 
+size_t mlxe_avx512_int8_x_bytes_4bit(const mlxe_matrix *w, int64_t n_x) {
+    return w->bits == 4 ? mlxe_avx512_int8_x_bytes(w, n_x) : 0;
+}
+
 /* One token's prepared activations (layout above). */
 AVX512 static void quantize_token(int bits, const float *x, int64_t cols, uint8_t *out) {
     const int64_t per_block = block_columns(bits), lane_columns = bits == 4 ? 8 : 4;

@@ -42,6 +42,8 @@ typedef struct mlxe_cpu_kernels {
     bool (*int8_quantize_x)(const float *x, int64_t n_x, const mlxe_matrix *w, void *buffer, size_t capacity);
     void (*int8_matmul_x)(const void *x_prepared, int64_t n_x, const mlxe_matrix *w, int64_t o_begin, int64_t o_end,
                           float *y);
+    /* out[i] = silu(gate[i]) * up[i] (out may be gate or up); NULL: libm's expf in cpu_elementwise.c. */
+    void (*silu_mul)(const float *gate, const float *up, float *out, int64_t n);
 } mlxe_cpu_kernels;
 
 /* Below this many tokens a matmul is decode-shaped (memory-bound). */
@@ -59,6 +61,8 @@ extern const mlxe_cpu_kernels mlxe_cpu_kernels_avx512_int8_all;
  * _4bit size function covers 4-bit weights only. */
 size_t mlxe_avx512_int8_x_bytes(const mlxe_matrix *w, int64_t n_x);
 size_t mlxe_avx512_int8_x_bytes_4bit(const mlxe_matrix *w, int64_t n_x);
+/* kernels_avx512_pointwise.c */
+void mlxe_avx512_silu_mul(const float *gate, const float *up, float *out, int64_t n);
 bool mlxe_avx512_int8_quantize_x(const float *x, int64_t n_x, const mlxe_matrix *w, void *buffer, size_t capacity);
 void mlxe_avx512_int8_matmul_x(const void *x_prepared, int64_t n_x, const mlxe_matrix *w, int64_t o_begin,
                                int64_t o_end, float *y);

@@ -318,6 +318,7 @@ const mlxe_cpu_kernels mlxe_cpu_kernels_avx512 = {
     .axpy = avx512_axpy,
     .scale = avx512_scale,
     .matmul_quantized = avx512_matmul_quantized,
+    .silu_mul = mlxe_avx512_silu_mul,
 };
 
 /* The same with int8 activations for 4-bit weights in decode
@@ -336,6 +337,7 @@ const mlxe_cpu_kernels mlxe_cpu_kernels_avx512_int8 = {
     .int8_x_bytes = mlxe_avx512_int8_x_bytes_4bit,
     .int8_quantize_x = mlxe_avx512_int8_quantize_x,
     .int8_matmul_x = mlxe_avx512_int8_matmul_x,
+    .silu_mul = mlxe_avx512_silu_mul,
 };
 
 /* Int8 activations for 8-bit weights as well (opt-in, llama.cpp's Q8_0 way). */
@@ -351,6 +353,7 @@ const mlxe_cpu_kernels mlxe_cpu_kernels_avx512_int8_all = {
     .int8_x_bytes = mlxe_avx512_int8_x_bytes,
     .int8_quantize_x = mlxe_avx512_int8_quantize_x,
     .int8_matmul_x = mlxe_avx512_int8_matmul_x,
+    .silu_mul = mlxe_avx512_silu_mul,
 };
 
 #endif

@@ -211,57 +211,62 @@ static void test_quantized_matmul_wide_rows(void **state) {
  * s q_k + b into s q_k (times the quantized x) and b (times the float x).
  * Every group size, scale dtype, 1-3 tokens, rows not a multiple of 4 and
  * columns not a multiple of the 128-column block. */
+static void check_int8_definition(test_rng *rng, int bits, int group_size, mlxe_dtype scale_dtype, int64_t rows,
+                                  int64_t cols, int64_t n_rows) {
+    quantized q;
+    make_quantized(rng, rows, cols, bits, group_size, scale_dtype, &q);
+    float *x = malloc((size_t)(n_rows * cols) * sizeof(float));
+    float *y = malloc((size_t)(n_rows * rows) * sizeof(float));
+    test_fill(rng, x, (size_t)(n_rows * cols), -1.0f, 1.0f);
+    x[3] = 0; /* a zero and a block of zeros (dx = 0) */
+    for (int64_t k = 32; k < 64 && k < cols; k++) x[k] = 0;
+    for (int threads = 1; threads <= 2; threads++) {
+        test_device_config config = {bits == 4 ? "avx512-int8" : "avx512-int8-all", threads};
+        mlxe_device *dev = test_create_device(&config);
+        mlxe_device_ops(dev)->matmul(dev, x, n_rows, &q.matrix, y);
+        for (int64_t r = 0; r < n_rows; r++) {
+            const float *xr = x + r * cols;
+            for (int64_t o = 0; o < rows; o++) {
+                double want = 0, magnitude = 0;
+                for (int64_t k0 = 0; k0 < cols; k0 += 8) {
+                    float max_abs = 0;
+                    for (int64_t k = k0; k < k0 + 8; k++) max_abs = fmaxf(max_abs, fabsf(xr[k]));
+                    float dx = max_abs / 127.0f, inverse = max_abs > 0 ? 127.0f / max_abs : 0.0f;
+                    for (int64_t k = k0; k < k0 + 8; k++) {
+                        double xq = nearbyint((double)(xr[k] * inverse)); /* float product, then round */
+                        double bias = q.biases_exact[o * (cols / group_size) + k / group_size];
+                        double scaled = q.values[o * cols + k] - bias; /* s q_k */
+                        want += scaled * (double)dx * xq + bias * xr[k];
+                        magnitude += fabs(scaled) * fabs((double)dx * xq) + fabs(bias * xr[k]);
+                    }
+                }
+                assert_close(y[r * rows + o], want, (double)(cols + 8) * FLT_EPSILON * magnitude,
+                             "%d-bit group %d %s scales, %lld columns x%d, token %lld output %lld", bits, group_size,
+                             test_dtype_name(scale_dtype), (long long)cols, threads, (long long)r, (long long)o);
+            }
+        }
+        mlxe_device_free(dev);
+    }
+    free(x);
+    free(y);
+    free_quantized(&q);
+}
+
 static void test_int8_decode_matches_its_definition(void **state) {
     (void)state;
     if (!mlxe_cpu_has_avx512()) skip();
     test_rng rng = {777};
-    for (int b = 0; b < 2; b++) {
-        int bits = b == 0 ? 4 : 8;
-        for (int g = 0; g < 3; g++) {
+    for (int b = 0; b < 2; b++)
+        for (int g = 0; g < 3; g++)
             for (int d = 0; d < 3; d++) {
                 int group_size = all_group_sizes[g];
-                int64_t rows = 6 + g + d, cols = 384 + (group_size == 128 ? 0 : group_size); /* 416, 448, 384 */
-                int64_t n_rows = 1 + (g + d + b) % 3;
-                quantized q;
-                make_quantized(&rng, rows, cols, bits, group_size, all_scale_dtypes[d], &q);
-                float *x = malloc((size_t)(n_rows * cols) * sizeof(float));
-                float *y = malloc((size_t)(n_rows * rows) * sizeof(float));
-                test_fill(&rng, x, (size_t)(n_rows * cols), -1.0f, 1.0f);
-                x[3] = 0; /* a zero and a block of zeros (dx = 0) */
-                for (int64_t k = 32; k < 64 && k < cols; k++) x[k] = 0;
-                for (int threads = 1; threads <= 2; threads++) {
-                    test_device_config config = {bits == 4 ? "avx512-int8" : "avx512-int8-all", threads};
-                    mlxe_device *dev = test_create_device(&config);
-                    mlxe_device_ops(dev)->matmul(dev, x, n_rows, &q.matrix, y);
-                    for (int64_t r = 0; r < n_rows; r++) {
-                        const float *xr = x + r * cols;
-                        for (int64_t o = 0; o < rows; o++) {
-                            double want = 0, magnitude = 0;
-                            for (int64_t k0 = 0; k0 < cols; k0 += 8) {
-                                float max_abs = 0;
-                                for (int64_t k = k0; k < k0 + 8; k++) max_abs = fmaxf(max_abs, fabsf(xr[k]));
-                                float dx = max_abs / 127.0f, inverse = max_abs > 0 ? 127.0f / max_abs : 0.0f;
-                                for (int64_t k = k0; k < k0 + 8; k++) {
-                                    double xq = nearbyint((double)(xr[k] * inverse)); /* float product, then round */
-                                    double bias = (q.biases_exact)[o * (cols / group_size) + k / group_size];
-                                    double scaled = q.values[o * cols + k] - bias; /* s q_k */
-                                    want += scaled * (double)dx * xq + bias * xr[k];
-                                    magnitude += fabs(scaled) * fabs((double)dx * xq) + fabs(bias * xr[k]);
-                                }
-                            }
-                            assert_close(y[r * rows + o], want, (double)(cols + 8) * FLT_EPSILON * magnitude,
-                                         "%d-bit group %d %s scales x%d, token %lld output %lld", bits, group_size,
-                                         test_dtype_name(all_scale_dtypes[d]), threads, (long long)r, (long long)o);
-                        }
-                    }
-                    mlxe_device_free(dev);
-                }
-                free(x);
-                free(y);
-                free_quantized(&q);
+                check_int8_definition(&rng, b == 0 ? 4 : 8, group_size, all_scale_dtypes[d], 6 + g + d,
+                                      384 + (group_size == 128 ? 0 : group_size) /* 416, 448, 384 */,
+                                      1 + (g + d + b) % 3);
             }
-        }
-    }
+    /* prepared activations past cpu_matmul.c's stack buffer (16 KiB): the heap copy */
+    check_int8_definition(&rng, 4, 64, MLXE_DTYPE_BF16, 5, 8320, 2);
+    check_int8_definition(&rng, 8, 32, MLXE_DTYPE_F16, 5, 8320, 1);
 }
 
 int main(void) {

@@ -8,6 +8,7 @@
  * blocks from an atomic counter (about CHUNKS_PER_WORKER runs per worker), so
  * a worker the system deschedules mid-op (more runnable threads than CPUs)
  * holds back only the run it has, and the others finish the matrix. */
+#include <stdalign.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -16,6 +17,9 @@
 /* Weight rows per scheduling block; a multiple of the kernels' tile. */
 #define ROW_BLOCK 4
 #define CHUNKS_PER_WORKER 8
+/* Prepared int8 activations up to this size live on the stack (one token of
+ * 8192 columns at 4 bits), larger ones on the heap. */
+#define INT8_STACK_BYTES 16384
 
 typedef struct matmul_job {
     const mlxe_cpu_kernels *kernels;
@@ -70,14 +74,16 @@ void mlxe_cpu_matmul(mlxe_device *dev, const float *x, int64_t n_rows, const mlx
      * has it): the activations are quantized once here, on this thread, and
      * shared by every worker. A failed allocation falls back to the float
      * kernels. */
-    void *prepared = NULL;
+    alignas(64) unsigned char stack_buffer[INT8_STACK_BYTES];
+    void *prepared = NULL, *allocated = NULL;
     if (kernels->int8_matmul_x && n_rows < MLXE_CPU_INT8_MAX_TOKENS && (w->bits == 4 || w->bits == 8)) {
         size_t bytes = kernels->int8_x_bytes(w, n_rows);
-        if (bytes) prepared = aligned_alloc(64, (bytes + 63) / 64 * 64);
+        if (bytes > sizeof stack_buffer) prepared = allocated = aligned_alloc(64, (bytes + 63) / 64 * 64);
+        else if (bytes) prepared = stack_buffer;
         if (prepared && kernels->int8_quantize_x(x, n_rows, w, prepared, bytes)) job.x_int8 = prepared;
     }
     /* Below ~64K multiply-adds the hand-off to the workers costs more than it saves. */
     bool parallel = n_rows * w->rows * w->cols >= 65536 && w->rows >= 2 * ROW_BLOCK;
     mlxe_cpu_run(dev, parallel, matmul_worker, &job);
-    free(prepared);
+    free(allocated);
 }

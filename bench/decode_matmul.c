@@ -8,12 +8,13 @@
  * measured in the same run would be (bench_memory_bandwidth).
  *
  *   bench_decode_matmul [--threads N] [--rounds N] [--shape qwen2.5-0.5b|llama-3.2-1b] [--kernels a,b,...]
- *                       [--cpu-time]
+ *                       [--cpu-time] [--huge-pages] [--bits 0|4|8]   (0: BF16 only)
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "runtime/cpu/cpu_kernels.h"
@@ -46,6 +47,16 @@ static const shape shapes[] = {
     {"llama-3.2-1b", 16, 2048, 2048, 512, 8192, 128256},
 };
 
+/* Weight memory: 2 MiB aligned, and with --huge-pages madvise(MADV_HUGEPAGE)
+ * (what a model mapped from the page cache may or may not get). */
+static int huge_pages = 0;
+static void *weight_alloc(size_t bytes) {
+    size_t rounded = (bytes + (2u << 20) - 1) / (2u << 20) * (2u << 20);
+    void *p = aligned_alloc(2u << 20, rounded);
+    if (p && huge_pages) madvise(p, rounded, MADV_HUGEPAGE);
+    return p;
+}
+
 /* One matrix with random contents (bits 0: BF16). */
 static int make_matrix(mlxe_matrix *m, int64_t rows, int64_t cols, int bits, size_t *bytes) {
     memset(m, 0, sizeof *m);
@@ -53,7 +64,7 @@ static int make_matrix(mlxe_matrix *m, int64_t rows, int64_t cols, int bits, siz
     m->cols = cols;
     size_t count = (size_t)(rows * cols);
     if (bits == 0) {
-        uint16_t *data = malloc(count * 2);
+        uint16_t *data = weight_alloc(count * 2);
         if (!data) return -1;
         for (size_t i = 0; i < count; i++) data[i] = mlxe_f32_to_bf16(((float)(random_word() >> 8) * 0x1p-24f - 0.5f) * 0.04f);
         m->dtype = MLXE_DTYPE_BF16;
@@ -63,7 +74,7 @@ static int make_matrix(mlxe_matrix *m, int64_t rows, int64_t cols, int bits, siz
     }
     const int group_size = 64;
     size_t groups = count / group_size, data_bytes = count * (size_t)bits / 8;
-    uint32_t *words = malloc(data_bytes);
+    uint32_t *words = weight_alloc(data_bytes);
     uint16_t *scales = malloc(groups * 2), *biases = malloc(groups * 2);
     if (!words || !scales || !biases) return -1;
     for (size_t i = 0; i < data_bytes / 4; i++) words[i] = random_word();
@@ -92,7 +103,7 @@ static int compare_doubles(const void *a, const void *b) {
 #define MAX_ROUNDS 64
 
 int main(int argc, char **argv) {
-    int threads = 2, rounds = 7;
+    int threads = 2, rounds = 7, only_bits = -1;
     const shape *s = &shapes[0];
     const char *kernel_list = NULL;
     for (int i = 1; i < argc; i++) {
@@ -100,11 +111,13 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--rounds") && i + 1 < argc) rounds = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--kernels") && i + 1 < argc) kernel_list = argv[++i];
         else if (!strcmp(argv[i], "--cpu-time")) clock_used = CLOCK_THREAD_CPUTIME_ID;
+        else if (!strcmp(argv[i], "--huge-pages")) huge_pages = 1;
+        else if (!strcmp(argv[i], "--bits") && i + 1 < argc) only_bits = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--shape") && i + 1 < argc) {
             const char *name = argv[++i];
             s = !strcmp(name, shapes[1].name) ? &shapes[1] : &shapes[0];
         } else {
-            fprintf(stderr, "usage: %s [--threads N] [--rounds N] [--shape qwen2.5-0.5b|llama-3.2-1b] [--kernels a,b] [--cpu-time]\n",
+            fprintf(stderr, "usage: %s [--threads N] [--rounds N] [--shape qwen2.5-0.5b|llama-3.2-1b] [--kernels a,b] [--cpu-time] [--huge-pages] [--bits 0|4|8]\n",
                     argv[0]);
             return 2;
         }
@@ -141,6 +154,7 @@ int main(int argc, char **argv) {
     printf("| --- | --- | ---: | ---: | ---: | ---: | ---: |\n");
     static const int all_bits[] = {0, 8, 4};
     for (int b = 0; b < 3; b++) {
+        if (only_bits >= 0 && all_bits[b] != only_bits) continue;
         size_t bytes = 0;
         for (int64_t l = 0; l < s->layers; l++) {
             mlxe_matrix *m = mats + l * per_layer;

@@ -103,7 +103,7 @@ typedef struct test_device_config {
     int threads;
 } test_device_config;
 
-#define TEST_MAX_DEVICE_CONFIGS 15
+#define TEST_MAX_DEVICE_CONFIGS 12
 
 /* Fills configs (room for TEST_MAX_DEVICE_CONFIGS) and returns how many
  * apply on this CPU: every kernel set it runs × 1, 2, 3 threads. */
@@ -117,7 +117,6 @@ static inline int test_device_configs(test_device_config *configs) {
         for (int i = 0; i < 3; i++) {
             configs[n++] = (test_device_config){"avx512", thread_counts[i]};
             configs[n++] = (test_device_config){"avx512-int8", thread_counts[i]};
-            configs[n++] = (test_device_config){"avx512-int8-all", thread_counts[i]};
         }
     return n;
 }

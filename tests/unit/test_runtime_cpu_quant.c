@@ -85,13 +85,11 @@ static void check_quantized_matmul(int bits) {
                             want += x[r * cols + k] * q.values[o * cols + k];
                             magnitude += fabs(x[r * cols + k]) * q.magnitudes[o * cols + k];
                         }
-                        /* The int8-activation decode kernels (avx512-int8: 4 bits; avx512-int8-all:
-                         * 4 and 8) quantize the activations to int8 per 8 columns (dx = max|x| /
-                         * 127): each element may move by dx / 2, weighted by |scale * q|
-                         * (kernels_avx512_decode.c); bounded here by the group's max |x|. */
-                        bool int8_path = (strcmp(configs[c].kernels, "avx512-int8") == 0 && bits == 4) ||
-                                         (strcmp(configs[c].kernels, "avx512-int8-all") == 0 &&
-                                          (bits == 4 || bits == 8));
+                        /* The int8-activation decode kernels (avx512-int8, 4 and 8 bits) quantize
+                         * the activations to int8 per 8 columns (dx = max|x| / 127): each element
+                         * may move by dx / 2, weighted by |scale * q| (kernels_avx512_decode.c);
+                         * bounded here by the group's max |x|. */
+                        bool int8_path = strcmp(configs[c].kernels, "avx512-int8") == 0 && (bits == 4 || bits == 8);
                         if (int8_path && n_rows < 4) {
                             for (int64_t g0 = 0; g0 < cols; g0 += group_size) {
                                 double max_abs = 0, weight = 0;
@@ -221,7 +219,7 @@ static void check_int8_definition(test_rng *rng, int bits, int group_size, mlxe_
     x[3] = 0; /* a zero and a block of zeros (dx = 0) */
     for (int64_t k = 32; k < 64 && k < cols; k++) x[k] = 0;
     for (int threads = 1; threads <= 2; threads++) {
-        test_device_config config = {bits == 4 ? "avx512-int8" : "avx512-int8-all", threads};
+        test_device_config config = {"avx512-int8", threads};
         mlxe_device *dev = test_create_device(&config);
         mlxe_device_ops(dev)->matmul(dev, x, n_rows, &q.matrix, y);
         for (int64_t r = 0; r < n_rows; r++) {

@@ -19,7 +19,7 @@ typedef void (*mlxe_matmul_kernel)(const float *x, int64_t n_x, const void *w, i
                                    int64_t o_begin, int64_t o_end, float *y, int64_t ldy);
 
 typedef struct mlxe_cpu_kernels {
-    const char *name;              /* "generic", "avx2", "avx512", "avx512-int8", "avx512-int8-all" */
+    const char *name;              /* "generic", "avx2", "avx512", "avx512-int8" */
     mlxe_matmul_kernel matmul_f32;
     mlxe_matmul_kernel matmul_f16;
     mlxe_matmul_kernel matmul_bf16;
@@ -55,12 +55,11 @@ extern const mlxe_cpu_kernels mlxe_cpu_kernels_avx2;
 extern const mlxe_cpu_kernels mlxe_cpu_kernels_avx512;
 /* avx512 with int8 activations for 4/8-bit weights (kernels_avx512.c). */
 extern const mlxe_cpu_kernels mlxe_cpu_kernels_avx512_int8;
-/* avx512-int8 for 8-bit weights too (opt-in: MLXE_CPU_KERNELS=avx512-int8-all). */
-extern const mlxe_cpu_kernels mlxe_cpu_kernels_avx512_int8_all;
-/* The int8-activation decode entries (kernels_avx512_decode.c); the
- * _4bit size function covers 4-bit weights only. */
+/* The int8-activation decode entries (kernels_avx512_decode.c). */
 size_t mlxe_avx512_int8_x_bytes(const mlxe_matrix *w, int64_t n_x);
-size_t mlxe_avx512_int8_x_bytes_4bit(const mlxe_matrix *w, int64_t n_x);
+/* One token against dense rows [o_begin, o_end) (y[o], unit stride). */
+void mlxe_avx512_decode_dense(mlxe_dtype dtype, const float *x, const void *w, int64_t cols, int64_t o_begin,
+                              int64_t o_end, float *y);
 /* kernels_avx512_pointwise.c */
 void mlxe_avx512_silu_mul(const float *gate, const float *up, float *out, int64_t n);
 bool mlxe_avx512_int8_quantize_x(const float *x, int64_t n_x, const mlxe_matrix *w, void *buffer, size_t capacity);
@@ -69,21 +68,21 @@ void mlxe_avx512_int8_matmul_x(const void *x_prepared, int64_t n_x, const mlxe_m
 #endif
 
 /* The fastest table this processor runs, unless MLXE_CPU_KERNELS says
- * otherwise: generic, avx2, avx512, avx512-int8, avx512-int8-all (each
- * honoured only when the processor has it), or float (the fastest table
- * with float activations).
+ * otherwise: generic, avx2, avx512, avx512-int8 (each honoured only when
+ * the processor has it), or float (the fastest table with float
+ * activations).
  *
  * Precision policy. Dense weights (F32/F16/BF16) always multiply float
- * activations in float32. For MLX 4-bit weights, decode (fewer than
+ * activations in float32. For MLX 4/8-bit weights, decode (fewer than
  * MLXE_CPU_INT8_MAX_TOKENS tokens) on AVX-512 VNNI processors quantizes the
  * activations to int8 per 8 columns and uses integer dot products, as
- * llama.cpp does for Q4_0 (table avx512-int8, chosen automatically there):
- * each output moves by at most sum_k |scale q_k| dx_k / 2 against the exact
- * product (kernels_avx512_decode.c). It measured ~1.5x faster than float
- * activations there; for 8-bit weights int8 activations measured no faster
- * (both memory-bound) and their rounding would exceed the weights' own, so
- * 8-bit keeps float activations unless MLXE_CPU_KERNELS=avx512-int8-all.
- * Prefill, and every other table, keeps float activations;
+ * llama.cpp does for Q4_0/Q8_0 (table avx512-int8, chosen automatically
+ * there): each output moves by at most sum_k |scale q_k| dx_k / 2 against
+ * the exact product (kernels_avx512_decode.c). Per core it measured ~1.6x
+ * (4-bit) and ~1.35x (8-bit) the float-activation kernels' bandwidth. On the
+ * default 4-bit model it moves logits by up to ~3% of the largest and
+ * decode perplexity by a few percent (test_runtime_cpu_int8_model.c prints
+ * both). Prefill, and every other table, keeps float activations;
  * MLXE_CPU_KERNELS=float selects the fastest such table on any processor,
  * and the tests comparing logits with transformers at 1e-4 set it. */
 const mlxe_cpu_kernels *mlxe_cpu_kernels_select(void);

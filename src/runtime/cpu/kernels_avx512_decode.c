@@ -26,17 +26,20 @@
  * Layout. The weights are read 64 bytes at a time (one "block": 128
  * columns of 4-bit, 64 of 8-bit) and never shuffled: 4-bit bytes are split
  * into their low nibbles (even columns) and high nibbles (odd columns) with
- * an AND and a shift. The prepared activations of a block mirror that:
+ * an AND and a shift. The prepared activations of a token mirror that:
+ * per block
  *   4-bit: xq of the 64 even columns, xq of the 64 odd columns, then
  *   8-bit: xq of the 64 columns,                                then
- *   16 floats dx per 32-bit lane, 16 floats: the sum of x over each lane's
- *   columns (4-bit: lane l holds columns 8l..8l+7; 8-bit: 4l..4l+3).
- * So per 64 weight bytes and row the inner loop is: load, AND (+ shift,
- * AND), one or two vpdpbusd, convert, and two FMAs with per-lane
- * (scale × dx) and (bias, lane sum) vectors — every lane lies in one
- * weight group and one activation block, whatever the group size (32, 64
- * or 128). Rows past the last full block are masked (columns a multiple
- * of 32), with zero activations and zero dx there.
+ *   16 floats: dx of each 32-bit lane (4-bit: lane l holds columns
+ *   8l..8l+7; 8-bit: 4l..4l+3),
+ * then the sum of x over each weight group (padded to 16 groups). A row's
+ * scales and biases are converted 16 groups at a time: the bias term is
+ * then one FMA with the group sums, and per 64 weight bytes the loop is:
+ * load, AND (+ shift, AND), one or two vpdpbusd, convert, one vpermps
+ * spreading the scales over the lanes (every lane lies in one weight group
+ * and one activation block, whatever the group size: 32, 64 or 128), a
+ * multiply by dx and an FMA. Rows past the last full block are masked
+ * (columns a multiple of 32), with zero activations and zero dx there.
  *
  * Order. One token goes row after row (one contiguous stream per worker,
  * which the hardware prefetchers follow; 4-bit adds a software prefetch 2 KiB
@@ -55,20 +58,28 @@
 /* Weight rows per pass (sharing the activation loads). */
 #define ROWS 4
 
+/* Scales and biases are read 16 groups (one vector) at a time. */
+#define WINDOW 16
+
 static int64_t block_columns(int bits) { return bits == 4 ? 128 : 64; }
-static int64_t block_bytes(int bits) { return (bits == 4 ? 128 : 64) + 2 * 64; }
-static int64_t token_bytes(int bits, int64_t cols) {
-    return (cols + block_columns(bits) - 1) / block_columns(bits) * block_bytes(bits);
+static int64_t block_bytes(int bits) { return (bits == 4 ? 128 : 64) + 64; }
+static int64_t n_blocks(int bits, int64_t cols) { return (cols + block_columns(bits) - 1) / block_columns(bits); }
+/* The group sums after the blocks, padded to whole windows. */
+static int64_t n_sums(int64_t cols, int64_t group_size) {
+    return (cols / group_size + WINDOW - 1) / WINDOW * WINDOW;
+}
+static int64_t token_bytes(int bits, int64_t cols, int64_t group_size) {
+    return n_blocks(bits, cols) * block_bytes(bits) + n_sums(cols, group_size) * (int64_t)sizeof(float);
 }
 
 size_t mlxe_avx512_int8_x_bytes(const mlxe_matrix *w, int64_t n_x) {
     const bool mlx_group = w->group_size == 32 || w->group_size == 64 || w->group_size == 128;
     if ((w->bits != 4 && w->bits != 8) || w->cols % 32 != 0 || !mlx_group || n_x <= 0) return 0;
-    return (size_t)(n_x * token_bytes(w->bits, w->cols));
+    return (size_t)(n_x * token_bytes(w->bits, w->cols, w->group_size));
 }
 
 /* One token's prepared activations (layout above). */
-AVX512 static void quantize_token(int bits, const float *x, int64_t cols, uint8_t *out) {
+AVX512 static void quantize_token(int bits, const float *x, int64_t cols, int64_t group_size, uint8_t *out) {
     const int64_t per_block = block_columns(bits), lane_columns = bits == 4 ? 8 : 4;
     const int64_t xq_bytes = bits == 4 ? 128 : 64;
     const __m512i evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -76,7 +87,7 @@ AVX512 static void quantize_token(int bits, const float *x, int64_t cols, uint8_
     for (int64_t b0 = 0; b0 < cols; b0 += per_block) {
         uint8_t *block = out + (b0 / per_block) * block_bytes(bits);
         int8_t *xq = (int8_t *)block;
-        float *lane_dx = (float *)(block + xq_bytes), *lane_sum = lane_dx + 16;
+        float *lane_dx = (float *)(block + xq_bytes);
         memset(block, 0, (size_t)block_bytes(bits));
         const int64_t n = cols - b0 < per_block ? cols - b0 : per_block; /* a multiple of 32 */
         for (int64_t c = 0; c < n; c += 32) {
@@ -109,48 +120,44 @@ AVX512 static void quantize_token(int bits, const float *x, int64_t cols, uint8_
             alignas(64) float maxima[32];
             _mm512_store_ps(maxima, ma);
             _mm512_store_ps(maxima + 16, mb);
-            for (int64_t l = c / lane_columns; l < (c + 32) / lane_columns; l++) {
-                float total = 0;
-                for (int64_t k = 0; k < lane_columns; k++) total += x[b0 + l * lane_columns + k];
+            for (int64_t l = c / lane_columns; l < (c + 32) / lane_columns; l++)
                 lane_dx[l] = maxima[l * lane_columns - c] / 127.0f;
-                lane_sum[l] = total;
-            }
         }
+    }
+    /* sum of x per weight group, for the bias term */
+    float *sums = (float *)(out + n_blocks(bits, cols) * block_bytes(bits));
+    memset(sums, 0, (size_t)n_sums(cols, group_size) * sizeof(float));
+    for (int64_t g = 0; g < cols / group_size; g++) {
+        __m512 total = _mm512_setzero_ps();
+        for (int64_t k = g * group_size; k < (g + 1) * group_size; k += 16) total = _mm512_add_ps(total, _mm512_loadu_ps(x + k));
+        sums[g] = _mm512_reduce_add_ps(total);
     }
 }
 
 bool mlxe_avx512_int8_quantize_x(const float *x, int64_t n_x, const mlxe_matrix *w, void *buffer, size_t capacity) {
     size_t need = mlxe_avx512_int8_x_bytes(w, n_x);
     if (need == 0 || need > capacity || ((uintptr_t)buffer & 63) != 0) return false;
-    const int64_t stride = token_bytes(w->bits, w->cols);
+    const int64_t stride = token_bytes(w->bits, w->cols, w->group_size);
     for (int64_t t = 0; t < n_x; t++) {
         if (w->bits == 4)
-            quantize_token(4, x + t * w->cols, w->cols, (uint8_t *)buffer + t * stride);
+            quantize_token(4, x + t * w->cols, w->cols, w->group_size, (uint8_t *)buffer + t * stride);
         else
-            quantize_token(8, x + t * w->cols, w->cols, (uint8_t *)buffer + t * stride);
+            quantize_token(8, x + t * w->cols, w->cols, w->group_size, (uint8_t *)buffer + t * stride);
     }
     return true;
 }
 
-/* The scales (or biases) of the groups a block covers, one per 32-bit lane:
- * `count` (1-4) values from `first` converted to float, then spread with
- * lane_group (lane -> group within the block). */
-INLINE_AVX512 __m512 lane_values(mlxe_dtype dtype, const void *values, int64_t first, int count, __m512i lane_group) {
-    __mmask8 mask = (__mmask8)((1u << count) - 1u);
-    __m128 v;
+/* Scales (or biases) of groups [first, first + count), count <= WINDOW, as
+ * floats (the rest zero). */
+INLINE_AVX512 __m512 window_values(mlxe_dtype dtype, const void *values, int64_t first, int64_t count) {
+    const __mmask16 mask = count >= WINDOW ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1u);
     if (dtype == MLXE_DTYPE_BF16)
-        v = _mm_castsi128_ps(
-            _mm_slli_epi32(_mm_cvtepu16_epi32(_mm_maskz_loadu_epi16(mask, (const uint16_t *)values + first)), 16));
-    else if (dtype == MLXE_DTYPE_F16)
-        v = _mm_cvtph_ps(_mm_maskz_loadu_epi16(mask, (const uint16_t *)values + first));
-    else
-        v = _mm_maskz_loadu_ps(mask, (const float *)values + first);
-    return _mm512_permutexvar_ps(lane_group, _mm512_castps128_ps512(v));
+        return _mm512_castsi512_ps(
+            _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(mask, (const uint16_t *)values + first)), 16));
+    if (dtype == MLXE_DTYPE_F16) return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, (const uint16_t *)values + first));
+    return _mm512_maskz_loadu_ps(mask, (const float *)values + first);
 }
 
-/* n_w rows from o × n_x tokens (constants after inlining); with several
- * tokens the next tile's bytes are prefetched (short rows side by side
- * defeat the hardware prefetchers). */
 /* What every tile of a call shares: log2 of the group size (32, 64 or 128;
  * no divisions in the loops) and the lane -> group-within-block map. */
 typedef struct int8_shape {
@@ -158,67 +165,67 @@ typedef struct int8_shape {
     __m512i lane_group;
 } int8_shape;
 
-/* One block (64 weight bytes from `row`, `valid` bytes used) of n_x tokens
- * into acc / acc_bias; `first` indexes the block's first group. */
-INLINE_AVX512 void int8_block(int bits, int n_x, const uint8_t *row, __mmask64 mask, const mlxe_matrix *w,
-                              int64_t first, int count, __m512i lane_group, const uint8_t *xb, int64_t x_stride,
-                              __m512 *acc, __m512 *acc_bias, int acc_stride) {
-    const int64_t xq_bytes = bits == 4 ? 128 : 64;
-    __m512i packed = _mm512_maskz_loadu_epi8(mask, row);
-    __m512 scale = lane_values(w->scale_dtype, w->scales, first, count, lane_group);
-    __m512 bias = lane_values(w->scale_dtype, w->biases, first, count, lane_group);
-    __m512i lo, hi = _mm512_setzero_si512();
-    if (bits == 4) {
-        const __m512i low_nibbles = _mm512_set1_epi8(0x0F);
-        lo = _mm512_and_si512(packed, low_nibbles);
-        hi = _mm512_and_si512(_mm512_srli_epi16(packed, 4), low_nibbles);
-    } else {
-        lo = packed;
-    }
-    for (int t = 0; t < n_x; t++) {
-        const uint8_t *xt = xb + t * x_stride;
-        __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_load_si512(xt));
-        if (bits == 4) dot = _mm512_dpbusd_epi32(dot, hi, _mm512_load_si512(xt + 64));
-        const __m512 dx = _mm512_load_ps((const float *)(xt + xq_bytes));
-        const __m512 sum = _mm512_load_ps((const float *)(xt + xq_bytes + 64));
-        acc[t * acc_stride] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(scale, dx), acc[t * acc_stride]);
-        acc_bias[t * acc_stride] = _mm512_fmadd_ps(bias, sum, acc_bias[t * acc_stride]);
-    }
-}
-
-/* n_w rows from o × n_x tokens (constants after inlining); with several
- * tokens the next tile's bytes are prefetched (short rows side by side
- * defeat the hardware prefetchers). */
+/* n_w rows from o × n_x tokens (constants after inlining). Per window of
+ * 16 groups and row, the scales and biases are loaded and converted once;
+ * the bias term is one FMA of the biases with the token's group sums, and
+ * each 64-byte block spreads the window's scales over its lanes with one
+ * vpermps. With several tokens the next tile's bytes are prefetched (short
+ * rows side by side defeat the hardware prefetchers); one token at 4 bits
+ * prefetches 2 KiB ahead in its stream (~1.4x per core measured; no gain
+ * for 8 bits, which the hardware follows). */
 INLINE_AVX512 void int8_tile(int bits, int n_w, int n_x, const uint8_t *xprep, int64_t x_stride,
                              const mlxe_matrix *w, const int8_shape *shape, int64_t o, float *y) {
     const int64_t cols = w->cols, groups = cols >> shape->group_shift;
     const int64_t row_bytes = cols * bits / 8, per_block = block_columns(bits), bb = block_bytes(bits);
-    const int64_t n_full = cols / per_block, tail = cols - n_full * per_block;
-    const int block_groups = per_block >> shape->group_shift > 0 ? (int)(per_block >> shape->group_shift) : 1;
+    const int64_t xq_bytes = bits == 4 ? 128 : 64, blocks = n_blocks(bits, cols);
+    const float *sums = (const float *)(xprep + blocks * bb);
     const uint8_t *rows = (const uint8_t *)w->data + o * row_bytes;
-    /* two accumulators per output (scaled dots, bias terms): shorter FMA chains */
+    const __m512i low_nibbles = _mm512_set1_epi8(0x0F);
+    /* two accumulators per output (scaled dots, bias terms) */
     __m512 acc[3][ROWS], acc_bias[3][ROWS];
     for (int t = 0; t < n_x; t++)
         for (int j = 0; j < n_w; j++) acc[t][j] = acc_bias[t][j] = _mm512_setzero_ps();
-    for (int64_t b = 0; b < n_full; b++) {
-        const int64_t group = (b * per_block) >> shape->group_shift;
+    int64_t b = 0;
+    for (int64_t g0 = 0; g0 < groups; g0 += WINDOW) {
+        const int64_t count = groups - g0 < WINDOW ? groups - g0 : WINDOW;
+        __m512 scales[ROWS];
         for (int j = 0; j < n_w; j++) {
-            const uint8_t *row = rows + j * row_bytes + b * 64;
-            if (n_w == ROWS && n_x > 1) _mm_prefetch((const char *)row + ROWS * row_bytes, _MM_HINT_T0);
-            /* one token, 4-bit: fetch 2 KiB ahead in the stream (measured ~1.4x per core; it
-             * made no gain or a loss for 8-bit and dense rows, which the hardware follows) */
-            if (n_w == 1 && bits == 4) _mm_prefetch((const char *)row + 2048, _MM_HINT_T0);
-            int8_block(bits, n_x, row, ~(__mmask64)0, w, (o + j) * groups + group, block_groups, shape->lane_group,
-                       xprep + b * bb, x_stride, &acc[0][j], &acc_bias[0][j], ROWS);
+            const int64_t first = (o + j) * groups + g0;
+            scales[j] = window_values(w->scale_dtype, w->scales, first, count);
+            __m512 biases = window_values(w->scale_dtype, w->biases, first, count);
+            for (int t = 0; t < n_x; t++)
+                acc_bias[t][j] = _mm512_fmadd_ps(biases, _mm512_load_ps(sums + t * x_stride / 4 + g0), acc_bias[t][j]);
         }
-    }
-    if (tail) {
-        const __mmask64 mask = ((__mmask64)1 << (tail * bits / 8)) - 1;
-        const int count = tail >> shape->group_shift > 0 ? (int)(tail >> shape->group_shift) : 1;
-        const int64_t group = (n_full * per_block) >> shape->group_shift;
-        for (int j = 0; j < n_w; j++)
-            int8_block(bits, n_x, rows + j * row_bytes + n_full * 64, mask, w, (o + j) * groups + group, count,
-                       shape->lane_group, xprep + n_full * bb, x_stride, &acc[0][j], &acc_bias[0][j], ROWS);
+        /* the blocks starting in this window */
+        const int64_t b_end = ((g0 + count) << shape->group_shift) / per_block +
+                              (((g0 + count) << shape->group_shift) % per_block != 0);
+        for (; b < b_end && b < blocks; b++) {
+            const int64_t b0 = b * per_block, n = cols - b0 < per_block ? cols - b0 : per_block;
+            const __mmask64 mask = n == per_block ? ~(__mmask64)0 : (((__mmask64)1 << (n * bits / 8)) - 1);
+            const __m512i lanes = _mm512_add_epi32(shape->lane_group, _mm512_set1_epi32((int)((b0 >> shape->group_shift) - g0)));
+            const uint8_t *xb = xprep + b * bb;
+            for (int j = 0; j < n_w; j++) {
+                const uint8_t *row = rows + j * row_bytes + b * 64;
+                if (n_w == ROWS && n_x > 1) _mm_prefetch((const char *)row + ROWS * row_bytes, _MM_HINT_T0);
+                if (n_w == 1 && bits == 4) _mm_prefetch((const char *)row + 2048, _MM_HINT_T0);
+                __m512i packed = _mm512_maskz_loadu_epi8(mask, row);
+                __m512 scale = _mm512_permutexvar_ps(lanes, scales[j]);
+                __m512i lo, hi = _mm512_setzero_si512();
+                if (bits == 4) {
+                    lo = _mm512_and_si512(packed, low_nibbles);
+                    hi = _mm512_and_si512(_mm512_srli_epi16(packed, 4), low_nibbles);
+                } else {
+                    lo = packed;
+                }
+                for (int t = 0; t < n_x; t++) {
+                    const uint8_t *xt = xb + t * x_stride;
+                    __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_load_si512(xt));
+                    if (bits == 4) dot = _mm512_dpbusd_epi32(dot, hi, _mm512_load_si512(xt + 64));
+                    const __m512 dx = _mm512_load_ps((const float *)(xt + xq_bytes));
+                    acc[t][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(scale, dx), acc[t][j]);
+                }
+            }
+        }
     }
     for (int t = 0; t < n_x; t++)
         for (int j = 0; j < n_w; j++) y[t * w->rows + j] = _mm512_reduce_add_ps(_mm512_add_ps(acc[t][j], acc_bias[t][j]));
@@ -226,7 +233,7 @@ INLINE_AVX512 void int8_tile(int bits, int n_w, int n_x, const uint8_t *xprep, i
 
 INLINE_AVX512 void int8_rows(int bits, int n_x, const uint8_t *xprep, const mlxe_matrix *w, int64_t o_begin,
                              int64_t o_end, float *y) {
-    const int64_t stride = token_bytes(bits, w->cols), lane_columns = bits == 4 ? 8 : 4;
+    const int64_t stride = token_bytes(bits, w->cols, w->group_size), lane_columns = bits == 4 ? 8 : 4;
     int8_shape shape;
     shape.group_shift = __builtin_ctz((unsigned)w->group_size);
     alignas(64) int32_t lane_group_values[16];
@@ -244,7 +251,7 @@ INLINE_AVX512 void int8_rows(int bits, int n_x, const uint8_t *xprep, const mlxe
 AVX512 void mlxe_avx512_int8_matmul_x(const void *x_prepared, int64_t n_x, const mlxe_matrix *w, int64_t o_begin,
                                       int64_t o_end, float *y) {
     const uint8_t *xp = x_prepared;
-    const int64_t stride = token_bytes(w->bits, w->cols);
+    const int64_t stride = token_bytes(w->bits, w->cols, w->group_size);
     for (int64_t t0 = 0; t0 < n_x; t0 += 3) {
         int64_t n = n_x - t0 < 3 ? n_x - t0 : 3;
         const uint8_t *xt = xp + t0 * stride;

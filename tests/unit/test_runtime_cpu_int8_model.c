@@ -107,7 +107,7 @@ static void test_greedy_agrees(void **state) {
     assert_string_equal(mlxe_model_device_name(int8_model), "cpu-avx512-int8");
     assert_string_equal(mlxe_model_device_name(float_model), "cpu-avx512");
     const int64_t vocab = mlxe_model_vocab_size(float_model);
-    const int n_new = slow_build() ? 24 : 64;
+    const int n_new = slow_build() ? 12 : 64;
     const cJSON *prompt;
     int index = 0, total_agree = 0, full_agree = 0;
     cJSON_ArrayForEach(prompt, cJSON_GetObjectItem(golden, "prompts")) {
@@ -172,7 +172,7 @@ static void test_decode_perplexity(void **state) {
     mlxe_encode_options_init(&encode);
     if (mlxe_tokenizer_encode(tokenizer, text, size, &encode, &ids, &err) != MLXE_OK) fail_msg("%s", err.message);
     free(text);
-    const int64_t n = (int64_t)ids.count < N_CTX ? (int64_t)ids.count : slow_build() ? 96 : N_CTX;
+    const int64_t n = (int64_t)ids.count < N_CTX ? (int64_t)ids.count : slow_build() ? 48 : N_CTX;
     mlxe_model *float_model = NULL, *int8_model = NULL;
     mlxe_context *float_ctx = NULL, *int8_ctx = NULL;
     load("float", &float_model, &float_ctx);

@@ -53,18 +53,18 @@ extern const mlxe_cpu_kernels mlxe_cpu_kernels_generic;
 #if defined(__x86_64__)
 extern const mlxe_cpu_kernels mlxe_cpu_kernels_avx2;
 extern const mlxe_cpu_kernels mlxe_cpu_kernels_avx512;
-/* avx512 with int8 activations for 4/8-bit weights (kernels_avx512.c). */
+/* avx512 with int8 activations for 4/8-bit weights in decode (the default on these processors). */
 extern const mlxe_cpu_kernels mlxe_cpu_kernels_avx512_int8;
 /* The int8-activation decode entries (kernels_avx512_decode.c). */
 size_t mlxe_avx512_int8_x_bytes(const mlxe_matrix *w, int64_t n_x);
-/* One token against dense rows [o_begin, o_end) (y[o], unit stride). */
+bool mlxe_avx512_int8_quantize_x(const float *x, int64_t n_x, const mlxe_matrix *w, void *buffer, size_t capacity);
+void mlxe_avx512_int8_matmul_x(const void *x_prepared, int64_t n_x, const mlxe_matrix *w, int64_t o_begin,
+                               int64_t o_end, float *y);
+/* One token against dense rows [o_begin, o_end) (y[o], unit stride; kernels_avx512_decode.c). */
 void mlxe_avx512_decode_dense(mlxe_dtype dtype, const float *x, const void *w, int64_t cols, int64_t o_begin,
                               int64_t o_end, float *y);
 /* kernels_avx512_pointwise.c */
 void mlxe_avx512_silu_mul(const float *gate, const float *up, float *out, int64_t n);
-bool mlxe_avx512_int8_quantize_x(const float *x, int64_t n_x, const mlxe_matrix *w, void *buffer, size_t capacity);
-void mlxe_avx512_int8_matmul_x(const void *x_prepared, int64_t n_x, const mlxe_matrix *w, int64_t o_begin,
-                               int64_t o_end, float *y);
 #endif
 
 /* The fastest table this processor runs, unless MLXE_CPU_KERNELS says
@@ -79,10 +79,9 @@ void mlxe_avx512_int8_matmul_x(const void *x_prepared, int64_t n_x, const mlxe_m
  * llama.cpp does for Q4_0/Q8_0 (table avx512-int8, chosen automatically
  * there): each output moves by at most sum_k |scale q_k| dx_k / 2 against
  * the exact product (kernels_avx512_decode.c). Per core it measured ~1.6x
- * (4-bit) and ~1.35x (8-bit) the float-activation kernels' bandwidth. On the
- * default 4-bit model it moves logits by up to ~3% of the largest and
- * decode perplexity by a few percent (test_runtime_cpu_int8_model.c prints
- * both). Prefill, and every other table, keeps float activations;
+ * (4-bit) and ~1.4x (8-bit) the float-activation kernels' bandwidth. On the
+ * default 4-bit model it moves logits by up to ~4% of the largest and
+ * decode perplexity by +1.6% (test_runtime_cpu_int8_model.c prints both). Prefill, and every other table, keeps float activations;
  * MLXE_CPU_KERNELS=float selects the fastest such table on any processor,
  * and the tests comparing logits with transformers at 1e-4 set it. */
 const mlxe_cpu_kernels *mlxe_cpu_kernels_select(void);

@@ -8,7 +8,9 @@ and 4-bit (group 64) / llama.cpp Q8_0 and Q4_0 — it runs llama.cpp's llama-ben
 decode (32 tokens) tokens/s, our/llama.cpp ratio, decode as a fraction of this machine's
 memory read bandwidth (bench_memory_bandwidth, measured in the same run: decode reads every weight
 once per token), and our peak RSS beside the weight files + our context (KV cache and scratch).
---int8 adds rows for our opt-in int8-activation kernels (MLXE_CPU_KERNELS=avx512-int8).
+Our default on AVX-512 VNNI processors multiplies 4/8-bit weights with int8 activations in decode
+(llama.cpp's way); --float adds rows for our exact float-activation kernels (MLXE_CPU_KERNELS=float)
+on the same models.
 
 Nothing is installed: llama.cpp comes from tests/oracles/llamacpp/node_modules (scripts/setup.sh
 installs the pinned npm packages): the prebuilt libllama/ggml of @node-llama-cpp/linux-x64 3.21.1,
@@ -18,7 +20,7 @@ node-llama-cpp 3.21.1 against those libraries; its gguf-py writes the GGUF copie
 (both git-ignored).
 
     /usr/bin/python3 bench/llamacpp/compare.py [--models qwen2.5-0.5b llama-3.2-1b] [--threads 2] [--rounds 3]
-                                               [--int8]
+                                               [--float]
 
 Needs the release build (build/mlxengine, build/bench/bench_memory_bandwidth).
 """
@@ -49,13 +51,12 @@ PAIRS = [
     ("8-bit", "-mlx-q8", ["--quantize", "--bits", "8", "--group-size", "64"], "q8_0", None),
     ("4-bit", "-mlx-q4", ["--quantize", "--bits", "4", "--group-size", "64"], "q4_0", None),
 ]
-# With --int8 (AVX-512 VNNI processors): also our opt-in lower-precision kernels
-# (MLXE_CPU_KERNELS=avx512-int8: int8 activations for 4/8-bit weights, bf16 activations in BF16
-# prefill on AVX512_BF16 processors; see kernels_avx512_gemm_*.c) against the same GGUFs.
-INT8_PAIRS = [
-    ("16-bit", "", None, "bf16", "avx512-int8"),
-    ("8-bit", "-mlx-q8", None, "q8_0", "avx512-int8"),
-    ("4-bit", "-mlx-q4", None, "q4_0", "avx512-int8"),
+# With --float: our exact float-activation kernels against the same GGUFs
+# (MLXE_CPU_KERNELS=float; runtime/cpu/cpu_kernels.h has the precision policy).
+FLOAT_PAIRS = [
+    ("16-bit", "", None, "bf16", "float"),
+    ("8-bit", "-mlx-q8", None, "q8_0", "float"),
+    ("4-bit", "-mlx-q4", None, "q4_0", "float"),
 ]
 
 
@@ -143,10 +144,10 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--prompt", type=int, default=128)
     parser.add_argument("--gen", type=int, default=32)
-    parser.add_argument("--int8", action="store_true",
-                        help="also run our opt-in int8-activation kernels (MLXE_CPU_KERNELS=avx512-int8)")
+    parser.add_argument("--float", action="store_true",
+                        help="also run our float-activation quantized kernels (MLXE_CPU_KERNELS=float)")
     args = parser.parse_args()
-    pairs = PAIRS + (INT8_PAIRS if args.int8 else [])
+    pairs = PAIRS + (FLOAT_PAIRS if args.float else [])
     prepare_llama_bench()
     for name in args.models:
         prepare_models(name)

@@ -190,18 +190,41 @@ static void test_perplexity_matches_transformers(void **state) {
     int64_t n = 0;
     int32_t *ids = sample_ids(MODEL_BF16, reference, &n);
 
+    /* The model against transformers: float-activation kernels (the default
+     * kernels round prefill activations to bf16 on AVX512_BF16 processors,
+     * runtime/cpu/cpu_kernels.h, checked separately below). */
+    setenv("MLXE_CPU_KERNELS", "float", 1);
     mlxe_perplexity_result bf16 = perplexity_of(MODEL_BF16, ids, n, window);
+    unsetenv("MLXE_CPU_KERNELS");
     assert_int_equal(bf16.n_scored, (int64_t)cJSON_GetObjectItem(reference, "scored_tokens")->valuedouble);
-    printf("perplexity: ours (BF16) %.4f, transformers %.4f\n", bf16.perplexity, expected);
+    printf("perplexity: ours (BF16, float kernels) %.4f, transformers %.4f\n", bf16.perplexity, expected);
     if (fabs(bf16.perplexity - expected) > 1e-3 * expected)
         fail_msg("BF16 perplexity %.6f differs from transformers' %.6f by more than 0.1%%", bf16.perplexity,
                  expected);
+    /* The default kernels: a regression guard (not a derived bound) on what
+     * their lower-precision activations cost. */
+    mlxe_perplexity_result bf16_default = perplexity_of(MODEL_BF16, ids, n, window);
+    printf("perplexity: ours (BF16, default kernels) %.4f, %+.3f%% from transformers\n", bf16_default.perplexity,
+           100.0 * (bf16_default.perplexity - expected) / expected);
+    if (fabs(bf16_default.perplexity - expected) > 1e-2 * expected)
+        fail_msg("BF16 perplexity with the default kernels %.6f is more than 1%% from transformers' %.6f",
+                 bf16_default.perplexity, expected);
 
+    /* What 4-bit weights cost, with float activations as above; then what
+     * the default kernels' int8 activations add (a regression guard). */
+    setenv("MLXE_CPU_KERNELS", "float", 1);
     mlxe_perplexity_result q4 = perplexity_of(MODEL_4BIT, ids, n, window);
-    printf("perplexity: ours (4-bit) %.4f, %.2f%% from BF16\n", q4.perplexity,
+    unsetenv("MLXE_CPU_KERNELS");
+    printf("perplexity: ours (4-bit, float kernels) %.4f, %.2f%% from BF16\n", q4.perplexity,
            100.0 * (q4.perplexity - bf16.perplexity) / bf16.perplexity);
     if (fabs(q4.perplexity - bf16.perplexity) > 0.05 * bf16.perplexity)
         fail_msg("4-bit perplexity %.4f is more than 5%% from BF16's %.4f", q4.perplexity, bf16.perplexity);
+    mlxe_perplexity_result q4_default = perplexity_of(MODEL_4BIT, ids, n, window);
+    printf("perplexity: ours (4-bit, default kernels) %.4f, %+.2f%% from the float kernels\n",
+           q4_default.perplexity, 100.0 * (q4_default.perplexity - q4.perplexity) / q4.perplexity);
+    if (fabs(q4_default.perplexity - q4.perplexity) > 0.05 * q4.perplexity)
+        fail_msg("4-bit perplexity with the default kernels %.4f is more than 5%% from the float kernels' %.4f",
+                 q4_default.perplexity, q4.perplexity);
     free(ids);
     cJSON_Delete(golden);
 }
@@ -261,8 +284,9 @@ static void test_perplexity_command(void **state) {
         perplexity_command_short();
         return;
     }
-    snprintf(command, sizeof command, "%s/mlxengine perplexity --model %s --file %s --threads 2", MLXE_BINARY_DIR,
-             MODEL_BF16, SAMPLE);
+    /* float-activation kernels, to compare with transformers at 0.1% (see above) */
+    snprintf(command, sizeof command, "MLXE_CPU_KERNELS=float %s/mlxengine perplexity --model %s --file %s --threads 2",
+             MLXE_BINARY_DIR, MODEL_BF16, SAMPLE);
     FILE *pipe = popen(command, "r");
     assert_non_null(pipe);
     double ppl = 0;

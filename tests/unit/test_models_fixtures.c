@@ -237,6 +237,11 @@ static void test_fixture_greedy(void **state) {
 }
 
 int main(void) {
+    /* These compare the models with transformers' float32 references at
+     * 1e-4: float-activation kernels (the default ones round BF16 prefill
+     * activations to bf16 on AVX512_BF16 processors; their bounds are
+     * checked in test_runtime_cpu_gemm_bf16.c). */
+    setenv("MLXE_CPU_KERNELS", "float", 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixture_logits),
         cmocka_unit_test(test_fixture_greedy),

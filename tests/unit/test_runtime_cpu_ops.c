@@ -31,7 +31,7 @@ static void test_device_create(void **state) {
     const mlxe_ops *ops = mlxe_device_ops(dev);
     assert_non_null(ops);
     assert_string_equal(mlxe_device_name(dev), ops->name);
-    assert_string_equal(ops->name, mlxe_cpu_has_avx512() ? "cpu-avx512" : mlxe_cpu_has_avx2() ? "cpu-avx2" : "cpu-generic");
+    assert_string_equal(ops->name, mlxe_cpu_has_avx512() ? "cpu-avx512-int8" : mlxe_cpu_has_avx2() ? "cpu-avx2" : "cpu-generic");
     assert_non_null(ops->matmul);
     assert_non_null(ops->attention);
 
@@ -82,11 +82,20 @@ static void test_device_create(void **state) {
     }
     mlxe_device_free(dev);
 
-    /* an unknown value warns and chooses automatically */
+    /* =float: the fastest table with float activations (the exact quantized kernels) */
+    setenv("MLXE_CPU_KERNELS", "float", 1);
+    assert_int_equal(mlxe_device_create_cpu(1, &dev, &err), MLXE_OK);
+    unsetenv("MLXE_CPU_KERNELS");
+    assert_string_equal(mlxe_device_name(dev), mlxe_cpu_has_avx512() ? "cpu-avx512" : mlxe_cpu_has_avx2() ? "cpu-avx2" : "cpu-generic");
+    assert_true(runtime_log_contains("(MLXE_CPU_KERNELS=float)"));
+    mlxe_device_free(dev);
+
+    /* an unknown value warns and chooses automatically: int8-activation decode on AVX-512 VNNI */
     setenv("MLXE_CPU_KERNELS", "sse9", 1);
     assert_int_equal(mlxe_device_create_cpu(2, &dev, &err), MLXE_OK);
     unsetenv("MLXE_CPU_KERNELS");
-    assert_string_equal(mlxe_device_name(dev), mlxe_cpu_has_avx512() ? "cpu-avx512" : mlxe_cpu_has_avx2() ? "cpu-avx2" : "cpu-generic");
+    assert_string_equal(mlxe_device_name(dev),
+                        mlxe_cpu_has_avx512() ? "cpu-avx512-int8" : mlxe_cpu_has_avx2() ? "cpu-avx2" : "cpu-generic");
     assert_true(runtime_log_contains("MLXE_CPU_KERNELS=sse9 is not known"));
     mlxe_device_free(dev);
     mlxe_log_set_level(MLXE_LOG_CAT_RUNTIME, MLXE_LOG_INFO);
@@ -246,6 +255,11 @@ static void test_silu_mul_and_add(void **state) {
         float *out = malloc((size_t)n * sizeof(float));
         test_fill(&rng, gate, (size_t)n, -8.0f, 8.0f);
         test_fill(&rng, up, (size_t)n, -2.0f, 2.0f);
+        if (n == 13) {
+            /* the vector exp's range ends: saturation to 0 and infinity, and its clamp at +-100 */
+            static const float extremes[13] = {0, -0.0f, 1e-30f, -20, 20, -60, 60, -87.5f, 88.5f, -100, 100, -1000, 1000};
+            memcpy(gate, extremes, sizeof extremes);
+        }
         for (int c = 0; c < n_configs; c++) {
             mlxe_device *dev = test_create_device(&configs[c]);
             const mlxe_ops *ops = mlxe_device_ops(dev);

@@ -13,6 +13,7 @@ typedef struct quantized {
     void *scales, *biases;
     double *values; /* rows × cols dequantized in double */
     double *magnitudes; /* |scale * q| + |bias| per element, for the error bound */
+    double *biases_exact; /* rows × groups, the stored biases as doubles */
 } quantized;
 
 static void make_quantized(test_rng *rng, int64_t rows, int64_t cols, int bits, int group_size, mlxe_dtype scale_dtype,
@@ -39,7 +40,7 @@ static void make_quantized(test_rng *rng, int64_t rows, int64_t cols, int bits, 
         }
     }
     free(scale_values);
-    free(bias_values);
+    out->biases_exact = bias_values;
     out->matrix = (mlxe_matrix){.dtype = MLXE_DTYPE_U32, .rows = rows, .cols = cols, .data = out->words,
                                 .bits = bits, .group_size = group_size, .scale_dtype = scale_dtype,
                                 .scales = out->scales, .biases = out->biases};
@@ -51,6 +52,7 @@ static void free_quantized(quantized *q) {
     free(q->biases);
     free(q->values);
     free(q->magnitudes);
+    free(q->biases_exact);
 }
 
 static const int all_bits[] = {2, 3, 4, 5, 6, 8};
@@ -84,9 +86,12 @@ static void check_quantized_matmul(int bits) {
                             magnitude += fabs(x[r * cols + k]) * q.magnitudes[o * cols + k];
                         }
                         /* The avx512-int8 kernels for 4 and 8 bits quantize the activations to int8
-                         * per group (dx = max|x| / 127): each element may move by dx / 2, weighted
-                         * by |scale * q| <= magnitude (kernels_avx512.c). */
-                        if (strcmp(configs[c].kernels, "avx512-int8") == 0 && (bits == 4 || bits == 8)) {
+                         * (decode: per 8 columns, kernels_avx512_decode.c; prefill: per weight group,
+                         * kernels_avx512_gemm_int8.c; dx = max|x| / 127): each element may move by
+                         * dx / 2, weighted by |scale * q|; bounded here by the group's max |x|, which
+                         * covers both. */
+                        bool int8_path = strcmp(configs[c].kernels, "avx512-int8") == 0 && (bits == 4 || bits == 8);
+                        if (int8_path) {
                             for (int64_t g0 = 0; g0 < cols; g0 += group_size) {
                                 double max_abs = 0, weight = 0;
                                 for (int64_t k = g0; k < g0 + group_size; k++) {
@@ -157,10 +162,9 @@ static void test_quantized_embedding(void **state) {
     }
 }
 
-/* Rows wider than the avx512-int8 kernel's activation buffer (32768 columns)
- * go to the float kernel, and prefill (5 tokens) dequantizes 1024-column
- * tiles, so this also covers the chunks after the first; every path must
- * match the reference within the float bound. */
+/* Wide rows in prefill (5 tokens: float activations on every table), which
+ * dequantizes 1024-column tiles, so this also covers the chunks after the
+ * first; every path must match the reference within the float bound. */
 static void test_quantized_matmul_wide_rows(void **state) {
     (void)state;
     test_device_config configs[TEST_MAX_DEVICE_CONFIGS];
@@ -196,6 +200,74 @@ static void test_quantized_matmul_wide_rows(void **state) {
     }
 }
 
+/* The avx512-int8 decode path computes exactly sum_k w_k * dx_b * xq_k over
+ * the activations as it quantizes them — per 8 columns b: dx_b = max|x| /
+ * 127 and xq_k = round-to-nearest-even(x_k * (127 / max|x|)), both in float
+ * (runtime/cpu/kernels_avx512_decode.c) — so against that reference only
+ * float rounding remains (the same bound as the float kernels). This pins
+ * the rounding down far tighter than the dx / 2 bound above, and checks the
+ * bias term uses the exact float activations: the reference splits w_k =
+ * s q_k + b into s q_k (times the quantized x) and b (times the float x).
+ * Every group size, scale dtype, 1-3 tokens, rows not a multiple of 4 and
+ * columns not a multiple of the 128-column block. */
+static void check_int8_definition(test_rng *rng, int bits, int group_size, mlxe_dtype scale_dtype, int64_t rows,
+                                  int64_t cols, int64_t n_rows) {
+    quantized q;
+    make_quantized(rng, rows, cols, bits, group_size, scale_dtype, &q);
+    float *x = malloc((size_t)(n_rows * cols) * sizeof(float));
+    float *y = malloc((size_t)(n_rows * rows) * sizeof(float));
+    test_fill(rng, x, (size_t)(n_rows * cols), -1.0f, 1.0f);
+    x[3] = 0; /* a zero and a block of zeros (dx = 0) */
+    for (int64_t k = 32; k < 64 && k < cols; k++) x[k] = 0;
+    for (int threads = 1; threads <= 2; threads++) {
+        test_device_config config = {"avx512-int8", threads};
+        mlxe_device *dev = test_create_device(&config);
+        mlxe_device_ops(dev)->matmul(dev, x, n_rows, &q.matrix, y);
+        for (int64_t r = 0; r < n_rows; r++) {
+            const float *xr = x + r * cols;
+            for (int64_t o = 0; o < rows; o++) {
+                double want = 0, magnitude = 0;
+                for (int64_t k0 = 0; k0 < cols; k0 += 8) {
+                    float max_abs = 0;
+                    for (int64_t k = k0; k < k0 + 8; k++) max_abs = fmaxf(max_abs, fabsf(xr[k]));
+                    float dx = max_abs / 127.0f, inverse = max_abs > 0 ? 127.0f / max_abs : 0.0f;
+                    for (int64_t k = k0; k < k0 + 8; k++) {
+                        double xq = nearbyint((double)(xr[k] * inverse)); /* float product, then round */
+                        double bias = q.biases_exact[o * (cols / group_size) + k / group_size];
+                        double scaled = q.values[o * cols + k] - bias; /* s q_k */
+                        want += scaled * (double)dx * xq + bias * xr[k];
+                        magnitude += fabs(scaled) * fabs((double)dx * xq) + fabs(bias * xr[k]);
+                    }
+                }
+                assert_close(y[r * rows + o], want, (double)(cols + 8) * FLT_EPSILON * magnitude,
+                             "%d-bit group %d %s scales, %lld columns x%d, token %lld output %lld", bits, group_size,
+                             test_dtype_name(scale_dtype), (long long)cols, threads, (long long)r, (long long)o);
+            }
+        }
+        mlxe_device_free(dev);
+    }
+    free(x);
+    free(y);
+    free_quantized(&q);
+}
+
+static void test_int8_decode_matches_its_definition(void **state) {
+    (void)state;
+    if (!mlxe_cpu_has_avx512()) skip();
+    test_rng rng = {777};
+    for (int b = 0; b < 2; b++)
+        for (int g = 0; g < 3; g++)
+            for (int d = 0; d < 3; d++) {
+                int group_size = all_group_sizes[g];
+                check_int8_definition(&rng, b == 0 ? 4 : 8, group_size, all_scale_dtypes[d], 6 + g + d,
+                                      384 + (group_size == 128 ? 0 : group_size) /* 416, 448, 384 */,
+                                      1 + (g + d + b) % 3);
+            }
+    /* prepared activations past cpu_matmul.c's stack buffer (16 KiB): the heap copy */
+    check_int8_definition(&rng, 4, 64, MLXE_DTYPE_BF16, 5, 8320, 2);
+    check_int8_definition(&rng, 8, 32, MLXE_DTYPE_F16, 5, 8320, 1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quantized_matmul_4bit),
@@ -203,6 +275,7 @@ int main(void) {
         cmocka_unit_test(test_quantized_matmul_other_bits),
         cmocka_unit_test(test_quantized_embedding),
         cmocka_unit_test(test_quantized_matmul_wide_rows),
+        cmocka_unit_test(test_int8_decode_matches_its_definition),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

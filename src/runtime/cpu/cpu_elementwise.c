@@ -126,12 +126,17 @@ typedef struct pointwise_job {
     float *out;
     const float *a, *b;
     int64_t n;
+    const mlxe_cpu_kernels *kernels;
 } pointwise_job;
 
 static void silu_mul_worker(void *ctx, int index, int count) {
     const pointwise_job *job = ctx;
     long begin, end;
     mlxe_split_range((long)job->n, index, count, &begin, &end);
+    if (job->kernels->silu_mul) {
+        job->kernels->silu_mul(job->a + begin, job->b + begin, job->out + begin, end - begin);
+        return;
+    }
     for (long i = begin; i < end; i++) {
         float gate = job->a[i];
         job->out[i] = gate / (1.0f + expf(-gate)) * job->b[i];
@@ -139,7 +144,7 @@ static void silu_mul_worker(void *ctx, int index, int count) {
 }
 
 void mlxe_cpu_silu_mul(mlxe_device *dev, const float *gate, const float *up, float *out, int64_t n) {
-    pointwise_job job = {out, gate, up, n};
+    pointwise_job job = {out, gate, up, n, mlxe_cpu_kernels_of(dev)};
     mlxe_cpu_run(dev, n >= PARALLEL_MIN_ELEMENTS, silu_mul_worker, &job);
 }
 
@@ -151,6 +156,6 @@ static void add_worker(void *ctx, int index, int count) {
 }
 
 void mlxe_cpu_add(mlxe_device *dev, float *y, const float *x, int64_t n) {
-    pointwise_job job = {y, x, NULL, n};
+    pointwise_job job = {y, x, NULL, n, NULL};
     mlxe_cpu_run(dev, n >= 4 * PARALLEL_MIN_ELEMENTS, add_worker, &job);
 }

@@ -27,6 +27,18 @@ bool mlxe_cpu_has_avx512(void) {
 #endif
 }
 
+/* The fastest table with float activations (exact quantized kernels). */
+static const mlxe_cpu_kernels *fastest_float(bool has_avx2, bool has_avx512) {
+#if defined(__x86_64__)
+    if (has_avx512) return &mlxe_cpu_kernels_avx512;
+    if (has_avx2) return &mlxe_cpu_kernels_avx2;
+#else
+    (void)has_avx2;
+    (void)has_avx512;
+#endif
+    return &mlxe_cpu_kernels_generic;
+}
+
 const mlxe_cpu_kernels *mlxe_cpu_kernels_select(void) {
     const char *request = getenv("MLXE_CPU_KERNELS");
     bool has_avx2 = mlxe_cpu_has_avx2(), has_avx512 = mlxe_cpu_has_avx512();
@@ -35,10 +47,19 @@ const mlxe_cpu_kernels *mlxe_cpu_kernels_select(void) {
             MLXE_DEBUG(MLXE_LOG_CAT_RUNTIME, "cpu kernels: generic (MLXE_CPU_KERNELS=generic)");
             return &mlxe_cpu_kernels_generic;
         }
+        if (strcmp(request, "float") == 0) {
+            const mlxe_cpu_kernels *chosen = fastest_float(has_avx2, has_avx512);
+            MLXE_DEBUG(MLXE_LOG_CAT_RUNTIME, "cpu kernels: %s (MLXE_CPU_KERNELS=float)", chosen->name);
+            return chosen;
+        }
 #if defined(__x86_64__)
         if (strcmp(request, "avx2") == 0 && has_avx2) {
             MLXE_DEBUG(MLXE_LOG_CAT_RUNTIME, "cpu kernels: avx2 (MLXE_CPU_KERNELS=avx2)");
             return &mlxe_cpu_kernels_avx2;
+        }
+        if (strcmp(request, "avx512") == 0 && has_avx512) {
+            MLXE_DEBUG(MLXE_LOG_CAT_RUNTIME, "cpu kernels: avx512 (MLXE_CPU_KERNELS=avx512)");
+            return &mlxe_cpu_kernels_avx512;
         }
         if (strcmp(request, "avx512-int8") == 0 && has_avx512) {
             MLXE_DEBUG(MLXE_LOG_CAT_RUNTIME, "cpu kernels: avx512-int8 (MLXE_CPU_KERNELS=avx512-int8)");
@@ -48,7 +69,8 @@ const mlxe_cpu_kernels *mlxe_cpu_kernels_select(void) {
         bool wants_avx512 = strcmp(request, "avx512") == 0 || strcmp(request, "avx512-int8") == 0;
         if (strcmp(request, "avx2") != 0 && !wants_avx512)
             MLXE_WARN(MLXE_LOG_CAT_RUNTIME,
-                      "MLXE_CPU_KERNELS=%s is not known (use generic, avx2, avx512, avx512-int8 or auto); choosing automatically",
+                      "MLXE_CPU_KERNELS=%s is not known (use generic, avx2, avx512, avx512-int8, float or auto); "
+                      "choosing automatically",
                       request);
         else if (strcmp(request, "avx2") == 0)
             MLXE_WARN(MLXE_LOG_CAT_RUNTIME, "MLXE_CPU_KERNELS=avx2 but this processor lacks AVX2/FMA/F16C; using generic kernels");
@@ -59,8 +81,10 @@ const mlxe_cpu_kernels *mlxe_cpu_kernels_select(void) {
     }
 #if defined(__x86_64__)
     if (has_avx512) {
-        MLXE_DEBUG(MLXE_LOG_CAT_RUNTIME, "cpu kernels: avx512 (processor has AVX-512 F/BW/VL/DQ/VNNI)");
-        return &mlxe_cpu_kernels_avx512;
+        MLXE_DEBUG(MLXE_LOG_CAT_RUNTIME,
+                   "cpu kernels: avx512-int8 (processor has AVX-512 F/BW/VL/DQ/VNNI; MLXE_CPU_KERNELS=float for "
+                   "float activations)");
+        return &mlxe_cpu_kernels_avx512_int8;
     }
     if (has_avx2) {
         MLXE_DEBUG(MLXE_LOG_CAT_RUNTIME, "cpu kernels: avx2 (processor has AVX2, FMA and F16C)");

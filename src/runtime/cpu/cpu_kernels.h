@@ -31,6 +31,19 @@ typedef struct mlxe_cpu_kernels {
      * cpu_quant.c's portable path is used. */
     void (*matmul_quantized)(const float *x, int64_t n_x, const mlxe_matrix *w, int64_t o_begin, int64_t o_end,
                              float *y);
+    /* Decode (n_x < MLXE_CPU_INT8_MAX_TOKENS) against 4/8-bit quantized w
+     * with int8 activations: int8_x_bytes says how many bytes the prepared
+     * activations of n_x tokens take (0: shape not covered, use
+     * matmul_quantized), int8_quantize_x prepares them once per op into a
+     * 64-byte aligned buffer, and int8_matmul_x computes output rows
+     * [o_begin, o_end) from them (y as for matmul_quantized). NULL in tables
+     * without them. Numerics: kernels_avx512_decode.c. */
+    size_t (*int8_x_bytes)(const mlxe_matrix *w, int64_t n_x);
+    bool (*int8_quantize_x)(const float *x, int64_t n_x, const mlxe_matrix *w, void *buffer, size_t capacity);
+    void (*int8_matmul_x)(const void *x_prepared, int64_t n_x, const mlxe_matrix *w, int64_t o_begin, int64_t o_end,
+                          float *y);
+    /* out[i] = silu(gate[i]) * up[i] (out may be gate or up); NULL: libm's expf in cpu_elementwise.c. */
+    void (*silu_mul)(const float *gate, const float *up, float *out, int64_t n);
     /* Prefill (n_x >= MLXE_CPU_PREFILL_MIN_TOKENS) with activations
      * prepared once per op in a lower precision: prefill_x_bytes says how
      * many bytes the prepared activations of n_x tokens take for w (0: w
@@ -45,6 +58,9 @@ typedef struct mlxe_cpu_kernels {
                              int64_t o_end, float *y);
 } mlxe_cpu_kernels;
 
+/* Below this many tokens a matmul is decode-shaped (memory-bound). */
+#define MLXE_CPU_INT8_MAX_TOKENS 4
+
 /* From this many tokens a matmul is prefill-shaped (compute-bound). */
 #define MLXE_CPU_PREFILL_MIN_TOKENS 4
 
@@ -52,13 +68,45 @@ extern const mlxe_cpu_kernels mlxe_cpu_kernels_generic;
 #if defined(__x86_64__)
 extern const mlxe_cpu_kernels mlxe_cpu_kernels_avx2;
 extern const mlxe_cpu_kernels mlxe_cpu_kernels_avx512;
-/* avx512 with int8 activations for 4/8-bit weights (kernels_avx512.c). */
+/* avx512 with int8 activations for 4/8-bit weights in decode (the default on these processors). */
 extern const mlxe_cpu_kernels mlxe_cpu_kernels_avx512_int8;
+/* The int8-activation decode entries (kernels_avx512_decode.c). */
+size_t mlxe_avx512_int8_x_bytes(const mlxe_matrix *w, int64_t n_x);
+bool mlxe_avx512_int8_quantize_x(const float *x, int64_t n_x, const mlxe_matrix *w, void *buffer, size_t capacity);
+void mlxe_avx512_int8_matmul_x(const void *x_prepared, int64_t n_x, const mlxe_matrix *w, int64_t o_begin,
+                               int64_t o_end, float *y);
+/* One token against dense rows [o_begin, o_end) (y[o], unit stride; kernels_avx512_decode.c). */
+void mlxe_avx512_decode_dense(mlxe_dtype dtype, const float *x, const void *w, int64_t cols, int64_t o_begin,
+                              int64_t o_end, float *y);
+/* kernels_avx512_pointwise.c */
+void mlxe_avx512_silu_mul(const float *gate, const float *up, float *out, int64_t n);
 #endif
 
-/* The fastest table this processor runs, unless MLXE_CPU_KERNELS=generic
- * (or =avx2 / =avx512 / =avx512-int8, honoured only when the processor has
- * it) says otherwise. avx512-int8 is never chosen automatically. */
+/* The fastest table this processor runs, unless MLXE_CPU_KERNELS says
+ * otherwise: generic, avx2, avx512, avx512-int8 (each honoured only when
+ * the processor has it), or float (the fastest table with float
+ * activations).
+ *
+ * Precision policy. On AVX-512 VNNI processors the avx512-int8 table is
+ * chosen automatically and multiplies lower-precision activations, as
+ * llama.cpp does for Q4_0/Q8_0 (Q8 activations) and BF16 (BF16 activations):
+ * - MLX 4/8-bit weights, decode (fewer than MLXE_CPU_INT8_MAX_TOKENS
+ *   tokens): int8 activations per 8 columns and integer dot products; each
+ *   output moves by at most sum_k |scale q_k| dx_k / 2 against the exact
+ *   product (kernels_avx512_decode.c). ~1.6x (4-bit) and ~1.4x (8-bit) the
+ *   float kernels' bandwidth per core. On the default 4-bit model it moves
+ *   logits by up to ~4% of the largest and decode perplexity by +1.6%
+ *   (test_runtime_cpu_int8_model.c prints both).
+ * - MLX 4/8-bit weights, prefill (MLXE_CPU_PREFILL_MIN_TOKENS tokens or
+ *   more): int8 activations per weight group, vpdpbusd GEMM tiles
+ *   (kernels_avx512_gemm_int8.c, bound in its comment); BF16 weights,
+ *   prefill: activations rounded to BF16, vdpbf16ps (relative 2^-9 of
+ *   sum |w x|, kernels_avx512_gemm_bf16.c). ~3-4x the float tiles.
+ * - Everything else (F32/F16 weights, BF16 decode, other tables) multiplies
+ *   float activations in float32.
+ * MLXE_CPU_KERNELS=float selects the fastest float-activation table on any
+ * processor; the tests comparing logits with transformers at 1e-4 set it,
+ * and the kernel tests check each lower-precision path against its bound. */
 const mlxe_cpu_kernels *mlxe_cpu_kernels_select(void);
 bool mlxe_cpu_has_avx2(void);
 /* AVX-512 F, BW, VL, DQ and VNNI, on top of AVX2/FMA/F16C. */

@@ -8,6 +8,7 @@
  * blocks from an atomic counter (about CHUNKS_PER_WORKER runs per worker), so
  * a worker the system deschedules mid-op (more runnable threads than CPUs)
  * holds back only the run it has, and the others finish the matrix. */
+#include <stdalign.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -18,6 +19,9 @@
 /* The prefill GEMMs' panel height (kernels_avx512_gemm_*.c). */
 #define PREFILL_ROW_BLOCK 32
 #define CHUNKS_PER_WORKER 8
+/* Prepared int8 activations up to this size live on the stack (one token of
+ * 8192 columns at 4 bits), larger ones on the heap. */
+#define INT8_STACK_BYTES 16384
 
 typedef struct matmul_job {
     const mlxe_cpu_kernels *kernels;
@@ -25,12 +29,17 @@ typedef struct matmul_job {
     int64_t n_rows;
     const mlxe_matrix *w;
     float *y;
-    const void *x_prepared; /* activations prepared by kernels->prefill_prepare_x, or NULL */
+    const void *x_prepared; /* prefill activations prepared by kernels->prefill_prepare_x, or NULL */
+    const void *x_int8;     /* decode activations prepared by kernels->int8_quantize_x, or NULL */
     atomic_long next_block; /* the first block no worker has taken */
 } matmul_job;
 
 static void matmul_rows(const matmul_job *job, int64_t o_begin, int64_t o_end) {
     const mlxe_matrix *w = job->w;
+    if (job->x_int8) {
+        job->kernels->int8_matmul_x(job->x_int8, job->n_rows, w, o_begin, o_end, job->y);
+        return;
+    }
     if (job->x_prepared) {
         job->kernels->prefill_matmul_x(job->x_prepared, job->n_rows, w, o_begin, o_end, job->y);
         return;
@@ -67,18 +76,26 @@ static void matmul_worker(void *ctx, int index, int count) {
 void mlxe_cpu_matmul(mlxe_device *dev, const float *x, int64_t n_rows, const mlxe_matrix *w, float *y) {
     if (n_rows <= 0 || w->rows <= 0) return;
     const mlxe_cpu_kernels *kernels = mlxe_cpu_kernels_of(dev);
-    matmul_job job = {kernels, x, n_rows, w, y, NULL, 0};
-    /* Prefill with lower-precision activations (when the table has it and
-     * covers w): prepared once here and shared by every worker; a failed
-     * allocation falls back to the float kernels. */
-    void *prepared = NULL;
-    if (kernels->prefill_matmul_x && n_rows >= MLXE_CPU_PREFILL_MIN_TOKENS) {
+    matmul_job job = {kernels, x, n_rows, w, y, NULL, NULL, 0};
+    /* Lower-precision activations (when the table has them and covers w;
+     * see the precision policy in cpu_kernels.h), prepared once here, on
+     * this thread, and shared by every worker. A failed allocation falls
+     * back to the float kernels. Decode against 4/8-bit weights: int8. */
+    alignas(64) unsigned char stack_buffer[INT8_STACK_BYTES];
+    void *prepared = NULL, *allocated = NULL;
+    if (kernels->int8_matmul_x && n_rows < MLXE_CPU_INT8_MAX_TOKENS && (w->bits == 4 || w->bits == 8)) {
+        size_t bytes = kernels->int8_x_bytes(w, n_rows);
+        if (bytes > sizeof stack_buffer) prepared = allocated = aligned_alloc(64, (bytes + 63) / 64 * 64);
+        else if (bytes) prepared = stack_buffer;
+        if (prepared && kernels->int8_quantize_x(x, n_rows, w, prepared, bytes)) job.x_int8 = prepared;
+    } else if (kernels->prefill_matmul_x && n_rows >= MLXE_CPU_PREFILL_MIN_TOKENS) {
+        /* Prefill: int8 for 4/8-bit weights, bf16 for BF16 weights. */
         size_t bytes = kernels->prefill_x_bytes(w, n_rows);
-        if (bytes) prepared = malloc(bytes);
+        if (bytes) prepared = allocated = malloc(bytes);
         if (prepared && kernels->prefill_prepare_x(x, n_rows, w, prepared, bytes)) job.x_prepared = prepared;
     }
     /* Below ~64K multiply-adds the hand-off to the workers costs more than it saves. */
     bool parallel = n_rows * w->rows * w->cols >= 65536 && w->rows >= 2 * ROW_BLOCK;
     mlxe_cpu_run(dev, parallel, matmul_worker, &job);
-    free(prepared);
+    free(allocated);
 }

@@ -10,29 +10,19 @@
  * there is no scalar tail. Numerics are those of the AVX2 kernels (float32
  * FMAs on the exact weights), only the summation order differs.
  *
- * MLX affine-quantized weights with 4 or 8 bits, by default: the AVX2
+ * MLX affine-quantized weights with 4 or 8 bits, table "avx512": the AVX2
  * kernel's numerics (scale * q + bias in float, FMAs with float activations)
  * with 16-lane vectors, described below.
  *
- * Opt-in table "avx512-int8" (MLXE_CPU_KERNELS=avx512-int8): integer dot
- * products for 4/8-bit weights below DQ_MIN_TOKENS tokens (decode), as
- * llama.cpp does for its Q4_0/Q8_0 with Q8 activations; prefill goes
- * through the table's prefill_* entries (kernels_avx512_gemm_*.c: int8
- * GEMM for 4/8-bit, bf16 GEMM for BF16 weights), and reaches the float
- * tiles here only for shapes those do not cover. Not the default because the activation rounding moves the
- * logits of the tiny random test models by up to ~5% of the largest logit,
- * past the 1e-4 the fixture tests allow. The activations of a
- * token are quantized once per call to int8, one scale per weight group
- * (dx = max|x| / 127, round to nearest), and
- *     sum_k (s q_k + b) x_k  ~=  s dx sum_k q_k xq_k  +  b sum_k x_k
- * where the first sum is exact in int32 (vpdpbusd: unsigned 8-bit weights ×
- * signed 8-bit activations, four products per lane) and sum_k x_k is taken
- * from the float activations, so the bias term is exact. The only new error
- * is the activation rounding: at most |s q_k| dx / 2 per element
- * (tests/unit/test_runtime_cpu_quant.c checks that bound). 4-bit weights are
- * unpacked 32 at a time into low nibbles then high nibbles; the quantized
- * activations are stored in that order (even elements of each 32-column
- * chunk, then odd ones) so no shuffle is needed in the inner loop. */
+ * Table "avx512-int8" (the default on these processors; cpu_kernels.h has
+ * the precision policy): the same, except that it multiplies lower-precision
+ * activations where that pays: decode against 4/8-bit weights with
+ * int8-quantized activations and integer dot products
+ * (kernels_avx512_decode.c), and prefill through the prefill_* entries
+ * (kernels_avx512_gemm_*.c: int8 GEMM for 4/8-bit weights, bf16 GEMM for
+ * BF16 weights), reaching the float tiles here only for shapes those do not
+ * cover. MLXE_CPU_KERNELS=avx512 (or =float) keeps float activations
+ * everywhere. */
 #if defined(__x86_64__)
 
 #include <immintrin.h>
@@ -99,6 +89,11 @@ INLINE_AVX512 void matmul_tile_strided(int n_w, int n_x, const char *w, size_t r
 
 INLINE_AVX512 void avx512_matmul(weight_kind kind, const float *x, int64_t n_x, const void *w, int64_t cols,
                                  int64_t o_begin, int64_t o_end, float *y, int64_t ldy) {
+    if (n_x == 1) { /* decode: one row after another (kernels_avx512_decode.c) */
+        mlxe_avx512_decode_dense(kind == WEIGHT_F32 ? MLXE_DTYPE_F32 : kind == WEIGHT_F16 ? MLXE_DTYPE_F16 : MLXE_DTYPE_BF16,
+                                 x, w, cols, o_begin, o_end, y);
+        return;
+    }
     const size_t row_bytes = (size_t)cols * (kind == WEIGHT_F32 ? 4 : 2);
     const char *weights = (const char *)w;
     int64_t o = o_begin;
@@ -208,7 +203,10 @@ INLINE_AVX512 void float_quantized_rows(int bits, const float *x, int64_t n_x, c
                                         int64_t o_end, float *y) {
     const int64_t ldy = w->rows;
     int64_t o = o_begin;
-    for (; o + QF_ROWS <= o_end; o += QF_ROWS) {
+    /* one token against 8-bit rows: row after row (one stream for the hardware
+     * prefetchers: 12.3 against 10.5 GB/s per core in bench/decode_matmul.c);
+     * 4-bit rows are compute-bound here and keep the 4-row tiles */
+    for (; o + QF_ROWS <= o_end && !(n_x == 1 && bits == 8); o += QF_ROWS) {
         int64_t t = 0;
         for (; t + QF_TOKENS <= n_x; t += QF_TOKENS)
             float_quantized_tile(bits, QF_ROWS, QF_TOKENS, w, o, x + t * w->cols, y + t * ldy + o);
@@ -293,153 +291,6 @@ AVX512 static void avx512_matmul_quantized(const float *x, int64_t n_x, const ml
         float_quantized_rows(4, x, n_x, w, o_begin, o_end, y);
 }
 
-/* ---- quantized weights × int8 activations ---- */
-
-/* Quantized activations of one call live on the stack: up to QX_BYTES int8
- * values (tokens × columns) and one scale and one float sum per group. Wider
- * rows fall back to the AVX2 float kernel. */
-#define QX_BYTES 32768
-#define QX_GROUPS (QX_BYTES / 32)
-#define QX_MAX_TOKENS 16
-#define QW_ROWS 4 /* weight rows per tile */
-#define QX_TILE 2 /* tokens per tile (prefill) */
-
-/* One token's activations, per group: dx = max|x| / 127, xq = round(x / dx),
- * sum = sum x. For 4-bit weights each 32-column chunk is stored as its 16
- * even columns then its 16 odd ones (the order unpack_4bit produces). */
-AVX512 static void quantize_activations(int bits, const float *x, int64_t cols, int64_t group_size, int8_t *xq,
-                                        float *dx, float *sum) {
-    for (int64_t g0 = 0, g = 0; g0 < cols; g0 += group_size, g++) {
-        float max_abs = 0, total = 0;
-        for (int64_t k = g0; k < g0 + group_size; k++) {
-            float a = fabsf(x[k]);
-            max_abs = a > max_abs ? a : max_abs;
-            total += x[k];
-        }
-        float inverse = max_abs > 0 ? 127.0f / max_abs : 0.0f;
-        dx[g] = max_abs / 127.0f;
-        sum[g] = total;
-        for (int64_t k = g0; k < g0 + group_size; k++) {
-            int64_t at = k;
-            if (bits == 4) {
-                int64_t chunk = k & ~(int64_t)31, within = k & 31;
-                at = chunk + (within & 1) * 16 + (within >> 1);
-            }
-            xq[at] = (int8_t)lrintf(x[k] * inverse);
-        }
-    }
-}
-
-/* 32 weights of a row from column k as unsigned bytes: 8-bit values are the
- * bytes themselves; 4-bit nibbles (least significant first) become the 16
- * low nibbles followed by the 16 high nibbles. */
-INLINE_AVX512 __m256i load_quantized(int bits, const uint8_t *row, int64_t k) {
-    if (bits == 8) return _mm256_loadu_si256((const __m256i *)(row + k));
-    __m128i packed = _mm_loadu_si128((const __m128i *)(row + k / 2));
-    const __m128i low = _mm_set1_epi8(0x0F);
-    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(packed, 4), low), _mm_and_si128(packed, low));
-}
-
-/* n_w weight rows from o × n_x tokens (constants after inlining). xq, dx and
- * sum are those of the tile's first token; tokens are x_stride bytes and
- * groups entries apart. */
-INLINE_AVX512 void quantized_tile(int bits, int n_w, int n_x, const mlxe_matrix *w, int64_t o, const int8_t *xq,
-                                  const float *dx, const float *sum, float *y) {
-    const int64_t cols = w->cols, group_size = w->group_size, groups = cols / group_size;
-    const int64_t row_bytes = cols * bits / 8;
-    const uint8_t *rows = (const uint8_t *)w->data + o * row_bytes;
-    __m256 acc[QX_TILE][QW_ROWS];
-    float bias_acc[QX_TILE][QW_ROWS];
-    for (int t = 0; t < n_x; t++)
-        for (int j = 0; j < n_w; j++) {
-            acc[t][j] = _mm256_setzero_ps();
-            bias_acc[t][j] = 0;
-        }
-    for (int64_t g = 0; g < groups; g++) {
-        __m256i dots[QX_TILE][QW_ROWS];
-        for (int t = 0; t < n_x; t++)
-            for (int j = 0; j < n_w; j++) dots[t][j] = _mm256_setzero_si256();
-        for (int64_t k = g * group_size; k < (g + 1) * group_size; k += 32) {
-            __m256i wv[QW_ROWS];
-            for (int j = 0; j < n_w; j++) {
-                /* the next tile's bytes, one prefetch per 64-byte line (see tile_kernel) */
-                if (n_x == 1 && n_w == QW_ROWS && (k * bits / 8) % 64 == 0)
-                    _mm_prefetch((const char *)rows + (j + QW_ROWS) * row_bytes + k * bits / 8, _MM_HINT_T0);
-                wv[j] = load_quantized(bits, rows + j * row_bytes, k);
-            }
-            for (int t = 0; t < n_x; t++) {
-                __m256i xv = _mm256_loadu_si256((const __m256i *)(xq + t * cols + k));
-                for (int j = 0; j < n_w; j++) dots[t][j] = _mm256_dpbusd_epi32(dots[t][j], wv[j], xv);
-            }
-        }
-        for (int j = 0; j < n_w; j++) {
-            float scale = scale_value(w->scale_dtype, w->scales, (o + j) * groups + g);
-            float bias = scale_value(w->scale_dtype, w->biases, (o + j) * groups + g);
-            for (int t = 0; t < n_x; t++) {
-                acc[t][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots[t][j]), _mm256_set1_ps(scale * dx[t * groups + g]),
-                                            acc[t][j]);
-                bias_acc[t][j] += bias * sum[t * groups + g];
-            }
-        }
-    }
-    for (int t = 0; t < n_x; t++)
-        for (int j = 0; j < n_w; j++) {
-            __m128 half = _mm_add_ps(_mm256_castps256_ps128(acc[t][j]), _mm256_extractf128_ps(acc[t][j], 1));
-            half = _mm_add_ps(half, _mm_movehl_ps(half, half));
-            half = _mm_add_ss(half, _mm_movehdup_ps(half));
-            y[t * w->rows + j] = _mm_cvtss_f32(half) + bias_acc[t][j];
-        }
-}
-
-INLINE_AVX512 void avx512_matmul_quantized_bits(int bits, const float *x, int64_t n_x, const mlxe_matrix *w,
-                                                int64_t o_begin, int64_t o_end, float *y) {
-    alignas(64) int8_t xq[QX_BYTES];
-    float dx[QX_GROUPS], sum[QX_GROUPS];
-    const int64_t cols = w->cols, groups = cols / w->group_size, ldy = w->rows;
-    int64_t block = QX_BYTES / cols;
-    if (block > QX_MAX_TOKENS) block = QX_MAX_TOKENS;
-    for (int64_t r0 = 0; r0 < n_x; r0 += block) {
-        int64_t n_block = n_x - r0 < block ? n_x - r0 : block;
-        for (int64_t t = 0; t < n_block; t++)
-            quantize_activations(bits, x + (r0 + t) * cols, cols, w->group_size, xq + t * cols, dx + t * groups,
-                                 sum + t * groups);
-        float *y_block = y + r0 * ldy;
-        int64_t o = o_begin;
-        for (; o + QW_ROWS <= o_end; o += QW_ROWS) {
-            int64_t t = 0;
-            for (; t + QX_TILE <= n_block; t += QX_TILE)
-                quantized_tile(bits, QW_ROWS, QX_TILE, w, o, xq + t * cols, dx + t * groups, sum + t * groups,
-                               y_block + t * ldy + o);
-            for (; t < n_block; t++)
-                quantized_tile(bits, QW_ROWS, 1, w, o, xq + t * cols, dx + t * groups, sum + t * groups,
-                               y_block + t * ldy + o);
-        }
-        for (; o < o_end; o++)
-            for (int64_t t = 0; t < n_block; t++)
-                quantized_tile(bits, 1, 1, w, o, xq + t * cols, dx + t * groups, sum + t * groups,
-                               y_block + t * ldy + o);
-    }
-}
-
-AVX512 static void avx512_matmul_quantized_int8(const float *x, int64_t n_x, const mlxe_matrix *w, int64_t o_begin,
-                                                int64_t o_end, float *y) {
-    /* Prefill the op did not hand to the prefill_* GEMM (shape not covered, or
-     * no memory for the prepared activations): the float dequantized tiles;
-     * rows wider than the stack buffer: the AVX2 float kernel. */
-    if (n_x >= DQ_MIN_TOKENS) {
-        avx512_matmul_quantized(x, n_x, w, o_begin, o_end, y);
-        return;
-    }
-    if (w->cols > QX_BYTES || w->group_size % 32 != 0) {
-        mlxe_cpu_kernels_avx2.matmul_quantized(x, n_x, w, o_begin, o_end, y);
-        return;
-    }
-    if (w->bits == 4)
-        avx512_matmul_quantized_bits(4, x, n_x, w, o_begin, o_end, y);
-    else
-        avx512_matmul_quantized_bits(8, x, n_x, w, o_begin, o_end, y);
-}
-
 AVX512 static float avx512_dot(const float *a, const float *b, int64_t n) {
     __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
     int64_t i = 0;
@@ -480,9 +331,13 @@ const mlxe_cpu_kernels mlxe_cpu_kernels_avx512 = {
     .axpy = avx512_axpy,
     .scale = avx512_scale,
     .matmul_quantized = avx512_matmul_quantized,
+    .silu_mul = mlxe_avx512_silu_mul,
 };
 
-/* The same with int8 activations for 4/8-bit weights (opt-in: MLXE_CPU_KERNELS=avx512-int8). */
+/* The same with lower-precision activations: int8 for 4/8-bit weights in
+ * decode (kernels_avx512_decode.c), int8 / bf16 in prefill
+ * (kernels_avx512_gemm_*.c); the default on AVX-512 VNNI processors. Shapes
+ * those kernels do not cover use the float kernels above. */
 const mlxe_cpu_kernels mlxe_cpu_kernels_avx512_int8 = {
     .name = "avx512-int8",
     .matmul_f32 = avx512_matmul_f32,
@@ -491,7 +346,11 @@ const mlxe_cpu_kernels mlxe_cpu_kernels_avx512_int8 = {
     .dot = avx512_dot,
     .axpy = avx512_axpy,
     .scale = avx512_scale,
-    .matmul_quantized = avx512_matmul_quantized_int8,
+    .matmul_quantized = avx512_matmul_quantized,
+    .int8_x_bytes = mlxe_avx512_int8_x_bytes,
+    .int8_quantize_x = mlxe_avx512_int8_quantize_x,
+    .int8_matmul_x = mlxe_avx512_int8_matmul_x,
+    .silu_mul = mlxe_avx512_silu_mul,
     .prefill_x_bytes = mlxe_avx512_prefill_x_bytes,
     .prefill_prepare_x = mlxe_avx512_prefill_prepare_x,
     .prefill_matmul_x = mlxe_avx512_prefill_matmul_x,

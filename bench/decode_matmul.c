@@ -1,0 +1,195 @@
+/* bench/decode_matmul.c — the matmuls of one decode token of a model shape
+ * (every layer's q/k/v/o/gate/up/down and the lm_head, each layer with its
+ * own weights so nothing stays in cache), through the CPU matmul op, for
+ * BF16, MLX 8-bit and 4-bit (group 64) weights and each kernel set this
+ * processor runs. The kernel sets are alternated round by round (the
+ * machine is shared and noisy); min and median ms per token and the weight
+ * bytes read per second are printed, beside the memory read bandwidth
+ * measured in the same run would be (bench_memory_bandwidth).
+ *
+ *   bench_decode_matmul [--threads N] [--rounds N] [--shape qwen2.5-0.5b|llama-3.2-1b] [--kernels a,b,...]
+ *                       [--cpu-time] [--huge-pages] [--bits 0|4|8]   (0: BF16 only)
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "runtime/cpu/cpu_kernels.h"
+#include "runtime/cpu/half.h"
+#include "runtime/device.h"
+
+/* Wall time, or with --cpu-time the calling thread's CPU time (with one
+ * thread: the kernels' own time, what neighbours on a shared machine
+ * disturb least). */
+static clockid_t clock_used = CLOCK_MONOTONIC;
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(clock_used, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static uint64_t rng_state = 12345;
+static uint32_t random_word(void) {
+    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)(rng_state >> 32);
+}
+
+typedef struct shape {
+    const char *name;
+    int64_t layers, hidden, q_dim, kv_dim, ffn, vocab;
+} shape;
+
+static const shape shapes[] = {
+    {"qwen2.5-0.5b", 24, 896, 896, 128, 4864, 151936},
+    {"llama-3.2-1b", 16, 2048, 2048, 512, 8192, 128256},
+};
+
+/* Weight memory: 2 MiB aligned, and with --huge-pages madvise(MADV_HUGEPAGE)
+ * (what a model mapped from the page cache may or may not get). */
+static int huge_pages = 0;
+static void *weight_alloc(size_t bytes) {
+    size_t rounded = (bytes + (2u << 20) - 1) / (2u << 20) * (2u << 20);
+    void *p = aligned_alloc(2u << 20, rounded);
+    if (p && huge_pages) madvise(p, rounded, MADV_HUGEPAGE);
+    return p;
+}
+
+/* One matrix with random contents (bits 0: BF16). */
+static int make_matrix(mlxe_matrix *m, int64_t rows, int64_t cols, int bits, size_t *bytes) {
+    memset(m, 0, sizeof *m);
+    m->rows = rows;
+    m->cols = cols;
+    size_t count = (size_t)(rows * cols);
+    if (bits == 0) {
+        uint16_t *data = weight_alloc(count * 2);
+        if (!data) return -1;
+        for (size_t i = 0; i < count; i++) data[i] = mlxe_f32_to_bf16(((float)(random_word() >> 8) * 0x1p-24f - 0.5f) * 0.04f);
+        m->dtype = MLXE_DTYPE_BF16;
+        m->data = data;
+        *bytes += count * 2;
+        return 0;
+    }
+    const int group_size = 64;
+    size_t groups = count / group_size, data_bytes = count * (size_t)bits / 8;
+    uint32_t *words = weight_alloc(data_bytes);
+    uint16_t *scales = malloc(groups * 2), *biases = malloc(groups * 2);
+    if (!words || !scales || !biases) return -1;
+    for (size_t i = 0; i < data_bytes / 4; i++) words[i] = random_word();
+    for (size_t g = 0; g < groups; g++) {
+        scales[g] = mlxe_f32_to_bf16(0.002f + (float)(random_word() >> 24) * 1e-5f);
+        biases[g] = mlxe_f32_to_bf16(-0.02f);
+    }
+    *m = (mlxe_matrix){.dtype = MLXE_DTYPE_U32, .rows = rows, .cols = cols, .data = words, .bits = bits,
+                       .group_size = group_size, .scale_dtype = MLXE_DTYPE_BF16, .scales = scales, .biases = biases};
+    *bytes += data_bytes + groups * 4;
+    return 0;
+}
+
+static void free_matrix(mlxe_matrix *m) {
+    free((void *)m->data);
+    free((void *)m->scales);
+    free((void *)m->biases);
+}
+
+static int compare_doubles(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+#define MAX_SETS 4
+#define MAX_ROUNDS 64
+
+int main(int argc, char **argv) {
+    int threads = 2, rounds = 7, only_bits = -1;
+    const shape *s = &shapes[0];
+    const char *kernel_list = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--rounds") && i + 1 < argc) rounds = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--kernels") && i + 1 < argc) kernel_list = argv[++i];
+        else if (!strcmp(argv[i], "--cpu-time")) clock_used = CLOCK_THREAD_CPUTIME_ID;
+        else if (!strcmp(argv[i], "--huge-pages")) huge_pages = 1;
+        else if (!strcmp(argv[i], "--bits") && i + 1 < argc) only_bits = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--shape") && i + 1 < argc) {
+            const char *name = argv[++i];
+            s = !strcmp(name, shapes[1].name) ? &shapes[1] : &shapes[0];
+        } else {
+            fprintf(stderr, "usage: %s [--threads N] [--rounds N] [--shape qwen2.5-0.5b|llama-3.2-1b] [--kernels a,b] [--cpu-time] [--huge-pages] [--bits 0|4|8]\n",
+                    argv[0]);
+            return 2;
+        }
+    }
+    if (rounds < 1 || rounds > MAX_ROUNDS) rounds = 7;
+    const char *sets[MAX_SETS];
+    int n_sets = 0;
+    char list_copy[256];
+    if (kernel_list) {
+        snprintf(list_copy, sizeof list_copy, "%s", kernel_list);
+        for (char *tok = strtok(list_copy, ","); tok && n_sets < MAX_SETS; tok = strtok(NULL, ",")) sets[n_sets++] = tok;
+    } else {
+        sets[n_sets++] = "avx512";
+        sets[n_sets++] = "avx512-int8";
+    }
+    mlxe_device *devices[MAX_SETS];
+    for (int k = 0; k < n_sets; k++) {
+        setenv("MLXE_CPU_KERNELS", sets[k], 1);
+        mlxe_error err;
+        if (mlxe_device_create_cpu(threads, &devices[k], &err) != MLXE_OK) {
+            fprintf(stderr, "%s\n", err.message);
+            return 1;
+        }
+    }
+    unsetenv("MLXE_CPU_KERNELS");
+    const int64_t per_layer = 7, n_mats = s->layers * per_layer + 1;
+    mlxe_matrix *mats = calloc((size_t)n_mats, sizeof *mats);
+    float *x = malloc((size_t)s->ffn * 4 * sizeof(float)), *y = malloc((size_t)s->vocab * 4 * sizeof(float));
+    if (!mats || !x || !y) return 1;
+    for (int64_t i = 0; i < s->ffn * 4; i++) x[i] = (float)(random_word() >> 8) * 0x1p-24f - 0.5f;
+    printf("decode matmuls of %s (%lld layers + lm_head), %d thread(s), %d alternating rounds\n\n", s->name,
+           (long long)s->layers, threads, rounds);
+    printf("| weights | kernels | MB per token | ms/token min | median | GB/s at min | at median |\n");
+    printf("| --- | --- | ---: | ---: | ---: | ---: | ---: |\n");
+    static const int all_bits[] = {0, 8, 4};
+    for (int b = 0; b < 3; b++) {
+        if (only_bits >= 0 && all_bits[b] != only_bits) continue;
+        size_t bytes = 0;
+        for (int64_t l = 0; l < s->layers; l++) {
+            mlxe_matrix *m = mats + l * per_layer;
+            if (make_matrix(m + 0, s->q_dim, s->hidden, all_bits[b], &bytes) ||
+                make_matrix(m + 1, s->kv_dim, s->hidden, all_bits[b], &bytes) ||
+                make_matrix(m + 2, s->kv_dim, s->hidden, all_bits[b], &bytes) ||
+                make_matrix(m + 3, s->hidden, s->q_dim, all_bits[b], &bytes) ||
+                make_matrix(m + 4, s->ffn, s->hidden, all_bits[b], &bytes) ||
+                make_matrix(m + 5, s->ffn, s->hidden, all_bits[b], &bytes) ||
+                make_matrix(m + 6, s->hidden, s->ffn, all_bits[b], &bytes))
+                return 1;
+        }
+        if (make_matrix(mats + n_mats - 1, s->vocab, s->hidden, all_bits[b], &bytes)) return 1;
+        double times[MAX_SETS][MAX_ROUNDS];
+        for (int r = -1; r < rounds; r++) { /* round -1: warm-up (page faults) */
+            for (int k = 0; k < n_sets; k++) {
+                const mlxe_ops *ops = mlxe_device_ops(devices[k]);
+                double t0 = now_seconds();
+                for (int64_t i = 0; i < n_mats; i++) ops->matmul(devices[k], x, 1, &mats[i], y);
+                if (r >= 0) times[k][r] = now_seconds() - t0;
+            }
+        }
+        for (int k = 0; k < n_sets; k++) {
+            qsort(times[k], (size_t)rounds, sizeof(double), compare_doubles);
+            double best = times[k][0], median = times[k][rounds / 2];
+            printf("| %s | %s | %.1f | %.2f | %.2f | %.1f | %.1f |\n", all_bits[b] == 0 ? "BF16" : all_bits[b] == 8 ? "Q8 g64" : "Q4 g64",
+                   mlxe_device_name(devices[k]), (double)bytes / 1e6, best * 1e3, median * 1e3, (double)bytes / best * 1e-9,
+                   (double)bytes / median * 1e-9);
+            fflush(stdout);
+        }
+        for (int64_t i = 0; i < n_mats; i++) free_matrix(&mats[i]);
+    }
+    for (int k = 0; k < n_sets; k++) mlxe_device_free(devices[k]);
+    free(mats);
+    free(x);
+    free(y);
+    return 0;
+}

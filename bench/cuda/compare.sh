@@ -97,7 +97,12 @@ done
 if ! ldd "$LLAMA/bin/libggml-cuda.so" 2>/dev/null | grep -q 'libnccl.*=> /' ; then
   read -r -a site_dirs <<<"$("$py" -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null)"
   nccl=$(find /usr/local/cuda*/ /usr/lib /opt "${site_dirs[@]}" -name 'libnccl.so.2*' 2>/dev/null | head -1)
-  [ -n "$nccl" ] && cuda_libs="$cuda_libs:$(dirname "$nccl")"
+  if [ -n "$nccl" ]; then cuda_libs="$cuda_libs:$(dirname "$nccl")"
+  elif ldd "$LLAMA/bin/libggml-cuda.so" 2>/dev/null | grep -q 'libnccl.*not found'; then
+    mkdir -p /tmp/nccl-stub
+    gcc -shared -fPIC -O2 -Wl,-soname,libnccl.so.2 bench/cuda/nccl_stub.c -o /tmp/nccl-stub/libnccl.so.2 &&
+      cuda_libs="$cuda_libs:/tmp/nccl-stub" && say "no NCCL here: bench/cuda/nccl_stub.c stands in (one GPU never calls it)"
+  fi
 fi
 llama_env=(env "LD_LIBRARY_PATH=$LLAMA/bin$cuda_libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
 if ldd "$LLAMA/bin/llama-bench" 2>/dev/null | grep -q "not found"; then

@@ -6,7 +6,12 @@
  * for the tensor cores, or weights widened to F32 per call); and matvec vs
  * GEMM at small batches, to place the switch between them.
  *
- *   bench_cuda_ops [--quick]
+ *   bench_cuda_ops [--quick | --prefill]
+ *
+ * --prefill times only what prefill uses, the version-3 kernels against
+ * the current ones in the same run: prompt attention (warp per pair vs
+ * flash), quantized GEMMs by expansion kernel and slice size, and whole
+ * prefill steps of both model shapes (docs/CUDA.md, version 4).
  *
  * Shapes are Llama-3.1-8B's (hidden 4096, ffn 14336, vocab 128256) and
  * Llama-3.2-1B's (2048, 8192). Weights are random (never zeros) and several
@@ -22,6 +27,7 @@
 #include "runtime/device.h"
 
 #if MLXE_BUILD_CUDA
+#include "runtime/cuda/cuda_gemm_quant.h"
 #include "runtime/cuda/cuda_internal.h"
 
 #define RANDOM_BLOCK_BYTES ((size_t)64 << 20)
@@ -192,7 +198,7 @@ static void time_attention(mlxe_device *dev, int64_t n_rows, int64_t context, do
     qsort(times, 21, sizeof(float), compare_floats);
     double ms = times[10];
     double bytes = 2.0 * (double)cache_bytes; /* K and V read once at least */
-    static const char *kernels[] = {"auto", "split", "warp per pair"};
+    static const char *kernels[] = {"auto", "split", "warp per pair", "flash"};
     printf("| attention %lld token%s, context %lld, 32/8 heads x 128, %s kernel | %.3f ms | %.0f GB/s of KV (%.0f%% of "
            "copy) |\n",
            (long long)n_rows, n_rows == 1 ? "" : "s", (long long)context, kernels[mode], ms, bytes / (ms * 1e-3) / 1e9,
@@ -400,8 +406,76 @@ static void model_step(mlxe_device *dev, const model_shape *model, mlxe_dtype dt
     free(layers);
 }
 
+/* --prefill: the version-3 prefill kernels against the current ones. */
+static void prefill_comparison(mlxe_device *dev, double copy_gbs, const float *x, float *y) {
+    mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
+    printf("prompt attention (median of 21)\n| case | ms | bandwidth |\n|---|---|---|\n");
+    for (int c = 0; c < 2; c++) {
+        const int64_t n = c ? 2048 : 512;
+        time_attention(dev, n, n, copy_gbs, 2);
+        time_attention(dev, n, n, copy_gbs, 3);
+    }
+    state->attention_mode = 0;
+
+    static const shape shapes[] = {
+        {"8B q/o 4096x4096", 4096, 4096},     {"8B gate/up 14336x4096", 14336, 4096},
+        {"8B down 4096x14336", 4096, 14336},  {"1B q/o 2048x2048", 2048, 2048},
+        {"1B gate/up 8192x2048", 8192, 2048}, {"1B down 2048x8192", 2048, 8192},
+    };
+    static const struct { int64_t slice_mb; bool vectors; const char *what; } configs[] = {
+        {256, false, "word per thread, slices of 256 MB (version 3)"},
+        {256, true, "as chosen (8-bit: 16-byte vectors), slices of 256 MB"},
+        {40, true, "as chosen, slices of 40 MB"},
+    };
+    printf("\nprefill GEMM (512 tokens), quantized weights expanded to BF16 (median of 20)\n");
+    printf("| shape | weights | expansion | ms | TFLOP/s |\n|---|---|---|---|---|\n");
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const double flops = 2.0 * 512.0 * (double)shapes[s].rows * (double)shapes[s].cols;
+        matrix_set set;
+        make_set(&set, MLXE_DTYPE_BF16, 0, 0, shapes[s].rows, shapes[s].cols);
+        float ms = time_matmul(dev, &set, x, 512, y, 20);
+        printf("| %s | BF16 | none | %.3f | %.1f |\n", shapes[s].name, ms, flops / (ms * 1e-3) / 1e12);
+        free_set(&set);
+        for (int bits = 8; bits >= 4; bits -= 4) {
+            make_set(&set, MLXE_DTYPE_U32, bits, 64, shapes[s].rows, shapes[s].cols);
+            for (size_t c = 0; c < sizeof configs / sizeof configs[0]; c++) {
+                mlxe_cuda_expand_tuning(configs[c].slice_mb, configs[c].vectors);
+                ms = time_matmul(dev, &set, x, 512, y, 20);
+                printf("| %s | Q%d g64 | %s | %.3f | %.1f |\n", shapes[s].name, bits, configs[c].what, ms,
+                       flops / (ms * 1e-3) / 1e12);
+            }
+            free_set(&set);
+        }
+    }
+    mlxe_cuda_expand_tuning(0, true);
+
+    static const model_shape models[] = {
+        {"Llama-3.2-1B shape", 2048, 32, 8, 64, 8192, 16, 128256},
+        {"Llama-3.1-8B shape", 4096, 32, 8, 128, 14336, 32, 128256},
+    };
+    printf("\nmodel steps through the ops, random weights: decode 1 token at position 512 (median of 21), prefill 512 "
+           "tokens (median of 5); each width with the version-3 prefill kernels (warp-per-pair attention, word-per-"
+           "thread expansion in 256 MB slices) and then the current ones\n");
+    printf("| model | weights | GB | decode ms | decode tok/s | weight GB/s (of copy) | prefill ms | prefill tok/s "
+           "|\n|---|---|---|---|---|---|---|---|\n");
+    for (int m = 0; m < 2; m++) {
+        static const struct { int bits; mlxe_dtype dtype; } widths[] = {
+            {0, MLXE_DTYPE_BF16}, {8, MLXE_DTYPE_U32}, {4, MLXE_DTYPE_U32}};
+        for (int w = 0; w < 3; w++) {
+            for (int version = 3; version <= 4; version++) {
+                state->attention_mode = version == 3 ? 2 : 0;
+                mlxe_cuda_expand_tuning(version == 3 ? 256 : 0, version == 4);
+                model_step(dev, &models[m], widths[w].dtype, widths[w].bits, widths[w].bits ? 64 : 0, copy_gbs, 512);
+            }
+        }
+    }
+    state->attention_mode = 0;
+    mlxe_cuda_expand_tuning(0, true);
+}
+
 int main(int argc, char **argv) {
     int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+    int prefill_only = argc > 1 && strcmp(argv[1], "--prefill") == 0;
     mlxe_device *dev = NULL;
     mlxe_error err;
     if (mlxe_device_create_cuda(0, &dev, &err) != MLXE_OK) {
@@ -429,6 +503,15 @@ int main(int argc, char **argv) {
     cudaMemcpy(x, x_host, n_x * 4, cudaMemcpyHostToDevice);
     free(x_host);
     cudaMalloc((void **)&y, (size_t)(max_rows * max_out) * 4);
+    if (prefill_only) {
+        prefill_comparison(dev, copy_gbs, x, y);
+        cudaFree(x);
+        cudaFree(y);
+        free(random_block);
+        mlxe_device_free(dev_f32);
+        mlxe_device_free(dev);
+        return 0;
+    }
 
     /* ---- decode ---- */
     static const shape decode_shapes[] = {

@@ -10,10 +10,14 @@
  * the GPU (decode: one token), the positions are split across blocks
  * (flash-decoding) and a second kernel merges the splits' partial results
  * (max, sum, unnormalised accumulator) by the same rescaling. With many
- * pairs (prefill) a lighter kernel gives each pair one warp (below). */
+ * pairs a lighter kernel gives each pair one warp (below). Prompts of at
+ * least kFlashMinRows tokens with head_dim 64 or 128 take the tensor-core
+ * kernel of cuda_flash_attention.cu instead (not in the MLXE_CUDA_GEMM=f32
+ * mode, which computes as the CPU does). */
 #include <math.h>
 
 #include "runtime/cuda/cuda_common.cuh"
+#include "runtime/cuda/cuda_flash_attention.h"
 
 using namespace mlxe_cuda;
 
@@ -26,6 +30,8 @@ constexpr int kMinSplitPositions = 64;
 constexpr int kSplitBlocksPerSm = 8;
 /* From this many (token, head) pairs per multiprocessor on, one warp per pair. */
 constexpr int kWarpKernelMinPairsPerSm = 8;
+/* From this many tokens on, the flash kernel (its tiles hold 64 tokens). */
+constexpr int64_t kFlashMinRows = 64;
 
 struct attention_params {
     const float *q, *k_cache, *v_cache;
@@ -266,6 +272,15 @@ extern "C" void mlxe_cuda_attention(mlxe_device *dev, const mlxe_attention_args 
     params.scale = args->scale;
     params.out = args->out;
     params.partial = NULL;
+
+    /* attention_mode 3: MLXE_CUDA_ATTENTION=flash (tests, benches) */
+    const bool flash_wanted = state->attention_mode == 3 ||
+                              (state->attention_mode == 0 && state->gemm_mode != MLXE_CUDA_GEMM_F32_WEIGHTS &&
+                               args->n_rows >= kFlashMinRows);
+    if (flash_wanted && state->cc_major >= 8 && mlxe_cuda_flash_attention_supported(args)) {
+        mlxe_cuda_flash_attention(state, args, params.slots, params.positions);
+        return;
+    }
 
     const int64_t pairs = args->n_rows * args->n_heads;
     const bool warp_per_pair = state->attention_mode == 2 ||

@@ -368,6 +368,7 @@ mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err
     const char *attention = getenv("MLXE_CUDA_ATTENTION");
     if (attention && strcmp(attention, "split") == 0) state->attention_mode = 1;
     if (attention && strcmp(attention, "warp") == 0) state->attention_mode = 2;
+    if (attention && strcmp(attention, "flash") == 0) state->attention_mode = 3;
 
     error = cudaStreamCreateWithFlags(&state->stream, cudaStreamNonBlocking);
     if (error != cudaSuccess) {
@@ -400,7 +401,8 @@ mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err
                state->matvec_max_rows, state->float_matvec_max_rows, state->matvec_split_auto ? "auto" : "off",
                state->attention_mode == 1   ? "split (forced)"
                : state->attention_mode == 2 ? "warp per pair (forced)"
-                                            : "split-K decode / warp-per-pair prefill",
+               : state->attention_mode == 3 ? "flash (forced where head_dim is 64 or 128)"
+                                            : "split-K decode / flash or warp-per-pair prefill",
                state->graphs_disabled ? "off (MLXE_CUDA_GRAPH=0)" : "on");
     return MLXE_OK;
 }

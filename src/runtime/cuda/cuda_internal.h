@@ -53,7 +53,8 @@ typedef struct mlxe_cuda_state {
      * (MLXE_CUDA_MATVEC_SPLIT=auto); off by default: measured slower. */
     bool matvec_split_auto;
     /* Attention kernel: 0 = chosen by the batch, 1 = split, 2 = warp per
-     * (token, head) (MLXE_CUDA_ATTENTION=split|warp, for tests and benches). */
+     * (token, head), 3 = flash where it applies (cuda_flash_attention.cu)
+     * (MLXE_CUDA_ATTENTION=split|warp|flash, for tests and benches). */
     int attention_mode;
     mlxe_cuda_buffer convert;   /* activations/weights converted for a GEMM */
     mlxe_cuda_buffer dequant;   /* quantized weights expanded to BF16 for a GEMM */

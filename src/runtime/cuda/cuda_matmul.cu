@@ -15,6 +15,7 @@
  * quantized weights are expanded to BF16 in slices of rows into a scratch
  * buffer and multiplied the same way. F32 weights use SGEMM. */
 #include "runtime/cuda/cuda_common.cuh"
+#include "runtime/cuda/cuda_gemm_quant.h"
 
 using namespace mlxe_cuda;
 
@@ -494,13 +495,14 @@ void gemm(mlxe_cuda_state *state, const float *x, int64_t n_rows, const mlxe_mat
         gemm_ex(state, w->data, type, w->rows, state->convert.ptr, type, n_rows, w->cols, y, w->rows);
         return;
     }
-    int64_t slice = slice_rows(w, 2);
+    /* slice size and the 8-bit kernel: cuda_gemm_quant.cu */
+    int64_t slice = mlxe_cuda_expand_slice_rows(w);
     if (!mlxe_cuda_buffer_reserve(state, &state->dequant, (size_t)(slice * w->cols) * 2))
         return matvec_batches(state, x, n_rows, w, y);
     __nv_bfloat16 *expanded = static_cast<__nv_bfloat16 *>(state->dequant.ptr);
     for (int64_t o0 = 0; o0 < w->rows; o0 += slice) {
         int64_t rows = w->rows - o0 < slice ? w->rows - o0 : slice;
-        expand(state, w, o0, rows, expanded);
+        if (!mlxe_cuda_expand_quantized_bf16(state, w, o0, rows, expanded)) expand(state, w, o0, rows, expanded);
         gemm_ex(state, expanded, CUDA_R_16BF, rows, state->convert.ptr, CUDA_R_16BF, n_rows, w->cols, y + o0, w->rows);
     }
 }

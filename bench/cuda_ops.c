@@ -6,9 +6,9 @@
  * for the tensor cores, or weights widened to F32 per call); and matvec vs
  * GEMM at small batches, to place the switch between them.
  *
- *   bench_cuda_ops [--quick | --prefill]
+ *   bench_cuda_ops [--quick | --prefill | --decode]
  *
- * --prefill times only what prefill uses, the version-3 kernels against
+ * --decode prints the decode table only. --prefill times only what prefill uses, the version-3 kernels against
  * the current ones in the same run: prompt attention (warp per pair vs
  * flash), quantized GEMMs by expansion kernel and slice size, and whole
  * prefill steps of both model shapes (docs/CUDA.md, version 4).
@@ -128,6 +128,45 @@ static float time_matmul(mlxe_device *dev, const matrix_set *s, const float *x, 
     cudaEventDestroy(stop);
     qsort(times, (size_t)reps, sizeof(float), compare_floats);
     return times[reps / 2];
+}
+
+/* Milliseconds per call of `calls` matmuls recorded back to back in one
+ * CUDA graph (as in a decode step: no host launch gap between kernels),
+ * rotating over the set's copies; the minimum and the median of 7 replays. */
+static void time_matmul_graph(mlxe_device *dev, const matrix_set *s, const float *x, float *y, float *min_ms,
+                              float *median_ms) {
+    const int calls = 40;
+    mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
+    const mlxe_ops *ops = mlxe_device_ops(dev);
+    *min_ms = *median_ms = NAN;
+    if (!ops->graph_begin(dev)) return;
+    for (int c = 0; c < calls; c++) ops->matmul(dev, x, 1, &s->m[c % s->copies], y);
+    void *graph = ops->graph_end(dev);
+    if (!graph) return;
+    cudaEvent_t start, stop;
+    cudaEventCreate(&start);
+    cudaEventCreate(&stop);
+    ops->graph_launch(dev, graph); /* warm-up */
+    float times[7];
+    for (int r = 0; r < 7; r++) {
+        cudaEventRecord(start, state->stream);
+        ops->graph_launch(dev, graph);
+        cudaEventRecord(stop, state->stream);
+        cudaEventSynchronize(stop);
+        cudaEventElapsedTime(&times[r], start, stop);
+        times[r] /= (float)calls;
+    }
+    mlxe_error err;
+    if (ops->synchronize(dev, &err) != MLXE_OK) {
+        fprintf(stderr, "GPU error: %s\n", err.message);
+        exit(1);
+    }
+    ops->graph_free(dev, graph);
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    qsort(times, 7, sizeof(float), compare_floats);
+    *min_ms = times[0];
+    *median_ms = times[3];
 }
 
 static double copy_bandwidth(mlxe_cuda_state *state) {
@@ -476,6 +515,7 @@ static void prefill_comparison(mlxe_device *dev, double copy_gbs, const float *x
 int main(int argc, char **argv) {
     int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
     int prefill_only = argc > 1 && strcmp(argv[1], "--prefill") == 0;
+    int decode_only = argc > 1 && strcmp(argv[1], "--decode") == 0; /* the decode table alone */
     mlxe_device *dev = NULL;
     mlxe_error err;
     if (mlxe_device_create_cuda(0, &dev, &err) != MLXE_OK) {
@@ -486,6 +526,19 @@ int main(int argc, char **argv) {
     mlxe_device *dev_f32 = NULL;
     if (mlxe_device_create_cuda(0, &dev_f32, &err) != MLXE_OK) return 1;
     unsetenv("MLXE_CUDA_GEMM");
+    /* the version-3 one-token kernels (one row per warp), side by side */
+    setenv("MLXE_CUDA_MATVEC", "v3", 1);
+    mlxe_device *dev_v3 = NULL;
+    if (mlxe_device_create_cuda(0, &dev_v3, &err) != MLXE_OK) return 1;
+    unsetenv("MLXE_CUDA_MATVEC");
+    /* the version-4 one-token kernels with 1, 2, 4 rows per warp, forced */
+    mlxe_device *dev_rpw[3] = {NULL, NULL, NULL};
+    static const char *const rpw_names[3] = {"1", "2", "4"};
+    for (int k = 0; k < 3; k++) {
+        setenv("MLXE_CUDA_MATVEC_RPW", rpw_names[k], 1);
+        if (mlxe_device_create_cuda(0, &dev_rpw[k], &err) != MLXE_OK) return 1;
+    }
+    unsetenv("MLXE_CUDA_MATVEC_RPW");
     mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
     make_random_block();
     printf("GPU: %s (%d SMs, compute capability %d.%d, %zu MiB)\n", state->gpu_name, state->sm_count,
@@ -509,6 +562,8 @@ int main(int argc, char **argv) {
         cudaFree(y);
         free(random_block);
         mlxe_device_free(dev_f32);
+        mlxe_device_free(dev_v3);
+        for (int k = 0; k < 3; k++) mlxe_device_free(dev_rpw[k]);
         mlxe_device_free(dev);
         return 0;
     }
@@ -525,22 +580,45 @@ int main(int argc, char **argv) {
         {MLXE_DTYPE_U32, 4, 32}, {MLXE_DTYPE_U32, 8, 32},
     };
     int n_shapes = quick ? 3 : (int)(sizeof decode_shapes / sizeof decode_shapes[0]);
-    printf("decode (1 token): matrix-vector kernels\n");
-    printf("| shape | weights | MB | us | GB/s | %% of copy |\n|---|---|---|---|---|---|\n");
+    printf("decode (1 token): matrix-vector kernels, version 3 (one row per warp) and 4 (R rows per warp, x in "
+           "registers; 'auto' = the default choice, which keeps v3 where it measured faster); one call between events "
+           "(host launch gap included), and per call in a graph of 40 calls (min of 7 replays; auto: min / median); "
+           "GB/s and %% of copy from the auto graph minimum\n");
+    printf("| shape | weights | MB | v3 us | auto us | graph: v3 | R=1 | R=2 | R=4 | auto | GB/s | %% of copy |\n"
+           "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (int s = 0; s < n_shapes; s++) {
         for (size_t f = 0; f < sizeof formats / sizeof formats[0]; f++) {
             if (decode_shapes[s].rows == 128256 && formats[f].dtype == MLXE_DTYPE_F16) continue;
             matrix_set set;
             make_set(&set, formats[f].dtype, formats[f].bits, formats[f].group, decode_shapes[s].rows,
                      decode_shapes[s].cols);
-            float ms = time_matmul(dev, &set, x, 1, y, 100);
-            double gbs = (double)set.bytes / (ms * 1e-3) / 1e9;
+            float ms_v3 = time_matmul(dev_v3, &set, x, 1, y, 60);
+            float ms = time_matmul(dev, &set, x, 1, y, 60);
+            float graph_v3_min, graph_min, graph_median, rpw_min[3], unused;
+            time_matmul_graph(dev_v3, &set, x, y, &graph_v3_min, &unused);
+            for (int k = 0; k < 3; k++) time_matmul_graph(dev_rpw[k], &set, x, y, &rpw_min[k], &unused);
+            time_matmul_graph(dev, &set, x, y, &graph_min, &graph_median);
+            double gbs = (double)set.bytes / (graph_min * 1e-3) / 1e9;
             char name[32];
-            printf("| %s | %s | %.1f | %.1f | %.0f | %.0f%% |\n", decode_shapes[s].name,
+            printf("| %s | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f / %.1f | %.0f | %.0f%% |\n",
+                   decode_shapes[s].name,
                    format_name(formats[f].dtype, formats[f].bits, formats[f].group, name, sizeof name),
-                   (double)set.bytes / 1e6, ms * 1e3, gbs, 100.0 * gbs / copy_gbs);
+                   (double)set.bytes / 1e6, ms_v3 * 1e3, ms * 1e3, graph_v3_min * 1e3, rpw_min[0] * 1e3,
+                   rpw_min[1] * 1e3, rpw_min[2] * 1e3, graph_min * 1e3, graph_median * 1e3, gbs,
+                   100.0 * gbs / copy_gbs);
             free_set(&set);
         }
+    }
+
+    if (decode_only) {
+        cudaFree(x);
+        cudaFree(y);
+        free(random_block);
+        mlxe_device_free(dev_f32);
+        mlxe_device_free(dev_v3);
+        for (int k = 0; k < 3; k++) mlxe_device_free(dev_rpw[k]);
+        mlxe_device_free(dev);
+        return 0;
     }
 
     /* ---- small batches: matvec vs GEMM ---- */
@@ -624,6 +702,8 @@ int main(int argc, char **argv) {
     cudaFree(y);
     free(random_block);
     mlxe_device_free(dev_f32);
+    mlxe_device_free(dev_v3);
+    for (int k = 0; k < 3; k++) mlxe_device_free(dev_rpw[k]);
     mlxe_device_free(dev);
     return 0;
 }

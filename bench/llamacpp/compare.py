@@ -49,9 +49,11 @@ PAIRS = [
     ("8-bit", "-mlx-q8", ["--quantize", "--bits", "8", "--group-size", "64"], "q8_0", None),
     ("4-bit", "-mlx-q4", ["--quantize", "--bits", "4", "--group-size", "64"], "q4_0", None),
 ]
-# With --int8 (AVX-512 VNNI processors): also our opt-in int8-activation kernels
-# (MLXE_CPU_KERNELS=avx512-int8; numerics differ, see kernels_avx512.c) against the same GGUFs.
+# With --int8 (AVX-512 VNNI processors): also our opt-in lower-precision kernels
+# (MLXE_CPU_KERNELS=avx512-int8: int8 activations for 4/8-bit weights, bf16 activations in BF16
+# prefill on AVX512_BF16 processors; see kernels_avx512_gemm_*.c) against the same GGUFs.
 INT8_PAIRS = [
+    ("16-bit", "", None, "bf16", "avx512-int8"),
     ("8-bit", "-mlx-q8", None, "q8_0", "avx512-int8"),
     ("4-bit", "-mlx-q4", None, "q4_0", "avx512-int8"),
 ]

@@ -23,13 +23,21 @@ struct mlxe_context {
     int32_t n_seq;
     mlxe_kv_cache kv;
     mlxe_forward_state *state;
-    int32_t *device_tokens, *device_positions, *device_slots; /* device [n_ubatch] */
+    /* device [3 * n_ubatch]: a pass of n rows holds its tokens, positions
+     * and slots at 0, n and 2n, uploaded in one copy from pass_ints (a
+     * one-token step always at the same addresses, as its graph needs) */
+    int32_t *device_ints;
+    int32_t *pass_ints;        /* host [3 * n_ubatch] */
     int32_t *host_slots;       /* [n_batch] seq id of each row, as int32 slots */
     int32_t *logit_rows;       /* [n_ubatch] rows of the current pass wanting logits */
     int64_t *row_logits;       /* [n_batch] index into logits per row of the last batch, -1 none */
     int64_t *next_position;    /* [n_seq] scratch for checking a batch */
     float *logits;             /* [logits_rows][vocab] host */
     int64_t logits_rows;
+    /* The last batch ran with the greedy token chosen on the device: its one
+     * logits row is still in the forward state, copied into logits[0] when
+     * mlxe_context_logits first asks (mlxe_context_decode_greedy). */
+    bool logits_on_device;
     int64_t last_n_rows;       /* rows of the last decoded batch */
     size_t bytes;
 };
@@ -48,9 +56,8 @@ void mlxe_context_free(mlxe_context *ctx) {
     const mlxe_model_family *family = ctx->model->family;
     if (ctx->state) family->state_free(ctx->state);
     mlxe_device *dev = ctx->model->dev;
-    if (ctx->device_tokens) ctx->ops->free(dev, ctx->device_tokens);
-    if (ctx->device_positions) ctx->ops->free(dev, ctx->device_positions);
-    if (ctx->device_slots) ctx->ops->free(dev, ctx->device_slots);
+    if (ctx->device_ints) ctx->ops->free(dev, ctx->device_ints);
+    free(ctx->pass_ints);
     mlxe_kv_cache_release(&ctx->kv);
     free(ctx->host_slots);
     free(ctx->logit_rows);
@@ -146,18 +153,16 @@ mlxe_status mlxe_context_create(mlxe_model *model, const mlxe_context_options *o
     st = mlxe_kv_cache_init(&ctx->kv, model->dev, c->num_hidden_layers, o.n_seq, o.n_ctx,
                                         c->num_key_value_heads, c->head_dim, err);
     if (st == MLXE_OK) st = model->family->state_create(model->weights, o.n_ubatch, &ctx->state, err);
-    void *buffers[3] = {NULL, NULL, NULL};
-    for (int i = 0; st == MLXE_OK && i < 3; i++)
-        st = ctx->ops->alloc(model->dev, (size_t)o.n_ubatch * sizeof(int32_t), &buffers[i], err);
-    ctx->device_tokens = buffers[0];
-    ctx->device_positions = buffers[1];
-    ctx->device_slots = buffers[2];
+    void *ints = NULL;
+    if (st == MLXE_OK) st = ctx->ops->alloc(model->dev, 3 * (size_t)o.n_ubatch * sizeof(int32_t), &ints, err);
+    ctx->device_ints = ints;
     if (st == MLXE_OK) {
+        ctx->pass_ints = malloc(3 * (size_t)o.n_ubatch * sizeof(int32_t));
         ctx->host_slots = malloc((size_t)o.n_batch * sizeof(int32_t));
         ctx->logit_rows = malloc((size_t)o.n_ubatch * sizeof(int32_t));
         ctx->row_logits = malloc((size_t)o.n_batch * sizeof(int64_t));
         ctx->next_position = malloc((size_t)o.n_seq * sizeof(int64_t));
-        if (!ctx->host_slots || !ctx->logit_rows || !ctx->row_logits || !ctx->next_position)
+        if (!ctx->pass_ints || !ctx->host_slots || !ctx->logit_rows || !ctx->row_logits || !ctx->next_position)
             st = mlxe_error_set(err, MLXE_ERR_OUT_OF_MEMORY, "out of memory creating a context");
     }
     if (st == MLXE_OK) st = reserve_logits(ctx, o.n_seq, err);
@@ -218,8 +223,12 @@ static mlxe_status check_batch(mlxe_context *ctx, const mlxe_batch *batch, int64
     return MLXE_OK;
 }
 
-mlxe_status mlxe_context_decode(mlxe_context *ctx, const mlxe_batch *batch, mlxe_error *err) {
+/* decode; with greedy_token (batches with one row wanting logits), the
+ * token is chosen on the device where it can be (else -1). */
+static mlxe_status decode_batch(mlxe_context *ctx, const mlxe_batch *batch, int32_t *greedy_token, mlxe_error *err) {
     if (!ctx) return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT, "decode: context is NULL");
+    ctx->logits_on_device = false;
+    if (greedy_token) *greedy_token = -1;
     int64_t n_logits = 0;
     mlxe_status st = check_batch(ctx, batch, &n_logits, err);
     if (st == MLXE_OK) st = reserve_logits(ctx, n_logits, err);
@@ -248,20 +257,25 @@ mlxe_status mlxe_context_decode(mlxe_context *ctx, const mlxe_batch *batch, mlxe
                 ctx->row_logits[row] = -1;
             }
         }
-        ctx->ops->upload(dev, ctx->device_tokens, batch->tokens + first, (size_t)n * sizeof(int32_t));
-        ctx->ops->upload(dev, ctx->device_positions, batch->positions + first, (size_t)n * sizeof(int32_t));
-        ctx->ops->upload(dev, ctx->device_slots, ctx->host_slots + first, (size_t)n * sizeof(int32_t));
+        memcpy(ctx->pass_ints, batch->tokens + first, (size_t)n * sizeof(int32_t));
+        memcpy(ctx->pass_ints + n, batch->positions + first, (size_t)n * sizeof(int32_t));
+        memcpy(ctx->pass_ints + 2 * n, ctx->host_slots + first, (size_t)n * sizeof(int32_t));
+        ctx->ops->upload(dev, ctx->device_ints, ctx->pass_ints, 3 * (size_t)n * sizeof(int32_t));
         mlxe_forward_batch pass = {
             .n_rows = n,
-            .tokens = ctx->device_tokens,
-            .positions = ctx->device_positions,
-            .slots = ctx->device_slots,
+            .tokens = ctx->device_ints,
+            .positions = ctx->device_ints + n,
+            .slots = ctx->device_ints + 2 * n,
             .max_position = max_position,
             .n_logit_rows = n_pass_logits,
             .logit_rows = ctx->logit_rows,
             .logits = ctx->logits + logits_done * ctx->vocab,
         };
+        /* only a batch whose single logits row is in this pass */
+        const bool device_greedy = greedy_token && n_logits == 1 && n_pass_logits == 1 && model->family->copy_logits;
+        if (device_greedy) pass.greedy_token = greedy_token;
         model->family->forward(model->weights, ctx->state, &ctx->kv.view, &pass);
+        if (device_greedy && *greedy_token >= 0) ctx->logits_on_device = true;
         logits_done += n_pass_logits;
     }
     /* A GPU runs the ops asynchronously and reports their errors here (the
@@ -277,8 +291,28 @@ mlxe_status mlxe_context_decode(mlxe_context *ctx, const mlxe_batch *batch, mlxe
     return MLXE_OK;
 }
 
+mlxe_status mlxe_context_decode(mlxe_context *ctx, const mlxe_batch *batch, mlxe_error *err) {
+    return decode_batch(ctx, batch, NULL, err);
+}
+
+mlxe_status mlxe_context_decode_greedy(mlxe_context *ctx, const mlxe_batch *batch, int32_t *token, mlxe_error *err) {
+    if (!token) return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT, "decode_greedy: token is NULL");
+    mlxe_status st = decode_batch(ctx, batch, token, err);
+    if (st != MLXE_OK) *token = -1;
+    return st;
+}
+
 const float *mlxe_context_logits(const mlxe_context *ctx, int64_t row) {
     if (!ctx || row < 0 || row >= ctx->last_n_rows || ctx->row_logits[row] < 0) return NULL;
+    if (ctx->logits_on_device) {
+        /* the row a device-greedy decode left on the device (logically
+         * const: the context's logits were only not fetched yet) */
+        mlxe_context *mutable_ctx = (mlxe_context *)(uintptr_t)ctx;
+        pthread_mutex_lock(&ctx->model->forward_lock);
+        ctx->model->family->copy_logits(ctx->model->weights, ctx->state, ctx->logits);
+        pthread_mutex_unlock(&ctx->model->forward_lock);
+        mutable_ctx->logits_on_device = false;
+    }
     return ctx->logits + ctx->row_logits[row] * ctx->vocab;
 }
 

@@ -8,7 +8,9 @@
 
 #include "format/model_config.h"
 #include "format/safetensors.h"
+#include "mlxengine/context.h"
 #include "mlxengine/model.h"
+#include "mlxengine/sampler.h"
 #include "models/models.h"
 #include "runtime/device.h"
 
@@ -30,6 +32,18 @@ struct mlxe_model {
  * (cuBLAS workspace, quantized weights expanded for a prefill GEMM: at most
  * 256 MiB, split attention partials, staging): kept free by the checks. */
 #define MLXE_DEVICE_WORKING_BYTES ((size_t)384 << 20)
+
+/* mlxe_context_decode of a batch with one row wanting logits, whose greedy
+ * token (the argmax, the sampler's rule) is chosen on the device and copied
+ * back alone: *token is that id, and the logits are fetched only when
+ * mlxe_context_logits asks. Where the device cannot (the CPU, several
+ * logits rows), *token is -1 and the logits are there as after
+ * mlxe_context_decode. */
+mlxe_status mlxe_context_decode_greedy(mlxe_context *ctx, const mlxe_batch *batch, int32_t *token, mlxe_error *err);
+
+/* Whether the sampler's choice is the plain argmax of the logits (greedy,
+ * no logit bias, no penalties): then a device may choose it. */
+bool mlxe_sampler_is_plain_greedy(const mlxe_sampler *sampler);
 
 /* Seconds on a monotonic clock. */
 static inline double mlxe_now_seconds(void) {

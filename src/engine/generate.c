@@ -121,6 +121,11 @@ mlxe_status mlxe_generate(mlxe_context *ctx, const int32_t *prompt, int64_t n_pr
     /* the row holding logits: the last of the prefill's last chunk, then 0 */
     int64_t last_row = (n_prompt - 1) % chunk;
 
+    /* Plain greedy: the device chooses the token of each decode step itself
+     * and copies back only its id (mlxe_context_decode_greedy); the logits
+     * stay there unless asked for. -1: sample the logits on the host. */
+    const bool device_greedy = mlxe_sampler_is_plain_greedy(sampler);
+    int32_t device_token = -1;
     int64_t position = n_prompt;
     while (st == MLXE_OK) {
         if (stats->n_generated_tokens >= options->max_tokens) {
@@ -133,7 +138,8 @@ mlxe_status mlxe_generate(mlxe_context *ctx, const int32_t *prompt, int64_t n_pr
             break;
         }
         double sample_start = mlxe_now_seconds();
-        int32_t token = mlxe_sampler_sample(sampler, mlxe_context_logits(ctx, last_row));
+        int32_t token = device_token >= 0 ? device_token
+                                          : mlxe_sampler_sample(sampler, mlxe_context_logits(ctx, last_row));
         mlxe_sampler_accept(sampler, token);
         stats->sample_seconds += mlxe_now_seconds() - sample_start;
         stats->n_generated_tokens++;
@@ -156,7 +162,8 @@ mlxe_status mlxe_generate(mlxe_context *ctx, const int32_t *prompt, int64_t n_pr
         int32_t pos32 = (int32_t)position;
         mlxe_batch batch = {.n_tokens = 1, .tokens = &token, .positions = &pos32, .seq_ids = &seq, .logits = NULL};
         double decode_start = mlxe_now_seconds();
-        st = mlxe_context_decode(ctx, &batch, err);
+        st = device_greedy ? mlxe_context_decode_greedy(ctx, &batch, &device_token, err)
+                           : mlxe_context_decode(ctx, &batch, err);
         stats->decode_seconds += mlxe_now_seconds() - decode_start;
         last_row = 0;
         position++;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "base/error.h"
+#include "engine/engine_internal.h"
 #include "engine/sampler_rng.h"
 #include "mlxengine/sampler.h"
 
@@ -200,6 +201,14 @@ void mlxe_sampler_apply_penalties(const mlxe_sampler *s, float *logits) {
         int32_t token = s->history[i];
         if (s->counts[token] < 0) s->counts[token] = -s->counts[token];
     }
+}
+
+bool mlxe_sampler_is_plain_greedy(const mlxe_sampler *s) {
+    if (!s) return false;
+    const mlxe_sampler_options *o = &s->options;
+    const bool penalties = o->penalty_last_n > 0 && (o->repetition_penalty != 1.0f || o->presence_penalty != 0.0f ||
+                                                     o->frequency_penalty != 0.0f);
+    return o->temperature <= 0.0f && o->n_logit_bias == 0 && !penalties;
 }
 
 /* Descending logit, ascending id on ties. */

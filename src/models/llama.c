@@ -81,6 +81,7 @@ struct mlxe_forward_state {
     float *last;     /* [LOGIT_ROWS_PER_PASS][hidden] final-normed rows wanting logits */
     float *logits;   /* [LOGIT_ROWS_PER_PASS][vocab] */
     float *inv_freq; /* [head_dim/2] device copy of the RoPE frequencies */
+    float *token;    /* int32 [LOGIT_ROWS_PER_PASS]: argmax of the logits rows (greedy_token) */
     float *inv_freq_host;
     float attention_scale;          /* RoPE cos/sin factor (yarn), 1 otherwise */
     int64_t inv_freq_seq_len;       /* dynamic NTK: seq_len the table was made for */
@@ -410,7 +411,9 @@ static mlxe_status llama_load(const mlxe_model_config *c, const mlxe_weight_set 
 /* ---- scratch ---- */
 
 /* Element counts of the scratch buffers, in the order of the struct. */
-static void scratch_sizes(const mlxe_model_weights *w, int64_t rows, size_t sizes[11]) {
+#define N_STATE_BUFFERS 12
+
+static void scratch_sizes(const mlxe_model_weights *w, int64_t rows, size_t sizes[N_STATE_BUFFERS]) {
     sizes[0] = (size_t)(rows * w->hidden);                  /* x */
     sizes[1] = (size_t)(rows * w->hidden);                  /* xb */
     sizes[2] = (size_t)(rows * w->q_dim);                   /* q */
@@ -422,18 +425,19 @@ static void scratch_sizes(const mlxe_model_weights *w, int64_t rows, size_t size
     sizes[8] = (size_t)(LOGIT_ROWS_PER_PASS * w->hidden);   /* last */
     sizes[9] = (size_t)(LOGIT_ROWS_PER_PASS * w->vocab);    /* logits */
     sizes[10] = (size_t)(w->head_dim / 2);                  /* inv_freq */
+    sizes[11] = LOGIT_ROWS_PER_PASS;                        /* token (int32, the size of a float) */
 }
 
 static size_t llama_state_bytes(const mlxe_model_weights *w, int64_t max_rows) {
-    size_t sizes[11], total = 0;
+    size_t sizes[N_STATE_BUFFERS], total = 0;
     scratch_sizes(w, max_rows, sizes);
-    for (int i = 0; i < 11; i++) total += sizes[i] * sizeof(float);
+    for (int i = 0; i < N_STATE_BUFFERS; i++) total += sizes[i] * sizeof(float);
     return total;
 }
 
 static float **state_buffer(mlxe_forward_state *s, int i) {
-    float **buffers[11] = {&s->x,   &s->xb,   &s->q,    &s->k,      &s->v,       &s->att,
-                           &s->gate, &s->up,  &s->last, &s->logits, &s->inv_freq};
+    float **buffers[N_STATE_BUFFERS] = {&s->x,    &s->xb, &s->q,    &s->k,      &s->v,        &s->att,
+                                        &s->gate, &s->up, &s->last, &s->logits, &s->inv_freq, &s->token};
     return buffers[i];
 }
 
@@ -441,7 +445,7 @@ static void llama_state_free(mlxe_forward_state *s) {
     if (!s) return;
     const mlxe_model_weights *w = s->weights;
     for (int b = 0; b < GRAPH_BUCKETS && w->ops->graph_free; b++) w->ops->graph_free(w->dev, s->graphs[b]);
-    for (int i = 0; i < 11; i++)
+    for (int i = 0; i < N_STATE_BUFFERS; i++)
         if (*state_buffer(s, i)) w->ops->free(w->dev, *state_buffer(s, i));
     free(s->inv_freq_host);
     free(s);
@@ -468,9 +472,9 @@ static mlxe_status llama_state_create(const mlxe_model_weights *w, int64_t max_r
         llama_state_free(s);
         return mlxe_error_set(err, MLXE_ERR_OUT_OF_MEMORY, "out of memory creating a context");
     }
-    size_t sizes[11];
+    size_t sizes[N_STATE_BUFFERS];
     scratch_sizes(w, max_rows, sizes);
-    for (int i = 0; i < 11; i++) {
+    for (int i = 0; i < N_STATE_BUFFERS; i++) {
         void *buffer = NULL;
         mlxe_status st = w->ops->alloc(w->dev, sizes[i] * sizeof(float), &buffer, err);
         if (st != MLXE_OK) {
@@ -503,13 +507,20 @@ static void forward_layers(const mlxe_model_weights *w, mlxe_forward_state *s, c
         const llama_layer *layer = &w->layers[l];
 
         /* ---- self-attention block ---- */
-        /* xb = input_layernorm(x)                                 xb: [n, hidden] */
-        ops->rms_norm(dev, s->x, &layer->input_norm, n, hidden, w->eps, s->xb);
-        /* q = q_proj(xb), k = k_proj(xb), v = v_proj(xb)
-         *   q: [n, n_heads, head_dim]   k, v: [n, n_kv_heads, head_dim] */
-        ops->matmul(dev, s->xb, n, &layer->q_proj, s->q);
-        ops->matmul(dev, s->xb, n, &layer->k_proj, s->k);
-        ops->matmul(dev, s->xb, n, &layer->v_proj, s->v);
+        /* xb = input_layernorm(x)                                 xb: [n, hidden]
+         * q = q_proj(xb), k = k_proj(xb), v = v_proj(xb)
+         *   q: [n, n_heads, head_dim]   k, v: [n, n_kv_heads, head_dim]
+         * (a device with matmul_multi may fold the norm into the projections) */
+        if (ops->matmul_multi) {
+            const mlxe_matrix *projections[3] = {&layer->q_proj, &layer->k_proj, &layer->v_proj};
+            float *outputs[3] = {s->q, s->k, s->v};
+            ops->matmul_multi(dev, s->x, n, &layer->input_norm, w->eps, s->xb, 3, projections, outputs);
+        } else {
+            ops->rms_norm(dev, s->x, &layer->input_norm, n, hidden, w->eps, s->xb);
+            ops->matmul(dev, s->xb, n, &layer->q_proj, s->q);
+            ops->matmul(dev, s->xb, n, &layer->k_proj, s->k);
+            ops->matmul(dev, s->xb, n, &layer->v_proj, s->v);
+        }
         if (layer->q_bias.size) ops->add_bias(dev, s->q, n, &layer->q_bias);
         if (layer->k_bias.size) ops->add_bias(dev, s->k, n, &layer->k_bias);
         if (layer->v_bias.size) ops->add_bias(dev, s->v, n, &layer->v_bias);
@@ -518,13 +529,18 @@ static void forward_layers(const mlxe_model_weights *w, mlxe_forward_state *s, c
             ops->rms_norm(dev, s->q, &layer->q_norm, n * w->n_heads, w->head_dim, w->eps, s->q);
             ops->rms_norm(dev, s->k, &layer->k_norm, n * w->n_kv_heads, w->head_dim, w->eps, s->k);
         }
-        /* q, k = apply_rotary_pos_emb(q, k, cos, sin) */
-        ops->rope(dev, s->q, n, w->n_heads, w->head_dim, batch->positions, s->inv_freq, s->attention_scale);
-        ops->rope(dev, s->k, n, w->n_kv_heads, w->head_dim, batch->positions, s->inv_freq,
-                  s->attention_scale);
-        /* past_key_value.update(k, v): cache[slot][:, pos] = k, v */
-        ops->kv_store(dev, s->k, s->v, n, w->n_kv_heads, w->head_dim, kv->k[l], kv->v[l], kv->capacity,
-                      batch->slots, batch->positions);
+        /* q, k = apply_rotary_pos_emb(q, k, cos, sin)
+         * past_key_value.update(k, v): cache[slot][:, pos] = k, v */
+        if (ops->rope_kv_store) {
+            ops->rope_kv_store(dev, s->q, s->k, s->v, n, w->n_heads, w->n_kv_heads, w->head_dim, batch->positions,
+                               s->inv_freq, s->attention_scale, kv->k[l], kv->v[l], kv->capacity, batch->slots);
+        } else {
+            ops->rope(dev, s->q, n, w->n_heads, w->head_dim, batch->positions, s->inv_freq, s->attention_scale);
+            ops->rope(dev, s->k, n, w->n_kv_heads, w->head_dim, batch->positions, s->inv_freq,
+                      s->attention_scale);
+            ops->kv_store(dev, s->k, s->v, n, w->n_kv_heads, w->head_dim, kv->k[l], kv->v[l], kv->capacity,
+                          batch->slots, batch->positions);
+        }
         /* att = softmax(q k^T * scale + causal/window mask) v       att: [n, n_heads, head_dim] */
         mlxe_attention_args args = {
             .n_rows = n,
@@ -544,25 +560,46 @@ static void forward_layers(const mlxe_model_weights *w, mlxe_forward_state *s, c
         };
         ops->attention(dev, &args);
         /* x = x + o_proj(att)                                     xb: [n, hidden] */
-        ops->matmul(dev, s->att, n, &layer->o_proj, s->xb);
-        if (layer->o_bias.size) ops->add_bias(dev, s->xb, n, &layer->o_bias);
-        ops->add(dev, s->x, s->xb, n * hidden);
+        if (ops->matmul_add && !layer->o_bias.size) {
+            ops->matmul_add(dev, s->att, n, &layer->o_proj, s->x);
+        } else {
+            ops->matmul(dev, s->att, n, &layer->o_proj, s->xb);
+            if (layer->o_bias.size) ops->add_bias(dev, s->xb, n, &layer->o_bias);
+            ops->add(dev, s->x, s->xb, n * hidden);
+        }
 
         /* ---- MLP block ---- */
-        /* xb = post_attention_layernorm(x) */
-        ops->rms_norm(dev, s->x, &layer->post_attention_norm, n, hidden, w->eps, s->xb);
-        /* gate = gate_proj(xb), up = up_proj(xb)                  gate, up: [n, ffn] */
-        ops->matmul(dev, s->xb, n, &layer->gate_proj, s->gate);
-        ops->matmul(dev, s->xb, n, &layer->up_proj, s->up);
-        if (layer->gate_bias.size) ops->add_bias(dev, s->gate, n, &layer->gate_bias);
-        if (layer->up_bias.size) ops->add_bias(dev, s->up, n, &layer->up_bias);
-        /* gate = silu(gate) * up */
-        ops->silu_mul(dev, s->gate, s->up, s->gate, n * ffn);
+        /* xb = post_attention_layernorm(x)
+         * gate = gate_proj(xb), up = up_proj(xb)                  gate, up: [n, ffn]
+         * gate = silu(gate) * up */
+        if (ops->matmul_swiglu && !layer->gate_bias.size && !layer->up_bias.size) {
+            ops->matmul_swiglu(dev, s->x, n, &layer->post_attention_norm, w->eps, s->xb, &layer->gate_proj,
+                               &layer->up_proj, s->gate, s->up);
+        } else {
+            ops->rms_norm(dev, s->x, &layer->post_attention_norm, n, hidden, w->eps, s->xb);
+            ops->matmul(dev, s->xb, n, &layer->gate_proj, s->gate);
+            ops->matmul(dev, s->xb, n, &layer->up_proj, s->up);
+            if (layer->gate_bias.size) ops->add_bias(dev, s->gate, n, &layer->gate_bias);
+            if (layer->up_bias.size) ops->add_bias(dev, s->up, n, &layer->up_bias);
+            ops->silu_mul(dev, s->gate, s->up, s->gate, n * ffn);
+        }
         /* x = x + down_proj(gate) */
-        ops->matmul(dev, s->gate, n, &layer->down_proj, s->xb);
-        if (layer->down_bias.size) ops->add_bias(dev, s->xb, n, &layer->down_bias);
-        ops->add(dev, s->x, s->xb, n * hidden);
+        if (ops->matmul_add && !layer->down_bias.size) {
+            ops->matmul_add(dev, s->gate, n, &layer->down_proj, s->x);
+        } else {
+            ops->matmul(dev, s->gate, n, &layer->down_proj, s->xb);
+            if (layer->down_bias.size) ops->add_bias(dev, s->xb, n, &layer->down_bias);
+            ops->add(dev, s->x, s->xb, n * hidden);
+        }
     }
+}
+
+/* The end of a one-token decode step: the final norm, the logits and (where
+ * the device has it) their argmax, the greedy token. */
+static void decode_tail(const mlxe_model_weights *w, mlxe_forward_state *s) {
+    w->ops->rms_norm(w->dev, s->x, &w->final_norm, 1, w->hidden, w->eps, s->last);
+    w->ops->matmul(w->dev, s->last, 1, &w->lm_head, s->logits);
+    if (w->ops->argmax) w->ops->argmax(w->dev, s->logits, 1, w->vocab, (int32_t *)(void *)s->token);
 }
 
 /* The decode step of one token as a recorded graph (runtime/ops.h
@@ -589,8 +626,7 @@ static bool decode_step_graph(const mlxe_model_weights *w, mlxe_forward_state *s
     if (!s->graph_warm[bucket]) {
         s->graph_warm[bucket] = true;
         forward_layers(w, s, kv, batch, kv_length);
-        ops->rms_norm(w->dev, s->x, &w->final_norm, 1, w->hidden, w->eps, s->last);
-        ops->matmul(w->dev, s->last, 1, &w->lm_head, s->logits);
+        decode_tail(w, s);
         return true;
     }
     if (!ops->graph_begin(w->dev)) {
@@ -598,8 +634,7 @@ static bool decode_step_graph(const mlxe_model_weights *w, mlxe_forward_state *s
         return false;
     }
     forward_layers(w, s, kv, batch, kv_length);
-    ops->rms_norm(w->dev, s->x, &w->final_norm, 1, w->hidden, w->eps, s->last);
-    ops->matmul(w->dev, s->last, 1, &w->lm_head, s->logits);
+    decode_tail(w, s);
     s->graphs[bucket] = ops->graph_end(w->dev);
     if (!s->graphs[bucket] || !ops->graph_launch(w->dev, s->graphs[bucket])) {
         MLXE_DEBUG(MLXE_LOG_CAT_MODEL, "decode step not recordable on %s: graphs off for this context",
@@ -624,8 +659,16 @@ static void llama_forward(const mlxe_model_weights *w, mlxe_forward_state *s, co
         if (seq_len != s->inv_freq_seq_len) update_rope(w, s, seq_len);
     }
 
+    /* greedy: the argmax on the device, one int32 copied back, the logits
+     * kept for copy_logits */
+    if (batch->greedy_token) *batch->greedy_token = -1;
+    const bool greedy = batch->greedy_token && ops->argmax && batch->n_logit_rows == 1;
+    int32_t *token = (int32_t *)(void *)s->token;
     if (decode_step_graph(w, s, kv, batch)) {
-        ops->download(dev, batch->logits, s->logits, (size_t)w->vocab * sizeof(float));
+        if (greedy)
+            ops->download(dev, batch->greedy_token, token, sizeof(int32_t));
+        else
+            ops->download(dev, batch->logits, s->logits, (size_t)w->vocab * sizeof(float));
         return;
     }
     forward_layers(w, s, kv, batch, batch->max_position + 1);
@@ -640,9 +683,18 @@ static void llama_forward(const mlxe_model_weights *w, mlxe_forward_state *s, co
             ops->rms_norm(dev, s->x + row * hidden, &w->final_norm, 1, hidden, w->eps, s->last + j * hidden);
         }
         ops->matmul(dev, s->last, count, &w->lm_head, s->logits);
-        ops->download(dev, batch->logits + first * w->vocab, s->logits,
-                      (size_t)(count * w->vocab) * sizeof(float));
+        if (greedy) {
+            ops->argmax(dev, s->logits, 1, w->vocab, token);
+            ops->download(dev, batch->greedy_token, token, sizeof(int32_t));
+        } else {
+            ops->download(dev, batch->logits + first * w->vocab, s->logits,
+                          (size_t)(count * w->vocab) * sizeof(float));
+        }
     }
+}
+
+static void llama_copy_logits(const mlxe_model_weights *w, mlxe_forward_state *s, float *host) {
+    w->ops->download(w->dev, host, s->logits, (size_t)w->vocab * sizeof(float));
 }
 
 const mlxe_model_family mlxe_llama_family = {
@@ -655,4 +707,5 @@ const mlxe_model_family mlxe_llama_family = {
     .state_free = llama_state_free,
     .state_bytes = llama_state_bytes,
     .forward = llama_forward,
+    .copy_logits = llama_copy_logits,
 };

@@ -42,6 +42,13 @@ typedef struct mlxe_forward_batch {
     int64_t n_logit_rows;
     const int32_t *logit_rows; /* host [n_logit_rows]: rows (ascending) whose logits are wanted */
     float *logits;             /* host [n_logit_rows][vocab_size] */
+    /* Optional (NULL: unused). For a batch with one row wanting logits, on a
+     * device that computes argmax itself (ops->argmax): that row's argmax
+     * (the greedy token, the CPU sampler's rule) is written here and
+     * `logits` is NOT filled; the logits stay in the state until the next
+     * forward, and family->copy_logits fetches them. Where the device cannot,
+     * *greedy_token is set to -1 and `logits` is filled as usual. */
+    int32_t *greedy_token;
 } mlxe_forward_batch;
 
 typedef struct mlxe_model_family mlxe_model_family;
@@ -68,6 +75,9 @@ struct mlxe_model_family {
      * Arguments are checked by the caller; this never fails. */
     void (*forward)(const mlxe_model_weights *weights, mlxe_forward_state *state,
                     const mlxe_kv_view *kv, const mlxe_forward_batch *batch);
+    /* Copies the logits row a forward with greedy_token kept on the device
+     * into host (vocab_size floats). */
+    void (*copy_logits)(const mlxe_model_weights *weights, mlxe_forward_state *state, float *host);
 };
 
 /* The family that runs config.json's model_type, or NULL. */

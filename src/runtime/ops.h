@@ -125,6 +125,37 @@ typedef struct mlxe_ops {
      * asynchronously). download also waits, but reports nothing. */
     mlxe_status (*synchronize)(mlxe_device *dev, mlxe_error *err);
 
+    /* ---- optional fused ops (NULL where a device has none: the models
+     * then use the plain ops above) ---- */
+    /* y[r][o] += sum_i x[r][i] * w[o][i]: matmul with the residual add in
+     * its epilogue (one pass over y instead of a matmul and an add). */
+    void (*matmul_add)(mlxe_device *dev, const float *x, int64_t n_rows, const mlxe_matrix *w, float *y);
+    /* The projections of one input, optionally normalised first: with
+     * norm (not NULL) the input is rms_norm(x, norm, eps) — normed
+     * ([n_rows][cols], device) may receive it, as scratch — else x.
+     * matmul_multi: y[i] = input · w[i]ᵀ for n_out (1 to 3) matrices of the
+     * same columns and storage (q, k and v). matmul_swiglu: out[r][o] =
+     * silu(input[r]·gate[o]) * (input[r]·up[o]) for gate and up of the same
+     * shape (SwiGLU's two projections and its gate in one pass); up_scratch
+     * ([n_rows][gate->rows]) may be overwritten. */
+    void (*matmul_multi)(mlxe_device *dev, const float *x, int64_t n_rows, const mlxe_vector *norm, float eps,
+                         float *normed, int n_out, const mlxe_matrix *const *w, float *const *y);
+    void (*matmul_swiglu)(mlxe_device *dev, const float *x, int64_t n_rows, const mlxe_vector *norm, float eps,
+                          float *normed, const mlxe_matrix *gate, const mlxe_matrix *up, float *out,
+                          float *up_scratch);
+    /* rope(q) in place, then kv_store of rope(k) and v: the results of
+     * rope(q), rope(k), kv_store(k, v) in one pass (k itself is left
+     * unrotated). Arguments as those ops'. */
+    void (*rope_kv_store)(mlxe_device *dev, float *q, const float *k, const float *v, int64_t n_rows,
+                          int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, const int32_t *positions,
+                          const float *inv_freq, float attention_scale, float *k_cache, float *v_cache,
+                          int64_t capacity, const int32_t *slots);
+    /* out[r] = the index of the largest x[r][i], i < n (device memory, out:
+     * int32 [n_rows]): the CPU sampler's greedy rule exactly — the lowest
+     * index among equal maxima, NaN never beats a number, 0 when all are
+     * NaN. Lets a decode step copy back one id instead of the logits. */
+    void (*argmax)(mlxe_device *dev, const float *x, int64_t n_rows, int64_t n, int32_t *out);
+
     /* ---- recorded op sequences (optional: NULL on the CPU) ----
      * A GPU can record the ops queued between graph_begin and graph_end
      * (they are recorded, NOT run) and replay them with graph_launch at a

@@ -299,6 +299,68 @@ static void test_fixtures_on_gpu(void **state) {
                   greedy_checked, greedy_default_mismatches);
 }
 
+/* mlxe_context_decode_greedy: the token chosen on the GPU is the CPU
+ * sampler's greedy choice over the logits of a plain decode of the same
+ * tokens, and those logits, fetched on demand, are the plain decode's. */
+static void test_greedy_on_device(void **state) {
+    (void)state;
+    require_gpu();
+    mlxe_model *gpu = load_on(MODELS "/llama-f32", "cuda", false);
+    const int64_t vocab = mlxe_model_vocab_size(gpu);
+    mlxe_context *plain = context_for(gpu, 8), *greedy = context_for(gpu, 8);
+    mlxe_sampler_options so;
+    mlxe_sampler_options_init(&so);
+    mlxe_sampler *sampler = NULL;
+    mlxe_error err;
+    assert_int_equal(mlxe_sampler_create(&so, vocab, &sampler, &err), MLXE_OK);
+    assert_true(mlxe_sampler_is_plain_greedy(sampler));
+    int32_t token = 3, seq = 0;
+    for (int32_t position = 0; position < 20; position++) {
+        mlxe_batch b = {.n_tokens = 1, .tokens = &token, .positions = &position, .seq_ids = &seq, .logits = NULL};
+        assert_int_equal(mlxe_context_decode(plain, &b, &err), MLXE_OK);
+        int32_t on_device = -2;
+        assert_int_equal(mlxe_context_decode_greedy(greedy, &b, &on_device, &err), MLXE_OK);
+        const float *want = mlxe_context_logits(plain, 0);
+        int32_t expected = mlxe_sampler_sample(sampler, want);
+        assert_int_equal(on_device, expected);
+        if (position % 3 == 0) { /* the kept logits, fetched now */
+            const float *got = mlxe_context_logits(greedy, 0);
+            assert_non_null(got);
+            for (int64_t i = 0; i < vocab; i++) assert_true(fabsf(got[i] - want[i]) <= 1e-6f * (1.0f + fabsf(want[i])));
+        }
+        token = on_device;
+    }
+    /* a batch of two rows wanting logits: no device choice, logits as usual */
+    int32_t tokens[2] = {5, 6}, positions[2] = {20, 21}, seqs[2] = {0, 0};
+    int8_t want_logits[2] = {1, 1};
+    mlxe_batch two = {.n_tokens = 2, .tokens = tokens, .positions = positions, .seq_ids = seqs, .logits = want_logits};
+    int32_t none = 0;
+    assert_int_equal(mlxe_context_decode_greedy(greedy, &two, &none, &err), MLXE_OK);
+    assert_int_equal(none, -1);
+    assert_non_null(mlxe_context_logits(greedy, 1));
+    mlxe_sampler_free(sampler);
+    mlxe_context_free(plain);
+    mlxe_context_free(greedy);
+    mlxe_model_free(gpu);
+}
+
+/* The same call on the CPU (runs without a GPU): no device choice, the
+ * logits as after mlxe_context_decode; a NULL token is refused. */
+static void test_greedy_on_cpu(void **state) {
+    (void)state;
+    mlxe_model *cpu = load_on(MODELS "/llama-f32", "cpu", false);
+    mlxe_context *on_cpu = context_for(cpu, 8);
+    mlxe_error err;
+    int32_t token = 3, position = 0, seq = 0, none = 0;
+    mlxe_batch b = {.n_tokens = 1, .tokens = &token, .positions = &position, .seq_ids = &seq, .logits = NULL};
+    assert_int_equal(mlxe_context_decode_greedy(on_cpu, &b, &none, &err), MLXE_OK);
+    assert_int_equal(none, -1);
+    assert_non_null(mlxe_context_logits(on_cpu, 0));
+    assert_int_equal(mlxe_context_decode_greedy(on_cpu, &b, NULL, &err), MLXE_ERR_INVALID_ARGUMENT);
+    mlxe_context_free(on_cpu);
+    mlxe_model_free(cpu);
+}
+
 /* Free memory capped below what the weights need: the load refuses before
  * allocating; capped just above it: the load works and a context whose KV
  * cache cannot fit is refused, naming the n_ctx that would fit. */
@@ -368,6 +430,8 @@ int main(void) {
         cmocka_unit_test(test_device_strings),
         cmocka_unit_test(test_memory_checks),
         cmocka_unit_test(test_fixtures_on_gpu),
+        cmocka_unit_test(test_greedy_on_device),
+        cmocka_unit_test(test_greedy_on_cpu),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

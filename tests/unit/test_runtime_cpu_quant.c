@@ -86,8 +86,7 @@ static void check_quantized_matmul(int bits) {
                         /* The avx512-int8 kernels for 4 and 8 bits quantize the activations to int8
                          * per group (dx = max|x| / 127): each element may move by dx / 2, weighted
                          * by |scale * q| <= magnitude (kernels_avx512.c). */
-                        if (strcmp(configs[c].kernels, "avx512-int8") == 0 && (bits == 4 || bits == 8) &&
-                            n_rows < 4) {
+                        if (strcmp(configs[c].kernels, "avx512-int8") == 0 && (bits == 4 || bits == 8)) {
                             for (int64_t g0 = 0; g0 < cols; g0 += group_size) {
                                 double max_abs = 0, weight = 0;
                                 for (int64_t k = g0; k < g0 + group_size; k++) {

@@ -11,6 +11,8 @@
  * and integer arrays passed from host memory. Skips without a GPU. */
 #include "runtime_cuda_test.h"
 
+#include "mlxengine/sampler.h"
+
 typedef struct gpu_fixture {
     mlxe_device *gpu, *cpu;
     const mlxe_ops *g, *c;
@@ -261,6 +263,407 @@ static void test_matmul_quantized(void **state) {
         }
     }
     mlxe_device_free(split_gpu);
+}
+
+/* ---- fused decode ops: matmul_add, argmax ---- */
+
+/* y += x wᵀ on the GPU against y0 + the CPU's matmul: the one-token kernels
+ * (several rows per warp, 4/8-bit with x pre-scaled), the batch kernels and
+ * the GEMM path (product in scratch, then the add); also the version-3
+ * one-token kernels (MLXE_CUDA_MATVEC=v3) the bench compares with. */
+static void check_matmul_add(gpu_fixture *f, mlxe_device *gpu, cuda_rng *rng, const mlxe_matrix *w_host,
+                             const mlxe_matrix *w_device, int64_t n_rows, double tolerance, const char *what) {
+    size_t nx = (size_t)(n_rows * w_host->cols), ny = (size_t)(n_rows * w_host->rows);
+    float *x = malloc(nx * sizeof(float)), *y0 = malloc(ny * sizeof(float)), *want = malloc(ny * sizeof(float));
+    cuda_fill(rng, x, nx, -1.0f, 1.0f);
+    cuda_fill(rng, y0, ny, -4.0f, 4.0f);
+    f->c->matmul(f->cpu, x, n_rows, w_host, want);
+    for (size_t i = 0; i < ny; i++) want[i] += y0[i];
+    float *dx = cuda_to_device(gpu, x, nx * sizeof(float));
+    float *dy = cuda_to_device(gpu, y0, ny * sizeof(float));
+    const mlxe_ops *ops = mlxe_device_ops(gpu);
+    assert_non_null(ops->matmul_add);
+    ops->matmul_add(gpu, dx, n_rows, w_device, dy);
+    float *got = malloc(ny * sizeof(float));
+    ops->download(gpu, got, dy, ny * sizeof(float));
+    cuda_expect_synchronized(gpu);
+    char label[160];
+    snprintf(label, sizeof label, "matmul_add %s, %lld tokens", what, (long long)n_rows);
+    cuda_assert_close(got, want, ny, tolerance, label);
+    ops->free(gpu, dx);
+    ops->free(gpu, dy);
+    free(x);
+    free(y0);
+    free(want);
+    free(got);
+}
+
+static void test_matmul_add(void **state) {
+    gpu_fixture *f = open_devices(state);
+    mlxe_device *v3 = gpu_with("MLXE_CUDA_MATVEC", "v3");
+    /* the one-token kernels with 1, 2 and 4 rows per warp, wherever they apply */
+    mlxe_device *rpw[3] = {gpu_with("MLXE_CUDA_MATVEC_RPW", "1"), gpu_with("MLXE_CUDA_MATVEC_RPW", "2"),
+                           gpu_with("MLXE_CUDA_MATVEC_RPW", "4")};
+    cuda_rng rng = {11};
+    static const int64_t counts[] = {1, 3, 40};
+    /* float: 70 rows (not a multiple of the 16 rows of a block), 2048 columns (several column steps) */
+    static const mlxe_dtype dtypes[] = {MLXE_DTYPE_F32, MLXE_DTYPE_F16, MLXE_DTYPE_BF16};
+    for (int d = 0; d < 3; d++) {
+        int64_t rows = 70, cols = 2048;
+        size_t element = dtypes[d] == MLXE_DTYPE_F32 ? 4 : 2;
+        void *data = cuda_random_weights(&rng, dtypes[d], (size_t)(rows * cols), -1.0f, 1.0f);
+        mlxe_matrix host = {.dtype = dtypes[d], .rows = rows, .cols = cols, .data = data};
+        mlxe_matrix device = host;
+        device.data = cuda_weights_to_device(f->gpu, data, (size_t)(rows * cols) * element);
+        for (int c = 0; c < 3; c++) {
+            double tolerance = counts[c] == 1 ? 1e-5 : gemm_tolerance(dtypes[d]);
+            check_matmul_add(f, f->gpu, &rng, &host, &device, counts[c], tolerance, cuda_dtype_name(dtypes[d]));
+            if (counts[c] == 1) check_matmul_add(f, v3, &rng, &host, &device, 1, 1e-5, "v3 kernels");
+            for (int k = 0; k < 3 && counts[c] == 1; k++) {
+                check_matmul_add(f, rpw[k], &rng, &host, &device, 1, 1e-5, "forced rows per warp");
+                check_matmul(f, rpw[k], &rng, &host, &device, 1, 1e-5, "forced rows per warp");
+            }
+        }
+        f->g->free_weights(f->gpu, (void *)device.data);
+        free(data);
+    }
+    static const int bits[] = {4, 8, 4, 8};
+    static const int groups[] = {64, 32, 128, 64};
+    for (int b = 0; b < 4; b++) {
+        quantized_weights q;
+        mlxe_dtype scale_dtype = b == 3 ? MLXE_DTYPE_F16 : MLXE_DTYPE_BF16;
+        make_quantized(f, &rng, 45, (int64_t)groups[b] * 6, bits[b], groups[b], scale_dtype, &q);
+        for (int c = 0; c < 3; c++)
+            check_matmul_add(f, f->gpu, &rng, &q.host, &q.device, counts[c], counts[c] <= 8 ? 2e-5 : 1.5e-2,
+                             "quantized");
+        check_matmul_add(f, v3, &rng, &q.host, &q.device, 1, 2e-5, "quantized, v3 kernels");
+        for (int k = 0; k < 3; k++) {
+            check_matmul_add(f, rpw[k], &rng, &q.host, &q.device, 1, 2e-5, "quantized, forced rows per warp");
+            check_matmul(f, rpw[k], &rng, &q.host, &q.device, 1, 2e-5, "quantized, forced rows per warp");
+        }
+        free_quantized(f, &q);
+    }
+    mlxe_device_free(v3);
+    for (int k = 0; k < 3; k++) mlxe_device_free(rpw[k]);
+}
+
+/* SwiGLU of two projections against the CPU's matmul, matmul, silu_mul:
+ * one launch for a token (every rows-per-warp variant), the three ops for
+ * a batch, and with the fused ops off (MLXE_CUDA_FUSED=0: the op is absent). */
+/* RMSNorm gains for the folded norm: host and device copies (BF16, as models store them). */
+typedef struct norm_gains {
+    mlxe_vector host, device;
+} norm_gains;
+
+static void make_norm(gpu_fixture *f, cuda_rng *rng, int64_t size, norm_gains *g) {
+    void *data = cuda_random_weights(rng, MLXE_DTYPE_BF16, (size_t)size, 0.5f, 1.5f);
+    g->host = (mlxe_vector){.dtype = MLXE_DTYPE_BF16, .size = size, .data = data};
+    g->device = g->host;
+    g->device.data = cuda_weights_to_device(f->gpu, data, (size_t)size * 2);
+}
+
+static void free_norm(gpu_fixture *f, norm_gains *g) {
+    f->g->free_weights(f->gpu, (void *)g->device.data);
+    free((void *)g->host.data);
+}
+
+/* x, or the CPU's rms_norm of x (eps 1e-5) when norm is given: the oracle's input. */
+static float *oracle_input(gpu_fixture *f, const float *x, int64_t n_rows, int64_t cols, const norm_gains *norm) {
+    float *in = malloc((size_t)(n_rows * cols) * sizeof(float));
+    memcpy(in, x, (size_t)(n_rows * cols) * sizeof(float));
+    if (norm) f->c->rms_norm(f->cpu, x, &norm->host, n_rows, cols, 1e-5f, in);
+    return in;
+}
+
+static void check_swiglu(gpu_fixture *f, mlxe_device *gpu, cuda_rng *rng, const mlxe_matrix *gate_host,
+                         const mlxe_matrix *gate_device, const mlxe_matrix *up_host, const mlxe_matrix *up_device,
+                         int64_t n_rows, double tolerance, const char *what, const norm_gains *norm) {
+    size_t nx = (size_t)(n_rows * gate_host->cols), ny = (size_t)(n_rows * gate_host->rows);
+    float *x = malloc(nx * sizeof(float)), *want = malloc(ny * sizeof(float)), *up = malloc(ny * sizeof(float));
+    cuda_fill(rng, x, nx, -1.0f, 1.0f);
+    float *in = oracle_input(f, x, n_rows, gate_host->cols, norm);
+    f->c->matmul(f->cpu, in, n_rows, gate_host, want);
+    f->c->matmul(f->cpu, in, n_rows, up_host, up);
+    f->c->silu_mul(f->cpu, want, up, want, (int64_t)ny);
+    free(in);
+    const mlxe_ops *ops = mlxe_device_ops(gpu);
+    float *dx = cuda_to_device(gpu, x, nx * sizeof(float));
+    float *dout = poisoned_on(gpu, ny), *dscratch = poisoned_on(gpu, ny), *dnormed = poisoned_on(gpu, nx);
+    ops->matmul_swiglu(gpu, dx, n_rows, norm ? &norm->device : NULL, 1e-5f, dnormed, gate_device, up_device, dout,
+                       dscratch);
+    float *got = download_from(gpu, dout, ny);
+    char label[160];
+    snprintf(label, sizeof label, "matmul_swiglu %s, %lld tokens%s", what, (long long)n_rows, norm ? ", normed" : "");
+    cuda_assert_close(got, want, ny, tolerance, label);
+    ops->free(gpu, dx);
+    ops->free(gpu, dout);
+    ops->free(gpu, dscratch);
+    ops->free(gpu, dnormed);
+    free(x);
+    free(want);
+    free(up);
+    free(got);
+}
+
+static void test_matmul_swiglu(void **state) {
+    gpu_fixture *f = open_devices(state);
+    mlxe_device *gpus[4] = {f->gpu, gpu_with("MLXE_CUDA_MATVEC_RPW", "1"), gpu_with("MLXE_CUDA_MATVEC_RPW", "2"),
+                            gpu_with("MLXE_CUDA_MATVEC", "v3")};
+    mlxe_device *unfused = gpu_with("MLXE_CUDA_FUSED", "0");
+    assert_null(mlxe_device_ops(unfused)->matmul_swiglu);
+    assert_null(mlxe_device_ops(unfused)->matmul_multi);
+    assert_null(mlxe_device_ops(unfused)->argmax);
+    mlxe_device_free(unfused);
+    cuda_rng rng = {13};
+    static const mlxe_dtype dtypes[] = {MLXE_DTYPE_F32, MLXE_DTYPE_BF16};
+    for (int d = 0; d < 2; d++) {
+        int64_t rows = 37, cols = 1024;
+        size_t bytes = (size_t)(rows * cols) * (dtypes[d] == MLXE_DTYPE_F32 ? 4 : 2);
+        void *gate = cuda_random_weights(&rng, dtypes[d], (size_t)(rows * cols), -1.0f, 1.0f);
+        void *up = cuda_random_weights(&rng, dtypes[d], (size_t)(rows * cols), -1.0f, 1.0f);
+        mlxe_matrix gate_host = {.dtype = dtypes[d], .rows = rows, .cols = cols, .data = gate}, up_host = gate_host;
+        up_host.data = up;
+        mlxe_matrix gate_device = gate_host, up_device = up_host;
+        gate_device.data = cuda_weights_to_device(f->gpu, gate, bytes);
+        up_device.data = cuda_weights_to_device(f->gpu, up, bytes);
+        norm_gains norm;
+        make_norm(f, &rng, cols, &norm);
+        for (int g = 0; g < 4; g++)
+            for (int normed = 0; normed < 2; normed++)
+                check_swiglu(f, gpus[g], &rng, &gate_host, &gate_device, &up_host, &up_device, 1, 2e-5,
+                             cuda_dtype_name(dtypes[d]), normed ? &norm : NULL);
+        check_swiglu(f, f->gpu, &rng, &gate_host, &gate_device, &up_host, &up_device, 2, 2e-2, "batch of 2", &norm);
+        free_norm(f, &norm);
+        f->g->free_weights(f->gpu, (void *)gate_device.data);
+        f->g->free_weights(f->gpu, (void *)up_device.data);
+        free(gate);
+        free(up);
+    }
+    static const int bits[] = {4, 8, 4};
+    static const int groups[] = {64, 32, 32};
+    for (int b = 0; b < 3; b++) {
+        quantized_weights gate, up;
+        mlxe_dtype sdt = b == 2 ? MLXE_DTYPE_F16 : MLXE_DTYPE_BF16;
+        make_quantized(f, &rng, 45, (int64_t)groups[b] * 8, bits[b], groups[b], sdt, &gate);
+        make_quantized(f, &rng, 45, (int64_t)groups[b] * 8, bits[b], groups[b], sdt, &up);
+        norm_gains norm;
+        make_norm(f, &rng, gate.host.cols, &norm);
+        for (int g = 0; g < 4; g++)
+            for (int normed = 0; normed < 2; normed++)
+                check_swiglu(f, gpus[g], &rng, &gate.host, &gate.device, &up.host, &up.device, 1, 4e-5, "quantized",
+                             normed ? &norm : NULL);
+        check_swiglu(f, f->gpu, &rng, &gate.host, &gate.device, &up.host, &up.device, 3, 4e-5, "quantized, 3 tokens",
+                     &norm);
+        free_norm(f, &norm);
+        free_quantized(f, &gate);
+        free_quantized(f, &up);
+    }
+    for (int g = 1; g < 4; g++) mlxe_device_free(gpus[g]);
+}
+
+/* matmul_multi (q, k, v of one input, with and without the folded
+ * RMSNorm) against the CPU's rms_norm and matmuls: one launch for a token
+ * on every rows-per-warp variant and the version-3 fallback, the separate
+ * ops for a batch. */
+static void check_multi(gpu_fixture *f, mlxe_device *gpu, cuda_rng *rng, int n_out, const mlxe_matrix *host,
+                        const mlxe_matrix *device, int64_t n_rows, double tolerance, const char *what,
+                        const norm_gains *norm) {
+    const int64_t cols = host[0].cols;
+    size_t nx = (size_t)(n_rows * cols);
+    float *x = malloc(nx * sizeof(float));
+    cuda_fill(rng, x, nx, -2.0f, 2.0f);
+    float *in = oracle_input(f, x, n_rows, cols, norm);
+    const mlxe_ops *ops = mlxe_device_ops(gpu);
+    float *dx = cuda_to_device(gpu, x, nx * sizeof(float)), *dnormed = poisoned_on(gpu, nx);
+    const mlxe_matrix *matrices[3];
+    float *outputs[3];
+    for (int i = 0; i < n_out; i++) {
+        matrices[i] = &device[i];
+        outputs[i] = poisoned_on(gpu, (size_t)(n_rows * host[i].rows));
+    }
+    ops->matmul_multi(gpu, dx, n_rows, norm ? &norm->device : NULL, 1e-5f, dnormed, n_out, matrices, outputs);
+    for (int i = 0; i < n_out; i++) {
+        size_t ny = (size_t)(n_rows * host[i].rows);
+        float *want = malloc(ny * sizeof(float));
+        f->c->matmul(f->cpu, in, n_rows, &host[i], want);
+        float *got = download_from(gpu, outputs[i], ny);
+        char label[160];
+        snprintf(label, sizeof label, "matmul_multi %s, output %d, %lld tokens%s", what, i, (long long)n_rows,
+                 norm ? ", normed" : "");
+        cuda_assert_close(got, want, ny, tolerance, label);
+        free(got);
+        free(want);
+        ops->free(gpu, outputs[i]);
+    }
+    ops->free(gpu, dx);
+    ops->free(gpu, dnormed);
+    free(in);
+    free(x);
+}
+
+static void test_matmul_multi(void **state) {
+    gpu_fixture *f = open_devices(state);
+    mlxe_device *gpus[4] = {f->gpu, gpu_with("MLXE_CUDA_MATVEC_RPW", "1"), gpu_with("MLXE_CUDA_MATVEC_RPW", "4"),
+                            gpu_with("MLXE_CUDA_MATVEC", "v3")};
+    cuda_rng rng = {15};
+    static const int64_t rows[3] = {96, 21, 21}; /* q, k, v of unequal size; 21: a partial block */
+    const int64_t cols = 512;
+    norm_gains norm;
+    make_norm(f, &rng, cols, &norm);
+    /* BF16 */
+    mlxe_matrix host[3], device[3];
+    for (int i = 0; i < 3; i++) {
+        void *data = cuda_random_weights(&rng, MLXE_DTYPE_BF16, (size_t)(rows[i] * cols), -1.0f, 1.0f);
+        host[i] = (mlxe_matrix){.dtype = MLXE_DTYPE_BF16, .rows = rows[i], .cols = cols, .data = data};
+        device[i] = host[i];
+        device[i].data = cuda_weights_to_device(f->gpu, data, (size_t)(rows[i] * cols) * 2);
+    }
+    for (int g = 0; g < 4; g++)
+        for (int normed = 0; normed < 2; normed++) {
+            check_multi(f, gpus[g], &rng, 3, host, device, 1, 2e-5, "BF16", normed ? &norm : NULL);
+            check_multi(f, gpus[g], &rng, 2, host, device, 1, 2e-5, "BF16, two", normed ? &norm : NULL);
+        }
+    check_multi(f, f->gpu, &rng, 3, host, device, 5, 2e-2, "BF16 batch", &norm);
+    for (int i = 0; i < 3; i++) {
+        f->g->free_weights(f->gpu, (void *)device[i].data);
+        free((void *)host[i].data);
+    }
+    /* quantized: 4-bit group 64, 8-bit group 32 */
+    static const int bits[] = {4, 8};
+    static const int groups[] = {64, 32};
+    for (int b = 0; b < 2; b++) {
+        quantized_weights q[3];
+        for (int i = 0; i < 3; i++) {
+            make_quantized(f, &rng, rows[i], cols, bits[b], groups[b], MLXE_DTYPE_BF16, &q[i]);
+            host[i] = q[i].host;
+            device[i] = q[i].device;
+        }
+        for (int g = 0; g < 4; g++)
+            for (int normed = 0; normed < 2; normed++)
+                check_multi(f, gpus[g], &rng, 3, host, device, 1, 4e-5, "quantized", normed ? &norm : NULL);
+        check_multi(f, f->gpu, &rng, 3, host, device, 3, 4e-5, "quantized batch", &norm);
+        for (int i = 0; i < 3; i++) free_quantized(f, &q[i]);
+    }
+    free_norm(f, &norm);
+    for (int g = 1; g < 4; g++) mlxe_device_free(gpus[g]);
+}
+
+/* rope_kv_store against the CPU's rope, rope, kv_store: q rotated in
+ * place, the cache rows of rotated k and of v; k left as it was. */
+static void test_rope_kv_store(void **state) {
+    gpu_fixture *f = open_devices(state);
+    cuda_rng rng = {14};
+    const int64_t n_rows = 3, n_heads = 8, n_kv_heads = 2, head_dim = 64, half = 32, capacity = 40, n_slots = 2;
+    int32_t positions[3] = {7, 39, 0}, slots[3] = {1, 0, 0};
+    float inv_freq[32];
+    for (int64_t j = 0; j < half; j++) inv_freq[j] = powf(10000.0f, -2.0f * (float)j / (float)head_dim);
+    size_t nq = (size_t)(n_rows * n_heads * head_dim), nk = (size_t)(n_rows * n_kv_heads * head_dim);
+    size_t cache_n = (size_t)(n_slots * n_kv_heads * capacity * head_dim);
+    float *q = malloc(nq * 4), *k = malloc(nk * 4), *v = malloc(nk * 4);
+    float *want_q = malloc(nq * 4), *want_k = malloc(nk * 4);
+    float *k_cache = calloc(cache_n, 4), *v_cache = calloc(cache_n, 4);
+    cuda_fill(&rng, q, nq, -2.0f, 2.0f);
+    cuda_fill(&rng, k, nk, -2.0f, 2.0f);
+    cuda_fill(&rng, v, nk, -2.0f, 2.0f);
+    memcpy(want_q, q, nq * 4);
+    memcpy(want_k, k, nk * 4);
+    f->c->rope(f->cpu, want_q, n_rows, n_heads, head_dim, positions, inv_freq, 0.9f);
+    f->c->rope(f->cpu, want_k, n_rows, n_kv_heads, head_dim, positions, inv_freq, 0.9f);
+    f->c->kv_store(f->cpu, want_k, v, n_rows, n_kv_heads, head_dim, k_cache, v_cache, capacity, slots, positions);
+    float *dq = cuda_to_device(f->gpu, q, nq * 4), *dk = cuda_to_device(f->gpu, k, nk * 4);
+    float *dv = cuda_to_device(f->gpu, v, nk * 4);
+    float *dk_cache = cuda_to_device(f->gpu, k_cache, cache_n * 4);
+    float *dv_cache = cuda_to_device(f->gpu, v_cache, cache_n * 4);
+    /* the cache starts as the CPU's before the write: zero */
+    float *zeros = calloc(cache_n, 4);
+    f->g->upload(f->gpu, dk_cache, zeros, cache_n * 4);
+    f->g->upload(f->gpu, dv_cache, zeros, cache_n * 4);
+    int32_t *dpositions = cuda_to_device(f->gpu, positions, sizeof positions);
+    int32_t *dslots = cuda_to_device(f->gpu, slots, sizeof slots);
+    float *dinv = cuda_to_device(f->gpu, inv_freq, sizeof inv_freq);
+    f->g->rope_kv_store(f->gpu, dq, dk, dv, n_rows, n_heads, n_kv_heads, head_dim, dpositions, dinv, 0.9f, dk_cache,
+                        dv_cache, capacity, dslots);
+    float *got = download(f, dq, nq);
+    cuda_assert_close(got, want_q, nq, 1e-6, "rope_kv_store q");
+    free(got);
+    got = download(f, dk_cache, cache_n);
+    cuda_assert_close(got, k_cache, cache_n, 1e-6, "rope_kv_store key cache");
+    free(got);
+    got = download(f, dv_cache, cache_n);
+    cuda_assert_close(got, v_cache, cache_n, 0.0, "rope_kv_store value cache");
+    free(got);
+    got = download(f, dk, nk);
+    cuda_assert_close(got, k, nk, 0.0, "rope_kv_store leaves k");
+    free(got);
+    void *device[] = {dq, dk, dv, dk_cache, dv_cache, dpositions, dslots, dinv};
+    for (size_t i = 0; i < sizeof device / sizeof device[0]; i++) f->g->free(f->gpu, device[i]);
+    free(zeros);
+    free(q);
+    free(k);
+    free(v);
+    free(want_q);
+    free(want_k);
+    free(k_cache);
+    free(v_cache);
+}
+
+/* argmax against the CPU sampler's greedy choice (the oracle: the same
+ * rule must give the same token), on rows with ties, NaN, infinities, and
+ * one of only NaN; a vocabulary-sized row takes the multi-block path. */
+static void test_argmax(void **state) {
+    gpu_fixture *f = open_devices(state);
+    cuda_rng rng = {12};
+    static const int64_t lengths[] = {1, 5, 300, 4097, 128256};
+    for (int l = 0; l < 5; l++) {
+        const int64_t n = lengths[l];
+        mlxe_sampler_options options;
+        mlxe_sampler_options_init(&options);
+        options.temperature = 0.0f;
+        mlxe_sampler *sampler = NULL;
+        mlxe_error err;
+        assert_int_equal(mlxe_sampler_create(&options, n, &sampler, &err), MLXE_OK);
+        const int n_rows = 6;
+        float *x = malloc((size_t)(n_rows * n) * sizeof(float));
+        for (int r = 0; r < n_rows; r++) {
+            float *row = x + r * n;
+            /* few distinct values: many ties */
+            for (int64_t i = 0; i < n; i++) row[i] = (float)(cuda_rng_next(&rng) % 7) - 3.0f;
+            if (r == 1)
+                for (int64_t i = 0; i < n; i += 3) row[i] = NAN;
+            if (r == 2) {
+                row[n - 1] = INFINITY;
+                if (n > 2) row[n / 2] = INFINITY;
+            }
+            if (r == 3)
+                for (int64_t i = 0; i < n; i++) row[i] = NAN;
+            if (r == 4) {
+                for (int64_t i = 0; i < n; i++) row[i] = -INFINITY;
+                row[0] = NAN;
+            }
+            if (r == 5) cuda_fill(&rng, row, (size_t)n, -10.0f, 10.0f);
+        }
+        float *dx = cuda_to_device(f->gpu, x, (size_t)(n_rows * n) * sizeof(float));
+        int32_t *dout = cuda_to_device(f->gpu, x, (size_t)n_rows * sizeof(int32_t));
+        for (int pass = 0; pass < 2; pass++) { /* twice: the counters reset for the next launch */
+            f->g->argmax(f->gpu, dx, n_rows, n, dout);
+            int32_t got[6];
+            f->g->download(f->gpu, got, dout, sizeof got);
+            cuda_expect_synchronized(f->gpu);
+            for (int r = 0; r < n_rows; r++) {
+                int32_t want = mlxe_sampler_sample(sampler, x + r * n);
+                if (got[r] != want)
+                    fail_msg("argmax of a row of %lld (case %d): GPU %d, CPU sampler %d", (long long)n, r, got[r], want);
+            }
+        }
+        f->g->argmax(f->gpu, dx + n, 1, n, dout); /* one row */
+        int32_t one = -1;
+        f->g->download(f->gpu, &one, dout, sizeof one);
+        assert_int_equal(one, mlxe_sampler_sample(sampler, x + n));
+        f->g->free(f->gpu, dx);
+        f->g->free(f->gpu, dout);
+        free(x);
+        mlxe_sampler_free(sampler);
+    }
 }
 
 /* ---- embedding ---- */
@@ -557,6 +960,11 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_matmul_unaligned, setup, teardown),
         cmocka_unit_test_setup_teardown(test_matmul_f32_gemm_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_matmul_quantized, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_matmul_add, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_argmax, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_matmul_swiglu, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_matmul_multi, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rope_kv_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_embedding, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rms_norm, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rope, setup, teardown),

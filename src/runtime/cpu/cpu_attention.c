@@ -1,6 +1,7 @@
 /* runtime/cpu/cpu_attention.c — the KV cache write and causal attention.
  *
- * Attention is split over (token, head) pairs. Each pair runs a one-pass
+ * Attention is split over (token, head) pairs, handed out dynamically (see
+ * attention_worker). Each pair runs a one-pass
  * ("online") softmax over its positions in blocks of SCORE_BLOCK: the block's
  * scores are computed, the running maximum is raised if needed and what was
  * accumulated so far is rescaled by exp(old_max - new_max), so every exp()
@@ -8,6 +9,7 @@
  * without a scores buffer as long as the context. Accumulation is float32,
  * straight into the output row, which is divided by the sum at the end. */
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "runtime/cpu/cpu_ops.h"
@@ -31,6 +33,7 @@ void mlxe_cpu_kv_store(mlxe_device *dev, const float *k, const float *v, int64_t
 typedef struct attention_job {
     const mlxe_attention_args *args;
     const mlxe_cpu_kernels *kernels;
+    atomic_long next_pair; /* pairs handed out so far (counted from the last token back) */
 } attention_job;
 
 static void attend_one(const mlxe_cpu_kernels *kernels, const mlxe_attention_args *a, int64_t t, int64_t h) {
@@ -71,16 +74,31 @@ static void attend_one(const mlxe_cpu_kernels *kernels, const mlxe_attention_arg
     if (running_sum > 0.0f) kernels->scale(out, 1.0f / running_sum, head_dim);
 }
 
+/* A (token, head) pair costs in proportion to the token's span, which grows
+ * along a causal prefill: equal static shares would give the last worker
+ * most of the work (3/4 of it with 2 workers). So the pairs are handed out
+ * from an atomic counter in runs, the last tokens (the longest spans)
+ * first, and a worker the system deschedules holds back only its run. */
 static void attention_worker(void *ctx, int index, int count) {
-    const attention_job *job = ctx;
+    (void)index;
+    attention_job *job = ctx;
     const mlxe_attention_args *a = job->args;
-    long begin, end;
-    mlxe_split_range((long)(a->n_rows * a->n_heads), index, count, &begin, &end);
-    for (long pair = begin; pair < end; pair++) attend_one(job->kernels, a, pair / a->n_heads, pair % a->n_heads);
+    const long total = (long)(a->n_rows * a->n_heads);
+    long run = total / ((long)count * 16);
+    if (run < 1) run = 1;
+    for (;;) {
+        long first = atomic_fetch_add_explicit(&job->next_pair, run, memory_order_relaxed);
+        if (first >= total) return;
+        long last = first + run < total ? first + run : total;
+        for (long k = first; k < last; k++) {
+            long pair = total - 1 - k;
+            attend_one(job->kernels, a, pair / a->n_heads, pair % a->n_heads);
+        }
+    }
 }
 
 void mlxe_cpu_attention(mlxe_device *dev, const mlxe_attention_args *args) {
     if (args->n_rows <= 0 || args->n_heads <= 0) return;
-    attention_job job = {args, mlxe_cpu_kernels_of(dev)};
+    attention_job job = {args, mlxe_cpu_kernels_of(dev), 0};
     mlxe_cpu_run(dev, args->n_rows * args->n_heads > 1, attention_worker, &job);
 }

@@ -31,7 +31,22 @@ typedef struct mlxe_cpu_kernels {
      * cpu_quant.c's portable path is used. */
     void (*matmul_quantized)(const float *x, int64_t n_x, const mlxe_matrix *w, int64_t o_begin, int64_t o_end,
                              float *y);
+    /* Prefill (n_x >= MLXE_CPU_PREFILL_MIN_TOKENS) with activations
+     * prepared once per op in a lower precision: prefill_x_bytes says how
+     * many bytes the prepared activations of n_x tokens take for w (0: w
+     * not covered, use the float kernels), prefill_prepare_x prepares them,
+     * and prefill_matmul_x computes output rows [o_begin, o_end) from them
+     * (y's row stride is w->rows). NULL in tables without them; the
+     * avx512-int8 table has them (int8 activations for 4/8-bit weights,
+     * bf16 for BF16 weights; numerics in kernels_avx512_gemm_*.c). */
+    size_t (*prefill_x_bytes)(const mlxe_matrix *w, int64_t n_x);
+    bool (*prefill_prepare_x)(const float *x, int64_t n_x, const mlxe_matrix *w, void *buffer, size_t capacity);
+    void (*prefill_matmul_x)(const void *x_prepared, int64_t n_x, const mlxe_matrix *w, int64_t o_begin,
+                             int64_t o_end, float *y);
 } mlxe_cpu_kernels;
+
+/* From this many tokens a matmul is prefill-shaped (compute-bound). */
+#define MLXE_CPU_PREFILL_MIN_TOKENS 4
 
 extern const mlxe_cpu_kernels mlxe_cpu_kernels_generic;
 #if defined(__x86_64__)

@@ -9,11 +9,14 @@
  * a worker the system deschedules mid-op (more runnable threads than CPUs)
  * holds back only the run it has, and the others finish the matrix. */
 #include <stdatomic.h>
+#include <stdlib.h>
 
 #include "runtime/cpu/cpu_ops.h"
 
 /* Weight rows per scheduling block; a multiple of the kernels' tile. */
 #define ROW_BLOCK 4
+/* The prefill GEMMs' panel height (kernels_avx512_gemm_*.c). */
+#define PREFILL_ROW_BLOCK 32
 #define CHUNKS_PER_WORKER 8
 
 typedef struct matmul_job {
@@ -22,11 +25,16 @@ typedef struct matmul_job {
     int64_t n_rows;
     const mlxe_matrix *w;
     float *y;
+    const void *x_prepared; /* activations prepared by kernels->prefill_prepare_x, or NULL */
     atomic_long next_block; /* the first block no worker has taken */
 } matmul_job;
 
 static void matmul_rows(const matmul_job *job, int64_t o_begin, int64_t o_end) {
     const mlxe_matrix *w = job->w;
+    if (job->x_prepared) {
+        job->kernels->prefill_matmul_x(job->x_prepared, job->n_rows, w, o_begin, o_end, job->y);
+        return;
+    }
     if (w->bits != 0) {
         if (job->kernels->matmul_quantized && (w->bits == 4 || w->bits == 8))
             job->kernels->matmul_quantized(job->x, job->n_rows, w, o_begin, o_end, job->y);
@@ -43,23 +51,34 @@ static void matmul_rows(const matmul_job *job, int64_t o_begin, int64_t o_end) {
 static void matmul_worker(void *ctx, int index, int count) {
     (void)index;
     matmul_job *job = ctx;
-    const int64_t rows = job->w->rows;
-    const long n_blocks = (long)((rows + ROW_BLOCK - 1) / ROW_BLOCK);
+    const int64_t rows = job->w->rows, block = job->x_prepared ? PREFILL_ROW_BLOCK : ROW_BLOCK;
+    const long n_blocks = (long)((rows + block - 1) / block);
     long chunk = n_blocks / ((long)count * CHUNKS_PER_WORKER);
     if (chunk < 1) chunk = 1;
     for (;;) {
         long begin = atomic_fetch_add_explicit(&job->next_block, chunk, memory_order_relaxed);
         if (begin >= n_blocks) return;
         long end = begin + chunk < n_blocks ? begin + chunk : n_blocks;
-        int64_t o_begin = (int64_t)begin * ROW_BLOCK, o_end = (int64_t)end * ROW_BLOCK;
+        int64_t o_begin = (int64_t)begin * block, o_end = (int64_t)end * block;
         matmul_rows(job, o_begin, o_end < rows ? o_end : rows);
     }
 }
 
 void mlxe_cpu_matmul(mlxe_device *dev, const float *x, int64_t n_rows, const mlxe_matrix *w, float *y) {
     if (n_rows <= 0 || w->rows <= 0) return;
-    matmul_job job = {mlxe_cpu_kernels_of(dev), x, n_rows, w, y, 0};
+    const mlxe_cpu_kernels *kernels = mlxe_cpu_kernels_of(dev);
+    matmul_job job = {kernels, x, n_rows, w, y, NULL, 0};
+    /* Prefill with lower-precision activations (when the table has it and
+     * covers w): prepared once here and shared by every worker; a failed
+     * allocation falls back to the float kernels. */
+    void *prepared = NULL;
+    if (kernels->prefill_matmul_x && n_rows >= MLXE_CPU_PREFILL_MIN_TOKENS) {
+        size_t bytes = kernels->prefill_x_bytes(w, n_rows);
+        if (bytes) prepared = malloc(bytes);
+        if (prepared && kernels->prefill_prepare_x(x, n_rows, w, prepared, bytes)) job.x_prepared = prepared;
+    }
     /* Below ~64K multiply-adds the hand-off to the workers costs more than it saves. */
     bool parallel = n_rows * w->rows * w->cols >= 65536 && w->rows >= 2 * ROW_BLOCK;
     mlxe_cpu_run(dev, parallel, matmul_worker, &job);
+    free(prepared);
 }

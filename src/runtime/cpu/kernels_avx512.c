@@ -16,8 +16,10 @@
  *
  * Opt-in table "avx512-int8" (MLXE_CPU_KERNELS=avx512-int8): integer dot
  * products for 4/8-bit weights below DQ_MIN_TOKENS tokens (decode), as
- * llama.cpp does for its Q4_0/Q8_0 with Q8 activations; prefill uses the
- * float tiles, which measured faster. Not the default because the activation rounding moves the
+ * llama.cpp does for its Q4_0/Q8_0 with Q8 activations; prefill goes
+ * through the table's prefill_* entries (kernels_avx512_gemm_*.c: int8
+ * GEMM for 4/8-bit, bf16 GEMM for BF16 weights), and reaches the float
+ * tiles here only for shapes those do not cover. Not the default because the activation rounding moves the
  * logits of the tiny random test models by up to ~5% of the largest logit,
  * past the 1e-4 the fixture tests allow. The activations of a
  * token are quantized once per call to int8, one scale per weight group
@@ -39,6 +41,7 @@
 
 #include "runtime/cpu/cpu_kernels.h"
 #include "runtime/cpu/half.h"
+#include "runtime/cpu/kernels_avx512_gemm.h"
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")))
 #define INLINE_AVX512 AVX512 static inline __attribute__((always_inline))
@@ -420,9 +423,9 @@ INLINE_AVX512 void avx512_matmul_quantized_bits(int bits, const float *x, int64_
 
 AVX512 static void avx512_matmul_quantized_int8(const float *x, int64_t n_x, const mlxe_matrix *w, int64_t o_begin,
                                                 int64_t o_end, float *y) {
-    /* Prefill: the float dequantized tiles measured faster than int8 dot products
-     * here (32 vs 14-17 prefill tok/s on Qwen2.5-0.5B shapes, 2 threads); rows wider
-     * than the stack buffer: the AVX2 float kernel. */
+    /* Prefill the op did not hand to the prefill_* GEMM (shape not covered, or
+     * no memory for the prepared activations): the float dequantized tiles;
+     * rows wider than the stack buffer: the AVX2 float kernel. */
     if (n_x >= DQ_MIN_TOKENS) {
         avx512_matmul_quantized(x, n_x, w, o_begin, o_end, y);
         return;
@@ -489,6 +492,9 @@ const mlxe_cpu_kernels mlxe_cpu_kernels_avx512_int8 = {
     .axpy = avx512_axpy,
     .scale = avx512_scale,
     .matmul_quantized = avx512_matmul_quantized_int8,
+    .prefill_x_bytes = mlxe_avx512_prefill_x_bytes,
+    .prefill_prepare_x = mlxe_avx512_prefill_prepare_x,
+    .prefill_matmul_x = mlxe_avx512_prefill_matmul_x,
 };
 
 #endif

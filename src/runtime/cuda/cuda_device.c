@@ -270,6 +270,11 @@ static const mlxe_ops cuda_ops_template = {
     .upload = cuda_upload,
     .download = cuda_download,
     .matmul = mlxe_cuda_matmul,
+    .matmul_add = mlxe_cuda_matmul_add,
+    .matmul_swiglu = mlxe_cuda_matmul_swiglu,
+    .matmul_multi = mlxe_cuda_matmul_multi,
+    .rope_kv_store = mlxe_cuda_rope_kv_store,
+    .argmax = mlxe_cuda_argmax,
     .add_bias = mlxe_cuda_add_bias,
     .embedding = mlxe_cuda_embedding,
     .rms_norm = mlxe_cuda_rms_norm,
@@ -316,8 +321,8 @@ static void release_state(mlxe_cuda_state *state) {
     if (!state) return;
     cudaSetDevice(state->ordinal);
     if (state->stream) cudaStreamSynchronize(state->stream);
-    mlxe_cuda_buffer *buffers[] = {&state->convert, &state->dequant, &state->partial, &state->staging[0],
-                                   &state->staging[1], &state->staging[2]};
+    mlxe_cuda_buffer *buffers[] = {&state->convert,    &state->dequant,    &state->partial,    &state->product,
+                                   &state->sampling,   &state->staging[0], &state->staging[1], &state->staging[2]};
     for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++)
         if (buffers[i]->ptr) cudaFree(buffers[i]->ptr);
     if (state->cublas) cublasDestroy(state->cublas);
@@ -363,6 +368,11 @@ mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err
     }
     const char *split = getenv("MLXE_CUDA_MATVEC_SPLIT");
     state->matvec_split_auto = split && strcmp(split, "auto") == 0;
+    const char *matvec = getenv("MLXE_CUDA_MATVEC");
+    state->matvec_v3 = matvec && strcmp(matvec, "v3") == 0;
+    const char *rows_per_warp = getenv("MLXE_CUDA_MATVEC_RPW");
+    if (rows_per_warp && (atoi(rows_per_warp) == 1 || atoi(rows_per_warp) == 2 || atoi(rows_per_warp) == 4))
+        state->rows_per_warp = atoi(rows_per_warp);
     const char *graphs = getenv("MLXE_CUDA_GRAPH");
     state->graphs_disabled = graphs && strcmp(graphs, "0") == 0;
     const char *attention = getenv("MLXE_CUDA_ATTENTION");
@@ -385,6 +395,17 @@ mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err
     cublasSetStream(state->cublas, state->stream);
     state->ops = cuda_ops_template;
     state->ops.name = state->name;
+    /* MLXE_CUDA_FUSED=0: without the optional fused ops (argmax on the GPU,
+     * residual adds in the matvec epilogue), to measure what they bring */
+    const char *fused = getenv("MLXE_CUDA_FUSED");
+    const bool fused_off = fused && strcmp(fused, "0") == 0;
+    if (fused_off) {
+        state->ops.matmul_add = NULL;
+        state->ops.matmul_swiglu = NULL;
+        state->ops.matmul_multi = NULL;
+        state->ops.rope_kv_store = NULL;
+        state->ops.argmax = NULL;
+    }
 
     dev->kind = MLXE_DEVICE_CUDA;
     dev->n_threads = 1;
@@ -392,18 +413,22 @@ mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err
     dev->ops = &state->ops;
     MLXE_DEBUG(MLXE_LOG_CAT_RUNTIME,
                "device %s: %s, compute capability %d.%d, %d SMs, %zu MiB; kernels: prefill GEMM %s (F32 weights: "
-               "SGEMM), matrix-vector kernels up to %d rows (%d for float weights), row split %s, attention %s, decode "
-               "graphs %s",
+               "SGEMM), matrix-vector kernels up to %d rows (%d for float weights; one token: %s), row split %s, "
+               "attention %s, decode graphs %s, fused ops (greedy argmax on the GPU; one token: RMSNorm folded into "
+               "the projections of float weights, q/k/v in one launch, residual adds and SwiGLU in the matvec "
+               "epilogue; RoPE with the KV cache write) %s",
                state->name, state->gpu_name, state->cc_major, state->cc_minor, state->sm_count,
                state->total_memory >> 20,
                state->gemm_mode == MLXE_CUDA_GEMM_F32_WEIGHTS ? "F32 (weights widened, SGEMM)"
                                                               : "cuBLAS tensor cores (BF16/F16 activations)",
-               state->matvec_max_rows, state->float_matvec_max_rows, state->matvec_split_auto ? "auto" : "off",
+               state->matvec_max_rows, state->float_matvec_max_rows,
+               state->matvec_v3 ? "one row per warp (MLXE_CUDA_MATVEC=v3)" : "1-4 rows per warp, x in registers",
+               state->matvec_split_auto ? "auto" : "off",
                state->attention_mode == 1   ? "split (forced)"
                : state->attention_mode == 2 ? "warp per pair (forced)"
                : state->attention_mode == 3 ? "flash (forced where head_dim is 64 or 128)"
                                             : "split-K decode / flash or warp-per-pair prefill",
-               state->graphs_disabled ? "off (MLXE_CUDA_GRAPH=0)" : "on");
+               state->graphs_disabled ? "off (MLXE_CUDA_GRAPH=0)" : "on", fused_off ? "off (MLXE_CUDA_FUSED=0)" : "on");
     return MLXE_OK;
 }
 

@@ -101,6 +101,43 @@ __global__ void kv_store_kernel(const float *k, const float *v, int64_t n_rows, 
     }
 }
 
+/* rope on q and on k with the cache write of rotated k and of v: one
+ * thread per (row, q or kv head, pair i); the rotation is rope_kernel's,
+ * operation for operation, so the results are the same bits. */
+__global__ void rope_kv_store_kernel(float *q, const float *k, const float *v, int64_t n_rows, int64_t n_heads,
+                                     int64_t n_kv_heads, int64_t head_dim, const int32_t *positions,
+                                     const float *inv_freq, float attention_scale, float *k_cache, float *v_cache,
+                                     int64_t capacity, const int32_t *slots) {
+    const int64_t half = head_dim / 2, heads = n_heads + n_kv_heads;
+    const int64_t n = n_rows * heads * half;
+    for (int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; t < n; t += (int64_t)gridDim.x * blockDim.x) {
+        int64_t i = t % half;
+        int64_t h = t / half % heads;
+        int64_t r = t / (half * heads);
+        float angle = (float)positions[r] * inv_freq[i];
+        float s, c;
+        sincosf(angle, &s, &c);
+        c *= attention_scale;
+        s *= attention_scale;
+        if (h < n_heads) {
+            float *p = q + (r * n_heads + h) * head_dim;
+            float first = p[i], second = p[i + half];
+            p[i] = first * c - second * s;
+            p[i + half] = second * c + first * s;
+        } else {
+            const int64_t kh = h - n_heads;
+            const float *src = k + (r * n_kv_heads + kh) * head_dim;
+            const float *src_v = v + (r * n_kv_heads + kh) * head_dim;
+            const int64_t index = (((int64_t)slots[r] * n_kv_heads + kh) * capacity + positions[r]) * head_dim;
+            float first = src[i], second = src[i + half];
+            k_cache[index + i] = first * c - second * s;
+            k_cache[index + i + half] = second * c + first * s;
+            v_cache[index + i] = src_v[i];
+            v_cache[index + i + half] = src_v[i + half];
+        }
+    }
+}
+
 __global__ void silu_mul_kernel(const float *gate, const float *up, float *out, int64_t n) {
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
         float g = gate[i];
@@ -182,6 +219,23 @@ extern "C" void mlxe_cuda_kv_store(mlxe_device *dev, const float *k, const float
     kv_store_kernel<<<grid_for(n_rows * n_kv_heads * head_dim, kThreads), kThreads, 0, state->stream>>>(
         k, v, n_rows, n_kv_heads, head_dim, k_cache, v_cache, capacity, device_slots, device_positions);
     mlxe_cuda_check_launch(state, "kv_store");
+}
+
+extern "C" void mlxe_cuda_rope_kv_store(mlxe_device *dev, float *q, const float *k, const float *v, int64_t n_rows,
+                                        int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
+                                        const int32_t *positions, const float *inv_freq, float attention_scale,
+                                        float *k_cache, float *v_cache, int64_t capacity, const int32_t *slots) {
+    if (n_rows <= 0) return;
+    mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
+    cudaSetDevice(state->ordinal);
+    const int32_t *device_positions = mlxe_cuda_device_ints(state, positions, n_rows, 0);
+    const int32_t *device_slots = mlxe_cuda_device_ints(state, slots, n_rows, 1);
+    const float *device_inv_freq = mlxe_cuda_device_floats(state, inv_freq, head_dim / 2, 2);
+    rope_kv_store_kernel<<<grid_for(n_rows * (n_heads + n_kv_heads) * (head_dim / 2), kThreads), kThreads, 0,
+                           state->stream>>>(q, k, v, n_rows, n_heads, n_kv_heads, head_dim, device_positions,
+                                            device_inv_freq, attention_scale, k_cache, v_cache, capacity,
+                                            device_slots);
+    mlxe_cuda_check_launch(state, "rope_kv_store");
 }
 
 extern "C" void mlxe_cuda_silu_mul(mlxe_device *dev, const float *gate, const float *up, float *out, int64_t n) {

@@ -52,6 +52,12 @@ typedef struct mlxe_cuda_state {
     /* Split an output row over several warps on small matrices
      * (MLXE_CUDA_MATVEC_SPLIT=auto); off by default: measured slower. */
     bool matvec_split_auto;
+    /* MLXE_CUDA_MATVEC=v3: one token takes the version-3 kernels (one row
+     * per warp) instead of several rows per warp; for side-by-side timing. */
+    bool matvec_v3;
+    /* MLXE_CUDA_MATVEC_RPW=1|2|4: rows per warp of the one-token kernels,
+     * forced (and taken wherever they apply); 0 = chosen by the row count. */
+    int rows_per_warp;
     /* Attention kernel: 0 = chosen by the batch, 1 = split, 2 = warp per
      * (token, head), 3 = flash where it applies (cuda_flash_attention.cu)
      * (MLXE_CUDA_ATTENTION=split|warp|flash, for tests and benches). */
@@ -59,6 +65,8 @@ typedef struct mlxe_cuda_state {
     mlxe_cuda_buffer convert;   /* activations/weights converted for a GEMM */
     mlxe_cuda_buffer dequant;   /* quantized weights expanded to BF16 for a GEMM */
     mlxe_cuda_buffer partial;   /* split attention partial results */
+    mlxe_cuda_buffer product;   /* matmul_add through a GEMM: the product before the add */
+    mlxe_cuda_buffer sampling;  /* argmax partial results and their counters */
     mlxe_cuda_buffer staging[3]; /* integer arrays passed from host memory */
     /* Graphs (ops.h graph_*): recording off with MLXE_CUDA_GRAPH=0; the
      * epoch counts buffer reallocations, which make older recordings stale. */
@@ -98,6 +106,17 @@ bool mlxe_cuda_is_device_pointer(const void *p);
 
 /* The ops (runtime/ops.h) in the .cu files. */
 void mlxe_cuda_matmul(mlxe_device *dev, const float *x, int64_t n_rows, const mlxe_matrix *w, float *y);
+void mlxe_cuda_matmul_add(mlxe_device *dev, const float *x, int64_t n_rows, const mlxe_matrix *w, float *y);
+void mlxe_cuda_matmul_swiglu(mlxe_device *dev, const float *x, int64_t n_rows, const mlxe_vector *norm, float eps,
+                             float *normed, const mlxe_matrix *gate, const mlxe_matrix *up, float *out,
+                             float *up_scratch);
+void mlxe_cuda_matmul_multi(mlxe_device *dev, const float *x, int64_t n_rows, const mlxe_vector *norm, float eps,
+                            float *normed, int n_out, const mlxe_matrix *const *w, float *const *y);
+void mlxe_cuda_rope_kv_store(mlxe_device *dev, float *q, const float *k, const float *v, int64_t n_rows,
+                             int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, const int32_t *positions,
+                             const float *inv_freq, float attention_scale, float *k_cache, float *v_cache,
+                             int64_t capacity, const int32_t *slots);
+void mlxe_cuda_argmax(mlxe_device *dev, const float *x, int64_t n_rows, int64_t n, int32_t *out);
 void mlxe_cuda_add_bias(mlxe_device *dev, float *y, int64_t n_rows, const mlxe_vector *bias);
 void mlxe_cuda_embedding(mlxe_device *dev, const mlxe_matrix *table, const int32_t *ids, int64_t n_rows, float *out);
 void mlxe_cuda_rms_norm(mlxe_device *dev, const float *x, const mlxe_vector *weight, int64_t n_rows, int64_t dim,

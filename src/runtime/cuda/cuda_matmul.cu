@@ -66,7 +66,7 @@ template <> struct packed<MLXE_DTYPE_BF16> {
 template <int DT, int NR>
 __global__ void __launch_bounds__(kMatvecWarps * kWarp)
     matvec_kernel(const float *__restrict__ x, const uint4 *__restrict__ w, int64_t rows, int64_t cols, int n_rows,
-                  float *__restrict__ y, int split) {
+                  float *__restrict__ y, int split, bool accumulate) {
     constexpr int E = packed<DT>::count;
     __shared__ float partial[kMatvecWarps][NR];
     const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
@@ -114,14 +114,14 @@ __global__ void __launch_bounds__(kMatvecWarps * kWarp)
     if (o < rows && part == 0 && lane < NR && lane < n_rows) {
         float total = 0.0f;
         for (int p = 0; p < split; p++) total += partial[warp + p][lane];
-        y[lane * rows + o] = total;
+        y[lane * rows + o] = accumulate ? y[lane * rows + o] + total : total;
     }
 }
 
 /* Any dtype, alignment and column count; also the quantized fallback. */
 __global__ void matvec_scalar_kernel(const float *x, const void *w, int dtype, int bits, int group_size,
                                      int scale_dtype, const void *scales, const void *biases, int64_t rows,
-                                     int64_t cols, int n_rows, float *y) {
+                                     int64_t cols, int n_rows, float *y, bool accumulate) {
     const int lane = threadIdx.x % kWarp;
     const int64_t o = (int64_t)blockIdx.x * kMatvecWarps + threadIdx.x / kWarp;
     if (o >= rows) return;
@@ -139,7 +139,7 @@ __global__ void matvec_scalar_kernel(const float *x, const void *w, int dtype, i
 #pragma unroll
         for (int r = 0; r < 8; r++) {
             float sum = warp_sum(acc[r]);
-            if (lane == 0 && r0 + r < n_rows) y[(r0 + r) * rows + o] = sum;
+            if (lane == 0 && r0 + r < n_rows) y[(r0 + r) * rows + o] = accumulate ? y[(r0 + r) * rows + o] + sum : sum;
         }
     }
 }
@@ -161,7 +161,7 @@ template <int BITS, int SDT, int NR>
 __global__ void __launch_bounds__(kMatvecWarps * kWarp)
     matvec_quantized_kernel(const float *__restrict__ x, const uint4 *__restrict__ w, const void *__restrict__ scales,
                             const void *__restrict__ biases, int64_t rows, int64_t cols, int group_shift, int n_rows,
-                            float *__restrict__ y, int split) {
+                            float *__restrict__ y, int split, bool accumulate) {
     constexpr int V = 128 / BITS;          /* values per 16-byte load */
     constexpr int PER_WORD = 32 / BITS;
     constexpr uint32_t MASK = (1u << BITS) - 1u;
@@ -220,8 +220,238 @@ __global__ void __launch_bounds__(kMatvecWarps * kWarp)
     if (o < rows && part == 0 && lane < NR && lane < n_rows) {
         float total = 0.0f;
         for (int p = 0; p < split; p++) total += partial[warp + p][lane];
-        y[lane * rows + o] = total;
+        y[lane * rows + o] = accumulate ? y[lane * rows + o] + total : total;
     }
+}
+
+/* ---- one token: several output rows per warp ----
+ *
+ * Decode of a single sequence. Each warp computes R output rows (R = 1, 2
+ * or 4, chosen by the row count so small matrices still fill the GPU) and
+ * keeps the slice of x under its lanes' weight loads in registers, so x is
+ * read once per R rows (version 3 read it once per row: for 4-bit weights
+ * 8x the weight bytes, which bound the kernel on L1). The weight loads of
+ * the warp's rows (and, for float weights, of several column steps: 8
+ * loads of 16 bytes per lane in all) are issued before any arithmetic.
+ *
+ * Quantized values become floats without a shift per value: a value of a
+ * 16-bit half word, masked in place (one LOP3 with the exponent bits of
+ * 2^23), is the float 2^23 + q * 2^(b*j) for the j-th value of that half;
+ * subtracting 2^23 is exact, and the 2^(b*j) is cancelled by scaling x's
+ * element by 2^-(b*j) once when it is loaded (exact: a power of two). So
+ * each value costs the LOP3, an FADD and the FMA, in float32 as before:
+ * the same products as the CPU's, only summed in another order.
+ *
+ * Epilogues: store y, add to y (the residual), or SwiGLU over two matrices
+ * of the same shape and format read by the same warp (gate and up share
+ * the x registers): y = silu(x·gate) * (x·up). */
+constexpr int kOneTokenWarps = 4;          /* warps per block */
+constexpr int kLoadsPerLane = 8;           /* float weights: 16-byte loads in flight per lane */
+
+enum epilogue { kStore = 0, kAccumulate = 1, kSwiglu = 2 };
+
+__device__ __forceinline__ float masked_value(uint32_t half_word, uint32_t mask) {
+    return __uint_as_float((half_word & mask) | 0x4b000000u) - 8388608.0f;
+}
+
+/* What one launch computes: up to 3 segments of blocks, each its own
+ * matrix and output (q, k and v of one input in one launch), or for
+ * SwiGLU one segment over gate (w[0]) and up (w[1]). norm: when not NULL,
+ * x is RMS-normalised with these gains first (each block computes the
+ * norm itself: rms_norm folded into the projections that consume it). */
+struct one_token_job {
+    const uint4 *w[3];
+    const void *scales[3];
+    const void *biases[3];
+    float *y[3];
+    int rows[3];
+    int first_block[3];
+    int n_segments;
+    int scale_dtype;
+    const void *norm;
+    int norm_dtype;
+    float eps;
+};
+
+/* A segment's value by selection (no dynamic indexing of the parameter
+ * arrays, which would copy them to local memory). */
+template <typename T> __device__ __forceinline__ T pick(int segment, T a, T b, T c) {
+    return segment == 0 ? a : segment == 1 ? b : c;
+}
+
+/* 1 / sqrt(mean(x^2) + eps) over cols, in every thread of the block: as
+ * rms_norm_block_kernel computes it. */
+__device__ __forceinline__ float block_inverse_rms(const float *x, int cols, float eps) {
+    __shared__ float shared[32];
+    float sum = 0.0f;
+    for (int i = threadIdx.x; i < cols; i += blockDim.x) sum += x[i] * x[i];
+    return 1.0f / sqrtf(block_sum(sum, shared) / (float)cols + eps);
+}
+
+/* x[k..k+N) as the projection sees it: normed (x * inverse * gain, the
+ * CPU's order of operations) or as is. */
+template <int N>
+__device__ __forceinline__ void load_x(const float *x, int k, const one_token_job &job, float inverse, float *xs) {
+    const float4 *xv = reinterpret_cast<const float4 *>(x + k);
+#pragma unroll
+    for (int j = 0; j < N / 4; j++) {
+        float4 a = xv[j];
+        xs[4 * j] = a.x;
+        xs[4 * j + 1] = a.y;
+        xs[4 * j + 2] = a.z;
+        xs[4 * j + 3] = a.w;
+    }
+    if (job.norm) {
+#pragma unroll
+        for (int j = 0; j < N; j++) xs[j] = xs[j] * inverse * load_as_float(job.norm_dtype, job.norm, k + j);
+    }
+}
+
+template <int R, int EPILOGUE>
+__device__ __forceinline__ void one_token_store(const float (&acc)[2][R], int lane, int row0, int rows, float *y) {
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        float total = warp_sum(acc[0][r]);
+        float second = EPILOGUE == kSwiglu ? warp_sum(acc[1][r]) : 0.0f;
+        if (lane == 0 && row0 + r < rows) {
+            if (EPILOGUE == kStore) y[row0 + r] = total;
+            if (EPILOGUE == kAccumulate) y[row0 + r] += total;
+            if (EPILOGUE == kSwiglu) y[row0 + r] = total / (1.0f + expf(-total)) * second;
+        }
+    }
+}
+
+/* The block's segment, this warp's first row, and the norm. */
+struct one_token_place {
+    int segment, rows, row0;
+    float inverse;
+};
+
+template <int R>
+__device__ __forceinline__ one_token_place place_of(const one_token_job &job, const float *x, int cols) {
+    one_token_place p;
+    const int block = (int)blockIdx.x;
+    p.segment = job.n_segments > 2 && block >= job.first_block[2]   ? 2
+                : job.n_segments > 1 && block >= job.first_block[1] ? 1
+                                                                    : 0;
+    p.rows = pick(p.segment, job.rows[0], job.rows[1], job.rows[2]);
+    const int first = pick(p.segment, job.first_block[0], job.first_block[1], job.first_block[2]);
+    p.row0 = ((block - first) * kOneTokenWarps + (int)threadIdx.x / kWarp) * R;
+    p.inverse = job.norm ? block_inverse_rms(x, cols, job.eps) : 1.0f; /* every thread, before any return */
+    return p;
+}
+
+template <int BITS, int R, int EPILOGUE>
+__global__ void __launch_bounds__(kOneTokenWarps * kWarp)
+    matvec_quantized_one_kernel(const float *__restrict__ x, one_token_job job, int cols, int group_shift) {
+    constexpr int V = 128 / BITS;          /* values per 16-byte load: one group or part of one */
+    constexpr int PER_HALF = 16 / BITS;    /* values per 16-bit half word */
+    constexpr int N_MATRICES = EPILOGUE == kSwiglu ? 2 : 1;
+    const int lane = threadIdx.x % kWarp;
+    const one_token_place at = place_of<R>(job, x, cols);
+    const int rows = at.rows, row0 = at.row0;
+    if (row0 >= rows) return;
+    const uint4 *w[2] = {pick(at.segment, job.w[0], job.w[1], job.w[2]), job.w[1]};
+    const void *scales[2] = {pick(at.segment, job.scales[0], job.scales[1], job.scales[2]), job.scales[1]};
+    const void *biases[2] = {pick(at.segment, job.biases[0], job.biases[1], job.biases[2]), job.biases[1]};
+    float *y = pick(at.segment, job.y[0], job.y[1], job.y[2]);
+    const int n_vectors = cols / V;
+    const int groups_per_row = cols >> group_shift;
+    float acc[2][R];
+#pragma unroll
+    for (int r = 0; r < R; r++) acc[0][r] = acc[1][r] = 0.0f;
+    for (int v = lane; v < n_vectors; v += kWarp) {
+        uint4 loaded[N_MATRICES][R];
+#pragma unroll
+        for (int m_i = 0; m_i < N_MATRICES; m_i++)
+#pragma unroll
+            for (int r = 0; r < R; r++)
+                loaded[m_i][r] = row0 + r < rows ? __ldg(w[m_i] + (int64_t)(row0 + r) * n_vectors + v)
+                                                 : make_uint4(0, 0, 0, 0);
+        /* x under this load, then scaled by 2^-(BITS * position in its half word) */
+        float xs[V];
+        load_x<V>(x, v * V, job, at.inverse, xs);
+        float sum = 0.0f;
+#pragma unroll
+        for (int j = 0; j < V; j += 4) sum += (xs[j] + xs[j + 1]) + (xs[j + 2] + xs[j + 3]);
+        const int group = (v * V) >> group_shift;
+#pragma unroll
+        for (int j = 0; j < V; j++) xs[j] *= __uint_as_float((uint32_t)(127 - BITS * (j % PER_HALF)) << 23);
+#pragma unroll
+        for (int m_i = 0; m_i < N_MATRICES; m_i++) {
+#pragma unroll
+            for (int r = 0; r < R; r++) {
+                const int g = (row0 + r < rows ? row0 + r : row0) * groups_per_row + group;
+                const float scale = load_as_float(job.scale_dtype, scales[m_i], g);
+                const float bias = load_as_float(job.scale_dtype, biases[m_i], g);
+                const uint32_t words[4] = {loaded[m_i][r].x, loaded[m_i][r].y, loaded[m_i][r].z, loaded[m_i][r].w};
+                float dot0 = 0.0f, dot1 = 0.0f;
+#pragma unroll
+                for (int i = 0; i < 4; i++) {
+                    const uint32_t low = words[i], high = words[i] >> 16;
+#pragma unroll
+                    for (int j = 0; j < PER_HALF; j++) {
+                        const uint32_t mask = ((1u << BITS) - 1u) << (BITS * j);
+                        dot0 += masked_value(low, mask) * xs[i * 2 * PER_HALF + j];
+                        dot1 += masked_value(high, mask) * xs[i * 2 * PER_HALF + PER_HALF + j];
+                    }
+                }
+                acc[m_i][r] += scale * (dot0 + dot1) + bias * sum;
+            }
+        }
+    }
+    one_token_store<R, EPILOGUE>(acc, lane, row0, rows, y);
+}
+
+template <int DT, int R, int EPILOGUE>
+__global__ void __launch_bounds__(kOneTokenWarps * kWarp)
+    matvec_one_kernel(const float *__restrict__ x, one_token_job job, int cols) {
+    constexpr int E = packed<DT>::count;
+    constexpr int N_MATRICES = EPILOGUE == kSwiglu ? 2 : 1;
+    constexpr int STEPS = kLoadsPerLane / (R * N_MATRICES) > 0 ? kLoadsPerLane / (R * N_MATRICES) : 1;
+    const int lane = threadIdx.x % kWarp;
+    const one_token_place at = place_of<R>(job, x, cols);
+    const int rows = at.rows, row0 = at.row0;
+    if (row0 >= rows) return;
+    const uint4 *w[2] = {pick(at.segment, job.w[0], job.w[1], job.w[2]), job.w[1]};
+    float *y = pick(at.segment, job.y[0], job.y[1], job.y[2]);
+    const int n_vectors = cols / E;
+    float acc[2][R];
+#pragma unroll
+    for (int r = 0; r < R; r++) acc[0][r] = acc[1][r] = 0.0f;
+    for (int base = lane; base < n_vectors; base += kWarp * STEPS) {
+        uint4 loaded[STEPS][N_MATRICES][R];
+#pragma unroll
+        for (int u = 0; u < STEPS; u++) {
+            const int v = base + u * kWarp;
+#pragma unroll
+            for (int m_i = 0; m_i < N_MATRICES; m_i++)
+#pragma unroll
+                for (int r = 0; r < R; r++)
+                    loaded[u][m_i][r] = v < n_vectors && row0 + r < rows
+                                            ? __ldg(w[m_i] + (int64_t)(row0 + r) * n_vectors + v)
+                                            : make_uint4(0, 0, 0, 0);
+        }
+#pragma unroll
+        for (int u = 0; u < STEPS; u++) {
+            const int v = base + u * kWarp;
+            if (v >= n_vectors) break;
+            float xs[E];
+            load_x<E>(x, v * E, job, at.inverse, xs);
+#pragma unroll
+            for (int m_i = 0; m_i < N_MATRICES; m_i++)
+#pragma unroll
+                for (int r = 0; r < R; r++) {
+                    float wf[E];
+                    packed<DT>::unpack(loaded[u][m_i][r], wf);
+                    float dot = 0.0f;
+#pragma unroll
+                    for (int j = 0; j < E; j++) dot += wf[j] * xs[j];
+                    acc[m_i][r] += dot;
+                }
+        }
+    }
+    one_token_store<R, EPILOGUE>(acc, lane, row0, rows, y);
 }
 
 /* ---- conversions for the GEMM path ---- */
@@ -318,12 +548,14 @@ bool aligned16(const void *p) {
 /* ---- launchers ---- */
 
 template <int DT>
-void launch_matvec(mlxe_cuda_state *state, const float *x, int n_rows, const mlxe_matrix *w, float *y) {
+void launch_matvec(mlxe_cuda_state *state, const float *x, int n_rows, const mlxe_matrix *w, float *y,
+                   bool accumulate) {
     const int split = matvec_split(state, w->rows);
     const int rows_per_block = kMatvecWarps / split;
     dim3 grid((unsigned)((w->rows + rows_per_block - 1) / rows_per_block)), block(kMatvecWarps * kWarp);
     const uint4 *data = static_cast<const uint4 *>(w->data);
-#define MLXE_MV(NR) matvec_kernel<DT, NR><<<grid, block, 0, state->stream>>>(x, data, w->rows, w->cols, n_rows, y, split)
+#define MLXE_MV(NR)                                                                                    \
+    matvec_kernel<DT, NR><<<grid, block, 0, state->stream>>>(x, data, w->rows, w->cols, n_rows, y, split, accumulate)
     if (n_rows == 1) MLXE_MV(1);
     else if (n_rows == 2) MLXE_MV(2);
     else if (n_rows <= 4) MLXE_MV(4);
@@ -332,15 +564,16 @@ void launch_matvec(mlxe_cuda_state *state, const float *x, int n_rows, const mlx
 }
 
 template <int BITS, int SDT>
-void launch_matvec_quantized(mlxe_cuda_state *state, const float *x, int n_rows, const mlxe_matrix *w, float *y) {
+void launch_matvec_quantized(mlxe_cuda_state *state, const float *x, int n_rows, const mlxe_matrix *w, float *y,
+                             bool accumulate) {
+    const uint4 *data = static_cast<const uint4 *>(w->data);
+    const int group_shift = log2_exact(w->group_size);
     const int split = matvec_split(state, w->rows);
     const int rows_per_block = kMatvecWarps / split;
     dim3 grid((unsigned)((w->rows + rows_per_block - 1) / rows_per_block)), block(kMatvecWarps * kWarp);
-    const uint4 *data = static_cast<const uint4 *>(w->data);
-    const int group_shift = log2_exact(w->group_size);
 #define MLXE_QMV(NR)                                                                                   \
     matvec_quantized_kernel<BITS, SDT, NR><<<grid, block, 0, state->stream>>>(                         \
-        x, data, w->scales, w->biases, w->rows, w->cols, group_shift, n_rows, y, split)
+        x, data, w->scales, w->biases, w->rows, w->cols, group_shift, n_rows, y, split, accumulate)
     if (n_rows == 1) MLXE_QMV(1);
     else if (n_rows == 2) MLXE_QMV(2);
     else if (n_rows <= 4) MLXE_QMV(4);
@@ -349,38 +582,176 @@ void launch_matvec_quantized(mlxe_cuda_state *state, const float *x, int n_rows,
 }
 
 template <int BITS>
-void launch_matvec_quantized_bits(mlxe_cuda_state *state, const float *x, int n_rows, const mlxe_matrix *w, float *y) {
-    if (w->scale_dtype == MLXE_DTYPE_F16) launch_matvec_quantized<BITS, MLXE_DTYPE_F16>(state, x, n_rows, w, y);
-    else if (w->scale_dtype == MLXE_DTYPE_BF16) launch_matvec_quantized<BITS, MLXE_DTYPE_BF16>(state, x, n_rows, w, y);
-    else launch_matvec_quantized<BITS, MLXE_DTYPE_F32>(state, x, n_rows, w, y);
+void launch_matvec_quantized_bits(mlxe_cuda_state *state, const float *x, int n_rows, const mlxe_matrix *w, float *y,
+                                  bool accumulate) {
+    if (w->scale_dtype == MLXE_DTYPE_F16)
+        launch_matvec_quantized<BITS, MLXE_DTYPE_F16>(state, x, n_rows, w, y, accumulate);
+    else if (w->scale_dtype == MLXE_DTYPE_BF16)
+        launch_matvec_quantized<BITS, MLXE_DTYPE_BF16>(state, x, n_rows, w, y, accumulate);
+    else
+        launch_matvec_quantized<BITS, MLXE_DTYPE_F32>(state, x, n_rows, w, y, accumulate);
+}
+
+/* ---- one-token launchers ---- */
+
+/* Rows per warp: small matrices need the warps more than the x reuse.
+ * The thresholds are the H100 measurements of docs/CUDA.md (version 4),
+ * scaled by the multiprocessor count: quantized weights 4 rows from ~31
+ * rows per SM (4096 on 132 SMs), float weights (x costs them less) from
+ * ~93 (12288); 2 rows from ~8 per SM (1024), else 1 (8-bit: 1 below 4). */
+int one_token_rows_per_warp(const mlxe_cuda_state *state, const mlxe_matrix *w) {
+    if (state->rows_per_warp) return state->rows_per_warp;
+    const int64_t per_sm = w->rows / (state->sm_count > 0 ? state->sm_count : 1);
+    if (per_sm >= (w->bits ? 31 : 93)) return 4;
+    if (w->bits == 8) return 1; /* 8-bit with 2 rows measured slower than 1 (512 to 4096 rows) */
+    if (per_sm >= 7) return 2;
+    return 1;
+}
+
+template <int R>
+unsigned one_token_blocks(int64_t rows) {
+    return (unsigned)((rows + kOneTokenWarps * R - 1) / (kOneTokenWarps * R));
+}
+
+/* The blocks of each segment (R rows per warp); returns their total. */
+template <int R>
+unsigned plan_segments(one_token_job &job) {
+    unsigned total = 0;
+    for (int i = 0; i < job.n_segments; i++) {
+        job.first_block[i] = (int)total;
+        total += one_token_blocks<R>(job.rows[i]);
+    }
+    return total;
+}
+
+template <int BITS, int R>
+void launch_quantized_one(mlxe_cuda_state *state, const float *x, one_token_job job, const mlxe_matrix *w,
+                          int epilogue) {
+    const unsigned blocks = plan_segments<R>(job);
+    const int shift = log2_exact(w->group_size), cols = (int)w->cols;
+    cudaStream_t stream = state->stream;
+    const int threads = kOneTokenWarps * kWarp;
+    if (epilogue == kStore)
+        matvec_quantized_one_kernel<BITS, R, kStore><<<blocks, threads, 0, stream>>>(x, job, cols, shift);
+    else if (epilogue == kAccumulate)
+        matvec_quantized_one_kernel<BITS, R, kAccumulate><<<blocks, threads, 0, stream>>>(x, job, cols, shift);
+    else
+        matvec_quantized_one_kernel<BITS, R, kSwiglu><<<blocks, threads, 0, stream>>>(x, job, cols, shift);
+}
+
+template <int DT, int R>
+void launch_float_one(mlxe_cuda_state *state, const float *x, one_token_job job, const mlxe_matrix *w, int epilogue) {
+    const unsigned blocks = plan_segments<R>(job);
+    const int cols = (int)w->cols;
+    cudaStream_t stream = state->stream;
+    if (epilogue == kStore)
+        matvec_one_kernel<DT, R, kStore><<<blocks, kOneTokenWarps * kWarp, 0, stream>>>(x, job, cols);
+    else if (epilogue == kAccumulate)
+        matvec_one_kernel<DT, R, kAccumulate><<<blocks, kOneTokenWarps * kWarp, 0, stream>>>(x, job, cols);
+    else
+        matvec_one_kernel<DT, R, kSwiglu><<<blocks, kOneTokenWarps * kWarp, 0, stream>>>(x, job, cols);
+}
+
+template <int R>
+void launch_one(mlxe_cuda_state *state, const float *x, const one_token_job &job, const mlxe_matrix *w, int epilogue) {
+    if (w->bits == 4) return launch_quantized_one<4, R>(state, x, job, w, epilogue);
+    if (w->bits == 8) return launch_quantized_one<8, R>(state, x, job, w, epilogue);
+    if (w->dtype == MLXE_DTYPE_F32) return launch_float_one<MLXE_DTYPE_F32, R>(state, x, job, w, epilogue);
+    if (w->dtype == MLXE_DTYPE_F16) return launch_float_one<MLXE_DTYPE_F16, R>(state, x, job, w, epilogue);
+    return launch_float_one<MLXE_DTYPE_BF16, R>(state, x, job, w, epilogue);
+}
+
+/* Same columns and storage (the rows may differ). */
+bool same_format(const mlxe_matrix *a, const mlxe_matrix *b) {
+    return a->cols == b->cols && a->dtype == b->dtype && a->bits == b->bits &&
+           (!a->bits || (a->group_size == b->group_size && a->scale_dtype == b->scale_dtype));
+}
+
+/* One token through the several-rows-per-warp kernels, in one launch:
+ * n matrices (1 to 3) of the same input, each into its y (epilogue store
+ * or add), or SwiGLU of w[0] (gate) and w[1] (up) into y[0]; norm: x
+ * RMS-normalised first (NULL: as is). False where the kernels do not apply,
+ * or for a single plain matrix where the version-3 kernels measured faster
+ * (the caller then takes the general path). */
+bool matvec_one(mlxe_cuda_state *state, const float *x, int n, const mlxe_matrix *const *w, float *const *y,
+                int epilogue, const mlxe_vector *norm, float eps) {
+    const int forced = state->rows_per_warp;
+    if (state->matvec_v3 && !forced) return false;
+    const mlxe_matrix *first = w[0];
+    if (n < 1 || n > 3 || first->cols >= (1LL << 30) || !aligned16(x)) return false;
+    int64_t total_rows = 0;
+    for (int i = 0; i < n; i++) {
+        if (w[i]->rows <= 0 || w[i]->rows >= (1LL << 30) || !aligned16(w[i]->data) || !same_format(first, w[i]))
+            return false;
+        total_rows += w[i]->rows;
+    }
+    if (epilogue == kSwiglu && (n != 2 || w[1]->rows != first->rows)) return false;
+    if (norm && (norm->size != first->cols || !norm->data ||
+                 (norm->dtype != MLXE_DTYPE_F32 && norm->dtype != MLXE_DTYPE_F16 && norm->dtype != MLXE_DTYPE_BF16)))
+        return false;
+    const bool fused = n > 1 || norm || epilogue == kSwiglu;
+    if (first->bits) {
+        if ((first->bits != 4 && first->bits != 8) || first->group_size % (128 / first->bits) != 0 ||
+            log2_exact(first->group_size) < 0 || first->cols % first->group_size != 0)
+            return false;
+        /* 8-bit below 4096 rows: version 3 measured faster on an H100 (docs/CUDA.md, version 4) */
+        if (!forced && !fused && first->bits == 8 && first->rows < 4096) return false;
+    } else {
+        if (first->dtype != MLXE_DTYPE_F32 && first->dtype != MLXE_DTYPE_F16 && first->dtype != MLXE_DTYPE_BF16)
+            return false;
+        if (first->cols % (first->dtype == MLXE_DTYPE_F32 ? 4 : 8) != 0) return false;
+    }
+    one_token_job job = {};
+    const int segments = epilogue == kSwiglu ? 1 : n;
+    for (int i = 0; i < n; i++) {
+        job.w[i] = static_cast<const uint4 *>(w[i]->data);
+        job.scales[i] = w[i]->scales;
+        job.biases[i] = w[i]->biases;
+        job.rows[i] = (int)w[i]->rows;
+        job.y[i] = i < segments ? y[i] : nullptr;
+    }
+    job.n_segments = segments;
+    job.scale_dtype = (int)first->scale_dtype;
+    job.norm = norm ? norm->data : nullptr;
+    job.norm_dtype = norm ? (int)norm->dtype : 0;
+    job.eps = eps;
+    mlxe_matrix sized = *first;
+    sized.rows = epilogue == kSwiglu ? first->rows : total_rows; /* the rows per warp follow the launch's rows */
+    const int rows_per_warp = one_token_rows_per_warp(state, &sized);
+    if (rows_per_warp == 4) launch_one<4>(state, x, job, first, epilogue);
+    else if (rows_per_warp == 2) launch_one<2>(state, x, job, first, epilogue);
+    else launch_one<1>(state, x, job, first, epilogue);
+    return true;
 }
 
 /* One launch for up to 8 rows of x (the batch tiles of the kernels). */
-void matvec(mlxe_cuda_state *state, const float *x, int n_rows, const mlxe_matrix *w, float *y) {
+void matvec(mlxe_cuda_state *state, const float *x, int n_rows, const mlxe_matrix *w, float *y, bool accumulate) {
+    if (n_rows == 1 && matvec_one(state, x, 1, &w, &y, accumulate ? kAccumulate : kStore, nullptr, 0.0f)) return;
     const bool x_ok = aligned16(x) && aligned16(w->data);
     if (w->bits) {
         const bool fast = (w->bits == 4 || w->bits == 8) && x_ok && w->group_size % (128 / w->bits) == 0 &&
                           log2_exact(w->group_size) >= 0 && w->cols % w->group_size == 0 && w->cols < (1LL << 30);
-        if (fast && w->bits == 4) return launch_matvec_quantized_bits<4>(state, x, n_rows, w, y);
-        if (fast && w->bits == 8) return launch_matvec_quantized_bits<8>(state, x, n_rows, w, y);
+        if (fast && w->bits == 4) return launch_matvec_quantized_bits<4>(state, x, n_rows, w, y, accumulate);
+        if (fast && w->bits == 8) return launch_matvec_quantized_bits<8>(state, x, n_rows, w, y, accumulate);
     } else {
         const int per_load = w->dtype == MLXE_DTYPE_F32 ? 4 : 8;
         if (x_ok && w->cols % per_load == 0) {
-            if (w->dtype == MLXE_DTYPE_F32) return launch_matvec<MLXE_DTYPE_F32>(state, x, n_rows, w, y);
-            if (w->dtype == MLXE_DTYPE_F16) return launch_matvec<MLXE_DTYPE_F16>(state, x, n_rows, w, y);
-            if (w->dtype == MLXE_DTYPE_BF16) return launch_matvec<MLXE_DTYPE_BF16>(state, x, n_rows, w, y);
+            if (w->dtype == MLXE_DTYPE_F32) return launch_matvec<MLXE_DTYPE_F32>(state, x, n_rows, w, y, accumulate);
+            if (w->dtype == MLXE_DTYPE_F16) return launch_matvec<MLXE_DTYPE_F16>(state, x, n_rows, w, y, accumulate);
+            if (w->dtype == MLXE_DTYPE_BF16) return launch_matvec<MLXE_DTYPE_BF16>(state, x, n_rows, w, y, accumulate);
         }
     }
     dim3 grid((unsigned)((w->rows + kMatvecWarps - 1) / kMatvecWarps)), block(kMatvecWarps * kWarp);
     matvec_scalar_kernel<<<grid, block, 0, state->stream>>>(x, w->data, w->dtype, w->bits, w->group_size,
                                                             w->scale_dtype, w->scales, w->biases, w->rows, w->cols,
-                                                            n_rows, y);
+                                                            n_rows, y, accumulate);
 }
 
-void matvec_batches(mlxe_cuda_state *state, const float *x, int64_t n_rows, const mlxe_matrix *w, float *y) {
+void matvec_batches(mlxe_cuda_state *state, const float *x, int64_t n_rows, const mlxe_matrix *w, float *y,
+                    bool accumulate = false) {
     for (int64_t r0 = 0; r0 < n_rows; r0 += 8) {
         int64_t n = n_rows - r0 < 8 ? n_rows - r0 : 8;
-        matvec(state, x + r0 * w->cols, (int)n, w, y + r0 * w->rows);
+        matvec(state, x + r0 * w->cols, (int)n, w, y + r0 * w->rows, accumulate);
     }
 }
 
@@ -519,4 +890,84 @@ extern "C" void mlxe_cuda_matmul(mlxe_device *dev, const float *x, int64_t n_row
     else
         gemm(state, x, n_rows, w, y);
     mlxe_cuda_check_launch(state, "matmul");
+}
+
+/* y += x · wᵀ: the matrix-vector kernels add in their epilogue; a GEMM
+ * writes into scratch, then one add (prefill only, never recorded). */
+extern "C" void mlxe_cuda_matmul_add(mlxe_device *dev, const float *x, int64_t n_rows, const mlxe_matrix *w,
+                                     float *y) {
+    if (n_rows <= 0 || w->rows <= 0) return;
+    mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
+    cudaSetDevice(state->ordinal);
+    const int matvec_max_rows = w->bits ? state->matvec_max_rows : state->float_matvec_max_rows;
+    if (n_rows <= matvec_max_rows || w->cols <= 0) {
+        matvec_batches(state, x, n_rows, w, y, true);
+    } else if (mlxe_cuda_buffer_reserve(state, &state->product, (size_t)(n_rows * w->rows) * sizeof(float))) {
+        float *product = static_cast<float *>(state->product.ptr);
+        gemm(state, x, n_rows, w, product);
+        mlxe_cuda_add(dev, y, product, n_rows * w->rows);
+    } else {
+        matvec_batches(state, x, n_rows, w, y, true);
+    }
+    mlxe_cuda_check_launch(state, "matmul_add");
+}
+
+/* unfold_norm_for_quantized: the 4/8-bit one-token kernels are bound by
+ * their instructions per weight byte, and the folded norm adds a load and
+ * two multiplies per x element in every block. On an H100 the version with
+ * the norm folded everywhere decoded the 1B shape at 562 tok/s (4-bit) and
+ * 612 (8-bit) against 666 and 663 before it, while BF16 rose from 561 to
+ * 599 (docs/CUDA.md, version 4). So quantized weights get the norm as its
+ * own kernel first; float weights keep it folded. */
+
+/* x, or rms_norm(x) written to normed: the input of the unfused paths. */
+const float *normed_input(mlxe_device *dev, const float *x, int64_t n_rows, int64_t cols, const mlxe_vector *norm,
+                          float eps, float *normed) {
+    if (!norm) return x;
+    mlxe_cuda_rms_norm(dev, x, norm, n_rows, cols, eps, normed);
+    return normed;
+}
+
+/* out = silu(norm(x) · gateᵀ) * (norm(x) · upᵀ): one launch for a token
+ * (gate and up read by the same warps, the norm computed by each block),
+ * else the norm, the two products and the gate. */
+extern "C" void mlxe_cuda_matmul_swiglu(mlxe_device *dev, const float *x, int64_t n_rows, const mlxe_vector *norm,
+                                        float eps, float *normed, const mlxe_matrix *gate, const mlxe_matrix *up,
+                                        float *out, float *up_scratch) {
+    if (n_rows <= 0 || gate->rows <= 0) return;
+    mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
+    cudaSetDevice(state->ordinal);
+    const mlxe_matrix *pair[2] = {gate, up};
+    if (n_rows == 1 && norm && gate->bits) { /* see unfold_norm_for_quantized */
+        x = normed_input(dev, x, n_rows, gate->cols, norm, eps, normed);
+        norm = nullptr;
+    }
+    if (n_rows == 1 && gate->cols > 0 && matvec_one(state, x, 2, pair, &out, kSwiglu, norm, eps)) {
+        mlxe_cuda_check_launch(state, "matmul_swiglu");
+        return;
+    }
+    const float *in = normed_input(dev, x, n_rows, gate->cols, norm, eps, normed);
+    mlxe_cuda_matmul(dev, in, n_rows, gate, out);
+    mlxe_cuda_matmul(dev, in, n_rows, up, up_scratch);
+    mlxe_cuda_silu_mul(dev, out, up_scratch, out, n_rows * gate->rows);
+}
+
+/* y[i] = norm(x) · w[i]ᵀ for up to 3 matrices of one input (q, k, v):
+ * one launch for a token, else the norm and one matmul each. */
+extern "C" void mlxe_cuda_matmul_multi(mlxe_device *dev, const float *x, int64_t n_rows, const mlxe_vector *norm,
+                                       float eps, float *normed, int n_out, const mlxe_matrix *const *w,
+                                       float *const *y) {
+    if (n_rows <= 0 || n_out <= 0) return;
+    mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
+    cudaSetDevice(state->ordinal);
+    if (n_rows == 1 && norm && w[0]->bits) { /* see unfold_norm_for_quantized */
+        x = normed_input(dev, x, n_rows, w[0]->cols, norm, eps, normed);
+        norm = nullptr;
+    }
+    if (n_rows == 1 && w[0]->cols > 0 && matvec_one(state, x, n_out, w, y, kStore, norm, eps)) {
+        mlxe_cuda_check_launch(state, "matmul_multi");
+        return;
+    }
+    const float *in = normed_input(dev, x, n_rows, w[0]->cols, norm, eps, normed);
+    for (int i = 0; i < n_out; i++) mlxe_cuda_matmul(dev, in, n_rows, w[i], y[i]);
 }

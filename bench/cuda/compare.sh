@@ -16,7 +16,8 @@
 #      --prompt-tokens 512 --gen-tokens 128 --repeat 3 --ubatch 512) one after the other, the
 #      order swapped every round, each with nvidia-smi sampling memory.used for its peak VRAM;
 #   5. bench/cuda/table.py prints the table (medians of the rounds) into $OUT/table.md.
-# Everything it runs leaves its output in $OUT (default build-gpu/compare).
+# Everything it runs leaves its output in $OUT (default build-gpu/compare): table.md, steps.log
+# and, at the end, every raw log packed into raw.tar.gz.
 #
 #   bench/cuda/compare.sh [--models 1b|8b|1b,8b] [--rounds 2] [--pairs bf16,q8,q4]
 #
@@ -194,14 +195,21 @@ for key in ${models//,/ }; do
     run_rounds "$key" "bf16:$base:$base-bf16.gguf"
   fi
   quant=()
-  for bits in 8 4; do
+  t0=$(date +%s)
+  pids=()
+  for bits in 8 4; do  # both widths at once: the machine has the cores, the call has the clock
     has_pair "q$bits" || continue
-    t0=$(date +%s)
-    ours_convert "$base" "$base-q$bits" "$bits" >>"$OUT/models.log" 2>&1 || fail "our $bits-bit conversion (models.log)"
-    say "ours $bits-bit g64 converted in $(( $(date +%s) - t0 )) s"
-    record_weights "$key-q$bits-ours" "$base-q$bits"
+    ours_convert "$base" "$base-q$bits" "$bits" >"$OUT/convert-$key-q$bits.log" 2>&1 &
+    pids+=($!)
     quant+=("q$bits:$base-q$bits:$base-q${bits}_0.gguf")
   done
+  for pid in "${pids[@]}"; do wait "$pid" || fail "our conversion (convert-$key-q*.log)"; done
+  for bits in 8 4; do
+    has_pair "q$bits" || continue
+    record_weights "$key-q$bits-ours" "$base-q$bits"
+  done
+  [ ${#pids[@]} -gt 0 ] && say "ours converted to ${quant[*]%%:*} in $(( $(date +%s) - t0 )) s" \
+    "($("$SRC/build-gpu/mlxengine" --help >/dev/null 2>&1 && echo "mlxengine convert" || echo "bench/quantize_model.py: the tool cannot start here"))"
   if [ ${#quant[@]} -gt 0 ]; then
     [ -f "$base-bf16.gguf" ] || "$py" bench/cuda/gguf_bf16.py "$base" "$base-bf16.gguf" >>"$OUT/models.log" 2>&1 ||
       fail "gguf_bf16.py (models.log)"
@@ -225,3 +233,7 @@ done
 echo
 cat "$OUT/table.md"
 say "done"
+# The device tool brings back a limited number of files: the raw logs travel as one archive
+# (table.py table DIR works on it unpacked).
+tar -czf /tmp/compare-raw.tar.gz -C "$OUT" . && mv /tmp/compare-raw.tar.gz "$OUT/raw.tar.gz" &&
+  find "$OUT" -mindepth 1 -maxdepth 1 ! -name raw.tar.gz ! -name table.md ! -name steps.log -exec rm -rf {} +

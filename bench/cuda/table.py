@@ -176,21 +176,21 @@ def table(folder):
                 f"{fmt(their_decode, '.1f')} | {ratio(our_decode, their_decode)} | {gb(our_w)} | "
                 f"{fmt(of_copy(our_w, our_decode), '.0f')}{pct(our_w, our_decode)} | {gb(their_w)} | "
                 f"{fmt(of_copy(their_w, their_decode), '.0f')}{pct(their_w, their_decode)} | {fmt(load, '.2f')} | "
-                f"{fmt(our_vram, '.0f')} | {fmt(their_vram, '.0f')} |")
+                f"{fmt(our_vram, '.0f')} | {fmt(their_vram, '.0f')} | {min(len(our_runs), len(their_runs))} |")
             if our_decode and their_decode and our_w and copy_gbs:
                 target = min(1.3 * their_decode, 0.9 * copy_gbs * 1e9 / our_w["read_per_token"])
                 goals.append(f"{MODEL_NAMES.get(key, key)} {our_label}: decode {our_decode:.0f} vs goal {target:.0f} tok/s "
                              f"({'met' if our_decode >= target else 'not met'}); prefill "
                              f"{ratio(our_prefill, their_prefill)}x ({'met' if (our_prefill or 0) >= (their_prefill or 1) else 'not met'})")
     print(f"{card}; device-to-device copy {fmt(copy_gbs, '.0f')} GB/s (read + written, median of {len(copies)}); "
-          f"{meta.get('date', '?')}; ours {meta.get('ours', '?')}, llama.cpp {meta.get('llama.cpp', '?')}; "
-          f"medians of {rounds} alternating rounds (best of each engine's repeats within a round)")
+          f"{meta.get('date', '?')}; ours {meta.get('ours', '?')}; {meta.get('llama.cpp', '?')}; "
+          f"medians of up to {rounds} alternating rounds (column 'rounds'; best of each engine's repeats within a round)")
     print()
     prompt, gen = meta.get("prompt", "512"), meta.get("gen", "128")
     print(f"| model shape | ours | llama.cpp | prefill {prompt} ours tok/s | llama.cpp | ratio | decode {gen} ours tok/s "
           "| llama.cpp | ratio | ours GB/token | of copy | llama.cpp GB/token | of copy | our load s "
-          "| our peak VRAM MiB | llama.cpp peak VRAM MiB |")
-    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "| our peak VRAM MiB | llama.cpp peak VRAM MiB | rounds |")
+    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for line in lines:
         print(line)
     if goals:

@@ -54,7 +54,13 @@ while [ $# -gt 0 ]; do
 done
 elapsed() { echo $(( $(date +%s) - started )); }
 say() { echo "[$(elapsed) s] $*" | tee -a "$OUT/steps.log"; }
-fail() { say "FAIL: $*"; exit 1; }
+# The device tool brings back a limited number of files: the raw logs travel as one archive
+# (table.py table DIR works on it unpacked), on failure too.
+pack_raw() {
+  tar -czf /tmp/compare-raw.tar.gz -C "$OUT" . && mv /tmp/compare-raw.tar.gz "$OUT/raw.tar.gz" &&
+    find "$OUT" -mindepth 1 -maxdepth 1 ! -name raw.tar.gz ! -name table.md ! -name steps.log -exec rm -rf {} +
+}
+fail() { say "FAIL: $*"; pack_raw; exit 1; }
 has_pair() { [[ ",$pairs," == *",$1,"* ]]; }
 
 # ---- 1. ours ----
@@ -233,7 +239,4 @@ done
 echo
 cat "$OUT/table.md"
 say "done"
-# The device tool brings back a limited number of files: the raw logs travel as one archive
-# (table.py table DIR works on it unpacked).
-tar -czf /tmp/compare-raw.tar.gz -C "$OUT" . && mv /tmp/compare-raw.tar.gz "$OUT/raw.tar.gz" &&
-  find "$OUT" -mindepth 1 -maxdepth 1 ! -name raw.tar.gz ! -name table.md ! -name steps.log -exec rm -rf {} +
+pack_raw

@@ -22,7 +22,8 @@ node-llama-cpp 3.21.1 against those libraries; its gguf-py writes the GGUF copie
     /usr/bin/python3 bench/llamacpp/compare.py [--models qwen2.5-0.5b llama-3.2-1b] [--threads 2] [--rounds 3]
                                                [--float]
 
-Needs the release build (build/mlxengine, build/bench/bench_memory_bandwidth).
+Needs the release build (build/mlxengine, build/bench/bench_memory_bandwidth; MLXE_BUILD_DIR=build-cpu
+for another build folder, e.g. one configured with -DMLXE_CUDA=OFF: the CUDA runtime adds ~150 MB of RSS).
 """
 
 import argparse
@@ -42,7 +43,7 @@ CACHE = os.path.join(ROOT, ".cache", "llamacpp")
 SOURCE = os.path.join(CACHE, "llama.cpp")
 LLAMA_BENCH = os.path.join(CACHE, "llama-bench")
 MODELS = os.path.join(ROOT, "bench", "models")
-BUILD = os.path.join(ROOT, "build")
+BUILD = os.path.join(ROOT, os.environ.get("MLXE_BUILD_DIR", "build"))
 
 # (label, our folder suffix and convert flags, llama.cpp GGUF type, our MLXE_CPU_KERNELS or None)
 PAIRS = [

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -11,7 +12,35 @@
 
 #include "base/error.h"
 
-mlxe_status mlxe_file_map(const char *path, mlxe_mapped_file *out, mlxe_error *err) {
+#define HUGE_PAGE_BYTES ((size_t)2 << 20)
+
+/* The file's bytes copied into anonymous memory aligned to 2 MiB and marked
+ * for transparent huge pages; MAP_FAILED if any step fails (the caller then
+ * maps the file). */
+static void *copy_to_huge_pages(int fd, size_t size, size_t *mapped_size) {
+    size_t length = (size + HUGE_PAGE_BYTES - 1) / HUGE_PAGE_BYTES * HUGE_PAGE_BYTES;
+    unsigned char *raw = mmap(NULL, length + HUGE_PAGE_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) return MAP_FAILED;
+    unsigned char *start = (unsigned char *)(((uintptr_t)raw + HUGE_PAGE_BYTES - 1) & ~(uintptr_t)(HUGE_PAGE_BYTES - 1));
+    if (start > raw) munmap(raw, (size_t)(start - raw));
+    munmap(start + length, (size_t)(raw + HUGE_PAGE_BYTES - start));
+    madvise(start, length, MADV_HUGEPAGE);
+    size_t done = 0;
+    while (done < size) {
+        ssize_t n = pread(fd, start + done, size - done, (off_t)done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            munmap(start, length);
+            return MAP_FAILED;
+        }
+        done += (size_t)n;
+    }
+    mprotect(start, length, PROT_READ);
+    *mapped_size = length;
+    return start;
+}
+
+static mlxe_status map_file(const char *path, bool in_memory, mlxe_mapped_file *out, mlxe_error *err) {
     memset(out, 0, sizeof *out);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -31,7 +60,13 @@ mlxe_status mlxe_file_map(const char *path, mlxe_mapped_file *out, mlxe_error *e
         close(fd);
         return MLXE_OK;
     }
-    void *data = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    void *data = MAP_FAILED;
+    if (in_memory) data = copy_to_huge_pages(fd, (size_t)st.st_size, &out->mapped_size);
+    if (data == MAP_FAILED) {
+        /* not asked, or no anonymous memory for it: the file mapping serves the same bytes */
+        data = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        out->mapped_size = 0;
+    }
     int e = errno;
     close(fd);
     if (data == MAP_FAILED)
@@ -42,10 +77,19 @@ mlxe_status mlxe_file_map(const char *path, mlxe_mapped_file *out, mlxe_error *e
     return MLXE_OK;
 }
 
+mlxe_status mlxe_file_map(const char *path, mlxe_mapped_file *out, mlxe_error *err) {
+    return map_file(path, false, out, err);
+}
+
+mlxe_status mlxe_file_map_in_memory(const char *path, mlxe_mapped_file *out, mlxe_error *err) {
+    return map_file(path, true, out, err);
+}
+
 void mlxe_file_unmap(mlxe_mapped_file *file) {
-    if (file->data) munmap((void *)file->data, file->size);
+    if (file->data) munmap((void *)file->data, file->mapped_size ? file->mapped_size : file->size);
     file->data = NULL;
     file->size = 0;
+    file->mapped_size = 0;
 }
 
 mlxe_status mlxe_file_read_all(const char *path, size_t max_size, char **out, size_t *size,

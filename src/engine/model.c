@@ -97,10 +97,18 @@ mlxe_status mlxe_model_load(const char *dir, const mlxe_model_options *options, 
         st = mlxe_quant_config_load(dir, &quant, err);
         mlxe_quant_config_free(&quant);
     }
-    if (st == MLXE_OK) st = mlxe_weight_set_open(dir, &model->weight_set, err);
     if (st == MLXE_OK) {
         st = mlxe_device_create_threads(device, options->n_threads, &model->dev, err);
         if (st != MLXE_OK) mlxe_error_prefix(err, "creating the %s device", device);
+    }
+    if (st == MLXE_OK) {
+        /* The CPU multiplies the weights where they lie: copied into huge
+         * pages they decode 4-11% faster than from the page cache's 4 KiB
+         * pages (base/file.h). A GPU reads them once for the upload: mapped.
+         * MLXE_WEIGHTS_MMAP=1 keeps the file mapping on the CPU too. */
+        bool in_memory = !mlxe_device_has_own_memory(model->dev) && !getenv("MLXE_WEIGHTS_MMAP");
+        st = in_memory ? mlxe_weight_set_open_in_memory(dir, &model->weight_set, err)
+                       : mlxe_weight_set_open(dir, &model->weight_set, err);
     }
     if (st == MLXE_OK) st = check_device_memory(dir, model, err);
     if (st == MLXE_OK) {

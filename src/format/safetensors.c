@@ -16,7 +16,7 @@ struct mlxe_safetensors_file {
     mlxe_safetensors_header header;
 };
 
-mlxe_status mlxe_safetensors_open(const char *path, mlxe_safetensors_file **out, mlxe_error *err) {
+static mlxe_status open_file(const char *path, bool in_memory, mlxe_safetensors_file **out, mlxe_error *err) {
     if (!out) return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT, "mlxe_safetensors_open: out is NULL");
     *out = NULL;
     if (!path) return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT, "mlxe_safetensors_open: path is NULL");
@@ -25,7 +25,8 @@ mlxe_status mlxe_safetensors_open(const char *path, mlxe_safetensors_file **out,
         free(file);
         return mlxe_error_set(err, MLXE_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
     }
-    mlxe_status status = mlxe_file_map(path, &file->map, err);
+    mlxe_status status = in_memory ? mlxe_file_map_in_memory(path, &file->map, err)
+                                   : mlxe_file_map(path, &file->map, err);
     if (status == MLXE_OK)
         status = mlxe_safetensors_parse_header(file->map.data, file->map.size, file->path,
                                                &file->header, err);
@@ -37,6 +38,14 @@ mlxe_status mlxe_safetensors_open(const char *path, mlxe_safetensors_file **out,
                file->header.data_size);
     *out = file;
     return MLXE_OK;
+}
+
+mlxe_status mlxe_safetensors_open(const char *path, mlxe_safetensors_file **out, mlxe_error *err) {
+    return open_file(path, false, out, err);
+}
+
+mlxe_status mlxe_safetensors_open_in_memory(const char *path, mlxe_safetensors_file **out, mlxe_error *err) {
+    return open_file(path, true, out, err);
 }
 
 void mlxe_safetensors_close(mlxe_safetensors_file *file) {

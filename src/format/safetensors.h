@@ -44,6 +44,9 @@ typedef struct mlxe_tensor_info {
 typedef struct mlxe_safetensors_file mlxe_safetensors_file;
 
 mlxe_status mlxe_safetensors_open(const char *path, mlxe_safetensors_file **out, mlxe_error *err);
+/* The same with the file copied into huge-page memory (base/file.h,
+ * mlxe_file_map_in_memory): for weights the CPU multiplies in place. */
+mlxe_status mlxe_safetensors_open_in_memory(const char *path, mlxe_safetensors_file **out, mlxe_error *err);
 void mlxe_safetensors_close(mlxe_safetensors_file *file);
 size_t mlxe_safetensors_count(const mlxe_safetensors_file *file);
 const mlxe_tensor_info *mlxe_safetensors_at(const mlxe_safetensors_file *file, size_t index);
@@ -62,6 +65,8 @@ const char *mlxe_safetensors_path(const mlxe_safetensors_file *file);
 typedef struct mlxe_weight_set mlxe_weight_set;
 
 mlxe_status mlxe_weight_set_open(const char *dir, mlxe_weight_set **out, mlxe_error *err);
+/* The same with every file copied into huge-page memory (see above). */
+mlxe_status mlxe_weight_set_open_in_memory(const char *dir, mlxe_weight_set **out, mlxe_error *err);
 void mlxe_weight_set_close(mlxe_weight_set *set);
 size_t mlxe_weight_set_count(const mlxe_weight_set *set);
 const mlxe_tensor_info *mlxe_weight_set_at(const mlxe_weight_set *set, size_t index);

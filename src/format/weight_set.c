@@ -26,6 +26,7 @@
 
 struct mlxe_weight_set {
     char *dir;
+    bool in_memory; /* files copied into huge-page memory instead of mapped */
     mlxe_safetensors_file **files;
     size_t n_files;
     const mlxe_tensor_info **tensors; /* file by file, each in offset order */
@@ -54,7 +55,8 @@ static mlxe_status open_file(mlxe_weight_set *set, const char *name, mlxe_error 
     char *path = mlxe_path_join(set->dir, name);
     if (!path) return mlxe_error_set(err, MLXE_ERR_OUT_OF_MEMORY, "%s: out of memory", set->dir);
     mlxe_safetensors_file *file = NULL;
-    mlxe_status status = mlxe_safetensors_open(path, &file, err);
+    mlxe_status status = set->in_memory ? mlxe_safetensors_open_in_memory(path, &file, err)
+                                        : mlxe_safetensors_open(path, &file, err);
     free(path);
     if (status != MLXE_OK) return status;
     set->files[set->n_files++] = file;
@@ -233,7 +235,7 @@ done:
     return status;
 }
 
-mlxe_status mlxe_weight_set_open(const char *dir, mlxe_weight_set **out, mlxe_error *err) {
+static mlxe_status open_set(const char *dir, bool in_memory, mlxe_weight_set **out, mlxe_error *err) {
     if (!out) return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT, "mlxe_weight_set_open: out is NULL");
     *out = NULL;
     if (!dir) return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT, "mlxe_weight_set_open: dir is NULL");
@@ -244,6 +246,7 @@ mlxe_status mlxe_weight_set_open(const char *dir, mlxe_weight_set **out, mlxe_er
         free(set);
         return mlxe_error_set(err, MLXE_ERR_OUT_OF_MEMORY, "%s: out of memory", dir);
     }
+    set->in_memory = in_memory;
     char *single = mlxe_path_join(dir, SINGLE_NAME);
     char *index = mlxe_path_join(dir, INDEX_NAME);
     mlxe_status status;
@@ -269,6 +272,14 @@ mlxe_status mlxe_weight_set_open(const char *dir, mlxe_weight_set **out, mlxe_er
                set->n_files, set->total_bytes);
     *out = set;
     return MLXE_OK;
+}
+
+mlxe_status mlxe_weight_set_open(const char *dir, mlxe_weight_set **out, mlxe_error *err) {
+    return open_set(dir, false, out, err);
+}
+
+mlxe_status mlxe_weight_set_open_in_memory(const char *dir, mlxe_weight_set **out, mlxe_error *err) {
+    return open_set(dir, true, out, err);
 }
 
 void mlxe_weight_set_close(mlxe_weight_set *set) {

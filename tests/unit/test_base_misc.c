@@ -127,11 +127,25 @@ static void test_files_and_json(void **state) {
     assert_int_equal(map.size, strlen(bad));
     assert_memory_equal(map.data, bad, map.size);
     mlxe_file_unmap(&map);
+    assert_null(map.data);
+    /* The in-memory copy (huge pages for weights): the same bytes, at a 2 MiB
+     * boundary, read-only, and unmapped whole. */
+    assert_int_equal(mlxe_file_map_in_memory(path, &map, &err), MLXE_OK);
+    assert_int_equal(map.size, strlen(bad));
+    assert_memory_equal(map.data, bad, map.size);
+    assert_int_equal((uintptr_t)map.data % ((uintptr_t)2 << 20), 0);
+    assert_int_equal(map.mapped_size, (size_t)2 << 20);
+    mlxe_file_unmap(&map);
+    assert_null(map.data);
+    assert_int_equal(map.mapped_size, 0);
     assert_true(mlxe_file_exists(path));
     assert_true(mlxe_dir_exists(dir));
     assert_false(mlxe_file_exists(dir));
     unlink(path);
     assert_int_equal(mlxe_file_map(path, &map, &err), MLXE_ERR_NOT_FOUND);
+    assert_message_contains(err.message, path);
+    assert_null(map.data);
+    assert_int_equal(mlxe_file_map_in_memory(path, &map, &err), MLXE_ERR_NOT_FOUND);
     assert_message_contains(err.message, path);
     assert_null(map.data);
     free(path);

@@ -109,6 +109,20 @@ static void test_sharded_with_index(void **state) {
         assert_non_null(strstr(t->file, "model-00002-of-00002.safetensors"));
         assert_memory_equal(t->data, values + 6 * i, 6 * sizeof(float));
     }
+    /* The same set copied into huge-page memory (what a CPU model loads):
+     * the same tensors and bytes, none of them inside the files' mappings. */
+    mlxe_weight_set *copied = NULL;
+    assert_int_equal(mlxe_weight_set_open_in_memory(temp_dir, &copied, &err), MLXE_OK);
+    assert_int_equal(mlxe_weight_set_count(copied), 5);
+    for (size_t i = 0; i < 5; i++) {
+        const char *name = i < 2 ? shard1_names[i] : shard2_names[i - 2];
+        const mlxe_tensor_info *a = mlxe_weight_set_find(set, name), *b = mlxe_weight_set_find(copied, name);
+        assert_non_null(b);
+        assert_true(a->data != b->data);
+        assert_int_equal(a->n_bytes, b->n_bytes);
+        assert_memory_equal(a->data, b->data, b->n_bytes);
+    }
+    mlxe_weight_set_close(copied);
     /* _at covers every tensor once, file by file. */
     size_t seen_second = 0;
     for (size_t i = 0; i < mlxe_weight_set_count(set); i++) {

@@ -426,6 +426,10 @@ static void test_device_strings(void **state) {
 }
 
 int main(void) {
+    /* The CPU is the reference here: its float-activation kernels (the default
+     * ones multiply int8/bf16 activations on AVX-512 VNNI processors,
+     * runtime/cpu/cpu_kernels.h). */
+    setenv("MLXE_CPU_KERNELS", "float", 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_device_strings),
         cmocka_unit_test(test_memory_checks),

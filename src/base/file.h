@@ -19,7 +19,8 @@ mlxe_status mlxe_file_map(const char *path, mlxe_mapped_file *out, mlxe_error *e
  * for transparent huge pages (madvise MADV_HUGEPAGE, 2 MiB aligned), then
  * made read-only. For model weights the CPU streams every token: with 4 KiB
  * page-cache pages each decode step walks ~250 page tables per MB, and
- * huge pages measured +4-11% decode on this project's CPU benchmarks.
+ * huge pages measured +4-13% decode in most paired runs on this project's
+ * CPU benchmarks (engine/model.c: opt-in, MLXE_WEIGHTS_HUGEPAGES=1).
  * Falls back to the file mapping when the memory cannot be had. */
 mlxe_status mlxe_file_map_in_memory(const char *path, mlxe_mapped_file *out, mlxe_error *err);
 /* Accepts a zeroed struct. */

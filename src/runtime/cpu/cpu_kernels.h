@@ -78,6 +78,11 @@ void mlxe_avx512_int8_matmul_x(const void *x_prepared, int64_t n_x, const mlxe_m
 /* One token against dense rows [o_begin, o_end) (y[o], unit stride; kernels_avx512_decode.c). */
 void mlxe_avx512_decode_dense(mlxe_dtype dtype, const float *x, const void *w, int64_t cols, int64_t o_begin,
                               int64_t o_end, float *y);
+/* One token against BF16 rows with vdpbf16ps on split activations
+ * (kernels_avx512_decode_bf16.c; ~2^-17 relative): false when the processor
+ * lacks AVX512_BF16 or the row is wider than it handles. */
+bool mlxe_avx512_decode_bf16_split(const float *x, const uint16_t *w, int64_t cols, int64_t o_begin, int64_t o_end,
+                                   float *y);
 /* kernels_avx512_pointwise.c */
 void mlxe_avx512_silu_mul(const float *gate, const float *up, float *out, int64_t n);
 #endif

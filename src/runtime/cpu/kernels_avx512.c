@@ -322,6 +322,15 @@ AVX512 static void avx512_scale(float *y, float a, int64_t n) {
     }
 }
 
+/* The avx512-int8 table's BF16 weights: one token through vdpbf16ps on
+ * split activations where the processor has AVX512_BF16
+ * (kernels_avx512_decode_bf16.c), else as above. */
+AVX512 static void avx512_matmul_bf16_lowp(const float *x, int64_t n_x, const void *w, int64_t cols, int64_t o_begin,
+                                           int64_t o_end, float *y, int64_t ldy) {
+    if (n_x == 1 && mlxe_avx512_decode_bf16_split(x, w, cols, o_begin, o_end, y)) return;
+    avx512_matmul(WEIGHT_BF16, x, n_x, w, cols, o_begin, o_end, y, ldy);
+}
+
 const mlxe_cpu_kernels mlxe_cpu_kernels_avx512 = {
     .name = "avx512",
     .matmul_f32 = avx512_matmul_f32,
@@ -342,7 +351,7 @@ const mlxe_cpu_kernels mlxe_cpu_kernels_avx512_int8 = {
     .name = "avx512-int8",
     .matmul_f32 = avx512_matmul_f32,
     .matmul_f16 = avx512_matmul_f16,
-    .matmul_bf16 = avx512_matmul_bf16,
+    .matmul_bf16 = avx512_matmul_bf16_lowp,
     .dot = avx512_dot,
     .axpy = avx512_axpy,
     .scale = avx512_scale,

@@ -107,8 +107,10 @@ void mlxe_avx512_silu_mul(const float *gate, const float *up, float *out, int64_
  *   (kernels_avx512_gemm_int8.c, bound in its comment); BF16 weights,
  *   prefill: activations rounded to BF16, vdpbf16ps (relative 2^-9 of
  *   sum |w x|, kernels_avx512_gemm_bf16.c). ~3-4x the float tiles.
- * - Everything else (F32/F16 weights, BF16 decode, other tables) multiplies
- *   float activations in float32.
+ * - BF16 weights, one token (AVX512_BF16): activations split into two bf16
+ *   halves, vdpbf16ps (2^-17 relative, kernels_avx512_decode_bf16.c).
+ * - Everything else (F32/F16 weights, BF16 at 2-3 tokens, other tables)
+ *   multiplies float activations in float32.
  * MLXE_CPU_KERNELS=float selects the fastest float-activation table on any
  * processor; the tests comparing logits with transformers at 1e-4 set it,
  * and the kernel tests check each lower-precision path against its bound. */

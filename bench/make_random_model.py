@@ -8,14 +8,18 @@ weights. Values are random (matrices and biases N(0, 0.02), norm weights 1.0, as
 a fresh init), so outputs are meaningless; no tokenizer files are written.
 
 numpy only (Debian's /usr/bin/python3 has it). Tensors are generated and written
-one chunk at a time, so memory stays at a few hundred MB whatever the model size.
+one chunk at a time, so memory stays at a few hundred MB per process whatever the
+model size. --jobs N writes whole tensors from N processes at their offsets (the
+same bytes: each tensor has its own random stream), for the 16 GB Llama-3.1-8B
+shape inside one GPU-machine call (bench/cuda/compare.sh).
 
-    /usr/bin/python3 bench/make_random_model.py qwen2.5-0.5b llama-3.2-1b
+    /usr/bin/python3 bench/make_random_model.py qwen2.5-0.5b llama-3.2-1b [--jobs 2]
     /usr/bin/python3 bench/make_random_model.py --list
 """
 
 import argparse
 import json
+import multiprocessing
 import os
 import sys
 import time
@@ -109,6 +113,52 @@ MODELS = {
     ),
 }
 
+# Llama-3.1-8B (config.json as published: untied lm_head, rope_scaling llama3 factor 8), for the
+# GPU comparison (bench/cuda/compare.sh).
+MODELS["llama-3.1-8b"] = dict(
+    config={
+        "architectures": ["LlamaForCausalLM"],
+        "attention_bias": False,
+        "attention_dropout": 0.0,
+        "bos_token_id": 128000,
+        "eos_token_id": 128001,
+        "hidden_act": "silu",
+        "hidden_size": 4096,
+        "initializer_range": 0.02,
+        "intermediate_size": 14336,
+        "max_position_embeddings": 131072,
+        "mlp_bias": False,
+        "model_type": "llama",
+        "num_attention_heads": 32,
+        "num_hidden_layers": 32,
+        "num_key_value_heads": 8,
+        "pretraining_tp": 1,
+        "rms_norm_eps": 1e-05,
+        "rope_scaling": {
+            "factor": 8.0,
+            "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0,
+            "original_max_position_embeddings": 8192,
+            "rope_type": "llama3",
+        },
+        "rope_theta": 500000.0,
+        "tie_word_embeddings": False,
+        "torch_dtype": "bfloat16",
+        "transformers_version": "4.43.0.dev0",
+        "use_cache": True,
+        "vocab_size": 128256,
+    },
+    generation_config={
+        "bos_token_id": 128000,
+        "do_sample": True,
+        "eos_token_id": 128001,
+        "temperature": 0.6,
+        "top_p": 0.9,
+        "transformers_version": "4.43.0.dev0",
+    },
+    qkv_bias=False,
+)
+
 
 def tensor_list(spec):
     """(name, shape, kind) for every tensor of a Llama/Qwen2-style decoder; kind is
@@ -165,17 +215,42 @@ def write_tensor(f, kind, n, rng):
         done += m
 
 
-def make_model(name, out_root, seed):
+def write_one(job):
+    """Generates tensor `index` exactly as write_tensor does and writes it at `offset`."""
+    path, seed, index, kind, n, offset = job
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        if kind == "norm":
+            os.pwrite(fd, np.full(n, 0x3F80, dtype="<u2").tobytes(), offset)
+            return n
+        rng = np.random.Generator(np.random.SFC64(np.random.SeedSequence([seed, index])))
+        done = 0
+        while done < n:
+            m = min(CHUNK, n - done)
+            x = rng.standard_normal(m, dtype=np.float32)
+            x *= np.float32(STD)
+            data = to_bf16_bits(x).astype("<u2", copy=False)
+            os.pwrite(fd, memoryview(data).cast("B"), offset + done * 2)
+            done += m
+        return n
+    finally:
+        os.close(fd)
+
+
+def make_model(name, out_root, seed, jobs=1):
     spec = MODELS[name]
     tensors = tensor_list(spec)
     header = {"__metadata__": {"format": "pt"}}
+    offsets = []
     offset = 0
     for tname, shape, _ in tensors:
         nbytes = int(np.prod(shape)) * 2
         header[tname] = {"dtype": "BF16", "shape": list(shape), "data_offsets": [offset, offset + nbytes]}
+        offsets.append(offset)
         offset += nbytes
     blob = json.dumps(header, separators=(",", ":")).encode()
     blob += b" " * (-len(blob) % 8)  # data starts 8-byte aligned, as safetensors writes it
+    data_start = 8 + len(blob)
 
     folder = os.path.join(out_root, name)
     os.makedirs(folder, exist_ok=True)
@@ -189,14 +264,26 @@ def make_model(name, out_root, seed):
     with open(tmp, "wb") as f:
         f.write(len(blob).to_bytes(8, "little"))
         f.write(blob)
-        for i, (tname, shape, kind) in enumerate(tensors):
-            # one stream per tensor: any tensor can be regenerated alone from (seed, index)
-            rng = np.random.Generator(np.random.SFC64(np.random.SeedSequence([seed, i])))
-            write_tensor(f, kind, int(np.prod(shape)), rng)
+        if jobs <= 1:
+            for i, (tname, shape, kind) in enumerate(tensors):
+                # one stream per tensor: any tensor can be regenerated alone from (seed, index)
+                rng = np.random.Generator(np.random.SFC64(np.random.SeedSequence([seed, i])))
+                write_tensor(f, kind, int(np.prod(shape)), rng)
+        else:
+            f.truncate(data_start + offset)
+    if jobs > 1:
+        # the same bytes from `jobs` processes, each writing whole tensors at their offsets
+        work = [(tmp, seed, i, kind, int(np.prod(shape)), data_start + offsets[i])
+                for i, (_, shape, kind) in enumerate(tensors)]
+        work.sort(key=lambda w: -w[4])  # largest first: the pool ends together
+        with multiprocessing.Pool(jobs) as pool:
+            for _ in pool.imap_unordered(write_one, work):
+                pass
     os.replace(tmp, path)
     n_params = sum(int(np.prod(s)) for _, s, _ in tensors)
     print(f"{name}: {len(tensors)} tensors, {n_params / 1e6:.1f}M parameters, "
-          f"{os.path.getsize(path) / 2**20:.0f} MiB in {time.time() - t0:.1f}s -> {folder}", flush=True)
+          f"{os.path.getsize(path) / 2**20:.0f} MiB in {time.time() - t0:.1f}s ({jobs} processes) -> {folder}",
+          flush=True)
 
 
 def main():
@@ -206,6 +293,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(here, "models"), help="output root (default bench/models)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--list", action="store_true", help="list the models and exit")
+    ap.add_argument("--jobs", type=int, default=1, help="writer processes (the same bytes for any count)")
     args = ap.parse_args()
     if args.list or not args.names:
         for n in MODELS:
@@ -216,7 +304,7 @@ def main():
             print(f"unknown model '{n}'; known: {', '.join(MODELS)}", file=sys.stderr)
             return 2
     for n in args.names:
-        make_model(n, args.out, args.seed)
+        make_model(n, args.out, args.seed, args.jobs)
     return 0
 
 

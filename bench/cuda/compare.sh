@@ -6,7 +6,7 @@
 #   2. unpacks llama.cpp (llama-bench, llama-quantize and their libraries, built for sm_90 from the
 #      source bundled in node-llama-cpp 3.21.1 — bench/cuda/README.md says how) and checks that
 #      it starts; builds bench/cuda/copy_bandwidth.cu with nvcc;
-#   3. per model shape: writes the random BF16 model (bench/cuda/random_model.py, all cores), its
+#   3. per model shape: writes the random BF16 model (bench/make_random_model.py --jobs: all cores), its
 #      GGUF copy (bench/cuda/gguf_bf16.py = bench/llamacpp/make_gguf.py with llama.cpp's gguf-py),
 #      runs the BF16 pair; then converts ours to MLX 8- and 4-bit, group 64 (`mlxengine convert
 #      --quantize`, or bench/quantize_model.py when the tool cannot start) and the GGUF to Q8_0 and
@@ -29,7 +29,7 @@
 # for Q4_0), COMPARE_BUDGET_S (default 560: later rounds are skipped past it so the table still
 # comes out inside a 600 s call). For trying the script out without a GPU: COMPARE_SKIP_BUILD=1
 # (use build-gpu as it is), COMPARE_DEVICE (default cuda), COMPARE_PROMPT / COMPARE_GEN /
-# COMPARE_REPEAT (default 512 / 128 / 3), and --models also takes any bench/cuda/random_model.py
+# COMPARE_REPEAT (default 512 / 128 / 3), and --models also takes any bench/make_random_model.py
 # name (e.g. qwen2.5-0.5b).
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
@@ -189,8 +189,8 @@ for key in ${models//,/ }; do
   if [ "$(elapsed)" -gt "$budget" ]; then say "time budget reached: $key skipped"; break; fi
   base=$models_dir/$name
   rm -rf "$base" "$base"-*
-  "$py" bench/cuda/random_model.py --out "$models_dir" "$name" --jobs "$(nproc)" >>"$OUT/models.log" 2>&1 ||
-    fail "random_model.py $name (models.log)"
+  "$py" bench/make_random_model.py --out "$models_dir" "$name" --jobs "$(nproc)" >>"$OUT/models.log" 2>&1 ||
+    fail "make_random_model.py $name (models.log)"
   say "$(tail -1 "$OUT/models.log")"
   if has_pair bf16; then
     t0=$(date +%s)

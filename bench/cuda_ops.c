@@ -558,14 +558,7 @@ int main(int argc, char **argv) {
     cudaMalloc((void **)&y, (size_t)(max_rows * max_out) * 4);
     if (prefill_only) {
         prefill_comparison(dev, copy_gbs, x, y);
-        cudaFree(x);
-        cudaFree(y);
-        free(random_block);
-        mlxe_device_free(dev_f32);
-        mlxe_device_free(dev_v3);
-        for (int k = 0; k < 3; k++) mlxe_device_free(dev_rpw[k]);
-        mlxe_device_free(dev);
-        return 0;
+        goto done;
     }
 
     /* ---- decode ---- */
@@ -610,16 +603,7 @@ int main(int argc, char **argv) {
         }
     }
 
-    if (decode_only) {
-        cudaFree(x);
-        cudaFree(y);
-        free(random_block);
-        mlxe_device_free(dev_f32);
-        mlxe_device_free(dev_v3);
-        for (int k = 0; k < 3; k++) mlxe_device_free(dev_rpw[k]);
-        mlxe_device_free(dev);
-        return 0;
-    }
+    if (decode_only) goto done;
 
     /* ---- small batches: matvec vs GEMM ---- */
     printf("\nsmall batches, 8B gate/up 14336x4096: matrix-vector kernels (8 tokens per pass) vs GEMM\n");
@@ -698,6 +682,7 @@ int main(int argc, char **argv) {
         model_step(dev, &models[m], MLXE_DTYPE_U32, 4, 64, copy_gbs, 512);
     }
 
+done: /* every mode ends here */
     cudaFree(x);
     cudaFree(y);
     free(random_block);

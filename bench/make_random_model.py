@@ -202,36 +202,33 @@ def to_bf16_bits(x):
     return (u >> np.uint32(16)).astype(np.uint16)
 
 
-def write_tensor(f, kind, n, rng):
+def tensor_rng(seed, index):
+    """One stream per tensor: any tensor can be regenerated alone from (seed, index)."""
+    return np.random.Generator(np.random.SFC64(np.random.SeedSequence([seed, index])))
+
+
+def tensor_chunks(kind, n, rng):
+    """A tensor's BF16 values, CHUNK at a time (little-endian uint16 arrays)."""
     if kind == "norm":
-        np.full(n, 0x3F80, dtype="<u2").tofile(f)  # bf16 1.0
+        yield np.full(n, 0x3F80, dtype="<u2")  # bf16 1.0
         return
     done = 0
     while done < n:
         m = min(CHUNK, n - done)
         x = rng.standard_normal(m, dtype=np.float32)
         x *= np.float32(STD)
-        to_bf16_bits(x).astype("<u2", copy=False).tofile(f)
+        yield to_bf16_bits(x).astype("<u2", copy=False)
         done += m
 
 
 def write_one(job):
-    """Generates tensor `index` exactly as write_tensor does and writes it at `offset`."""
+    """Tensor `index` written at `offset` of the file (one --jobs worker's share)."""
     path, seed, index, kind, n, offset = job
     fd = os.open(path, os.O_WRONLY)
     try:
-        if kind == "norm":
-            os.pwrite(fd, np.full(n, 0x3F80, dtype="<u2").tobytes(), offset)
-            return n
-        rng = np.random.Generator(np.random.SFC64(np.random.SeedSequence([seed, index])))
-        done = 0
-        while done < n:
-            m = min(CHUNK, n - done)
-            x = rng.standard_normal(m, dtype=np.float32)
-            x *= np.float32(STD)
-            data = to_bf16_bits(x).astype("<u2", copy=False)
-            os.pwrite(fd, memoryview(data).cast("B"), offset + done * 2)
-            done += m
+        for chunk in tensor_chunks(kind, n, tensor_rng(seed, index)):
+            os.pwrite(fd, memoryview(chunk).cast("B"), offset)
+            offset += chunk.nbytes
         return n
     finally:
         os.close(fd)
@@ -266,9 +263,8 @@ def make_model(name, out_root, seed, jobs=1):
         f.write(blob)
         if jobs <= 1:
             for i, (tname, shape, kind) in enumerate(tensors):
-                # one stream per tensor: any tensor can be regenerated alone from (seed, index)
-                rng = np.random.Generator(np.random.SFC64(np.random.SeedSequence([seed, i])))
-                write_tensor(f, kind, int(np.prod(shape)), rng)
+                for chunk in tensor_chunks(kind, int(np.prod(shape)), tensor_rng(seed, i)):
+                    chunk.tofile(f)
         else:
             f.truncate(data_start + offset)
     if jobs > 1:

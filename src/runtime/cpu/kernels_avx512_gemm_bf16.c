@@ -111,14 +111,7 @@ INLINE_AVX512_BF16 void tile(int n_t, const uint32_t *panel, int64_t n_pairs, co
             acc1[t] = _mm512_dpbf16_ps(acc1[t], w1, xv);
         }
     }
-    for (int t = 0; t < n_t; t++) {
-        if (accumulate) {
-            acc0[t] = _mm512_add_ps(acc0[t], _mm512_maskz_loadu_ps(m0, y + t * ldy));
-            acc1[t] = _mm512_add_ps(acc1[t], _mm512_maskz_loadu_ps(m1, y + t * ldy + 16));
-        }
-        _mm512_mask_storeu_ps(y + t * ldy, m0, acc0[t]);
-        _mm512_mask_storeu_ps(y + t * ldy + 16, m1, acc1[t]);
-    }
+    mlxe_avx512_store_tile(n_t, acc0, acc1, y, ldy, m0, m1, accumulate);
 }
 
 #define TILE_CASE(n)                                                                                                  \

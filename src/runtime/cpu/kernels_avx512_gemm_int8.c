@@ -197,14 +197,7 @@ INLINE_AVX512 void tile(int n_t, const uint32_t *panel, const float *scales, con
             total1[t] = _mm512_fmadd_ps(b1, sum, total1[t]);
         }
     }
-    for (int t = 0; t < n_t; t++) {
-        if (accumulate) {
-            total0[t] = _mm512_add_ps(total0[t], _mm512_maskz_loadu_ps(m0, y + t * ldy));
-            total1[t] = _mm512_add_ps(total1[t], _mm512_maskz_loadu_ps(m1, y + t * ldy + 16));
-        }
-        _mm512_mask_storeu_ps(y + t * ldy, m0, total0[t]);
-        _mm512_mask_storeu_ps(y + t * ldy + 16, m1, total1[t]);
-    }
+    mlxe_avx512_store_tile(n_t, total0, total1, y, ldy, m0, m1, accumulate);
 }
 
 #define TILE_CASE(n)                                                                                                  \

@@ -1,12 +1,14 @@
 /* runtime/cpu/kernels_avx512_gemm_internal.h — pieces shared by the
  * AVX-512 prefill GEMMs (kernels_avx512_gemm_*.c): the 16×16 transpose of
  * 32-bit elements that repacks weight rows into micro-kernel panels, and
- * the lane mask of a partial 16-row vector. Included only by files
+ * the lane mask of a partial 16-row vector, and the store of a tile's sums.
+ * Included only by files
  * compiled for AVX-512. */
 #ifndef MLXE_RUNTIME_CPU_KERNELS_AVX512_GEMM_INTERNAL_H
 #define MLXE_RUNTIME_CPU_KERNELS_AVX512_GEMM_INTERNAL_H
 
 #include <immintrin.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #define MLXE_GEMM_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
@@ -46,6 +48,22 @@ mlxe_avx512_transpose16x32(const uint32_t *src, int64_t src_stride, uint32_t *ds
         _mm512_store_si512(dst + (8 + c) * dst_stride, _mm512_castps_si512(_mm512_shuffle_f32x4(v0, v2, 0xdd)));
         _mm512_store_si512(dst + (4 + c) * dst_stride, _mm512_castps_si512(_mm512_shuffle_f32x4(v1, v3, 0x88)));
         _mm512_store_si512(dst + (12 + c) * dst_stride, _mm512_castps_si512(_mm512_shuffle_f32x4(v1, v3, 0xdd)));
+    }
+}
+
+/* Stores the sums of n_t tokens × 32 rows (sum0: rows 0-15 under mask m0,
+ * sum1: rows 16-31 under m1) at y + t * ldy, added to what is there when
+ * accumulate (a later column block of the same rows). */
+MLXE_GEMM_AVX512 static inline __attribute__((always_inline)) void
+mlxe_avx512_store_tile(int n_t, __m512 *sum0, __m512 *sum1, float *y, int64_t ldy, __mmask16 m0, __mmask16 m1,
+                       bool accumulate) {
+    for (int t = 0; t < n_t; t++) {
+        if (accumulate) {
+            sum0[t] = _mm512_add_ps(sum0[t], _mm512_maskz_loadu_ps(m0, y + t * ldy));
+            sum1[t] = _mm512_add_ps(sum1[t], _mm512_maskz_loadu_ps(m1, y + t * ldy + 16));
+        }
+        _mm512_mask_storeu_ps(y + t * ldy, m0, sum0[t]);
+        _mm512_mask_storeu_ps(y + t * ldy + 16, m1, sum1[t]);
     }
 }
 

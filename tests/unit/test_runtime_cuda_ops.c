@@ -949,6 +949,24 @@ static void test_attention(void **state) {
         decode.window = 100;
         decode.what = "attention decode, window 100";
         for (int k = 0; k < 3; k++) check_attention(f, gpus[k], &rng, &decode);
+        /* the grouped decode kernel (the default for one token): groups of
+         * 4 (Llama), 7 (Qwen2.5-0.5B, not a power of two), 8, and 16 (too
+         * large: the per-pair kernel); a short context (more splits than
+         * positions) and a deep one; each case runs twice (check_attention),
+         * so the split counters must have been left at zero */
+        static const int64_t groups[][2] = {{32, 8}, {14, 2}, {16, 2}, {32, 2}};
+        static const int32_t depths_grouped[] = {3, 600, 1099};
+        for (int gi = 0; gi < 4; gi++)
+            for (int di = 0; di < 3; di++) {
+                attention_case grouped = {.n_heads = groups[gi][0], .n_kv_heads = groups[gi][1], .head_dim = hd,
+                                          .n_rows = 1, .hint = di != 1, .what = "attention decode, grouped"};
+                grouped.slots[0] = di % 2;
+                grouped.positions[0] = depths_grouped[di];
+                check_attention(f, f->gpu, &rng, &grouped);
+                grouped.window = 33;
+                grouped.what = "attention decode, grouped, window 33";
+                check_attention(f, f->gpu, &rng, &grouped);
+            }
     }
     mlxe_device_free(gpus[1]);
     mlxe_device_free(gpus[2]);

@@ -321,8 +321,9 @@ static void release_state(mlxe_cuda_state *state) {
     if (!state) return;
     cudaSetDevice(state->ordinal);
     if (state->stream) cudaStreamSynchronize(state->stream);
-    mlxe_cuda_buffer *buffers[] = {&state->convert,    &state->dequant,    &state->partial,    &state->product,
-                                   &state->sampling,   &state->staging[0], &state->staging[1], &state->staging[2]};
+    mlxe_cuda_buffer *buffers[] = {&state->convert,    &state->dequant,    &state->partial,
+                                   &state->product,    &state->sampling,   &state->attention_counters,
+                                   &state->staging[0], &state->staging[1], &state->staging[2]};
     for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++)
         if (buffers[i]->ptr) cudaFree(buffers[i]->ptr);
     if (state->cublas) cublasDestroy(state->cublas);
@@ -375,6 +376,12 @@ mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err
         state->rows_per_warp = atoi(rows_per_warp);
     const char *graphs = getenv("MLXE_CUDA_GRAPH");
     state->graphs_disabled = graphs && strcmp(graphs, "0") == 0;
+    const char *pdl = getenv("MLXE_CUDA_PDL");
+    state->overlap_launches = 0;
+    if (state->cc_major >= 9) {
+        state->overlap_launches = MLXE_CUDA_OVERLAP_MATVEC | MLXE_CUDA_OVERLAP_ELEMENTWISE | MLXE_CUDA_OVERLAP_ATTENTION;
+        if (pdl && strcmp(pdl, "all") != 0) state->overlap_launches = (unsigned)atoi(pdl) & 7u;
+    }
     const char *attention = getenv("MLXE_CUDA_ATTENTION");
     if (attention && strcmp(attention, "split") == 0) state->attention_mode = 1;
     if (attention && strcmp(attention, "warp") == 0) state->attention_mode = 2;
@@ -414,7 +421,7 @@ mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err
     MLXE_DEBUG(MLXE_LOG_CAT_RUNTIME,
                "device %s: %s, compute capability %d.%d, %d SMs, %zu MiB; kernels: prefill GEMM %s (F32 weights: "
                "SGEMM), matrix-vector kernels up to %d rows (%d for float weights; one token: %s), row split %s, "
-               "attention %s, decode graphs %s, fused ops (greedy argmax on the GPU; one token: RMSNorm folded into "
+               "attention %s, decode graphs %s, overlapped launches %s, fused ops (greedy argmax on the GPU; one token: RMSNorm folded into "
                "the projections of float weights, q/k/v in one launch, residual adds and SwiGLU in the matvec "
                "epilogue; RoPE with the KV cache write) %s",
                state->name, state->gpu_name, state->cc_major, state->cc_minor, state->sm_count,
@@ -428,7 +435,12 @@ mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err
                : state->attention_mode == 2 ? "warp per pair (forced)"
                : state->attention_mode == 3 ? "flash (forced where head_dim is 64 or 128)"
                                             : "split-K decode / flash or warp-per-pair prefill",
-               state->graphs_disabled ? "off (MLXE_CUDA_GRAPH=0)" : "on", fused_off ? "off (MLXE_CUDA_FUSED=0)" : "on");
+               state->graphs_disabled ? "off (MLXE_CUDA_GRAPH=0)" : "on",
+               state->overlap_launches == 7u ? "on"
+               : state->overlap_launches    ? "partly (MLXE_CUDA_PDL)"
+               : state->cc_major >= 9       ? "off (MLXE_CUDA_PDL=0)"
+                                            : "off (before sm_90)",
+               fused_off ? "off (MLXE_CUDA_FUSED=0)" : "on");
     return MLXE_OK;
 }
 

@@ -35,6 +35,13 @@ typedef struct mlxe_cuda_buffer {
     size_t bytes;
 } mlxe_cuda_buffer;
 
+/* Kinds of kernels for state->overlap_launches. */
+enum {
+    MLXE_CUDA_OVERLAP_MATVEC = 1u,      /* decode matrix-vector products */
+    MLXE_CUDA_OVERLAP_ELEMENTWISE = 2u, /* norms, RoPE, embedding, adds */
+    MLXE_CUDA_OVERLAP_ATTENTION = 4u,   /* attention over the KV cache */
+};
+
 typedef struct mlxe_cuda_state {
     int ordinal;
     char name[32];              /* "cuda:N", the ops table's name */
@@ -62,9 +69,15 @@ typedef struct mlxe_cuda_state {
      * (token, head), 3 = flash where it applies (cuda_flash_attention.cu)
      * (MLXE_CUDA_ATTENTION=split|warp|flash, for tests and benches). */
     int attention_mode;
+    /* Kernels that start while the previous one finishes (programmatic
+     * dependent launch, cuda_common.cuh launch_overlapped), a mask of
+     * MLXE_CUDA_OVERLAP_* kinds: compute capability 9.0 on; MLXE_CUDA_PDL=0
+     * none, =all every kind, or a sum of the bits. */
+    unsigned overlap_launches;
     mlxe_cuda_buffer convert;   /* activations/weights converted for a GEMM */
     mlxe_cuda_buffer dequant;   /* quantized weights expanded to BF16 for a GEMM */
     mlxe_cuda_buffer partial;   /* split attention partial results */
+    mlxe_cuda_buffer attention_counters; /* split attention: blocks done per (token, kv head), zero between launches */
     mlxe_cuda_buffer product;   /* matmul_add through a GEMM: the product before the add */
     mlxe_cuda_buffer sampling;  /* argmax partial results and their counters */
     mlxe_cuda_buffer staging[3]; /* integer arrays passed from host memory */

@@ -29,6 +29,7 @@
 
 #include "format/dtype.h"
 #include "mlxengine/status.h"
+#include "runtime/sampling.h"
 
 typedef struct mlxe_device mlxe_device;
 
@@ -155,6 +156,16 @@ typedef struct mlxe_ops {
      * index among equal maxima, NaN never beats a number, 0 when all are
      * NaN. Lets a decode step copy back one id instead of the logits. */
     void (*argmax)(mlxe_device *dev, const float *x, int64_t n_rows, int64_t n, int32_t *out);
+    /* *out_token = the token the host sampler (engine/sampler.c) draws from
+     * the row x of vocab logits with params (all in device memory,
+     * runtime/sampling.h, the draw and the adjust entries included): logit
+     * bias and penalties, then the argmax (temperature <= 0) or temperature,
+     * top-k (1 to MLXE_SAMPLE_MAX_TOP_K), top-p, min-p and the draw, with
+     * the host's integer weights and tie rules, so the same token. -1 when
+     * the device could not (no scratch memory): sample on the host then.
+     * Reads params when it runs, so a recorded graph takes new values. */
+    void (*sample)(mlxe_device *dev, const float *x, int64_t vocab, const mlxe_sample_params *params,
+                   int32_t *out_token);
 
     /* ---- recorded op sequences (optional: NULL on the CPU) ----
      * A GPU can record the ops queued between graph_begin and graph_end

@@ -275,6 +275,7 @@ static const mlxe_ops cuda_ops_template = {
     .matmul_multi = mlxe_cuda_matmul_multi,
     .rope_kv_store = mlxe_cuda_rope_kv_store,
     .argmax = mlxe_cuda_argmax,
+    .sample = mlxe_cuda_sample,
     .add_bias = mlxe_cuda_add_bias,
     .embedding = mlxe_cuda_embedding,
     .rms_norm = mlxe_cuda_rms_norm,
@@ -322,8 +323,9 @@ static void release_state(mlxe_cuda_state *state) {
     cudaSetDevice(state->ordinal);
     if (state->stream) cudaStreamSynchronize(state->stream);
     mlxe_cuda_buffer *buffers[] = {&state->convert,    &state->dequant,    &state->partial,
-                                   &state->product,    &state->sampling,   &state->attention_counters,
-                                   &state->staging[0], &state->staging[1], &state->staging[2]};
+                                   &state->product,    &state->sampling,   &state->sample,
+                                   &state->attention_counters, &state->staging[0], &state->staging[1],
+                                   &state->staging[2]};
     for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++)
         if (buffers[i]->ptr) cudaFree(buffers[i]->ptr);
     if (state->cublas) cublasDestroy(state->cublas);
@@ -412,6 +414,7 @@ mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err
         state->ops.matmul_multi = NULL;
         state->ops.rope_kv_store = NULL;
         state->ops.argmax = NULL;
+        state->ops.sample = NULL;
     }
 
     dev->kind = MLXE_DEVICE_CUDA;

@@ -80,6 +80,7 @@ typedef struct mlxe_cuda_state {
     mlxe_cuda_buffer attention_counters; /* split attention: blocks done per (token, kv head), zero between launches */
     mlxe_cuda_buffer product;   /* matmul_add through a GEMM: the product before the add */
     mlxe_cuda_buffer sampling;  /* argmax partial results and their counters */
+    mlxe_cuda_buffer sample;    /* sample: per-block top-k keys, argmax pairs, a counter */
     mlxe_cuda_buffer staging[3]; /* integer arrays passed from host memory */
     /* Graphs (ops.h graph_*): recording off with MLXE_CUDA_GRAPH=0; the
      * epoch counts buffer reallocations, which make older recordings stale. */
@@ -130,6 +131,8 @@ void mlxe_cuda_rope_kv_store(mlxe_device *dev, float *q, const float *k, const f
                              const float *inv_freq, float attention_scale, float *k_cache, float *v_cache,
                              int64_t capacity, const int32_t *slots);
 void mlxe_cuda_argmax(mlxe_device *dev, const float *x, int64_t n_rows, int64_t n, int32_t *out);
+void mlxe_cuda_sample(mlxe_device *dev, const float *x, int64_t vocab, const mlxe_sample_params *params,
+                      int32_t *out_token);
 void mlxe_cuda_add_bias(mlxe_device *dev, float *y, int64_t n_rows, const mlxe_vector *bias);
 void mlxe_cuda_embedding(mlxe_device *dev, const mlxe_matrix *table, const int32_t *ids, int64_t n_rows, float *out);
 void mlxe_cuda_rms_norm(mlxe_device *dev, const float *x, const mlxe_vector *weight, int64_t n_rows, int64_t dim,

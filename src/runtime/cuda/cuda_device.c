@@ -382,7 +382,7 @@ mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err
     state->overlap_launches = 0;
     if (state->cc_major >= 9) {
         state->overlap_launches = MLXE_CUDA_OVERLAP_MATVEC | MLXE_CUDA_OVERLAP_ELEMENTWISE | MLXE_CUDA_OVERLAP_ATTENTION;
-        if (pdl && strcmp(pdl, "all") != 0) state->overlap_launches = (unsigned)atoi(pdl) & 7u;
+        if (pdl) state->overlap_launches = strcmp(pdl, "all") == 0 ? 15u : (unsigned)atoi(pdl) & 15u;
     }
     const char *attention = getenv("MLXE_CUDA_ATTENTION");
     if (attention && strcmp(attention, "split") == 0) state->attention_mode = 1;
@@ -439,7 +439,8 @@ mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err
                : state->attention_mode == 3 ? "flash (forced where head_dim is 64 or 128)"
                                             : "split-K decode / flash or warp-per-pair prefill",
                state->graphs_disabled ? "off (MLXE_CUDA_GRAPH=0)" : "on",
-               state->overlap_launches == 7u ? "on"
+               state->overlap_launches == 7u ? "on (not for quantized matvec)"
+               : state->overlap_launches == 15u ? "on"
                : state->overlap_launches    ? "partly (MLXE_CUDA_PDL)"
                : state->cc_major >= 9       ? "off (MLXE_CUDA_PDL=0)"
                                             : "off (before sm_90)",

@@ -37,9 +37,13 @@ typedef struct mlxe_cuda_buffer {
 
 /* Kinds of kernels for state->overlap_launches. */
 enum {
-    MLXE_CUDA_OVERLAP_MATVEC = 1u,      /* decode matrix-vector products */
+    MLXE_CUDA_OVERLAP_MATVEC = 1u,      /* decode matrix-vector products, float weights */
     MLXE_CUDA_OVERLAP_ELEMENTWISE = 2u, /* norms, RoPE, embedding, adds */
     MLXE_CUDA_OVERLAP_ATTENTION = 4u,   /* attention over the KV cache */
+    /* decode matrix-vector products of quantized weights: not in the
+     * default mask (measured slower overlapped: H200, 1B shape, 4-bit 657
+     * -> 612 tok/s, 8-bit 723 -> 695; docs/CUDA.md version 5) */
+    MLXE_CUDA_OVERLAP_QUANTIZED = 8u,
 };
 
 typedef struct mlxe_cuda_state {
@@ -71,8 +75,9 @@ typedef struct mlxe_cuda_state {
     int attention_mode;
     /* Kernels that start while the previous one finishes (programmatic
      * dependent launch, cuda_common.cuh launch_overlapped), a mask of
-     * MLXE_CUDA_OVERLAP_* kinds: compute capability 9.0 on; MLXE_CUDA_PDL=0
-     * none, =all every kind, or a sum of the bits. */
+     * MLXE_CUDA_OVERLAP_* kinds: compute capability 9.0 on, the first three
+     * kinds by default; MLXE_CUDA_PDL=0 none, =all every kind, or a sum of
+     * the bits. */
     unsigned overlap_launches;
     mlxe_cuda_buffer convert;   /* activations/weights converted for a GEMM */
     mlxe_cuda_buffer dequant;   /* quantized weights expanded to BF16 for a GEMM */

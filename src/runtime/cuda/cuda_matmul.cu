@@ -581,7 +581,7 @@ void launch_matvec_quantized(mlxe_cuda_state *state, const float *x, int n_rows,
     const int rows_per_block = kMatvecWarps / split;
     dim3 grid((unsigned)((w->rows + rows_per_block - 1) / rows_per_block)), block(kMatvecWarps * kWarp);
 #define MLXE_QMV(NR)                                                                                   \
-    launch_overlapped(state, MLXE_CUDA_OVERLAP_MATVEC, matvec_quantized_kernel<BITS, SDT, NR>, grid, block, 0, x, data, w->scales, w->biases, \
+    launch_overlapped(state, MLXE_CUDA_OVERLAP_QUANTIZED, matvec_quantized_kernel<BITS, SDT, NR>, grid, block, 0, x, data, w->scales, w->biases, \
                       w->rows, w->cols, group_shift, n_rows, y, split, accumulate)
     if (n_rows == 1) MLXE_QMV(1);
     else if (n_rows == 2) MLXE_QMV(2);
@@ -640,11 +640,11 @@ void launch_quantized_one(mlxe_cuda_state *state, const float *x, one_token_job 
     const int shift = log2_exact(w->group_size), cols = (int)w->cols;
     const int threads = kOneTokenWarps * kWarp;
     if (epilogue == kStore)
-        launch_overlapped(state, MLXE_CUDA_OVERLAP_MATVEC, matvec_quantized_one_kernel<BITS, R, kStore>, blocks, threads, 0, x, job, cols, shift);
+        launch_overlapped(state, MLXE_CUDA_OVERLAP_QUANTIZED, matvec_quantized_one_kernel<BITS, R, kStore>, blocks, threads, 0, x, job, cols, shift);
     else if (epilogue == kAccumulate)
-        launch_overlapped(state, MLXE_CUDA_OVERLAP_MATVEC, matvec_quantized_one_kernel<BITS, R, kAccumulate>, blocks, threads, 0, x, job, cols, shift);
+        launch_overlapped(state, MLXE_CUDA_OVERLAP_QUANTIZED, matvec_quantized_one_kernel<BITS, R, kAccumulate>, blocks, threads, 0, x, job, cols, shift);
     else
-        launch_overlapped(state, MLXE_CUDA_OVERLAP_MATVEC, matvec_quantized_one_kernel<BITS, R, kSwiglu>, blocks, threads, 0, x, job, cols, shift);
+        launch_overlapped(state, MLXE_CUDA_OVERLAP_QUANTIZED, matvec_quantized_one_kernel<BITS, R, kSwiglu>, blocks, threads, 0, x, job, cols, shift);
 }
 
 template <int DT, int R>

@@ -532,7 +532,11 @@ static void forward_layers(const mlxe_model_weights *w, mlxe_forward_state *s, c
         }
         /* q, k = apply_rotary_pos_emb(q, k, cos, sin)
          * past_key_value.update(k, v): cache[slot][:, pos] = k, v */
-        if (ops->rope_kv_store) {
+        /* one token: RoPE and the cache write inside the attention op where the device has it */
+        const bool rope_in_attention = n == 1 && ops->rope_attention;
+        if (rope_in_attention) {
+            /* below */
+        } else if (ops->rope_kv_store) {
             ops->rope_kv_store(dev, s->q, s->k, s->v, n, w->n_heads, w->n_kv_heads, w->head_dim, batch->positions,
                                s->inv_freq, s->attention_scale, kv->k[l], kv->v[l], kv->capacity, batch->slots);
         } else {
@@ -559,7 +563,10 @@ static void forward_layers(const mlxe_model_weights *w, mlxe_forward_state *s, c
             .out = s->att,
             .kv_length = kv_length,
         };
-        ops->attention(dev, &args);
+        if (rope_in_attention)
+            ops->rope_attention(dev, &args, s->k, s->v, s->inv_freq, s->attention_scale);
+        else
+            ops->attention(dev, &args);
         /* x = x + o_proj(att)                                     xb: [n, hidden] */
         if (ops->matmul_add && !layer->o_bias.size) {
             ops->matmul_add(dev, s->att, n, &layer->o_proj, s->x);

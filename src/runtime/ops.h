@@ -151,6 +151,13 @@ typedef struct mlxe_ops {
                           int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, const int32_t *positions,
                           const float *inv_freq, float attention_scale, float *k_cache, float *v_cache,
                           int64_t capacity, const int32_t *slots);
+    /* rope_kv_store(args->q, k, v, ...) then attention(args), for decode
+     * (one token per sequence) in one pass: q (args->q, not rotated yet)
+     * and the token's k are rotated on the fly, rotated k and v written into
+     * the cache at the token's position. Results as those two ops'; args->q
+     * may be left unrotated. Arguments as theirs. */
+    void (*rope_attention)(mlxe_device *dev, const mlxe_attention_args *args, const float *k, const float *v,
+                           const float *inv_freq, float attention_scale);
     /* out[r] = the index of the largest x[r][i], i < n (device memory, out:
      * int32 [n_rows]): the CPU sampler's greedy rule exactly — the lowest
      * index among equal maxima, NaN never beats a number, 0 when all are

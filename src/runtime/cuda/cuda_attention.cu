@@ -46,6 +46,12 @@ struct attention_params {
     int n_splits;
     float *out;
     float *partial; /* [pairs][n_splits][head_dim + 2] when n_splits > 1 */
+    /* grouped kernel only (rope_attention): when new_k is set, q is not
+     * rotated yet and the token's own k and v are new_k / new_v
+     * ([n_rows][n_kv_heads][head_dim], k unrotated): the kernel rotates q
+     * and k (inv_freq, rope_scale) and writes k and v into the cache */
+    const float *new_k, *new_v, *inv_freq;
+    float rope_scale;
 };
 
 template <int DPL> /* head-dim elements per lane: ceil(head_dim / 32) */
@@ -168,6 +174,31 @@ __global__ void __launch_bounds__(kAttentionWarps * kWarp)
     const float *keys = a.k_cache + cache_base, *values = a.v_cache + cache_base;
     const int64_t first_pair = t * a.n_heads + kv_head * group;
 
+    /* rope_attention: the token's own k and v, k rotated here (head_dim is
+     * 32 * DPL there, so pair i = lane + 32 j has its partner in j + DPL/2) */
+    const bool rope = a.new_k != nullptr;
+    float own_k[DPL], own_v[DPL];
+    if (rope) {
+        const int64_t own = (t * a.n_kv_heads + kv_head) * a.head_dim;
+#pragma unroll
+        for (int j = 0; j < DPL; j++) {
+            own_k[j] = a.new_k[own + lane + j * kWarp];
+            own_v[j] = a.new_v[own + lane + j * kWarp];
+        }
+#pragma unroll
+        for (int j = 0; j < DPL / 2; j++)
+            rope_rotate_pair((int32_t)pos, a.inv_freq[lane + j * kWarp], a.rope_scale, own_k[j], own_k[j + DPL / 2]);
+        if (warp == 0 && begin <= pos && pos < end) {
+            float *k_row = const_cast<float *>(keys) + pos * a.head_dim;
+            float *v_row = const_cast<float *>(values) + pos * a.head_dim;
+#pragma unroll
+            for (int j = 0; j < DPL; j++) {
+                k_row[lane + j * kWarp] = own_k[j];
+                v_row[lane + j * kWarp] = own_v[j];
+            }
+        }
+    }
+
     float q[GT][DPL], acc[GT][DPL], running_max[GT], running_sum[GT];
 #pragma unroll
     for (int g = 0; g < GT; g++) {
@@ -176,9 +207,16 @@ __global__ void __launch_bounds__(kAttentionWarps * kWarp)
 #pragma unroll
         for (int j = 0; j < DPL; j++) {
             const int64_t d = lane + j * kWarp;
-            q[g][j] = g < group && d < a.head_dim ? a.q[(first_pair + g) * a.head_dim + d] * a.scale : 0.0f;
+            q[g][j] = g < group && d < a.head_dim ? a.q[(first_pair + g) * a.head_dim + d] : 0.0f;
             acc[g][j] = 0.0f;
         }
+        if (rope) {
+#pragma unroll
+            for (int j = 0; j < DPL / 2; j++)
+                rope_rotate_pair((int32_t)pos, a.inv_freq[lane + j * kWarp], a.rope_scale, q[g][j], q[g][j + DPL / 2]);
+        }
+#pragma unroll
+        for (int j = 0; j < DPL; j++) q[g][j] *= a.scale; /* after the rotation, as attention_kernel reads it */
     }
     for (int64_t p = begin + warp; p < end; p += 2 * kAttentionWarps) {
         const bool second = p + kAttentionWarps < end; /* the same in every lane of the warp */
@@ -191,6 +229,20 @@ __global__ void __launch_bounds__(kAttentionWarps * kWarp)
             v0[j] = in ? values[p * a.head_dim + d] : 0.0f;
             k1[j] = in && second ? keys[(p + kAttentionWarps) * a.head_dim + d] : 0.0f;
             v1[j] = in && second ? values[(p + kAttentionWarps) * a.head_dim + d] : 0.0f;
+        }
+        if (rope && p == pos) { /* warp-uniform: the row this launch writes, from registers */
+#pragma unroll
+            for (int j = 0; j < DPL; j++) {
+                k0[j] = own_k[j];
+                v0[j] = own_v[j];
+            }
+        }
+        if (rope && second && p + kAttentionWarps == pos) {
+#pragma unroll
+            for (int j = 0; j < DPL; j++) {
+                k1[j] = own_k[j];
+                v1[j] = own_v[j];
+            }
         }
 #pragma unroll
         for (int g = 0; g < GT; g++) {
@@ -492,6 +544,8 @@ extern "C" void mlxe_cuda_attention(mlxe_device *dev, const mlxe_attention_args 
     params.scale = args->scale;
     params.out = args->out;
     params.partial = NULL;
+    params.new_k = params.new_v = params.inv_freq = NULL;
+    params.rope_scale = 1.0f;
 
     /* attention_mode 3: MLXE_CUDA_ATTENTION=flash (tests, benches) */
     const bool flash_wanted = state->attention_mode == 3 ||
@@ -564,4 +618,48 @@ extern "C" void mlxe_cuda_attention(mlxe_device *dev, const mlxe_attention_args 
                                                                            args->head_dim, args->out);
         mlxe_cuda_check_launch(state, "attention (merging splits)");
     }
+}
+
+/* ops.h rope_attention: one launch of the grouped kernel where it applies
+ * (one token, head_dim 64, 128 or 256, groups up to 8), else rope_kv_store
+ * then attention. */
+extern "C" void mlxe_cuda_rope_attention(mlxe_device *dev, const mlxe_attention_args *args, const float *k,
+                                         const float *v, const float *inv_freq, float attention_scale) {
+    if (args->n_rows <= 0 || args->n_heads <= 0) return;
+    mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
+    cudaSetDevice(state->ordinal);
+    const int64_t hd = args->head_dim;
+    const bool fused = args->n_rows == 1 && (hd == 64 || hd == 128 || hd == 256) && args->n_kv_heads > 0 &&
+                       args->n_heads % args->n_kv_heads == 0 && args->n_heads / args->n_kv_heads <= 8 &&
+                       state->attention_mode == 0;
+    if (!fused) {
+        mlxe_cuda_rope_kv_store(dev, const_cast<float *>(args->q), k, v, args->n_rows, args->n_heads,
+                                args->n_kv_heads, hd, args->positions, inv_freq, attention_scale,
+                                const_cast<float *>(args->k_cache), const_cast<float *>(args->v_cache),
+                                args->capacity, args->slots);
+        mlxe_cuda_attention(dev, args);
+        return;
+    }
+    attention_params params;
+    params.q = args->q;
+    params.k_cache = args->k_cache;
+    params.v_cache = args->v_cache;
+    params.slots = mlxe_cuda_device_ints(state, args->slots, 1, 0);
+    params.positions = mlxe_cuda_device_ints(state, args->positions, 1, 1);
+    params.n_heads = args->n_heads;
+    params.n_kv_heads = args->n_kv_heads;
+    params.head_dim = hd;
+    params.capacity = args->capacity;
+    params.window = args->window;
+    params.scale = args->scale;
+    params.out = args->out;
+    params.partial = NULL;
+    params.new_k = k;
+    params.new_v = v;
+    params.inv_freq = mlxe_cuda_device_floats(state, inv_freq, hd / 2, 2);
+    params.rope_scale = attention_scale;
+    int64_t span = args->kv_length > 0 && args->kv_length < args->capacity ? args->kv_length : args->capacity;
+    if (args->window > 0 && args->window < span) span = args->window;
+    if (span < 1) span = 1;
+    attention_grouped(state, args, params, span);
 }

@@ -118,6 +118,21 @@ __host__ inline void launch_overlapped(const mlxe_cuda_state *state, unsigned ki
     cudaLaunchKernelEx(&config, kernel, static_cast<Params>(args)...);
 }
 
+/* One rotate_half pair of RoPE (ops.h rope): float32 angle, accurate
+ * sincosf, every product rounded on its own (no FMA, as the CPU computes
+ * it). Shared by every kernel that rotates, so they all get the same bits. */
+__device__ __forceinline__ void rope_rotate_pair(int32_t position, float inv_freq, float attention_scale, float &first,
+                                                 float &second) {
+    const float angle = __fmul_rn((float)position, inv_freq);
+    float s, c;
+    sincosf(angle, &s, &c);
+    c = __fmul_rn(c, attention_scale);
+    s = __fmul_rn(s, attention_scale);
+    const float a = first, b = second;
+    first = __fsub_rn(__fmul_rn(a, c), __fmul_rn(b, s));
+    second = __fadd_rn(__fmul_rn(b, c), __fmul_rn(a, s));
+}
+
 __host__ __forceinline__ unsigned grid_for(int64_t n, int threads, int64_t max_blocks = 65535LL * 16) {
     int64_t blocks = (n + threads - 1) / threads;
     if (blocks < 1) blocks = 1;

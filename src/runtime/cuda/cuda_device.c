@@ -274,6 +274,7 @@ static const mlxe_ops cuda_ops_template = {
     .matmul_swiglu = mlxe_cuda_matmul_swiglu,
     .matmul_multi = mlxe_cuda_matmul_multi,
     .rope_kv_store = mlxe_cuda_rope_kv_store,
+    .rope_attention = mlxe_cuda_rope_attention,
     .argmax = mlxe_cuda_argmax,
     .sample = mlxe_cuda_sample,
     .add_bias = mlxe_cuda_add_bias,
@@ -413,9 +414,14 @@ mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err
         state->ops.matmul_swiglu = NULL;
         state->ops.matmul_multi = NULL;
         state->ops.rope_kv_store = NULL;
+        state->ops.rope_attention = NULL;
         state->ops.argmax = NULL;
         state->ops.sample = NULL;
     }
+    /* MLXE_CUDA_ROPE_ATTENTION=0: RoPE and the cache write as their own
+     * kernel in decode (rope_kv_store), for side-by-side timing */
+    const char *rope_attention = getenv("MLXE_CUDA_ROPE_ATTENTION");
+    if (rope_attention && strcmp(rope_attention, "0") == 0) state->ops.rope_attention = NULL;
 
     dev->kind = MLXE_DEVICE_CUDA;
     dev->n_threads = 1;

@@ -87,15 +87,11 @@ __global__ void rope_kernel(float *x, int64_t n_rows, int64_t n_heads, int64_t h
         int64_t head = t / half;   /* row * n_heads + h */
         int64_t r = head / n_heads;
         /* float32 angle, accurate sin/cos: as the CPU (and transformers) */
-        float angle = (float)positions[r] * inv_freq[i];
-        float s, c;
-        sincosf(angle, &s, &c);
-        c *= attention_scale;
-        s *= attention_scale;
         float *p = x + head * head_dim;
         float first = p[i], second = p[i + half];
-        p[i] = first * c - second * s;
-        p[i + half] = second * c + first * s;
+        rope_rotate_pair(positions[r], inv_freq[i], attention_scale, first, second);
+        p[i] = first;
+        p[i + half] = second;
     }
 }
 
@@ -116,8 +112,8 @@ __global__ void kv_store_kernel(const float *k, const float *v, int64_t n_rows, 
 }
 
 /* rope on q and on k with the cache write of rotated k and of v: one
- * thread per (row, q or kv head, pair i); the rotation is rope_kernel's,
- * operation for operation, so the results are the same bits. */
+ * thread per (row, q or kv head, pair i); the rotation is rope_kernel's
+ * (rope_rotate_pair), so the results are the same bits. */
 __global__ void rope_kv_store_kernel(float *q, const float *k, const float *v, int64_t n_rows, int64_t n_heads,
                                      int64_t n_kv_heads, int64_t head_dim, const int32_t *positions,
                                      const float *inv_freq, float attention_scale, float *k_cache, float *v_cache,
@@ -130,24 +126,21 @@ __global__ void rope_kv_store_kernel(float *q, const float *k, const float *v, i
         int64_t i = t % half;
         int64_t h = t / half % heads;
         int64_t r = t / (half * heads);
-        float angle = (float)positions[r] * inv_freq[i];
-        float s, c;
-        sincosf(angle, &s, &c);
-        c *= attention_scale;
-        s *= attention_scale;
         if (h < n_heads) {
             float *p = q + (r * n_heads + h) * head_dim;
             float first = p[i], second = p[i + half];
-            p[i] = first * c - second * s;
-            p[i + half] = second * c + first * s;
+            rope_rotate_pair(positions[r], inv_freq[i], attention_scale, first, second);
+            p[i] = first;
+            p[i + half] = second;
         } else {
             const int64_t kh = h - n_heads;
             const float *src = k + (r * n_kv_heads + kh) * head_dim;
             const float *src_v = v + (r * n_kv_heads + kh) * head_dim;
             const int64_t index = (((int64_t)slots[r] * n_kv_heads + kh) * capacity + positions[r]) * head_dim;
             float first = src[i], second = src[i + half];
-            k_cache[index + i] = first * c - second * s;
-            k_cache[index + i + half] = second * c + first * s;
+            rope_rotate_pair(positions[r], inv_freq[i], attention_scale, first, second);
+            k_cache[index + i] = first;
+            k_cache[index + i + half] = second;
             v_cache[index + i] = src_v[i];
             v_cache[index + i + half] = src_v[i + half];
         }

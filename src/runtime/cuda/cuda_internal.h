@@ -148,6 +148,8 @@ void mlxe_cuda_kv_store(mlxe_device *dev, const float *k, const float *v, int64_
                         int64_t head_dim, float *k_cache, float *v_cache, int64_t capacity, const int32_t *slots,
                         const int32_t *positions);
 void mlxe_cuda_attention(mlxe_device *dev, const mlxe_attention_args *args);
+void mlxe_cuda_rope_attention(mlxe_device *dev, const mlxe_attention_args *args, const float *k, const float *v,
+                              const float *inv_freq, float attention_scale);
 void mlxe_cuda_silu_mul(mlxe_device *dev, const float *gate, const float *up, float *out, int64_t n);
 void mlxe_cuda_add(mlxe_device *dev, float *y, const float *x, int64_t n);
 

@@ -12,6 +12,13 @@ void mlxe_token_choice_init(mlxe_token_choice *choice, mlxe_context *ctx, mlxe_s
     memset(choice, 0, sizeof *choice);
     choice->sampler = sampler;
     choice->device_token = -1;
+    /* MLXE_DEVICE_CHOICE=0: every token sampled on the host from the
+     * downloaded logits, as before the device chose (side-by-side timing). */
+    const char *switch_value = getenv("MLXE_DEVICE_CHOICE");
+    if (switch_value && strcmp(switch_value, "0") == 0) {
+        MLXE_DEBUG(MLXE_LOG_CAT_ENGINE, "%s: tokens sampled on the host (MLXE_DEVICE_CHOICE=0)", who);
+        return;
+    }
     choice->device_greedy = mlxe_sampler_is_plain_greedy(sampler);
     if (choice->device_greedy || !mlxe_context_samples_on_device(ctx)) return;
     const char *device = mlxe_model_device_name(mlxe_context_model(ctx));

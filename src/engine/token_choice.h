@@ -15,7 +15,10 @@
  * mlxe_token_choice_decode; mlxe_token_choice_next then gives token i + 1
  * (the device's choice, else sampled from the logits row). A step decoded
  * any other way (a prompt, a rotated window) leaves no choice pending:
- * next samples its logits on the host, drawing then. */
+ * next samples its logits on the host, drawing then.
+ *
+ * MLXE_DEVICE_CHOICE=0 in the environment (read at init) makes the host
+ * sample every token, for side-by-side timing in one binary. */
 #ifndef MLXE_ENGINE_TOKEN_CHOICE_H
 #define MLXE_ENGINE_TOKEN_CHOICE_H
 

@@ -27,7 +27,7 @@
 #include "chat/chat_internal.h"
 #include "chat_model_util.h"
 #include "mlxengine/mlxengine.h"
-#include "runtime/device.h"
+#include "runtime_cuda_test.h"
 
 #define N_NEW 24
 #define MAX_IDS 512
@@ -74,18 +74,7 @@ static int group_teardown(void **state) {
 }
 
 /* Skips the calling test (with the reason) when no GPU is usable. */
-static void require_gpu(void) {
-    mlxe_device *dev = NULL;
-    mlxe_error err;
-    if (mlxe_device_create_cuda(0, &dev, &err) == MLXE_OK) {
-        mlxe_device_free(dev);
-        return;
-    }
-    const char *require = getenv("MLXE_REQUIRE_GPU");
-    if (require && strcmp(require, "1") == 0) fail_msg("MLXE_REQUIRE_GPU=1 but: %s", err.message);
-    print_message("[  SKIP    ] no usable GPU: %s\n", err.message);
-    skip();
-}
+static void require_gpu(void) { mlxe_device_free(cuda_device_or_skip()); }
 
 /* The chat model on cuda; graphs false: without the recorded decode graphs. */
 static mlxe_model *load_gpu(bool graphs) {

@@ -16,6 +16,14 @@
  *    quantized) in the F32 GEMM mode; mismatches of the default mode on
  *    BF16/quantized fixtures are counted and printed, not failed (BF16
  *    rounding may flip near-ties);
+ *  - all of the above with the float32-activation one-token kernels
+ *    (MLXE_CUDA_MATVEC=float, set in main); the default for 4/8-bit weights,
+ *    int8 activations (runtime/cuda/cuda_matvec_int8.cu), is checked on the
+ *    quantized fixtures on its own: token by token within 5e-2 of max |logit|
+ *    of transformers' logits (int8 blocks of 32 with d = max/127 round each
+ *    value by at most 1/254 of its block's maximum, of the order of BF16's
+ *    2^-9 per value: the prefill bound), its logits different from the float
+ *    path's (it ran), greedy departures from the CPU counted and printed;
  *  - token by token and mlxe_generate take the recorded decode-step graphs
  *    (scripts/gpu_check.sh runs this test again with MLXE_CUDA_GRAPH=0);
  *  - the memory checks: a GPU with too little free memory (capped with
@@ -248,6 +256,74 @@ static void check_model(const char *name, const char *dir, const cJSON *ref, con
     mlxe_model_free(cpu);
 }
 
+/* The int8-activation path (see the top of the file) on a quantized model:
+ * `exact` is loaded while MLXE_CUDA_MATVEC=float is set and makes its first
+ * product then (the device reads the switch there), `int8` after it is
+ * unset. */
+static double worst_decode_int8 = 0, largest_int8_float_difference = 0;
+static int int8_checked = 0, int8_greedy_departures = 0;
+
+static void check_int8(const char *name, const char *dir, const cJSON *ref) {
+    mlxe_model *exact = load_on(dir, "cuda", false);
+    mlxe_context *exact_ctx = context_for(exact, 64);
+    const int64_t vocab = mlxe_model_vocab_size(exact);
+    const int32_t first_token = 1;
+    float *scratch = malloc((size_t)vocab * sizeof(float));
+    decode_all(exact_ctx, &first_token, 1, 1, scratch); /* its first product: the float path */
+    free(scratch);
+    unsetenv("MLXE_CUDA_MATVEC");
+    mlxe_model *int8 = load_on(dir, "cuda", false);
+    mlxe_context *int8_ctx = context_for(int8, 64);
+    const cJSON *sequence;
+    cJSON_ArrayForEach(sequence, cJSON_GetObjectItem(ref, "sequences")) {
+        int32_t ids[MAX_IDS];
+        int n = fixture_json_ids(cJSON_GetObjectItem(sequence, "input_ids"), ids, MAX_IDS);
+        if (int8->config.rope_scaling.type == MLXE_ROPE_SCALING_DYNAMIC && n > int8->config.max_position_embeddings)
+            continue; /* as the float path's token-by-token check */
+        float *ours = malloc((size_t)n * (size_t)vocab * sizeof(float));
+        float *floats = malloc((size_t)n * (size_t)vocab * sizeof(float));
+        assert_non_null(ours);
+        assert_non_null(floats);
+        decode_all(int8_ctx, ids, n, 1, ours);
+        decode_all(exact_ctx, ids, n, 1, floats);
+        double error = relative_error(ours, cJSON_GetObjectItem(sequence, "logits"), vocab, n);
+        worst_decode_int8 = fmax(worst_decode_int8, error);
+        if (!(error <= 5e-2))
+            fail_msg("%s (int8 activations, token by token, %d tokens): logits differ from transformers by %.3g of "
+                     "max |logit| (tolerance 5e-2)",
+                     name, n, error);
+        for (size_t i = 0; i < (size_t)n * (size_t)vocab; i++)
+            largest_int8_float_difference = fmax(largest_int8_float_difference, fabs((double)ours[i] - floats[i]));
+        free(ours);
+        free(floats);
+    }
+    mlxe_context_free(int8_ctx);
+    mlxe_context_free(exact_ctx);
+    mlxe_model_free(exact);
+
+    const cJSON *greedy_ref = cJSON_GetObjectItem(ref, "greedy");
+    int32_t prompt[MAX_IDS];
+    int n_prompt = fixture_json_ids(cJSON_GetObjectItem(greedy_ref, "prompt"), prompt, MAX_IDS);
+    const cJSON *max_new = cJSON_GetObjectItem(greedy_ref, "max_new_tokens");
+    int n_new = cJSON_IsNumber(max_new) ? (int)max_new->valuedouble : 32;
+    if (n_new > 64) n_new = 64;
+    mlxe_model *cpu = load_on(dir, "cpu", false);
+    token_list on_cpu, on_gpu;
+    greedy(cpu, prompt, n_prompt, n_new, &on_cpu);
+    greedy(int8, prompt, n_prompt, n_new, &on_gpu);
+    int8_checked++;
+    for (int i = 0; i < n_new; i++) {
+        if (on_cpu.ids[i] == on_gpu.ids[i]) continue;
+        print_message("%s (int8 activations): greedy continuation departs from the CPU's at token %d (%d vs %d)\n",
+                      name, i, on_gpu.ids[i], on_cpu.ids[i]);
+        int8_greedy_departures++;
+        break;
+    }
+    mlxe_model_free(cpu);
+    mlxe_model_free(int8);
+    setenv("MLXE_CUDA_MATVEC", "float", 1);
+}
+
 static cJSON *read_reference(const char *root, const char *name) {
     char path[600];
     snprintf(path, sizeof path, "%s/%s/reference.json", root, name);
@@ -281,6 +357,7 @@ static void check_quant_fixture(const char *name) {
     mlxe_error err;
     if (mlxe_convert(src, dir, &o, &err) != MLXE_OK) fail_msg("%s: convert: %s", name, err.message);
     check_model(name, dir, ref, "logits", false);
+    if (o.bits == 4 || o.bits == 8) check_int8(name, dir, ref);
     cJSON_Delete(ref);
 }
 
@@ -297,6 +374,14 @@ static void test_fixtures_on_gpu(void **state) {
                   "departures from the CPU on BF16/quantized models %d\n",
                   n_float, n_quant, worst_f32_models, worst_prefill_default, worst_prefill_f32, worst_decode,
                   greedy_checked, greedy_default_mismatches);
+    print_message("GPU, int8 activations: %d quantized fixtures; worst token by token |ours - transformers| / "
+                  "max|logit| %.3g; largest |int8 - float path| logit difference %.3g; greedy departures from the "
+                  "CPU %d\n",
+                  int8_checked, worst_decode_int8, largest_int8_float_difference, int8_greedy_departures);
+    if (n_quant > 0) {
+        assert_true(int8_checked > 0);
+        assert_true(largest_int8_float_difference > 1e-6); /* the int8 path ran */
+    }
 }
 
 /* mlxe_context_decode_greedy: the token chosen on the GPU is the CPU
@@ -430,6 +515,9 @@ int main(void) {
      * ones multiply int8/bf16 activations on AVX-512 VNNI processors,
      * runtime/cpu/cpu_kernels.h). */
     setenv("MLXE_CPU_KERNELS", "float", 1);
+    /* ... and the GPU's float-activation one-token kernels (the int8 path:
+     * check_int8) */
+    setenv("MLXE_CUDA_MATVEC", "float", 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_device_strings),
         cmocka_unit_test(test_memory_checks),

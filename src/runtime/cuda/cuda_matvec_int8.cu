@@ -1,0 +1,385 @@
+/* runtime/cuda/cuda_matvec_int8.cu — decode (one token) with MLX affine 4-
+ * and 8-bit weights on int8 activations.
+ *
+ * Why: the float-activation kernels (cuda_matmul.cu, version 4) turn every
+ * packed value into a float and multiply it with a float32 activation,
+ * several instructions per value; on an H100 that kept 4-bit products at
+ * 23-35% of the copy bandwidth (docs/CUDA.md). Here the activation vector is
+ * quantized once per op to int8 in blocks of 32 values — d = max|x| / 127,
+ * xq = round(x / d), and the exact float Σx of the block kept beside d — and
+ * each 16-byte load of weights is multiplied with dp4a, four products per
+ * instruction with no conversion per value (the idea of llama.cpp's mmvq
+ * kernels with q8_1 activations; the MLX format differs: unsigned values
+ * with a per-group scale and bias, so a block's sum is
+ *   Σ (s·q + b)·x ≈ s · d · Σ q·xq + b · Σ x,
+ * exact but for the rounding of x: |x − d·xq| ≤ d/2 per value).
+ *
+ * 4-bit values are taken from a packed word with two masks (low and high
+ * nibbles of each byte, i.e. values 0,2,4,6 and 1,3,5,7 of the word), so the
+ * quantized activations are stored in that order within each 8 values:
+ * x0 x2 x4 x6 x1 x3 x5 x7; 8-bit values need no reordering.
+ *
+ * Two launches per op: quantize (with the RMSNorm folded in when the op has
+ * one: q/k/v and gate/up, where the float path runs the norm as its own
+ * kernel anyway), then the product. The product kernel is one block of 4
+ * warps over R output rows per warp-set (R = 1, 2, 4; for SwiGLU R rows of
+ * gate and of up), S warps (1, 2, 4) sharing the columns of a row set, each
+ * lane loading 16 bytes of each row per step and several steps' loads in
+ * flight (up to 8 loads of 16 bytes per lane); the quantized activations are
+ * read from global memory (L1/L2: 1.25 bytes per value against 0.5 for 4-bit
+ * weights, shared by the R rows). R and S follow the row and column counts
+ * so that about 32 warps per multiprocessor run. Segments of blocks serve
+ * up to 3 matrices of one input in one launch (q, k, v). */
+#include <string.h>
+
+#include "runtime/cuda/cuda_common.cuh"
+#include "runtime/cuda/cuda_matvec_int8.h"
+
+using namespace mlxe_cuda;
+
+namespace {
+
+constexpr int kXBlock = 32;         /* activations per int8 block (one scale, one sum) */
+constexpr int kThreads = 128;       /* product kernel: 4 warps per block */
+constexpr int kWarps = kThreads / kWarp;
+constexpr int kQuantizeThreads = 256;
+constexpr int kLoadsInFlight = 8;   /* 16-byte weight loads per lane per step */
+
+int forced_rows_per_warp = 0, forced_warps_per_row = 0;
+
+/* acc + Σ w_byte · x_byte over 4 bytes: unsigned weights (0..255), signed
+ * activations (-127..127). */
+__device__ __forceinline__ int dot4(uint32_t w, uint32_t x, int acc) {
+    int out;
+    asm("dp4a.u32.s32 %0, %1, %2, %3;" : "=r"(out) : "r"(w), "r"(x), "r"(acc));
+    return out;
+}
+
+/* x (optionally RMS-normalised) → xq [cols] int8 and meta [cols/32] (d, Σx).
+ * One warp per block of 32 values; with a norm every block first computes
+ * 1/rms over all of x itself (as the folded norm of cuda_matmul.cu), then
+ * x * inverse * gain, the CPU's order of operations. */
+template <int BITS, bool NORM>
+__global__ void __launch_bounds__(kQuantizeThreads)
+    quantize_kernel(const float *__restrict__ x, int cols, const void *__restrict__ norm, int norm_dtype, float eps,
+                    int8_t *__restrict__ xq, float2 *__restrict__ meta) {
+    float inverse = 1.0f;
+    if (NORM) {
+        __shared__ float shared[32];
+        float squares = 0.0f;
+        for (int i = threadIdx.x; i < cols; i += blockDim.x) squares += x[i] * x[i];
+        inverse = 1.0f / sqrtf(block_sum(squares, shared) / (float)cols + eps);
+    }
+    const int lane = threadIdx.x % kWarp;
+    const int n_blocks = cols / kXBlock;
+    const int warps = blockDim.x / kWarp;
+    for (int b = blockIdx.x * warps + threadIdx.x / kWarp; b < n_blocks; b += gridDim.x * warps) {
+        const int k = b * kXBlock + lane;
+        float v = x[k];
+        if (NORM) v = v * inverse * load_as_float(norm_dtype, norm, k);
+        const float amax = warp_max(fabsf(v));
+        const float sum = warp_sum(v); /* NaN in x stays NaN here (fmaxf would drop it from amax) */
+        const float inverse_d = amax > 0.0f ? 127.0f / amax : 0.0f;
+        int q = __float2int_rn(v * inverse_d);
+        q = q > 127 ? 127 : q < -127 ? -127 : q;
+        int position = lane;
+        if (BITS == 4) { /* evens then odds within each 8 values: the order of the nibble masks */
+            const int p = lane & 7;
+            position = (lane & ~7) | ((p & 1) ? 4 + (p >> 1) : (p >> 1));
+        }
+        xq[b * kXBlock + position] = (int8_t)q;
+        if (lane == 0) meta[b] = make_float2(amax / 127.0f, sum);
+    }
+}
+
+enum { kStore = MLXE_CUDA_INT8_STORE, kAccumulate = MLXE_CUDA_INT8_ADD, kSwiglu = MLXE_CUDA_INT8_SWIGLU };
+
+/* Up to 3 segments of blocks, each its own matrix and output (q, k, v), or
+ * for SwiGLU one segment over gate (w[0]) and up (w[1]). */
+struct int8_job {
+    const uint4 *w[3];
+    const void *scales[3];
+    const void *biases[3];
+    float *y[3];
+    int rows[3];
+    int first_block[3];
+    int n_segments;
+    int scale_dtype;
+};
+
+/* A segment's value by selection (no dynamic indexing of the parameter
+ * arrays, which would copy them to local memory). */
+template <typename T> __device__ __forceinline__ T pick(int segment, T a, T b, T c) {
+    return segment == 0 ? a : segment == 1 ? b : c;
+}
+
+template <int EPILOGUE> __device__ __forceinline__ void finish(float *y, int row, float first, float second) {
+    if (EPILOGUE == kStore) y[row] = first;
+    if (EPILOGUE == kAccumulate) y[row] += first;
+    if (EPILOGUE == kSwiglu) y[row] = first / (1.0f + expf(-first)) * second;
+}
+
+template <int BITS, int R, int S, int EPILOGUE>
+__global__ void __launch_bounds__(kThreads)
+    matvec_int8_kernel(const uint4 *__restrict__ xq, const float2 *__restrict__ meta, int8_job job, int cols,
+                       int group_shift) {
+    constexpr int V = 128 / BITS;               /* weight values per 16-byte load */
+    constexpr int X_VECTORS = V / 16;           /* 16-byte loads of xq under one weight load */
+    constexpr int NM = EPILOGUE == kSwiglu ? 2 : 1;
+    constexpr int U = R * NM >= kLoadsInFlight ? 1 : kLoadsInFlight / (R * NM); /* column steps in flight */
+    constexpr int SETS = kWarps / S;            /* row sets per block */
+    const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+    const int block = (int)blockIdx.x;
+    const int segment = job.n_segments > 2 && block >= job.first_block[2]   ? 2
+                        : job.n_segments > 1 && block >= job.first_block[1] ? 1
+                                                                            : 0;
+    const int rows = pick(segment, job.rows[0], job.rows[1], job.rows[2]);
+    const int first = pick(segment, job.first_block[0], job.first_block[1], job.first_block[2]);
+    const int set = warp / S, part = warp % S;
+    const int row0 = ((block - first) * SETS + set) * R;
+    const uint4 *w[2] = {pick(segment, job.w[0], job.w[1], job.w[2]), job.w[1]};
+    const void *scales[2] = {pick(segment, job.scales[0], job.scales[1], job.scales[2]), job.scales[1]};
+    const void *biases[2] = {pick(segment, job.biases[0], job.biases[1], job.biases[2]), job.biases[1]};
+    float *y = pick(segment, job.y[0], job.y[1], job.y[2]);
+    const int n_vectors = cols / V;
+    const int groups_per_row = cols >> group_shift;
+    const int stride = kWarp * S;
+    /* rows past the end read the last row (results dropped): no predicate on the loads */
+    int row_of[R];
+#pragma unroll
+    for (int r = 0; r < R; r++) row_of[r] = row0 + r < rows ? row0 + r : rows - 1;
+    float acc[NM][R];
+#pragma unroll
+    for (int m = 0; m < NM; m++)
+#pragma unroll
+        for (int r = 0; r < R; r++) acc[m][r] = 0.0f;
+
+    for (int base = part * kWarp + lane; base < n_vectors; base += stride * U) {
+        uint4 loaded[U][NM][R];
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            const int v = base + u * stride;
+#pragma unroll
+            for (int m = 0; m < NM; m++)
+#pragma unroll
+                for (int r = 0; r < R; r++)
+                    loaded[u][m][r] = v < n_vectors ? __ldg(w[m] + (int64_t)row_of[r] * n_vectors + v)
+                                                    : make_uint4(0, 0, 0, 0);
+        }
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            const int v = base + u * stride;
+            if (v >= n_vectors) break;
+            uint32_t xw[4 * X_VECTORS];
+#pragma unroll
+            for (int j = 0; j < X_VECTORS; j++) {
+                const uint4 a = __ldg(xq + v * X_VECTORS + j);
+                xw[4 * j] = a.x;
+                xw[4 * j + 1] = a.y;
+                xw[4 * j + 2] = a.z;
+                xw[4 * j + 3] = a.w;
+            }
+            /* 8-bit: a load is half a block of 32; its even half adds the block's Σx */
+            const float2 dm = __ldg(meta + (BITS == 4 ? v : v >> 1));
+            const float x_sum = BITS == 4 || (v & 1) == 0 ? dm.y : 0.0f;
+            const int group = (v * V) >> group_shift;
+#pragma unroll
+            for (int m = 0; m < NM; m++) {
+#pragma unroll
+                for (int r = 0; r < R; r++) {
+                    const uint32_t words[4] = {loaded[u][m][r].x, loaded[u][m][r].y, loaded[u][m][r].z,
+                                               loaded[u][m][r].w};
+                    int dot = 0;
+#pragma unroll
+                    for (int i = 0; i < 4; i++) {
+                        if (BITS == 4) {
+                            dot = dot4(words[i] & 0x0f0f0f0fu, xw[2 * i], dot);
+                            dot = dot4((words[i] >> 4) & 0x0f0f0f0fu, xw[2 * i + 1], dot);
+                        } else {
+                            dot = dot4(words[i], xw[i], dot);
+                        }
+                    }
+                    const int64_t g = (int64_t)row_of[r] * groups_per_row + group;
+                    const float scale = load_as_float(job.scale_dtype, scales[m], g);
+                    const float bias = load_as_float(job.scale_dtype, biases[m], g);
+                    acc[m][r] += scale * (dm.x * (float)dot) + bias * x_sum;
+                }
+            }
+        }
+    }
+
+#pragma unroll
+    for (int m = 0; m < NM; m++)
+#pragma unroll
+        for (int r = 0; r < R; r++) acc[m][r] = warp_sum(acc[m][r]);
+    if (S == 1) {
+        if (lane == 0) {
+#pragma unroll
+            for (int r = 0; r < R; r++)
+                if (row0 + r < rows) finish<EPILOGUE>(y, row0 + r, acc[0][r], acc[NM - 1][r]);
+        }
+        return;
+    }
+    __shared__ float partial[kWarps][NM * R];
+    if (lane == 0) {
+#pragma unroll
+        for (int m = 0; m < NM; m++)
+#pragma unroll
+            for (int r = 0; r < R; r++) partial[warp][m * R + r] = acc[m][r];
+    }
+    __syncthreads();
+    if (part == 0 && lane < R && row0 + lane < rows) {
+        float first_sum = 0.0f, second_sum = 0.0f;
+#pragma unroll
+        for (int p = 0; p < S; p++) {
+            first_sum += partial[warp + p][lane];
+            second_sum += partial[warp + p][(NM - 1) * R + lane];
+        }
+        finish<EPILOGUE>(y, row0 + lane, first_sum, second_sum);
+    }
+}
+
+/* ---- host side ---- */
+
+bool aligned16(const void *p) {
+    return ((uintptr_t)p & 15u) == 0;
+}
+
+int group_shift_of(int group_size) {
+    return group_size == 32 ? 5 : group_size == 64 ? 6 : group_size == 128 ? 7 : -1;
+}
+
+bool same_format(const mlxe_matrix *a, const mlxe_matrix *b) {
+    return a->cols == b->cols && a->bits == b->bits && a->group_size == b->group_size &&
+           a->scale_dtype == b->scale_dtype;
+}
+
+/* R and S for a launch of `rows` output rows (per matrix for SwiGLU) over
+ * n_vectors 16-byte loads per row: S doubles while there are fewer than ~32
+ * warps per multiprocessor and every lane still gets a load of each row;
+ * then R halves while warps are still short. */
+void choose_shape(const mlxe_cuda_state *state, int64_t rows, int n_vectors, int *rows_per_warp, int *warps_per_row) {
+    const int64_t target = 32LL * (state->sm_count > 0 ? state->sm_count : 1);
+    int r = 4, s = 1;
+    while (s < 4 && rows * s / r < target && n_vectors >= kWarp * s * 2) s *= 2;
+    while (r > 1 && rows * s / r < target) r /= 2;
+    if (forced_rows_per_warp) r = forced_rows_per_warp;
+    if (forced_warps_per_row) s = forced_warps_per_row;
+    *rows_per_warp = r;
+    *warps_per_row = s;
+}
+
+template <int BITS, int R, int S>
+void launch_product(mlxe_cuda_state *state, const uint4 *xq, const float2 *meta, int8_job job, int cols,
+                    int group_shift, int epilogue) {
+    unsigned blocks = 0;
+    for (int i = 0; i < job.n_segments; i++) {
+        job.first_block[i] = (int)blocks;
+        blocks += (unsigned)((job.rows[i] + (kWarps / S) * R - 1) / ((kWarps / S) * R));
+    }
+    cudaStream_t stream = state->stream;
+    if (epilogue == kStore)
+        matvec_int8_kernel<BITS, R, S, kStore><<<blocks, kThreads, 0, stream>>>(xq, meta, job, cols, group_shift);
+    else if (epilogue == kAccumulate)
+        matvec_int8_kernel<BITS, R, S, kAccumulate><<<blocks, kThreads, 0, stream>>>(xq, meta, job, cols, group_shift);
+    else
+        matvec_int8_kernel<BITS, R, S, kSwiglu><<<blocks, kThreads, 0, stream>>>(xq, meta, job, cols, group_shift);
+}
+
+template <int BITS, int R>
+void launch_product_s(mlxe_cuda_state *state, const uint4 *xq, const float2 *meta, const int8_job &job, int cols,
+                      int group_shift, int epilogue, int warps_per_row) {
+    if (warps_per_row == 4) return launch_product<BITS, R, 4>(state, xq, meta, job, cols, group_shift, epilogue);
+    if (warps_per_row == 2) return launch_product<BITS, R, 2>(state, xq, meta, job, cols, group_shift, epilogue);
+    launch_product<BITS, R, 1>(state, xq, meta, job, cols, group_shift, epilogue);
+}
+
+template <int BITS>
+void launch_bits(mlxe_cuda_state *state, const float *x, int cols, const mlxe_vector *norm, float eps, void *scratch,
+                 const int8_job &job, int group_shift, int epilogue, int rows_per_warp, int warps_per_row) {
+    int8_t *xq = static_cast<int8_t *>(scratch);
+    float2 *meta = reinterpret_cast<float2 *>(xq + cols);
+    const int n_blocks = cols / kXBlock;
+    const int warps = kQuantizeThreads / kWarp;
+    /* with a norm every block reads all of x: fewer, fuller blocks */
+    unsigned grid = (unsigned)((n_blocks + warps - 1) / warps);
+    if (norm && grid > 16) grid = 16;
+    if (norm)
+        quantize_kernel<BITS, true><<<grid, kQuantizeThreads, 0, state->stream>>>(x, cols, norm->data,
+                                                                                  (int)norm->dtype, eps, xq, meta);
+    else
+        quantize_kernel<BITS, false><<<grid, kQuantizeThreads, 0, state->stream>>>(x, cols, nullptr, 0, eps, xq,
+                                                                                   meta);
+    const uint4 *xv = reinterpret_cast<const uint4 *>(xq);
+    if (rows_per_warp == 4)
+        launch_product_s<BITS, 4>(state, xv, meta, job, cols, group_shift, epilogue, warps_per_row);
+    else if (rows_per_warp == 2)
+        launch_product_s<BITS, 2>(state, xv, meta, job, cols, group_shift, epilogue, warps_per_row);
+    else
+        launch_product_s<BITS, 1>(state, xv, meta, job, cols, group_shift, epilogue, warps_per_row);
+}
+
+}  // namespace
+
+extern "C" bool mlxe_cuda_int8_enabled(mlxe_cuda_state *state) {
+    if (state->quantized_activations == 0) {
+        const char *mode = getenv("MLXE_CUDA_MATVEC");
+        const bool float_path = mode && (strcmp(mode, "float") == 0 || strcmp(mode, "v3") == 0);
+        state->quantized_activations = float_path ? 2 : 1;
+    }
+    return state->quantized_activations == 1 && !state->matvec_v3 && !state->rows_per_warp;
+}
+
+extern "C" void mlxe_cuda_int8_tuning(int rows_per_warp, int warps_per_row) {
+    forced_rows_per_warp = rows_per_warp == 1 || rows_per_warp == 2 || rows_per_warp == 4 ? rows_per_warp : 0;
+    forced_warps_per_row = warps_per_row == 1 || warps_per_row == 2 || warps_per_row == 4 ? warps_per_row : 0;
+}
+
+extern "C" bool mlxe_cuda_matvec_int8(mlxe_cuda_state *state, const float *x, int n, const mlxe_matrix *const *w,
+                                      float *const *y, int epilogue, const mlxe_vector *norm, float eps) {
+    if (!mlxe_cuda_int8_enabled(state) || n < 1 || n > 3) return false;
+    const mlxe_matrix *first = w[0];
+    const int group_shift = group_shift_of(first->group_size);
+    if ((first->bits != 4 && first->bits != 8) || group_shift < 0 || first->cols <= 0 ||
+        first->cols % first->group_size != 0 || first->cols >= (1LL << 28))
+        return false;
+    int64_t total_rows = 0;
+    for (int i = 0; i < n; i++) {
+        if (w[i]->rows <= 0 || w[i]->rows >= (1LL << 28) || !aligned16(w[i]->data) || !w[i]->scales ||
+            !w[i]->biases || !same_format(first, w[i]))
+            return false;
+        total_rows += w[i]->rows;
+    }
+    if (total_rows >= (1LL << 28)) return false;
+    if (epilogue == kSwiglu && (n != 2 || w[1]->rows != first->rows)) return false;
+    if (norm && (norm->size != first->cols || !norm->data ||
+                 (norm->dtype != MLXE_DTYPE_F32 && norm->dtype != MLXE_DTYPE_F16 && norm->dtype != MLXE_DTYPE_BF16)))
+        return false;
+    const int cols = (int)first->cols;
+    /* the quantized x and its (d, Σx) per block; the GEMM's conversion
+     * buffer, idle during a one-token step */
+    const size_t bytes = (size_t)cols + (size_t)(cols / kXBlock) * sizeof(float2);
+    if (!mlxe_cuda_buffer_reserve(state, &state->convert, bytes)) return false;
+
+    int8_job job = {};
+    const int segments = epilogue == kSwiglu ? 1 : n;
+    for (int i = 0; i < n; i++) {
+        job.w[i] = static_cast<const uint4 *>(w[i]->data);
+        job.scales[i] = w[i]->scales;
+        job.biases[i] = w[i]->biases;
+        job.rows[i] = (int)w[i]->rows;
+        job.y[i] = i < segments ? y[i] : nullptr;
+    }
+    job.n_segments = segments;
+    job.scale_dtype = (int)first->scale_dtype;
+    const int n_vectors = cols / (128 / first->bits);
+    int rows_per_warp = 4, warps_per_row = 1;
+    choose_shape(state, epilogue == kSwiglu ? first->rows : total_rows, n_vectors, &rows_per_warp, &warps_per_row);
+    if (first->bits == 4)
+        launch_bits<4>(state, x, cols, norm, eps, state->convert.ptr, job, group_shift, epilogue, rows_per_warp,
+                       warps_per_row);
+    else
+        launch_bits<8>(state, x, cols, norm, eps, state->convert.ptr, job, group_shift, epilogue, rows_per_warp,
+                       warps_per_row);
+    return true;
+}

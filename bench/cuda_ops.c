@@ -143,6 +143,7 @@ static void time_matmul_graph(mlxe_device *dev, const matrix_set *s, const float
     mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
     const mlxe_ops *ops = mlxe_device_ops(dev);
     *min_ms = *median_ms = NAN;
+    ops->matmul(dev, x, 1, &s->m[0], y); /* sizes the device's scratch outside the recording */
     if (!ops->graph_begin(dev)) return;
     for (int c = 0; c < calls; c++) ops->matmul(dev, x, 1, &s->m[c % s->copies], y);
     void *graph = ops->graph_end(dev);
@@ -647,11 +648,13 @@ int main(int argc, char **argv) {
     int n_shapes = quick ? 3 : (int)(sizeof decode_shapes / sizeof decode_shapes[0]);
     printf("decode (1 token): matrix-vector kernels per call in a graph of 40 calls (min of 7 replays, us): version 3 "
            "(one row per warp), version 4 (float activations, R rows per warp forced, and its automatic choice), "
-           "version 5 (4/8-bit: int8 activations, quantize + dp4a product; its automatic choice of R rows per warp "
-           "and S warps per row, and the best forced R,S); GB/s and %% of copy from the default path (v5 auto for "
-           "4/8-bit, v4 auto for float)\n");
-    printf("| shape | weights | MB | v3 | v4 R=1 | v4 R=2 | v4 R=4 | v4 auto | v5 auto | v5 best (R,S) | GB/s | %% of copy "
-           "|\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+           "version 5 (4/8-bit: int8 activations, quantize + dp4a product, the product's start overlapped with the "
+           "quantization; also without the overlap, each kernel alone, 16 loads in flight per lane instead of 8, and "
+           "the best forced R rows per warp, S warps per row); GB/s and %% of copy from the default path (v5 for "
+           "4/8-bit, v4 auto for float) and from the v5 product alone\n");
+    printf("| shape | weights | MB | v3 | v4 R=1 | v4 R=2 | v4 R=4 | v4 auto | v5 | v5 no overlap | v5 quantize | v5 product "
+           "| v5 16 loads | v5 best (R,S) | GB/s | %% of copy | product %% of copy |\n"
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     static char sweep_lines[64][256];
     int n_sweep = 0;
     for (int s = 0; s < n_shapes; s++) {
@@ -660,23 +663,31 @@ int main(int argc, char **argv) {
             matrix_set set;
             make_set(&set, formats[f].dtype, formats[f].bits, formats[f].group, decode_shapes[s].rows,
                      decode_shapes[s].cols);
-            float graph_v3, graph_float, graph_int8 = NAN, rpw_min[3], unused;
+            float graph_v3, graph_float, rpw_min[3], unused;
             time_matmul_graph(dev_v3, &set, x, y, &graph_v3, &unused);
             for (int k = 0; k < 3; k++) time_matmul_graph(dev_rpw[k], &set, x, y, &rpw_min[k], &unused);
             time_matmul_graph(dev_float, &set, x, y, &graph_float, &unused);
+            /* v5: default, no overlap, quantize only, product only, 16 loads */
+            float v5[5] = {NAN, NAN, NAN, NAN, NAN};
             char best_text[48] = "–";
             if (formats[f].bits) {
-                time_matmul_graph(dev, &set, x, y, &graph_int8, &unused);
+                static const int variant_loads[5] = {8, 8, 8, 8, 16};
+                static const int variant_flags[5] = {0, MLXE_CUDA_INT8_NO_OVERLAP, MLXE_CUDA_INT8_QUANTIZE_ONLY,
+                                                     MLXE_CUDA_INT8_PRODUCT_ONLY, 0};
+                for (int k = 0; k < 5; k++) {
+                    mlxe_cuda_int8_tuning(0, 0, variant_loads[k], variant_flags[k]);
+                    time_matmul_graph(dev, &set, x, y, &v5[k], &unused);
+                }
                 /* every forced shape of the int8 kernel */
                 static const int choices[3] = {1, 2, 4};
                 float best = INFINITY;
                 int best_r = 0, best_s = 0;
                 char line[256];
                 int used = snprintf(line, sizeof line, "| %s | Q%d g%d | %.1f |", decode_shapes[s].name,
-                                    formats[f].bits, formats[f].group, graph_int8 * 1e3);
+                                    formats[f].bits, formats[f].group, v5[0] * 1e3);
                 for (int r = 0; r < 3; r++)
                     for (int k = 0; k < 3; k++) {
-                        mlxe_cuda_int8_tuning(choices[r], choices[k]);
+                        mlxe_cuda_int8_tuning(choices[r], choices[k], 8, 0);
                         float t;
                         time_matmul_graph(dev, &set, x, y, &t, &unused);
                         if (t < best) {
@@ -684,22 +695,29 @@ int main(int argc, char **argv) {
                             best_r = choices[r];
                             best_s = choices[k];
                         }
-                        if (used < (int)sizeof line) used += snprintf(line + used, sizeof line - (size_t)used, " %.1f |", t * 1e3);
+                        if (used < (int)sizeof line)
+                            used += snprintf(line + used, sizeof line - (size_t)used, " %.1f |", t * 1e3);
                     }
-                mlxe_cuda_int8_tuning(0, 0);
+                mlxe_cuda_int8_tuning(0, 0, 8, 0);
                 if (n_sweep < 64) snprintf(sweep_lines[n_sweep++], sizeof sweep_lines[0], "%s", line);
                 snprintf(best_text, sizeof best_text, "%.1f (%d,%d)", best * 1e3, best_r, best_s);
             }
-            const float chosen = formats[f].bits ? graph_int8 : graph_float;
+            const float chosen = formats[f].bits ? v5[0] : graph_float;
             double gbs = (double)set.bytes / (chosen * 1e-3) / 1e9;
-            char name[32];
-            char int8_text[24] = "–";
-            if (formats[f].bits) snprintf(int8_text, sizeof int8_text, "%.1f", graph_int8 * 1e3);
-            printf("| %s | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %s | %s | %.0f | %.0f%% |\n",
+            double product_gbs = (double)set.bytes / (v5[3] * 1e-3) / 1e9;
+            char name[32], v5_text[5][16], product_text[16] = "–";
+            for (int k = 0; k < 5; k++) {
+                if (formats[f].bits) snprintf(v5_text[k], sizeof v5_text[k], "%.1f", v5[k] * 1e3);
+                else snprintf(v5_text[k], sizeof v5_text[k], "–");
+            }
+            if (formats[f].bits) snprintf(product_text, sizeof product_text, "%.0f%%", 100.0 * product_gbs / copy_gbs);
+            printf("| %s | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %s | %s | %s | %s | %s | %s | %.0f | %.0f%% | %s "
+                   "|\n",
                    decode_shapes[s].name,
                    format_name(formats[f].dtype, formats[f].bits, formats[f].group, name, sizeof name),
                    (double)set.bytes / 1e6, graph_v3 * 1e3, rpw_min[0] * 1e3, rpw_min[1] * 1e3, rpw_min[2] * 1e3,
-                   graph_float * 1e3, int8_text, best_text, gbs, 100.0 * gbs / copy_gbs);
+                   graph_float * 1e3, v5_text[0], v5_text[1], v5_text[2], v5_text[3], v5_text[4], best_text, gbs,
+                   100.0 * gbs / copy_gbs, product_text);
             fflush(stdout);
             free_set(&set);
         }
@@ -714,7 +732,7 @@ int main(int argc, char **argv) {
            "of the input included, as the models call them): version 4 (float activations; for 4/8-bit the norm is "
            "its own kernel) against version 5 (int8 activations: the norm folded into the quantization of x, which "
            "is its own kernel before the product)\n");
-    printf("| model | weights | op | v4 us | v5 us | gain |\n|---|---|---|---|---|---|\n");
+    printf("| model | weights | op | v4 us | v5 us | v5 no overlap us | gain (v4 / v5) |\n|---|---|---|---|---|---|---|\n");
     static const struct { const char *model; int64_t hidden, q, kv, ffn; } layer_shapes[] = {
         {"8B", 4096, 4096, 1024, 14336}, {"1B", 2048, 2048, 512, 8192}};
     static const int layer_bits[] = {8, 4};
@@ -736,17 +754,21 @@ int main(int argc, char **argv) {
                 {"gate/up + norm (matmul_swiglu)", OP_SWIGLU, &gate, &up, NULL, &norm},
                 {"down + residual (matmul_add)", OP_ADD, &down, NULL, NULL, NULL},
             };
-            double sum_float = 0, sum_int8 = 0;
+            double sum_float = 0, sum_int8 = 0, sum_serial = 0;
             for (size_t i = 0; i < sizeof layer / sizeof layer[0]; i++) {
                 double t_float = time_layer_op(dev_float, &layer[i], x, y);
                 double t_int8 = time_layer_op(dev, &layer[i], x, y);
+                mlxe_cuda_int8_tuning(0, 0, 8, MLXE_CUDA_INT8_NO_OVERLAP);
+                double t_serial = time_layer_op(dev, &layer[i], x, y);
+                mlxe_cuda_int8_tuning(0, 0, 8, 0);
                 sum_float += t_float;
                 sum_int8 += t_int8;
-                printf("| %s | Q%d g64 | %s | %.1f | %.1f | %.2fx |\n", layer_shapes[l].model, bits, layer[i].name,
-                       t_float, t_int8, t_float / t_int8);
+                sum_serial += t_serial;
+                printf("| %s | Q%d g64 | %s | %.1f | %.1f | %.1f | %.2fx |\n", layer_shapes[l].model, bits,
+                       layer[i].name, t_float, t_int8, t_serial, t_float / t_int8);
             }
-            printf("| %s | Q%d g64 | the four | %.1f | %.1f | %.2fx |\n", layer_shapes[l].model, bits, sum_float,
-                   sum_int8, sum_float / sum_int8);
+            printf("| %s | Q%d g64 | the four | %.1f | %.1f | %.1f | %.2fx |\n", layer_shapes[l].model, bits,
+                   sum_float, sum_int8, sum_serial, sum_float / sum_int8);
             fflush(stdout);
             cudaFree((void *)norm.data);
             free_set(&q);

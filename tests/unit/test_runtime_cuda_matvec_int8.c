@@ -19,7 +19,8 @@
  *
  * Covers bits 4 and 8, groups 32/64/128, BF16/F16/F32 scales, odd row and
  * column counts (a partial last step), every forced shape of the kernel
- * (rows per warp 1/2/4 × warps per row 1/2/4) and the automatic choice, and
+ * (rows per warp 1/2/4 × warps per row 1/2/4, 8 or 16 loads in flight, with
+ * and without the overlapped start) and the automatic choice, and
  * each op: matmul, matmul_add, matmul_multi (q, k, v; with and without the
  * RMSNorm folded in) and matmul_swiglu (with and without). Also: the float
  * path (MLXE_CUDA_MATVEC=float) on the same cases within 2e-5 (exact), and
@@ -343,11 +344,12 @@ static void test_shapes(void **state) {
     static const int choices[] = {1, 2, 4};
     for (int r = 0; r < 3; r++)
         for (int s = 0; s < 3; s++) {
-            mlxe_cuda_int8_tuning(choices[r], choices[s]);
+            /* also 16 loads in flight, and without the overlapped start */
+            mlxe_cuda_int8_tuning(choices[r], choices[s], (r + s) % 2 ? 16 : 8, r == s ? MLXE_CUDA_INT8_NO_OVERLAP : 0);
             check_format(f, &rng, 4, 64, MLXE_DTYPE_BF16, 45, 64 * 41, false);
             check_format(f, &rng, 8, 32, MLXE_DTYPE_BF16, 45, 32 * 77, false);
         }
-    mlxe_cuda_int8_tuning(0, 0);
+    mlxe_cuda_int8_tuning(0, 0, 8, 0);
     check_format(f, &rng, 4, 64, MLXE_DTYPE_BF16, 5003, 1024, false);
     check_format(f, &rng, 8, 64, MLXE_DTYPE_BF16, 20011, 512, false);
     check_format(f, &rng, 4, 128, MLXE_DTYPE_BF16, 301, 8192, false);

@@ -43,9 +43,8 @@ constexpr int kXBlock = 32;         /* activations per int8 block (one scale, on
 constexpr int kThreads = 128;       /* product kernel: 4 warps per block */
 constexpr int kWarps = kThreads / kWarp;
 constexpr int kQuantizeThreads = 256;
-constexpr int kLoadsInFlight = 8;   /* 16-byte weight loads per lane per step */
 
-int forced_rows_per_warp = 0, forced_warps_per_row = 0;
+int forced_rows_per_warp = 0, forced_warps_per_row = 0, tuning_loads = 8, tuning_flags = 0;
 
 /* acc + Σ w_byte · x_byte over 4 bytes: unsigned weights (0..255), signed
  * activations (-127..127). */
@@ -53,6 +52,22 @@ __device__ __forceinline__ int dot4(uint32_t w, uint32_t x, int acc) {
     int out;
     asm("dp4a.u32.s32 %0, %1, %2, %3;" : "=r"(out) : "r"(w), "r"(x), "r"(acc));
     return out;
+}
+
+/* Programmatic dependent launch (sm_90): the product kernel is launched
+ * while the quantization still runs, issues its first weight loads, and
+ * only then waits for the quantized x; the quantization lets it start at
+ * once. No-ops where the launch did not ask for it, and below sm_90. */
+__device__ __forceinline__ void wait_for_previous_kernel() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void let_next_kernel_start() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;");
+#endif
 }
 
 /* x (optionally RMS-normalised) → xq [cols] int8 and meta [cols/32] (d, Σx).
@@ -63,6 +78,7 @@ template <int BITS, bool NORM>
 __global__ void __launch_bounds__(kQuantizeThreads)
     quantize_kernel(const float *__restrict__ x, int cols, const void *__restrict__ norm, int norm_dtype, float eps,
                     int8_t *__restrict__ xq, float2 *__restrict__ meta) {
+    let_next_kernel_start(); /* the product may load its weights meanwhile */
     float inverse = 1.0f;
     if (NORM) {
         __shared__ float shared[32];
@@ -119,14 +135,26 @@ template <int EPILOGUE> __device__ __forceinline__ void finish(float *y, int row
     if (EPILOGUE == kSwiglu) y[row] = first / (1.0f + expf(-first)) * second;
 }
 
-template <int BITS, int R, int S, int EPILOGUE>
+/* A scale or bias as stored (F32 bits, or F16/BF16 in the low half) and as float. */
+__device__ __forceinline__ uint32_t load_raw(int dtype, const void *p, int64_t i) {
+    return dtype == MLXE_DTYPE_F32 ? __ldg(static_cast<const uint32_t *>(p) + i)
+                                   : (uint32_t)__ldg(static_cast<const unsigned short *>(p) + i);
+}
+
+__device__ __forceinline__ float raw_to_float(int dtype, uint32_t raw) {
+    if (dtype == MLXE_DTYPE_BF16) return __uint_as_float(raw << 16);
+    if (dtype == MLXE_DTYPE_F16) return __half2float(__ushort_as_half((unsigned short)raw));
+    return __uint_as_float(raw);
+}
+
+template <int BITS, int R, int S, int EPILOGUE, int LOADS>
 __global__ void __launch_bounds__(kThreads)
     matvec_int8_kernel(const uint4 *__restrict__ xq, const float2 *__restrict__ meta, int8_job job, int cols,
                        int group_shift) {
     constexpr int V = 128 / BITS;               /* weight values per 16-byte load */
     constexpr int X_VECTORS = V / 16;           /* 16-byte loads of xq under one weight load */
     constexpr int NM = EPILOGUE == kSwiglu ? 2 : 1;
-    constexpr int U = R * NM >= kLoadsInFlight ? 1 : kLoadsInFlight / (R * NM); /* column steps in flight */
+    constexpr int U = R * NM >= LOADS ? 1 : LOADS / (R * NM); /* column steps whose loads are in flight together */
     constexpr int SETS = kWarps / S;            /* row sets per block */
     const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
     const int block = (int)blockIdx.x;
@@ -141,10 +169,12 @@ __global__ void __launch_bounds__(kThreads)
     const void *scales[2] = {pick(segment, job.scales[0], job.scales[1], job.scales[2]), job.scales[1]};
     const void *biases[2] = {pick(segment, job.biases[0], job.biases[1], job.biases[2]), job.biases[1]};
     float *y = pick(segment, job.y[0], job.y[1], job.y[2]);
+    const int scale_dtype = job.scale_dtype;
     const int n_vectors = cols / V;
     const int groups_per_row = cols >> group_shift;
     const int stride = kWarp * S;
-    /* rows past the end read the last row (results dropped): no predicate on the loads */
+    /* rows past the end read the last row, steps past the end the last
+     * vector (results dropped): no predicate on the loads */
     int row_of[R];
 #pragma unroll
     for (int r = 0; r < R; r++) row_of[r] = row0 + r < rows ? row0 + r : rows - 1;
@@ -154,35 +184,50 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
         for (int r = 0; r < R; r++) acc[m][r] = 0.0f;
 
+    bool waited = false;
     for (int base = part * kWarp + lane; base < n_vectors; base += stride * U) {
+        /* every load of the step first: weights, their scales and biases */
         uint4 loaded[U][NM][R];
+        uint32_t scale_raw[U][NM][R], bias_raw[U][NM][R];
 #pragma unroll
         for (int u = 0; u < U; u++) {
-            const int v = base + u * stride;
+            const int v = min(base + u * stride, n_vectors - 1);
+            const int group = (v * V) >> group_shift;
 #pragma unroll
             for (int m = 0; m < NM; m++)
 #pragma unroll
-                for (int r = 0; r < R; r++)
-                    loaded[u][m][r] = v < n_vectors ? __ldg(w[m] + (int64_t)row_of[r] * n_vectors + v)
-                                                    : make_uint4(0, 0, 0, 0);
+                for (int r = 0; r < R; r++) {
+                    loaded[u][m][r] = __ldg(w[m] + (int64_t)row_of[r] * n_vectors + v);
+                    const int64_t g = (int64_t)row_of[r] * groups_per_row + group;
+                    scale_raw[u][m][r] = load_raw(scale_dtype, scales[m], g);
+                    bias_raw[u][m][r] = load_raw(scale_dtype, biases[m], g);
+                }
+        }
+        if (!waited) { /* x is the previous kernel's output */
+            wait_for_previous_kernel();
+            waited = true;
+        }
+        uint32_t xw[U][4 * X_VECTORS];
+        float2 dm[U];
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            const int v = min(base + u * stride, n_vectors - 1);
+#pragma unroll
+            for (int j = 0; j < X_VECTORS; j++) {
+                const uint4 a = __ldg(xq + v * X_VECTORS + j);
+                xw[u][4 * j] = a.x;
+                xw[u][4 * j + 1] = a.y;
+                xw[u][4 * j + 2] = a.z;
+                xw[u][4 * j + 3] = a.w;
+            }
+            dm[u] = __ldg(meta + (BITS == 4 ? v : v >> 1));
         }
 #pragma unroll
         for (int u = 0; u < U; u++) {
             const int v = base + u * stride;
             if (v >= n_vectors) break;
-            uint32_t xw[4 * X_VECTORS];
-#pragma unroll
-            for (int j = 0; j < X_VECTORS; j++) {
-                const uint4 a = __ldg(xq + v * X_VECTORS + j);
-                xw[4 * j] = a.x;
-                xw[4 * j + 1] = a.y;
-                xw[4 * j + 2] = a.z;
-                xw[4 * j + 3] = a.w;
-            }
             /* 8-bit: a load is half a block of 32; its even half adds the block's Σx */
-            const float2 dm = __ldg(meta + (BITS == 4 ? v : v >> 1));
-            const float x_sum = BITS == 4 || (v & 1) == 0 ? dm.y : 0.0f;
-            const int group = (v * V) >> group_shift;
+            const float x_sum = BITS == 4 || (v & 1) == 0 ? dm[u].y : 0.0f;
 #pragma unroll
             for (int m = 0; m < NM; m++) {
 #pragma unroll
@@ -193,20 +238,20 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
                     for (int i = 0; i < 4; i++) {
                         if (BITS == 4) {
-                            dot = dot4(words[i] & 0x0f0f0f0fu, xw[2 * i], dot);
-                            dot = dot4((words[i] >> 4) & 0x0f0f0f0fu, xw[2 * i + 1], dot);
+                            dot = dot4(words[i] & 0x0f0f0f0fu, xw[u][2 * i], dot);
+                            dot = dot4((words[i] >> 4) & 0x0f0f0f0fu, xw[u][2 * i + 1], dot);
                         } else {
-                            dot = dot4(words[i], xw[i], dot);
+                            dot = dot4(words[i], xw[u][i], dot);
                         }
                     }
-                    const int64_t g = (int64_t)row_of[r] * groups_per_row + group;
-                    const float scale = load_as_float(job.scale_dtype, scales[m], g);
-                    const float bias = load_as_float(job.scale_dtype, biases[m], g);
-                    acc[m][r] += scale * (dm.x * (float)dot) + bias * x_sum;
+                    const float scale = raw_to_float(scale_dtype, scale_raw[u][m][r]);
+                    const float bias = raw_to_float(scale_dtype, bias_raw[u][m][r]);
+                    acc[m][r] += scale * (dm[u].x * (float)dot) + bias * x_sum;
                 }
             }
         }
     }
+    if (!waited) wait_for_previous_kernel(); /* before writing y, which a kernel before may still use */
 
 #pragma unroll
     for (int m = 0; m < NM; m++)
@@ -269,6 +314,23 @@ void choose_shape(const mlxe_cuda_state *state, int64_t rows, int n_vectors, int
     *warps_per_row = s;
 }
 
+/* The product kernel, launched as a programmatic dependent of the
+ * quantization where the GPU has it (sm_90) unless the bench turned it off. */
+template <int BITS, int R, int S, int EPILOGUE, int LOADS>
+void launch_kernel(mlxe_cuda_state *state, unsigned blocks, const uint4 *xq, const float2 *meta, const int8_job &job,
+                   int cols, int group_shift) {
+    cudaLaunchConfig_t config = {};
+    config.gridDim = dim3(blocks);
+    config.blockDim = dim3(kThreads);
+    config.stream = state->stream;
+    cudaLaunchAttribute attribute[1];
+    attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attribute[0].val.programmaticStreamSerializationAllowed = 1;
+    config.attrs = attribute;
+    config.numAttrs = state->cc_major >= 9 && !(tuning_flags & MLXE_CUDA_INT8_NO_OVERLAP) ? 1 : 0;
+    cudaLaunchKernelEx(&config, matvec_int8_kernel<BITS, R, S, EPILOGUE, LOADS>, xq, meta, job, cols, group_shift);
+}
+
 template <int BITS, int R, int S>
 void launch_product(mlxe_cuda_state *state, const uint4 *xq, const float2 *meta, int8_job job, int cols,
                     int group_shift, int epilogue) {
@@ -277,13 +339,15 @@ void launch_product(mlxe_cuda_state *state, const uint4 *xq, const float2 *meta,
         job.first_block[i] = (int)blocks;
         blocks += (unsigned)((job.rows[i] + (kWarps / S) * R - 1) / ((kWarps / S) * R));
     }
-    cudaStream_t stream = state->stream;
-    if (epilogue == kStore)
-        matvec_int8_kernel<BITS, R, S, kStore><<<blocks, kThreads, 0, stream>>>(xq, meta, job, cols, group_shift);
-    else if (epilogue == kAccumulate)
-        matvec_int8_kernel<BITS, R, S, kAccumulate><<<blocks, kThreads, 0, stream>>>(xq, meta, job, cols, group_shift);
-    else
-        matvec_int8_kernel<BITS, R, S, kSwiglu><<<blocks, kThreads, 0, stream>>>(xq, meta, job, cols, group_shift);
+#define MLXE_INT8_LAUNCH(EPI)                                                                                   \
+    do {                                                                                                        \
+        if (tuning_loads == 16) launch_kernel<BITS, R, S, EPI, 16>(state, blocks, xq, meta, job, cols, group_shift); \
+        else launch_kernel<BITS, R, S, EPI, 8>(state, blocks, xq, meta, job, cols, group_shift);                \
+    } while (0)
+    if (epilogue == kStore) MLXE_INT8_LAUNCH(kStore);
+    else if (epilogue == kAccumulate) MLXE_INT8_LAUNCH(kAccumulate);
+    else MLXE_INT8_LAUNCH(kSwiglu);
+#undef MLXE_INT8_LAUNCH
 }
 
 template <int BITS, int R>
@@ -304,12 +368,15 @@ void launch_bits(mlxe_cuda_state *state, const float *x, int cols, const mlxe_ve
     /* with a norm every block reads all of x: fewer, fuller blocks */
     unsigned grid = (unsigned)((n_blocks + warps - 1) / warps);
     if (norm && grid > 16) grid = 16;
-    if (norm)
-        quantize_kernel<BITS, true><<<grid, kQuantizeThreads, 0, state->stream>>>(x, cols, norm->data,
-                                                                                  (int)norm->dtype, eps, xq, meta);
-    else
-        quantize_kernel<BITS, false><<<grid, kQuantizeThreads, 0, state->stream>>>(x, cols, nullptr, 0, eps, xq,
-                                                                                   meta);
+    if (!(tuning_flags & MLXE_CUDA_INT8_PRODUCT_ONLY)) {
+        if (norm)
+            quantize_kernel<BITS, true><<<grid, kQuantizeThreads, 0, state->stream>>>(x, cols, norm->data,
+                                                                                      (int)norm->dtype, eps, xq, meta);
+        else
+            quantize_kernel<BITS, false><<<grid, kQuantizeThreads, 0, state->stream>>>(x, cols, nullptr, 0, eps, xq,
+                                                                                       meta);
+    }
+    if (tuning_flags & MLXE_CUDA_INT8_QUANTIZE_ONLY) return;
     const uint4 *xv = reinterpret_cast<const uint4 *>(xq);
     if (rows_per_warp == 4)
         launch_product_s<BITS, 4>(state, xv, meta, job, cols, group_shift, epilogue, warps_per_row);
@@ -330,9 +397,11 @@ extern "C" bool mlxe_cuda_int8_enabled(mlxe_cuda_state *state) {
     return state->quantized_activations == 1 && !state->matvec_v3 && !state->rows_per_warp;
 }
 
-extern "C" void mlxe_cuda_int8_tuning(int rows_per_warp, int warps_per_row) {
+extern "C" void mlxe_cuda_int8_tuning(int rows_per_warp, int warps_per_row, int loads_in_flight, int flags) {
     forced_rows_per_warp = rows_per_warp == 1 || rows_per_warp == 2 || rows_per_warp == 4 ? rows_per_warp : 0;
     forced_warps_per_row = warps_per_row == 1 || warps_per_row == 2 || warps_per_row == 4 ? warps_per_row : 0;
+    tuning_loads = loads_in_flight == 16 ? 16 : 8;
+    tuning_flags = flags;
 }
 
 extern "C" bool mlxe_cuda_matvec_int8(mlxe_cuda_state *state, const float *x, int n, const mlxe_matrix *const *w,

@@ -40,10 +40,18 @@ bool mlxe_cuda_int8_enabled(mlxe_cuda_state *state);
 bool mlxe_cuda_matvec_int8(mlxe_cuda_state *state, const float *x, int n, const mlxe_matrix *const *w,
                            float *const *y, int epilogue, const mlxe_vector *norm, float eps);
 
-/* For benches: force the kernel's rows per warp (1, 2, 4) and warps sharing
- * a row's columns (1, 2, 4); 0 = chosen by the shape. Process-wide, not
- * thread-safe. */
-void mlxe_cuda_int8_tuning(int rows_per_warp, int warps_per_row);
+/* For benches (process-wide, not thread-safe): force the kernel's rows per
+ * warp (1, 2, 4) and warps sharing a row's columns (1, 2, 4), 0 = chosen by
+ * the shape; 16-byte weight loads in flight per lane (8, the default, or
+ * 16); flags: launch the product after the quantization instead of
+ * overlapping its start (NO_OVERLAP), or queue only one of the two kernels
+ * (timings of the parts; results then wrong). */
+enum {
+    MLXE_CUDA_INT8_NO_OVERLAP = 1,
+    MLXE_CUDA_INT8_QUANTIZE_ONLY = 2,
+    MLXE_CUDA_INT8_PRODUCT_ONLY = 4,
+};
+void mlxe_cuda_int8_tuning(int rows_per_warp, int warps_per_row, int loads_in_flight, int flags);
 
 #ifdef __cplusplus
 }

@@ -19,13 +19,15 @@
  *
  * Covers bits 4 and 8, groups 32/64/128, BF16/F16/F32 scales, odd row and
  * column counts (a partial last step), every forced shape of the kernel
- * (rows per warp 1/2/4 × warps per row 1/2/4, 8 or 16 loads in flight, with
- * and without the overlapped start) and the automatic choice, and
+ * (rows per warp 1/2/4 × warps per row 1/2/4; x quantized in the product's
+ * blocks, by a kernel of its own, and with the product's start overlapped)
+ * and the automatic choices, and
  * each op: matmul, matmul_add, matmul_multi (q, k, v; with and without the
  * RMSNorm folded in) and matmul_swiglu (with and without). Also: the float
  * path (MLXE_CUDA_MATVEC=float) on the same cases within 2e-5 (exact), and
- * formats the path does not take (3 bits) falling back to it. Skips without
- * a GPU. */
+ * formats the path does not take (3 bits) falling back to it, and two
+ * layers' products replayed from a recorded graph giving the direct
+ * launches' bits. Skips without a GPU. */
 #include "runtime_cuda_test.h"
 
 #include "base/build_config.h"
@@ -320,14 +322,20 @@ static void test_formats(void **state) {
     static const int groups[] = {32, 64, 128};
     static const mlxe_dtype scale_dtypes[] = {MLXE_DTYPE_BF16, MLXE_DTYPE_F16, MLXE_DTYPE_F32};
     memset(&totals, 0, sizeof totals);
-    for (int bits = 4; bits <= 8; bits += 4)
-        for (int g = 0; g < 3; g++)
-            for (int s = 0; s < 3; s++) {
-                /* odd columns: 37, 19, 9 groups (a partial last step of the lanes) */
-                const int64_t cols = (int64_t)groups[g] * (g == 0 ? 37 : g == 1 ? 19 : 9);
-                const int64_t rows = s == 0 ? 1001 : 37;
-                check_format(f, &rng, bits, groups[g], scale_dtypes[s], rows, cols, s == 0);
-            }
+    /* x quantized by the product's blocks (the choice at these widths) and
+     * by a kernel of its own */
+    for (int mode = 0; mode < 2; mode++) {
+        mlxe_cuda_int8_tuning(0, 0, mode ? MLXE_CUDA_INT8_SEPARATE : MLXE_CUDA_INT8_IN_BLOCK);
+        for (int bits = 4; bits <= 8; bits += 4)
+            for (int g = 0; g < 3; g++)
+                for (int s = 0; s < 3; s++) {
+                    /* odd columns: 37, 19, 9 groups (a partial last step of the lanes) */
+                    const int64_t cols = (int64_t)groups[g] * (g == 0 ? 37 : g == 1 ? 19 : 9);
+                    const int64_t rows = s == 0 ? 1001 : 37;
+                    check_format(f, &rng, bits, groups[g], scale_dtypes[s], rows, cols, s == 0 && mode == 0);
+                }
+    }
+    mlxe_cuda_int8_tuning(0, 0, 0);
     print_message("int8 path: worst error / bound %.3g, worst bound / sum|w x| %.3g, worst error / sum|w x| %.3g\n",
                   totals.worst_error_over_bound, totals.worst_bound_over_size, totals.worst_error_over_size);
     assert_true(totals.worst_error_over_bound <= 1.0);
@@ -344,12 +352,15 @@ static void test_shapes(void **state) {
     static const int choices[] = {1, 2, 4};
     for (int r = 0; r < 3; r++)
         for (int s = 0; s < 3; s++) {
-            /* also 16 loads in flight, and without the overlapped start */
-            mlxe_cuda_int8_tuning(choices[r], choices[s], (r + s) % 2 ? 16 : 8, r == s ? MLXE_CUDA_INT8_NO_OVERLAP : 0);
+            /* x quantized in the blocks, by its own kernel, and by its own
+             * kernel with the product's start overlapped (off by default) */
+            static const int modes[3] = {MLXE_CUDA_INT8_IN_BLOCK, MLXE_CUDA_INT8_SEPARATE,
+                                         MLXE_CUDA_INT8_SEPARATE | MLXE_CUDA_INT8_OVERLAP};
+            mlxe_cuda_int8_tuning(choices[r], choices[s], modes[(r + s) % 3]);
             check_format(f, &rng, 4, 64, MLXE_DTYPE_BF16, 45, 64 * 41, false);
             check_format(f, &rng, 8, 32, MLXE_DTYPE_BF16, 45, 32 * 77, false);
         }
-    mlxe_cuda_int8_tuning(0, 0, 8, 0);
+    mlxe_cuda_int8_tuning(0, 0, 0);
     check_format(f, &rng, 4, 64, MLXE_DTYPE_BF16, 5003, 1024, false);
     check_format(f, &rng, 8, 64, MLXE_DTYPE_BF16, 20011, 512, false);
     check_format(f, &rng, 4, 128, MLXE_DTYPE_BF16, 301, 8192, false);
@@ -357,6 +368,84 @@ static void test_shapes(void **state) {
                   totals.worst_error_over_bound, totals.worst_bound_over_size);
     assert_true(totals.worst_bound_over_size <= 0.02);
     assert_true(totals.worst_error_over_size > 1e-5);
+}
+
+/* Two decode layers' products (q/k/v and gate/up with the norm, down
+ * consuming SwiGLU's output and adding into the residual, which is the next
+ * layer's input) recorded as a graph and replayed twice give the same bits
+ * as the direct launches, for each way of quantizing x. */
+typedef struct layer_buffers {
+    float *x, *q, *k, *v, *out, *up, *normed;
+} layer_buffers;
+
+static void run_layers(mlxe_device *gpu, qmatrix *ms, const norm_gains *norm, layer_buffers *b) {
+    const mlxe_ops *g = mlxe_device_ops(gpu);
+    for (int layer = 0; layer < 2; layer++) {
+        const mlxe_matrix *qkv[3] = {&ms[0].device, &ms[1].device, &ms[1].device};
+        float *outputs[3] = {b->q, b->k, b->v};
+        g->matmul_multi(gpu, b->x, 1, &norm->device, 1e-5f, b->normed, 3, qkv, outputs);
+        g->matmul_swiglu(gpu, b->x, 1, &norm->device, 1e-5f, b->normed, &ms[2].device, &ms[3].device, b->out, b->up);
+        g->matmul_add(gpu, b->out, 1, &ms[4].device, b->x);
+    }
+}
+
+static void test_graph_replay(void **state) {
+    fixture *f = open_devices(state);
+    cuda_rng rng = {74};
+    const mlxe_ops *g = mlxe_device_ops(f->gpu);
+    const int64_t hidden = 512, ffn = 1536;
+    for (int bits = 4; bits <= 8; bits += 4) {
+        qmatrix ms[5];
+        make_qmatrix(f->gpu, &rng, hidden, hidden, bits, 64, MLXE_DTYPE_BF16, &ms[0]);
+        make_qmatrix(f->gpu, &rng, hidden / 4, hidden, bits, 64, MLXE_DTYPE_BF16, &ms[1]);
+        make_qmatrix(f->gpu, &rng, ffn, hidden, bits, 64, MLXE_DTYPE_BF16, &ms[2]);
+        make_qmatrix(f->gpu, &rng, ffn, hidden, bits, 64, MLXE_DTYPE_BF16, &ms[3]);
+        make_qmatrix(f->gpu, &rng, hidden, ffn, bits, 64, MLXE_DTYPE_BF16, &ms[4]);
+        norm_gains norm;
+        make_norm(f->gpu, &rng, hidden, &norm);
+        float *x0 = malloc((size_t)hidden * sizeof(float));
+        cuda_fill(&rng, x0, (size_t)hidden, -1.0f, 1.0f);
+        layer_buffers b = {.x = cuda_to_device(f->gpu, x0, (size_t)hidden * sizeof(float)),
+                           .q = poisoned(f->gpu, (size_t)hidden), .k = poisoned(f->gpu, (size_t)hidden),
+                           .v = poisoned(f->gpu, (size_t)hidden), .out = poisoned(f->gpu, (size_t)ffn),
+                           .up = poisoned(f->gpu, (size_t)ffn), .normed = poisoned(f->gpu, (size_t)ffn)};
+        static const int modes[3] = {MLXE_CUDA_INT8_IN_BLOCK, MLXE_CUDA_INT8_SEPARATE,
+                                     MLXE_CUDA_INT8_SEPARATE | MLXE_CUDA_INT8_OVERLAP};
+        static const char *const mode_names[3] = {"quantized in the blocks", "quantized by its own kernel",
+                                                  "quantized by its own kernel, overlapped start"};
+        for (int mode = 0; mode < 3; mode++) {
+            mlxe_cuda_int8_tuning(0, 0, modes[mode]);
+            g->upload(f->gpu, b.x, x0, (size_t)hidden * sizeof(float));
+            run_layers(f->gpu, ms, &norm, &b);
+            float *direct_x = download(f->gpu, b.x, (size_t)hidden), *direct_q = download(f->gpu, b.q, (size_t)hidden);
+            for (int64_t i = 0; i < hidden; i++)
+                if (!isfinite(direct_x[i])) fail_msg("%d-bit layers: output %lld is %g", bits, (long long)i, direct_x[i]);
+            assert_true(g->graph_begin(f->gpu));
+            run_layers(f->gpu, ms, &norm, &b);
+            void *graph = g->graph_end(f->gpu);
+            assert_non_null(graph);
+            for (int replay = 0; replay < 2; replay++) {
+                g->upload(f->gpu, b.x, x0, (size_t)hidden * sizeof(float));
+                assert_true(g->graph_launch(f->gpu, graph));
+                float *x = download(f->gpu, b.x, (size_t)hidden), *q = download(f->gpu, b.q, (size_t)hidden);
+                if (memcmp(x, direct_x, (size_t)hidden * sizeof(float)) != 0 ||
+                    memcmp(q, direct_q, (size_t)hidden * sizeof(float)) != 0)
+                    fail_msg("%d-bit layers, %s: the graph's replay %d differs from the direct launches", bits,
+                             mode_names[mode], replay);
+                free(x);
+                free(q);
+            }
+            g->graph_free(f->gpu, graph);
+            free(direct_x);
+            free(direct_q);
+        }
+        mlxe_cuda_int8_tuning(0, 0, 0);
+        float *buffers[] = {b.x, b.q, b.k, b.v, b.out, b.up, b.normed};
+        for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++) g->free(f->gpu, buffers[i]);
+        free(x0);
+        free_norm(f->gpu, &norm);
+        for (int i = 0; i < 5; i++) free_qmatrix(f->gpu, &ms[i]);
+    }
 }
 
 /* Formats the path does not take go to the float kernels (exact). */
@@ -386,6 +475,10 @@ static void test_fallback(void **state) {
     (void)state;
     skip();
 }
+static void test_graph_replay(void **state) {
+    (void)state;
+    skip();
+}
 #endif
 
 int main(void) {
@@ -395,6 +488,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_formats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shapes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fallback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_graph_replay, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,17 +19,23 @@
  * quantized activations are stored in that order within each 8 values:
  * x0 x2 x4 x6 x1 x3 x5 x7; 8-bit values need no reordering.
  *
- * Two launches per op: quantize (with the RMSNorm folded in when the op has
- * one: q/k/v and gate/up, where the float path runs the norm as its own
- * kernel anyway), then the product. The product kernel is one block of 4
+ * The quantization, with the op's RMSNorm folded in (q/k/v, gate/up), is
+ * done either by its own kernel into the device's scratch before the
+ * product (two launches per op: the float path runs the norm as its own
+ * kernel too), or by every block of the product into shared memory after
+ * issuing its first weight loads (one launch; each block reads all of x,
+ * so it pays where x is short: in_block_quantization). The product kernel
+ * is one block of 4
  * warps over R output rows per warp-set (R = 1, 2, 4; for SwiGLU R rows of
  * gate and of up), S warps (1, 2, 4) sharing the columns of a row set, each
  * lane loading 16 bytes of each row per step and several steps' loads in
- * flight (up to 8 loads of 16 bytes per lane); the quantized activations are
- * read from global memory (L1/L2: 1.25 bytes per value against 0.5 for 4-bit
- * weights, shared by the R rows). R and S follow the row and column counts
- * so that about 32 warps per multiprocessor run. Segments of blocks serve
- * up to 3 matrices of one input in one launch (q, k, v). */
+ * flight (8 loads of 16 bytes per lane, their scales and biases loaded with
+ * them); the quantized activations are read from shared or global memory
+ * (L1/L2: 1.25 bytes per value against 0.5 for 4-bit weights, shared by the
+ * R rows). R is
+ * 4 and S 1 or 2 by the row count (choose_shape; the others are kept for
+ * the bench's sweep and the tests). Segments of blocks serve up to 3
+ * matrices of one input in one launch (q, k, v). */
 #include <string.h>
 
 #include "runtime/cuda/cuda_common.cuh"
@@ -43,8 +49,10 @@ constexpr int kXBlock = 32;         /* activations per int8 block (one scale, on
 constexpr int kThreads = 128;       /* product kernel: 4 warps per block */
 constexpr int kWarps = kThreads / kWarp;
 constexpr int kQuantizeThreads = 256;
+constexpr int kLoads = 8;           /* 16-byte weight loads in flight per lane (16 measured slower) */
+constexpr int kInBlockMaxCols = 4096; /* in-block quantization up to this many columns (in_block_quantization) */
 
-int forced_rows_per_warp = 0, forced_warps_per_row = 0, tuning_loads = 8, tuning_flags = 0;
+int forced_rows_per_warp = 0, forced_warps_per_row = 0, tuning_flags = 0;
 
 /* acc + Σ w_byte · x_byte over 4 bytes: unsigned weights (0..255), signed
  * activations (-127..127). */
@@ -54,10 +62,11 @@ __device__ __forceinline__ int dot4(uint32_t w, uint32_t x, int acc) {
     return out;
 }
 
-/* Programmatic dependent launch (sm_90): the product kernel is launched
- * while the quantization still runs, issues its first weight loads, and
- * only then waits for the quantized x; the quantization lets it start at
- * once. No-ops where the launch did not ask for it, and below sm_90. */
+/* Programmatic dependent launch (sm_90, MLXE_CUDA_INT8_OVERLAP only): the
+ * product kernel is launched while the quantization still runs, issues its
+ * first weight loads, and only then waits for the quantized x; the
+ * quantization lets it start at once. No-ops where the launch did not ask
+ * for it, and below sm_90. */
 __device__ __forceinline__ void wait_for_previous_kernel() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.wait;" ::: "memory");
@@ -70,22 +79,42 @@ __device__ __forceinline__ void let_next_kernel_start() {
 #endif
 }
 
-/* x (optionally RMS-normalised) → xq [cols] int8 and meta [cols/32] (d, Σx).
- * One warp per block of 32 values; with a norm every block first computes
- * 1/rms over all of x itself (as the folded norm of cuda_matmul.cu), then
- * x * inverse * gain, the CPU's order of operations. */
+/* 1 / rms(x) over cols in every thread of the block (blockDim.x threads). */
+__device__ __forceinline__ float inverse_rms(const float *x, int cols, float eps) {
+    __shared__ float shared[32];
+    float squares = 0.0f;
+    for (int i = threadIdx.x; i < cols; i += blockDim.x) squares += x[i] * x[i];
+    return 1.0f / sqrtf(block_sum(squares, shared) / (float)cols + eps);
+}
+
+/* Block b of 32 activations, one per lane of a warp (x * inverse * gain with
+ * a norm, the CPU's order of operations): its int8 values into xq (4-bit:
+ * evens then odds within each 8 values, the order of the nibble masks) and
+ * (d, Σx) into meta[b]. */
+template <int BITS>
+__device__ __forceinline__ void quantize_block(float v, int lane, int b, int8_t *xq, float2 *meta) {
+    const float amax = warp_max(fabsf(v));
+    const float sum = warp_sum(v); /* NaN in x stays NaN here (fmaxf would drop it from amax) */
+    const float inverse_d = amax > 0.0f ? 127.0f / amax : 0.0f;
+    int q = __float2int_rn(v * inverse_d);
+    q = q > 127 ? 127 : q < -127 ? -127 : q;
+    int position = lane;
+    if (BITS == 4) {
+        const int p = lane & 7;
+        position = (lane & ~7) | ((p & 1) ? 4 + (p >> 1) : (p >> 1));
+    }
+    xq[b * kXBlock + position] = (int8_t)q;
+    if (lane == 0) meta[b] = make_float2(amax / 127.0f, sum);
+}
+
+/* x (optionally RMS-normalised: every block computes 1/rms over all of x
+ * itself) → xq [cols] int8 and meta [cols/32]; one warp per block of 32. */
 template <int BITS, bool NORM>
 __global__ void __launch_bounds__(kQuantizeThreads)
     quantize_kernel(const float *__restrict__ x, int cols, const void *__restrict__ norm, int norm_dtype, float eps,
                     int8_t *__restrict__ xq, float2 *__restrict__ meta) {
-    let_next_kernel_start(); /* the product may load its weights meanwhile */
-    float inverse = 1.0f;
-    if (NORM) {
-        __shared__ float shared[32];
-        float squares = 0.0f;
-        for (int i = threadIdx.x; i < cols; i += blockDim.x) squares += x[i] * x[i];
-        inverse = 1.0f / sqrtf(block_sum(squares, shared) / (float)cols + eps);
-    }
+    let_next_kernel_start(); /* an overlapped product may load its weights meanwhile */
+    const float inverse = NORM ? inverse_rms(x, cols, eps) : 1.0f;
     const int lane = threadIdx.x % kWarp;
     const int n_blocks = cols / kXBlock;
     const int warps = blockDim.x / kWarp;
@@ -93,25 +122,15 @@ __global__ void __launch_bounds__(kQuantizeThreads)
         const int k = b * kXBlock + lane;
         float v = x[k];
         if (NORM) v = v * inverse * load_as_float(norm_dtype, norm, k);
-        const float amax = warp_max(fabsf(v));
-        const float sum = warp_sum(v); /* NaN in x stays NaN here (fmaxf would drop it from amax) */
-        const float inverse_d = amax > 0.0f ? 127.0f / amax : 0.0f;
-        int q = __float2int_rn(v * inverse_d);
-        q = q > 127 ? 127 : q < -127 ? -127 : q;
-        int position = lane;
-        if (BITS == 4) { /* evens then odds within each 8 values: the order of the nibble masks */
-            const int p = lane & 7;
-            position = (lane & ~7) | ((p & 1) ? 4 + (p >> 1) : (p >> 1));
-        }
-        xq[b * kXBlock + position] = (int8_t)q;
-        if (lane == 0) meta[b] = make_float2(amax / 127.0f, sum);
+        quantize_block<BITS>(v, lane, b, xq, meta);
     }
 }
 
 enum { kStore = MLXE_CUDA_INT8_STORE, kAccumulate = MLXE_CUDA_INT8_ADD, kSwiglu = MLXE_CUDA_INT8_SWIGLU };
 
 /* Up to 3 segments of blocks, each its own matrix and output (q, k, v), or
- * for SwiGLU one segment over gate (w[0]) and up (w[1]). */
+ * for SwiGLU one segment over gate (w[0]) and up (w[1]); x and the norm for
+ * the in-block quantization. */
 struct int8_job {
     const uint4 *w[3];
     const void *scales[3];
@@ -121,6 +140,10 @@ struct int8_job {
     int first_block[3];
     int n_segments;
     int scale_dtype;
+    const float *x;
+    const void *norm; /* NULL: none */
+    int norm_dtype;
+    float eps;
 };
 
 /* A segment's value by selection (no dynamic indexing of the parameter
@@ -147,15 +170,47 @@ __device__ __forceinline__ float raw_to_float(int dtype, uint32_t raw) {
     return __uint_as_float(raw);
 }
 
-template <int BITS, int R, int S, int EPILOGUE, int LOADS>
+/* The loads of one step of a lane: U column steps (clamped to the last
+ * vector: results past it are dropped) of R rows of NM matrices, with
+ * their scales and biases. */
+template <int BITS, int R, int NM, int U> struct step_loads {
+    uint4 w[U][NM][R];
+    uint32_t scale[U][NM][R], bias[U][NM][R];
+
+    __device__ __forceinline__ void load(const uint4 *const *matrices, const void *const *scales,
+                                         const void *const *biases, int scale_dtype, const int *row_of, int base,
+                                         int stride, int n_vectors, int groups_per_row, int group_shift) {
+        constexpr int V = 128 / BITS;
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            const int v = min(base + u * stride, n_vectors - 1);
+            const int group = (v * V) >> group_shift;
+#pragma unroll
+            for (int m = 0; m < NM; m++)
+#pragma unroll
+                for (int r = 0; r < R; r++) {
+                    w[u][m][r] = __ldg(matrices[m] + (int64_t)row_of[r] * n_vectors + v);
+                    const int64_t g = (int64_t)row_of[r] * groups_per_row + group;
+                    scale[u][m][r] = load_raw(scale_dtype, scales[m], g);
+                    bias[u][m][r] = load_raw(scale_dtype, biases[m], g);
+                }
+        }
+    }
+};
+
+/* IN_BLOCK: the block quantizes x (with job.norm) into shared memory itself
+ * (dynamic shared memory: cols bytes + cols/32 float2), after issuing its
+ * first weight loads; else xq and meta come from the quantization kernel. */
+template <int BITS, int R, int S, int EPILOGUE, bool IN_BLOCK>
 __global__ void __launch_bounds__(kThreads)
     matvec_int8_kernel(const uint4 *__restrict__ xq, const float2 *__restrict__ meta, int8_job job, int cols,
                        int group_shift) {
     constexpr int V = 128 / BITS;               /* weight values per 16-byte load */
     constexpr int X_VECTORS = V / 16;           /* 16-byte loads of xq under one weight load */
     constexpr int NM = EPILOGUE == kSwiglu ? 2 : 1;
-    constexpr int U = R * NM >= LOADS ? 1 : LOADS / (R * NM); /* column steps whose loads are in flight together */
+    constexpr int U = R * NM >= kLoads ? 1 : kLoads / (R * NM); /* column steps whose loads are in flight together */
     constexpr int SETS = kWarps / S;            /* row sets per block */
+    extern __shared__ __align__(16) unsigned char x_shared[];
     const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
     const int block = (int)blockIdx.x;
     const int segment = job.n_segments > 2 && block >= job.first_block[2]   ? 2
@@ -173,8 +228,7 @@ __global__ void __launch_bounds__(kThreads)
     const int n_vectors = cols / V;
     const int groups_per_row = cols >> group_shift;
     const int stride = kWarp * S;
-    /* rows past the end read the last row, steps past the end the last
-     * vector (results dropped): no predicate on the loads */
+    /* rows past the end read the last row (results dropped): no predicate on the loads */
     int row_of[R];
 #pragma unroll
     for (int r = 0; r < R; r++) row_of[r] = row0 + r < rows ? row0 + r : rows - 1;
@@ -184,29 +238,33 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
         for (int r = 0; r < R; r++) acc[m][r] = 0.0f;
 
-    bool waited = false;
-    for (int base = part * kWarp + lane; base < n_vectors; base += stride * U) {
-        /* every load of the step first: weights, their scales and biases */
-        uint4 loaded[U][NM][R];
-        uint32_t scale_raw[U][NM][R], bias_raw[U][NM][R];
-#pragma unroll
-        for (int u = 0; u < U; u++) {
-            const int v = min(base + u * stride, n_vectors - 1);
-            const int group = (v * V) >> group_shift;
-#pragma unroll
-            for (int m = 0; m < NM; m++)
-#pragma unroll
-                for (int r = 0; r < R; r++) {
-                    loaded[u][m][r] = __ldg(w[m] + (int64_t)row_of[r] * n_vectors + v);
-                    const int64_t g = (int64_t)row_of[r] * groups_per_row + group;
-                    scale_raw[u][m][r] = load_raw(scale_dtype, scales[m], g);
-                    bias_raw[u][m][r] = load_raw(scale_dtype, biases[m], g);
-                }
+    /* the first step's weights are on their way before x is looked at */
+    const int first_base = part * kWarp + lane;
+    step_loads<BITS, R, NM, U> loads;
+    loads.load(w, scales, biases, scale_dtype, row_of, first_base, stride, n_vectors, groups_per_row, group_shift);
+    const uint4 *x_vectors = xq;
+    const float2 *x_meta = meta;
+    if (IN_BLOCK) {
+        int8_t *xs = reinterpret_cast<int8_t *>(x_shared);
+        float2 *ms = reinterpret_cast<float2 *>(x_shared + cols);
+        const float inverse = job.norm ? inverse_rms(job.x, cols, job.eps) : 1.0f;
+#pragma unroll 4
+        for (int b = warp; b < cols / kXBlock; b += kWarps) {
+            const int k = b * kXBlock + lane;
+            float v = job.x[k];
+            if (job.norm) v = v * inverse * load_as_float(job.norm_dtype, job.norm, k);
+            quantize_block<BITS>(v, lane, b, xs, ms);
         }
-        if (!waited) { /* x is the previous kernel's output */
-            wait_for_previous_kernel();
-            waited = true;
-        }
+        __syncthreads();
+        x_vectors = reinterpret_cast<const uint4 *>(xs);
+        x_meta = ms;
+    } else {
+        wait_for_previous_kernel(); /* x is the previous kernel's output (overlapped launches only) */
+    }
+
+    for (int base = first_base; base < n_vectors; base += stride * U) {
+        if (base != first_base)
+            loads.load(w, scales, biases, scale_dtype, row_of, base, stride, n_vectors, groups_per_row, group_shift);
         uint32_t xw[U][4 * X_VECTORS];
         float2 dm[U];
 #pragma unroll
@@ -214,13 +272,14 @@ __global__ void __launch_bounds__(kThreads)
             const int v = min(base + u * stride, n_vectors - 1);
 #pragma unroll
             for (int j = 0; j < X_VECTORS; j++) {
-                const uint4 a = __ldg(xq + v * X_VECTORS + j);
+                const uint4 a = IN_BLOCK ? x_vectors[v * X_VECTORS + j] : __ldg(x_vectors + v * X_VECTORS + j);
                 xw[u][4 * j] = a.x;
                 xw[u][4 * j + 1] = a.y;
                 xw[u][4 * j + 2] = a.z;
                 xw[u][4 * j + 3] = a.w;
             }
-            dm[u] = __ldg(meta + (BITS == 4 ? v : v >> 1));
+            const int b = BITS == 4 ? v : v >> 1;
+            dm[u] = IN_BLOCK ? x_meta[b] : __ldg(x_meta + b);
         }
 #pragma unroll
         for (int u = 0; u < U; u++) {
@@ -232,8 +291,8 @@ __global__ void __launch_bounds__(kThreads)
             for (int m = 0; m < NM; m++) {
 #pragma unroll
                 for (int r = 0; r < R; r++) {
-                    const uint32_t words[4] = {loaded[u][m][r].x, loaded[u][m][r].y, loaded[u][m][r].z,
-                                               loaded[u][m][r].w};
+                    const uint4 q = loads.w[u][m][r];
+                    const uint32_t words[4] = {q.x, q.y, q.z, q.w};
                     int dot = 0;
 #pragma unroll
                     for (int i = 0; i < 4; i++) {
@@ -244,14 +303,13 @@ __global__ void __launch_bounds__(kThreads)
                             dot = dot4(words[i], xw[u][i], dot);
                         }
                     }
-                    const float scale = raw_to_float(scale_dtype, scale_raw[u][m][r]);
-                    const float bias = raw_to_float(scale_dtype, bias_raw[u][m][r]);
+                    const float scale = raw_to_float(scale_dtype, loads.scale[u][m][r]);
+                    const float bias = raw_to_float(scale_dtype, loads.bias[u][m][r]);
                     acc[m][r] += scale * (dm[u].x * (float)dot) + bias * x_sum;
                 }
             }
         }
     }
-    if (!waited) wait_for_previous_kernel(); /* before writing y, which a kernel before may still use */
 
 #pragma unroll
     for (int m = 0; m < NM; m++)
@@ -299,39 +357,51 @@ bool same_format(const mlxe_matrix *a, const mlxe_matrix *b) {
            a->scale_dtype == b->scale_dtype;
 }
 
-/* R and S for a launch of `rows` output rows (per matrix for SwiGLU) over
- * n_vectors 16-byte loads per row: S doubles while there are fewer than ~32
- * warps per multiprocessor and every lane still gets a load of each row;
- * then R halves while warps are still short. */
-void choose_shape(const mlxe_cuda_state *state, int64_t rows, int n_vectors, int *rows_per_warp, int *warps_per_row) {
-    const int64_t target = 32LL * (state->sm_count > 0 ? state->sm_count : 1);
-    int r = 4, s = 1;
-    while (s < 4 && rows * s / r < target && n_vectors >= kWarp * s * 2) s *= 2;
-    while (r > 1 && rows * s / r < target) r /= 2;
-    if (forced_rows_per_warp) r = forced_rows_per_warp;
-    if (forced_warps_per_row) s = forced_warps_per_row;
-    *rows_per_warp = r;
-    *warps_per_row = s;
+/* R and S for a launch of `rows` output rows (per matrix for SwiGLU): 4
+ * rows per warp (x shared by more rows: every shape measured fastest with
+ * R = 4, or within 0.1 us), and the columns split over 2 warps up to ~32
+ * rows per multiprocessor (4096 and fewer on an H100/H200), where too few
+ * warps would run otherwise; the sweep is in docs/CUDA.md, version 5. */
+void choose_shape(const mlxe_cuda_state *state, int64_t rows, int *rows_per_warp, int *warps_per_row) {
+    const int64_t sms = state->sm_count > 0 ? state->sm_count : 1;
+    *rows_per_warp = forced_rows_per_warp ? forced_rows_per_warp : 4;
+    *warps_per_row = forced_warps_per_row ? forced_warps_per_row : rows <= 32 * sms ? 2 : 1;
 }
 
-/* The product kernel, launched as a programmatic dependent of the
- * quantization where the GPU has it (sm_90) unless the bench turned it off. */
-template <int BITS, int R, int S, int EPILOGUE, int LOADS>
+/* Whether the product's blocks quantize x themselves (one launch) rather
+ * than a kernel before them: up to kInBlockMaxCols columns, where each
+ * block's extra read of x (cols floats from L2) is small next to its
+ * weights. */
+bool in_block_quantization(int cols) {
+    if (tuning_flags & MLXE_CUDA_INT8_SEPARATE) return false;
+    if (tuning_flags & MLXE_CUDA_INT8_IN_BLOCK) return true;
+    return cols <= kInBlockMaxCols;
+}
+
+/* The product kernel; with MLXE_CUDA_INT8_OVERLAP (benches and tests only)
+ * launched as a programmatic dependent of the quantization on sm_90: it
+ * measured 0.3-1.8 us faster per op in graphs, but test_models_cuda once
+ * gave non-finite logits with it in recorded graphs (not with direct
+ * launches), so it stays off until that is understood (docs/CUDA.md,
+ * version 5). */
+template <int BITS, int R, int S, int EPILOGUE, bool IN_BLOCK>
 void launch_kernel(mlxe_cuda_state *state, unsigned blocks, const uint4 *xq, const float2 *meta, const int8_job &job,
                    int cols, int group_shift) {
     cudaLaunchConfig_t config = {};
     config.gridDim = dim3(blocks);
     config.blockDim = dim3(kThreads);
+    config.dynamicSmemBytes = IN_BLOCK ? (size_t)cols + (size_t)(cols / kXBlock) * sizeof(float2) : 0;
     config.stream = state->stream;
     cudaLaunchAttribute attribute[1];
     attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
     attribute[0].val.programmaticStreamSerializationAllowed = 1;
     config.attrs = attribute;
-    config.numAttrs = state->cc_major >= 9 && !(tuning_flags & MLXE_CUDA_INT8_NO_OVERLAP) ? 1 : 0;
-    cudaLaunchKernelEx(&config, matvec_int8_kernel<BITS, R, S, EPILOGUE, LOADS>, xq, meta, job, cols, group_shift);
+    config.numAttrs = !IN_BLOCK && state->cc_major >= 9 && (tuning_flags & MLXE_CUDA_INT8_OVERLAP) ? 1 : 0;
+    cudaLaunchKernelEx(&config, matvec_int8_kernel<BITS, R, S, EPILOGUE, IN_BLOCK>, xq, meta, job, cols,
+                       group_shift);
 }
 
-template <int BITS, int R, int S>
+template <int BITS, int R, int S, bool IN_BLOCK>
 void launch_product(mlxe_cuda_state *state, const uint4 *xq, const float2 *meta, int8_job job, int cols,
                     int group_shift, int epilogue) {
     unsigned blocks = 0;
@@ -339,51 +409,59 @@ void launch_product(mlxe_cuda_state *state, const uint4 *xq, const float2 *meta,
         job.first_block[i] = (int)blocks;
         blocks += (unsigned)((job.rows[i] + (kWarps / S) * R - 1) / ((kWarps / S) * R));
     }
-#define MLXE_INT8_LAUNCH(EPI)                                                                                   \
-    do {                                                                                                        \
-        if (tuning_loads == 16) launch_kernel<BITS, R, S, EPI, 16>(state, blocks, xq, meta, job, cols, group_shift); \
-        else launch_kernel<BITS, R, S, EPI, 8>(state, blocks, xq, meta, job, cols, group_shift);                \
-    } while (0)
-    if (epilogue == kStore) MLXE_INT8_LAUNCH(kStore);
-    else if (epilogue == kAccumulate) MLXE_INT8_LAUNCH(kAccumulate);
-    else MLXE_INT8_LAUNCH(kSwiglu);
-#undef MLXE_INT8_LAUNCH
+    if (epilogue == kStore)
+        launch_kernel<BITS, R, S, kStore, IN_BLOCK>(state, blocks, xq, meta, job, cols, group_shift);
+    else if (epilogue == kAccumulate)
+        launch_kernel<BITS, R, S, kAccumulate, IN_BLOCK>(state, blocks, xq, meta, job, cols, group_shift);
+    else
+        launch_kernel<BITS, R, S, kSwiglu, IN_BLOCK>(state, blocks, xq, meta, job, cols, group_shift);
 }
 
-template <int BITS, int R>
+template <int BITS, int R, bool IN_BLOCK>
 void launch_product_s(mlxe_cuda_state *state, const uint4 *xq, const float2 *meta, const int8_job &job, int cols,
                       int group_shift, int epilogue, int warps_per_row) {
-    if (warps_per_row == 4) return launch_product<BITS, R, 4>(state, xq, meta, job, cols, group_shift, epilogue);
-    if (warps_per_row == 2) return launch_product<BITS, R, 2>(state, xq, meta, job, cols, group_shift, epilogue);
-    launch_product<BITS, R, 1>(state, xq, meta, job, cols, group_shift, epilogue);
+    if (warps_per_row == 4)
+        return launch_product<BITS, R, 4, IN_BLOCK>(state, xq, meta, job, cols, group_shift, epilogue);
+    if (warps_per_row == 2)
+        return launch_product<BITS, R, 2, IN_BLOCK>(state, xq, meta, job, cols, group_shift, epilogue);
+    launch_product<BITS, R, 1, IN_BLOCK>(state, xq, meta, job, cols, group_shift, epilogue);
+}
+
+template <int BITS, bool IN_BLOCK>
+void launch_product_rs(mlxe_cuda_state *state, const uint4 *xq, const float2 *meta, const int8_job &job, int cols,
+                       int group_shift, int epilogue, int rows_per_warp, int warps_per_row) {
+    if (rows_per_warp == 4)
+        launch_product_s<BITS, 4, IN_BLOCK>(state, xq, meta, job, cols, group_shift, epilogue, warps_per_row);
+    else if (rows_per_warp == 2)
+        launch_product_s<BITS, 2, IN_BLOCK>(state, xq, meta, job, cols, group_shift, epilogue, warps_per_row);
+    else
+        launch_product_s<BITS, 1, IN_BLOCK>(state, xq, meta, job, cols, group_shift, epilogue, warps_per_row);
 }
 
 template <int BITS>
-void launch_bits(mlxe_cuda_state *state, const float *x, int cols, const mlxe_vector *norm, float eps, void *scratch,
-                 const int8_job &job, int group_shift, int epilogue, int rows_per_warp, int warps_per_row) {
+void launch_bits(mlxe_cuda_state *state, int cols, void *scratch, const int8_job &job, int group_shift, int epilogue,
+                 int rows_per_warp, int warps_per_row) {
+    if (in_block_quantization(cols))
+        return launch_product_rs<BITS, true>(state, nullptr, nullptr, job, cols, group_shift, epilogue,
+                                             rows_per_warp, warps_per_row);
     int8_t *xq = static_cast<int8_t *>(scratch);
     float2 *meta = reinterpret_cast<float2 *>(xq + cols);
     const int n_blocks = cols / kXBlock;
     const int warps = kQuantizeThreads / kWarp;
     /* with a norm every block reads all of x: fewer, fuller blocks */
     unsigned grid = (unsigned)((n_blocks + warps - 1) / warps);
-    if (norm && grid > 16) grid = 16;
+    if (job.norm && grid > 16) grid = 16;
     if (!(tuning_flags & MLXE_CUDA_INT8_PRODUCT_ONLY)) {
-        if (norm)
-            quantize_kernel<BITS, true><<<grid, kQuantizeThreads, 0, state->stream>>>(x, cols, norm->data,
-                                                                                      (int)norm->dtype, eps, xq, meta);
+        if (job.norm)
+            quantize_kernel<BITS, true><<<grid, kQuantizeThreads, 0, state->stream>>>(job.x, cols, job.norm,
+                                                                                      job.norm_dtype, job.eps, xq, meta);
         else
-            quantize_kernel<BITS, false><<<grid, kQuantizeThreads, 0, state->stream>>>(x, cols, nullptr, 0, eps, xq,
-                                                                                       meta);
+            quantize_kernel<BITS, false><<<grid, kQuantizeThreads, 0, state->stream>>>(job.x, cols, nullptr, 0,
+                                                                                       job.eps, xq, meta);
     }
     if (tuning_flags & MLXE_CUDA_INT8_QUANTIZE_ONLY) return;
-    const uint4 *xv = reinterpret_cast<const uint4 *>(xq);
-    if (rows_per_warp == 4)
-        launch_product_s<BITS, 4>(state, xv, meta, job, cols, group_shift, epilogue, warps_per_row);
-    else if (rows_per_warp == 2)
-        launch_product_s<BITS, 2>(state, xv, meta, job, cols, group_shift, epilogue, warps_per_row);
-    else
-        launch_product_s<BITS, 1>(state, xv, meta, job, cols, group_shift, epilogue, warps_per_row);
+    launch_product_rs<BITS, false>(state, reinterpret_cast<const uint4 *>(xq), meta, job, cols, group_shift, epilogue,
+                                   rows_per_warp, warps_per_row);
 }
 
 }  // namespace
@@ -397,10 +475,9 @@ extern "C" bool mlxe_cuda_int8_enabled(mlxe_cuda_state *state) {
     return state->quantized_activations == 1 && !state->matvec_v3 && !state->rows_per_warp;
 }
 
-extern "C" void mlxe_cuda_int8_tuning(int rows_per_warp, int warps_per_row, int loads_in_flight, int flags) {
+extern "C" void mlxe_cuda_int8_tuning(int rows_per_warp, int warps_per_row, int flags) {
     forced_rows_per_warp = rows_per_warp == 1 || rows_per_warp == 2 || rows_per_warp == 4 ? rows_per_warp : 0;
     forced_warps_per_row = warps_per_row == 1 || warps_per_row == 2 || warps_per_row == 4 ? warps_per_row : 0;
-    tuning_loads = loads_in_flight == 16 ? 16 : 8;
     tuning_flags = flags;
 }
 
@@ -409,8 +486,9 @@ extern "C" bool mlxe_cuda_matvec_int8(mlxe_cuda_state *state, const float *x, in
     if (!mlxe_cuda_int8_enabled(state) || n < 1 || n > 3) return false;
     const mlxe_matrix *first = w[0];
     const int group_shift = group_shift_of(first->group_size);
+    /* 16384 columns at most: the in-block quantization's shared memory (20 KB) */
     if ((first->bits != 4 && first->bits != 8) || group_shift < 0 || first->cols <= 0 ||
-        first->cols % first->group_size != 0 || first->cols >= (1LL << 28))
+        first->cols % first->group_size != 0 || first->cols > 16384)
         return false;
     int64_t total_rows = 0;
     for (int i = 0; i < n; i++) {
@@ -425,10 +503,10 @@ extern "C" bool mlxe_cuda_matvec_int8(mlxe_cuda_state *state, const float *x, in
                  (norm->dtype != MLXE_DTYPE_F32 && norm->dtype != MLXE_DTYPE_F16 && norm->dtype != MLXE_DTYPE_BF16)))
         return false;
     const int cols = (int)first->cols;
-    /* the quantized x and its (d, Σx) per block; the GEMM's conversion
-     * buffer, idle during a one-token step */
+    /* the quantized x and its (d, Σx) per block when a kernel of its own
+     * makes them: the GEMM's conversion buffer, idle during a one-token step */
     const size_t bytes = (size_t)cols + (size_t)(cols / kXBlock) * sizeof(float2);
-    if (!mlxe_cuda_buffer_reserve(state, &state->convert, bytes)) return false;
+    if (!in_block_quantization(cols) && !mlxe_cuda_buffer_reserve(state, &state->convert, bytes)) return false;
 
     int8_job job = {};
     const int segments = epilogue == kSwiglu ? 1 : n;
@@ -441,14 +519,15 @@ extern "C" bool mlxe_cuda_matvec_int8(mlxe_cuda_state *state, const float *x, in
     }
     job.n_segments = segments;
     job.scale_dtype = (int)first->scale_dtype;
-    const int n_vectors = cols / (128 / first->bits);
+    job.x = x;
+    job.norm = norm ? norm->data : nullptr;
+    job.norm_dtype = norm ? (int)norm->dtype : 0;
+    job.eps = eps;
     int rows_per_warp = 4, warps_per_row = 1;
-    choose_shape(state, epilogue == kSwiglu ? first->rows : total_rows, n_vectors, &rows_per_warp, &warps_per_row);
+    choose_shape(state, epilogue == kSwiglu ? first->rows : total_rows, &rows_per_warp, &warps_per_row);
     if (first->bits == 4)
-        launch_bits<4>(state, x, cols, norm, eps, state->convert.ptr, job, group_shift, epilogue, rows_per_warp,
-                       warps_per_row);
+        launch_bits<4>(state, cols, state->convert.ptr, job, group_shift, epilogue, rows_per_warp, warps_per_row);
     else
-        launch_bits<8>(state, x, cols, norm, eps, state->convert.ptr, job, group_shift, epilogue, rows_per_warp,
-                       warps_per_row);
+        launch_bits<8>(state, cols, state->convert.ptr, job, group_shift, epilogue, rows_per_warp, warps_per_row);
     return true;
 }

@@ -648,14 +648,13 @@ int main(int argc, char **argv) {
     int n_shapes = quick ? 3 : (int)(sizeof decode_shapes / sizeof decode_shapes[0]);
     printf("decode (1 token): matrix-vector kernels per call in a graph of 40 calls (min of 7 replays, us): version 3 "
            "(one row per warp), version 4 (float activations, R rows per warp forced, and its automatic choice), "
-           "version 5 (4/8-bit: int8 activations and dp4a; x quantized by the product's blocks up to 4096 columns, "
-           "else by a kernel of its own; also each way forced, the separate kernel with the product's start "
-           "overlapped (off by default), each of its two kernels alone, and the best forced R rows per warp, S warps "
-           "per row); GB/s and %% of copy from the default path (v5 for 4/8-bit, v4 auto for float) and from the v5 "
-           "product alone\n");
-    printf("| shape | weights | MB | v3 | v4 R=1 | v4 R=2 | v4 R=4 | v4 auto | v5 | v5 in-block | v5 separate | v5 separate "
-           "overlapped | v5 quantize | v5 product | v5 best (R,S) | GB/s | %% of copy | product %% of copy |\n"
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+           "version 5 (4/8-bit: int8 activations, a quantization kernel and the dp4a product; also with the "
+           "product's start overlapped (off by default), each of the two kernels alone, and the best forced R rows per "
+           "warp, S warps per row); GB/s and %% of copy from the default path (v5 for 4/8-bit, v4 auto for float) and "
+           "from the v5 product alone\n");
+    printf("| shape | weights | MB | v3 | v4 R=1 | v4 R=2 | v4 R=4 | v4 auto | v5 | v5 overlapped | v5 quantize | v5 product "
+           "| v5 best (R,S) | GB/s | %% of copy | product %% of copy |\n"
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     static char sweep_lines[64][256];
     int n_sweep = 0;
     for (int s = 0; s < n_shapes; s++) {
@@ -668,18 +667,13 @@ int main(int argc, char **argv) {
             time_matmul_graph(dev_v3, &set, x, y, &graph_v3, &unused);
             for (int k = 0; k < 3; k++) time_matmul_graph(dev_rpw[k], &set, x, y, &rpw_min[k], &unused);
             time_matmul_graph(dev_float, &set, x, y, &graph_float, &unused);
-            /* v5: default, in-block, separate, separate overlapped, quantize only, product only */
-            float v5[6] = {NAN, NAN, NAN, NAN, NAN, NAN};
+            /* v5: default, overlapped, quantize only, product only */
+            float v5[4] = {NAN, NAN, NAN, NAN};
             char best_text[48] = "–";
             if (formats[f].bits) {
-                static const int variant_flags[6] = {
-                    0,
-                    MLXE_CUDA_INT8_IN_BLOCK,
-                    MLXE_CUDA_INT8_SEPARATE,
-                    MLXE_CUDA_INT8_SEPARATE | MLXE_CUDA_INT8_OVERLAP,
-                    MLXE_CUDA_INT8_SEPARATE | MLXE_CUDA_INT8_QUANTIZE_ONLY,
-                    MLXE_CUDA_INT8_SEPARATE | MLXE_CUDA_INT8_PRODUCT_ONLY};
-                for (int k = 0; k < 6; k++) {
+                static const int variant_flags[4] = {0, MLXE_CUDA_INT8_OVERLAP, MLXE_CUDA_INT8_QUANTIZE_ONLY,
+                                                     MLXE_CUDA_INT8_PRODUCT_ONLY};
+                for (int k = 0; k < 4; k++) {
                     mlxe_cuda_int8_tuning(0, 0, variant_flags[k]);
                     time_matmul_graph(dev, &set, x, y, &v5[k], &unused);
                 }
@@ -709,20 +703,18 @@ int main(int argc, char **argv) {
             }
             const float chosen = formats[f].bits ? v5[0] : graph_float;
             double gbs = (double)set.bytes / (chosen * 1e-3) / 1e9;
-            double product_gbs = (double)set.bytes / (v5[5] * 1e-3) / 1e9;
-            char name[32], v5_text[6][16], product_text[16] = "–";
-            for (int k = 0; k < 6; k++) {
+            double product_gbs = (double)set.bytes / (v5[3] * 1e-3) / 1e9;
+            char name[32], v5_text[4][16], product_text[16] = "–";
+            for (int k = 0; k < 4; k++) {
                 if (formats[f].bits) snprintf(v5_text[k], sizeof v5_text[k], "%.1f", v5[k] * 1e3);
                 else snprintf(v5_text[k], sizeof v5_text[k], "–");
             }
             if (formats[f].bits) snprintf(product_text, sizeof product_text, "%.0f%%", 100.0 * product_gbs / copy_gbs);
-            printf("| %s | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %s | %s | %s | %s | %s | %s | %s | %.0f | %.0f%% "
-                   "| %s |\n",
+            printf("| %s | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %s | %s | %s | %s | %s | %.0f | %.0f%% | %s |\n",
                    decode_shapes[s].name,
                    format_name(formats[f].dtype, formats[f].bits, formats[f].group, name, sizeof name),
                    (double)set.bytes / 1e6, graph_v3 * 1e3, rpw_min[0] * 1e3, rpw_min[1] * 1e3, rpw_min[2] * 1e3,
-                   graph_float * 1e3, v5_text[0], v5_text[1], v5_text[2], v5_text[3], v5_text[4], v5_text[5], best_text,
-                   gbs,
+                   graph_float * 1e3, v5_text[0], v5_text[1], v5_text[2], v5_text[3], best_text, gbs,
                    100.0 * gbs / copy_gbs, product_text);
             fflush(stdout);
             free_set(&set);
@@ -736,9 +728,10 @@ int main(int argc, char **argv) {
     /* ---- the decode ops of a layer, float vs int8 activations ---- */
     printf("\ndecode ops of one layer (1 token, us per op in a graph of 40, min of 7 replays; 'norm': the RMSNorm "
            "of the input included, as the models call them): version 4 (float activations; for 4/8-bit the norm is "
-           "its own kernel) against version 5 (int8 activations, the norm folded into the quantization of x: by "
-           "the product's blocks up to 4096 columns, else by a kernel of its own; and each way forced)\n");
-    printf("| model | weights | op | v4 us | v5 us | v5 in-block | v5 separate | v5 separate overlapped | gain (v4 / v5) "
+           "its own kernel) against version 5 (int8 activations, the norm folded into the quantization kernel; also "
+           "with R = 4 rows per warp and S = 1 or 2 warps per row forced, and with the product's start "
+           "overlapped)\n");
+    printf("| model | weights | op | v4 us | v5 us | v5 R4 S1 | v5 R4 S2 | v5 overlapped | gain (v4 / v5) "
            "|\n|---|---|---|---|---|---|---|---|---|\n");
     static const struct { const char *model; int64_t hidden, q, kv, ffn; } layer_shapes[] = {
         {"8B", 4096, 4096, 1024, 14336}, {"1B", 2048, 2048, 512, 8192}};
@@ -761,15 +754,15 @@ int main(int argc, char **argv) {
                 {"gate/up + norm (matmul_swiglu)", OP_SWIGLU, &gate, &up, NULL, &norm},
                 {"down + residual (matmul_add)", OP_ADD, &down, NULL, NULL, NULL},
             };
-            /* v4, v5 (default), in-block, separate, separate overlapped */
-            static const int layer_flags[4] = {0, MLXE_CUDA_INT8_IN_BLOCK, MLXE_CUDA_INT8_SEPARATE,
-                                               MLXE_CUDA_INT8_SEPARATE | MLXE_CUDA_INT8_OVERLAP};
+            /* v4, v5 (default), R4 S1, R4 S2, overlapped */
+            static const int layer_r[4] = {0, 4, 4, 0}, layer_s[4] = {0, 1, 2, 0};
+            static const int layer_flags[4] = {0, 0, 0, MLXE_CUDA_INT8_OVERLAP};
             double sums[5] = {0, 0, 0, 0, 0};
             for (size_t i = 0; i < sizeof layer / sizeof layer[0]; i++) {
                 double t[5];
                 t[0] = time_layer_op(dev_float, &layer[i], x, y);
                 for (int v = 0; v < 4; v++) {
-                    mlxe_cuda_int8_tuning(0, 0, layer_flags[v]);
+                    mlxe_cuda_int8_tuning(layer_r[v], layer_s[v], layer_flags[v]);
                     t[v + 1] = time_layer_op(dev, &layer[i], x, y);
                 }
                 mlxe_cuda_int8_tuning(0, 0, 0);

@@ -19,14 +19,14 @@
  *  - all of the above with the float32-activation one-token kernels
  *    (MLXE_CUDA_MATVEC=float, set in main); the default for 4/8-bit weights,
  *    int8 activations (runtime/cuda/cuda_matvec_int8.cu), is checked on the
- *    4/8-bit fixtures on its own: token by token within 0.25 of max |logit|
+ *    4/8-bit fixtures on its own: token by token within 0.35 of max |logit|
  *    of transformers' logits, its logits different from the float path's
- *    (it ran), greedy departures from the CPU counted and printed. 0.25 is a
+ *    (it ran), greedy departures from the CPU counted and printed. 0.35 is a
  *    guard against errors of layout or scale (of the order of the logits),
  *    not a derived bound: int8 blocks of 32 with d = max/127 round a value by
  *    up to max/254, ~2-6x BF16's |x|/512 for the magnitudes of a block, and
  *    these tiny random models (hidden 64: two blocks per vector) average
- *    little of it out — 0.05-0.12 measured on an H200, every fixture printed.
+ *    little of it out — 0.05-0.19 measured on an H200, every fixture printed.
  *    The accuracy check of this path on a real model is
  *    test_models_cuda_int8.c (decode perplexity and greedy agreement), the
  *    kernels' bound test_runtime_cuda_matvec_int8.c;
@@ -296,9 +296,9 @@ static void check_int8(const char *name, const char *dir, const cJSON *ref) {
         worst_decode_int8 = fmax(worst_decode_int8, error);
         print_message("%s (int8 activations, token by token, %d tokens): %.3g of max |logit| from transformers\n",
                       name, n, error);
-        if (!(error <= 0.25))
+        if (!(error <= 0.35))
             fail_msg("%s (int8 activations, token by token, %d tokens): logits differ from transformers by %.3g of "
-                     "max |logit| (tolerance 0.25)",
+                     "max |logit| (tolerance 0.35)",
                      name, n, error);
         for (size_t i = 0; i < (size_t)n * (size_t)vocab; i++)
             largest_int8_float_difference = fmax(largest_int8_float_difference, fabs((double)ours[i] - floats[i]));

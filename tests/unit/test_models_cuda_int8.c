@@ -13,8 +13,9 @@
  *   - greedy continuations of the 8 golden prompts (tests/embedded/golden.json,
  *     both paths in lockstep, the prompt prefilled by the same GEMM path): the
  *     agreement is printed with the float path's top-2 margin where they
- *     part; at least 4 of the 8 must agree throughout (a regression guard, as
- *     the CPU test's: a broken kernel parts within a few tokens).
+ *     part; at least half of the 512 tokens must agree (a regression guard,
+ *     not a derived bound: a broken kernel parts within a few tokens; 437,
+ *     and 4 of the 8 prompts throughout, on an H200 when this was written).
  * Skips without a GPU; MLXE_REQUIRE_GPU=1 makes that a failure. */
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -213,7 +214,8 @@ static void test_greedy_agrees(void **state) {
     assert_int_equal(index, 8);
     print_message("GPU greedy agreement: %d of %d tokens, %d of 8 prompts throughout\n", total_agree, 8 * n_new,
                   full_agree);
-    if (full_agree < 4) fail_msg("int8 activations change the greedy continuation of %d of 8 prompts", 8 - full_agree);
+    if (total_agree < 4 * n_new)
+        fail_msg("int8 activations agree with float for only %d of %d greedy tokens", total_agree, 8 * n_new);
     mlxe_context_free(float_ctx);
     mlxe_context_free(int8_ctx);
     mlxe_model_free(float_model);

@@ -19,9 +19,8 @@
  *
  * Covers bits 4 and 8, groups 32/64/128, BF16/F16/F32 scales, odd row and
  * column counts (a partial last step), every forced shape of the kernel
- * (rows per warp 1/2/4 × warps per row 1/2/4; x quantized in the product's
- * blocks, by a kernel of its own, and with the product's start overlapped)
- * and the automatic choices, and
+ * (rows per warp 1/2/4 × warps per row 1/2/4, with and without the
+ * product's start overlapped) and the automatic choice, and
  * each op: matmul, matmul_add, matmul_multi (q, k, v; with and without the
  * RMSNorm folded in) and matmul_swiglu (with and without). Also: the float
  * path (MLXE_CUDA_MATVEC=float) on the same cases within 2e-5 (exact), and
@@ -322,20 +321,14 @@ static void test_formats(void **state) {
     static const int groups[] = {32, 64, 128};
     static const mlxe_dtype scale_dtypes[] = {MLXE_DTYPE_BF16, MLXE_DTYPE_F16, MLXE_DTYPE_F32};
     memset(&totals, 0, sizeof totals);
-    /* x quantized by the product's blocks (the choice at these widths) and
-     * by a kernel of its own */
-    for (int mode = 0; mode < 2; mode++) {
-        mlxe_cuda_int8_tuning(0, 0, mode ? MLXE_CUDA_INT8_SEPARATE : MLXE_CUDA_INT8_IN_BLOCK);
-        for (int bits = 4; bits <= 8; bits += 4)
-            for (int g = 0; g < 3; g++)
-                for (int s = 0; s < 3; s++) {
-                    /* odd columns: 37, 19, 9 groups (a partial last step of the lanes) */
-                    const int64_t cols = (int64_t)groups[g] * (g == 0 ? 37 : g == 1 ? 19 : 9);
-                    const int64_t rows = s == 0 ? 1001 : 37;
-                    check_format(f, &rng, bits, groups[g], scale_dtypes[s], rows, cols, s == 0 && mode == 0);
-                }
-    }
-    mlxe_cuda_int8_tuning(0, 0, 0);
+    for (int bits = 4; bits <= 8; bits += 4)
+        for (int g = 0; g < 3; g++)
+            for (int s = 0; s < 3; s++) {
+                /* odd columns: 37, 19, 9 groups (a partial last step of the lanes) */
+                const int64_t cols = (int64_t)groups[g] * (g == 0 ? 37 : g == 1 ? 19 : 9);
+                const int64_t rows = s == 0 ? 1001 : 37;
+                check_format(f, &rng, bits, groups[g], scale_dtypes[s], rows, cols, s == 0);
+            }
     print_message("int8 path: worst error / bound %.3g, worst bound / sum|w x| %.3g, worst error / sum|w x| %.3g\n",
                   totals.worst_error_over_bound, totals.worst_bound_over_size, totals.worst_error_over_size);
     assert_true(totals.worst_error_over_bound <= 1.0);
@@ -352,11 +345,8 @@ static void test_shapes(void **state) {
     static const int choices[] = {1, 2, 4};
     for (int r = 0; r < 3; r++)
         for (int s = 0; s < 3; s++) {
-            /* x quantized in the blocks, by its own kernel, and by its own
-             * kernel with the product's start overlapped (off by default) */
-            static const int modes[3] = {MLXE_CUDA_INT8_IN_BLOCK, MLXE_CUDA_INT8_SEPARATE,
-                                         MLXE_CUDA_INT8_SEPARATE | MLXE_CUDA_INT8_OVERLAP};
-            mlxe_cuda_int8_tuning(choices[r], choices[s], modes[(r + s) % 3]);
+            /* also with the product's start overlapped (off by default) */
+            mlxe_cuda_int8_tuning(choices[r], choices[s], (r + s) % 2 ? MLXE_CUDA_INT8_OVERLAP : 0);
             check_format(f, &rng, 4, 64, MLXE_DTYPE_BF16, 45, 64 * 41, false);
             check_format(f, &rng, 8, 32, MLXE_DTYPE_BF16, 45, 32 * 77, false);
         }
@@ -373,7 +363,8 @@ static void test_shapes(void **state) {
 /* Two decode layers' products (q/k/v and gate/up with the norm, down
  * consuming SwiGLU's output and adding into the residual, which is the next
  * layer's input) recorded as a graph and replayed twice give the same bits
- * as the direct launches, for each way of quantizing x. */
+ * as the direct launches, with the product launched after the quantization
+ * (the default) and with its start overlapped (MLXE_CUDA_INT8_OVERLAP). */
 typedef struct layer_buffers {
     float *x, *q, *k, *v, *out, *up, *normed;
 } layer_buffers;
@@ -409,12 +400,10 @@ static void test_graph_replay(void **state) {
                            .q = poisoned(f->gpu, (size_t)hidden), .k = poisoned(f->gpu, (size_t)hidden),
                            .v = poisoned(f->gpu, (size_t)hidden), .out = poisoned(f->gpu, (size_t)ffn),
                            .up = poisoned(f->gpu, (size_t)ffn), .normed = poisoned(f->gpu, (size_t)ffn)};
-        static const int modes[3] = {MLXE_CUDA_INT8_IN_BLOCK, MLXE_CUDA_INT8_SEPARATE,
-                                     MLXE_CUDA_INT8_SEPARATE | MLXE_CUDA_INT8_OVERLAP};
-        static const char *const mode_names[3] = {"quantized in the blocks", "quantized by its own kernel",
-                                                  "quantized by its own kernel, overlapped start"};
-        for (int mode = 0; mode < 3; mode++) {
-            mlxe_cuda_int8_tuning(0, 0, modes[mode]);
+        static const char *const mode_names[2] = {"the product after the quantization",
+                                                  "the product's start overlapped"};
+        for (int mode = 0; mode < 2; mode++) {
+            mlxe_cuda_int8_tuning(0, 0, mode ? MLXE_CUDA_INT8_OVERLAP : 0);
             g->upload(f->gpu, b.x, x0, (size_t)hidden * sizeof(float));
             run_layers(f->gpu, ms, &norm, &b);
             float *direct_x = download(f->gpu, b.x, (size_t)hidden), *direct_q = download(f->gpu, b.q, (size_t)hidden);

@@ -19,22 +19,20 @@
  * quantized activations are stored in that order within each 8 values:
  * x0 x2 x4 x6 x1 x3 x5 x7; 8-bit values need no reordering.
  *
- * The quantization, with the op's RMSNorm folded in (q/k/v, gate/up), is
- * done either by its own kernel into the device's scratch before the
- * product (two launches per op: the float path runs the norm as its own
- * kernel too), or by every block of the product into shared memory after
- * issuing its first weight loads (one launch; each block reads all of x,
- * so it pays where x is short: in_block_quantization). The product kernel
- * is one block of 4
+ * Two launches per op: the quantization, with the op's RMSNorm folded in
+ * (q/k/v, gate/up, where the float path runs the norm as its own kernel
+ * too), into the device's scratch, then the product. (Quantizing x in every
+ * block of the product instead, one launch, measured 2-4x slower on an
+ * H200: each block's pass over all of x is a long chain of warp reductions;
+ * docs/CUDA.md, version 5.) The product kernel is one block of 4
  * warps over R output rows per warp-set (R = 1, 2, 4; for SwiGLU R rows of
  * gate and of up), S warps (1, 2, 4) sharing the columns of a row set, each
  * lane loading 16 bytes of each row per step and several steps' loads in
  * flight (8 loads of 16 bytes per lane, their scales and biases loaded with
- * them); the quantized activations are read from shared or global memory
- * (L1/L2: 1.25 bytes per value against 0.5 for 4-bit weights, shared by the
- * R rows). R is
- * 4 and S 1 or 2 by the row count (choose_shape; the others are kept for
- * the bench's sweep and the tests). Segments of blocks serve up to 3
+ * them); the quantized activations are read from global memory (L1/L2: 1.25
+ * bytes per value against 0.5 for 4-bit weights, shared by the R rows). R is
+ * 4 and S 1 or 2 by the shape (choose_shape; the others are kept for the
+ * bench's sweep and the tests). Segments of blocks serve up to 3
  * matrices of one input in one launch (q, k, v). */
 #include <string.h>
 
@@ -50,7 +48,6 @@ constexpr int kThreads = 128;       /* product kernel: 4 warps per block */
 constexpr int kWarps = kThreads / kWarp;
 constexpr int kQuantizeThreads = 256;
 constexpr int kLoads = 8;           /* 16-byte weight loads in flight per lane (16 measured slower) */
-constexpr int kInBlockMaxCols = 4096; /* in-block quantization up to this many columns (in_block_quantization) */
 
 int forced_rows_per_warp = 0, forced_warps_per_row = 0, tuning_flags = 0;
 
@@ -130,7 +127,7 @@ enum { kStore = MLXE_CUDA_INT8_STORE, kAccumulate = MLXE_CUDA_INT8_ADD, kSwiglu 
 
 /* Up to 3 segments of blocks, each its own matrix and output (q, k, v), or
  * for SwiGLU one segment over gate (w[0]) and up (w[1]); x and the norm for
- * the in-block quantization. */
+ * the quantization. */
 struct int8_job {
     const uint4 *w[3];
     const void *scales[3];
@@ -198,10 +195,7 @@ template <int BITS, int R, int NM, int U> struct step_loads {
     }
 };
 
-/* IN_BLOCK: the block quantizes x (with job.norm) into shared memory itself
- * (dynamic shared memory: cols bytes + cols/32 float2), after issuing its
- * first weight loads; else xq and meta come from the quantization kernel. */
-template <int BITS, int R, int S, int EPILOGUE, bool IN_BLOCK>
+template <int BITS, int R, int S, int EPILOGUE>
 __global__ void __launch_bounds__(kThreads)
     matvec_int8_kernel(const uint4 *__restrict__ xq, const float2 *__restrict__ meta, int8_job job, int cols,
                        int group_shift) {
@@ -210,7 +204,6 @@ __global__ void __launch_bounds__(kThreads)
     constexpr int NM = EPILOGUE == kSwiglu ? 2 : 1;
     constexpr int U = R * NM >= kLoads ? 1 : kLoads / (R * NM); /* column steps whose loads are in flight together */
     constexpr int SETS = kWarps / S;            /* row sets per block */
-    extern __shared__ __align__(16) unsigned char x_shared[];
     const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
     const int block = (int)blockIdx.x;
     const int segment = job.n_segments > 2 && block >= job.first_block[2]   ? 2
@@ -242,25 +235,7 @@ __global__ void __launch_bounds__(kThreads)
     const int first_base = part * kWarp + lane;
     step_loads<BITS, R, NM, U> loads;
     loads.load(w, scales, biases, scale_dtype, row_of, first_base, stride, n_vectors, groups_per_row, group_shift);
-    const uint4 *x_vectors = xq;
-    const float2 *x_meta = meta;
-    if (IN_BLOCK) {
-        int8_t *xs = reinterpret_cast<int8_t *>(x_shared);
-        float2 *ms = reinterpret_cast<float2 *>(x_shared + cols);
-        const float inverse = job.norm ? inverse_rms(job.x, cols, job.eps) : 1.0f;
-#pragma unroll 4
-        for (int b = warp; b < cols / kXBlock; b += kWarps) {
-            const int k = b * kXBlock + lane;
-            float v = job.x[k];
-            if (job.norm) v = v * inverse * load_as_float(job.norm_dtype, job.norm, k);
-            quantize_block<BITS>(v, lane, b, xs, ms);
-        }
-        __syncthreads();
-        x_vectors = reinterpret_cast<const uint4 *>(xs);
-        x_meta = ms;
-    } else {
-        wait_for_previous_kernel(); /* x is the previous kernel's output (overlapped launches only) */
-    }
+    wait_for_previous_kernel(); /* x is the previous kernel's output (overlapped launches only) */
 
     for (int base = first_base; base < n_vectors; base += stride * U) {
         if (base != first_base)
@@ -272,14 +247,13 @@ __global__ void __launch_bounds__(kThreads)
             const int v = min(base + u * stride, n_vectors - 1);
 #pragma unroll
             for (int j = 0; j < X_VECTORS; j++) {
-                const uint4 a = IN_BLOCK ? x_vectors[v * X_VECTORS + j] : __ldg(x_vectors + v * X_VECTORS + j);
+                const uint4 a = __ldg(xq + v * X_VECTORS + j);
                 xw[u][4 * j] = a.x;
                 xw[u][4 * j + 1] = a.y;
                 xw[u][4 * j + 2] = a.z;
                 xw[u][4 * j + 3] = a.w;
             }
-            const int b = BITS == 4 ? v : v >> 1;
-            dm[u] = IN_BLOCK ? x_meta[b] : __ldg(x_meta + b);
+            dm[u] = __ldg(meta + (BITS == 4 ? v : v >> 1));
         }
 #pragma unroll
         for (int u = 0; u < U; u++) {
@@ -357,25 +331,22 @@ bool same_format(const mlxe_matrix *a, const mlxe_matrix *b) {
            a->scale_dtype == b->scale_dtype;
 }
 
-/* R and S for a launch of `rows` output rows (per matrix for SwiGLU): 4
- * rows per warp (x shared by more rows: every shape measured fastest with
- * R = 4, or within 0.1 us), and the columns split over 2 warps up to ~32
- * rows per multiprocessor (4096 and fewer on an H100/H200), where too few
- * warps would run otherwise; the sweep is in docs/CUDA.md, version 5. */
-void choose_shape(const mlxe_cuda_state *state, int64_t rows, int *rows_per_warp, int *warps_per_row) {
+/* R and S for a launch of `rows` output rows (per matrix for SwiGLU, nm = 2)
+ * over n_vectors 16-byte loads per row. R = 4: x is shared by more rows,
+ * and every shape measured fastest with R = 4 or within 0.1 us. S = 2 (the
+ * columns over 2 warps) where the warps would be few (up to ~32 rows per
+ * multiprocessor: 4096 and fewer on an H100/H200) or each lane would walk
+ * more than 2 steps of loads in flight, as long as every lane still gets a
+ * full step; else 1. The H200 sweep is in docs/CUDA.md, version 5. */
+void choose_shape(const mlxe_cuda_state *state, int64_t rows, int n_vectors, int nm, int *rows_per_warp,
+                  int *warps_per_row) {
     const int64_t sms = state->sm_count > 0 ? state->sm_count : 1;
-    *rows_per_warp = forced_rows_per_warp ? forced_rows_per_warp : 4;
-    *warps_per_row = forced_warps_per_row ? forced_warps_per_row : rows <= 32 * sms ? 2 : 1;
-}
-
-/* Whether the product's blocks quantize x themselves (one launch) rather
- * than a kernel before them: up to kInBlockMaxCols columns, where each
- * block's extra read of x (cols floats from L2) is small next to its
- * weights. */
-bool in_block_quantization(int cols) {
-    if (tuning_flags & MLXE_CUDA_INT8_SEPARATE) return false;
-    if (tuning_flags & MLXE_CUDA_INT8_IN_BLOCK) return true;
-    return cols <= kInBlockMaxCols;
+    const int r = forced_rows_per_warp ? forced_rows_per_warp : 4;
+    const int steps = r * nm >= kLoads ? 1 : kLoads / (r * nm); /* the kernel's U */
+    const bool few_warps = rows <= 32 * sms, long_rows = n_vectors > 2 * kWarp * steps;
+    const bool room = n_vectors >= 2 * kWarp * steps;
+    *rows_per_warp = r;
+    *warps_per_row = forced_warps_per_row ? forced_warps_per_row : (few_warps || long_rows) && room ? 2 : 1;
 }
 
 /* The product kernel; with MLXE_CUDA_INT8_OVERLAP (benches and tests only)
@@ -384,24 +355,22 @@ bool in_block_quantization(int cols) {
  * gave non-finite logits with it in recorded graphs (not with direct
  * launches), so it stays off until that is understood (docs/CUDA.md,
  * version 5). */
-template <int BITS, int R, int S, int EPILOGUE, bool IN_BLOCK>
+template <int BITS, int R, int S, int EPILOGUE>
 void launch_kernel(mlxe_cuda_state *state, unsigned blocks, const uint4 *xq, const float2 *meta, const int8_job &job,
                    int cols, int group_shift) {
     cudaLaunchConfig_t config = {};
     config.gridDim = dim3(blocks);
     config.blockDim = dim3(kThreads);
-    config.dynamicSmemBytes = IN_BLOCK ? (size_t)cols + (size_t)(cols / kXBlock) * sizeof(float2) : 0;
     config.stream = state->stream;
     cudaLaunchAttribute attribute[1];
     attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
     attribute[0].val.programmaticStreamSerializationAllowed = 1;
     config.attrs = attribute;
-    config.numAttrs = !IN_BLOCK && state->cc_major >= 9 && (tuning_flags & MLXE_CUDA_INT8_OVERLAP) ? 1 : 0;
-    cudaLaunchKernelEx(&config, matvec_int8_kernel<BITS, R, S, EPILOGUE, IN_BLOCK>, xq, meta, job, cols,
-                       group_shift);
+    config.numAttrs = state->cc_major >= 9 && (tuning_flags & MLXE_CUDA_INT8_OVERLAP) ? 1 : 0;
+    cudaLaunchKernelEx(&config, matvec_int8_kernel<BITS, R, S, EPILOGUE>, xq, meta, job, cols, group_shift);
 }
 
-template <int BITS, int R, int S, bool IN_BLOCK>
+template <int BITS, int R, int S>
 void launch_product(mlxe_cuda_state *state, const uint4 *xq, const float2 *meta, int8_job job, int cols,
                     int group_shift, int epilogue) {
     unsigned blocks = 0;
@@ -410,40 +379,37 @@ void launch_product(mlxe_cuda_state *state, const uint4 *xq, const float2 *meta,
         blocks += (unsigned)((job.rows[i] + (kWarps / S) * R - 1) / ((kWarps / S) * R));
     }
     if (epilogue == kStore)
-        launch_kernel<BITS, R, S, kStore, IN_BLOCK>(state, blocks, xq, meta, job, cols, group_shift);
+        launch_kernel<BITS, R, S, kStore>(state, blocks, xq, meta, job, cols, group_shift);
     else if (epilogue == kAccumulate)
-        launch_kernel<BITS, R, S, kAccumulate, IN_BLOCK>(state, blocks, xq, meta, job, cols, group_shift);
+        launch_kernel<BITS, R, S, kAccumulate>(state, blocks, xq, meta, job, cols, group_shift);
     else
-        launch_kernel<BITS, R, S, kSwiglu, IN_BLOCK>(state, blocks, xq, meta, job, cols, group_shift);
+        launch_kernel<BITS, R, S, kSwiglu>(state, blocks, xq, meta, job, cols, group_shift);
 }
 
-template <int BITS, int R, bool IN_BLOCK>
+template <int BITS, int R>
 void launch_product_s(mlxe_cuda_state *state, const uint4 *xq, const float2 *meta, const int8_job &job, int cols,
                       int group_shift, int epilogue, int warps_per_row) {
     if (warps_per_row == 4)
-        return launch_product<BITS, R, 4, IN_BLOCK>(state, xq, meta, job, cols, group_shift, epilogue);
+        return launch_product<BITS, R, 4>(state, xq, meta, job, cols, group_shift, epilogue);
     if (warps_per_row == 2)
-        return launch_product<BITS, R, 2, IN_BLOCK>(state, xq, meta, job, cols, group_shift, epilogue);
-    launch_product<BITS, R, 1, IN_BLOCK>(state, xq, meta, job, cols, group_shift, epilogue);
+        return launch_product<BITS, R, 2>(state, xq, meta, job, cols, group_shift, epilogue);
+    launch_product<BITS, R, 1>(state, xq, meta, job, cols, group_shift, epilogue);
 }
 
-template <int BITS, bool IN_BLOCK>
+template <int BITS>
 void launch_product_rs(mlxe_cuda_state *state, const uint4 *xq, const float2 *meta, const int8_job &job, int cols,
                        int group_shift, int epilogue, int rows_per_warp, int warps_per_row) {
     if (rows_per_warp == 4)
-        launch_product_s<BITS, 4, IN_BLOCK>(state, xq, meta, job, cols, group_shift, epilogue, warps_per_row);
+        launch_product_s<BITS, 4>(state, xq, meta, job, cols, group_shift, epilogue, warps_per_row);
     else if (rows_per_warp == 2)
-        launch_product_s<BITS, 2, IN_BLOCK>(state, xq, meta, job, cols, group_shift, epilogue, warps_per_row);
+        launch_product_s<BITS, 2>(state, xq, meta, job, cols, group_shift, epilogue, warps_per_row);
     else
-        launch_product_s<BITS, 1, IN_BLOCK>(state, xq, meta, job, cols, group_shift, epilogue, warps_per_row);
+        launch_product_s<BITS, 1>(state, xq, meta, job, cols, group_shift, epilogue, warps_per_row);
 }
 
 template <int BITS>
 void launch_bits(mlxe_cuda_state *state, int cols, void *scratch, const int8_job &job, int group_shift, int epilogue,
                  int rows_per_warp, int warps_per_row) {
-    if (in_block_quantization(cols))
-        return launch_product_rs<BITS, true>(state, nullptr, nullptr, job, cols, group_shift, epilogue,
-                                             rows_per_warp, warps_per_row);
     int8_t *xq = static_cast<int8_t *>(scratch);
     float2 *meta = reinterpret_cast<float2 *>(xq + cols);
     const int n_blocks = cols / kXBlock;
@@ -460,7 +426,7 @@ void launch_bits(mlxe_cuda_state *state, int cols, void *scratch, const int8_job
                                                                                        job.eps, xq, meta);
     }
     if (tuning_flags & MLXE_CUDA_INT8_QUANTIZE_ONLY) return;
-    launch_product_rs<BITS, false>(state, reinterpret_cast<const uint4 *>(xq), meta, job, cols, group_shift, epilogue,
+    launch_product_rs<BITS>(state, reinterpret_cast<const uint4 *>(xq), meta, job, cols, group_shift, epilogue,
                                    rows_per_warp, warps_per_row);
 }
 
@@ -486,9 +452,8 @@ extern "C" bool mlxe_cuda_matvec_int8(mlxe_cuda_state *state, const float *x, in
     if (!mlxe_cuda_int8_enabled(state) || n < 1 || n > 3) return false;
     const mlxe_matrix *first = w[0];
     const int group_shift = group_shift_of(first->group_size);
-    /* 16384 columns at most: the in-block quantization's shared memory (20 KB) */
     if ((first->bits != 4 && first->bits != 8) || group_shift < 0 || first->cols <= 0 ||
-        first->cols % first->group_size != 0 || first->cols > 16384)
+        first->cols % first->group_size != 0 || first->cols >= (1LL << 28))
         return false;
     int64_t total_rows = 0;
     for (int i = 0; i < n; i++) {
@@ -503,10 +468,10 @@ extern "C" bool mlxe_cuda_matvec_int8(mlxe_cuda_state *state, const float *x, in
                  (norm->dtype != MLXE_DTYPE_F32 && norm->dtype != MLXE_DTYPE_F16 && norm->dtype != MLXE_DTYPE_BF16)))
         return false;
     const int cols = (int)first->cols;
-    /* the quantized x and its (d, Σx) per block when a kernel of its own
-     * makes them: the GEMM's conversion buffer, idle during a one-token step */
+    /* the quantized x and its (d, Σx) per block: the GEMM's conversion
+     * buffer, idle during a one-token step */
     const size_t bytes = (size_t)cols + (size_t)(cols / kXBlock) * sizeof(float2);
-    if (!in_block_quantization(cols) && !mlxe_cuda_buffer_reserve(state, &state->convert, bytes)) return false;
+    if (!mlxe_cuda_buffer_reserve(state, &state->convert, bytes)) return false;
 
     int8_job job = {};
     const int segments = epilogue == kSwiglu ? 1 : n;
@@ -524,7 +489,8 @@ extern "C" bool mlxe_cuda_matvec_int8(mlxe_cuda_state *state, const float *x, in
     job.norm_dtype = norm ? (int)norm->dtype : 0;
     job.eps = eps;
     int rows_per_warp = 4, warps_per_row = 1;
-    choose_shape(state, epilogue == kSwiglu ? first->rows : total_rows, &rows_per_warp, &warps_per_row);
+    choose_shape(state, epilogue == kSwiglu ? first->rows : total_rows, cols / (128 / first->bits),
+                 epilogue == kSwiglu ? 2 : 1, &rows_per_warp, &warps_per_row);
     if (first->bits == 4)
         launch_bits<4>(state, cols, state->convert.ptr, job, group_shift, epilogue, rows_per_warp, warps_per_row);
     else

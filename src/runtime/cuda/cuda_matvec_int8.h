@@ -28,34 +28,29 @@ bool mlxe_cuda_int8_enabled(mlxe_cuda_state *state);
  * (1 to 3) matrices of the same columns and storage — y[i] = x · w[i]ᵀ
  * stored or added — or SwiGLU of w[0] (gate) and w[1] (up) into y[0]. With
  * norm (not NULL) x is rms_norm(x, norm, eps) first. x is quantized to int8
- * in blocks of 32 values (one float scale and the exact float sum per block),
- * by the product's blocks or into the device's scratch by a kernel before
- * them; each group's product is then
+ * in blocks of 32 values (one float scale and the exact float sum per block)
+ * into the device's scratch by a kernel before the product; each group's
+ * product is then
  * scale_w · d · Σ q·xq (dp4a) + bias_w · Σ x. The result differs from the
  * float32 product by the rounding of x: at most Σ_blocks |scale_w| · d/2 ·
  * Σ q per output, plus float rounding (tests/unit/test_runtime_cuda_matvec_int8.c).
  * Returns false, queuing nothing, where this path does not apply (other bit
  * widths, group sizes other than 32/64/128, columns not a multiple of the
- * group or more than 16384, unaligned weights, matrices of differing
- * storage, no scratch, or
+ * group, unaligned weights, matrices of differing storage, no scratch, or
  * switched off): the caller then takes the float-activation kernels. */
 bool mlxe_cuda_matvec_int8(mlxe_cuda_state *state, const float *x, int n, const mlxe_matrix *const *w,
                            float *const *y, int epilogue, const mlxe_vector *norm, float eps);
 
 /* For benches and tests (process-wide, not thread-safe): force the kernel's
  * rows per warp (1, 2, 4) and warps sharing a row's columns (1, 2, 4), 0 =
- * chosen by the shape; flags: quantize x in a kernel of its own (SEPARATE)
- * or in every block of the product (IN_BLOCK) instead of by the column
- * count; with SEPARATE, start the product while the quantization runs
- * (OVERLAP: programmatic dependent launch on sm_90, off by default), or
- * queue only one of the two kernels (timings of the parts; the results are
- * then wrong). */
+ * chosen by the shape; flags: start the product while the quantization
+ * runs (OVERLAP: programmatic dependent launch on sm_90, off by default),
+ * or queue only one of the two kernels (timings of the parts; the results
+ * are then wrong). */
 enum {
     MLXE_CUDA_INT8_OVERLAP = 1,
     MLXE_CUDA_INT8_QUANTIZE_ONLY = 2,
     MLXE_CUDA_INT8_PRODUCT_ONLY = 4,
-    MLXE_CUDA_INT8_SEPARATE = 8,
-    MLXE_CUDA_INT8_IN_BLOCK = 16,
 };
 void mlxe_cuda_int8_tuning(int rows_per_warp, int warps_per_row, int flags);
 

@@ -134,20 +134,11 @@ static float time_matmul(mlxe_device *dev, const matrix_set *s, const float *x, 
     return times[reps / 2];
 }
 
-/* Milliseconds per call of `calls` matmuls recorded back to back in one
- * CUDA graph (as in a decode step: no host launch gap between kernels),
- * rotating over the set's copies; the minimum and the median of 7 replays. */
-static void time_matmul_graph(mlxe_device *dev, const matrix_set *s, const float *x, float *y, float *min_ms,
-                              float *median_ms) {
-    const int calls = 40;
+/* Replays a recording of `calls` ops 7 times after a warm-up, then frees
+ * it: the minimum and the median milliseconds per op. */
+static void replay_graph(mlxe_device *dev, void *graph, int calls, float *min_ms, float *median_ms) {
     mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
     const mlxe_ops *ops = mlxe_device_ops(dev);
-    *min_ms = *median_ms = NAN;
-    ops->matmul(dev, x, 1, &s->m[0], y); /* sizes the device's scratch outside the recording */
-    if (!ops->graph_begin(dev)) return;
-    for (int c = 0; c < calls; c++) ops->matmul(dev, x, 1, &s->m[c % s->copies], y);
-    void *graph = ops->graph_end(dev);
-    if (!graph) return;
     cudaEvent_t start, stop;
     cudaEventCreate(&start);
     cudaEventCreate(&stop);
@@ -172,6 +163,21 @@ static void time_matmul_graph(mlxe_device *dev, const matrix_set *s, const float
     qsort(times, 7, sizeof(float), compare_floats);
     *min_ms = times[0];
     *median_ms = times[3];
+}
+
+/* Milliseconds per call of `calls` matmuls recorded back to back in one
+ * CUDA graph (as in a decode step: no host launch gap between kernels),
+ * rotating over the set's copies; the minimum and the median of 7 replays. */
+static void time_matmul_graph(mlxe_device *dev, const matrix_set *s, const float *x, float *y, float *min_ms,
+                              float *median_ms) {
+    const int calls = 40;
+    const mlxe_ops *ops = mlxe_device_ops(dev);
+    *min_ms = *median_ms = NAN;
+    ops->matmul(dev, x, 1, &s->m[0], y); /* sizes the device's scratch outside the recording */
+    if (!ops->graph_begin(dev)) return;
+    for (int c = 0; c < calls; c++) ops->matmul(dev, x, 1, &s->m[c % s->copies], y);
+    void *graph = ops->graph_end(dev);
+    if (graph) replay_graph(dev, graph, calls, min_ms, median_ms);
 }
 
 /* One decode op of a layer, for graph timing: matmul or matmul_add of a,
@@ -204,36 +210,15 @@ static void run_layer_op(mlxe_device *dev, const layer_op *op, int call, const f
  * (rotating the copies); the minimum of 7 replays. */
 static double time_layer_op(mlxe_device *dev, const layer_op *op, const float *x, float *y) {
     const int calls = 40;
-    mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
     const mlxe_ops *ops = mlxe_device_ops(dev);
     run_layer_op(dev, op, 0, x, y); /* sizes the scratch outside the recording */
     if (!ops->graph_begin(dev)) return NAN;
     for (int c = 0; c < calls; c++) run_layer_op(dev, op, c, x, y);
     void *graph = ops->graph_end(dev);
     if (!graph) return NAN;
-    cudaEvent_t start, stop;
-    cudaEventCreate(&start);
-    cudaEventCreate(&stop);
-    ops->graph_launch(dev, graph);
-    float best = INFINITY;
-    for (int r = 0; r < 7; r++) {
-        float ms = 0.0f;
-        cudaEventRecord(start, state->stream);
-        ops->graph_launch(dev, graph);
-        cudaEventRecord(stop, state->stream);
-        cudaEventSynchronize(stop);
-        cudaEventElapsedTime(&ms, start, stop);
-        if (ms < best) best = ms;
-    }
-    mlxe_error err;
-    if (ops->synchronize(dev, &err) != MLXE_OK) {
-        fprintf(stderr, "GPU error: %s\n", err.message);
-        exit(1);
-    }
-    ops->graph_free(dev, graph);
-    cudaEventDestroy(start);
-    cudaEventDestroy(stop);
-    return 1e3 * best / calls;
+    float min_ms, median_ms;
+    replay_graph(dev, graph, calls, &min_ms, &median_ms);
+    return 1e3 * min_ms;
 }
 
 static double copy_bandwidth(mlxe_cuda_state *state) {

@@ -182,6 +182,16 @@ static void greedy(mlxe_model *model, const int32_t *prompt, int n_prompt, int n
     mlxe_context_free(ctx);
 }
 
+/* The reference's greedy prompt (its length returned) and how many tokens
+ * to generate (at most 64). */
+static int greedy_prompt(const cJSON *ref, int32_t *prompt, int *n_new) {
+    const cJSON *greedy_ref = cJSON_GetObjectItem(ref, "greedy");
+    const cJSON *max_new = cJSON_GetObjectItem(greedy_ref, "max_new_tokens");
+    *n_new = cJSON_IsNumber(max_new) ? (int)max_new->valuedouble : 32;
+    if (*n_new > 64) *n_new = 64;
+    return fixture_json_ids(cJSON_GetObjectItem(greedy_ref, "prompt"), prompt, MAX_IDS);
+}
+
 /* Worst errors seen, printed at the end. */
 static double worst_prefill_default = 0, worst_prefill_f32 = 0, worst_decode = 0, worst_f32_models = 0;
 static int greedy_checked = 0, greedy_default_mismatches = 0;
@@ -237,12 +247,8 @@ static void check_model(const char *name, const char *dir, const cJSON *ref, con
         mlxe_context_free(ctx);
 
         /* greedy continuation: the CPU backend's tokens */
-        const cJSON *greedy_ref = cJSON_GetObjectItem(ref, "greedy");
         int32_t prompt[MAX_IDS];
-        int n_prompt = fixture_json_ids(cJSON_GetObjectItem(greedy_ref, "prompt"), prompt, MAX_IDS);
-        const cJSON *max_new = cJSON_GetObjectItem(greedy_ref, "max_new_tokens");
-        int n_new = cJSON_IsNumber(max_new) ? (int)max_new->valuedouble : 32;
-        if (n_new > 64) n_new = 64;
+        int n_new = 0, n_prompt = greedy_prompt(ref, prompt, &n_new);
         token_list on_cpu, on_gpu;
         greedy(cpu, prompt, n_prompt, n_new, &on_cpu);
         greedy(gpu, prompt, n_prompt, n_new, &on_gpu);
@@ -309,12 +315,8 @@ static void check_int8(const char *name, const char *dir, const cJSON *ref) {
     mlxe_context_free(exact_ctx);
     mlxe_model_free(exact);
 
-    const cJSON *greedy_ref = cJSON_GetObjectItem(ref, "greedy");
     int32_t prompt[MAX_IDS];
-    int n_prompt = fixture_json_ids(cJSON_GetObjectItem(greedy_ref, "prompt"), prompt, MAX_IDS);
-    const cJSON *max_new = cJSON_GetObjectItem(greedy_ref, "max_new_tokens");
-    int n_new = cJSON_IsNumber(max_new) ? (int)max_new->valuedouble : 32;
-    if (n_new > 64) n_new = 64;
+    int n_new = 0, n_prompt = greedy_prompt(ref, prompt, &n_new);
     mlxe_model *cpu = load_on(dir, "cpu", false);
     token_list on_cpu, on_gpu;
     greedy(cpu, prompt, n_prompt, n_new, &on_cpu);

@@ -23,6 +23,7 @@
 #include "base/file.h"
 #include "mlxengine/mlxengine.h"
 #include "runtime/device.h"
+#include "model_compare_test.h"
 #include "test_util.h"
 
 #define GOLDEN MLXE_SOURCE_DIR "/tests/embedded/golden.json"
@@ -41,18 +42,6 @@ static void require_gpu(void) {
     if (require && strcmp(require, "1") == 0) fail_msg("MLXE_REQUIRE_GPU=1 but: %s", err.message);
     print_message("[  SKIP    ] no usable GPU: %s\n", err.message);
     skip();
-}
-
-/* Feeds ids[i] at position i to ctx and returns its logits. */
-static const float *decode_one(mlxe_context *ctx, const int32_t *ids, int64_t i) {
-    int32_t position = (int32_t)i, seq = 0;
-    int8_t want = 1;
-    mlxe_batch batch = {.n_tokens = 1, .tokens = &ids[i], .positions = &position, .seq_ids = &seq, .logits = &want};
-    mlxe_error err;
-    if (mlxe_context_decode(ctx, &batch, &err) != MLXE_OK) fail_msg("%s", err.message);
-    const float *logits = mlxe_context_logits(ctx, 0);
-    assert_non_null(logits);
-    return logits;
 }
 
 static void open_on_gpu(mlxe_model **model, mlxe_context **ctx) {
@@ -74,30 +63,10 @@ static void open_both(mlxe_model **float_model, mlxe_context **float_ctx, mlxe_m
     setenv("MLXE_CUDA_MATVEC", "float", 1);
     open_on_gpu(float_model, float_ctx);
     const int32_t first = 0;
-    decode_one(*float_ctx, &first, 0);
+    compare_decode_one(*float_ctx, &first, 0);
     unsetenv("MLXE_CUDA_MATVEC");
     open_on_gpu(int8_model, int8_ctx);
     mlxe_context_seq_clear(*float_ctx, 0);
-}
-
-/* -log softmax(logits)[target] */
-static double nll_of(const float *logits, int64_t vocab, int32_t target) {
-    double max = logits[0], total = 0;
-    for (int64_t v = 1; v < vocab; v++) max = fmax(max, logits[v]);
-    for (int64_t v = 0; v < vocab; v++) total += exp((double)logits[v] - max);
-    return max + log(total) - logits[target];
-}
-
-/* Index of the largest logit, and its margin over the second largest. */
-static int32_t top_of(const float *logits, int64_t vocab, double *margin) {
-    int32_t best = 0;
-    for (int64_t v = 1; v < vocab; v++)
-        if (logits[v] > logits[best]) best = (int32_t)v;
-    double second = -INFINITY;
-    for (int64_t v = 0; v < vocab; v++)
-        if (v != best) second = fmax(second, logits[v]);
-    *margin = logits[best] - second;
-    return best;
 }
 
 static void test_decode_perplexity(void **state) {
@@ -122,14 +91,14 @@ static void test_decode_perplexity(void **state) {
     const int64_t vocab = mlxe_model_vocab_size(float_model);
     double nll_exact = 0, nll_int8 = 0, worst = 0, worst_max = 0;
     for (int64_t i = 0; i + 1 < n; i++) {
-        const float *a = decode_one(float_ctx, ids.ids, i), *b = decode_one(int8_ctx, ids.ids, i);
+        const float *a = compare_decode_one(float_ctx, ids.ids, i), *b = compare_decode_one(int8_ctx, ids.ids, i);
         for (int64_t v = 0; v < vocab; v++) {
             if (!isfinite(b[v])) fail_msg("token %lld: int8 logit %lld is %g", (long long)i, (long long)v, b[v]);
             worst = fmax(worst, fabs((double)a[v] - b[v]));
             worst_max = fmax(worst_max, fabs(a[v]));
         }
-        nll_exact += nll_of(a, vocab, ids.ids[i + 1]);
-        nll_int8 += nll_of(b, vocab, ids.ids[i + 1]);
+        nll_exact += compare_nll_of(a, vocab, ids.ids[i + 1]);
+        nll_int8 += compare_nll_of(b, vocab, ids.ids[i + 1]);
     }
     double exact = exp(nll_exact / (double)(n - 1)), int8 = exp(nll_int8 / (double)(n - 1));
     print_message("GPU: largest logit difference int8 - float %.4g (largest |logit| %.4g)\n", worst, worst_max);
@@ -145,15 +114,6 @@ static void test_decode_perplexity(void **state) {
         fail_msg("int8 activations move decode perplexity from %.4f to %.4f (more than 5%%)", exact, int8);
     mlxe_token_list_free(&ids);
     mlxe_tokenizer_free(tokenizer);
-}
-
-static int32_t *ids_of(const cJSON *array, int64_t *count) {
-    int n = cJSON_GetArraySize(array);
-    int32_t *ids = malloc((size_t)(n ? n : 1) * sizeof *ids);
-    assert_non_null(ids);
-    for (int i = 0; i < n; i++) ids[i] = (int32_t)cJSON_GetArrayItem(array, i)->valuedouble;
-    *count = n;
-    return ids;
 }
 
 static void test_greedy_agrees(void **state) {
@@ -175,7 +135,7 @@ static void test_greedy_agrees(void **state) {
     int index = 0, total_agree = 0, full_agree = 0;
     cJSON_ArrayForEach(prompt, cJSON_GetObjectItem(golden, "prompts")) {
         int64_t n_prompt = 0;
-        int32_t *prompt_ids = ids_of(cJSON_GetObjectItem(prompt, "prompt_ids"), &n_prompt);
+        int32_t *prompt_ids = compare_ids_of(cJSON_GetObjectItem(prompt, "prompt_ids"), &n_prompt);
         assert_true(n_prompt >= 2 && n_prompt + n_new <= 128);
         int32_t seq[128];
         memcpy(seq, prompt_ids, (size_t)n_prompt * sizeof *seq);
@@ -192,9 +152,9 @@ static void test_greedy_agrees(void **state) {
         }
         int agree = 0;
         for (; agree < n_new; agree++) {
-            const float *a = decode_one(float_ctx, seq, n - 1), *b = decode_one(int8_ctx, seq, n - 1);
+            const float *a = compare_decode_one(float_ctx, seq, n - 1), *b = compare_decode_one(int8_ctx, seq, n - 1);
             double margin_a, margin_b, worst = 0;
-            int32_t ta = top_of(a, vocab, &margin_a), tb = top_of(b, vocab, &margin_b);
+            int32_t ta = compare_top_of(a, vocab, &margin_a), tb = compare_top_of(b, vocab, &margin_b);
             for (int64_t v = 0; v < vocab; v++) worst = fmax(worst, fabs((double)a[v] - b[v]));
             if (ta != tb) {
                 print_message("prompt %d: step %d: float picks %d by a margin of %.4f, int8 picks %d (largest logit "

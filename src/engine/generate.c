@@ -121,11 +121,30 @@ mlxe_status mlxe_generate(mlxe_context *ctx, const int32_t *prompt, int64_t n_pr
     /* the row holding logits: the last of the prefill's last chunk, then 0 */
     int64_t last_row = (n_prompt - 1) % chunk;
 
-    /* Plain greedy: the device chooses the token of each decode step itself
-     * and copies back only its id (mlxe_context_decode_greedy); the logits
-     * stay there unless asked for. -1: sample the logits on the host. */
+    /* The device chooses the token of each decode step itself and copies
+     * back only its id; the logits stay there unless asked for. Plain greedy:
+     * the argmax (mlxe_context_decode_greedy). Otherwise, where the device
+     * samples and takes the options (mlxe_context_decode_sample): the step's
+     * draw is made before the decode and goes up with its tokens, so the
+     * draws come in the same order as on the host. -1: sample the logits on
+     * the host (with the step's draw when one was made). */
     const bool device_greedy = mlxe_sampler_is_plain_greedy(sampler);
+    bool device_sample = false;
+    mlxe_sample_params sample_params;
+    mlxe_sample_adjust *sample_adjust = NULL;
+    if (!device_greedy && mlxe_context_samples_on_device(ctx)) {
+        sample_adjust = malloc(MLXE_SAMPLE_MAX_ADJUST * sizeof *sample_adjust);
+        const char *why = "out of memory for the sampling parameters";
+        device_sample = sample_adjust && mlxe_sampler_device_params(sampler, &sample_params, sample_adjust, &why);
+        if (!device_sample)
+            MLXE_DEBUG(MLXE_LOG_CAT_ENGINE, "generate: tokens sampled on the host, not on %s: %s",
+                       mlxe_model_device_name(model), why);
+        else
+            MLXE_DEBUG(MLXE_LOG_CAT_ENGINE, "generate: tokens sampled on %s", mlxe_model_device_name(model));
+    }
     int32_t device_token = -1;
+    bool drawn = false;    /* random_bits is the draw of the next token */
+    uint64_t random_bits = 0;
     int64_t position = n_prompt;
     while (st == MLXE_OK) {
         if (stats->n_generated_tokens >= options->max_tokens) {
@@ -138,8 +157,11 @@ mlxe_status mlxe_generate(mlxe_context *ctx, const int32_t *prompt, int64_t n_pr
             break;
         }
         double sample_start = mlxe_now_seconds();
+        const float *logits = device_token >= 0 ? NULL : mlxe_context_logits(ctx, last_row);
         int32_t token = device_token >= 0 ? device_token
-                                          : mlxe_sampler_sample(sampler, mlxe_context_logits(ctx, last_row));
+                        : drawn           ? mlxe_sampler_sample_drawn(sampler, logits, random_bits)
+                                          : mlxe_sampler_sample(sampler, logits);
+        drawn = false;
         mlxe_sampler_accept(sampler, token);
         stats->sample_seconds += mlxe_now_seconds() - sample_start;
         stats->n_generated_tokens++;
@@ -162,8 +184,16 @@ mlxe_status mlxe_generate(mlxe_context *ctx, const int32_t *prompt, int64_t n_pr
         int32_t pos32 = (int32_t)position;
         mlxe_batch batch = {.n_tokens = 1, .tokens = &token, .positions = &pos32, .seq_ids = &seq, .logits = NULL};
         double decode_start = mlxe_now_seconds();
-        st = device_greedy ? mlxe_context_decode_greedy(ctx, &batch, &device_token, err)
-                           : mlxe_context_decode(ctx, &batch, err);
+        if (device_sample) {
+            /* the penalty window as of now (the token just accepted in) */
+            mlxe_sampler_device_params(sampler, &sample_params, sample_adjust, NULL);
+            sample_params.random_bits = random_bits = mlxe_sampler_draw(sampler);
+            drawn = true;
+            st = mlxe_context_decode_sample(ctx, &batch, &sample_params, sample_adjust, &device_token, err);
+        } else {
+            st = device_greedy ? mlxe_context_decode_greedy(ctx, &batch, &device_token, err)
+                               : mlxe_context_decode(ctx, &batch, err);
+        }
         stats->decode_seconds += mlxe_now_seconds() - decode_start;
         last_row = 0;
         position++;
@@ -175,5 +205,6 @@ mlxe_status mlxe_generate(mlxe_context *ctx, const int32_t *prompt, int64_t n_pr
                (long long)stats->n_generated_tokens, stats->decode_tokens_per_second,
                mlxe_stop_reason_name(stats->stop_reason));
     mlxe_sampler_free(sampler);
+    free(sample_adjust);
     return st;
 }

@@ -59,22 +59,13 @@ __device__ __forceinline__ int dot4(uint32_t w, uint32_t x, int acc) {
     return out;
 }
 
-/* Programmatic dependent launch (sm_90, MLXE_CUDA_INT8_OVERLAP only): the
+/* Programmatic dependent launch (cuda_common.cuh's wait_for_previous_kernels
+ * and let_next_kernel_start; here with MLXE_CUDA_INT8_OVERLAP only): the
  * product kernel is launched while the quantization still runs, issues its
  * first weight loads, and only then waits for the quantized x; the
- * quantization lets it start at once. No-ops where the launch did not ask
- * for it, and below sm_90. */
-__device__ __forceinline__ void wait_for_previous_kernel() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
-}
-
-__device__ __forceinline__ void let_next_kernel_start() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.launch_dependents;");
-#endif
-}
+ * quantization lets it start at once. Both kernels are otherwise launched
+ * the ordinary way, after everything before them on the stream, and never
+ * let a later kernel start early except that product. */
 
 /* 1 / rms(x) over cols in every thread of the block (blockDim.x threads). */
 __device__ __forceinline__ float inverse_rms(const float *x, int cols, float eps) {
@@ -235,7 +226,7 @@ __global__ void __launch_bounds__(kThreads)
     const int first_base = part * kWarp + lane;
     step_loads<BITS, R, NM, U> loads;
     loads.load(w, scales, biases, scale_dtype, row_of, first_base, stride, n_vectors, groups_per_row, group_shift);
-    wait_for_previous_kernel(); /* x is the previous kernel's output (overlapped launches only) */
+    wait_for_previous_kernels(); /* x is the quantization's output (overlapped launches only) */
 
     for (int base = first_base; base < n_vectors; base += stride * U) {
         if (base != first_base)

@@ -68,13 +68,18 @@ static float *download(gpu_fixture *f, const float *device, size_t n) {
 }
 
 /* Another device object on the same GPU, created with env_name=value (the
- * backend reads its tuning switches at creation). */
+ * backend reads its tuning switches at creation); the variable gets its
+ * earlier value back afterwards (MLXE_CUDA_MATVEC=float stays set: main). */
 static mlxe_device *gpu_with(const char *env_name, const char *value) {
+    const char *before = getenv(env_name);
+    char *saved = before ? strdup(before) : NULL;
     setenv(env_name, value, 1);
     mlxe_device *gpu = NULL;
     mlxe_error err;
     mlxe_status status = mlxe_device_create_cuda(0, &gpu, &err);
-    unsetenv(env_name);
+    if (saved) setenv(env_name, saved, 1);
+    else unsetenv(env_name);
+    free(saved);
     if (status != MLXE_OK) fail_msg("%s", err.message);
     return gpu;
 }
@@ -1054,6 +1059,10 @@ int main(void) {
      * ones multiply int8/bf16 activations on AVX-512 VNNI processors,
      * runtime/cpu/cpu_kernels.h). */
     setenv("MLXE_CPU_KERNELS", "float", 1);
+    /* ... and the GPU's float32-activation one-token kernels, exact at the
+     * tolerances below: the int8-activation path (the default for 4/8-bit
+     * weights) has its own bound, test_runtime_cuda_matvec_int8.c. */
+    setenv("MLXE_CUDA_MATVEC", "float", 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_matmul_float, setup, teardown),
         cmocka_unit_test_setup_teardown(test_matmul_unaligned, setup, teardown),

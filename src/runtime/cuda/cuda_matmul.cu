@@ -8,6 +8,9 @@
  *   - MLX affine 4- and 8-bit: 32 or 16 values per load, summed per group as
  *     scale * Σ q·x + bias * Σ x (one multiply per value);
  *   - other bit widths, unaligned data or odd column counts: a scalar kernel.
+ * One token with 4/8-bit weights (groups 32/64/128) takes int8 activations
+ * and dp4a instead (cuda_matvec_int8.cu) unless MLXE_CUDA_MATVEC=float (the
+ * exact float32 kernels below, kept for tests and side-by-side timing).
  * Prefill (larger batches): cuBLAS. F16/BF16 weights stay as stored and the
  * activations are rounded to the weight type for a tensor-core GEMM with
  * float32 accumulation and output (MLXE_CUDA_GEMM=f32 instead widens the
@@ -16,6 +19,7 @@
  * buffer and multiplied the same way. F32 weights use SGEMM. */
 #include "runtime/cuda/cuda_common.cuh"
 #include "runtime/cuda/cuda_gemm_quant.h"
+#include "runtime/cuda/cuda_matvec_int8.h"
 
 using namespace mlxe_cuda;
 
@@ -733,6 +737,11 @@ bool matvec_one(mlxe_cuda_state *state, const float *x, int n, const mlxe_matrix
 
 /* One launch for up to 8 rows of x (the batch tiles of the kernels). */
 void matvec(mlxe_cuda_state *state, const float *x, int n_rows, const mlxe_matrix *w, float *y, bool accumulate) {
+    /* one token, 4/8-bit weights: int8 activations (cuda_matvec_int8.cu) unless switched off */
+    if (n_rows == 1 && w->bits &&
+        mlxe_cuda_matvec_int8(state, x, 1, &w, &y, accumulate ? MLXE_CUDA_INT8_ADD : MLXE_CUDA_INT8_STORE, nullptr,
+                              0.0f))
+        return;
     if (n_rows == 1 && matvec_one(state, x, 1, &w, &y, accumulate ? kAccumulate : kStore, nullptr, 0.0f)) return;
     const bool x_ok = aligned16(x) && aligned16(w->data);
     if (w->bits) {
@@ -945,6 +954,11 @@ extern "C" void mlxe_cuda_matmul_swiglu(mlxe_device *dev, const float *x, int64_
     mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
     cudaSetDevice(state->ordinal);
     const mlxe_matrix *pair[2] = {gate, up};
+    /* 4/8-bit weights: the norm folded into the quantization of x (cuda_matvec_int8.cu) */
+    if (n_rows == 1 && gate->bits && mlxe_cuda_matvec_int8(state, x, 2, pair, &out, MLXE_CUDA_INT8_SWIGLU, norm, eps)) {
+        mlxe_cuda_check_launch(state, "matmul_swiglu");
+        return;
+    }
     if (n_rows == 1 && norm && gate->bits) { /* see unfold_norm_for_quantized */
         x = normed_input(dev, x, n_rows, gate->cols, norm, eps, normed);
         norm = nullptr;
@@ -967,6 +981,10 @@ extern "C" void mlxe_cuda_matmul_multi(mlxe_device *dev, const float *x, int64_t
     if (n_rows <= 0 || n_out <= 0) return;
     mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
     cudaSetDevice(state->ordinal);
+    if (n_rows == 1 && w[0]->bits && mlxe_cuda_matvec_int8(state, x, n_out, w, y, MLXE_CUDA_INT8_STORE, norm, eps)) {
+        mlxe_cuda_check_launch(state, "matmul_multi");
+        return;
+    }
     if (n_rows == 1 && norm && w[0]->bits) { /* see unfold_norm_for_quantized */
         x = normed_input(dev, x, n_rows, w[0]->cols, norm, eps, normed);
         norm = nullptr;

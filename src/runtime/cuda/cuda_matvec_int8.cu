@@ -34,6 +34,7 @@
  * 4 and S 1 or 2 by the shape (choose_shape; the others are kept for the
  * bench's sweep and the tests). Segments of blocks serve up to 3
  * matrices of one input in one launch (q, k, v). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "runtime/cuda/cuda_common.cuh"
@@ -428,6 +429,10 @@ extern "C" bool mlxe_cuda_int8_enabled(mlxe_cuda_state *state) {
         const char *mode = getenv("MLXE_CUDA_MATVEC");
         const bool float_path = mode && (strcmp(mode, "float") == 0 || strcmp(mode, "v3") == 0);
         state->quantized_activations = float_path ? 2 : 1;
+        /* MLXE_CUDA_INT8_WARPS_PER_ROW=1|2|4: the product's warps per row
+         * set, forced (timing experiments) */
+        const char *warps = getenv("MLXE_CUDA_INT8_WARPS_PER_ROW");
+        if (warps && (atoi(warps) == 1 || atoi(warps) == 2 || atoi(warps) == 4)) forced_warps_per_row = atoi(warps);
     }
     return state->quantized_activations == 1 && !state->matvec_v3 && !state->rows_per_warp;
 }

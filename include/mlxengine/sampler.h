@@ -13,9 +13,13 @@
  *   5. top_k (keep the k highest), top_p (keep the smallest set of highest
  *      probabilities whose sum reaches top_p), min_p (drop tokens whose
  *      probability is below min_p times the highest);
- *   6. draw from the softmax of what is left with the sampler's PRNG.
+ *   6. draw from the softmax of what is left with the sampler's PRNG
+ *      (probabilities as integer weights floor(2^40 * p / p_max), so a
+ *      token under 2^-40 of the most likely one is never drawn).
  * The PRNG is xoshiro256** (Blackman & Vigna) seeded by splitmix64, so the
- * same seed, options and logits give the same tokens on every platform.
+ * same seed, options and logits give the same tokens on every platform,
+ * and on a GPU that samples itself (mlxe_generate on CUDA). With
+ * temperature > 0 each sampled token takes exactly one draw.
  *
  * Thread-safety: a sampler is used by one thread at a time. */
 #ifndef MLXENGINE_SAMPLER_H

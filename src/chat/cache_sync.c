@@ -36,9 +36,10 @@ static mlxe_status reserve_history(mlxe_session *s, size_t more, mlxe_error *err
 
 /* Decodes ids at the end of the cache in calls of n_batch rows; only the
  * last row wants logits. With record, the ids are appended to the history
- * as each call succeeds (so a cancelled prefill leaves a consistent cache). */
+ * as each call succeeds (so a cancelled prefill leaves a consistent cache).
+ * With choice (one id), the device may choose the token after it. */
 static mlxe_status decode_ids(mlxe_session *s, const int32_t *ids, int64_t n, bool record, const mlxe_cancel *cancel,
-                              mlxe_error *err) {
+                              mlxe_token_choice *choice, mlxe_error *err) {
     int64_t chunk = mlxe_context_n_batch(s->ctx);
     if (record) {
         mlxe_status st = reserve_history(s, (size_t)n, err);
@@ -53,7 +54,8 @@ static mlxe_status decode_ids(mlxe_session *s, const int32_t *ids, int64_t n, bo
         mlxe_batch batch = {.n_tokens = take, .tokens = ids + first, .positions = s->batch_positions,
                             .seq_ids = s->batch_seq_ids, .logits = NULL};
         s->logits_valid = false;
-        mlxe_status st = mlxe_context_decode(s->ctx, &batch, err);
+        mlxe_status st = choice ? mlxe_token_choice_decode(choice, s->ctx, &batch, err)
+                                : mlxe_context_decode(s->ctx, &batch, err);
         if (st != MLXE_OK) return st;
         s->logits_row = take - 1;
         s->logits_valid = true;
@@ -84,14 +86,15 @@ static mlxe_status rotate(mlxe_session *s, mlxe_error *err) {
                (long long)discard, (long long)s->gap_start, (long long)count);
     s->logits_valid = false;
     if (count == 0) return MLXE_OK;
-    mlxe_status st = decode_ids(s, s->history.ids + first, count, false, NULL, err);
+    mlxe_status st = decode_ids(s, s->history.ids + first, count, false, NULL, NULL, err);
     if (st != MLXE_OK) chat_cache_clear(s); /* the cache no longer matches the history */
     return st;
 }
 
-/* Appends ids to the cache, rotating when full if the policy says so. */
+/* Appends ids to the cache, rotating when full if the policy says so.
+ * choice (one id): see chat_cache_append. */
 static mlxe_status append_ids(mlxe_session *s, const int32_t *ids, int64_t n, const mlxe_cancel *cancel,
-                              mlxe_error *err) {
+                              mlxe_token_choice *choice, mlxe_error *err) {
     while (n > 0) {
         int64_t room = s->options.n_ctx - chat_cache_length(s);
         if (room <= 0) {
@@ -102,10 +105,12 @@ static mlxe_status append_ids(mlxe_session *s, const int32_t *ids, int64_t n, co
                                       (long long)s->options.n_ctx);
             mlxe_status st = rotate(s, err);
             if (st != MLXE_OK) return st;
+            /* Not a plain one-token append any more: the logits decide. */
+            choice = NULL;
             continue;
         }
         int64_t take = n < room ? n : room;
-        mlxe_status st = decode_ids(s, ids, take, true, cancel, err);
+        mlxe_status st = decode_ids(s, ids, take, true, cancel, choice, err);
         if (st != MLXE_OK) return st;
         ids += take;
         n -= take;
@@ -135,9 +140,9 @@ mlxe_status chat_cache_sync(mlxe_session *s, const int32_t *ids, int64_t n, cons
     *reused = common;
     MLXE_DEBUG(MLXE_LOG_CAT_CHAT, "prompt: %lld tokens, %lld reused from the cache, %lld to prefill", (long long)n,
                (long long)common, (long long)(n - common));
-    return append_ids(s, ids + common, n - common, cancel, err);
+    return append_ids(s, ids + common, n - common, cancel, NULL, err);
 }
 
-mlxe_status chat_cache_append(mlxe_session *s, int32_t token, mlxe_error *err) {
-    return append_ids(s, &token, 1, NULL, err);
+mlxe_status chat_cache_append(mlxe_session *s, int32_t token, mlxe_token_choice *choice, mlxe_error *err) {
+    return append_ids(s, &token, 1, NULL, choice, err);
 }

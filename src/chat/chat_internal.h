@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "engine/token_choice.h"
 #include "mlxengine/chat.h"
 #include "mlxengine/context.h"
 
@@ -60,6 +61,9 @@ struct mlxe_session {
     int64_t logits_row;
     bool logits_valid;
     int32_t *batch_positions, *batch_seq_ids; /* [n_batch] scratch, made once */
+    /* Tokens of the last reply chosen on the device (the others were
+     * sampled on the host from downloaded logits). */
+    int64_t last_device_tokens;
 
     int32_t eos_ids[CHAT_MAX_EOS_IDS];
     int n_eos_ids;
@@ -91,8 +95,12 @@ size_t chat_turn_messages(const mlxe_session *session, size_t skip_turns);
 mlxe_status chat_cache_sync(mlxe_session *session, const int32_t *ids, int64_t n,
                             const mlxe_cancel *cancel, int64_t *reused, mlxe_error *err);
 /* Appends one generated token (rotating first when the cache is full and
- * the policy allows; MLXE_ERR_LIMIT otherwise). */
-mlxe_status chat_cache_append(mlxe_session *session, int32_t token, mlxe_error *err);
+ * the policy allows; MLXE_ERR_LIMIT otherwise). With choice (may be NULL),
+ * a plain one-token append lets the device choose the token after it
+ * (mlxe_token_choice_next); after a rotation the logits are left for the
+ * host to sample. */
+mlxe_status chat_cache_append(mlxe_session *session, int32_t token, mlxe_token_choice *choice,
+                              mlxe_error *err);
 int64_t chat_cache_length(const mlxe_session *session);
 /* Forgets the cache. */
 void chat_cache_clear(mlxe_session *session);

@@ -1,6 +1,7 @@
 /* chat/reply.c — one assistant reply: render and tokenize the conversation,
  * apply the context policy, sync the KV cache (prefix reuse), then sample
- * → stop checks → stream → decode until a stop; the stats of the reply. */
+ * → stop checks → stream → decode until a stop (the device choosing each
+ * token after the first where it can); the stats of the reply. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -127,6 +128,7 @@ mlxe_status mlxe_session_reply(mlxe_session *s, const mlxe_reply_options *option
     stats->stop_reason = MLXE_CHAT_STOP_ERROR;
     if (reply_out) *reply_out = NULL;
     if (!s) return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT, "mlxe_session_reply: session is NULL");
+    s->last_device_tokens = 0;
     mlxe_reply_options defaults;
     mlxe_reply_options_init(&defaults);
     const mlxe_reply_options *o = options ? options : &defaults;
@@ -174,6 +176,11 @@ mlxe_status mlxe_session_reply(mlxe_session *s, const mlxe_reply_options *option
         return st;
     }
 
+    /* The first token comes from the prompt's logits; each appended one
+     * lets the device choose the next where it can (token_choice.h: the
+     * same tokens and draws as mlxe_generate). */
+    mlxe_token_choice choice;
+    mlxe_token_choice_init(&choice, s->ctx, sampler, "reply");
     reply_text text = {.callback = callback, .user = user};
     chat_stop_matcher matcher;
     chat_stop_matcher_init(&matcher, o->stop, o->n_stop);
@@ -195,7 +202,7 @@ mlxe_status mlxe_session_reply(mlxe_session *s, const mlxe_reply_options *option
             st = mlxe_error_set(err, MLXE_ERR_INTERNAL, "reply: no logits after the prompt (please report)");
             break;
         }
-        int32_t token = mlxe_sampler_sample(sampler, mlxe_context_logits(s->ctx, s->logits_row));
+        int32_t token = mlxe_token_choice_next(&choice, s->ctx, s->logits_row);
         mlxe_sampler_accept(sampler, token);
         if (stats->generated_tokens++ == 0) {
             first_token_time = now_seconds();
@@ -231,7 +238,7 @@ mlxe_status mlxe_session_reply(mlxe_session *s, const mlxe_reply_options *option
             reason = MLXE_CHAT_STOP_LENGTH;
             break;
         }
-        st = chat_cache_append(s, token, err);
+        st = chat_cache_append(s, token, &choice, err);
         if (st != MLXE_OK) break;
     }
     /* Whatever the detokenizer and the matcher still hold ends the text,
@@ -251,6 +258,8 @@ mlxe_status mlxe_session_reply(mlxe_session *s, const mlxe_reply_options *option
         }
     }
     chat_stop_matcher_free(&matcher);
+    s->last_device_tokens = choice.device_tokens;
+    mlxe_token_choice_free(&choice);
     mlxe_sampler_free(sampler);
     if (st == MLXE_OK && text.out_of_memory) st = mlxe_error_set(err, MLXE_ERR_OUT_OF_MEMORY, "out of memory for the reply text");
     double end = now_seconds();

@@ -23,11 +23,19 @@ struct mlxe_context {
     int32_t n_seq;
     mlxe_kv_cache kv;
     mlxe_forward_state *state;
-    /* device [3 * n_ubatch]: a pass of n rows holds its tokens, positions
-     * and slots at 0, n and 2n, uploaded in one copy from pass_ints (a
-     * one-token step always at the same addresses, as its graph needs) */
+    /* device_block: [mlxe_sample_params][3 * n_ubatch int32][adjust
+     * entries]. A pass of n rows holds its tokens, positions and slots at
+     * device_ints + 0, n and 2n; a step sampled on the device has its
+     * parameters (the draw) just before them, so one copy from pass_block
+     * uploads both (a one-token step always at the same addresses, as its
+     * graph needs); the logit bias and penalty entries, when there are any,
+     * take a second copy. */
+    void *device_block;
+    mlxe_sample_params *device_params;
     int32_t *device_ints;
-    int32_t *pass_ints;        /* host [3 * n_ubatch] */
+    mlxe_sample_adjust *device_adjust;  /* [MLXE_SAMPLE_MAX_ADJUST] */
+    unsigned char *pass_block;  /* host [params][3 * n_ubatch int32] */
+    int32_t *pass_ints;         /* in pass_block */
     int32_t *host_slots;       /* [n_batch] seq id of each row, as int32 slots */
     int32_t *logit_rows;       /* [n_ubatch] rows of the current pass wanting logits */
     int64_t *row_logits;       /* [n_batch] index into logits per row of the last batch, -1 none */
@@ -56,8 +64,8 @@ void mlxe_context_free(mlxe_context *ctx) {
     const mlxe_model_family *family = ctx->model->family;
     if (ctx->state) family->state_free(ctx->state);
     mlxe_device *dev = ctx->model->dev;
-    if (ctx->device_ints) ctx->ops->free(dev, ctx->device_ints);
-    free(ctx->pass_ints);
+    if (ctx->device_block) ctx->ops->free(dev, ctx->device_block);
+    free(ctx->pass_block);
     mlxe_kv_cache_release(&ctx->kv);
     free(ctx->host_slots);
     free(ctx->logit_rows);
@@ -80,6 +88,12 @@ static mlxe_status reserve_logits(mlxe_context *ctx, int64_t rows, mlxe_error *e
     return MLXE_OK;
 }
 
+/* Bytes of the device block for passes of n_ubatch rows (see the struct). */
+static size_t device_block_bytes(int64_t n_ubatch) {
+    return sizeof(mlxe_sample_params) + 3 * (size_t)n_ubatch * sizeof(int32_t) +
+           MLXE_SAMPLE_MAX_ADJUST * sizeof(mlxe_sample_adjust);
+}
+
 /* On a GPU: refuses before allocating when the KV cache and scratch do not
  * fit in its free memory, saying how much is missing and the largest n_ctx
  * that would fit. */
@@ -92,7 +106,7 @@ static mlxe_status check_device_memory(const mlxe_model *model, const mlxe_conte
                              (double)c->head_dim * sizeof(float) * (double)o->n_seq;
     const double kv = per_token * (double)o->n_ctx;
     const double scratch = (double)model->family->state_bytes(model->weights, o->n_ubatch) +
-                           3.0 * (double)o->n_ubatch * sizeof(int32_t);
+                           (double)device_block_bytes(o->n_ubatch);
     const double need = kv + scratch + (double)MLXE_DEVICE_WORKING_BYTES;
     if (need <= (double)free_bytes) return MLXE_OK;
     double room = (double)free_bytes - scratch - (double)MLXE_DEVICE_WORKING_BYTES;
@@ -153,11 +167,17 @@ mlxe_status mlxe_context_create(mlxe_model *model, const mlxe_context_options *o
     st = mlxe_kv_cache_init(&ctx->kv, model->dev, c->num_hidden_layers, o.n_seq, o.n_ctx,
                                         c->num_key_value_heads, c->head_dim, err);
     if (st == MLXE_OK) st = model->family->state_create(model->weights, o.n_ubatch, &ctx->state, err);
-    void *ints = NULL;
-    if (st == MLXE_OK) st = ctx->ops->alloc(model->dev, 3 * (size_t)o.n_ubatch * sizeof(int32_t), &ints, err);
-    ctx->device_ints = ints;
+    void *block = NULL;
+    if (st == MLXE_OK) st = ctx->ops->alloc(model->dev, device_block_bytes(o.n_ubatch), &block, err);
+    ctx->device_block = block;
+    if (block) {
+        ctx->device_params = block;
+        ctx->device_ints = (int32_t *)(void *)((unsigned char *)block + sizeof(mlxe_sample_params));
+        ctx->device_adjust = (mlxe_sample_adjust *)(void *)(ctx->device_ints + 3 * o.n_ubatch);
+    }
     if (st == MLXE_OK) {
-        ctx->pass_ints = malloc(3 * (size_t)o.n_ubatch * sizeof(int32_t));
+        ctx->pass_block = malloc(sizeof(mlxe_sample_params) + 3 * (size_t)o.n_ubatch * sizeof(int32_t));
+        ctx->pass_ints = ctx->pass_block ? (int32_t *)(void *)(ctx->pass_block + sizeof(mlxe_sample_params)) : NULL;
         ctx->host_slots = malloc((size_t)o.n_batch * sizeof(int32_t));
         ctx->logit_rows = malloc((size_t)o.n_ubatch * sizeof(int32_t));
         ctx->row_logits = malloc((size_t)o.n_batch * sizeof(int64_t));
@@ -171,7 +191,7 @@ mlxe_status mlxe_context_create(mlxe_model *model, const mlxe_context_options *o
         return st;
     }
     ctx->bytes += ctx->kv.bytes + model->family->state_bytes(model->weights, o.n_ubatch) +
-                  3 * (size_t)o.n_ubatch * sizeof(int32_t);
+                  device_block_bytes(o.n_ubatch);
     MLXE_DEBUG(MLXE_LOG_CAT_ENGINE, "context: %d sequences x %lld tokens, batch %lld, ubatch %lld, %zu MB",
                (int)ctx->n_seq, (long long)ctx->n_ctx, (long long)ctx->n_batch, (long long)ctx->n_ubatch,
                ctx->bytes >> 20);
@@ -224,8 +244,10 @@ static mlxe_status check_batch(mlxe_context *ctx, const mlxe_batch *batch, int64
 }
 
 /* decode; with greedy_token (batches with one row wanting logits), the
- * token is chosen on the device where it can be (else -1). */
-static mlxe_status decode_batch(mlxe_context *ctx, const mlxe_batch *batch, int32_t *greedy_token, mlxe_error *err) {
+ * token is chosen on the device where it can be (else -1): the argmax, or
+ * with sample (and its adjust entries, host memory) the sampled token. */
+static mlxe_status decode_batch(mlxe_context *ctx, const mlxe_batch *batch, int32_t *greedy_token,
+                                const mlxe_sample_params *sample, const mlxe_sample_adjust *adjust, mlxe_error *err) {
     if (!ctx) return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT, "decode: context is NULL");
     ctx->logits_on_device = false;
     if (greedy_token) *greedy_token = -1;
@@ -257,10 +279,25 @@ static mlxe_status decode_batch(mlxe_context *ctx, const mlxe_batch *batch, int3
                 ctx->row_logits[row] = -1;
             }
         }
+        /* only a batch whose single logits row is in this pass */
+        const bool device_choice = greedy_token && n_logits == 1 && n_pass_logits == 1 &&
+                                   model->family->copy_logits && (!sample || ctx->ops->sample);
+        const bool device_sample = device_choice && sample;
         memcpy(ctx->pass_ints, batch->tokens + first, (size_t)n * sizeof(int32_t));
         memcpy(ctx->pass_ints + n, batch->positions + first, (size_t)n * sizeof(int32_t));
         memcpy(ctx->pass_ints + 2 * n, ctx->host_slots + first, (size_t)n * sizeof(int32_t));
-        ctx->ops->upload(dev, ctx->device_ints, ctx->pass_ints, 3 * (size_t)n * sizeof(int32_t));
+        if (device_sample) {
+            const int32_t n_adjust = sample->n_bias + sample->n_penalty;
+            mlxe_sample_params params = *sample;
+            params.adjust = ctx->device_adjust;
+            memcpy(ctx->pass_block, &params, sizeof params);
+            if (n_adjust > 0)
+                ctx->ops->upload(dev, ctx->device_adjust, adjust, (size_t)n_adjust * sizeof(mlxe_sample_adjust));
+            ctx->ops->upload(dev, ctx->device_params, ctx->pass_block,
+                             sizeof(mlxe_sample_params) + 3 * (size_t)n * sizeof(int32_t));
+        } else {
+            ctx->ops->upload(dev, ctx->device_ints, ctx->pass_ints, 3 * (size_t)n * sizeof(int32_t));
+        }
         mlxe_forward_batch pass = {
             .n_rows = n,
             .tokens = ctx->device_ints,
@@ -271,11 +308,10 @@ static mlxe_status decode_batch(mlxe_context *ctx, const mlxe_batch *batch, int3
             .logit_rows = ctx->logit_rows,
             .logits = ctx->logits + logits_done * ctx->vocab,
         };
-        /* only a batch whose single logits row is in this pass */
-        const bool device_greedy = greedy_token && n_logits == 1 && n_pass_logits == 1 && model->family->copy_logits;
-        if (device_greedy) pass.greedy_token = greedy_token;
+        if (device_choice) pass.greedy_token = greedy_token;
+        if (device_sample) pass.sample_params = ctx->device_params;
         model->family->forward(model->weights, ctx->state, &ctx->kv.view, &pass);
-        if (device_greedy && *greedy_token >= 0) ctx->logits_on_device = true;
+        if (device_choice && *greedy_token >= 0) ctx->logits_on_device = true;
         logits_done += n_pass_logits;
     }
     /* A GPU runs the ops asynchronously and reports their errors here (the
@@ -292,14 +328,32 @@ static mlxe_status decode_batch(mlxe_context *ctx, const mlxe_batch *batch, int3
 }
 
 mlxe_status mlxe_context_decode(mlxe_context *ctx, const mlxe_batch *batch, mlxe_error *err) {
-    return decode_batch(ctx, batch, NULL, err);
+    return decode_batch(ctx, batch, NULL, NULL, NULL, err);
 }
 
 mlxe_status mlxe_context_decode_greedy(mlxe_context *ctx, const mlxe_batch *batch, int32_t *token, mlxe_error *err) {
     if (!token) return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT, "decode_greedy: token is NULL");
-    mlxe_status st = decode_batch(ctx, batch, token, err);
+    mlxe_status st = decode_batch(ctx, batch, token, NULL, NULL, err);
     if (st != MLXE_OK) *token = -1;
     return st;
+}
+
+mlxe_status mlxe_context_decode_sample(mlxe_context *ctx, const mlxe_batch *batch, const mlxe_sample_params *params,
+                                       const mlxe_sample_adjust *adjust, int32_t *token, mlxe_error *err) {
+    if (!token || !params)
+        return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT, "decode_sample: params and token are required");
+    const int32_t n_adjust = params->n_bias + params->n_penalty;
+    if (params->n_bias < 0 || params->n_penalty < 0 || n_adjust > MLXE_SAMPLE_MAX_ADJUST || (n_adjust > 0 && !adjust))
+        return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT,
+                              "decode_sample: %d bias and %d penalty entries (at most %d in all, given in adjust)",
+                              (int)params->n_bias, (int)params->n_penalty, MLXE_SAMPLE_MAX_ADJUST);
+    mlxe_status st = decode_batch(ctx, batch, token, params, adjust, err);
+    if (st != MLXE_OK) *token = -1;
+    return st;
+}
+
+bool mlxe_context_samples_on_device(const mlxe_context *ctx) {
+    return ctx && ctx->ops->sample && ctx->model->family->copy_logits;
 }
 
 const float *mlxe_context_logits(const mlxe_context *ctx, int64_t row) {

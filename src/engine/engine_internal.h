@@ -13,6 +13,7 @@
 #include "mlxengine/sampler.h"
 #include "models/models.h"
 #include "runtime/device.h"
+#include "runtime/sampling.h"
 
 struct mlxe_model {
     mlxe_model_config config;
@@ -40,6 +41,33 @@ struct mlxe_model {
  * logits rows), *token is -1 and the logits are there as after
  * mlxe_context_decode. */
 mlxe_status mlxe_context_decode_greedy(mlxe_context *ctx, const mlxe_batch *batch, int32_t *token, mlxe_error *err);
+
+/* mlxe_context_decode of a batch with one row wanting logits, whose token is
+ * sampled on the device (ops.h sample) with params (random_bits included;
+ * params->adjust is ignored: adjust holds its n_bias + n_penalty entries,
+ * host memory) and copied back alone: *token is that id, and the logits are
+ * fetched only when mlxe_context_logits asks. Where the device cannot (no
+ * sample op, several logits rows), *token is -1 and the logits are there as
+ * after mlxe_context_decode: sample them on the host with the same draw
+ * (mlxe_sampler_sample_drawn). */
+mlxe_status mlxe_context_decode_sample(mlxe_context *ctx, const mlxe_batch *batch, const mlxe_sample_params *params,
+                                       const mlxe_sample_adjust *adjust, int32_t *token, mlxe_error *err);
+
+/* Whether the context's device samples tokens itself (ops.h sample). */
+bool mlxe_context_samples_on_device(const mlxe_context *ctx);
+
+/* The sampler's draw for its next token (53 uniform bits; 0 without a draw
+ * when temperature <= 0), advancing its generator: mlxe_sampler_sample is
+ * mlxe_sampler_sample_drawn(s, logits, mlxe_sampler_draw(s)). */
+uint64_t mlxe_sampler_draw(mlxe_sampler *sampler);
+int32_t mlxe_sampler_sample_drawn(mlxe_sampler *sampler, const float *logits, uint64_t random_bits);
+
+/* Fills params (but random_bits and adjust) and adjust ([MLXE_SAMPLE_MAX_ADJUST]:
+ * the logit bias, then the penalty window's tokens as of now) for the
+ * device's sample op; false, with *why, for options the device does not
+ * take (the host samples then). */
+bool mlxe_sampler_device_params(mlxe_sampler *sampler, mlxe_sample_params *params, mlxe_sample_adjust *adjust,
+                                const char **why);
 
 /* Whether the sampler's choice is the plain argmax of the logits (greedy,
  * no logit bias, no penalties): then a device may choose it. */

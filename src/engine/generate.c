@@ -7,6 +7,7 @@
 #include "base/error.h"
 #include "base/log_internal.h"
 #include "engine/engine_internal.h"
+#include "engine/token_choice.h"
 #include "mlxengine/generate.h"
 
 void mlxe_generate_options_init(mlxe_generate_options *options) {
@@ -121,11 +122,10 @@ mlxe_status mlxe_generate(mlxe_context *ctx, const int32_t *prompt, int64_t n_pr
     /* the row holding logits: the last of the prefill's last chunk, then 0 */
     int64_t last_row = (n_prompt - 1) % chunk;
 
-    /* Plain greedy: the device chooses the token of each decode step itself
-     * and copies back only its id (mlxe_context_decode_greedy); the logits
-     * stay there unless asked for. -1: sample the logits on the host. */
-    const bool device_greedy = mlxe_sampler_is_plain_greedy(sampler);
-    int32_t device_token = -1;
+    /* Each decode step's token is chosen on the device where it can be
+     * (token_choice.h); the first comes from the prefill's logits. */
+    mlxe_token_choice choice;
+    mlxe_token_choice_init(&choice, ctx, sampler, "generate");
     int64_t position = n_prompt;
     while (st == MLXE_OK) {
         if (stats->n_generated_tokens >= options->max_tokens) {
@@ -138,8 +138,7 @@ mlxe_status mlxe_generate(mlxe_context *ctx, const int32_t *prompt, int64_t n_pr
             break;
         }
         double sample_start = mlxe_now_seconds();
-        int32_t token = device_token >= 0 ? device_token
-                                          : mlxe_sampler_sample(sampler, mlxe_context_logits(ctx, last_row));
+        int32_t token = mlxe_token_choice_next(&choice, ctx, last_row);
         mlxe_sampler_accept(sampler, token);
         stats->sample_seconds += mlxe_now_seconds() - sample_start;
         stats->n_generated_tokens++;
@@ -162,8 +161,7 @@ mlxe_status mlxe_generate(mlxe_context *ctx, const int32_t *prompt, int64_t n_pr
         int32_t pos32 = (int32_t)position;
         mlxe_batch batch = {.n_tokens = 1, .tokens = &token, .positions = &pos32, .seq_ids = &seq, .logits = NULL};
         double decode_start = mlxe_now_seconds();
-        st = device_greedy ? mlxe_context_decode_greedy(ctx, &batch, &device_token, err)
-                           : mlxe_context_decode(ctx, &batch, err);
+        st = mlxe_token_choice_decode(&choice, ctx, &batch, err);
         stats->decode_seconds += mlxe_now_seconds() - decode_start;
         last_row = 0;
         position++;
@@ -174,6 +172,7 @@ mlxe_status mlxe_generate(mlxe_context *ctx, const int32_t *prompt, int64_t n_pr
                (long long)stats->n_prompt_tokens, stats->prefill_tokens_per_second,
                (long long)stats->n_generated_tokens, stats->decode_tokens_per_second,
                mlxe_stop_reason_name(stats->stop_reason));
+    mlxe_token_choice_free(&choice);
     mlxe_sampler_free(sampler);
     return st;
 }

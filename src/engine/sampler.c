@@ -2,8 +2,12 @@
  * bias, penalties, then greedy or temperature / top-k / top-p / min-p and a
  * draw with xoshiro256**.
  *
- * Probabilities are exp(logit - max) in float (expf is several times
- * cheaper than exp over a 150k vocabulary), summed in double.
+ * Probabilities are integer weights floor(2^40 * exp(logit - max))
+ * (runtime/sampling.h), so their sums are exact in any order: a GPU that
+ * samples the same logits with the same draw (ops.h sample) picks the same
+ * token. With temperature > 0 every sampled token takes exactly one draw
+ * (mlxe_sampler_draw), so the draw of a step can be made before the logits
+ * exist and handed to the device.
  *
  * The penalty history is a ring of the last penalty_last_n accepted tokens
  * with a per-token count, so accepting is O(1) and applying the penalties
@@ -19,6 +23,7 @@
 #include "engine/engine_internal.h"
 #include "engine/sampler_rng.h"
 #include "mlxengine/sampler.h"
+#include "runtime/sampling.h"
 
 /* top_p's probability buckets: 1024 slices of 32 logits below the max
  * (beyond, exp(-32) ~ 1e-14 of the top token: the last bucket). */
@@ -39,9 +44,13 @@ struct mlxe_sampler {
     int32_t *history;           /* ring [penalty_last_n] */
     int32_t history_len, history_next;
     int32_t *counts;            /* [vocab] occurrences in the ring */
+    uint64_t *weights;          /* [vocab] the draw's weights, in candidate order */
     mlxe_rng rng;
     uint64_t seed;
-    double bucket_mass[TOP_P_BUCKETS];
+    double log_min_p;           /* log(min_p) when min_p > 0 */
+    int weight_shift;           /* runtime/sampling.h mlxe_sample_weight_shift */
+    bool bias_distinct;         /* no token twice in logit_bias (the device needs it) */
+    uint64_t bucket_mass[TOP_P_BUCKETS];
 };
 
 static inline int bucket_of(float logit, double max) {
@@ -70,6 +79,7 @@ void mlxe_sampler_free(mlxe_sampler *s) {
     free(s->candidates);
     free(s->history);
     free(s->counts);
+    free(s->weights);
     free(s);
 }
 
@@ -139,17 +149,28 @@ mlxe_status mlxe_sampler_create(const mlxe_sampler_options *options, int64_t voc
     s->work = malloc((size_t)vocab_size * sizeof(float));
     s->candidates = malloc((size_t)vocab_size * sizeof(candidate));
     s->counts = calloc((size_t)vocab_size, sizeof(int32_t));
+    s->weights = malloc((size_t)vocab_size * sizeof(uint64_t));
     s->history = malloc((size_t)(options->penalty_last_n > 0 ? options->penalty_last_n : 1) * sizeof(int32_t));
     if (options->n_logit_bias > 0) {
         s->bias = malloc((size_t)options->n_logit_bias * sizeof(mlxe_logit_bias));
         if (s->bias) memcpy(s->bias, options->logit_bias, (size_t)options->n_logit_bias * sizeof(mlxe_logit_bias));
     }
-    if (!s->work || !s->candidates || !s->counts || !s->history || (options->n_logit_bias > 0 && !s->bias)) {
+    if (!s->work || !s->candidates || !s->counts || !s->weights || !s->history ||
+        (options->n_logit_bias > 0 && !s->bias)) {
         mlxe_sampler_free(s);
         return mlxe_error_set(err, MLXE_ERR_OUT_OF_MEMORY, "out of memory creating a sampler for %lld tokens",
                               (long long)vocab_size);
     }
     s->options.logit_bias = s->bias;
+    s->log_min_p = options->min_p > 0.0f ? log((double)options->min_p) : 0.0;
+    s->weight_shift = mlxe_sample_weight_shift(vocab_size);
+    /* counts is all zero here: it marks the tokens seen, then is cleared */
+    s->bias_distinct = true;
+    for (int32_t i = 0; i < options->n_logit_bias; i++) {
+        if (s->counts[s->bias[i].token]) s->bias_distinct = false;
+        s->counts[s->bias[i].token] = 1;
+    }
+    for (int32_t i = 0; i < options->n_logit_bias; i++) s->counts[s->bias[i].token] = 0;
     s->seed = options->seed == MLXE_SEED_RANDOM ? random_seed() : options->seed;
     mlxe_rng_seed(&s->rng, s->seed);
     *out = s;
@@ -267,39 +288,43 @@ static int64_t keep_top_k(candidate *c, int64_t n, int64_t k) {
     return k;
 }
 
-/* top_p over candidates sorted best first: the prefix whose mass before
- * each kept token is below top_p. */
-static int64_t keep_top_p_sorted(const candidate *c, int64_t n, float top_p) {
-    double max = c[0].logit, total = 0, before = 0;
-    for (int64_t i = 0; i < n; i++) total += (double)expf(c[i].logit - (float)max);
+/* top_p over candidates sorted best first: the prefix whose weight before
+ * each kept token is below top_p of the total (mlxe_sample_top_p_stops, the
+ * device's rule too). */
+static int64_t keep_top_p_sorted(const mlxe_sampler *s, const candidate *c, int64_t n, float top_p) {
+    const float max = c[0].logit;
+    uint64_t total = 0, before = 0;
+    for (int64_t i = 0; i < n; i++) total += mlxe_sample_weight(c[i].logit - max, s->weight_shift);
     for (int64_t i = 0; i < n; i++) {
-        if (before / total >= (double)top_p) return i > 0 ? i : 1;
-        before += (double)expf(c[i].logit - (float)max);
+        if (mlxe_sample_top_p_stops(before, total, top_p)) return i > 0 ? i : 1;
+        before += mlxe_sample_weight(c[i].logit - max, s->weight_shift);
     }
     return n;
 }
 
 /* top_p over unsorted candidates without sorting the vocabulary: bucket the
- * probabilities by logit (TOP_P_BUCKETS slices of TOP_P_LOGIT_RANGE below
- * the max), find the bucket where the running mass crosses top_p, keep every
+ * weights by logit (TOP_P_BUCKETS slices of TOP_P_LOGIT_RANGE below the
+ * max), find the bucket where the running weight crosses top_p, keep every
  * bucket above it and, from that bucket (sorted), the tokens the rule
  * keeps. O(vocab) plus one bucket's sort. The kept candidates are left
  * unsorted in c[0..result). */
 static int64_t keep_top_p(mlxe_sampler *s, candidate *c, int64_t n, float top_p) {
-    double max = c[0].logit, total = 0;
+    float max_logit = c[0].logit;
     for (int64_t i = 1; i < n; i++)
-        if (c[i].logit > max) max = c[i].logit;
-    double *mass = s->bucket_mass;
+        if (c[i].logit > max_logit) max_logit = c[i].logit;
+    const double max = max_logit;
+    uint64_t *mass = s->bucket_mass, total = 0;
     memset(mass, 0, TOP_P_BUCKETS * sizeof *mass);
     for (int64_t i = 0; i < n; i++) {
-        double p = (double)expf(c[i].logit - (float)max);
-        total += p;
-        mass[bucket_of(c[i].logit, max)] += p;
+        uint64_t w = mlxe_sample_weight(c[i].logit - max_logit, s->weight_shift);
+        total += w;
+        mass[bucket_of(c[i].logit, max)] += w;
     }
-    double target = (double)top_p * total, above = 0;
+    const double target = (double)top_p * (double)total;
+    uint64_t above = 0;
     int crossing = TOP_P_BUCKETS - 1;
     for (int b = 0; b < TOP_P_BUCKETS; b++) {
-        if (above + mass[b] >= target) {
+        if ((double)(above + mass[b]) >= target) {
             crossing = b;
             break;
         }
@@ -322,8 +347,8 @@ static int64_t keep_top_p(mlxe_sampler *s, candidate *c, int64_t n, float top_p)
         }
     qsort(c + kept, (size_t)(members - kept), sizeof *c, compare_candidates);
     for (int64_t i = kept; i < members; i++) {
-        if (above >= target && i > 0) break;
-        above += (double)expf(c[i].logit - (float)max);
+        if ((double)above >= target && i > 0) break;
+        above += mlxe_sample_weight(c[i].logit - max_logit, s->weight_shift);
         kept = i + 1;
     }
     return kept > 0 ? kept : 1;
@@ -336,7 +361,17 @@ static int32_t argmax(const float *logits, int64_t n) {
     return (int32_t)best;
 }
 
+uint64_t mlxe_sampler_draw(mlxe_sampler *s) {
+    if (!s || s->options.temperature <= 0.0f) return 0;
+    return mlxe_rng_next(&s->rng) >> 11;
+}
+
 int32_t mlxe_sampler_sample(mlxe_sampler *s, const float *logits) {
+    if (!s || !logits) return -1;
+    return mlxe_sampler_sample_drawn(s, logits, mlxe_sampler_draw(s));
+}
+
+int32_t mlxe_sampler_sample_drawn(mlxe_sampler *s, const float *logits, uint64_t random_bits) {
     if (!s || !logits) return -1;
     const mlxe_sampler_options *o = &s->options;
     memcpy(s->work, logits, (size_t)s->vocab * sizeof(float));
@@ -354,6 +389,9 @@ int32_t mlxe_sampler_sample(mlxe_sampler *s, const float *logits) {
         n++;
     }
     if (n == 0) return argmax(s->work, s->vocab);
+    /* +inf outweighs everything: the first such token (the best ranked) */
+    for (int64_t i = 0; i < n; i++)
+        if (c[i].logit == INFINITY) return c[i].id;
     bool sorted = false;
     /* top_k: the k highest logits */
     if (o->top_k > 0) {
@@ -363,28 +401,94 @@ int32_t mlxe_sampler_sample(mlxe_sampler *s, const float *logits) {
     /* top_p: keep the shortest run of most likely tokens whose probability
      * reaches top_p (transformers' TopPLogitsWarper: a token stays when the
      * mass strictly above it is below top_p). */
-    if (o->top_p < 1.0f) n = sorted ? keep_top_p_sorted(c, n, o->top_p) : keep_top_p(s, c, n, o->top_p);
+    if (o->top_p < 1.0f) n = sorted ? keep_top_p_sorted(s, c, n, o->top_p) : keep_top_p(s, c, n, o->top_p);
     /* min_p: drop tokens less likely than min_p times the most likely one,
      * i.e. logit < max_logit + ln(min_p) */
     if (o->min_p > 0.0f) {
         float max = c[0].logit;
         for (int64_t i = 1; i < n; i++)
             if (c[i].logit > max) max = c[i].logit;
-        double threshold = (double)max + log((double)o->min_p);
+        double threshold = (double)max + s->log_min_p;
         int64_t kept = 0;
         for (int64_t i = 0; i < n; i++)
             if ((double)c[i].logit >= threshold) c[kept++] = c[i];
         n = kept;
     }
-    /* draw from softmax(c[0..n)) */
-    double max = c[0].logit, total = 0;
+    /* draw from the weights of c[0..n), in that order */
+    float max = c[0].logit;
     for (int64_t i = 1; i < n; i++)
         if (c[i].logit > max) max = c[i].logit;
-    for (int64_t i = 0; i < n; i++) total += (double)expf(c[i].logit - (float)max);
-    double target = mlxe_rng_uniform(&s->rng) * total, sum = 0;
+    uint64_t total = 0;
     for (int64_t i = 0; i < n; i++) {
-        sum += (double)expf(c[i].logit - (float)max);
+        s->weights[i] = mlxe_sample_weight(c[i].logit - max, s->weight_shift);
+        total += s->weights[i];
+    }
+    const uint64_t target = mlxe_sample_target(random_bits, total);
+    uint64_t sum = 0;
+    for (int64_t i = 0; i < n; i++) {
+        sum += s->weights[i];
         if (target < sum) return c[i].id;
     }
     return c[n - 1].id;
+}
+
+bool mlxe_sampler_device_params(mlxe_sampler *s, mlxe_sample_params *params, mlxe_sample_adjust *adjust,
+                                const char **why) {
+    static const char *const no_sampler = "no sampler";
+    if (!s || !params || !adjust) {
+        if (why) *why = no_sampler;
+        return false;
+    }
+    const mlxe_sampler_options *o = &s->options;
+    const bool repetition = o->repetition_penalty != 1.0f;
+    const bool additive = o->presence_penalty != 0.0f || o->frequency_penalty != 0.0f;
+    const bool penalties = o->penalty_last_n > 0 && (repetition || additive);
+    const char *reason = NULL;
+    if (o->temperature > 0.0f && (o->top_k < 1 || o->top_k > MLXE_SAMPLE_MAX_TOP_K))
+        reason = "top_k is off or above " MLXE_SAMPLING_STRINGIFY(MLXE_SAMPLE_MAX_TOP_K)
+                 " (the device samples from at most that many tokens)";
+    else if (!s->bias_distinct)
+        reason = "logit_bias names a token twice";
+    else if ((int64_t)o->n_logit_bias + (penalties ? o->penalty_last_n : 0) > MLXE_SAMPLE_MAX_ADJUST)
+        reason = "logit_bias entries plus the penalty window exceed " MLXE_SAMPLING_STRINGIFY(MLXE_SAMPLE_MAX_ADJUST);
+    if (reason) {
+        if (why) *why = reason;
+        return false;
+    }
+    memset(params, 0, sizeof *params);
+    params->temperature = o->temperature;
+    params->top_k = o->top_k;
+    params->top_p = o->top_p;
+    params->min_p = o->min_p;
+    params->log_min_p = s->log_min_p;
+    params->repetition_penalty = o->repetition_penalty;
+    params->presence_penalty = o->presence_penalty;
+    params->frequency_penalty = o->frequency_penalty;
+    params->weight_shift = s->weight_shift;
+    int32_t n = 0;
+    for (int32_t i = 0; i < o->n_logit_bias; i++) {
+        adjust[n].token = o->logit_bias[i].token;
+        adjust[n].bias = o->logit_bias[i].bias;
+        adjust[n].count = 0;
+        adjust[n++].unused = 0;
+    }
+    params->n_bias = n;
+    if (penalties) {
+        /* each distinct token of the window once, as apply_penalties does */
+        for (int32_t i = 0; i < s->history_len; i++) {
+            int32_t token = s->history[i], count = s->counts[token];
+            if (count <= 0) continue;
+            adjust[n].token = token;
+            adjust[n].count = count;
+            adjust[n].bias = 0.0f;
+            adjust[n++].unused = 0;
+            s->counts[token] = -count;
+        }
+        for (int32_t i = 0; i < s->history_len; i++) {
+            int32_t token = s->history[i];
+            if (s->counts[token] < 0) s->counts[token] = -s->counts[token];
+        }
+    }
+    params->n_penalty = n - params->n_bias;
+    return true;
 }

@@ -91,6 +91,7 @@ struct mlxe_forward_state {
     void *graphs[GRAPH_BUCKETS];
     bool graph_warm[GRAPH_BUCKETS];
     bool graphs_off;
+    bool graphs_sample;             /* the graphs end in ops->sample, not argmax */
     float *const *graph_kv;
 };
 
@@ -531,7 +532,11 @@ static void forward_layers(const mlxe_model_weights *w, mlxe_forward_state *s, c
         }
         /* q, k = apply_rotary_pos_emb(q, k, cos, sin)
          * past_key_value.update(k, v): cache[slot][:, pos] = k, v */
-        if (ops->rope_kv_store) {
+        /* one token: RoPE and the cache write inside the attention op where the device has it */
+        const bool rope_in_attention = n == 1 && ops->rope_attention;
+        if (rope_in_attention) {
+            /* below */
+        } else if (ops->rope_kv_store) {
             ops->rope_kv_store(dev, s->q, s->k, s->v, n, w->n_heads, w->n_kv_heads, w->head_dim, batch->positions,
                                s->inv_freq, s->attention_scale, kv->k[l], kv->v[l], kv->capacity, batch->slots);
         } else {
@@ -558,7 +563,10 @@ static void forward_layers(const mlxe_model_weights *w, mlxe_forward_state *s, c
             .out = s->att,
             .kv_length = kv_length,
         };
-        ops->attention(dev, &args);
+        if (rope_in_attention)
+            ops->rope_attention(dev, &args, s->k, s->v, s->inv_freq, s->attention_scale);
+        else
+            ops->attention(dev, &args);
         /* x = x + o_proj(att)                                     xb: [n, hidden] */
         if (ops->matmul_add && !layer->o_bias.size) {
             ops->matmul_add(dev, s->att, n, &layer->o_proj, s->x);
@@ -595,11 +603,15 @@ static void forward_layers(const mlxe_model_weights *w, mlxe_forward_state *s, c
 }
 
 /* The end of a one-token decode step: the final norm, the logits and (where
- * the device has it) their argmax, the greedy token. */
-static void decode_tail(const mlxe_model_weights *w, mlxe_forward_state *s) {
+ * the device has it) their argmax, the greedy token, or the token sampled
+ * with sample_params (device memory). */
+static void decode_tail(const mlxe_model_weights *w, mlxe_forward_state *s, const mlxe_sample_params *sample_params) {
     w->ops->rms_norm(w->dev, s->x, &w->final_norm, 1, w->hidden, w->eps, s->last);
     w->ops->matmul(w->dev, s->last, 1, &w->lm_head, s->logits);
-    if (w->ops->argmax) w->ops->argmax(w->dev, s->logits, 1, w->vocab, (int32_t *)(void *)s->token);
+    if (sample_params && w->ops->sample)
+        w->ops->sample(w->dev, s->logits, w->vocab, sample_params, (int32_t *)(void *)s->token);
+    else if (w->ops->argmax)
+        w->ops->argmax(w->dev, s->logits, 1, w->vocab, (int32_t *)(void *)s->token);
 }
 
 /* The decode step of one token as a recorded graph (runtime/ops.h
@@ -616,6 +628,16 @@ static bool decode_step_graph(const mlxe_model_weights *w, mlxe_forward_state *s
         return false;
     if (!s->graph_kv) s->graph_kv = kv->k;
     if (kv->k != s->graph_kv) return false;
+    /* a tail of the other kind (argmax / sample): record again */
+    const mlxe_sample_params *sample_params = ops->sample ? batch->sample_params : NULL;
+    if ((sample_params != NULL) != s->graphs_sample) {
+        for (int b = 0; b < GRAPH_BUCKETS; b++) {
+            ops->graph_free(w->dev, s->graphs[b]);
+            s->graphs[b] = NULL;
+            s->graph_warm[b] = false;
+        }
+        s->graphs_sample = sample_params != NULL;
+    }
     int bucket = 0;
     while (bucket < GRAPH_BUCKETS - 1 && ((int64_t)GRAPH_MIN_SPAN << bucket) < batch->max_position + 1) bucket++;
     if (((int64_t)GRAPH_MIN_SPAN << bucket) < batch->max_position + 1) return false;
@@ -626,7 +648,7 @@ static bool decode_step_graph(const mlxe_model_weights *w, mlxe_forward_state *s
     if (!s->graph_warm[bucket]) {
         s->graph_warm[bucket] = true;
         forward_layers(w, s, kv, batch, kv_length);
-        decode_tail(w, s);
+        decode_tail(w, s, sample_params);
         return true;
     }
     if (!ops->graph_begin(w->dev)) {
@@ -634,7 +656,7 @@ static bool decode_step_graph(const mlxe_model_weights *w, mlxe_forward_state *s
         return false;
     }
     forward_layers(w, s, kv, batch, kv_length);
-    decode_tail(w, s);
+    decode_tail(w, s, sample_params);
     s->graphs[bucket] = ops->graph_end(w->dev);
     if (!s->graphs[bucket] || !ops->graph_launch(w->dev, s->graphs[bucket])) {
         MLXE_DEBUG(MLXE_LOG_CAT_MODEL, "decode step not recordable on %s: graphs off for this context",
@@ -659,15 +681,16 @@ static void llama_forward(const mlxe_model_weights *w, mlxe_forward_state *s, co
         if (seq_len != s->inv_freq_seq_len) update_rope(w, s, seq_len);
     }
 
-    /* greedy: the argmax on the device, one int32 copied back, the logits
-     * kept for copy_logits */
+    /* greedy: the argmax (or the token sampled with sample_params) on the
+     * device, one int32 copied back, the logits kept for copy_logits */
     if (batch->greedy_token) *batch->greedy_token = -1;
-    const bool greedy = batch->greedy_token && ops->argmax && batch->n_logit_rows == 1;
+    const bool greedy = batch->greedy_token && (ops->argmax || (batch->sample_params && ops->sample)) &&
+                        batch->n_logit_rows == 1;
     int32_t *token = (int32_t *)(void *)s->token;
     if (decode_step_graph(w, s, kv, batch)) {
-        if (greedy)
-            ops->download(dev, batch->greedy_token, token, sizeof(int32_t));
-        else
+        if (greedy) ops->download(dev, batch->greedy_token, token, sizeof(int32_t));
+        /* -1: the device could not sample (ops.h sample), the host will */
+        if (!greedy || *batch->greedy_token < 0)
             ops->download(dev, batch->logits, s->logits, (size_t)w->vocab * sizeof(float));
         return;
     }
@@ -684,8 +707,13 @@ static void llama_forward(const mlxe_model_weights *w, mlxe_forward_state *s, co
         }
         ops->matmul(dev, s->last, count, &w->lm_head, s->logits);
         if (greedy) {
-            ops->argmax(dev, s->logits, 1, w->vocab, token);
+            if (batch->sample_params && ops->sample)
+                ops->sample(dev, s->logits, w->vocab, batch->sample_params, token);
+            else
+                ops->argmax(dev, s->logits, 1, w->vocab, token);
             ops->download(dev, batch->greedy_token, token, sizeof(int32_t));
+            if (*batch->greedy_token < 0)
+                ops->download(dev, batch->logits, s->logits, (size_t)w->vocab * sizeof(float));
         } else {
             ops->download(dev, batch->logits + first * w->vocab, s->logits,
                           (size_t)(count * w->vocab) * sizeof(float));

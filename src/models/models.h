@@ -49,6 +49,10 @@ typedef struct mlxe_forward_batch {
      * forward, and family->copy_logits fetches them. Where the device cannot,
      * *greedy_token is set to -1 and `logits` is filled as usual. */
     int32_t *greedy_token;
+    /* Optional (NULL: the argmax), with greedy_token, on a device with
+     * ops->sample: the token written to greedy_token is sampled with these
+     * parameters (device memory, runtime/sampling.h) instead. */
+    const mlxe_sample_params *sample_params;
 } mlxe_forward_batch;
 
 typedef struct mlxe_model_family mlxe_model_family;

@@ -29,6 +29,7 @@
 
 #include "format/dtype.h"
 #include "mlxengine/status.h"
+#include "runtime/sampling.h"
 
 typedef struct mlxe_device mlxe_device;
 
@@ -150,11 +151,28 @@ typedef struct mlxe_ops {
                           int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, const int32_t *positions,
                           const float *inv_freq, float attention_scale, float *k_cache, float *v_cache,
                           int64_t capacity, const int32_t *slots);
+    /* rope_kv_store(args->q, k, v, ...) then attention(args), for decode
+     * (one token per sequence) in one pass: q (args->q, not rotated yet)
+     * and the token's k are rotated on the fly, rotated k and v written into
+     * the cache at the token's position. Results as those two ops'; args->q
+     * may be left unrotated. Arguments as theirs. */
+    void (*rope_attention)(mlxe_device *dev, const mlxe_attention_args *args, const float *k, const float *v,
+                           const float *inv_freq, float attention_scale);
     /* out[r] = the index of the largest x[r][i], i < n (device memory, out:
      * int32 [n_rows]): the CPU sampler's greedy rule exactly — the lowest
      * index among equal maxima, NaN never beats a number, 0 when all are
      * NaN. Lets a decode step copy back one id instead of the logits. */
     void (*argmax)(mlxe_device *dev, const float *x, int64_t n_rows, int64_t n, int32_t *out);
+    /* *out_token = the token the host sampler (engine/sampler.c) draws from
+     * the row x of vocab logits with params (all in device memory,
+     * runtime/sampling.h, the draw and the adjust entries included): logit
+     * bias and penalties, then the argmax (temperature <= 0) or temperature,
+     * top-k (1 to MLXE_SAMPLE_MAX_TOP_K), top-p, min-p and the draw, with
+     * the host's integer weights and tie rules, so the same token. -1 when
+     * the device could not (no scratch memory): sample on the host then.
+     * Reads params when it runs, so a recorded graph takes new values. */
+    void (*sample)(mlxe_device *dev, const float *x, int64_t vocab, const mlxe_sample_params *params,
+                   int32_t *out_token);
 
     /* ---- recorded op sequences (optional: NULL on the CPU) ----
      * A GPU can record the ops queued between graph_begin and graph_end

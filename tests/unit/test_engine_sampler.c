@@ -2,13 +2,17 @@
  * restrictions of top_k / top_p / min_p (sampled many times with different
  * seeds: no excluded token may appear), the penalty formulas
  * (transformers' RepetitionPenaltyLogitsProcessor, OpenAI's presence and
- * frequency penalties), logit bias, seeding and option checks. */
+ * frequency penalties), logit bias, seeding and option checks; the draw
+ * made ahead (mlxe_sampler_draw / sample_drawn, what the GPU path uses) and
+ * the shared integer arithmetic of runtime/sampling.h. */
 #include <math.h>
 #include <stdbool.h>
 
 #include "test_util.h"
 #include "mlxengine/sampler.h"
+#include "engine/engine_internal.h"
 #include "engine/sampler_rng.h"
+#include "runtime/sampling.h"
 
 #define VOCAB 50
 
@@ -322,9 +326,92 @@ static void test_bad_options(void **state) {
     mlxe_sampler_free(s);
 }
 
+/* sample == sample_drawn with the draw of an identically seeded sampler;
+ * with temperature > 0 every token takes exactly one draw, even from a row
+ * with nothing left to draw from. */
+static void test_draw_ahead(void **state) {
+    (void)state;
+    mlxe_sampler_options o;
+    mlxe_sampler_options_init(&o);
+    o.temperature = 0.9f;
+    o.top_k = 20;
+    o.top_p = 0.9f;
+    o.seed = 5;
+    mlxe_sampler *a = make_sampler(&o), *b = make_sampler(&o);
+    float logits[VOCAB], dead[VOCAB];
+    for (int i = 0; i < VOCAB; i++) dead[i] = -INFINITY;
+    dead[7] = NAN;
+    for (int step = 0; step < 200; step++) {
+        make_logits(logits, VOCAB, (uint64_t)step);
+        const float *row = step % 17 == 3 ? dead : logits;
+        int32_t want = mlxe_sampler_sample(a, row);
+        uint64_t bits = mlxe_sampler_draw(b);
+        assert_true(bits < ((uint64_t)1 << 53));
+        assert_int_equal(mlxe_sampler_sample_drawn(b, row, bits), want);
+        if (row == dead) assert_int_equal(want, 0); /* argmax: -inf beats NaN, lowest index */
+    }
+    mlxe_sampler_free(a);
+    mlxe_sampler_free(b);
+    /* greedy takes no draw */
+    o.temperature = 0.0f;
+    a = make_sampler(&o);
+    assert_true(mlxe_sampler_draw(a) == 0);
+    mlxe_sampler_free(a);
+}
+
+/* +inf (here after a tiny temperature) outweighs every finite logit: the
+ * best ranked of them, the lowest id, whatever the draw. */
+static void test_infinite_logits(void **state) {
+    (void)state;
+    mlxe_sampler_options o;
+    mlxe_sampler_options_init(&o);
+    o.temperature = 1e-38f;
+    o.seed = 9;
+    mlxe_sampler *s = make_sampler(&o);
+    float logits[VOCAB];
+    make_logits(logits, VOCAB, 4);
+    for (int i = 0; i < VOCAB; i++) logits[i] = i % 2 ? -fabsf(logits[i]) - 0.5f : -0.0f; /* -inf, or 0 */
+    logits[30] = logits[12] = 4.5f; /* finite, but over FLT_MAX once divided */
+    for (int i = 0; i < 20; i++) assert_int_equal(mlxe_sampler_sample(s, logits), 12);
+    mlxe_sampler_free(s);
+}
+
+/* The integer weights are floor(2^40 * exp(d)) (checked against libm's exp
+ * in long double), the target is floor(bits * total / 2^53) (checked in 128
+ * bits), and the weight shift keeps a vocabulary's sum under 2^63. */
+static void test_integer_arithmetic(void **state) {
+    (void)state;
+    int off = 0;
+    for (int i = 0; i < 100000; i++) {
+        float d = -(float)i * 0.0003f;
+        long double exact = expl((long double)d) * 1099511627776.0L;
+        uint64_t w = mlxe_sample_weight(d, 40);
+        long double diff = (long double)w - floorl(exact);
+        if (diff != 0) off++;
+        assert_true(diff >= -1 && diff <= 1);
+    }
+    assert_true(off < 100); /* at most a rounding at a floor's edge */
+    assert_true(mlxe_sample_weight(0.0f, 40) == (uint64_t)1 << 40);
+    assert_true(mlxe_sample_weight(-100.0f, 40) == 0);
+    assert_true(mlxe_sample_weight(NAN, 40) == 0);
+    __extension__ typedef unsigned __int128 u128;
+    uint64_t x = 88172645463325252ULL;
+    for (int i = 0; i < 10000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        uint64_t bits = x >> 11, total = (x * 2654435761ULL) >> (i % 40);
+        assert_true(mlxe_sample_target(bits, total) == (uint64_t)(((u128)bits * total) >> 53));
+        assert_true(mlxe_sample_target(bits, total) < total || total == 0);
+    }
+    assert_int_equal(mlxe_sample_weight_shift(128256), 40);
+    assert_int_equal(mlxe_sample_weight_shift((int64_t)1 << 30), 32);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_greedy_picks_argmax),
+        cmocka_unit_test(test_draw_ahead),
+        cmocka_unit_test(test_infinite_logits),
+        cmocka_unit_test(test_integer_arithmetic),
         cmocka_unit_test(test_top_k_restricts_support),
         cmocka_unit_test(test_top_p_restricts_support),
         cmocka_unit_test(test_min_p_restricts_support),

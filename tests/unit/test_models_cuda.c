@@ -18,6 +18,9 @@
  *    rounding may flip near-ties);
  *  - token by token and mlxe_generate take the recorded decode-step graphs
  *    (scripts/gpu_check.sh runs this test again with MLXE_CUDA_GRAPH=0);
+ *  - sampling on the GPU (temperature, top-k, top-p, min-p, penalties, bias):
+ *    mlxe_generate with a seed gives exactly the tokens of the GPU's logits
+ *    sampled on the host, with and without graphs, and the CPU's;
  *  - the memory checks: a GPU with too little free memory (capped with
  *    MLXE_GPU_MEMORY_LIMIT_MB) refuses the model, or a too large context,
  *    before allocating, saying how much is missing;
@@ -357,8 +360,168 @@ static void test_greedy_on_cpu(void **state) {
     assert_int_equal(none, -1);
     assert_non_null(mlxe_context_logits(on_cpu, 0));
     assert_int_equal(mlxe_context_decode_greedy(on_cpu, &b, NULL, &err), MLXE_ERR_INVALID_ARGUMENT);
+    /* sampling: the CPU has no sample op either */
+    assert_false(mlxe_context_samples_on_device(on_cpu));
+    mlxe_sample_params params;
+    memset(&params, 0, sizeof params);
+    params.temperature = 1.0f;
+    params.top_k = 5;
+    params.top_p = 1.0f;
+    position = 1;
+    none = 0;
+    assert_int_equal(mlxe_context_decode_sample(on_cpu, &b, &params, NULL, &none, &err), MLXE_OK);
+    assert_int_equal(none, -1);
+    assert_non_null(mlxe_context_logits(on_cpu, 0));
+    assert_int_equal(mlxe_context_decode_sample(on_cpu, &b, NULL, NULL, &none, &err), MLXE_ERR_INVALID_ARGUMENT);
     mlxe_context_free(on_cpu);
     mlxe_model_free(cpu);
+}
+
+/* Tokens of mlxe_generate with sampler options so. */
+static void generate_sampled(mlxe_model *model, const mlxe_sampler_options *so, const int32_t *prompt, int n_prompt,
+                             int n_new, token_list *out) {
+    mlxe_context *ctx = context_for(model, 64);
+    mlxe_generate_options g;
+    mlxe_generate_options_init(&g);
+    g.max_tokens = n_new;
+    g.ignore_eos = true;
+    g.sampler = *so;
+    memset(out, 0, sizeof *out);
+    mlxe_error err;
+    if (mlxe_generate(ctx, prompt, n_prompt, &g, keep_token, out, NULL, NULL, &err) != MLXE_OK)
+        fail_msg("generate: %s", err.message);
+    assert_int_equal(out->n, n_new);
+    mlxe_context_free(ctx);
+}
+
+/* The same loop by hand on the host: decode, download the logits, sample
+ * them with the public sampler. */
+static void host_sampled(mlxe_model *model, const mlxe_sampler_options *so, const int32_t *prompt, int n_prompt,
+                         int n_new, token_list *out) {
+    mlxe_context *ctx = context_for(model, 64);
+    mlxe_sampler *sampler = NULL;
+    mlxe_error err;
+    assert_int_equal(mlxe_sampler_create(so, mlxe_model_vocab_size(model), &sampler, &err), MLXE_OK);
+    for (int i = 0; i < n_prompt; i++) mlxe_sampler_accept(sampler, prompt[i]);
+    int32_t positions[MAX_IDS], seqs[MAX_IDS] = {0};
+    for (int i = 0; i < n_prompt; i++) positions[i] = i;
+    mlxe_batch b = {.n_tokens = n_prompt, .tokens = prompt, .positions = positions, .seq_ids = seqs, .logits = NULL};
+    assert_int_equal(mlxe_context_decode(ctx, &b, &err), MLXE_OK);
+    int64_t last = n_prompt - 1;
+    memset(out, 0, sizeof *out);
+    for (int32_t position = n_prompt; out->n < n_new; position++) {
+        int32_t token = mlxe_sampler_sample(sampler, mlxe_context_logits(ctx, last));
+        mlxe_sampler_accept(sampler, token);
+        out->ids[out->n++] = token;
+        int32_t seq = 0;
+        mlxe_batch step = {.n_tokens = 1, .tokens = &token, .positions = &position, .seq_ids = &seq, .logits = NULL};
+        assert_int_equal(mlxe_context_decode(ctx, &step, &err), MLXE_OK);
+        last = 0;
+    }
+    mlxe_sampler_free(sampler);
+    mlxe_context_free(ctx);
+}
+
+static void assert_same_tokens(const token_list *got, const token_list *want, const char *what) {
+    for (int i = 0; i < want->n; i++)
+        if (got->ids[i] != want->ids[i]) fail_msg("%s: token %d is %d, want %d", what, i, got->ids[i], want->ids[i]);
+    assert_int_equal(got->n, want->n);
+}
+
+/* Sampling on the GPU (ops.h sample, in the decode graph): mlxe_generate
+ * with a seed gives the tokens of the same loop sampled on the host from
+ * the GPU's own logits, exactly, with the recorded graphs and without
+ * (MLXE_CUDA_GRAPH=0), and the CPU backend's tokens (F32 fixture); options
+ * the device does not take (top_k 0) are sampled on the host and agree too. */
+static void test_sampling_on_device(void **state) {
+    (void)state;
+    require_gpu();
+    const char *dir = MODELS "/llama-f32";
+    mlxe_model *cpu = load_on(dir, "cpu", false), *gpu = load_on(dir, "cuda", false);
+    setenv("MLXE_CUDA_GRAPH", "0", 1);
+    mlxe_model *direct = load_on(dir, "cuda", false);
+    unsetenv("MLXE_CUDA_GRAPH");
+    static const int32_t prompt[] = {1, 2, 3, 4, 5};
+    mlxe_logit_bias bias[2] = {{.token = 3, .bias = 2.0f}, {.token = 10, .bias = -INFINITY}};
+    mlxe_sampler_options sets[5];
+    for (int i = 0; i < 5; i++) mlxe_sampler_options_init(&sets[i]);
+    sets[0].temperature = 0.8f, sets[0].top_k = 40, sets[0].top_p = 0.9f, sets[0].min_p = 0.02f, sets[0].seed = 1234;
+    sets[1].temperature = 1.2f, sets[1].top_k = 20, sets[1].repetition_penalty = 1.3f;
+    sets[1].presence_penalty = 0.3f, sets[1].frequency_penalty = 0.2f, sets[1].penalty_last_n = 16;
+    sets[1].logit_bias = bias, sets[1].n_logit_bias = 2, sets[1].seed = 99;
+    sets[2].temperature = 0.7f, sets[2].top_p = 0.9f, sets[2].seed = 5; /* top_k 0: on the host */
+    sets[3].temperature = 0.0f, sets[3].repetition_penalty = 1.5f;     /* greedy with a penalty: on the GPU */
+    sets[4].temperature = 1.0f, sets[4].top_k = 128, sets[4].seed = 42;
+    for (int i = 0; i < 5; i++) {
+        token_list on_cpu, on_gpu, on_gpu_direct, by_hand;
+        generate_sampled(cpu, &sets[i], prompt, 5, 40, &on_cpu);
+        generate_sampled(gpu, &sets[i], prompt, 5, 40, &on_gpu);
+        generate_sampled(direct, &sets[i], prompt, 5, 40, &on_gpu_direct);
+        host_sampled(gpu, &sets[i], prompt, 5, 40, &by_hand);
+        char what[96];
+        snprintf(what, sizeof what, "option set %d, GPU against its logits sampled on the host", i);
+        assert_same_tokens(&on_gpu, &by_hand, what);
+        snprintf(what, sizeof what, "option set %d, GPU without graphs", i);
+        assert_same_tokens(&on_gpu_direct, &by_hand, what);
+        snprintf(what, sizeof what, "option set %d, GPU against the CPU", i);
+        assert_same_tokens(&on_gpu, &on_cpu, what);
+    }
+    mlxe_model_free(cpu);
+    mlxe_model_free(gpu);
+    mlxe_model_free(direct);
+}
+
+/* mlxe_context_decode_sample: the token sampled on the GPU is the host
+ * sampler's over the logits of a plain decode of the same tokens with the
+ * same draw, and those logits, fetched on demand, are the plain decode's. */
+static void test_decode_sample_on_device(void **state) {
+    (void)state;
+    require_gpu();
+    mlxe_model *gpu = load_on(MODELS "/llama-f32", "cuda", false);
+    const int64_t vocab = mlxe_model_vocab_size(gpu);
+    mlxe_context *plain = context_for(gpu, 8), *sampled = context_for(gpu, 8);
+    assert_true(mlxe_context_samples_on_device(sampled));
+    mlxe_sampler_options so;
+    mlxe_sampler_options_init(&so);
+    so.temperature = 1.5f;
+    so.top_k = 50;
+    so.top_p = 0.95f;
+    so.repetition_penalty = 1.2f;
+    so.seed = 8;
+    mlxe_sampler *sampler = NULL;
+    mlxe_error err;
+    assert_int_equal(mlxe_sampler_create(&so, vocab, &sampler, &err), MLXE_OK);
+    static mlxe_sample_adjust adjust[MLXE_SAMPLE_MAX_ADJUST];
+    int32_t token = 3, seq = 0;
+    for (int32_t position = 0; position < 20; position++) {
+        mlxe_batch b = {.n_tokens = 1, .tokens = &token, .positions = &position, .seq_ids = &seq, .logits = NULL};
+        assert_int_equal(mlxe_context_decode(plain, &b, &err), MLXE_OK);
+        mlxe_sample_params params;
+        assert_true(mlxe_sampler_device_params(sampler, &params, adjust, NULL));
+        params.random_bits = mlxe_sampler_draw(sampler);
+        int32_t on_device = -2;
+        assert_int_equal(mlxe_context_decode_sample(sampled, &b, &params, adjust, &on_device, &err), MLXE_OK);
+        const float *want = mlxe_context_logits(plain, 0);
+        assert_int_equal(on_device, mlxe_sampler_sample_drawn(sampler, want, params.random_bits));
+        if (position % 3 == 0) {
+            const float *got = mlxe_context_logits(sampled, 0);
+            assert_non_null(got);
+            for (int64_t i = 0; i < vocab; i++) assert_true(fabsf(got[i] - want[i]) <= 1e-6f * (1.0f + fabsf(want[i])));
+        }
+        mlxe_sampler_accept(sampler, on_device);
+        token = on_device;
+    }
+    mlxe_sample_params params;
+    assert_true(mlxe_sampler_device_params(sampler, &params, adjust, NULL));
+    params.n_penalty = MLXE_SAMPLE_MAX_ADJUST;
+    params.n_bias = 1;
+    int32_t none = 0, position = 20;
+    mlxe_batch b = {.n_tokens = 1, .tokens = &token, .positions = &position, .seq_ids = &seq, .logits = NULL};
+    assert_int_equal(mlxe_context_decode_sample(sampled, &b, &params, adjust, &none, &err), MLXE_ERR_INVALID_ARGUMENT);
+    mlxe_sampler_free(sampler);
+    mlxe_context_free(plain);
+    mlxe_context_free(sampled);
+    mlxe_model_free(gpu);
 }
 
 /* Free memory capped below what the weights need: the load refuses before
@@ -436,6 +599,8 @@ int main(void) {
         cmocka_unit_test(test_fixtures_on_gpu),
         cmocka_unit_test(test_greedy_on_device),
         cmocka_unit_test(test_greedy_on_cpu),
+        cmocka_unit_test(test_sampling_on_device),
+        cmocka_unit_test(test_decode_sample_on_device),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

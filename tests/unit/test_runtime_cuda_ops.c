@@ -607,6 +607,83 @@ static void test_rope_kv_store(void **state) {
     free(v_cache);
 }
 
+/* rope_attention (RoPE, the cache write and attention of one token in one
+ * pass) against the CPU's rope, kv_store and attention: the output and both
+ * caches. Head dims 64/128/256 take the fused kernel, 80 and groups of 16
+ * its fallback (the two ops); short and deep contexts, a window. */
+static void check_rope_attention(gpu_fixture *f, cuda_rng *rng, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
+                                 int32_t position, int64_t window, bool hint) {
+    const int64_t capacity = 800, n_slots = 2, half = head_dim / 2;
+    int32_t positions[1] = {position}, slots[1] = {1};
+    float *inv_freq = malloc((size_t)half * 4);
+    for (int64_t j = 0; j < half; j++) inv_freq[j] = powf(10000.0f, -2.0f * (float)j / (float)head_dim);
+    const size_t nq = (size_t)(n_heads * head_dim), nk = (size_t)(n_kv_heads * head_dim);
+    const size_t cache_n = (size_t)(n_slots * n_kv_heads * capacity * head_dim);
+    float *q = malloc(nq * 4), *k = malloc(nk * 4), *v = malloc(nk * 4), *rotated_q = malloc(nq * 4);
+    float *rotated_k = malloc(nk * 4), *k_cache = malloc(cache_n * 4), *v_cache = malloc(cache_n * 4);
+    cuda_fill(rng, q, nq, -1.5f, 1.5f);
+    cuda_fill(rng, k, nk, -1.0f, 1.0f);
+    cuda_fill(rng, v, nk, -1.0f, 1.0f);
+    cuda_fill(rng, k_cache, cache_n, -1.0f, 1.0f);
+    cuda_fill(rng, v_cache, cache_n, -1.0f, 1.0f);
+    float *dk_cache = cuda_to_device(f->gpu, k_cache, cache_n * 4), *dv_cache = cuda_to_device(f->gpu, v_cache, cache_n * 4);
+    float *dq = cuda_to_device(f->gpu, q, nq * 4), *dk = cuda_to_device(f->gpu, k, nk * 4);
+    float *dv = cuda_to_device(f->gpu, v, nk * 4), *dinv = cuda_to_device(f->gpu, inv_freq, (size_t)half * 4);
+    int32_t *dpositions = cuda_to_device(f->gpu, positions, 4), *dslots = cuda_to_device(f->gpu, slots, 4);
+
+    memcpy(rotated_q, q, nq * 4);
+    memcpy(rotated_k, k, nk * 4);
+    f->c->rope(f->cpu, rotated_q, 1, n_heads, head_dim, positions, inv_freq, 0.8f);
+    f->c->rope(f->cpu, rotated_k, 1, n_kv_heads, head_dim, positions, inv_freq, 0.8f);
+    f->c->kv_store(f->cpu, rotated_k, v, 1, n_kv_heads, head_dim, k_cache, v_cache, capacity, slots, positions);
+    float *want = malloc(nq * 4);
+    mlxe_attention_args args = {.n_rows = 1, .n_heads = n_heads, .n_kv_heads = n_kv_heads, .head_dim = head_dim,
+                                .q = rotated_q, .k_cache = k_cache, .v_cache = v_cache, .capacity = capacity,
+                                .slots = slots, .positions = positions, .window = window,
+                                .scale = 1.0f / sqrtf((float)head_dim), .out = want};
+    f->c->attention(f->cpu, &args);
+
+    float *dout = poisoned_on(f->gpu, nq);
+    args.q = dq;
+    args.k_cache = dk_cache;
+    args.v_cache = dv_cache;
+    args.slots = dslots;
+    args.positions = dpositions;
+    args.out = dout;
+    args.kv_length = hint ? position + 1 : 0;
+    f->g->rope_attention(f->gpu, &args, dk, dv, dinv, 0.8f);
+    char what[128];
+    snprintf(what, sizeof what, "rope_attention %lld/%lld heads x %lld, position %d, window %lld", (long long)n_heads,
+             (long long)n_kv_heads, (long long)head_dim, (int)position, (long long)window);
+    float *got = download(f, dout, nq);
+    cuda_assert_close(got, want, nq, 1e-5, what);
+    free(got);
+    got = download(f, dk_cache, cache_n);
+    cuda_assert_close(got, k_cache, cache_n, 1e-6, what);
+    free(got);
+    got = download(f, dv_cache, cache_n);
+    cuda_assert_close(got, v_cache, cache_n, 0.0, what);
+    free(got);
+    void *device[] = {dq, dk, dv, dk_cache, dv_cache, dpositions, dslots, dinv, dout};
+    for (size_t i = 0; i < sizeof device / sizeof device[0]; i++) f->g->free(f->gpu, device[i]);
+    void *host[] = {inv_freq, q, k, v, rotated_q, rotated_k, k_cache, v_cache, want};
+    for (size_t i = 0; i < sizeof host / sizeof host[0]; i++) free(host[i]);
+}
+
+static void test_rope_attention(void **state) {
+    gpu_fixture *f = open_devices(state);
+    cuda_rng rng = {15};
+    static const int64_t head_dims[] = {64, 128, 256, 80};
+    static const int64_t groups[][2] = {{32, 8}, {14, 2}, {32, 2}};
+    static const int32_t positions[] = {0, 5, 700};
+    for (int hi = 0; hi < 4; hi++)
+        for (int gi = 0; gi < 3; gi++)
+            for (int pi = 0; pi < 3; pi++) {
+                check_rope_attention(f, &rng, groups[gi][0], groups[gi][1], head_dims[hi], positions[pi], 0, pi != 1);
+                check_rope_attention(f, &rng, groups[gi][0], groups[gi][1], head_dims[hi], positions[pi], 50, pi == 1);
+            }
+}
+
 /* argmax against the CPU sampler's greedy choice (the oracle: the same
  * rule must give the same token), on rows with ties, NaN, infinities, and
  * one of only NaN; a vocabulary-sized row takes the multi-block path. */
@@ -949,6 +1026,24 @@ static void test_attention(void **state) {
         decode.window = 100;
         decode.what = "attention decode, window 100";
         for (int k = 0; k < 3; k++) check_attention(f, gpus[k], &rng, &decode);
+        /* the grouped decode kernel (the default for one token): groups of
+         * 4 (Llama), 7 (Qwen2.5-0.5B, not a power of two), 8, and 16 (too
+         * large: the per-pair kernel); a short context (more splits than
+         * positions) and a deep one; each case runs twice (check_attention),
+         * so the split counters must have been left at zero */
+        static const int64_t groups[][2] = {{32, 8}, {14, 2}, {16, 2}, {32, 2}};
+        static const int32_t depths_grouped[] = {3, 600, 1099};
+        for (int gi = 0; gi < 4; gi++)
+            for (int di = 0; di < 3; di++) {
+                attention_case grouped = {.n_heads = groups[gi][0], .n_kv_heads = groups[gi][1], .head_dim = hd,
+                                          .n_rows = 1, .hint = di != 1, .what = "attention decode, grouped"};
+                grouped.slots[0] = di % 2;
+                grouped.positions[0] = depths_grouped[di];
+                check_attention(f, f->gpu, &rng, &grouped);
+                grouped.window = 33;
+                grouped.what = "attention decode, grouped, window 33";
+                check_attention(f, f->gpu, &rng, &grouped);
+            }
     }
     mlxe_device_free(gpus[1]);
     mlxe_device_free(gpus[2]);
@@ -969,6 +1064,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_matmul_swiglu, setup, teardown),
         cmocka_unit_test_setup_teardown(test_matmul_multi, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rope_kv_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rope_attention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_embedding, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rms_norm, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rope, setup, teardown),

@@ -9,8 +9,12 @@
  * four warps merge in shared memory. When there are too few pairs to fill
  * the GPU (decode: one token), the positions are split across blocks
  * (flash-decoding) and a second kernel merges the splits' partial results
- * (max, sum, unnormalised accumulator) by the same rescaling. With many
- * pairs a lighter kernel gives each pair one warp (below). Prompts of at
+ * (max, sum, unnormalised accumulator) by the same rescaling. Decode
+ * normally takes the grouped kernel instead: one block per (token, kv head,
+ * split) serves every query head of the kv head's group, so each cached
+ * row is read once per group, and the last block of a (token, kv head)
+ * merges the splits itself (one launch). With many pairs a lighter kernel
+ * gives each pair one warp (below). Prompts of at
  * least kFlashMinRows tokens with head_dim 64 or 128 take the tensor-core
  * kernel of cuda_flash_attention.cu instead (not in the MLXE_CUDA_GEMM=f32
  * mode, which computes as the CPU does). */
@@ -42,10 +46,18 @@ struct attention_params {
     int n_splits;
     float *out;
     float *partial; /* [pairs][n_splits][head_dim + 2] when n_splits > 1 */
+    /* grouped kernel only (rope_attention): when new_k is set, q is not
+     * rotated yet and the token's own k and v are new_k / new_v
+     * ([n_rows][n_kv_heads][head_dim], k unrotated): the kernel rotates q
+     * and k (inv_freq, rope_scale) and writes k and v into the cache */
+    const float *new_k, *new_v, *inv_freq;
+    float rope_scale;
 };
 
 template <int DPL> /* head-dim elements per lane: ceil(head_dim / 32) */
 __global__ void __launch_bounds__(kAttentionWarps * kWarp) attention_kernel(attention_params a) {
+    wait_for_previous_kernels();
+    let_next_kernel_start();
     __shared__ float warp_max_shared[kAttentionWarps], warp_sum_shared[kAttentionWarps];
     __shared__ float warp_acc[kAttentionWarps][DPL * kWarp];
     const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
@@ -127,8 +139,211 @@ __global__ void __launch_bounds__(kAttentionWarps * kWarp) attention_kernel(atte
     }
 }
 
+/* Decode: grid (n_rows * n_kv_heads, n_splits). The block's GT query heads
+ * (the group of its kv head; GT a power of two at least the group, heads
+ * past the group masked) share every key and value row the block reads.
+ * The split length follows the token's real position (read on the GPU),
+ * so a recorded graph sized for a longer span still divides the work
+ * evenly. Each warp takes every fourth position, two at a time (both rows'
+ * loads in flight before the arithmetic), with the online softmax per
+ * head; the warps merge in shared memory, then either write the output
+ * (one split) or their partial result, and the last block of the (token,
+ * kv head) to finish (atomic counter, reset by it for the next launch or
+ * replay) merges the splits. */
+constexpr int kMaxGroupedSplits = 64;
+
+template <int DPL, int GT>
+__global__ void __launch_bounds__(kAttentionWarps * kWarp)
+    attention_grouped_kernel(attention_params a, unsigned *counters) {
+    __shared__ float warp_max_shared[kAttentionWarps][GT], warp_sum_shared[kAttentionWarps][GT];
+    __shared__ float warp_acc[kAttentionWarps][GT][DPL * kWarp];
+    __shared__ float factor_shared[kAttentionWarps][GT], inverse_shared[GT];
+    __shared__ float split_weight[GT][kMaxGroupedSplits];
+    __shared__ bool last_block;
+    wait_for_previous_kernels();
+    const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+    const int64_t t = blockIdx.x / a.n_kv_heads, kv_head = blockIdx.x % a.n_kv_heads;
+    const int group = (int)(a.n_heads / a.n_kv_heads);
+    const int split = blockIdx.y, n_splits = gridDim.y;
+    const int64_t pos = a.positions[t];
+    const int64_t lo = a.window > 0 && pos - a.window + 1 > 0 ? pos - a.window + 1 : 0;
+    const int64_t split_len = (pos + 1 - lo + n_splits - 1) / n_splits;
+    const int64_t begin = lo + split * split_len;
+    const int64_t end = begin + split_len < pos + 1 ? begin + split_len : pos + 1;
+    const int64_t cache_base = ((int64_t)a.slots[t] * a.n_kv_heads + kv_head) * a.capacity * a.head_dim;
+    const float *keys = a.k_cache + cache_base, *values = a.v_cache + cache_base;
+    const int64_t first_pair = t * a.n_heads + kv_head * group;
+
+    /* rope_attention: the token's own k and v, k rotated here (head_dim is
+     * 32 * DPL there, so pair i = lane + 32 j has its partner in j + DPL/2) */
+    const bool rope = a.new_k != nullptr;
+    float own_k[DPL], own_v[DPL];
+    if (rope) {
+        const int64_t own = (t * a.n_kv_heads + kv_head) * a.head_dim;
+#pragma unroll
+        for (int j = 0; j < DPL; j++) {
+            own_k[j] = a.new_k[own + lane + j * kWarp];
+            own_v[j] = a.new_v[own + lane + j * kWarp];
+        }
+#pragma unroll
+        for (int j = 0; j < DPL / 2; j++)
+            rope_rotate_pair((int32_t)pos, a.inv_freq[lane + j * kWarp], a.rope_scale, own_k[j], own_k[j + DPL / 2]);
+        if (warp == 0 && begin <= pos && pos < end) {
+            float *k_row = const_cast<float *>(keys) + pos * a.head_dim;
+            float *v_row = const_cast<float *>(values) + pos * a.head_dim;
+#pragma unroll
+            for (int j = 0; j < DPL; j++) {
+                k_row[lane + j * kWarp] = own_k[j];
+                v_row[lane + j * kWarp] = own_v[j];
+            }
+        }
+    }
+
+    float q[GT][DPL], acc[GT][DPL], running_max[GT], running_sum[GT];
+#pragma unroll
+    for (int g = 0; g < GT; g++) {
+        running_max[g] = -INFINITY;
+        running_sum[g] = 0.0f;
+#pragma unroll
+        for (int j = 0; j < DPL; j++) {
+            const int64_t d = lane + j * kWarp;
+            q[g][j] = g < group && d < a.head_dim ? a.q[(first_pair + g) * a.head_dim + d] : 0.0f;
+            acc[g][j] = 0.0f;
+        }
+        if (rope) {
+#pragma unroll
+            for (int j = 0; j < DPL / 2; j++)
+                rope_rotate_pair((int32_t)pos, a.inv_freq[lane + j * kWarp], a.rope_scale, q[g][j], q[g][j + DPL / 2]);
+        }
+#pragma unroll
+        for (int j = 0; j < DPL; j++) q[g][j] *= a.scale; /* after the rotation, as attention_kernel reads it */
+    }
+    for (int64_t p = begin + warp; p < end; p += 2 * kAttentionWarps) {
+        const bool second = p + kAttentionWarps < end; /* the same in every lane of the warp */
+        float k0[DPL], v0[DPL], k1[DPL], v1[DPL];
+#pragma unroll
+        for (int j = 0; j < DPL; j++) {
+            const int64_t d = lane + j * kWarp;
+            const bool in = d < a.head_dim;
+            k0[j] = in ? keys[p * a.head_dim + d] : 0.0f;
+            v0[j] = in ? values[p * a.head_dim + d] : 0.0f;
+            k1[j] = in && second ? keys[(p + kAttentionWarps) * a.head_dim + d] : 0.0f;
+            v1[j] = in && second ? values[(p + kAttentionWarps) * a.head_dim + d] : 0.0f;
+        }
+        if (rope && p == pos) { /* warp-uniform: the row this launch writes, from registers */
+#pragma unroll
+            for (int j = 0; j < DPL; j++) {
+                k0[j] = own_k[j];
+                v0[j] = own_v[j];
+            }
+        }
+        if (rope && second && p + kAttentionWarps == pos) {
+#pragma unroll
+            for (int j = 0; j < DPL; j++) {
+                k1[j] = own_k[j];
+                v1[j] = own_v[j];
+            }
+        }
+#pragma unroll
+        for (int g = 0; g < GT; g++) {
+            float s0 = 0.0f, s1 = 0.0f;
+#pragma unroll
+            for (int j = 0; j < DPL; j++) {
+                s0 += q[g][j] * k0[j];
+                s1 += q[g][j] * k1[j];
+            }
+            s0 = warp_sum(s0);
+            s1 = warp_sum(s1);
+            const float new_max = second ? fmaxf(running_max[g], fmaxf(s0, s1)) : fmaxf(running_max[g], s0);
+            const float correction = expf(running_max[g] - new_max); /* 0 on the first position */
+            const float w0 = expf(s0 - new_max), w1 = second ? expf(s1 - new_max) : 0.0f;
+            running_sum[g] = running_sum[g] * correction + w0 + w1;
+#pragma unroll
+            for (int j = 0; j < DPL; j++) acc[g][j] = acc[g][j] * correction + w0 * v0[j] + w1 * v1[j];
+            running_max[g] = new_max;
+        }
+    }
+    let_next_kernel_start();
+#pragma unroll
+    for (int g = 0; g < GT; g++) {
+        if (lane == 0) {
+            warp_max_shared[warp][g] = running_max[g];
+            warp_sum_shared[warp][g] = running_sum[g];
+        }
+#pragma unroll
+        for (int j = 0; j < DPL; j++) warp_acc[warp][g][lane + j * kWarp] = acc[g][j];
+    }
+    __syncthreads();
+    /* per head: the block's max, each warp's factor, the block's sum */
+    if (threadIdx.x < GT) {
+        const int g = threadIdx.x;
+        float block_max = -INFINITY;
+        for (int w = 0; w < kAttentionWarps; w++) block_max = fmaxf(block_max, warp_max_shared[w][g]);
+        float block_sum_value = 0.0f;
+        for (int w = 0; w < kAttentionWarps; w++) {
+            factor_shared[w][g] = block_max == -INFINITY ? 0.0f : expf(warp_max_shared[w][g] - block_max);
+            block_sum_value += factor_shared[w][g] * warp_sum_shared[w][g];
+        }
+        warp_max_shared[0][g] = block_max; /* read back below, after the barrier */
+        inverse_shared[g] = n_splits > 1 ? block_sum_value : block_sum_value > 0.0f ? 1.0f / block_sum_value : 0.0f;
+    }
+    __syncthreads();
+    const int64_t stride = a.head_dim + 2;
+    for (int i = threadIdx.x; i < group * a.head_dim && i < GT * a.head_dim; i += blockDim.x) {
+        const int g = i / (int)a.head_dim, d = i % (int)a.head_dim;
+        float v = 0.0f;
+#pragma unroll
+        for (int w = 0; w < kAttentionWarps; w++) v += factor_shared[w][g] * warp_acc[w][g][d];
+        if (n_splits == 1) {
+            a.out[(first_pair + g) * a.head_dim + d] = v * inverse_shared[g];
+        } else {
+            float *partial = a.partial + ((first_pair + g) * n_splits + split) * stride;
+            if (d == 0) {
+                partial[0] = warp_max_shared[0][g];
+                partial[1] = inverse_shared[g]; /* the block's sum */
+            }
+            partial[2 + d] = v;
+        }
+    }
+    if (n_splits == 1) return;
+
+    /* the last block of this (token, kv head) merges the splits */
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) last_block = atomicAdd(&counters[blockIdx.x], 1u) == (unsigned)n_splits - 1;
+    __syncthreads();
+    if (!last_block) return;
+    __threadfence();
+    if (threadIdx.x < GT && (int)threadIdx.x < group) {
+        const int g = threadIdx.x;
+        const float *first = a.partial + (first_pair + g) * n_splits * stride;
+        float max_value = -INFINITY;
+        for (int s = 0; s < n_splits; s++) max_value = fmaxf(max_value, __ldcg(first + s * stride));
+        float total = 0.0f;
+        for (int s = 0; s < n_splits; s++) {
+            const float m = __ldcg(first + s * stride);
+            const float weight = m == -INFINITY ? 0.0f : expf(m - max_value);
+            split_weight[g][s] = weight;
+            total += weight * __ldcg(first + s * stride + 1);
+        }
+        inverse_shared[g] = total > 0.0f ? 1.0f / total : 0.0f;
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < group * a.head_dim && i < GT * a.head_dim; i += blockDim.x) {
+        const int g = i / (int)a.head_dim, d = i % (int)a.head_dim;
+        const float *first = a.partial + (first_pair + g) * n_splits * stride + 2 + d;
+        float v = 0.0f;
+        for (int s = 0; s < n_splits; s++)
+            if (split_weight[g][s] != 0.0f) v += split_weight[g][s] * __ldcg(first + s * stride);
+        a.out[(first_pair + g) * a.head_dim + d] = v * inverse_shared[g];
+    }
+    if (threadIdx.x == 0) counters[blockIdx.x] = 0;
+}
+
 /* Merges the splits of one (token, head) pair. */
 __global__ void attention_merge_kernel(const float *partial, int n_splits, int64_t head_dim, float *out) {
+    wait_for_previous_kernels();
+    let_next_kernel_start();
     const int64_t pair = blockIdx.x;
     const float *first = partial + pair * n_splits * (head_dim + 2);
     float max_value = -INFINITY;
@@ -157,6 +372,8 @@ __global__ void attention_merge_kernel(const float *partial, int n_splits, int64
  * positions per step, so four independent warp sums overlap. */
 template <int DPL>
 __global__ void __launch_bounds__(256) attention_warp_kernel(attention_params a, int64_t n_rows) {
+    wait_for_previous_kernels();
+    let_next_kernel_start();
     const int lane = threadIdx.x % kWarp;
     const int64_t group = a.n_heads / a.n_kv_heads;
     const int64_t global_warp = (int64_t)blockIdx.x * (blockDim.x / kWarp) + threadIdx.x / kWarp;
@@ -238,14 +455,69 @@ __global__ void __launch_bounds__(256) attention_warp_kernel(attention_params a,
     }
 }
 
-template <int DPL> void launch_warp(int64_t n_rows, int64_t pairs, cudaStream_t stream, const attention_params &params) {
+template <int DPL>
+void launch_warp(int64_t n_rows, int64_t pairs, mlxe_cuda_state *state, const attention_params &params) {
     const int threads = 256;
     const int64_t blocks = (pairs * kWarp + threads - 1) / threads;
-    attention_warp_kernel<DPL><<<(unsigned)blocks, threads, 0, stream>>>(params, n_rows);
+    launch_overlapped(state, MLXE_CUDA_OVERLAP_ATTENTION, attention_warp_kernel<DPL>, (unsigned)blocks, threads, 0, params, n_rows);
 }
 
-template <int DPL> void launch(dim3 grid, cudaStream_t stream, const attention_params &params) {
-    attention_kernel<DPL><<<grid, kAttentionWarps * kWarp, 0, stream>>>(params);
+template <int DPL> void launch(dim3 grid, mlxe_cuda_state *state, const attention_params &params) {
+    launch_overlapped(state, MLXE_CUDA_OVERLAP_ATTENTION, attention_kernel<DPL>, grid, kAttentionWarps * kWarp, 0, params);
+}
+
+template <int DPL>
+void launch_grouped_dpl(mlxe_cuda_state *state, int group, dim3 grid, const attention_params &params,
+                        unsigned *counters) {
+    const dim3 block(kAttentionWarps * kWarp);
+    if (group <= 1) launch_overlapped(state, MLXE_CUDA_OVERLAP_ATTENTION, attention_grouped_kernel<DPL, 1>, grid, block, 0, params, counters);
+    else if (group <= 2) launch_overlapped(state, MLXE_CUDA_OVERLAP_ATTENTION, attention_grouped_kernel<DPL, 2>, grid, block, 0, params, counters);
+    else if (group <= 4) launch_overlapped(state, MLXE_CUDA_OVERLAP_ATTENTION, attention_grouped_kernel<DPL, 4>, grid, block, 0, params, counters);
+    else launch_overlapped(state, MLXE_CUDA_OVERLAP_ATTENTION, attention_grouped_kernel<DPL, 8>, grid, block, 0, params, counters);
+}
+
+/* The grouped decode kernel where it applies (groups of at most 8 query
+ * heads); false to take the per-pair split kernel. Splits: about four
+ * blocks per multiprocessor, at least kMinGroupedSplitPositions positions
+ * each over the span the caller announced. */
+constexpr int64_t kMinGroupedSplitPositions = 32;
+
+bool attention_grouped(mlxe_cuda_state *state, const mlxe_attention_args *args, attention_params params,
+                       int64_t span) {
+    if (args->n_kv_heads <= 0 || args->n_heads % args->n_kv_heads != 0 || args->n_heads / args->n_kv_heads > 8)
+        return false;
+    const int64_t base = args->n_rows * args->n_kv_heads;
+    if (base > 65535) return false;
+    int64_t n_splits = (4 * (int64_t)state->sm_count + base - 1) / base;
+    const int64_t most = (span + kMinGroupedSplitPositions - 1) / kMinGroupedSplitPositions;
+    if (n_splits > most) n_splits = most;
+    if (n_splits > kMaxGroupedSplits) n_splits = kMaxGroupedSplits;
+    if (n_splits < 1) n_splits = 1;
+    unsigned *counters = nullptr;
+    if (n_splits > 1) {
+        const size_t partial_bytes = (size_t)(args->n_rows * args->n_heads * n_splits * (args->head_dim + 2)) *
+                                     sizeof(float);
+        const void *before = state->attention_counters.ptr;
+        if (mlxe_cuda_buffer_reserve(state, &state->partial, partial_bytes) &&
+            mlxe_cuda_buffer_reserve(state, &state->attention_counters, (size_t)base * sizeof(unsigned))) {
+            /* a new buffer's counters start at zero; the kernel leaves them zero */
+            if (state->attention_counters.ptr != before)
+                cudaMemsetAsync(state->attention_counters.ptr, 0, state->attention_counters.bytes, state->stream);
+            params.partial = static_cast<float *>(state->partial.ptr);
+            counters = static_cast<unsigned *>(state->attention_counters.ptr);
+        } else {
+            n_splits = 1; /* no scratch (first use while recording a graph): one block per kv head */
+        }
+    }
+    params.n_splits = (int)n_splits;
+    const dim3 grid((unsigned)base, (unsigned)n_splits);
+    const int group = (int)(args->n_heads / args->n_kv_heads);
+    const int64_t per_lane = (args->head_dim + kWarp - 1) / kWarp;
+    if (per_lane <= 2) launch_grouped_dpl<2>(state, group, grid, params, counters);
+    else if (per_lane <= 4) launch_grouped_dpl<4>(state, group, grid, params, counters);
+    else launch_grouped_dpl<8>(state, group, grid, params, counters);
+    mlxe_cuda_check_launch(state, "attention (grouped decode)");
+    return true;
 }
 
 }  // namespace
@@ -272,6 +544,8 @@ extern "C" void mlxe_cuda_attention(mlxe_device *dev, const mlxe_attention_args 
     params.scale = args->scale;
     params.out = args->out;
     params.partial = NULL;
+    params.new_k = params.new_v = params.inv_freq = NULL;
+    params.rope_scale = 1.0f;
 
     /* attention_mode 3: MLXE_CUDA_ATTENTION=flash (tests, benches) */
     const bool flash_wanted = state->attention_mode == 3 ||
@@ -289,14 +563,14 @@ extern "C" void mlxe_cuda_attention(mlxe_device *dev, const mlxe_attention_args 
         params.n_splits = 1;
         params.split_len = args->capacity;
         switch ((args->head_dim + kWarp - 1) / kWarp) {
-        case 1: launch_warp<1>(args->n_rows, pairs, state->stream, params); break;
-        case 2: launch_warp<2>(args->n_rows, pairs, state->stream, params); break;
-        case 3: launch_warp<3>(args->n_rows, pairs, state->stream, params); break;
-        case 4: launch_warp<4>(args->n_rows, pairs, state->stream, params); break;
-        case 5: launch_warp<5>(args->n_rows, pairs, state->stream, params); break;
-        case 6: launch_warp<6>(args->n_rows, pairs, state->stream, params); break;
-        case 7: launch_warp<7>(args->n_rows, pairs, state->stream, params); break;
-        default: launch_warp<8>(args->n_rows, pairs, state->stream, params); break;
+        case 1: launch_warp<1>(args->n_rows, pairs, state, params); break;
+        case 2: launch_warp<2>(args->n_rows, pairs, state, params); break;
+        case 3: launch_warp<3>(args->n_rows, pairs, state, params); break;
+        case 4: launch_warp<4>(args->n_rows, pairs, state, params); break;
+        case 5: launch_warp<5>(args->n_rows, pairs, state, params); break;
+        case 6: launch_warp<6>(args->n_rows, pairs, state, params); break;
+        case 7: launch_warp<7>(args->n_rows, pairs, state, params); break;
+        default: launch_warp<8>(args->n_rows, pairs, state, params); break;
         }
         mlxe_cuda_check_launch(state, "attention");
         return;
@@ -306,6 +580,8 @@ extern "C" void mlxe_cuda_attention(mlxe_device *dev, const mlxe_attention_args 
     int64_t span = args->kv_length > 0 && args->kv_length < args->capacity ? args->kv_length : args->capacity;
     if (args->window > 0 && args->window < span) span = args->window;
     if (span < 1) span = 1;
+    /* attention_mode 1: MLXE_CUDA_ATTENTION=split keeps the per-pair kernel */
+    if (state->attention_mode != 1 && attention_grouped(state, args, params, span)) return;
     const int64_t wanted_blocks = kSplitBlocksPerSm * state->sm_count;
     int64_t n_splits = 1;
     if (pairs < wanted_blocks) {
@@ -327,19 +603,63 @@ extern "C" void mlxe_cuda_attention(mlxe_device *dev, const mlxe_attention_args 
 
     dim3 grid((unsigned)pairs, (unsigned)n_splits);
     switch ((args->head_dim + kWarp - 1) / kWarp) {
-    case 1: launch<1>(grid, state->stream, params); break;
-    case 2: launch<2>(grid, state->stream, params); break;
-    case 3: launch<3>(grid, state->stream, params); break;
-    case 4: launch<4>(grid, state->stream, params); break;
-    case 5: launch<5>(grid, state->stream, params); break;
-    case 6: launch<6>(grid, state->stream, params); break;
-    case 7: launch<7>(grid, state->stream, params); break;
-    default: launch<8>(grid, state->stream, params); break;
+    case 1: launch<1>(grid, state, params); break;
+    case 2: launch<2>(grid, state, params); break;
+    case 3: launch<3>(grid, state, params); break;
+    case 4: launch<4>(grid, state, params); break;
+    case 5: launch<5>(grid, state, params); break;
+    case 6: launch<6>(grid, state, params); break;
+    case 7: launch<7>(grid, state, params); break;
+    default: launch<8>(grid, state, params); break;
     }
     mlxe_cuda_check_launch(state, "attention");
     if (n_splits > 1) {
-        attention_merge_kernel<<<(unsigned)pairs, 128, 0, state->stream>>>(params.partial, (int)n_splits,
+        launch_overlapped(state, MLXE_CUDA_OVERLAP_ATTENTION, attention_merge_kernel, (unsigned)pairs, 128, 0, params.partial, (int)n_splits,
                                                                            args->head_dim, args->out);
         mlxe_cuda_check_launch(state, "attention (merging splits)");
     }
+}
+
+/* ops.h rope_attention: one launch of the grouped kernel where it applies
+ * (one token, head_dim 64, 128 or 256, groups up to 8), else rope_kv_store
+ * then attention. */
+extern "C" void mlxe_cuda_rope_attention(mlxe_device *dev, const mlxe_attention_args *args, const float *k,
+                                         const float *v, const float *inv_freq, float attention_scale) {
+    if (args->n_rows <= 0 || args->n_heads <= 0) return;
+    mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
+    cudaSetDevice(state->ordinal);
+    const int64_t hd = args->head_dim;
+    const bool fused = args->n_rows == 1 && (hd == 64 || hd == 128 || hd == 256) && args->n_kv_heads > 0 &&
+                       args->n_heads % args->n_kv_heads == 0 && args->n_heads / args->n_kv_heads <= 8 &&
+                       state->attention_mode == 0;
+    if (!fused) {
+        mlxe_cuda_rope_kv_store(dev, const_cast<float *>(args->q), k, v, args->n_rows, args->n_heads,
+                                args->n_kv_heads, hd, args->positions, inv_freq, attention_scale,
+                                const_cast<float *>(args->k_cache), const_cast<float *>(args->v_cache),
+                                args->capacity, args->slots);
+        mlxe_cuda_attention(dev, args);
+        return;
+    }
+    attention_params params;
+    params.q = args->q;
+    params.k_cache = args->k_cache;
+    params.v_cache = args->v_cache;
+    params.slots = mlxe_cuda_device_ints(state, args->slots, 1, 0);
+    params.positions = mlxe_cuda_device_ints(state, args->positions, 1, 1);
+    params.n_heads = args->n_heads;
+    params.n_kv_heads = args->n_kv_heads;
+    params.head_dim = hd;
+    params.capacity = args->capacity;
+    params.window = args->window;
+    params.scale = args->scale;
+    params.out = args->out;
+    params.partial = NULL;
+    params.new_k = k;
+    params.new_v = v;
+    params.inv_freq = mlxe_cuda_device_floats(state, inv_freq, hd / 2, 2);
+    params.rope_scale = attention_scale;
+    int64_t span = args->kv_length > 0 && args->kv_length < args->capacity ? args->kv_length : args->capacity;
+    if (args->window > 0 && args->window < span) span = args->window;
+    if (span < 1) span = 1;
+    attention_grouped(state, args, params, span);
 }

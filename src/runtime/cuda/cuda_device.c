@@ -274,7 +274,9 @@ static const mlxe_ops cuda_ops_template = {
     .matmul_swiglu = mlxe_cuda_matmul_swiglu,
     .matmul_multi = mlxe_cuda_matmul_multi,
     .rope_kv_store = mlxe_cuda_rope_kv_store,
+    .rope_attention = mlxe_cuda_rope_attention,
     .argmax = mlxe_cuda_argmax,
+    .sample = mlxe_cuda_sample,
     .add_bias = mlxe_cuda_add_bias,
     .embedding = mlxe_cuda_embedding,
     .rms_norm = mlxe_cuda_rms_norm,
@@ -321,8 +323,10 @@ static void release_state(mlxe_cuda_state *state) {
     if (!state) return;
     cudaSetDevice(state->ordinal);
     if (state->stream) cudaStreamSynchronize(state->stream);
-    mlxe_cuda_buffer *buffers[] = {&state->convert,    &state->dequant,    &state->partial,    &state->product,
-                                   &state->sampling,   &state->staging[0], &state->staging[1], &state->staging[2]};
+    mlxe_cuda_buffer *buffers[] = {&state->convert,    &state->dequant,    &state->partial,
+                                   &state->product,    &state->sampling,   &state->sample,
+                                   &state->attention_counters, &state->staging[0], &state->staging[1],
+                                   &state->staging[2]};
     for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++)
         if (buffers[i]->ptr) cudaFree(buffers[i]->ptr);
     if (state->cublas) cublasDestroy(state->cublas);
@@ -375,6 +379,12 @@ mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err
         state->rows_per_warp = atoi(rows_per_warp);
     const char *graphs = getenv("MLXE_CUDA_GRAPH");
     state->graphs_disabled = graphs && strcmp(graphs, "0") == 0;
+    const char *pdl = getenv("MLXE_CUDA_PDL");
+    state->overlap_launches = 0;
+    if (state->cc_major >= 9) {
+        state->overlap_launches = MLXE_CUDA_OVERLAP_MATVEC | MLXE_CUDA_OVERLAP_ELEMENTWISE | MLXE_CUDA_OVERLAP_ATTENTION;
+        if (pdl) state->overlap_launches = strcmp(pdl, "all") == 0 ? 15u : (unsigned)atoi(pdl) & 15u;
+    }
     const char *attention = getenv("MLXE_CUDA_ATTENTION");
     if (attention && strcmp(attention, "split") == 0) state->attention_mode = 1;
     if (attention && strcmp(attention, "warp") == 0) state->attention_mode = 2;
@@ -404,8 +414,14 @@ mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err
         state->ops.matmul_swiglu = NULL;
         state->ops.matmul_multi = NULL;
         state->ops.rope_kv_store = NULL;
+        state->ops.rope_attention = NULL;
         state->ops.argmax = NULL;
+        state->ops.sample = NULL;
     }
+    /* MLXE_CUDA_ROPE_ATTENTION=0: RoPE and the cache write as their own
+     * kernel in decode (rope_kv_store), for side-by-side timing */
+    const char *rope_attention = getenv("MLXE_CUDA_ROPE_ATTENTION");
+    if (rope_attention && strcmp(rope_attention, "0") == 0) state->ops.rope_attention = NULL;
 
     dev->kind = MLXE_DEVICE_CUDA;
     dev->n_threads = 1;
@@ -414,7 +430,7 @@ mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err
     MLXE_DEBUG(MLXE_LOG_CAT_RUNTIME,
                "device %s: %s, compute capability %d.%d, %d SMs, %zu MiB; kernels: prefill GEMM %s (F32 weights: "
                "SGEMM), matrix-vector kernels up to %d rows (%d for float weights; one token: %s), row split %s, "
-               "attention %s, decode graphs %s, fused ops (greedy argmax on the GPU; one token: RMSNorm folded into "
+               "attention %s, decode graphs %s, overlapped launches %s, fused ops (greedy argmax on the GPU; one token: RMSNorm folded into "
                "the projections of float weights, q/k/v in one launch, residual adds and SwiGLU in the matvec "
                "epilogue; RoPE with the KV cache write) %s",
                state->name, state->gpu_name, state->cc_major, state->cc_minor, state->sm_count,
@@ -428,7 +444,13 @@ mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err
                : state->attention_mode == 2 ? "warp per pair (forced)"
                : state->attention_mode == 3 ? "flash (forced where head_dim is 64 or 128)"
                                             : "split-K decode / flash or warp-per-pair prefill",
-               state->graphs_disabled ? "off (MLXE_CUDA_GRAPH=0)" : "on", fused_off ? "off (MLXE_CUDA_FUSED=0)" : "on");
+               state->graphs_disabled ? "off (MLXE_CUDA_GRAPH=0)" : "on",
+               state->overlap_launches == 7u ? "on (not for quantized matvec)"
+               : state->overlap_launches == 15u ? "on"
+               : state->overlap_launches    ? "partly (MLXE_CUDA_PDL)"
+               : state->cc_major >= 9       ? "off (MLXE_CUDA_PDL=0)"
+                                            : "off (before sm_90)",
+               fused_off ? "off (MLXE_CUDA_FUSED=0)" : "on");
     return MLXE_OK;
 }
 

@@ -35,6 +35,17 @@ typedef struct mlxe_cuda_buffer {
     size_t bytes;
 } mlxe_cuda_buffer;
 
+/* Kinds of kernels for state->overlap_launches. */
+enum {
+    MLXE_CUDA_OVERLAP_MATVEC = 1u,      /* decode matrix-vector products, float weights */
+    MLXE_CUDA_OVERLAP_ELEMENTWISE = 2u, /* norms, RoPE, embedding, adds */
+    MLXE_CUDA_OVERLAP_ATTENTION = 4u,   /* attention over the KV cache */
+    /* decode matrix-vector products of quantized weights: not in the
+     * default mask (measured slower overlapped: H200, 1B shape, 4-bit 657
+     * -> 612 tok/s, 8-bit 723 -> 695; docs/CUDA.md version 5) */
+    MLXE_CUDA_OVERLAP_QUANTIZED = 8u,
+};
+
 typedef struct mlxe_cuda_state {
     int ordinal;
     char name[32];              /* "cuda:N", the ops table's name */
@@ -62,11 +73,19 @@ typedef struct mlxe_cuda_state {
      * (token, head), 3 = flash where it applies (cuda_flash_attention.cu)
      * (MLXE_CUDA_ATTENTION=split|warp|flash, for tests and benches). */
     int attention_mode;
+    /* Kernels that start while the previous one finishes (programmatic
+     * dependent launch, cuda_common.cuh launch_overlapped), a mask of
+     * MLXE_CUDA_OVERLAP_* kinds: compute capability 9.0 on, the first three
+     * kinds by default; MLXE_CUDA_PDL=0 none, =all every kind, or a sum of
+     * the bits. */
+    unsigned overlap_launches;
     mlxe_cuda_buffer convert;   /* activations/weights converted for a GEMM */
     mlxe_cuda_buffer dequant;   /* quantized weights expanded to BF16 for a GEMM */
     mlxe_cuda_buffer partial;   /* split attention partial results */
+    mlxe_cuda_buffer attention_counters; /* split attention: blocks done per (token, kv head), zero between launches */
     mlxe_cuda_buffer product;   /* matmul_add through a GEMM: the product before the add */
     mlxe_cuda_buffer sampling;  /* argmax partial results and their counters */
+    mlxe_cuda_buffer sample;    /* sample: per-block top-k keys, argmax pairs, a counter */
     mlxe_cuda_buffer staging[3]; /* integer arrays passed from host memory */
     /* Graphs (ops.h graph_*): recording off with MLXE_CUDA_GRAPH=0; the
      * epoch counts buffer reallocations, which make older recordings stale. */
@@ -117,6 +136,8 @@ void mlxe_cuda_rope_kv_store(mlxe_device *dev, float *q, const float *k, const f
                              const float *inv_freq, float attention_scale, float *k_cache, float *v_cache,
                              int64_t capacity, const int32_t *slots);
 void mlxe_cuda_argmax(mlxe_device *dev, const float *x, int64_t n_rows, int64_t n, int32_t *out);
+void mlxe_cuda_sample(mlxe_device *dev, const float *x, int64_t vocab, const mlxe_sample_params *params,
+                      int32_t *out_token);
 void mlxe_cuda_add_bias(mlxe_device *dev, float *y, int64_t n_rows, const mlxe_vector *bias);
 void mlxe_cuda_embedding(mlxe_device *dev, const mlxe_matrix *table, const int32_t *ids, int64_t n_rows, float *out);
 void mlxe_cuda_rms_norm(mlxe_device *dev, const float *x, const mlxe_vector *weight, int64_t n_rows, int64_t dim,
@@ -127,6 +148,8 @@ void mlxe_cuda_kv_store(mlxe_device *dev, const float *k, const float *v, int64_
                         int64_t head_dim, float *k_cache, float *v_cache, int64_t capacity, const int32_t *slots,
                         const int32_t *positions);
 void mlxe_cuda_attention(mlxe_device *dev, const mlxe_attention_args *args);
+void mlxe_cuda_rope_attention(mlxe_device *dev, const mlxe_attention_args *args, const float *k, const float *v,
+                              const float *inv_freq, float attention_scale);
 void mlxe_cuda_silu_mul(mlxe_device *dev, const float *gate, const float *up, float *out, int64_t n);
 void mlxe_cuda_add(mlxe_device *dev, float *y, const float *x, int64_t n);
 

@@ -69,6 +69,7 @@ __global__ void __launch_bounds__(kMatvecWarps * kWarp)
                   float *__restrict__ y, int split, bool accumulate) {
     constexpr int E = packed<DT>::count;
     __shared__ float partial[kMatvecWarps][NR];
+    wait_for_previous_kernels();
     const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
     const int64_t o = (int64_t)blockIdx.x * (kMatvecWarps / split) + warp / split;
     const int part = warp % split;
@@ -105,6 +106,7 @@ __global__ void __launch_bounds__(kMatvecWarps * kWarp)
             }
         }
     }
+    let_next_kernel_start(); /* late: the next kernel's blocks then find the SMs free (see cuda_common.cuh) */
 #pragma unroll
     for (int r = 0; r < NR; r++) {
         float sum = warp_sum(acc[r]);
@@ -166,6 +168,7 @@ __global__ void __launch_bounds__(kMatvecWarps * kWarp)
     constexpr int PER_WORD = 32 / BITS;
     constexpr uint32_t MASK = (1u << BITS) - 1u;
     __shared__ float partial[kMatvecWarps][NR];
+    wait_for_previous_kernels();
     const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
     const int64_t o = (int64_t)blockIdx.x * (kMatvecWarps / split) + warp / split;
     const int part = warp % split;
@@ -211,6 +214,7 @@ __global__ void __launch_bounds__(kMatvecWarps * kWarp)
             }
         }
     }
+    let_next_kernel_start();
 #pragma unroll
     for (int r = 0; r < NR; r++) {
         float total = warp_sum(acc[r]);
@@ -347,6 +351,7 @@ __global__ void __launch_bounds__(kOneTokenWarps * kWarp)
     constexpr int V = 128 / BITS;          /* values per 16-byte load: one group or part of one */
     constexpr int PER_HALF = 16 / BITS;    /* values per 16-bit half word */
     constexpr int N_MATRICES = EPILOGUE == kSwiglu ? 2 : 1;
+    wait_for_previous_kernels();
     const int lane = threadIdx.x % kWarp;
     const one_token_place at = place_of<R>(job, x, cols);
     const int rows = at.rows, row0 = at.row0;
@@ -400,6 +405,7 @@ __global__ void __launch_bounds__(kOneTokenWarps * kWarp)
             }
         }
     }
+    let_next_kernel_start();
     one_token_store<R, EPILOGUE>(acc, lane, row0, rows, y);
 }
 
@@ -409,6 +415,7 @@ __global__ void __launch_bounds__(kOneTokenWarps * kWarp)
     constexpr int E = packed<DT>::count;
     constexpr int N_MATRICES = EPILOGUE == kSwiglu ? 2 : 1;
     constexpr int STEPS = kLoadsPerLane / (R * N_MATRICES) > 0 ? kLoadsPerLane / (R * N_MATRICES) : 1;
+    wait_for_previous_kernels();
     const int lane = threadIdx.x % kWarp;
     const one_token_place at = place_of<R>(job, x, cols);
     const int rows = at.rows, row0 = at.row0;
@@ -451,6 +458,7 @@ __global__ void __launch_bounds__(kOneTokenWarps * kWarp)
                 }
         }
     }
+    let_next_kernel_start();
     one_token_store<R, EPILOGUE>(acc, lane, row0, rows, y);
 }
 
@@ -555,7 +563,8 @@ void launch_matvec(mlxe_cuda_state *state, const float *x, int n_rows, const mlx
     dim3 grid((unsigned)((w->rows + rows_per_block - 1) / rows_per_block)), block(kMatvecWarps * kWarp);
     const uint4 *data = static_cast<const uint4 *>(w->data);
 #define MLXE_MV(NR)                                                                                    \
-    matvec_kernel<DT, NR><<<grid, block, 0, state->stream>>>(x, data, w->rows, w->cols, n_rows, y, split, accumulate)
+    launch_overlapped(state, MLXE_CUDA_OVERLAP_MATVEC, matvec_kernel<DT, NR>, grid, block, 0, x, data, w->rows, w->cols, n_rows, y, split,     \
+                      accumulate)
     if (n_rows == 1) MLXE_MV(1);
     else if (n_rows == 2) MLXE_MV(2);
     else if (n_rows <= 4) MLXE_MV(4);
@@ -572,8 +581,8 @@ void launch_matvec_quantized(mlxe_cuda_state *state, const float *x, int n_rows,
     const int rows_per_block = kMatvecWarps / split;
     dim3 grid((unsigned)((w->rows + rows_per_block - 1) / rows_per_block)), block(kMatvecWarps * kWarp);
 #define MLXE_QMV(NR)                                                                                   \
-    matvec_quantized_kernel<BITS, SDT, NR><<<grid, block, 0, state->stream>>>(                         \
-        x, data, w->scales, w->biases, w->rows, w->cols, group_shift, n_rows, y, split, accumulate)
+    launch_overlapped(state, MLXE_CUDA_OVERLAP_QUANTIZED, matvec_quantized_kernel<BITS, SDT, NR>, grid, block, 0, x, data, w->scales, w->biases, \
+                      w->rows, w->cols, group_shift, n_rows, y, split, accumulate)
     if (n_rows == 1) MLXE_QMV(1);
     else if (n_rows == 2) MLXE_QMV(2);
     else if (n_rows <= 4) MLXE_QMV(4);
@@ -629,27 +638,25 @@ void launch_quantized_one(mlxe_cuda_state *state, const float *x, one_token_job 
                           int epilogue) {
     const unsigned blocks = plan_segments<R>(job);
     const int shift = log2_exact(w->group_size), cols = (int)w->cols;
-    cudaStream_t stream = state->stream;
     const int threads = kOneTokenWarps * kWarp;
     if (epilogue == kStore)
-        matvec_quantized_one_kernel<BITS, R, kStore><<<blocks, threads, 0, stream>>>(x, job, cols, shift);
+        launch_overlapped(state, MLXE_CUDA_OVERLAP_QUANTIZED, matvec_quantized_one_kernel<BITS, R, kStore>, blocks, threads, 0, x, job, cols, shift);
     else if (epilogue == kAccumulate)
-        matvec_quantized_one_kernel<BITS, R, kAccumulate><<<blocks, threads, 0, stream>>>(x, job, cols, shift);
+        launch_overlapped(state, MLXE_CUDA_OVERLAP_QUANTIZED, matvec_quantized_one_kernel<BITS, R, kAccumulate>, blocks, threads, 0, x, job, cols, shift);
     else
-        matvec_quantized_one_kernel<BITS, R, kSwiglu><<<blocks, threads, 0, stream>>>(x, job, cols, shift);
+        launch_overlapped(state, MLXE_CUDA_OVERLAP_QUANTIZED, matvec_quantized_one_kernel<BITS, R, kSwiglu>, blocks, threads, 0, x, job, cols, shift);
 }
 
 template <int DT, int R>
 void launch_float_one(mlxe_cuda_state *state, const float *x, one_token_job job, const mlxe_matrix *w, int epilogue) {
     const unsigned blocks = plan_segments<R>(job);
     const int cols = (int)w->cols;
-    cudaStream_t stream = state->stream;
     if (epilogue == kStore)
-        matvec_one_kernel<DT, R, kStore><<<blocks, kOneTokenWarps * kWarp, 0, stream>>>(x, job, cols);
+        launch_overlapped(state, MLXE_CUDA_OVERLAP_MATVEC, matvec_one_kernel<DT, R, kStore>, blocks, kOneTokenWarps * kWarp, 0, x, job, cols);
     else if (epilogue == kAccumulate)
-        matvec_one_kernel<DT, R, kAccumulate><<<blocks, kOneTokenWarps * kWarp, 0, stream>>>(x, job, cols);
+        launch_overlapped(state, MLXE_CUDA_OVERLAP_MATVEC, matvec_one_kernel<DT, R, kAccumulate>, blocks, kOneTokenWarps * kWarp, 0, x, job, cols);
     else
-        matvec_one_kernel<DT, R, kSwiglu><<<blocks, kOneTokenWarps * kWarp, 0, stream>>>(x, job, cols);
+        launch_overlapped(state, MLXE_CUDA_OVERLAP_MATVEC, matvec_one_kernel<DT, R, kSwiglu>, blocks, kOneTokenWarps * kWarp, 0, x, job, cols);
 }
 
 template <int R>

@@ -44,8 +44,7 @@
  *
  * Order. One token goes row after row (one contiguous stream per worker,
  * which the hardware prefetchers follow; 4-bit adds a software prefetch
- * ROW_PREFETCH_AHEAD bytes ahead; four consecutive rows' accumulators are
- * reduced together, reduce4); 2-3 tokens go in tiles of 4 rows sharing each weight load. */
+ * ROW_PREFETCH_AHEAD bytes ahead); 2-3 tokens go in tiles of 4 rows sharing each weight load. */
 #if defined(__x86_64__)
 
 #include <immintrin.h>

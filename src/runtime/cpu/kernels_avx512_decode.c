@@ -193,7 +193,7 @@ typedef struct int8_shape {
  * prefetches ROW_PREFETCH_AHEAD bytes ahead in its stream (no gain for 8
  * bits, which the hardware follows). Only a partial last block is masked. */
 INLINE_AVX512 void int8_tile(int bits, int gfni, int n_w, int n_x, const uint8_t *xprep, int64_t x_stride,
-                             const mlxe_matrix *w, const int8_shape *shape, int64_t o, float *y, __m512 *partial) {
+                             const mlxe_matrix *w, const int8_shape *shape, int64_t o, float *y) {
     const int64_t cols = w->cols, groups = cols >> shape->group_shift;
     const int64_t row_bytes = cols * bits / 8, per_block = block_columns(bits), bb = block_bytes(bits);
     const int64_t xq_bytes = bits == 4 ? 128 : 64, blocks = n_blocks(bits, cols), full_blocks = cols / per_block;
@@ -249,24 +249,8 @@ INLINE_AVX512 void int8_tile(int bits, int gfni, int n_w, int n_x, const uint8_t
             }
         }
     }
-    if (partial) { /* one row, one token: the caller reduces four rows at once */
-        *partial = _mm512_add_ps(acc[0][0], acc_bias[0][0]);
-        return;
-    }
     for (int t = 0; t < n_x; t++)
         for (int j = 0; j < n_w; j++) y[t * w->rows + j] = _mm512_reduce_add_ps(_mm512_add_ps(acc[t][j], acc_bias[t][j]));
-}
-
-/* The lane sums of a, b, c and d, in that order: two unpack/add and one
- * shuffle/add steps within 128-bit lanes, then the four lanes added (fewer
- * instructions than four horizontal reductions; matters for short rows). */
-INLINE_AVX512 __m128 reduce4(__m512 a, __m512 b, __m512 c, __m512 d) {
-    __m512 ab = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b)); /* a02 b02 a13 b13 per lane */
-    __m512 cd = _mm512_add_ps(_mm512_unpacklo_ps(c, d), _mm512_unpackhi_ps(c, d));
-    __m512 abcd = _mm512_add_ps(_mm512_shuffle_ps(ab, cd, _MM_SHUFFLE(1, 0, 1, 0)),
-                                _mm512_shuffle_ps(ab, cd, _MM_SHUFFLE(3, 2, 3, 2))); /* a b c d per lane */
-    __m256 half = _mm256_add_ps(_mm512_castps512_ps256(abcd), _mm512_extractf32x8_ps(abcd, 1));
-    return _mm_add_ps(_mm256_castps256_ps128(half), _mm256_extractf128_ps(half, 1));
 }
 
 INLINE_AVX512 void int8_rows(int bits, int gfni, int n_x, const uint8_t *xprep, const mlxe_matrix *w, int64_t o_begin,
@@ -282,14 +266,8 @@ INLINE_AVX512 void int8_rows(int bits, int gfni, int n_x, const uint8_t *xprep, 
      * prefetchers (4 rows side by side measured slower per core); several
      * tokens: 4-row tiles share each weight load among them. */
     if (n_x > 1)
-        for (; o + ROWS <= o_end; o += ROWS) int8_tile(bits, gfni, ROWS, n_x, xprep, stride, w, &shape, o, y + o, NULL);
-    else
-        for (; o + 4 <= o_end; o += 4) {
-            __m512 partial[4];
-            for (int j = 0; j < 4; j++) int8_tile(bits, gfni, 1, 1, xprep, stride, w, &shape, o + j, NULL, &partial[j]);
-            _mm_storeu_ps(y + o, reduce4(partial[0], partial[1], partial[2], partial[3]));
-        }
-    for (; o < o_end; o++) int8_tile(bits, gfni, 1, n_x, xprep, stride, w, &shape, o, y + o, NULL);
+        for (; o + ROWS <= o_end; o += ROWS) int8_tile(bits, gfni, ROWS, n_x, xprep, stride, w, &shape, o, y + o);
+    for (; o < o_end; o++) int8_tile(bits, gfni, 1, n_x, xprep, stride, w, &shape, o, y + o);
 }
 
 /* 4-bit weights on processors with GFNI. */

@@ -8,7 +8,10 @@
  *
  *   bench_cuda_ops [--quick | --prefill | --decode]
  *
- * --decode prints the decode table only. --prefill times only what prefill uses, the version-3 kernels against
+ * --decode prints the decode tables only: the one-token kernels per call in
+ * a graph (versions 3 and 4; for 4/8-bit weights version 5, int8
+ * activations, with every forced shape of its kernel) and the decode ops of
+ * a layer with float against int8 activations (docs/CUDA.md, version 5). --prefill times only what prefill uses, the version-3 kernels against
  * the current ones in the same run: prompt attention (warp per pair vs
  * flash), quantized GEMMs by expansion kernel and slice size, and whole
  * prefill steps of both model shapes (docs/CUDA.md, version 4).
@@ -29,6 +32,7 @@
 #if MLXE_BUILD_CUDA
 #include "runtime/cuda/cuda_gemm_quant.h"
 #include "runtime/cuda/cuda_internal.h"
+#include "runtime/cuda/cuda_matvec_int8.h"
 
 #define RANDOM_BLOCK_BYTES ((size_t)64 << 20)
 #define ROTATION_BYTES ((size_t)512 << 20)
@@ -130,19 +134,11 @@ static float time_matmul(mlxe_device *dev, const matrix_set *s, const float *x, 
     return times[reps / 2];
 }
 
-/* Milliseconds per call of `calls` matmuls recorded back to back in one
- * CUDA graph (as in a decode step: no host launch gap between kernels),
- * rotating over the set's copies; the minimum and the median of 7 replays. */
-static void time_matmul_graph(mlxe_device *dev, const matrix_set *s, const float *x, float *y, float *min_ms,
-                              float *median_ms) {
-    const int calls = 40;
+/* Replays a recording of `calls` ops 7 times after a warm-up, then frees
+ * it: the minimum and the median milliseconds per op. */
+static void replay_graph(mlxe_device *dev, void *graph, int calls, float *min_ms, float *median_ms) {
     mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
     const mlxe_ops *ops = mlxe_device_ops(dev);
-    *min_ms = *median_ms = NAN;
-    if (!ops->graph_begin(dev)) return;
-    for (int c = 0; c < calls; c++) ops->matmul(dev, x, 1, &s->m[c % s->copies], y);
-    void *graph = ops->graph_end(dev);
-    if (!graph) return;
     cudaEvent_t start, stop;
     cudaEventCreate(&start);
     cudaEventCreate(&stop);
@@ -167,6 +163,62 @@ static void time_matmul_graph(mlxe_device *dev, const matrix_set *s, const float
     qsort(times, 7, sizeof(float), compare_floats);
     *min_ms = times[0];
     *median_ms = times[3];
+}
+
+/* Milliseconds per call of `calls` matmuls recorded back to back in one
+ * CUDA graph (as in a decode step: no host launch gap between kernels),
+ * rotating over the set's copies; the minimum and the median of 7 replays. */
+static void time_matmul_graph(mlxe_device *dev, const matrix_set *s, const float *x, float *y, float *min_ms,
+                              float *median_ms) {
+    const int calls = 40;
+    const mlxe_ops *ops = mlxe_device_ops(dev);
+    *min_ms = *median_ms = NAN;
+    ops->matmul(dev, x, 1, &s->m[0], y); /* sizes the device's scratch outside the recording */
+    if (!ops->graph_begin(dev)) return;
+    for (int c = 0; c < calls; c++) ops->matmul(dev, x, 1, &s->m[c % s->copies], y);
+    void *graph = ops->graph_end(dev);
+    if (graph) replay_graph(dev, graph, calls, min_ms, median_ms);
+}
+
+/* One decode op of a layer, for graph timing: matmul or matmul_add of a,
+ * matmul_multi of a, b, c (q, k, v) or matmul_swiglu of a (gate) and b
+ * (up), with the RMSNorm where norm is not NULL. */
+typedef enum { OP_MATMUL, OP_ADD, OP_MULTI, OP_SWIGLU } op_kind;
+typedef struct layer_op {
+    const char *name;
+    op_kind kind;
+    const matrix_set *a, *b, *c;
+    const mlxe_vector *norm;
+} layer_op;
+
+static void run_layer_op(mlxe_device *dev, const layer_op *op, int call, const float *x, float *y) {
+    const mlxe_ops *ops = mlxe_device_ops(dev);
+    const mlxe_matrix *a = &op->a->m[call % op->a->copies];
+    float *normed = y + ((size_t)1 << 20), *second = y + ((size_t)1 << 19), *third = y + ((size_t)3 << 18);
+    if (op->kind == OP_MATMUL) ops->matmul(dev, x, 1, a, y);
+    if (op->kind == OP_ADD) ops->matmul_add(dev, x, 1, a, y);
+    if (op->kind == OP_MULTI) {
+        const mlxe_matrix *w[3] = {a, &op->b->m[call % op->b->copies], &op->c->m[call % op->c->copies]};
+        float *outputs[3] = {y, second, third};
+        ops->matmul_multi(dev, x, 1, op->norm, 1e-5f, normed, 3, w, outputs);
+    }
+    if (op->kind == OP_SWIGLU)
+        ops->matmul_swiglu(dev, x, 1, op->norm, 1e-5f, normed, a, &op->b->m[call % op->b->copies], y, second);
+}
+
+/* Microseconds per op of 40 ops recorded back to back in one graph
+ * (rotating the copies); the minimum of 7 replays. */
+static double time_layer_op(mlxe_device *dev, const layer_op *op, const float *x, float *y) {
+    const int calls = 40;
+    const mlxe_ops *ops = mlxe_device_ops(dev);
+    run_layer_op(dev, op, 0, x, y); /* sizes the scratch outside the recording */
+    if (!ops->graph_begin(dev)) return NAN;
+    for (int c = 0; c < calls; c++) run_layer_op(dev, op, c, x, y);
+    void *graph = ops->graph_end(dev);
+    if (!graph) return NAN;
+    float min_ms, median_ms;
+    replay_graph(dev, graph, calls, &min_ms, &median_ms);
+    return 1e3 * min_ms;
 }
 
 static double copy_bandwidth(mlxe_cuda_state *state) {
@@ -539,6 +591,12 @@ int main(int argc, char **argv) {
         if (mlxe_device_create_cuda(0, &dev_rpw[k], &err) != MLXE_OK) return 1;
     }
     unsetenv("MLXE_CUDA_MATVEC_RPW");
+    /* the float-activation one-token kernels for 4/8-bit weights (version 4),
+     * beside the default int8 activations (version 5) */
+    mlxe_device *dev_float = NULL;
+    if (mlxe_device_create_cuda(0, &dev_float, &err) != MLXE_OK) return 1;
+    mlxe_cuda_state_of(dev_float)->quantized_activations = 2;
+    mlxe_cuda_state_of(dev)->quantized_activations = 1;
     mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
     make_random_block();
     printf("GPU: %s (%d SMs, compute capability %d.%d, %zu MiB)\n", state->gpu_name, state->sm_count,
@@ -573,33 +631,140 @@ int main(int argc, char **argv) {
         {MLXE_DTYPE_U32, 4, 32}, {MLXE_DTYPE_U32, 8, 32},
     };
     int n_shapes = quick ? 3 : (int)(sizeof decode_shapes / sizeof decode_shapes[0]);
-    printf("decode (1 token): matrix-vector kernels, version 3 (one row per warp) and 4 (R rows per warp, x in "
-           "registers; 'auto' = the default choice, which keeps v3 where it measured faster); one call between events "
-           "(host launch gap included), and per call in a graph of 40 calls (min of 7 replays; auto: min / median); "
-           "GB/s and %% of copy from the auto graph minimum\n");
-    printf("| shape | weights | MB | v3 us | auto us | graph: v3 | R=1 | R=2 | R=4 | auto | GB/s | %% of copy |\n"
-           "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    printf("decode (1 token): matrix-vector kernels per call in a graph of 40 calls (min of 7 replays, us): version 3 "
+           "(one row per warp), version 4 (float activations, R rows per warp forced, and its automatic choice), "
+           "version 5 (4/8-bit: int8 activations, a quantization kernel and the dp4a product; also with the "
+           "product's start overlapped (off by default), each of the two kernels alone, and the best forced R rows per "
+           "warp, S warps per row); GB/s and %% of copy from the default path (v5 for 4/8-bit, v4 auto for float) and "
+           "from the v5 product alone\n");
+    printf("| shape | weights | MB | v3 | v4 R=1 | v4 R=2 | v4 R=4 | v4 auto | v5 | v5 overlapped | v5 quantize | v5 product "
+           "| v5 best (R,S) | GB/s | %% of copy | product %% of copy |\n"
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    static char sweep_lines[64][256];
+    int n_sweep = 0;
     for (int s = 0; s < n_shapes; s++) {
         for (size_t f = 0; f < sizeof formats / sizeof formats[0]; f++) {
             if (decode_shapes[s].rows == 128256 && formats[f].dtype == MLXE_DTYPE_F16) continue;
             matrix_set set;
             make_set(&set, formats[f].dtype, formats[f].bits, formats[f].group, decode_shapes[s].rows,
                      decode_shapes[s].cols);
-            float ms_v3 = time_matmul(dev_v3, &set, x, 1, y, 60);
-            float ms = time_matmul(dev, &set, x, 1, y, 60);
-            float graph_v3_min, graph_min, graph_median, rpw_min[3], unused;
-            time_matmul_graph(dev_v3, &set, x, y, &graph_v3_min, &unused);
+            float graph_v3, graph_float, rpw_min[3], unused;
+            time_matmul_graph(dev_v3, &set, x, y, &graph_v3, &unused);
             for (int k = 0; k < 3; k++) time_matmul_graph(dev_rpw[k], &set, x, y, &rpw_min[k], &unused);
-            time_matmul_graph(dev, &set, x, y, &graph_min, &graph_median);
-            double gbs = (double)set.bytes / (graph_min * 1e-3) / 1e9;
-            char name[32];
-            printf("| %s | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f / %.1f | %.0f | %.0f%% |\n",
+            time_matmul_graph(dev_float, &set, x, y, &graph_float, &unused);
+            /* v5: default, overlapped, quantize only, product only */
+            float v5[4] = {NAN, NAN, NAN, NAN};
+            char best_text[48] = "–";
+            if (formats[f].bits) {
+                static const int variant_flags[4] = {0, MLXE_CUDA_INT8_OVERLAP, MLXE_CUDA_INT8_QUANTIZE_ONLY,
+                                                     MLXE_CUDA_INT8_PRODUCT_ONLY};
+                for (int k = 0; k < 4; k++) {
+                    mlxe_cuda_int8_tuning(0, 0, variant_flags[k]);
+                    time_matmul_graph(dev, &set, x, y, &v5[k], &unused);
+                }
+                /* every forced shape of the int8 kernel */
+                static const int choices[3] = {1, 2, 4};
+                float best = INFINITY;
+                int best_r = 0, best_s = 0;
+                char line[256];
+                int used = snprintf(line, sizeof line, "| %s | Q%d g%d | %.1f |", decode_shapes[s].name,
+                                    formats[f].bits, formats[f].group, v5[0] * 1e3);
+                for (int r = 0; r < 3; r++)
+                    for (int k = 0; k < 3; k++) {
+                        mlxe_cuda_int8_tuning(choices[r], choices[k], 0);
+                        float t;
+                        time_matmul_graph(dev, &set, x, y, &t, &unused);
+                        if (t < best) {
+                            best = t;
+                            best_r = choices[r];
+                            best_s = choices[k];
+                        }
+                        if (used < (int)sizeof line)
+                            used += snprintf(line + used, sizeof line - (size_t)used, " %.1f |", t * 1e3);
+                    }
+                mlxe_cuda_int8_tuning(0, 0, 0);
+                if (n_sweep < 64) snprintf(sweep_lines[n_sweep++], sizeof sweep_lines[0], "%s", line);
+                snprintf(best_text, sizeof best_text, "%.1f (%d,%d)", best * 1e3, best_r, best_s);
+            }
+            const float chosen = formats[f].bits ? v5[0] : graph_float;
+            double gbs = (double)set.bytes / (chosen * 1e-3) / 1e9;
+            double product_gbs = (double)set.bytes / (v5[3] * 1e-3) / 1e9;
+            char name[32], v5_text[4][16], product_text[16] = "–";
+            for (int k = 0; k < 4; k++) {
+                if (formats[f].bits) snprintf(v5_text[k], sizeof v5_text[k], "%.1f", v5[k] * 1e3);
+                else snprintf(v5_text[k], sizeof v5_text[k], "–");
+            }
+            if (formats[f].bits) snprintf(product_text, sizeof product_text, "%.0f%%", 100.0 * product_gbs / copy_gbs);
+            printf("| %s | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %s | %s | %s | %s | %s | %.0f | %.0f%% | %s |\n",
                    decode_shapes[s].name,
                    format_name(formats[f].dtype, formats[f].bits, formats[f].group, name, sizeof name),
-                   (double)set.bytes / 1e6, ms_v3 * 1e3, ms * 1e3, graph_v3_min * 1e3, rpw_min[0] * 1e3,
-                   rpw_min[1] * 1e3, rpw_min[2] * 1e3, graph_min * 1e3, graph_median * 1e3, gbs,
-                   100.0 * gbs / copy_gbs);
+                   (double)set.bytes / 1e6, graph_v3 * 1e3, rpw_min[0] * 1e3, rpw_min[1] * 1e3, rpw_min[2] * 1e3,
+                   graph_float * 1e3, v5_text[0], v5_text[1], v5_text[2], v5_text[3], best_text, gbs,
+                   100.0 * gbs / copy_gbs, product_text);
+            fflush(stdout);
             free_set(&set);
+        }
+    }
+    printf("\nversion 5 (int8 activations), every forced R (rows per warp), S (warps per row), us per call in a graph\n");
+    printf("| shape | weights | auto | R1 S1 | R1 S2 | R1 S4 | R2 S1 | R2 S2 | R2 S4 | R4 S1 | R4 S2 | R4 S4 |\n"
+           "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    for (int i = 0; i < n_sweep; i++) printf("%s\n", sweep_lines[i]);
+
+    /* ---- the decode ops of a layer, float vs int8 activations ---- */
+    printf("\ndecode ops of one layer (1 token, us per op in a graph of 40, min of 7 replays; 'norm': the RMSNorm "
+           "of the input included, as the models call them): version 4 (float activations; for 4/8-bit the norm is "
+           "its own kernel) against version 5 (int8 activations, the norm folded into the quantization kernel; also "
+           "with R = 4 rows per warp and S = 1 or 2 warps per row forced, and with the product's start "
+           "overlapped)\n");
+    printf("| model | weights | op | v4 us | v5 us | v5 R4 S1 | v5 R4 S2 | v5 overlapped | gain (v4 / v5) "
+           "|\n|---|---|---|---|---|---|---|---|---|\n");
+    static const struct { const char *model; int64_t hidden, q, kv, ffn; } layer_shapes[] = {
+        {"8B", 4096, 4096, 1024, 14336}, {"1B", 2048, 2048, 512, 8192}};
+    static const int layer_bits[] = {8, 4};
+    for (int l = 0; l < 2; l++) {
+        for (int b = 0; b < 2; b++) {
+            const int bits = layer_bits[b];
+            matrix_set q, k, o, gate, up, down;
+            make_set(&q, MLXE_DTYPE_U32, bits, 64, layer_shapes[l].q, layer_shapes[l].hidden);
+            make_set(&k, MLXE_DTYPE_U32, bits, 64, layer_shapes[l].kv, layer_shapes[l].hidden);
+            make_set(&o, MLXE_DTYPE_U32, bits, 64, layer_shapes[l].hidden, layer_shapes[l].q);
+            make_set(&gate, MLXE_DTYPE_U32, bits, 64, layer_shapes[l].ffn, layer_shapes[l].hidden);
+            make_set(&up, MLXE_DTYPE_U32, bits, 64, layer_shapes[l].ffn, layer_shapes[l].hidden);
+            make_set(&down, MLXE_DTYPE_U32, bits, 64, layer_shapes[l].hidden, layer_shapes[l].ffn);
+            mlxe_vector norm = {.dtype = MLXE_DTYPE_BF16, .size = layer_shapes[l].hidden,
+                                .data = random_device((size_t)layer_shapes[l].hidden * 2)};
+            const layer_op layer[] = {
+                {"q/k/v + norm (matmul_multi)", OP_MULTI, &q, &k, &k, &norm},
+                {"o + residual (matmul_add)", OP_ADD, &o, NULL, NULL, NULL},
+                {"gate/up + norm (matmul_swiglu)", OP_SWIGLU, &gate, &up, NULL, &norm},
+                {"down + residual (matmul_add)", OP_ADD, &down, NULL, NULL, NULL},
+            };
+            /* v4, v5 (default), R4 S1, R4 S2, overlapped */
+            static const int layer_r[4] = {0, 4, 4, 0}, layer_s[4] = {0, 1, 2, 0};
+            static const int layer_flags[4] = {0, 0, 0, MLXE_CUDA_INT8_OVERLAP};
+            double sums[5] = {0, 0, 0, 0, 0};
+            for (size_t i = 0; i < sizeof layer / sizeof layer[0]; i++) {
+                double t[5];
+                t[0] = time_layer_op(dev_float, &layer[i], x, y);
+                for (int v = 0; v < 4; v++) {
+                    mlxe_cuda_int8_tuning(layer_r[v], layer_s[v], layer_flags[v]);
+                    t[v + 1] = time_layer_op(dev, &layer[i], x, y);
+                }
+                mlxe_cuda_int8_tuning(0, 0, 0);
+                for (int v = 0; v < 5; v++) sums[v] += t[v];
+                printf("| %s | Q%d g64 | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.2fx |\n", layer_shapes[l].model, bits,
+                       layer[i].name, t[0], t[1], t[2], t[3], t[4], t[0] / t[1]);
+            }
+            printf("| %s | Q%d g64 | the four | %.1f | %.1f | %.1f | %.1f | %.1f | %.2fx |\n", layer_shapes[l].model,
+                   bits, sums[0], sums[1], sums[2], sums[3], sums[4], sums[0] / sums[1]);
+            fflush(stdout);
+            cudaFree((void *)norm.data);
+            free_set(&q);
+            free_set(&k);
+            free_set(&o);
+            free_set(&gate);
+            free_set(&up);
+            free_set(&down);
         }
     }
 
@@ -688,6 +853,7 @@ done: /* every mode ends here */
     free(random_block);
     mlxe_device_free(dev_f32);
     mlxe_device_free(dev_v3);
+    mlxe_device_free(dev_float);
     for (int k = 0; k < 3; k++) mlxe_device_free(dev_rpw[k]);
     mlxe_device_free(dev);
     return 0;

@@ -92,7 +92,7 @@ note "build with CUDA: $(( $(date +%s) - start )) s, $(grep -c -i 'warning' "$OU
 # ---- CUDA tests (a missing GPU is a failure here) ----
 export MLXE_REQUIRE_GPU=1
 status=0
-for t in build-gpu/tests/test_runtime_cuda_* build-gpu/tests/test_models_cuda build-gpu/tests/test_chat_cuda; do
+for t in build-gpu/tests/test_runtime_cuda_* build-gpu/tests/test_models_cuda build-gpu/tests/test_models_cuda_int8 build-gpu/tests/test_chat_cuda; do
   name=$(basename "$t")
   started_ns=$(date +%s%N)
   if timeout 120 "$t" >"$OUT/$name.log" 2>&1; then r=PASS; else r=FAIL; status=1; fi

@@ -16,6 +16,20 @@
  *    quantized) in the F32 GEMM mode; mismatches of the default mode on
  *    BF16/quantized fixtures are counted and printed, not failed (BF16
  *    rounding may flip near-ties);
+ *  - all of the above with the float32-activation one-token kernels
+ *    (MLXE_CUDA_MATVEC=float, set in main); the default for 4/8-bit weights,
+ *    int8 activations (runtime/cuda/cuda_matvec_int8.cu), is checked on the
+ *    4/8-bit fixtures on its own: token by token within 0.35 of max |logit|
+ *    of transformers' logits, its logits different from the float path's
+ *    (it ran), greedy departures from the CPU counted and printed. 0.35 is a
+ *    guard against errors of layout or scale (of the order of the logits),
+ *    not a derived bound: int8 blocks of 32 with d = max/127 round a value by
+ *    up to max/254, ~2-6x BF16's |x|/512 for the magnitudes of a block, and
+ *    these tiny random models (hidden 64: two blocks per vector) average
+ *    little of it out — 0.05-0.19 measured on an H200, every fixture printed.
+ *    The accuracy check of this path on a real model is
+ *    test_models_cuda_int8.c (decode perplexity and greedy agreement), the
+ *    kernels' bound test_runtime_cuda_matvec_int8.c;
  *  - token by token and mlxe_generate take the recorded decode-step graphs
  *    (scripts/gpu_check.sh runs this test again with MLXE_CUDA_GRAPH=0);
  *  - sampling on the GPU (temperature, top-k, top-p, min-p, penalties, bias):
@@ -171,6 +185,16 @@ static void greedy(mlxe_model *model, const int32_t *prompt, int n_prompt, int n
     mlxe_context_free(ctx);
 }
 
+/* The reference's greedy prompt (its length returned) and how many tokens
+ * to generate (at most 64). */
+static int greedy_prompt(const cJSON *ref, int32_t *prompt, int *n_new) {
+    const cJSON *greedy_ref = cJSON_GetObjectItem(ref, "greedy");
+    const cJSON *max_new = cJSON_GetObjectItem(greedy_ref, "max_new_tokens");
+    *n_new = cJSON_IsNumber(max_new) ? (int)max_new->valuedouble : 32;
+    if (*n_new > 64) *n_new = 64;
+    return fixture_json_ids(cJSON_GetObjectItem(greedy_ref, "prompt"), prompt, MAX_IDS);
+}
+
 /* Worst errors seen, printed at the end. */
 static double worst_prefill_default = 0, worst_prefill_f32 = 0, worst_decode = 0, worst_f32_models = 0;
 static int greedy_checked = 0, greedy_default_mismatches = 0;
@@ -226,12 +250,8 @@ static void check_model(const char *name, const char *dir, const cJSON *ref, con
         mlxe_context_free(ctx);
 
         /* greedy continuation: the CPU backend's tokens */
-        const cJSON *greedy_ref = cJSON_GetObjectItem(ref, "greedy");
         int32_t prompt[MAX_IDS];
-        int n_prompt = fixture_json_ids(cJSON_GetObjectItem(greedy_ref, "prompt"), prompt, MAX_IDS);
-        const cJSON *max_new = cJSON_GetObjectItem(greedy_ref, "max_new_tokens");
-        int n_new = cJSON_IsNumber(max_new) ? (int)max_new->valuedouble : 32;
-        if (n_new > 64) n_new = 64;
+        int n_new = 0, n_prompt = greedy_prompt(ref, prompt, &n_new);
         token_list on_cpu, on_gpu;
         greedy(cpu, prompt, n_prompt, n_new, &on_cpu);
         greedy(gpu, prompt, n_prompt, n_new, &on_gpu);
@@ -249,6 +269,72 @@ static void check_model(const char *name, const char *dir, const cJSON *ref, con
         mlxe_model_free(gpu);
     }
     mlxe_model_free(cpu);
+}
+
+/* The int8-activation path (see the top of the file) on a quantized model:
+ * `exact` is loaded while MLXE_CUDA_MATVEC=float is set and makes its first
+ * product then (the device reads the switch there), `int8` after it is
+ * unset. */
+static double worst_decode_int8 = 0, largest_int8_float_difference = 0;
+static int int8_checked = 0, int8_greedy_departures = 0;
+
+static void check_int8(const char *name, const char *dir, const cJSON *ref) {
+    mlxe_model *exact = load_on(dir, "cuda", false);
+    mlxe_context *exact_ctx = context_for(exact, 64);
+    const int64_t vocab = mlxe_model_vocab_size(exact);
+    const int32_t first_token = 1;
+    float *scratch = malloc((size_t)vocab * sizeof(float));
+    decode_all(exact_ctx, &first_token, 1, 1, scratch); /* its first product: the float path */
+    free(scratch);
+    unsetenv("MLXE_CUDA_MATVEC");
+    mlxe_model *int8 = load_on(dir, "cuda", false);
+    mlxe_context *int8_ctx = context_for(int8, 64);
+    const cJSON *sequence;
+    cJSON_ArrayForEach(sequence, cJSON_GetObjectItem(ref, "sequences")) {
+        int32_t ids[MAX_IDS];
+        int n = fixture_json_ids(cJSON_GetObjectItem(sequence, "input_ids"), ids, MAX_IDS);
+        if (int8->config.rope_scaling.type == MLXE_ROPE_SCALING_DYNAMIC && n > int8->config.max_position_embeddings)
+            continue; /* as the float path's token-by-token check */
+        float *ours = malloc((size_t)n * (size_t)vocab * sizeof(float));
+        float *floats = malloc((size_t)n * (size_t)vocab * sizeof(float));
+        assert_non_null(ours);
+        assert_non_null(floats);
+        decode_all(int8_ctx, ids, n, 1, ours);
+        decode_all(exact_ctx, ids, n, 1, floats);
+        double error = relative_error(ours, cJSON_GetObjectItem(sequence, "logits"), vocab, n);
+        worst_decode_int8 = fmax(worst_decode_int8, error);
+        print_message("%s (int8 activations, token by token, %d tokens): %.3g of max |logit| from transformers\n",
+                      name, n, error);
+        if (!(error <= 0.35))
+            fail_msg("%s (int8 activations, token by token, %d tokens): logits differ from transformers by %.3g of "
+                     "max |logit| (tolerance 0.35)",
+                     name, n, error);
+        for (size_t i = 0; i < (size_t)n * (size_t)vocab; i++)
+            largest_int8_float_difference = fmax(largest_int8_float_difference, fabs((double)ours[i] - floats[i]));
+        free(ours);
+        free(floats);
+    }
+    mlxe_context_free(int8_ctx);
+    mlxe_context_free(exact_ctx);
+    mlxe_model_free(exact);
+
+    int32_t prompt[MAX_IDS];
+    int n_new = 0, n_prompt = greedy_prompt(ref, prompt, &n_new);
+    mlxe_model *cpu = load_on(dir, "cpu", false);
+    token_list on_cpu, on_gpu;
+    greedy(cpu, prompt, n_prompt, n_new, &on_cpu);
+    greedy(int8, prompt, n_prompt, n_new, &on_gpu);
+    int8_checked++;
+    for (int i = 0; i < n_new; i++) {
+        if (on_cpu.ids[i] == on_gpu.ids[i]) continue;
+        print_message("%s (int8 activations): greedy continuation departs from the CPU's at token %d (%d vs %d)\n",
+                      name, i, on_gpu.ids[i], on_cpu.ids[i]);
+        int8_greedy_departures++;
+        break;
+    }
+    mlxe_model_free(cpu);
+    mlxe_model_free(int8);
+    setenv("MLXE_CUDA_MATVEC", "float", 1);
 }
 
 static cJSON *read_reference(const char *root, const char *name) {
@@ -284,6 +370,7 @@ static void check_quant_fixture(const char *name) {
     mlxe_error err;
     if (mlxe_convert(src, dir, &o, &err) != MLXE_OK) fail_msg("%s: convert: %s", name, err.message);
     check_model(name, dir, ref, "logits", false);
+    if (o.bits == 4 || o.bits == 8) check_int8(name, dir, ref);
     cJSON_Delete(ref);
 }
 
@@ -300,6 +387,14 @@ static void test_fixtures_on_gpu(void **state) {
                   "departures from the CPU on BF16/quantized models %d\n",
                   n_float, n_quant, worst_f32_models, worst_prefill_default, worst_prefill_f32, worst_decode,
                   greedy_checked, greedy_default_mismatches);
+    print_message("GPU, int8 activations: %d quantized fixtures; worst token by token |ours - transformers| / "
+                  "max|logit| %.3g; largest |int8 - float path| logit difference %.3g; greedy departures from the "
+                  "CPU %d\n",
+                  int8_checked, worst_decode_int8, largest_int8_float_difference, int8_greedy_departures);
+    if (n_quant > 0) {
+        assert_true(int8_checked > 0);
+        assert_true(largest_int8_float_difference > 1e-6); /* the int8 path ran */
+    }
 }
 
 /* mlxe_context_decode_greedy: the token chosen on the GPU is the CPU
@@ -593,6 +688,9 @@ int main(void) {
      * ones multiply int8/bf16 activations on AVX-512 VNNI processors,
      * runtime/cpu/cpu_kernels.h). */
     setenv("MLXE_CPU_KERNELS", "float", 1);
+    /* ... and the GPU's float-activation one-token kernels (the int8 path:
+     * check_int8) */
+    setenv("MLXE_CUDA_MATVEC", "float", 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_device_strings),
         cmocka_unit_test(test_memory_checks),

@@ -22,6 +22,7 @@
 #include "base/file.h"
 #include "mlxengine/mlxengine.h"
 #include "runtime/cpu/cpu_kernels.h"
+#include "model_compare_test.h"
 #include "test_util.h"
 
 #define GOLDEN MLXE_SOURCE_DIR "/tests/embedded/golden.json"
@@ -44,45 +45,6 @@ static void load(const char *kernels, mlxe_model **model, mlxe_context **ctx) {
     options.n_ctx = N_CTX;
     if (mlxe_context_create(*model, &options, ctx, &err) != MLXE_OK) fail_msg("%s", err.message);
     unsetenv("MLXE_CPU_KERNELS");
-}
-
-static int32_t *ids_of(const cJSON *array, int64_t *count) {
-    int n = cJSON_GetArraySize(array);
-    int32_t *ids = malloc((size_t)(n ? n : 1) * sizeof *ids);
-    assert_non_null(ids);
-    for (int i = 0; i < n; i++) ids[i] = (int32_t)cJSON_GetArrayItem(array, i)->valuedouble;
-    *count = n;
-    return ids;
-}
-
-/* Feeds ids[i] at position i to ctx and returns its logits. */
-static const float *decode_one(mlxe_context *ctx, const int32_t *ids, int64_t i) {
-    int32_t position = (int32_t)i, seq = 0;
-    int8_t want = 1;
-    mlxe_batch batch = {.n_tokens = 1, .tokens = &ids[i], .positions = &position, .seq_ids = &seq, .logits = &want};
-    mlxe_error err;
-    if (mlxe_context_decode(ctx, &batch, &err) != MLXE_OK) fail_msg("%s", err.message);
-    return mlxe_context_logits(ctx, 0);
-}
-
-/* -log softmax(logits)[target] */
-static double nll_of(const float *logits, int64_t vocab, int32_t target) {
-    double max = logits[0], total = 0;
-    for (int64_t v = 1; v < vocab; v++) max = fmax(max, logits[v]);
-    for (int64_t v = 0; v < vocab; v++) total += exp((double)logits[v] - max);
-    return max + log(total) - logits[target];
-}
-
-/* Index of the largest logit, and its margin over the second largest. */
-static int32_t top_of(const float *logits, int64_t vocab, double *margin) {
-    int32_t best = 0;
-    for (int64_t v = 1; v < vocab; v++)
-        if (logits[v] > logits[best]) best = (int32_t)v;
-    double second = -INFINITY;
-    for (int64_t v = 0; v < vocab; v++)
-        if (v != best) second = fmax(second, logits[v]);
-    *margin = logits[best] - second;
-    return best;
 }
 
 /* Greedy decoding of each golden prompt with both kernel sets in lockstep:
@@ -112,7 +74,7 @@ static void test_greedy_agrees(void **state) {
     int index = 0, total_agree = 0, full_agree = 0;
     cJSON_ArrayForEach(prompt, cJSON_GetObjectItem(golden, "prompts")) {
         int64_t n_prompt = 0;
-        int32_t *prompt_ids = ids_of(cJSON_GetObjectItem(prompt, "prompt_ids"), &n_prompt);
+        int32_t *prompt_ids = compare_ids_of(cJSON_GetObjectItem(prompt, "prompt_ids"), &n_prompt);
         int32_t seq[128];
         memcpy(seq, prompt_ids, (size_t)n_prompt * sizeof *seq);
         int64_t n = n_prompt;
@@ -127,9 +89,9 @@ static void test_greedy_agrees(void **state) {
         }
         int agree = 0;
         for (; agree < n_new; agree++) {
-            const float *a = decode_one(float_ctx, seq, n - 1), *b = decode_one(int8_ctx, seq, n - 1);
+            const float *a = compare_decode_one(float_ctx, seq, n - 1), *b = compare_decode_one(int8_ctx, seq, n - 1);
             double margin_a, margin_b, worst = 0;
-            int32_t ta = top_of(a, vocab, &margin_a), tb = top_of(b, vocab, &margin_b);
+            int32_t ta = compare_top_of(a, vocab, &margin_a), tb = compare_top_of(b, vocab, &margin_b);
             for (int64_t v = 0; v < vocab; v++) worst = fmax(worst, fabs((double)a[v] - b[v]));
             if (ta != tb) {
                 printf("prompt %d: step %d: float picks %d by a margin of %.4f, int8 picks %d (largest logit "
@@ -180,13 +142,13 @@ static void test_decode_perplexity(void **state) {
     const int64_t vocab = mlxe_model_vocab_size(float_model);
     double nll_exact = 0, nll_int8 = 0, worst = 0, worst_max = 0;
     for (int64_t i = 0; i + 1 < n; i++) {
-        const float *a = decode_one(float_ctx, ids.ids, i), *b = decode_one(int8_ctx, ids.ids, i);
+        const float *a = compare_decode_one(float_ctx, ids.ids, i), *b = compare_decode_one(int8_ctx, ids.ids, i);
         for (int64_t v = 0; v < vocab; v++) {
             worst = fmax(worst, fabs((double)a[v] - b[v]));
             worst_max = fmax(worst_max, fabs(a[v]));
         }
-        nll_exact += nll_of(a, vocab, ids.ids[i + 1]);
-        nll_int8 += nll_of(b, vocab, ids.ids[i + 1]);
+        nll_exact += compare_nll_of(a, vocab, ids.ids[i + 1]);
+        nll_int8 += compare_nll_of(b, vocab, ids.ids[i + 1]);
     }
     double exact = exp(nll_exact / (double)(n - 1)), int8 = exp(nll_int8 / (double)(n - 1));
     printf("largest logit difference %.4g (largest |logit| %.4g)\n", worst, worst_max);

@@ -68,13 +68,18 @@ static float *download(gpu_fixture *f, const float *device, size_t n) {
 }
 
 /* Another device object on the same GPU, created with env_name=value (the
- * backend reads its tuning switches at creation). */
+ * backend reads its tuning switches at creation); the variable gets its
+ * earlier value back afterwards (MLXE_CUDA_MATVEC=float stays set: main). */
 static mlxe_device *gpu_with(const char *env_name, const char *value) {
+    const char *before = getenv(env_name);
+    char *saved = before ? strdup(before) : NULL;
     setenv(env_name, value, 1);
     mlxe_device *gpu = NULL;
     mlxe_error err;
     mlxe_status status = mlxe_device_create_cuda(0, &gpu, &err);
-    unsetenv(env_name);
+    if (saved) setenv(env_name, saved, 1);
+    else unsetenv(env_name);
+    free(saved);
     if (status != MLXE_OK) fail_msg("%s", err.message);
     return gpu;
 }
@@ -302,8 +307,9 @@ static void test_matmul_add(void **state) {
     gpu_fixture *f = open_devices(state);
     mlxe_device *v3 = gpu_with("MLXE_CUDA_MATVEC", "v3");
     /* the one-token kernels with 1, 2 and 4 rows per warp, wherever they apply */
-    mlxe_device *rpw[3] = {gpu_with("MLXE_CUDA_MATVEC_RPW", "1"), gpu_with("MLXE_CUDA_MATVEC_RPW", "2"),
-                           gpu_with("MLXE_CUDA_MATVEC_RPW", "4")};
+    mlxe_device *rpw[5] = {gpu_with("MLXE_CUDA_MATVEC_RPW", "1"), gpu_with("MLXE_CUDA_MATVEC_RPW", "2"),
+                           gpu_with("MLXE_CUDA_MATVEC_RPW", "4"), gpu_with("MLXE_CUDA_MATVEC", "warp"),
+                           gpu_with("MLXE_CUDA_MATVEC", "rowblock8")};
     cuda_rng rng = {11};
     static const int64_t counts[] = {1, 3, 40};
     /* float: 70 rows (not a multiple of the 16 rows of a block), 2048 columns (several column steps) */
@@ -319,9 +325,9 @@ static void test_matmul_add(void **state) {
             double tolerance = counts[c] == 1 ? 1e-5 : gemm_tolerance(dtypes[d]);
             check_matmul_add(f, f->gpu, &rng, &host, &device, counts[c], tolerance, cuda_dtype_name(dtypes[d]));
             if (counts[c] == 1) check_matmul_add(f, v3, &rng, &host, &device, 1, 1e-5, "v3 kernels");
-            for (int k = 0; k < 3 && counts[c] == 1; k++) {
-                check_matmul_add(f, rpw[k], &rng, &host, &device, 1, 1e-5, "forced rows per warp");
-                check_matmul(f, rpw[k], &rng, &host, &device, 1, 1e-5, "forced rows per warp");
+            for (int k = 0; k < 5 && counts[c] == 1; k++) {
+                check_matmul_add(f, rpw[k], &rng, &host, &device, 1, 1e-5, "forced rows per warp or block");
+                check_matmul(f, rpw[k], &rng, &host, &device, 1, 1e-5, "forced rows per warp or block");
             }
         }
         f->g->free_weights(f->gpu, (void *)device.data);
@@ -344,7 +350,7 @@ static void test_matmul_add(void **state) {
         free_quantized(f, &q);
     }
     mlxe_device_free(v3);
-    for (int k = 0; k < 3; k++) mlxe_device_free(rpw[k]);
+    for (int k = 0; k < 5; k++) mlxe_device_free(rpw[k]);
 }
 
 /* SwiGLU of two projections against the CPU's matmul, matmul, silu_mul:
@@ -407,8 +413,9 @@ static void check_swiglu(gpu_fixture *f, mlxe_device *gpu, cuda_rng *rng, const 
 
 static void test_matmul_swiglu(void **state) {
     gpu_fixture *f = open_devices(state);
-    mlxe_device *gpus[4] = {f->gpu, gpu_with("MLXE_CUDA_MATVEC_RPW", "1"), gpu_with("MLXE_CUDA_MATVEC_RPW", "2"),
-                            gpu_with("MLXE_CUDA_MATVEC", "v3")};
+    mlxe_device *gpus[6] = {f->gpu, gpu_with("MLXE_CUDA_MATVEC_RPW", "1"), gpu_with("MLXE_CUDA_MATVEC_RPW", "2"),
+                            gpu_with("MLXE_CUDA_MATVEC", "v3"), gpu_with("MLXE_CUDA_MATVEC", "warp"),
+                            gpu_with("MLXE_CUDA_MATVEC", "rowblock8")};
     mlxe_device *unfused = gpu_with("MLXE_CUDA_FUSED", "0");
     assert_null(mlxe_device_ops(unfused)->matmul_swiglu);
     assert_null(mlxe_device_ops(unfused)->matmul_multi);
@@ -428,7 +435,7 @@ static void test_matmul_swiglu(void **state) {
         up_device.data = cuda_weights_to_device(f->gpu, up, bytes);
         norm_gains norm;
         make_norm(f, &rng, cols, &norm);
-        for (int g = 0; g < 4; g++)
+        for (int g = 0; g < 6; g++)
             for (int normed = 0; normed < 2; normed++)
                 check_swiglu(f, gpus[g], &rng, &gate_host, &gate_device, &up_host, &up_device, 1, 2e-5,
                              cuda_dtype_name(dtypes[d]), normed ? &norm : NULL);
@@ -448,7 +455,7 @@ static void test_matmul_swiglu(void **state) {
         make_quantized(f, &rng, 45, (int64_t)groups[b] * 8, bits[b], groups[b], sdt, &up);
         norm_gains norm;
         make_norm(f, &rng, gate.host.cols, &norm);
-        for (int g = 0; g < 4; g++)
+        for (int g = 0; g < 6; g++)
             for (int normed = 0; normed < 2; normed++)
                 check_swiglu(f, gpus[g], &rng, &gate.host, &gate.device, &up.host, &up.device, 1, 4e-5, "quantized",
                              normed ? &norm : NULL);
@@ -458,7 +465,7 @@ static void test_matmul_swiglu(void **state) {
         free_quantized(f, &gate);
         free_quantized(f, &up);
     }
-    for (int g = 1; g < 4; g++) mlxe_device_free(gpus[g]);
+    for (int g = 1; g < 6; g++) mlxe_device_free(gpus[g]);
 }
 
 /* matmul_multi (q, k, v of one input, with and without the folded
@@ -503,8 +510,9 @@ static void check_multi(gpu_fixture *f, mlxe_device *gpu, cuda_rng *rng, int n_o
 
 static void test_matmul_multi(void **state) {
     gpu_fixture *f = open_devices(state);
-    mlxe_device *gpus[4] = {f->gpu, gpu_with("MLXE_CUDA_MATVEC_RPW", "1"), gpu_with("MLXE_CUDA_MATVEC_RPW", "4"),
-                            gpu_with("MLXE_CUDA_MATVEC", "v3")};
+    mlxe_device *gpus[6] = {f->gpu, gpu_with("MLXE_CUDA_MATVEC_RPW", "1"), gpu_with("MLXE_CUDA_MATVEC_RPW", "4"),
+                            gpu_with("MLXE_CUDA_MATVEC", "v3"), gpu_with("MLXE_CUDA_MATVEC", "warp"),
+                            gpu_with("MLXE_CUDA_MATVEC", "rowblock8")};
     cuda_rng rng = {15};
     static const int64_t rows[3] = {96, 21, 21}; /* q, k, v of unequal size; 21: a partial block */
     const int64_t cols = 512;
@@ -518,7 +526,7 @@ static void test_matmul_multi(void **state) {
         device[i] = host[i];
         device[i].data = cuda_weights_to_device(f->gpu, data, (size_t)(rows[i] * cols) * 2);
     }
-    for (int g = 0; g < 4; g++)
+    for (int g = 0; g < 6; g++)
         for (int normed = 0; normed < 2; normed++) {
             check_multi(f, gpus[g], &rng, 3, host, device, 1, 2e-5, "BF16", normed ? &norm : NULL);
             check_multi(f, gpus[g], &rng, 2, host, device, 1, 2e-5, "BF16, two", normed ? &norm : NULL);
@@ -538,14 +546,14 @@ static void test_matmul_multi(void **state) {
             host[i] = q[i].host;
             device[i] = q[i].device;
         }
-        for (int g = 0; g < 4; g++)
+        for (int g = 0; g < 6; g++)
             for (int normed = 0; normed < 2; normed++)
                 check_multi(f, gpus[g], &rng, 3, host, device, 1, 4e-5, "quantized", normed ? &norm : NULL);
         check_multi(f, f->gpu, &rng, 3, host, device, 3, 4e-5, "quantized batch", &norm);
         for (int i = 0; i < 3; i++) free_quantized(f, &q[i]);
     }
     free_norm(f, &norm);
-    for (int g = 1; g < 4; g++) mlxe_device_free(gpus[g]);
+    for (int g = 1; g < 6; g++) mlxe_device_free(gpus[g]);
 }
 
 /* rope_kv_store against the CPU's rope, rope, kv_store: q rotated in
@@ -1054,6 +1062,10 @@ int main(void) {
      * ones multiply int8/bf16 activations on AVX-512 VNNI processors,
      * runtime/cpu/cpu_kernels.h). */
     setenv("MLXE_CPU_KERNELS", "float", 1);
+    /* ... and the GPU's float32-activation one-token kernels, exact at the
+     * tolerances below: the int8-activation path (the default for 4/8-bit
+     * weights) has its own bound, test_runtime_cuda_matvec_int8.c. */
+    setenv("MLXE_CUDA_MATVEC", "float", 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_matmul_float, setup, teardown),
         cmocka_unit_test_setup_teardown(test_matmul_unaligned, setup, teardown),

@@ -144,9 +144,9 @@ __global__ void __launch_bounds__(kAttentionWarps * kWarp) attention_kernel(atte
  * past the group masked) share every key and value row the block reads.
  * The split length follows the token's real position (read on the GPU),
  * so a recorded graph sized for a longer span still divides the work
- * evenly. Each warp takes every fourth position, two at a time (both rows'
- * loads in flight before the arithmetic), with the online softmax per
- * head; the warps merge in shared memory, then either write the output
+ * evenly. Each warp takes every fourth position, eight at a time (four
+ * for head_dim above 128; all the rows' loads in flight before the
+ * arithmetic), with the online softmax per head; the warps merge in shared memory, then either write the output
  * (one split) or their partial result, and the last block of the (token,
  * kv head) to finish (atomic counter, reset by it for the next launch or
  * replay) merges the splits. */
@@ -218,48 +218,59 @@ __global__ void __launch_bounds__(kAttentionWarps * kWarp)
 #pragma unroll
         for (int j = 0; j < DPL; j++) q[g][j] *= a.scale; /* after the rotation, as attention_kernel reads it */
     }
-    for (int64_t p = begin + warp; p < end; p += 2 * kAttentionWarps) {
-        const bool second = p + kAttentionWarps < end; /* the same in every lane of the warp */
-        float k0[DPL], v0[DPL], k1[DPL], v1[DPL];
+    /* P positions per warp and step (every fourth position of the split),
+     * all their loads issued before any arithmetic: one memory round trip
+     * per step instead of one per position */
+    constexpr int P = DPL >= 8 ? 4 : 8;
+    for (int64_t p = begin + warp; p < end; p += P * kAttentionWarps) {
+        float keys_step[P][DPL], values_step[P][DPL];
 #pragma unroll
-        for (int j = 0; j < DPL; j++) {
-            const int64_t d = lane + j * kWarp;
-            const bool in = d < a.head_dim;
-            k0[j] = in ? keys[p * a.head_dim + d] : 0.0f;
-            v0[j] = in ? values[p * a.head_dim + d] : 0.0f;
-            k1[j] = in && second ? keys[(p + kAttentionWarps) * a.head_dim + d] : 0.0f;
-            v1[j] = in && second ? values[(p + kAttentionWarps) * a.head_dim + d] : 0.0f;
-        }
-        if (rope && p == pos) { /* warp-uniform: the row this launch writes, from registers */
+        for (int i = 0; i < P; i++) {
+            const int64_t at = p + i * kAttentionWarps;
 #pragma unroll
             for (int j = 0; j < DPL; j++) {
-                k0[j] = own_k[j];
-                v0[j] = own_v[j];
+                const int64_t d = lane + j * kWarp;
+                const bool in = at < end && d < a.head_dim;
+                keys_step[i][j] = in ? keys[at * a.head_dim + d] : 0.0f;
+                values_step[i][j] = in ? values[at * a.head_dim + d] : 0.0f;
             }
-        }
-        if (rope && second && p + kAttentionWarps == pos) {
+            if (rope && at == pos) { /* warp-uniform: the row this launch writes, from registers */
 #pragma unroll
-            for (int j = 0; j < DPL; j++) {
-                k1[j] = own_k[j];
-                v1[j] = own_v[j];
+                for (int j = 0; j < DPL; j++) {
+                    keys_step[i][j] = own_k[j];
+                    values_step[i][j] = own_v[j];
+                }
             }
         }
 #pragma unroll
         for (int g = 0; g < GT; g++) {
-            float s0 = 0.0f, s1 = 0.0f;
+            float score[P];
+#pragma unroll
+            for (int i = 0; i < P; i++) {
+                float dot = 0.0f;
+#pragma unroll
+                for (int j = 0; j < DPL; j++) dot += q[g][j] * keys_step[i][j];
+                score[i] = warp_sum(dot);
+            }
+            float new_max = running_max[g];
+#pragma unroll
+            for (int i = 0; i < P; i++)
+                if (p + i * kAttentionWarps < end) new_max = fmaxf(new_max, score[i]);
+            const float correction = expf(running_max[g] - new_max); /* 0 on the first position */
+            float weight[P], step_sum = 0.0f;
+#pragma unroll
+            for (int i = 0; i < P; i++) {
+                weight[i] = p + i * kAttentionWarps < end ? expf(score[i] - new_max) : 0.0f;
+                step_sum += weight[i];
+            }
+            running_sum[g] = running_sum[g] * correction + step_sum;
 #pragma unroll
             for (int j = 0; j < DPL; j++) {
-                s0 += q[g][j] * k0[j];
-                s1 += q[g][j] * k1[j];
-            }
-            s0 = warp_sum(s0);
-            s1 = warp_sum(s1);
-            const float new_max = second ? fmaxf(running_max[g], fmaxf(s0, s1)) : fmaxf(running_max[g], s0);
-            const float correction = expf(running_max[g] - new_max); /* 0 on the first position */
-            const float w0 = expf(s0 - new_max), w1 = second ? expf(s1 - new_max) : 0.0f;
-            running_sum[g] = running_sum[g] * correction + w0 + w1;
+                float value = acc[g][j] * correction;
 #pragma unroll
-            for (int j = 0; j < DPL; j++) acc[g][j] = acc[g][j] * correction + w0 * v0[j] + w1 * v1[j];
+                for (int i = 0; i < P; i++) value += weight[i] * values_step[i][j];
+                acc[g][j] = value;
+            }
             running_max[g] = new_max;
         }
     }

@@ -66,9 +66,18 @@ typedef struct mlxe_cuda_state {
     /* MLXE_CUDA_MATVEC=v3: one token takes the version-3 kernels (one row
      * per warp) instead of several rows per warp; for side-by-side timing. */
     bool matvec_v3;
+    /* One token, float weights: rows per block of the row-block kernel (4
+     * by default; MLXE_CUDA_MATVEC=rowblock|rowblock2|rowblock8 for 1, 2, 8),
+     * 0 = the rows-per-warp kernel (MLXE_CUDA_MATVEC=warp). */
+    int matvec_row_block;
     /* MLXE_CUDA_MATVEC_RPW=1|2|4: rows per warp of the one-token kernels,
      * forced (and taken wherever they apply); 0 = chosen by the row count. */
     int rows_per_warp;
+    /* One-token products with 4/8-bit weights: 0 = not decided yet (read
+     * from MLXE_CUDA_MATVEC at the first such product), 1 = int8 activations
+     * (cuda_matvec_int8.cu, the default), 2 = float32 activations, exact
+     * (MLXE_CUDA_MATVEC=float, or v3, or forced rows per warp). */
+    int quantized_activations;
     /* Attention kernel: 0 = chosen by the batch, 1 = split, 2 = warp per
      * (token, head), 3 = flash where it applies (cuda_flash_attention.cu)
      * (MLXE_CUDA_ATTENTION=split|warp|flash, for tests and benches). */

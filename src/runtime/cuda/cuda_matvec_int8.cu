@@ -1,0 +1,490 @@
+/* runtime/cuda/cuda_matvec_int8.cu — decode (one token) with MLX affine 4-
+ * and 8-bit weights on int8 activations.
+ *
+ * Why: the float-activation kernels (cuda_matmul.cu, version 4) turn every
+ * packed value into a float and multiply it with a float32 activation,
+ * several instructions per value; on an H100 that kept 4-bit products at
+ * 23-35% of the copy bandwidth (docs/CUDA.md). Here the activation vector is
+ * quantized once per op to int8 in blocks of 32 values — d = max|x| / 127,
+ * xq = round(x / d), and the exact float Σx of the block kept beside d — and
+ * each 16-byte load of weights is multiplied with dp4a, four products per
+ * instruction with no conversion per value (the idea of llama.cpp's mmvq
+ * kernels with q8_1 activations; the MLX format differs: unsigned values
+ * with a per-group scale and bias, so a block's sum is
+ *   Σ (s·q + b)·x ≈ s · d · Σ q·xq + b · Σ x,
+ * exact but for the rounding of x: |x − d·xq| ≤ d/2 per value).
+ *
+ * 4-bit values are taken from a packed word with two masks (low and high
+ * nibbles of each byte, i.e. values 0,2,4,6 and 1,3,5,7 of the word), so the
+ * quantized activations are stored in that order within each 8 values:
+ * x0 x2 x4 x6 x1 x3 x5 x7; 8-bit values need no reordering.
+ *
+ * Two launches per op: the quantization, with the op's RMSNorm folded in
+ * (q/k/v, gate/up, where the float path runs the norm as its own kernel
+ * too), into the device's scratch, then the product. (Quantizing x in every
+ * block of the product instead, one launch, measured 2-4x slower on an
+ * H200: each block's pass over all of x is a long chain of warp reductions;
+ * docs/CUDA.md, version 5.) The product kernel is one block of 4
+ * warps over R output rows per warp-set (R = 1, 2, 4; for SwiGLU R rows of
+ * gate and of up), S warps (1, 2, 4) sharing the columns of a row set, each
+ * lane loading 16 bytes of each row per step and several steps' loads in
+ * flight (8 loads of 16 bytes per lane, their scales and biases loaded with
+ * them); the quantized activations are read from global memory (L1/L2: 1.25
+ * bytes per value against 0.5 for 4-bit weights, shared by the R rows). R is
+ * 4 and S 1 or 2 by the shape (choose_shape; the others are kept for the
+ * bench's sweep and the tests). Segments of blocks serve up to 3
+ * matrices of one input in one launch (q, k, v). */
+#include <string.h>
+
+#include "runtime/cuda/cuda_common.cuh"
+#include "runtime/cuda/cuda_matvec_int8.h"
+
+using namespace mlxe_cuda;
+
+namespace {
+
+constexpr int kXBlock = 32;         /* activations per int8 block (one scale, one sum) */
+constexpr int kThreads = 128;       /* product kernel: 4 warps per block */
+constexpr int kWarps = kThreads / kWarp;
+constexpr int kQuantizeThreads = 256;
+constexpr int kLoads = 8;           /* 16-byte weight loads in flight per lane (16 measured slower) */
+
+int forced_rows_per_warp = 0, forced_warps_per_row = 0, tuning_flags = 0;
+
+/* acc + Σ w_byte · x_byte over 4 bytes: unsigned weights (0..255), signed
+ * activations (-127..127). */
+__device__ __forceinline__ int dot4(uint32_t w, uint32_t x, int acc) {
+    int out;
+    asm("dp4a.u32.s32 %0, %1, %2, %3;" : "=r"(out) : "r"(w), "r"(x), "r"(acc));
+    return out;
+}
+
+/* Programmatic dependent launch (cuda_common.cuh's wait_for_previous_kernels
+ * and let_next_kernel_start; here with MLXE_CUDA_INT8_OVERLAP only): the
+ * product kernel is launched while the quantization still runs, issues its
+ * first weight loads, and only then waits for the quantized x; the
+ * quantization lets it start at once. Both kernels are otherwise launched
+ * the ordinary way, after everything before them on the stream, and never
+ * let a later kernel start early except that product. */
+
+/* 1 / rms(x) over cols in every thread of the block (blockDim.x threads). */
+__device__ __forceinline__ float inverse_rms(const float *x, int cols, float eps) {
+    __shared__ float shared[32];
+    float squares = 0.0f;
+    for (int i = threadIdx.x; i < cols; i += blockDim.x) squares += x[i] * x[i];
+    return 1.0f / sqrtf(block_sum(squares, shared) / (float)cols + eps);
+}
+
+/* Block b of 32 activations, one per lane of a warp (x * inverse * gain with
+ * a norm, the CPU's order of operations): its int8 values into xq (4-bit:
+ * evens then odds within each 8 values, the order of the nibble masks) and
+ * (d, Σx) into meta[b]. */
+template <int BITS>
+__device__ __forceinline__ void quantize_block(float v, int lane, int b, int8_t *xq, float2 *meta) {
+    const float amax = warp_max(fabsf(v));
+    const float sum = warp_sum(v); /* NaN in x stays NaN here (fmaxf would drop it from amax) */
+    const float inverse_d = amax > 0.0f ? 127.0f / amax : 0.0f;
+    int q = __float2int_rn(v * inverse_d);
+    q = q > 127 ? 127 : q < -127 ? -127 : q;
+    int position = lane;
+    if (BITS == 4) {
+        const int p = lane & 7;
+        position = (lane & ~7) | ((p & 1) ? 4 + (p >> 1) : (p >> 1));
+    }
+    xq[b * kXBlock + position] = (int8_t)q;
+    if (lane == 0) meta[b] = make_float2(amax / 127.0f, sum);
+}
+
+/* x (optionally RMS-normalised: every block computes 1/rms over all of x
+ * itself) → xq [cols] int8 and meta [cols/32]; one warp per block of 32. */
+template <int BITS, bool NORM>
+__global__ void __launch_bounds__(kQuantizeThreads)
+    quantize_kernel(const float *__restrict__ x, int cols, const void *__restrict__ norm, int norm_dtype, float eps,
+                    int8_t *__restrict__ xq, float2 *__restrict__ meta) {
+    let_next_kernel_start(); /* an overlapped product may load its weights meanwhile */
+    const float inverse = NORM ? inverse_rms(x, cols, eps) : 1.0f;
+    const int lane = threadIdx.x % kWarp;
+    const int n_blocks = cols / kXBlock;
+    const int warps = blockDim.x / kWarp;
+    for (int b = blockIdx.x * warps + threadIdx.x / kWarp; b < n_blocks; b += gridDim.x * warps) {
+        const int k = b * kXBlock + lane;
+        float v = x[k];
+        if (NORM) v = v * inverse * load_as_float(norm_dtype, norm, k);
+        quantize_block<BITS>(v, lane, b, xq, meta);
+    }
+}
+
+enum { kStore = MLXE_CUDA_INT8_STORE, kAccumulate = MLXE_CUDA_INT8_ADD, kSwiglu = MLXE_CUDA_INT8_SWIGLU };
+
+/* Up to 3 segments of blocks, each its own matrix and output (q, k, v), or
+ * for SwiGLU one segment over gate (w[0]) and up (w[1]); x and the norm for
+ * the quantization. */
+struct int8_job {
+    const uint4 *w[3];
+    const void *scales[3];
+    const void *biases[3];
+    float *y[3];
+    int rows[3];
+    int first_block[3];
+    int n_segments;
+    int scale_dtype;
+    const float *x;
+    const void *norm; /* NULL: none */
+    int norm_dtype;
+    float eps;
+};
+
+/* A segment's value by selection (no dynamic indexing of the parameter
+ * arrays, which would copy them to local memory). */
+template <typename T> __device__ __forceinline__ T pick(int segment, T a, T b, T c) {
+    return segment == 0 ? a : segment == 1 ? b : c;
+}
+
+template <int EPILOGUE> __device__ __forceinline__ void finish(float *y, int row, float first, float second) {
+    if (EPILOGUE == kStore) y[row] = first;
+    if (EPILOGUE == kAccumulate) y[row] += first;
+    if (EPILOGUE == kSwiglu) y[row] = first / (1.0f + expf(-first)) * second;
+}
+
+/* A scale or bias as stored (F32 bits, or F16/BF16 in the low half) and as float. */
+__device__ __forceinline__ uint32_t load_raw(int dtype, const void *p, int64_t i) {
+    return dtype == MLXE_DTYPE_F32 ? __ldg(static_cast<const uint32_t *>(p) + i)
+                                   : (uint32_t)__ldg(static_cast<const unsigned short *>(p) + i);
+}
+
+__device__ __forceinline__ float raw_to_float(int dtype, uint32_t raw) {
+    if (dtype == MLXE_DTYPE_BF16) return __uint_as_float(raw << 16);
+    if (dtype == MLXE_DTYPE_F16) return __half2float(__ushort_as_half((unsigned short)raw));
+    return __uint_as_float(raw);
+}
+
+/* The loads of one step of a lane: U column steps (clamped to the last
+ * vector: results past it are dropped) of R rows of NM matrices, with
+ * their scales and biases. */
+template <int BITS, int R, int NM, int U> struct step_loads {
+    uint4 w[U][NM][R];
+    uint32_t scale[U][NM][R], bias[U][NM][R];
+
+    __device__ __forceinline__ void load(const uint4 *const *matrices, const void *const *scales,
+                                         const void *const *biases, int scale_dtype, const int *row_of, int base,
+                                         int stride, int n_vectors, int groups_per_row, int group_shift) {
+        constexpr int V = 128 / BITS;
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            const int v = min(base + u * stride, n_vectors - 1);
+            const int group = (v * V) >> group_shift;
+#pragma unroll
+            for (int m = 0; m < NM; m++)
+#pragma unroll
+                for (int r = 0; r < R; r++) {
+                    w[u][m][r] = __ldg(matrices[m] + (int64_t)row_of[r] * n_vectors + v);
+                    const int64_t g = (int64_t)row_of[r] * groups_per_row + group;
+                    scale[u][m][r] = load_raw(scale_dtype, scales[m], g);
+                    bias[u][m][r] = load_raw(scale_dtype, biases[m], g);
+                }
+        }
+    }
+};
+
+template <int BITS, int R, int S, int EPILOGUE>
+__global__ void __launch_bounds__(kThreads)
+    matvec_int8_kernel(const uint4 *__restrict__ xq, const float2 *__restrict__ meta, int8_job job, int cols,
+                       int group_shift) {
+    constexpr int V = 128 / BITS;               /* weight values per 16-byte load */
+    constexpr int X_VECTORS = V / 16;           /* 16-byte loads of xq under one weight load */
+    constexpr int NM = EPILOGUE == kSwiglu ? 2 : 1;
+    constexpr int U = R * NM >= kLoads ? 1 : kLoads / (R * NM); /* column steps whose loads are in flight together */
+    constexpr int SETS = kWarps / S;            /* row sets per block */
+    const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+    const int block = (int)blockIdx.x;
+    const int segment = job.n_segments > 2 && block >= job.first_block[2]   ? 2
+                        : job.n_segments > 1 && block >= job.first_block[1] ? 1
+                                                                            : 0;
+    const int rows = pick(segment, job.rows[0], job.rows[1], job.rows[2]);
+    const int first = pick(segment, job.first_block[0], job.first_block[1], job.first_block[2]);
+    const int set = warp / S, part = warp % S;
+    const int row0 = ((block - first) * SETS + set) * R;
+    const uint4 *w[2] = {pick(segment, job.w[0], job.w[1], job.w[2]), job.w[1]};
+    const void *scales[2] = {pick(segment, job.scales[0], job.scales[1], job.scales[2]), job.scales[1]};
+    const void *biases[2] = {pick(segment, job.biases[0], job.biases[1], job.biases[2]), job.biases[1]};
+    float *y = pick(segment, job.y[0], job.y[1], job.y[2]);
+    const int scale_dtype = job.scale_dtype;
+    const int n_vectors = cols / V;
+    const int groups_per_row = cols >> group_shift;
+    const int stride = kWarp * S;
+    /* rows past the end read the last row (results dropped): no predicate on the loads */
+    int row_of[R];
+#pragma unroll
+    for (int r = 0; r < R; r++) row_of[r] = row0 + r < rows ? row0 + r : rows - 1;
+    float acc[NM][R];
+#pragma unroll
+    for (int m = 0; m < NM; m++)
+#pragma unroll
+        for (int r = 0; r < R; r++) acc[m][r] = 0.0f;
+
+    /* the first step's weights are on their way before x is looked at */
+    const int first_base = part * kWarp + lane;
+    step_loads<BITS, R, NM, U> loads;
+    loads.load(w, scales, biases, scale_dtype, row_of, first_base, stride, n_vectors, groups_per_row, group_shift);
+    wait_for_previous_kernels(); /* x is the quantization's output (overlapped launches only) */
+
+    for (int base = first_base; base < n_vectors; base += stride * U) {
+        if (base != first_base)
+            loads.load(w, scales, biases, scale_dtype, row_of, base, stride, n_vectors, groups_per_row, group_shift);
+        uint32_t xw[U][4 * X_VECTORS];
+        float2 dm[U];
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            const int v = min(base + u * stride, n_vectors - 1);
+#pragma unroll
+            for (int j = 0; j < X_VECTORS; j++) {
+                const uint4 a = __ldg(xq + v * X_VECTORS + j);
+                xw[u][4 * j] = a.x;
+                xw[u][4 * j + 1] = a.y;
+                xw[u][4 * j + 2] = a.z;
+                xw[u][4 * j + 3] = a.w;
+            }
+            dm[u] = __ldg(meta + (BITS == 4 ? v : v >> 1));
+        }
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            const int v = base + u * stride;
+            if (v >= n_vectors) break;
+            /* 8-bit: a load is half a block of 32; its even half adds the block's Σx */
+            const float x_sum = BITS == 4 || (v & 1) == 0 ? dm[u].y : 0.0f;
+#pragma unroll
+            for (int m = 0; m < NM; m++) {
+#pragma unroll
+                for (int r = 0; r < R; r++) {
+                    const uint4 q = loads.w[u][m][r];
+                    const uint32_t words[4] = {q.x, q.y, q.z, q.w};
+                    int dot = 0;
+#pragma unroll
+                    for (int i = 0; i < 4; i++) {
+                        if (BITS == 4) {
+                            dot = dot4(words[i] & 0x0f0f0f0fu, xw[u][2 * i], dot);
+                            dot = dot4((words[i] >> 4) & 0x0f0f0f0fu, xw[u][2 * i + 1], dot);
+                        } else {
+                            dot = dot4(words[i], xw[u][i], dot);
+                        }
+                    }
+                    const float scale = raw_to_float(scale_dtype, loads.scale[u][m][r]);
+                    const float bias = raw_to_float(scale_dtype, loads.bias[u][m][r]);
+                    acc[m][r] += scale * (dm[u].x * (float)dot) + bias * x_sum;
+                }
+            }
+        }
+    }
+
+#pragma unroll
+    for (int m = 0; m < NM; m++)
+#pragma unroll
+        for (int r = 0; r < R; r++) acc[m][r] = warp_sum(acc[m][r]);
+    if (S == 1) {
+        if (lane == 0) {
+#pragma unroll
+            for (int r = 0; r < R; r++)
+                if (row0 + r < rows) finish<EPILOGUE>(y, row0 + r, acc[0][r], acc[NM - 1][r]);
+        }
+        return;
+    }
+    __shared__ float partial[kWarps][NM * R];
+    if (lane == 0) {
+#pragma unroll
+        for (int m = 0; m < NM; m++)
+#pragma unroll
+            for (int r = 0; r < R; r++) partial[warp][m * R + r] = acc[m][r];
+    }
+    __syncthreads();
+    if (part == 0 && lane < R && row0 + lane < rows) {
+        float first_sum = 0.0f, second_sum = 0.0f;
+#pragma unroll
+        for (int p = 0; p < S; p++) {
+            first_sum += partial[warp + p][lane];
+            second_sum += partial[warp + p][(NM - 1) * R + lane];
+        }
+        finish<EPILOGUE>(y, row0 + lane, first_sum, second_sum);
+    }
+}
+
+/* ---- host side ---- */
+
+bool aligned16(const void *p) {
+    return ((uintptr_t)p & 15u) == 0;
+}
+
+int group_shift_of(int group_size) {
+    return group_size == 32 ? 5 : group_size == 64 ? 6 : group_size == 128 ? 7 : -1;
+}
+
+bool same_format(const mlxe_matrix *a, const mlxe_matrix *b) {
+    return a->cols == b->cols && a->bits == b->bits && a->group_size == b->group_size &&
+           a->scale_dtype == b->scale_dtype;
+}
+
+/* R and S for a launch of `rows` output rows (per matrix for SwiGLU, nm = 2)
+ * over n_vectors 16-byte loads per row. R = 4: x is shared by more rows,
+ * and every shape measured fastest with R = 4 or within 0.1 us. S = 2 (the
+ * columns over 2 warps) where the warps would be few (up to ~32 rows per
+ * multiprocessor: 4096 and fewer on an H100/H200) or each lane would walk
+ * more than 2 steps of loads in flight, as long as every lane still gets a
+ * full step; else 1. The H200 sweep is in docs/CUDA.md, version 5. */
+void choose_shape(const mlxe_cuda_state *state, int64_t rows, int n_vectors, int nm, int *rows_per_warp,
+                  int *warps_per_row) {
+    const int64_t sms = state->sm_count > 0 ? state->sm_count : 1;
+    const int r = forced_rows_per_warp ? forced_rows_per_warp : 4;
+    const int steps = r * nm >= kLoads ? 1 : kLoads / (r * nm); /* the kernel's U */
+    const bool few_warps = rows <= 32 * sms, long_rows = n_vectors > 2 * kWarp * steps;
+    const bool room = n_vectors >= 2 * kWarp * steps;
+    *rows_per_warp = r;
+    *warps_per_row = forced_warps_per_row ? forced_warps_per_row : (few_warps || long_rows) && room ? 2 : 1;
+}
+
+/* The product kernel; with MLXE_CUDA_INT8_OVERLAP (benches and tests only)
+ * launched as a programmatic dependent of the quantization on sm_90: it
+ * measured 0.3-1.8 us faster per op in graphs, but test_models_cuda once
+ * gave non-finite logits with it in recorded graphs (not with direct
+ * launches), so it stays off until that is understood (docs/CUDA.md,
+ * version 5). */
+template <int BITS, int R, int S, int EPILOGUE>
+void launch_kernel(mlxe_cuda_state *state, unsigned blocks, const uint4 *xq, const float2 *meta, const int8_job &job,
+                   int cols, int group_shift) {
+    cudaLaunchConfig_t config = {};
+    config.gridDim = dim3(blocks);
+    config.blockDim = dim3(kThreads);
+    config.stream = state->stream;
+    cudaLaunchAttribute attribute[1];
+    attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attribute[0].val.programmaticStreamSerializationAllowed = 1;
+    config.attrs = attribute;
+    config.numAttrs = state->cc_major >= 9 && (tuning_flags & MLXE_CUDA_INT8_OVERLAP) ? 1 : 0;
+    cudaLaunchKernelEx(&config, matvec_int8_kernel<BITS, R, S, EPILOGUE>, xq, meta, job, cols, group_shift);
+}
+
+template <int BITS, int R, int S>
+void launch_product(mlxe_cuda_state *state, const uint4 *xq, const float2 *meta, int8_job job, int cols,
+                    int group_shift, int epilogue) {
+    unsigned blocks = 0;
+    for (int i = 0; i < job.n_segments; i++) {
+        job.first_block[i] = (int)blocks;
+        blocks += (unsigned)((job.rows[i] + (kWarps / S) * R - 1) / ((kWarps / S) * R));
+    }
+    if (epilogue == kStore)
+        launch_kernel<BITS, R, S, kStore>(state, blocks, xq, meta, job, cols, group_shift);
+    else if (epilogue == kAccumulate)
+        launch_kernel<BITS, R, S, kAccumulate>(state, blocks, xq, meta, job, cols, group_shift);
+    else
+        launch_kernel<BITS, R, S, kSwiglu>(state, blocks, xq, meta, job, cols, group_shift);
+}
+
+template <int BITS, int R>
+void launch_product_s(mlxe_cuda_state *state, const uint4 *xq, const float2 *meta, const int8_job &job, int cols,
+                      int group_shift, int epilogue, int warps_per_row) {
+    if (warps_per_row == 4)
+        return launch_product<BITS, R, 4>(state, xq, meta, job, cols, group_shift, epilogue);
+    if (warps_per_row == 2)
+        return launch_product<BITS, R, 2>(state, xq, meta, job, cols, group_shift, epilogue);
+    launch_product<BITS, R, 1>(state, xq, meta, job, cols, group_shift, epilogue);
+}
+
+template <int BITS>
+void launch_product_rs(mlxe_cuda_state *state, const uint4 *xq, const float2 *meta, const int8_job &job, int cols,
+                       int group_shift, int epilogue, int rows_per_warp, int warps_per_row) {
+    if (rows_per_warp == 4)
+        launch_product_s<BITS, 4>(state, xq, meta, job, cols, group_shift, epilogue, warps_per_row);
+    else if (rows_per_warp == 2)
+        launch_product_s<BITS, 2>(state, xq, meta, job, cols, group_shift, epilogue, warps_per_row);
+    else
+        launch_product_s<BITS, 1>(state, xq, meta, job, cols, group_shift, epilogue, warps_per_row);
+}
+
+template <int BITS>
+void launch_bits(mlxe_cuda_state *state, int cols, void *scratch, const int8_job &job, int group_shift, int epilogue,
+                 int rows_per_warp, int warps_per_row) {
+    int8_t *xq = static_cast<int8_t *>(scratch);
+    float2 *meta = reinterpret_cast<float2 *>(xq + cols);
+    const int n_blocks = cols / kXBlock;
+    const int warps = kQuantizeThreads / kWarp;
+    /* with a norm every block reads all of x: fewer, fuller blocks */
+    unsigned grid = (unsigned)((n_blocks + warps - 1) / warps);
+    if (job.norm && grid > 16) grid = 16;
+    if (!(tuning_flags & MLXE_CUDA_INT8_PRODUCT_ONLY)) {
+        if (job.norm)
+            quantize_kernel<BITS, true><<<grid, kQuantizeThreads, 0, state->stream>>>(job.x, cols, job.norm,
+                                                                                      job.norm_dtype, job.eps, xq, meta);
+        else
+            quantize_kernel<BITS, false><<<grid, kQuantizeThreads, 0, state->stream>>>(job.x, cols, nullptr, 0,
+                                                                                       job.eps, xq, meta);
+    }
+    if (tuning_flags & MLXE_CUDA_INT8_QUANTIZE_ONLY) return;
+    launch_product_rs<BITS>(state, reinterpret_cast<const uint4 *>(xq), meta, job, cols, group_shift, epilogue,
+                                   rows_per_warp, warps_per_row);
+}
+
+}  // namespace
+
+extern "C" bool mlxe_cuda_int8_enabled(mlxe_cuda_state *state) {
+    if (state->quantized_activations == 0) {
+        const char *mode = getenv("MLXE_CUDA_MATVEC");
+        const bool float_path = mode && (strcmp(mode, "float") == 0 || strcmp(mode, "v3") == 0);
+        state->quantized_activations = float_path ? 2 : 1;
+    }
+    return state->quantized_activations == 1 && !state->matvec_v3 && !state->rows_per_warp;
+}
+
+extern "C" void mlxe_cuda_int8_tuning(int rows_per_warp, int warps_per_row, int flags) {
+    forced_rows_per_warp = rows_per_warp == 1 || rows_per_warp == 2 || rows_per_warp == 4 ? rows_per_warp : 0;
+    forced_warps_per_row = warps_per_row == 1 || warps_per_row == 2 || warps_per_row == 4 ? warps_per_row : 0;
+    tuning_flags = flags;
+}
+
+extern "C" bool mlxe_cuda_matvec_int8(mlxe_cuda_state *state, const float *x, int n, const mlxe_matrix *const *w,
+                                      float *const *y, int epilogue, const mlxe_vector *norm, float eps) {
+    if (!mlxe_cuda_int8_enabled(state) || n < 1 || n > 3) return false;
+    const mlxe_matrix *first = w[0];
+    const int group_shift = group_shift_of(first->group_size);
+    if ((first->bits != 4 && first->bits != 8) || group_shift < 0 || first->cols <= 0 ||
+        first->cols % first->group_size != 0 || first->cols >= (1LL << 28))
+        return false;
+    int64_t total_rows = 0;
+    for (int i = 0; i < n; i++) {
+        if (w[i]->rows <= 0 || w[i]->rows >= (1LL << 28) || !aligned16(w[i]->data) || !w[i]->scales ||
+            !w[i]->biases || !same_format(first, w[i]))
+            return false;
+        total_rows += w[i]->rows;
+    }
+    if (total_rows >= (1LL << 28)) return false;
+    if (epilogue == kSwiglu && (n != 2 || w[1]->rows != first->rows)) return false;
+    if (norm && (norm->size != first->cols || !norm->data ||
+                 (norm->dtype != MLXE_DTYPE_F32 && norm->dtype != MLXE_DTYPE_F16 && norm->dtype != MLXE_DTYPE_BF16)))
+        return false;
+    const int cols = (int)first->cols;
+    /* the quantized x and its (d, Σx) per block: the GEMM's conversion
+     * buffer, idle during a one-token step */
+    const size_t bytes = (size_t)cols + (size_t)(cols / kXBlock) * sizeof(float2);
+    if (!mlxe_cuda_buffer_reserve(state, &state->convert, bytes)) return false;
+
+    int8_job job = {};
+    const int segments = epilogue == kSwiglu ? 1 : n;
+    for (int i = 0; i < n; i++) {
+        job.w[i] = static_cast<const uint4 *>(w[i]->data);
+        job.scales[i] = w[i]->scales;
+        job.biases[i] = w[i]->biases;
+        job.rows[i] = (int)w[i]->rows;
+        job.y[i] = i < segments ? y[i] : nullptr;
+    }
+    job.n_segments = segments;
+    job.scale_dtype = (int)first->scale_dtype;
+    job.x = x;
+    job.norm = norm ? norm->data : nullptr;
+    job.norm_dtype = norm ? (int)norm->dtype : 0;
+    job.eps = eps;
+    int rows_per_warp = 4, warps_per_row = 1;
+    choose_shape(state, epilogue == kSwiglu ? first->rows : total_rows, cols / (128 / first->bits),
+                 epilogue == kSwiglu ? 2 : 1, &rows_per_warp, &warps_per_row);
+    if (first->bits == 4)
+        launch_bits<4>(state, cols, state->convert.ptr, job, group_shift, epilogue, rows_per_warp, warps_per_row);
+    else
+        launch_bits<8>(state, cols, state->convert.ptr, job, group_shift, epilogue, rows_per_warp, warps_per_row);
+    return true;
+}

@@ -9,6 +9,13 @@
  *
  *   bench_decode_matmul [--threads N] [--rounds N] [--shape qwen2.5-0.5b|llama-3.2-1b] [--kernels a,b,...]
  *                       [--cpu-time] [--huge-pages] [--bits 0|4|8]   (0: BF16 only)
+ *                       [--matvec ROWS COLS [--copies N]]
+ *
+ * --matvec times one matrix shape alone (e.g. 8192 2048: Llama-3.2-1B's
+ * gate/up projection; 128256 2048: its lm_head) at each --bits, cycling
+ * through --copies copies of it (default: enough for 512 MB, so each one
+ * comes from memory; --copies 1 with a small matrix measures the kernel
+ * from cache, its compute ceiling). It prints the GB/s of weight bytes.
  */
 #include <math.h>
 #include <stdio.h>
@@ -102,8 +109,53 @@ static int compare_doubles(const void *a, const void *b) {
 #define MAX_SETS 4
 #define MAX_ROUNDS 64
 
+/* --matvec: one shape, n_copies copies, every kernel set alternated per round. */
+static int run_matvec(mlxe_device **devices, int n_sets, const char **sets, int64_t rows, int64_t cols, int64_t n_copies,
+                      int rounds, int only_bits) {
+    static const int all_bits[] = {0, 8, 4};
+    float *x = malloc((size_t)cols * sizeof(float)), *y = malloc((size_t)rows * sizeof(float));
+    if (!x || !y) return 1;
+    for (int64_t i = 0; i < cols; i++) x[i] = (float)(random_word() >> 8) * 0x1p-24f - 0.5f;
+    printf("one %lld x %lld matvec, %d alternating rounds\n\n", (long long)rows, (long long)cols, rounds);
+    printf("| weights | kernels | copies | MB each | GB/s max | median | min |\n| --- | --- | ---: | ---: | ---: | ---: | ---: |\n");
+    for (int b = 0; b < 3; b++) {
+        if (only_bits >= 0 && all_bits[b] != only_bits) continue;
+        size_t bytes = 0;
+        mlxe_matrix probe;
+        if (make_matrix(&probe, rows, cols, all_bits[b], &bytes)) return 1;
+        int64_t copies = n_copies > 0 ? n_copies : (int64_t)((512u << 20) / bytes) + 1;
+        mlxe_matrix *mats = calloc((size_t)copies, sizeof *mats);
+        if (!mats) return 1;
+        mats[0] = probe;
+        for (int64_t i = 1; i < copies; i++)
+            if (make_matrix(&mats[i], rows, cols, all_bits[b], &bytes)) return 1;
+        double rates[MAX_SETS][MAX_ROUNDS];
+        for (int r = -1; r < rounds; r++) {
+            for (int k = 0; k < n_sets; k++) {
+                const mlxe_ops *ops = mlxe_device_ops(devices[k]);
+                double t0 = now_seconds();
+                for (int64_t i = 0; i < copies; i++) ops->matmul(devices[k], x, 1, &mats[i], y);
+                if (r >= 0) rates[k][r] = (double)bytes / (now_seconds() - t0) * 1e-9;
+            }
+        }
+        for (int k = 0; k < n_sets; k++) {
+            qsort(rates[k], (size_t)rounds, sizeof(double), compare_doubles);
+            printf("| %s | %s | %lld | %.1f | %.1f | %.1f | %.1f |\n", all_bits[b] == 0 ? "BF16" : all_bits[b] == 8 ? "Q8 g64" : "Q4 g64",
+                   sets[k], (long long)copies, (double)bytes / (double)copies / 1e6, rates[k][rounds - 1], rates[k][rounds / 2],
+                   rates[k][0]);
+            fflush(stdout);
+        }
+        for (int64_t i = 0; i < copies; i++) free_matrix(&mats[i]);
+        free(mats);
+    }
+    free(x);
+    free(y);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     int threads = 2, rounds = 7, only_bits = -1;
+    int64_t matvec_rows = 0, matvec_cols = 0, copies = 0;
     const shape *s = &shapes[0];
     const char *kernel_list = NULL;
     for (int i = 1; i < argc; i++) {
@@ -113,11 +165,15 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--cpu-time")) clock_used = CLOCK_THREAD_CPUTIME_ID;
         else if (!strcmp(argv[i], "--huge-pages")) huge_pages = 1;
         else if (!strcmp(argv[i], "--bits") && i + 1 < argc) only_bits = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--matvec") && i + 2 < argc) {
+            matvec_rows = atoll(argv[++i]);
+            matvec_cols = atoll(argv[++i]);
+        } else if (!strcmp(argv[i], "--copies") && i + 1 < argc) copies = atoll(argv[++i]);
         else if (!strcmp(argv[i], "--shape") && i + 1 < argc) {
             const char *name = argv[++i];
             s = !strcmp(name, shapes[1].name) ? &shapes[1] : &shapes[0];
         } else {
-            fprintf(stderr, "usage: %s [--threads N] [--rounds N] [--shape qwen2.5-0.5b|llama-3.2-1b] [--kernels a,b] [--cpu-time] [--huge-pages] [--bits 0|4|8]\n",
+            fprintf(stderr, "usage: %s [--threads N] [--rounds N] [--shape qwen2.5-0.5b|llama-3.2-1b] [--kernels a,b] [--cpu-time] [--huge-pages] [--bits 0|4|8] [--matvec ROWS COLS [--copies N]]\n",
                     argv[0]);
             return 2;
         }
@@ -143,6 +199,15 @@ int main(int argc, char **argv) {
         }
     }
     unsetenv("MLXE_CPU_KERNELS");
+    if (matvec_rows > 0) {
+        if (matvec_cols <= 0 || matvec_cols % 64 != 0) {
+            fprintf(stderr, "--matvec: COLS must be a positive multiple of 64\n");
+            return 2;
+        }
+        int rc = run_matvec(devices, n_sets, sets, matvec_rows, matvec_cols, copies, rounds, only_bits);
+        for (int k = 0; k < n_sets; k++) mlxe_device_free(devices[k]);
+        return rc;
+    }
     const int64_t per_layer = 7, n_mats = s->layers * per_layer + 1;
     mlxe_matrix *mats = calloc((size_t)n_mats, sizeof *mats);
     float *x = malloc((size_t)s->ffn * 4 * sizeof(float)), *y = malloc((size_t)s->vocab * 4 * sizeof(float));

@@ -26,7 +26,8 @@
  * Layout. The weights are read 64 bytes at a time (one "block": 128
  * columns of 4-bit, 64 of 8-bit) and never shuffled: 4-bit bytes are split
  * into their low nibbles (even columns) and high nibbles (odd columns) with
- * an AND and a shift. The prepared activations of a token mirror that:
+ * an AND and a shift (or, where the processor has GFNI, one vgf2p8affineqb
+ * shifting each byte right by 4). The prepared activations of a token mirror that:
  * per block
  *   4-bit: xq of the 64 even columns, xq of the 64 odd columns, then
  *   8-bit: xq of the 64 columns,                                then
@@ -35,15 +36,15 @@
  * then the sum of x over each weight group (padded to 16 groups). A row's
  * scales and biases are converted 16 groups at a time: the bias term is
  * then one FMA with the group sums, and per 64 weight bytes the loop is:
- * load, AND (+ shift, AND), one or two vpdpbusd, convert, one vpermps
+ * load, AND (+ shift and AND, or one GFNI op), one or two vpdpbusd, convert, one vpermps
  * spreading the scales over the lanes (every lane lies in one weight group
  * and one activation block, whatever the group size: 32, 64 or 128), a
  * multiply by dx and an FMA. Rows past the last full block are masked
  * (columns a multiple of 32), with zero activations and zero dx there.
  *
  * Order. One token goes row after row (one contiguous stream per worker,
- * which the hardware prefetchers follow; 4-bit adds a software prefetch 2 KiB
- * ahead); 2-3 tokens go in tiles of 4 rows sharing each weight load. */
+ * which the hardware prefetchers follow; 4-bit adds a software prefetch
+ * ROW_PREFETCH_AHEAD bytes ahead); 2-3 tokens go in tiles of 4 rows sharing each weight load. */
 #if defined(__x86_64__)
 
 #include <immintrin.h>
@@ -60,6 +61,16 @@
 
 /* Scales and biases are read 16 groups (one vector) at a time. */
 #define WINDOW 16
+
+/* One token at 4 bits, row after row: each 64-byte weight load prefetches
+ * the line this many bytes ahead in the stream (3-4 KiB measured best on the
+ * Zen 4 VM, 2 KiB ~15% slower per core; 8 bits runs fastest without:
+ * bench_decode_matmul --matvec 8192 2048 --threads 1 --cpu-time). */
+#define ROW_PREFETCH_AHEAD 3072
+
+/* GF2P8AFFINEQB matrix mapping each byte b to b >> 4: output bit i (row byte
+ * 7 - i) takes input bit i + 4 for i < 4, nothing above. */
+#define GFNI_SHIFT_RIGHT_4 0x1020408000000000LL
 
 static int64_t block_columns(int bits) { return bits == 4 ? 128 : 64; }
 static int64_t block_bytes(int bits) { return (bits == 4 ? 128 : 64) + 64; }
@@ -158,6 +169,14 @@ INLINE_AVX512 __m512 window_values(mlxe_dtype dtype, const void *values, int64_t
     return _mm512_maskz_loadu_ps(mask, (const float *)values + first);
 }
 
+/* vgf2p8affineqb by hand: the table's target has no GFNI (VNNI processors
+ * without it exist), and this runs only where the processor has it. */
+INLINE_AVX512 __m512i high_nibbles_gfni(__m512i packed, __m512i matrix) {
+    __m512i out;
+    __asm__("vgf2p8affineqb $0, %2, %1, %0" : "=v"(out) : "v"(packed), "v"(matrix));
+    return out;
+}
+
 /* What every tile of a call shares: log2 of the group size (32, 64 or 128;
  * no divisions in the loops) and the lane -> group-within-block map. */
 typedef struct int8_shape {
@@ -171,16 +190,16 @@ typedef struct int8_shape {
  * each 64-byte block spreads the window's scales over its lanes with one
  * vpermps. With several tokens the next tile's bytes are prefetched (short
  * rows side by side defeat the hardware prefetchers); one token at 4 bits
- * prefetches 2 KiB ahead in its stream (~1.4x per core measured; no gain
- * for 8 bits, which the hardware follows). */
-INLINE_AVX512 void int8_tile(int bits, int n_w, int n_x, const uint8_t *xprep, int64_t x_stride,
+ * prefetches ROW_PREFETCH_AHEAD bytes ahead in its stream (no gain for 8
+ * bits, which the hardware follows). Only a partial last block is masked. */
+INLINE_AVX512 void int8_tile(int bits, int gfni, int n_w, int n_x, const uint8_t *xprep, int64_t x_stride,
                              const mlxe_matrix *w, const int8_shape *shape, int64_t o, float *y) {
     const int64_t cols = w->cols, groups = cols >> shape->group_shift;
     const int64_t row_bytes = cols * bits / 8, per_block = block_columns(bits), bb = block_bytes(bits);
-    const int64_t xq_bytes = bits == 4 ? 128 : 64, blocks = n_blocks(bits, cols);
+    const int64_t xq_bytes = bits == 4 ? 128 : 64, blocks = n_blocks(bits, cols), full_blocks = cols / per_block;
     const float *sums = (const float *)(xprep + blocks * bb);
     const uint8_t *rows = (const uint8_t *)w->data + o * row_bytes;
-    const __m512i low_nibbles = _mm512_set1_epi8(0x0F);
+    const __m512i low_nibbles = _mm512_set1_epi8(0x0F), shift_right_4 = _mm512_set1_epi64(GFNI_SHIFT_RIGHT_4);
     /* two accumulators per output (scaled dots, bias terms) */
     __m512 acc[3][ROWS], acc_bias[3][ROWS];
     for (int t = 0; t < n_x; t++)
@@ -200,20 +219,23 @@ INLINE_AVX512 void int8_tile(int bits, int n_w, int n_x, const uint8_t *xprep, i
         const int64_t b_end = ((g0 + count) << shape->group_shift) / per_block +
                               (((g0 + count) << shape->group_shift) % per_block != 0);
         for (; b < b_end && b < blocks; b++) {
-            const int64_t b0 = b * per_block, n = cols - b0 < per_block ? cols - b0 : per_block;
-            const __mmask64 mask = n == per_block ? ~(__mmask64)0 : (((__mmask64)1 << (n * bits / 8)) - 1);
+            const int64_t b0 = b * per_block;
+            /* only a last, partial block is masked */
+            const __mmask64 mask = b < full_blocks ? ~(__mmask64)0 : (((__mmask64)1 << ((cols - b0) * bits / 8)) - 1);
             const __m512i lanes = _mm512_add_epi32(shape->lane_group, _mm512_set1_epi32((int)((b0 >> shape->group_shift) - g0)));
             const uint8_t *xb = xprep + b * bb;
             for (int j = 0; j < n_w; j++) {
                 const uint8_t *row = rows + j * row_bytes + b * 64;
                 if (n_w == ROWS && n_x > 1) _mm_prefetch((const char *)row + ROWS * row_bytes, _MM_HINT_T0);
-                if (n_w == 1 && bits == 4) _mm_prefetch((const char *)row + 2048, _MM_HINT_T0);
+                if (n_w == 1 && bits == 4) _mm_prefetch((const char *)row + ROW_PREFETCH_AHEAD, _MM_HINT_T0);
                 __m512i packed = _mm512_maskz_loadu_epi8(mask, row);
                 __m512 scale = _mm512_permutexvar_ps(lanes, scales[j]);
                 __m512i lo, hi = _mm512_setzero_si512();
                 if (bits == 4) {
                     lo = _mm512_and_si512(packed, low_nibbles);
-                    hi = _mm512_and_si512(_mm512_srli_epi16(packed, 4), low_nibbles);
+                    /* the high nibbles: one GF(2) affine byte transform (a shift right by 4) where GFNI exists */
+                    if (gfni) hi = high_nibbles_gfni(packed, shift_right_4);
+                    else hi = _mm512_and_si512(_mm512_srli_epi16(packed, 4), low_nibbles);
                 } else {
                     lo = packed;
                 }
@@ -231,7 +253,7 @@ INLINE_AVX512 void int8_tile(int bits, int n_w, int n_x, const uint8_t *xprep, i
         for (int j = 0; j < n_w; j++) y[t * w->rows + j] = _mm512_reduce_add_ps(_mm512_add_ps(acc[t][j], acc_bias[t][j]));
 }
 
-INLINE_AVX512 void int8_rows(int bits, int n_x, const uint8_t *xprep, const mlxe_matrix *w, int64_t o_begin,
+INLINE_AVX512 void int8_rows(int bits, int gfni, int n_x, const uint8_t *xprep, const mlxe_matrix *w, int64_t o_begin,
                              int64_t o_end, float *y) {
     const int64_t stride = token_bytes(bits, w->cols, w->group_size), lane_columns = bits == 4 ? 8 : 4;
     int8_shape shape;
@@ -244,27 +266,46 @@ INLINE_AVX512 void int8_rows(int bits, int n_x, const uint8_t *xprep, const mlxe
      * prefetchers (4 rows side by side measured slower per core); several
      * tokens: 4-row tiles share each weight load among them. */
     if (n_x > 1)
-        for (; o + ROWS <= o_end; o += ROWS) int8_tile(bits, ROWS, n_x, xprep, stride, w, &shape, o, y + o);
-    for (; o < o_end; o++) int8_tile(bits, 1, n_x, xprep, stride, w, &shape, o, y + o);
+        for (; o + ROWS <= o_end; o += ROWS) int8_tile(bits, gfni, ROWS, n_x, xprep, stride, w, &shape, o, y + o);
+    for (; o < o_end; o++) int8_tile(bits, gfni, 1, n_x, xprep, stride, w, &shape, o, y + o);
 }
 
-AVX512 void mlxe_avx512_int8_matmul_x(const void *x_prepared, int64_t n_x, const mlxe_matrix *w, int64_t o_begin,
-                                      int64_t o_end, float *y) {
+/* 4-bit weights on processors with GFNI. */
+AVX512 static void int8_rows_4bit_gfni(int64_t n, const uint8_t *xt, const mlxe_matrix *w, int64_t o_begin,
+                                            int64_t o_end, float *yt) {
+    if (n == 1) int8_rows(4, 1, 1, xt, w, o_begin, o_end, yt);
+    else if (n == 2) int8_rows(4, 1, 2, xt, w, o_begin, o_end, yt);
+    else int8_rows(4, 1, 3, xt, w, o_begin, o_end, yt);
+}
+
+AVX512 static void int8_rows_plain(int64_t n, const uint8_t *xt, const mlxe_matrix *w, int64_t o_begin, int64_t o_end,
+                                   float *yt) {
+    if (w->bits == 4) {
+        if (n == 1) int8_rows(4, 0, 1, xt, w, o_begin, o_end, yt);
+        else if (n == 2) int8_rows(4, 0, 2, xt, w, o_begin, o_end, yt);
+        else int8_rows(4, 0, 3, xt, w, o_begin, o_end, yt);
+    } else {
+        if (n == 1) int8_rows(8, 0, 1, xt, w, o_begin, o_end, yt);
+        else if (n == 2) int8_rows(8, 0, 2, xt, w, o_begin, o_end, yt);
+        else int8_rows(8, 0, 3, xt, w, o_begin, o_end, yt);
+    }
+}
+
+void mlxe_avx512_int8_matmul_x(const void *x_prepared, int64_t n_x, const mlxe_matrix *w, int64_t o_begin,
+                               int64_t o_end, float *y) {
+    static int has_gfni = -1; /* benign race: every thread computes the same answer */
+    if (has_gfni < 0) {
+        __builtin_cpu_init();
+        has_gfni = __builtin_cpu_supports("gfni");
+    }
     const uint8_t *xp = x_prepared;
     const int64_t stride = token_bytes(w->bits, w->cols, w->group_size);
     for (int64_t t0 = 0; t0 < n_x; t0 += 3) {
         int64_t n = n_x - t0 < 3 ? n_x - t0 : 3;
         const uint8_t *xt = xp + t0 * stride;
         float *yt = y + t0 * w->rows;
-        if (w->bits == 4) {
-            if (n == 1) int8_rows(4, 1, xt, w, o_begin, o_end, yt);
-            else if (n == 2) int8_rows(4, 2, xt, w, o_begin, o_end, yt);
-            else int8_rows(4, 3, xt, w, o_begin, o_end, yt);
-        } else {
-            if (n == 1) int8_rows(8, 1, xt, w, o_begin, o_end, yt);
-            else if (n == 2) int8_rows(8, 2, xt, w, o_begin, o_end, yt);
-            else int8_rows(8, 3, xt, w, o_begin, o_end, yt);
-        }
+        if (w->bits == 4 && has_gfni) int8_rows_4bit_gfni(n, xt, w, o_begin, o_end, yt);
+        else int8_rows_plain(n, xt, w, o_begin, o_end, yt);
     }
 }
 

@@ -3,7 +3,11 @@
  * machine (tests/embedded/golden.json):
  *   - our tokenizer gives the recorded prompt ids;
  *   - our greedy continuation (ignore EOS, 64 tokens) equals transformers'
- *     for at least 48 tokens on the BF16 model, for all 8 prompts;
+ *     for at least 48 tokens on the BF16 model, for all 8 prompts, with the
+ *     float kernels; with the default kernels (bf16-rounded activations on
+ *     AVX512_BF16 processors, cpu_kernels.h) it may instead part from
+ *     transformers earlier only where transformers' top two logits are
+ *     within NEAR_TIE (a tie at bf16 precision);
  *   - mlxe_perplexity on heldout_sample.txt is within 0.1% of transformers'
  *     float32 perplexity (same windows), and the 4-bit model's within 5% of
  *     the BF16 model's;
@@ -28,6 +32,11 @@
 #define MODEL_BF16 MLXE_SOURCE_DIR "/models/default"
 #define MODEL_4BIT MLXE_SOURCE_DIR "/models/default-4bit"
 #define MIN_MATCH 48
+/* bf16 activations move this model's one-token logits by up to 0.26 (of
+ * logits up to ~53; test_runtime_cpu_int8_model.c prints it), so two logits
+ * closer than twice that may swap: a tie the default kernels may break
+ * either way. */
+#define NEAR_TIE 0.5
 
 static bool slow_build(void) {
     return strcmp(MLXE_BUILD_SANITIZERS, "none") != 0 || strcmp(MLXE_BUILD_TYPE, "Debug") == 0;
@@ -73,12 +82,14 @@ static bool collect(void *user, int32_t token) {
     return true;
 }
 
-static void test_greedy_matches_transformers(void **state) {
-    (void)state;
+/* kernels: an MLXE_CPU_KERNELS value, or NULL for the default. */
+static void check_greedy(const char *kernels) {
+    if (kernels) setenv("MLXE_CPU_KERNELS", kernels, 1);
     cJSON *golden = load_golden();
     mlxe_model *model = NULL;
     mlxe_context *ctx = NULL;
     load(MODEL_BF16, 512, &model, &ctx);
+    unsetenv("MLXE_CPU_KERNELS");
     mlxe_tokenizer *tokenizer = NULL;
     mlxe_error err;
     if (mlxe_tokenizer_load(MODEL_BF16, &tokenizer, &err) != MLXE_OK) fail_msg("%s", err.message);
@@ -116,12 +127,15 @@ static void test_greedy_matches_transformers(void **state) {
         assert_int_equal(got.n, options.max_tokens);
         int match = 0;
         while (match < got.n && got.ids[match] == expected[match]) match++;
-        printf("prompt %d (%s): %d of %d tokens equal transformers'\n", index,
-               cJSON_GetObjectItem(prompt, "kind")->valuestring, match, got.n);
-        if (match < MIN_MATCH)
-            fail_msg("prompt %d: token %d is %d, transformers gave %d (margin %g)", index, match, got.ids[match],
-                     expected[match],
-                     cJSON_GetArrayItem(cJSON_GetObjectItem(prompt, "margins"), match)->valuedouble);
+        double margin =
+            match < got.n ? cJSON_GetArrayItem(cJSON_GetObjectItem(prompt, "margins"), match)->valuedouble : 0.0;
+        printf("prompt %d (%s, %s kernels): %d of %d tokens equal transformers'", index,
+               cJSON_GetObjectItem(prompt, "kind")->valuestring, kernels ? kernels : "default", match, got.n);
+        if (match < got.n) printf(" (transformers' margin there %.5f)", margin);
+        printf("\n");
+        if (match < MIN_MATCH && (kernels || margin >= NEAR_TIE))
+            fail_msg("prompt %d (%s kernels): token %d is %d, transformers gave %d (margin %g)", index,
+                     kernels ? kernels : "default", match, got.ids[match], expected[match], margin);
         free(prompt_ids);
         free(expected);
         index++;
@@ -130,6 +144,14 @@ static void test_greedy_matches_transformers(void **state) {
     mlxe_context_free(ctx);
     mlxe_model_free(model);
     cJSON_Delete(golden);
+}
+
+static void test_greedy_matches_transformers(void **state) {
+    (void)state;
+    /* The float kernels in the fast builds; the sanitizer builds, ~50x
+     * slower, run the default ones only. */
+    if (!slow_build()) check_greedy("float");
+    check_greedy(NULL);
 }
 
 /* Tokenizes the sample with the model's tokenizer (checked against the

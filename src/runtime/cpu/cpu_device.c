@@ -72,6 +72,7 @@ CPU_OPS_TABLE(cpu_ops_generic, "cpu-generic");
 CPU_OPS_TABLE(cpu_ops_avx2, "cpu-avx2");
 CPU_OPS_TABLE(cpu_ops_avx512, "cpu-avx512");
 CPU_OPS_TABLE(cpu_ops_avx512_int8, "cpu-avx512-int8");
+CPU_OPS_TABLE(cpu_ops_avx512_int8_split, "cpu-avx512-int8-split");
 #endif
 
 mlxe_status mlxe_cpu_device_init(mlxe_device *dev, int n_threads, mlxe_error *err) {
@@ -85,6 +86,7 @@ mlxe_status mlxe_cpu_device_init(mlxe_device *dev, int n_threads, mlxe_error *er
     if (kernels == &mlxe_cpu_kernels_avx2) dev->ops = &cpu_ops_avx2;
     if (kernels == &mlxe_cpu_kernels_avx512) dev->ops = &cpu_ops_avx512;
     if (kernels == &mlxe_cpu_kernels_avx512_int8) dev->ops = &cpu_ops_avx512_int8;
+    if (kernels == &mlxe_cpu_kernels_avx512_int8_split) dev->ops = &cpu_ops_avx512_int8_split;
 #endif
     if (n_threads > 1) {
         mlxe_status status = mlxe_thread_pool_create(n_threads, &dev->pool, err);

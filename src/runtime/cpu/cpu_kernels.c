@@ -65,11 +65,17 @@ const mlxe_cpu_kernels *mlxe_cpu_kernels_select(void) {
             MLXE_DEBUG(MLXE_LOG_CAT_RUNTIME, "cpu kernels: avx512-int8 (MLXE_CPU_KERNELS=avx512-int8)");
             return &mlxe_cpu_kernels_avx512_int8;
         }
+        if (strcmp(request, "avx512-int8-split") == 0 && has_avx512) {
+            MLXE_DEBUG(MLXE_LOG_CAT_RUNTIME, "cpu kernels: avx512-int8-split (MLXE_CPU_KERNELS=avx512-int8-split)");
+            return &mlxe_cpu_kernels_avx512_int8_split;
+        }
 #endif
-        bool wants_avx512 = strcmp(request, "avx512") == 0 || strcmp(request, "avx512-int8") == 0;
+        bool wants_avx512 = strcmp(request, "avx512") == 0 || strcmp(request, "avx512-int8") == 0 ||
+                            strcmp(request, "avx512-int8-split") == 0;
         if (strcmp(request, "avx2") != 0 && !wants_avx512)
             MLXE_WARN(MLXE_LOG_CAT_RUNTIME,
-                      "MLXE_CPU_KERNELS=%s is not known (use generic, avx2, avx512, avx512-int8, float or auto); "
+                      "MLXE_CPU_KERNELS=%s is not known (use generic, avx2, avx512, avx512-int8, avx512-int8-split, "
+                      "float or auto); "
                       "choosing automatically",
                       request);
         else if (strcmp(request, "avx2") == 0)

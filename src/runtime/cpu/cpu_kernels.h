@@ -19,7 +19,7 @@ typedef void (*mlxe_matmul_kernel)(const float *x, int64_t n_x, const void *w, i
                                    int64_t o_begin, int64_t o_end, float *y, int64_t ldy);
 
 typedef struct mlxe_cpu_kernels {
-    const char *name;              /* "generic", "avx2", "avx512", "avx512-int8" */
+    const char *name;              /* "generic", "avx2", "avx512", "avx512-int8", "avx512-int8-split" */
     mlxe_matmul_kernel matmul_f32;
     mlxe_matmul_kernel matmul_f16;
     mlxe_matmul_kernel matmul_bf16;
@@ -31,17 +31,19 @@ typedef struct mlxe_cpu_kernels {
      * cpu_quant.c's portable path is used. */
     void (*matmul_quantized)(const float *x, int64_t n_x, const mlxe_matrix *w, int64_t o_begin, int64_t o_end,
                              float *y);
-    /* Decode (n_x < MLXE_CPU_INT8_MAX_TOKENS) against 4/8-bit quantized w
-     * with int8 activations: int8_x_bytes says how many bytes the prepared
-     * activations of n_x tokens take (0: shape not covered, use
-     * matmul_quantized), int8_quantize_x prepares them once per op into a
-     * 64-byte aligned buffer, and int8_matmul_x computes output rows
-     * [o_begin, o_end) from them (y as for matmul_quantized). NULL in tables
-     * without them. Numerics: kernels_avx512_decode.c. */
-    size_t (*int8_x_bytes)(const mlxe_matrix *w, int64_t n_x);
-    bool (*int8_quantize_x)(const float *x, int64_t n_x, const mlxe_matrix *w, void *buffer, size_t capacity);
-    void (*int8_matmul_x)(const void *x_prepared, int64_t n_x, const mlxe_matrix *w, int64_t o_begin, int64_t o_end,
-                          float *y);
+    /* Decode (n_x < MLXE_CPU_INT8_MAX_TOKENS) with activations prepared
+     * once per op in a lower precision: decode_x_bytes says how many bytes
+     * the prepared activations of n_x tokens take for w (0: w or n_x not
+     * covered, use the float kernels), decode_prepare_x prepares them into
+     * a 64-byte aligned buffer, and decode_matmul_x computes output rows
+     * [o_begin, o_end) from them (y's row stride is w->rows). NULL in
+     * tables without them; the avx512-int8 table covers 4/8-bit weights
+     * (int8 activations, kernels_avx512_decode.c) and one token against
+     * BF16 weights (bf16 activations, kernels_avx512_decode_bf16.c). */
+    size_t (*decode_x_bytes)(const mlxe_matrix *w, int64_t n_x);
+    bool (*decode_prepare_x)(const float *x, int64_t n_x, const mlxe_matrix *w, void *buffer, size_t capacity);
+    void (*decode_matmul_x)(const void *x_prepared, int64_t n_x, const mlxe_matrix *w, int64_t o_begin, int64_t o_end,
+                            float *y);
     /* out[i] = silu(gate[i]) * up[i] (out may be gate or up); NULL: libm's expf in cpu_elementwise.c. */
     void (*silu_mul)(const float *gate, const float *up, float *out, int64_t n);
     /* Prefill (n_x >= MLXE_CPU_PREFILL_MIN_TOKENS) with activations
@@ -68,8 +70,11 @@ extern const mlxe_cpu_kernels mlxe_cpu_kernels_generic;
 #if defined(__x86_64__)
 extern const mlxe_cpu_kernels mlxe_cpu_kernels_avx2;
 extern const mlxe_cpu_kernels mlxe_cpu_kernels_avx512;
-/* avx512 with int8 activations for 4/8-bit weights in decode (the default on these processors). */
+/* avx512 with lower-precision activations (the default on these processors; the policy below). */
 extern const mlxe_cpu_kernels mlxe_cpu_kernels_avx512_int8;
+/* avx512-int8 with one-token BF16 rows on hi/lo-split activations
+ * (MLXE_CPU_KERNELS=avx512-int8-split: 2^-17 instead of 2^-9 relative). */
+extern const mlxe_cpu_kernels mlxe_cpu_kernels_avx512_int8_split;
 /* The int8-activation decode entries (kernels_avx512_decode.c). */
 size_t mlxe_avx512_int8_x_bytes(const mlxe_matrix *w, int64_t n_x);
 bool mlxe_avx512_int8_quantize_x(const float *x, int64_t n_x, const mlxe_matrix *w, void *buffer, size_t capacity);
@@ -78,9 +83,17 @@ void mlxe_avx512_int8_matmul_x(const void *x_prepared, int64_t n_x, const mlxe_m
 /* One token against dense rows [o_begin, o_end) (y[o], unit stride; kernels_avx512_decode.c). */
 void mlxe_avx512_decode_dense(mlxe_dtype dtype, const float *x, const void *w, int64_t cols, int64_t o_begin,
                               int64_t o_end, float *y);
-/* One token against BF16 rows with vdpbf16ps on split activations
- * (kernels_avx512_decode_bf16.c; ~2^-17 relative): false when the processor
- * lacks AVX512_BF16 or the row is wider than it handles. */
+/* One token against BF16 rows with vdpbf16ps (kernels_avx512_decode_bf16.c):
+ * the decode_* entries for BF16 weights (bf16-rounded activations; 0 bytes
+ * when w is not BF16, n_x != 1 or the processor lacks AVX512_BF16) ... */
+size_t mlxe_avx512_bf16_decode_x_bytes(const mlxe_matrix *w, int64_t n_x);
+bool mlxe_avx512_bf16_decode_prepare_x(const float *x, int64_t n_x, const mlxe_matrix *w, void *buffer,
+                                       size_t capacity);
+void mlxe_avx512_bf16_decode_matmul_x(const void *x_prepared, int64_t n_x, const mlxe_matrix *w, int64_t o_begin,
+                                      int64_t o_end, float *y);
+/* ... and the split-activation kernel of the avx512-int8-split table (~2^-17
+ * relative): false when the processor lacks AVX512_BF16 or the row is wider
+ * than it handles. */
 bool mlxe_avx512_decode_bf16_split(const float *x, const uint16_t *w, int64_t cols, int64_t o_begin, int64_t o_end,
                                    float *y);
 /* kernels_avx512_pointwise.c */
@@ -88,8 +101,8 @@ void mlxe_avx512_silu_mul(const float *gate, const float *up, float *out, int64_
 #endif
 
 /* The fastest table this processor runs, unless MLXE_CPU_KERNELS says
- * otherwise: generic, avx2, avx512, avx512-int8 (each honoured only when
- * the processor has it), or float (the fastest table with float
+ * otherwise: generic, avx2, avx512, avx512-int8, avx512-int8-split (each
+ * honoured only when the processor has it), or float (the fastest table with float
  * activations).
  *
  * Precision policy. On AVX-512 VNNI processors the avx512-int8 table is
@@ -107,8 +120,15 @@ void mlxe_avx512_silu_mul(const float *gate, const float *up, float *out, int64_
  *   (kernels_avx512_gemm_int8.c, bound in its comment); BF16 weights,
  *   prefill: activations rounded to BF16, vdpbf16ps (relative 2^-9 of
  *   sum |w x|, kernels_avx512_gemm_bf16.c). ~3-4x the float tiles.
- * - BF16 weights, one token (AVX512_BF16): activations split into two bf16
- *   halves, vdpbf16ps (2^-17 relative, kernels_avx512_decode_bf16.c).
+ * - BF16 weights, one token (AVX512_BF16): activations rounded to bf16
+ *   once per op (round to nearest even, like the prefill GEMM, llama.cpp's
+ *   BF16 path and MLX's bf16 arithmetic), one vdpbf16ps per 32 weights
+ *   (kernels_avx512_decode_bf16.c): each output moves by at most
+ *   2^-9 sum_k |w_k x_k| beyond float32 summation. ~12% faster per core on
+ *   the 1B shape than the split below (half the activation bytes in L1).
+ *   MLXE_CPU_KERNELS=avx512-int8-split keeps everything else of this table
+ *   but splits the activations into two bf16 halves instead (two vdpbf16ps,
+ *   2^-17 relative).
  * - Everything else (F32/F16 weights, BF16 at 2-3 tokens, other tables)
  *   multiplies float activations in float32.
  * MLXE_CPU_KERNELS=float selects the fastest float-activation table on any

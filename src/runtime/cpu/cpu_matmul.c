@@ -19,9 +19,9 @@
 /* The prefill GEMMs' panel height (kernels_avx512_gemm_*.c). */
 #define PREFILL_ROW_BLOCK 32
 #define CHUNKS_PER_WORKER 8
-/* Prepared int8 activations up to this size live on the stack (one token of
- * 8192 columns at 4 bits), larger ones on the heap. */
-#define INT8_STACK_BYTES 16384
+/* Prepared decode activations up to this size live on the stack (one token
+ * of 8192 columns at 4 bits or in bf16), larger ones on the heap. */
+#define DECODE_STACK_BYTES 16384
 
 typedef struct matmul_job {
     const mlxe_cpu_kernels *kernels;
@@ -30,14 +30,14 @@ typedef struct matmul_job {
     const mlxe_matrix *w;
     float *y;
     const void *x_prepared; /* prefill activations prepared by kernels->prefill_prepare_x, or NULL */
-    const void *x_int8;     /* decode activations prepared by kernels->int8_quantize_x, or NULL */
+    const void *x_decode;   /* decode activations prepared by kernels->decode_prepare_x, or NULL */
     atomic_long next_block; /* the first block no worker has taken */
 } matmul_job;
 
 static void matmul_rows(const matmul_job *job, int64_t o_begin, int64_t o_end) {
     const mlxe_matrix *w = job->w;
-    if (job->x_int8) {
-        job->kernels->int8_matmul_x(job->x_int8, job->n_rows, w, o_begin, o_end, job->y);
+    if (job->x_decode) {
+        job->kernels->decode_matmul_x(job->x_decode, job->n_rows, w, o_begin, o_end, job->y);
         return;
     }
     if (job->x_prepared) {
@@ -80,14 +80,15 @@ void mlxe_cpu_matmul(mlxe_device *dev, const float *x, int64_t n_rows, const mlx
     /* Lower-precision activations (when the table has them and covers w;
      * see the precision policy in cpu_kernels.h), prepared once here, on
      * this thread, and shared by every worker. A failed allocation falls
-     * back to the float kernels. Decode against 4/8-bit weights: int8. */
-    alignas(64) unsigned char stack_buffer[INT8_STACK_BYTES];
+     * back to the float kernels. Decode: int8 for 4/8-bit weights, bf16 for
+     * one token against BF16 weights. */
+    alignas(64) unsigned char stack_buffer[DECODE_STACK_BYTES];
     void *prepared = NULL, *allocated = NULL;
-    if (kernels->int8_matmul_x && n_rows < MLXE_CPU_INT8_MAX_TOKENS && (w->bits == 4 || w->bits == 8)) {
-        size_t bytes = kernels->int8_x_bytes(w, n_rows);
+    if (kernels->decode_matmul_x && n_rows < MLXE_CPU_INT8_MAX_TOKENS) {
+        size_t bytes = kernels->decode_x_bytes(w, n_rows);
         if (bytes > sizeof stack_buffer) prepared = allocated = aligned_alloc(64, (bytes + 63) / 64 * 64);
         else if (bytes) prepared = stack_buffer;
-        if (prepared && kernels->int8_quantize_x(x, n_rows, w, prepared, bytes)) job.x_int8 = prepared;
+        if (prepared && kernels->decode_prepare_x(x, n_rows, w, prepared, bytes)) job.x_decode = prepared;
     } else if (kernels->prefill_matmul_x && n_rows >= MLXE_CPU_PREFILL_MIN_TOKENS) {
         /* Prefill: int8 for 4/8-bit weights, bf16 for BF16 weights. */
         size_t bytes = kernels->prefill_x_bytes(w, n_rows);

@@ -322,11 +322,28 @@ AVX512 static void avx512_scale(float *y, float a, int64_t n) {
     }
 }
 
-/* The avx512-int8 table's BF16 weights: one token through vdpbf16ps on
- * split activations where the processor has AVX512_BF16
+/* The avx512-int8 table's decode entries: int8 activations for 4/8-bit
+ * weights (kernels_avx512_decode.c), bf16 activations for one token against
+ * BF16 weights (kernels_avx512_decode_bf16.c). */
+static size_t avx512_decode_x_bytes(const mlxe_matrix *w, int64_t n_x) {
+    return w->bits == 0 ? mlxe_avx512_bf16_decode_x_bytes(w, n_x) : mlxe_avx512_int8_x_bytes(w, n_x);
+}
+static bool avx512_decode_prepare_x(const float *x, int64_t n_x, const mlxe_matrix *w, void *buffer,
+                                    size_t capacity) {
+    return w->bits == 0 ? mlxe_avx512_bf16_decode_prepare_x(x, n_x, w, buffer, capacity)
+                        : mlxe_avx512_int8_quantize_x(x, n_x, w, buffer, capacity);
+}
+static void avx512_decode_matmul_x(const void *x_prepared, int64_t n_x, const mlxe_matrix *w, int64_t o_begin,
+                                   int64_t o_end, float *y) {
+    if (w->bits == 0) mlxe_avx512_bf16_decode_matmul_x(x_prepared, n_x, w, o_begin, o_end, y);
+    else mlxe_avx512_int8_matmul_x(x_prepared, n_x, w, o_begin, o_end, y);
+}
+
+/* The avx512-int8-split table's BF16 weights: one token through vdpbf16ps
+ * on split activations where the processor has AVX512_BF16
  * (kernels_avx512_decode_bf16.c), else as above. */
-AVX512 static void avx512_matmul_bf16_lowp(const float *x, int64_t n_x, const void *w, int64_t cols, int64_t o_begin,
-                                           int64_t o_end, float *y, int64_t ldy) {
+AVX512 static void avx512_matmul_bf16_split(const float *x, int64_t n_x, const void *w, int64_t cols, int64_t o_begin,
+                                            int64_t o_end, float *y, int64_t ldy) {
     if (n_x == 1 && mlxe_avx512_decode_bf16_split(x, w, cols, o_begin, o_end, y)) return;
     avx512_matmul(WEIGHT_BF16, x, n_x, w, cols, o_begin, o_end, y, ldy);
 }
@@ -343,22 +360,43 @@ const mlxe_cpu_kernels mlxe_cpu_kernels_avx512 = {
     .silu_mul = mlxe_avx512_silu_mul,
 };
 
-/* The same with lower-precision activations: int8 for 4/8-bit weights in
- * decode (kernels_avx512_decode.c), int8 / bf16 in prefill
+/* The same with lower-precision activations: int8 for 4/8-bit weights and
+ * bf16 for one token against BF16 weights in decode
+ * (kernels_avx512_decode*.c), int8 / bf16 in prefill
  * (kernels_avx512_gemm_*.c); the default on AVX-512 VNNI processors. Shapes
  * those kernels do not cover use the float kernels above. */
 const mlxe_cpu_kernels mlxe_cpu_kernels_avx512_int8 = {
     .name = "avx512-int8",
     .matmul_f32 = avx512_matmul_f32,
     .matmul_f16 = avx512_matmul_f16,
-    .matmul_bf16 = avx512_matmul_bf16_lowp,
+    .matmul_bf16 = avx512_matmul_bf16,
     .dot = avx512_dot,
     .axpy = avx512_axpy,
     .scale = avx512_scale,
     .matmul_quantized = avx512_matmul_quantized,
-    .int8_x_bytes = mlxe_avx512_int8_x_bytes,
-    .int8_quantize_x = mlxe_avx512_int8_quantize_x,
-    .int8_matmul_x = mlxe_avx512_int8_matmul_x,
+    .decode_x_bytes = avx512_decode_x_bytes,
+    .decode_prepare_x = avx512_decode_prepare_x,
+    .decode_matmul_x = avx512_decode_matmul_x,
+    .silu_mul = mlxe_avx512_silu_mul,
+    .prefill_x_bytes = mlxe_avx512_prefill_x_bytes,
+    .prefill_prepare_x = mlxe_avx512_prefill_prepare_x,
+    .prefill_matmul_x = mlxe_avx512_prefill_matmul_x,
+};
+
+/* avx512-int8 with one token against BF16 weights on hi/lo-split
+ * activations (2^-17 relative instead of 2^-9; MLXE_CPU_KERNELS=avx512-int8-split). */
+const mlxe_cpu_kernels mlxe_cpu_kernels_avx512_int8_split = {
+    .name = "avx512-int8-split",
+    .matmul_f32 = avx512_matmul_f32,
+    .matmul_f16 = avx512_matmul_f16,
+    .matmul_bf16 = avx512_matmul_bf16_split,
+    .dot = avx512_dot,
+    .axpy = avx512_axpy,
+    .scale = avx512_scale,
+    .matmul_quantized = avx512_matmul_quantized,
+    .decode_x_bytes = mlxe_avx512_int8_x_bytes,
+    .decode_prepare_x = mlxe_avx512_int8_quantize_x,
+    .decode_matmul_x = mlxe_avx512_int8_matmul_x,
     .silu_mul = mlxe_avx512_silu_mul,
     .prefill_x_bytes = mlxe_avx512_prefill_x_bytes,
     .prefill_prepare_x = mlxe_avx512_prefill_prepare_x,

@@ -85,8 +85,10 @@ AVX512_BF16 bool mlxe_avx512_bf16_decode_prepare_x(const float *x, int64_t n_x, 
 /* One row: two independent sums over 64 columns a step. (Measured on the
  * Zen 4 VM, Llama-3.2-1B shape, one thread: this form and one or two sums
  * over 32 or 128 columns stream alike; four sums over 128 columns were
- * ~15% slower, two rows side by side (4 KiB apart: they alias in L1)
- * ~40% slower, no prefetch ~6% slower, 256-512 B ahead alike.) */
+ * ~15% slower, two rows side by side sharing the activation loads ~30%
+ * slower on 2048-column rows (4 KiB apart: they alias in L1) and no
+ * clearer than the noise on 8192-column rows, no prefetch ~6% slower,
+ * 256-512 B ahead alike.) */
 AVX512_BF16 static inline __attribute__((always_inline)) float row_dot(const uint16_t *x, const uint16_t *row,
                                                                         int64_t cols) {
     __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();

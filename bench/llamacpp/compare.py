@@ -10,7 +10,8 @@ memory read bandwidth (bench_memory_bandwidth, measured before each model of eac
 of those taken as the roofline: decode reads every weight once per token), and our peak RSS beside the weight files + our context (KV cache and scratch).
 Our default on AVX-512 VNNI processors multiplies 4/8-bit weights with int8 activations in decode
 (llama.cpp's way); --float adds rows for our exact float-activation kernels (MLXE_CPU_KERNELS=float)
-on the same models.
+on the same models, --split rows for our BF16 decode on split activations (MLXE_CPU_KERNELS=avx512-int8-split),
+--only one width's rows.
 
 Nothing is installed: llama.cpp comes from tests/oracles/llamacpp/node_modules (scripts/setup.sh
 installs the pinned npm packages): the prebuilt libllama/ggml of @node-llama-cpp/linux-x64 3.21.1,
@@ -20,7 +21,7 @@ node-llama-cpp 3.21.1 against those libraries; its gguf-py writes the GGUF copie
 (both git-ignored).
 
     /usr/bin/python3 bench/llamacpp/compare.py [--models qwen2.5-0.5b llama-3.2-1b] [--threads 2] [--rounds 3]
-                                               [--float]
+                                               [--float] [--split] [--only 16-bit|8-bit|4-bit]
 
 Needs the release build (build/mlxengine, build/bench/bench_memory_bandwidth; MLXE_BUILD_DIR=build-cpu
 for another build folder, e.g. one configured with -DMLXE_CUDA=OFF: the CUDA runtime adds ~150 MB of RSS).
@@ -58,6 +59,11 @@ FLOAT_PAIRS = [
     ("16-bit", "", None, "bf16", "float"),
     ("8-bit", "-mlx-q8", None, "q8_0", "float"),
     ("4-bit", "-mlx-q4", None, "q4_0", "float"),
+]
+# With --split: our BF16 one-token decode on hi/lo-split activations (MLXE_CPU_KERNELS=avx512-int8-split,
+# 2^-17 relative instead of the default bf16 rounding's 2^-9).
+SPLIT_PAIRS = [
+    ("16-bit", "", None, "bf16", "avx512-int8-split"),
 ]
 
 
@@ -147,8 +153,14 @@ def main():
     parser.add_argument("--gen", type=int, default=32)
     parser.add_argument("--float", action="store_true",
                         help="also run our float-activation quantized kernels (MLXE_CPU_KERNELS=float)")
+    parser.add_argument("--split", action="store_true",
+                        help="also run our BF16 decode on split activations (MLXE_CPU_KERNELS=avx512-int8-split)")
+    parser.add_argument("--only", choices=["16-bit", "8-bit", "4-bit"],
+                        help="only the pairs of this width")
     args = parser.parse_args()
-    pairs = PAIRS + (FLOAT_PAIRS if args.float else [])
+    pairs = PAIRS + (FLOAT_PAIRS if args.float else []) + (SPLIT_PAIRS if args.split else [])
+    if args.only:
+        pairs = [p for p in pairs if p[0] == args.only]
     prepare_llama_bench()
     for name in args.models:
         prepare_models(name)

@@ -122,18 +122,8 @@ static void test_greedy_agrees(void **state) {
 static void test_decode_perplexity(void **state) {
     (void)state;
     if (!mlxe_cpu_has_avx512()) skip();
-    char *text = NULL;
-    size_t size = 0;
-    mlxe_error err;
-    if (mlxe_file_read_all(SAMPLE, 1 << 20, &text, &size, &err) != MLXE_OK) fail_msg("%s", err.message);
-    mlxe_tokenizer *tokenizer = NULL;
-    if (mlxe_tokenizer_load(MODEL_4BIT, &tokenizer, &err) != MLXE_OK) fail_msg("%s", err.message);
     mlxe_token_list ids;
-    mlxe_token_list_init(&ids);
-    mlxe_encode_options encode;
-    mlxe_encode_options_init(&encode);
-    if (mlxe_tokenizer_encode(tokenizer, text, size, &encode, &ids, &err) != MLXE_OK) fail_msg("%s", err.message);
-    free(text);
+    compare_encode_file(MODEL_4BIT, SAMPLE, &ids);
     const int64_t n = (int64_t)ids.count < N_CTX ? (int64_t)ids.count : slow_build() ? 48 : N_CTX;
     mlxe_model *float_model = NULL, *int8_model = NULL;
     mlxe_context *float_ctx = NULL, *int8_ctx = NULL;
@@ -161,7 +151,6 @@ static void test_decode_perplexity(void **state) {
     if (fabs(int8 - exact) > 0.05 * exact)
         fail_msg("int8 activations move decode perplexity from %.4f to %.4f (more than 5%%)", exact, int8);
     mlxe_token_list_free(&ids);
-    mlxe_tokenizer_free(tokenizer);
 }
 
 int main(void) {

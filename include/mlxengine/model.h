@@ -14,6 +14,7 @@
 #ifndef MLXENGINE_MODEL_H
 #define MLXENGINE_MODEL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,6 +26,14 @@ extern "C" {
 #pragma GCC visibility push(default)
 
 typedef struct mlxe_model mlxe_model;
+
+/* Load progress: done_bytes of the model's total_bytes of weights are
+ * ready (on a GPU: copied into its memory, tensor by tensor). Called from
+ * the loading thread as tensors are placed, done_bytes never decreasing,
+ * and once more at the end with done_bytes == total_bytes. Return false
+ * to stop the load: mlxe_model_load then fails with MLXE_ERR_CANCELLED and
+ * frees what it had made. */
+typedef bool (*mlxe_load_progress_fn)(void *user, size_t done_bytes, size_t total_bytes);
 
 typedef struct mlxe_model_options {
     /* Compute threads; <= 0: MLXE_NUM_THREADS or the CPUs this process may
@@ -39,6 +48,10 @@ typedef struct mlxe_model_options {
      * before copying anything, saying how much is missing. The string is
      * read during the call only. */
     const char *device;
+    /* Optional (default NULL): told how the load advances (above); user is
+     * passed back unchanged. */
+    mlxe_load_progress_fn progress;
+    void *progress_user;
 } mlxe_model_options;
 
 /* Fills the defaults. */

@@ -115,7 +115,8 @@ mlxe_status mlxe_model_load(const char *dir, const mlxe_model_options *options, 
     }
     if (st == MLXE_OK) st = check_device_memory(dir, model, err);
     if (st == MLXE_OK) {
-        st = model->family->load(&model->config, model->weight_set, model->dev, &model->weights, err);
+        st = model->family->load(&model->config, model->weight_set, model->dev, options->progress,
+                                 options->progress_user, &model->weights, err);
         if (st != MLXE_OK) mlxe_error_prefix(err, "%s", dir);
     }
     if (st == MLXE_OK) st = mlxe_model_registry_add(model, dir, err);

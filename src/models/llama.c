@@ -67,7 +67,19 @@ struct mlxe_model_weights {
 typedef struct llama_binder {
     const mlxe_weight_set *set;
     mlxe_model_weights *w;
+    mlxe_load_progress_fn progress; /* may be NULL */
+    void *progress_user;
+    size_t done_bytes, total_bytes;
 } llama_binder;
+
+/* Tells the progress callback that info is in place; its false cancels. */
+static mlxe_status report_placed(llama_binder *b, const mlxe_tensor_info *info, mlxe_error *err) {
+    b->done_bytes += info->n_bytes;
+    if (b->done_bytes > b->total_bytes) b->done_bytes = b->total_bytes;
+    if (!b->progress || b->progress(b->progress_user, b->done_bytes, b->total_bytes)) return MLXE_OK;
+    return mlxe_error_set(err, MLXE_ERR_CANCELLED, "loading cancelled by the progress callback after %zu of %zu MB",
+                          b->done_bytes >> 20, b->total_bytes >> 20);
+}
 
 struct mlxe_forward_state {
     int64_t max_rows;
@@ -118,7 +130,7 @@ static mlxe_status place_tensor(llama_binder *b, const mlxe_tensor_info *info, c
     const bool upload = mlxe_device_has_own_memory(w->dev);
     if (!upload && (info->aligned || info->n_bytes == 0)) {
         *out = info->data;
-        return MLXE_OK;
+        return report_placed(b, info, err);
     }
     if (w->n_copies == w->copies_capacity) {
         size_t capacity = w->copies_capacity ? 2 * w->copies_capacity : 64;
@@ -136,7 +148,7 @@ static mlxe_status place_tensor(llama_binder *b, const mlxe_tensor_info *info, c
         w->copies[w->n_copies++] = copy;
         w->uploaded_bytes += info->n_bytes;
         *out = copy;
-        return MLXE_OK;
+        return report_placed(b, info, err);
     }
     mlxe_status st = w->ops->alloc(w->dev, info->n_bytes, &copy, err);
     if (st != MLXE_OK) return mlxe_error_prefix(err, "copying misaligned tensor '%s'", info->name);
@@ -144,7 +156,7 @@ static mlxe_status place_tensor(llama_binder *b, const mlxe_tensor_info *info, c
     w->copies[w->n_copies++] = copy;
     w->copied_bytes += info->n_bytes;
     *out = copy;
-    return MLXE_OK;
+    return report_placed(b, info, err);
 }
 
 static mlxe_status bind_float_matrix(llama_binder *b, const char *name, int64_t rows,
@@ -351,7 +363,8 @@ static void llama_free(mlxe_model_weights *w) {
 static size_t llama_owned_bytes(const mlxe_model_weights *w) { return w ? w->copied_bytes + w->uploaded_bytes : 0; }
 
 static mlxe_status llama_load(const mlxe_model_config *c, const mlxe_weight_set *set, mlxe_device *dev,
-                              mlxe_model_weights **out, mlxe_error *err) {
+                              mlxe_load_progress_fn progress, void *progress_user, mlxe_model_weights **out,
+                              mlxe_error *err) {
     *out = NULL;
     mlxe_status st = check_config(c, err);
     if (st != MLXE_OK) return st;
@@ -377,7 +390,7 @@ static mlxe_status llama_load(const mlxe_model_config *c, const mlxe_weight_set 
         return mlxe_error_set(err, MLXE_ERR_OUT_OF_MEMORY, "out of memory loading the model");
     }
 
-    llama_binder binder = {set, w};
+    llama_binder binder = {set, w, progress, progress_user, 0, mlxe_weight_set_total_bytes(set)};
     llama_binder *b = &binder;
     st = bind_matrix(b, "model.embed_tokens.weight", w->vocab, w->hidden, &w->embed_tokens, err);
     for (int64_t l = 0; st == MLXE_OK && l < w->n_layers; l++) st = bind_layer(c, b, l, err);
@@ -405,6 +418,8 @@ static mlxe_status llama_load(const mlxe_model_config *c, const mlxe_weight_set 
                c->model_type, (long long)w->n_layers, (long long)w->hidden, (long long)w->n_heads,
                (long long)w->n_kv_heads, (long long)w->head_dim, (long long)w->ffn, (long long)w->vocab,
                (int)w->rope.scaling.type);
+    /* the end, whatever the set held beyond the tensors bound (its answer no longer matters) */
+    if (progress) progress(progress_user, binder.total_bytes, binder.total_bytes);
     *out = w;
     return MLXE_OK;
 }

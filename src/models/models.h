@@ -17,6 +17,7 @@
 
 #include "format/model_config.h"
 #include "format/safetensors.h"
+#include "mlxengine/model.h"
 #include "mlxengine/status.h"
 #include "runtime/ops.h"
 
@@ -62,9 +63,12 @@ typedef struct mlxe_forward_state mlxe_forward_state; /* a family's scratch for 
 struct mlxe_model_family {
     const char *name;               /* e.g. "llama" */
     const char *const *model_types; /* NULL-terminated config.json model_type values */
-    /* Binds the weights of set to config; errors name the tensor and the folder. */
-    mlxe_status (*load)(const mlxe_model_config *config, const mlxe_weight_set *set,
-                        mlxe_device *dev, mlxe_model_weights **out, mlxe_error *err);
+    /* Binds the weights of set to config; errors name the tensor and the
+     * folder. progress (may be NULL) hears of each placed tensor (bytes of
+     * mlxe_weight_set_total_bytes) and may cancel (MLXE_ERR_CANCELLED). */
+    mlxe_status (*load)(const mlxe_model_config *config, const mlxe_weight_set *set, mlxe_device *dev,
+                        mlxe_load_progress_fn progress, void *progress_user, mlxe_model_weights **out,
+                        mlxe_error *err);
     void (*free)(mlxe_model_weights *weights);
     /* Device memory the binding holds beyond the mapped files (aligned
      * copies of misaligned tensors). */

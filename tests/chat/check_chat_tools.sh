@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Checks `mlxengine run`, `mlxengine chat` and `generate --prompt` end to end
 # on a chat model folder written for the test (tests/chat_model_util.h):
-# usage errors, the message when no model is given, run's reply against
+# usage errors, --device, the message when no model is given, run's reply against
 # chat's first reply and against stdin input, stop strings cut the output,
 # chat's slash commands driven through a pipe (/set, /stats, /undo, /system,
 # /save, /load, /quit), a session saved in one chat and loaded in another
@@ -39,6 +39,17 @@ cmp -s "$work/chat_default" "$work/out" || grep -q "Psalms 23:1" "$work/chat_def
     fail "chat with the default model: $(cat "$work/chat_default")"
 expect_rc 2 "$tool" run "$model" hi --bogus
 grep -q "unknown option '--bogus'" "$work/err" || fail "no message for a bad flag"
+# --device: an unknown device is refused by name; cpu and auto (the GPU when
+# usable, else the CPU) give run's reply; chat takes the flag too
+expect_rc 1 "$tool" run --device tpu "Quote Psalms 23:1." --max-tokens 24
+grep -q '"tpu"' "$work/err" || fail "run --device tpu: the error does not name the device: $(cat "$work/err")"
+expect_rc 0 "$tool" run --device cpu "Quote Psalms 23:1." --max-tokens 24
+cp "$work/out" "$work/run_cpu"
+expect_rc 0 "$tool" run --device auto "Quote Psalms 23:1." --max-tokens 24
+grep -q "Psalms 23:1" "$work/out" || fail "run --device auto: $(cat "$work/out")"
+printf 'Quote Psalms 23:1.\n/quit\n' | "$tool" chat --device cpu --max-tokens 24 --no-stats >"$work/chat_cpu" 2>"$work/err" ||
+    fail "chat --device cpu: $(cat "$work/err")"
+grep -q "Psalms 23:1" "$work/chat_cpu" || fail "chat --device cpu: $(cat "$work/chat_cpu")"
 expect_rc 2 "$tool" run "$model" hi --temp abc
 expect_rc 2 "$tool" chat "$model" --context-policy sometimes
 expect_rc 1 "$tool" run /nonexistent/model hi

@@ -41,6 +41,13 @@ cpu_ids=$(cat /tmp/mlxe-cli-out.$$)
 expect_rc 0 "$tool" generate --model "$model" --prompt-ids 1,2 --max-tokens 3 --device auto
 [ "$(cat /tmp/mlxe-cli-out.$$)" = "$cpu_ids" ] || fail "--device auto generated other ids than --device cpu"
 expect_rc 0 "$tool" logits --model "$model" --prompt-ids 1,2 --device cpu
+# perplexity takes --device too (the embedded default model: it has a tokenizer)
+head -c 600 "$(dirname "$0")/../../README.md" > /tmp/mlxe-cli-text.$$
+expect_rc 1 "$tool" perplexity --file /tmp/mlxe-cli-text.$$ --device tpu
+grep -q "tpu" /tmp/mlxe-cli-err.$$ || fail "perplexity --device tpu: the error does not name the device"
+expect_rc 0 "$tool" perplexity --file /tmp/mlxe-cli-text.$$ --device cpu --window 64
+grep -q "^perplexity " /tmp/mlxe-cli-out.$$ || fail "perplexity --device cpu printed no result"
+rm -f /tmp/mlxe-cli-text.$$
 
 for dir in "$models"/*/; do
     ref=$dir/reference.json

@@ -1,8 +1,8 @@
 /* tests/unit/model_compare_test.h — shared by the tests that run one model
  * two ways token by token and compare them (test_runtime_cpu_int8_model.c,
- * test_models_cuda_int8.c: int8 against float activations): reading id
- * arrays of the golden files, one decode step, a token's negative
- * log-likelihood, the top token and its margin. */
+ * test_models_cuda_int8.c: int8 against float activations): encoding a
+ * text file, reading id arrays of the golden files, one decode step, a
+ * token's negative log-likelihood, the top token and its margin. */
 #ifndef MLXE_TEST_MODEL_COMPARE_TEST_H
 #define MLXE_TEST_MODEL_COMPARE_TEST_H
 
@@ -11,8 +11,26 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "base/file.h"
 #include "mlxengine/mlxengine.h"
 #include "test_util.h"
+
+/* The text file at path (up to 1 MiB) encoded by model_dir's tokenizer
+ * into ids (initialised here; free with mlxe_token_list_free). */
+static inline void compare_encode_file(const char *model_dir, const char *path, mlxe_token_list *ids) {
+    char *text = NULL;
+    size_t size = 0;
+    mlxe_error err;
+    if (mlxe_file_read_all(path, 1 << 20, &text, &size, &err) != MLXE_OK) fail_msg("%s", err.message);
+    mlxe_tokenizer *tokenizer = NULL;
+    if (mlxe_tokenizer_load(model_dir, &tokenizer, &err) != MLXE_OK) fail_msg("%s", err.message);
+    mlxe_token_list_init(ids);
+    mlxe_encode_options encode;
+    mlxe_encode_options_init(&encode);
+    if (mlxe_tokenizer_encode(tokenizer, text, size, &encode, ids, &err) != MLXE_OK) fail_msg("%s", err.message);
+    free(text);
+    mlxe_tokenizer_free(tokenizer);
+}
 
 /* A JSON array of ids as int32 (malloc'ed; count set). */
 static inline int32_t *compare_ids_of(const cJSON *array, int64_t *count) {

@@ -46,6 +46,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "runtime_cuda_test.h"
 #include "test_util.h"
 #include "fixture_reference.h"
 #include "base/json.h"
@@ -57,21 +58,10 @@
 #define QUANT_REFS MLXE_FIXTURES "/quant"
 #define MAX_IDS 256
 
-static char work_dir[64];
-
 /* Skips the calling test (with the reason) when no GPU is usable. */
-static void require_gpu(void) {
-    mlxe_device *dev = NULL;
-    mlxe_error err;
-    if (mlxe_device_create_cuda(0, &dev, &err) == MLXE_OK) {
-        mlxe_device_free(dev);
-        return;
-    }
-    const char *require = getenv("MLXE_REQUIRE_GPU");
-    if (require && strcmp(require, "1") == 0) fail_msg("MLXE_REQUIRE_GPU=1 but: %s", err.message);
-    print_message("[  SKIP    ] no usable GPU: %s\n", err.message);
-    skip();
-}
+static void require_gpu(void) { mlxe_device_free(cuda_device_or_skip()); }
+
+static char work_dir[64];
 
 static void remove_folder(const char *path) {
     DIR *dir = opendir(path);

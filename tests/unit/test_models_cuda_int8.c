@@ -24,6 +24,7 @@
 #include "mlxengine/mlxengine.h"
 #include "runtime/device.h"
 #include "model_compare_test.h"
+#include "runtime_cuda_test.h"
 #include "test_util.h"
 
 #define GOLDEN MLXE_SOURCE_DIR "/tests/embedded/golden.json"
@@ -31,18 +32,8 @@
 #define MODEL_4BIT MLXE_SOURCE_DIR "/models/default-4bit"
 #define N_CTX 512
 
-static void require_gpu(void) {
-    mlxe_device *dev = NULL;
-    mlxe_error err;
-    if (mlxe_device_create_cuda(0, &dev, &err) == MLXE_OK) {
-        mlxe_device_free(dev);
-        return;
-    }
-    const char *require = getenv("MLXE_REQUIRE_GPU");
-    if (require && strcmp(require, "1") == 0) fail_msg("MLXE_REQUIRE_GPU=1 but: %s", err.message);
-    print_message("[  SKIP    ] no usable GPU: %s\n", err.message);
-    skip();
-}
+/* Skips the calling test (with the reason) when no GPU is usable. */
+static void require_gpu(void) { mlxe_device_free(cuda_device_or_skip()); }
 
 static void open_on_gpu(mlxe_model **model, mlxe_context **ctx) {
     mlxe_model_options o;
@@ -72,18 +63,8 @@ static void open_both(mlxe_model **float_model, mlxe_context **float_ctx, mlxe_m
 static void test_decode_perplexity(void **state) {
     (void)state;
     require_gpu();
-    char *text = NULL;
-    size_t size = 0;
-    mlxe_error err;
-    if (mlxe_file_read_all(SAMPLE, 1 << 20, &text, &size, &err) != MLXE_OK) fail_msg("%s", err.message);
-    mlxe_tokenizer *tokenizer = NULL;
-    if (mlxe_tokenizer_load(MODEL_4BIT, &tokenizer, &err) != MLXE_OK) fail_msg("%s", err.message);
     mlxe_token_list ids;
-    mlxe_token_list_init(&ids);
-    mlxe_encode_options encode;
-    mlxe_encode_options_init(&encode);
-    if (mlxe_tokenizer_encode(tokenizer, text, size, &encode, &ids, &err) != MLXE_OK) fail_msg("%s", err.message);
-    free(text);
+    compare_encode_file(MODEL_4BIT, SAMPLE, &ids);
     const int64_t n = (int64_t)ids.count < N_CTX ? (int64_t)ids.count : N_CTX;
     mlxe_model *float_model = NULL, *int8_model = NULL;
     mlxe_context *float_ctx = NULL, *int8_ctx = NULL;
@@ -113,7 +94,6 @@ static void test_decode_perplexity(void **state) {
     if (fabs(int8 - exact) > 0.05 * exact)
         fail_msg("int8 activations move decode perplexity from %.4f to %.4f (more than 5%%)", exact, int8);
     mlxe_token_list_free(&ids);
-    mlxe_tokenizer_free(tokenizer);
 }
 
 static void test_greedy_agrees(void **state) {

@@ -2,7 +2,8 @@
  * the getters, and a clear error (naming the tensor, key or folder, no
  * leak) for a missing tensor, a wrong shape, zero heads, a model_type we do
  * not run, an unsupported device, a U32 weight without quantization scales
- * and a missing folder. */
+ * and a missing folder; the load progress callback and cancelling through
+ * it. */
 #include "test_model_util.h"
 #include "mlxengine/mlxengine.h"
 
@@ -47,6 +48,61 @@ static void test_getters(void **state) {
     assert_true(strncmp(mlxe_model_device_name(model), "cpu", 3) == 0);
     mlxe_model_free(model);
     mlxe_model_free(NULL);
+    test_remove_model(dir);
+}
+
+/* What the progress callback saw; it answers false once cancel_at calls
+ * have been made (0: never). */
+typedef struct progress_log {
+    int calls, cancel_at;
+    size_t last_done, total;
+    bool decreased, total_changed;
+} progress_log;
+
+static bool log_progress(void *user, size_t done_bytes, size_t total_bytes) {
+    progress_log *log = user;
+    if (log->calls > 0 && done_bytes < log->last_done) log->decreased = true;
+    if (log->calls > 0 && total_bytes != log->total) log->total_changed = true;
+    log->calls++;
+    log->last_done = done_bytes;
+    log->total = total_bytes;
+    return log->cancel_at == 0 || log->calls < log->cancel_at;
+}
+
+static void test_load_progress(void **state) {
+    (void)state;
+    test_model_spec spec;
+    test_model_spec_init(&spec, "qwen2");
+    char dir[64];
+    test_make_temp_dir(dir, sizeof dir);
+    test_write_model(dir, &spec, 5);
+    mlxe_model_options options;
+    mlxe_model_options_init(&options);
+    assert_null(options.progress);
+    options.progress = log_progress;
+    progress_log log = {0};
+    options.progress_user = &log;
+    mlxe_model *model = NULL;
+    mlxe_error err;
+    assert_int_equal(mlxe_model_load(dir, &options, &model, &err), MLXE_OK);
+    /* one call per tensor placed and one at the end, never going back,
+     * ending at the weights' total */
+    assert_true(log.calls > 10);
+    assert_false(log.decreased);
+    assert_false(log.total_changed);
+    assert_int_equal(log.total, mlxe_model_weight_bytes(model));
+    assert_int_equal(log.last_done, log.total);
+    const int calls = log.calls;
+    mlxe_model_free(model);
+
+    /* false in the middle: the load fails as cancelled, frees what it made, says so */
+    progress_log cancel = {.cancel_at = calls / 2};
+    options.progress_user = &cancel;
+    model = NULL;
+    assert_int_equal(mlxe_model_load(dir, &options, &model, &err), MLXE_ERR_CANCELLED);
+    assert_null(model);
+    assert_int_equal(cancel.calls, calls / 2);
+    assert_non_null(strstr(err.message, "cancelled"));
     test_remove_model(dir);
 }
 
@@ -244,6 +300,7 @@ static void test_misaligned_tensors(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_getters),
+        cmocka_unit_test(test_load_progress),
         cmocka_unit_test(test_missing_tensor),
         cmocka_unit_test(test_wrong_shape),
         cmocka_unit_test(test_bad_configs),

@@ -129,18 +129,8 @@ static void test_greedy_agrees(void **state) {
 /* Decode-mode perplexity of the model in dir with the float kernels and
  * with the given lower-precision table; fails past 5%. */
 static void check_decode_perplexity(const char *dir, const char *kernels, const char *what) {
-    char *text = NULL;
-    size_t size = 0;
-    mlxe_error err;
-    if (mlxe_file_read_all(SAMPLE, 1 << 20, &text, &size, &err) != MLXE_OK) fail_msg("%s", err.message);
-    mlxe_tokenizer *tokenizer = NULL;
-    if (mlxe_tokenizer_load(dir, &tokenizer, &err) != MLXE_OK) fail_msg("%s", err.message);
     mlxe_token_list ids;
-    mlxe_token_list_init(&ids);
-    mlxe_encode_options encode;
-    mlxe_encode_options_init(&encode);
-    if (mlxe_tokenizer_encode(tokenizer, text, size, &encode, &ids, &err) != MLXE_OK) fail_msg("%s", err.message);
-    free(text);
+    compare_encode_file(dir, SAMPLE, &ids);
     const int64_t n = (int64_t)ids.count < N_CTX ? (int64_t)ids.count : slow_build() ? 48 : N_CTX;
     mlxe_model *float_model = NULL, *lowp_model = NULL;
     mlxe_context *float_ctx = NULL, *lowp_ctx = NULL;
@@ -169,7 +159,6 @@ static void check_decode_perplexity(const char *dir, const char *kernels, const 
     if (fabs(lowp - exact) > 0.05 * exact)
         fail_msg("%s moves decode perplexity of %s from %.4f to %.4f (more than 5%%)", what, dir, exact, lowp);
     mlxe_token_list_free(&ids);
-    mlxe_tokenizer_free(tokenizer);
 }
 
 static void test_decode_perplexity(void **state) {

@@ -72,6 +72,7 @@ void chat_cli_print_flags(FILE *out) {
             "  --keep N               tokens the rotating window keeps at the start (default 4)\n"
             "  --var NAME=JSON        extra chat template variable, e.g. enable_thinking=false\n"
             "  --threads N            compute threads\n"
+            "  --device D             cpu (default), cuda, cuda:N or auto (a GPU when usable, else the CPU)\n"
             "  --force-load           load even when the memory estimate exceeds RAM + swap\n"
             "  --ignore-eos           keep going past end-of-sequence tokens (max tokens and stops still stop)\n"
             "  --no-stats             no stats line after replies\n"
@@ -207,6 +208,9 @@ int chat_cli_parse_flag(chat_cli *cli, int argc, char **argv, int *i) {
     } else if ((got = tool_flag_value(argc, argv, i, "--threads", &value))) {
         if (got < 0 || !tool_parse_int("--threads", value, 0, 1024, &number)) return -1;
         cli->threads = (int)number;
+    } else if ((got = tool_flag_value(argc, argv, i, "--device", &value))) {
+        if (got < 0) return -1;
+        cli->device = value;
     } else if ((got = tool_flag_value(argc, argv, i, "--context-policy", &value))) {
         if (got < 0) return -1;
         if (strcmp(value, "error") == 0) cli->session_options.context_policy = MLXE_CONTEXT_ERROR;
@@ -287,7 +291,9 @@ bool chat_cli_open(chat_cli *cli) {
     mlxe_model_options model_options;
     mlxe_model_options_init(&model_options);
     model_options.n_threads = cli->threads;
-    if (!tool_check_memory(cli->command, cli->folder, NULL, cli->session_options.n_ctx)) return false;
+    if (cli->device) model_options.device = cli->device;
+    tool_show_load_progress(&model_options);
+    if (!tool_check_memory(cli->command, cli->folder, cli->device, cli->session_options.n_ctx)) return false;
     mlxe_status st = mlxe_model_load(cli->folder, &model_options, &cli->model, &err);
     if (st == MLXE_OK) st = mlxe_tokenizer_load(cli->folder, &cli->tokenizer, &err);
     if (st == MLXE_OK) st = mlxe_chat_template_load(cli->folder, &cli->chat_template, &err);

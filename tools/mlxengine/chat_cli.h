@@ -27,6 +27,7 @@ typedef struct chat_cli {
     int n_stops;
     const char *system;           /* --system */
     int threads;
+    const char *device;           /* --device (NULL: the CPU) */
     bool no_stats;
     mlxe_cancel *cancel;          /* requested by SIGINT */
     const char *eos_tokens[CHAT_CLI_MAX_STOPS]; /* --eos TOKEN, mapped to ids at open */

@@ -1,5 +1,5 @@
 /* tools/mlxengine/cmd_perplexity.c — `mlxengine perplexity [--model M]
- * --file F [--window N] [--threads N]`: the perplexity of a text file under a
+ * --file F [--window N] [--threads N] [--device D]`: the perplexity of a text file under a
  * model, as mlx-lm's perplexity tool reports it, by mlxe_perplexity's
  * contiguous-window method (include/mlxengine/perplexity.h). Without
  * --model the embedded default model is used. Prints one line:
@@ -16,11 +16,12 @@
 #include "model_args.h"
 
 static void usage(FILE *out) {
-    fprintf(out, "usage: mlxengine perplexity [--model MODEL] --file FILE [--window N] [--threads N]\n"
+    fprintf(out, "usage: mlxengine perplexity [--model MODEL] --file FILE [--window N] [--threads N] [--device D]\n"
                  "  --model MODEL   model folder, registry alias or Hub id (default: the embedded model)\n"
                  "  --file FILE     the text (tokenized with the model's tokenizer, no BOS added)\n"
                  "  --window N      tokens per window (default: the model's context, at most 4096)\n"
-                 "  --threads N     compute threads (default: all)\n");
+                 "  --threads N     compute threads (default: all)\n"
+                 "  --device D      cpu (default), cuda, cuda:N or auto (a GPU when usable, else the CPU)\n");
 }
 
 static char *read_file(const char *path, size_t *size) {
@@ -55,6 +56,7 @@ static char *read_file(const char *path, size_t *size) {
 int cmd_perplexity(int argc, char **argv) {
     const char *model_name = NULL, *file = NULL, *value = NULL;
     long long window = 0, threads = 0;
+    const char *device = NULL;
     for (int i = 1; i < argc; i++) {
         int got;
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -70,6 +72,9 @@ int cmd_perplexity(int argc, char **argv) {
             if (got < 0 || !tool_parse_int("--window", value, 2, 1 << 20, &window)) return 2;
         } else if ((got = tool_flag_value(argc, argv, &i, "--threads", &value)) != 0) {
             if (got < 0 || !tool_parse_int("--threads", value, 0, 4096, &threads)) return 2;
+        } else if ((got = tool_flag_value(argc, argv, &i, "--device", &value)) != 0) {
+            if (got < 0) return 2;
+            device = value;
         } else {
             fprintf(stderr, "mlxengine perplexity: unexpected argument '%s'\n", argv[i]);
             usage(stderr);
@@ -114,6 +119,8 @@ int cmd_perplexity(int argc, char **argv) {
     mlxe_model_options model_options;
     mlxe_model_options_init(&model_options);
     model_options.n_threads = (int)threads;
+    if (device) model_options.device = device;
+    tool_show_load_progress(&model_options);
     if (mlxe_model_load(dir, &model_options, &model, &err) != MLXE_OK) {
         fprintf(stderr, "mlxengine perplexity: %s\n", err.message);
         goto done;

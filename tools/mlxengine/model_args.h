@@ -52,4 +52,9 @@ bool tool_load_model_folder(const char *dir, int n_threads, int64_t n_tokens, ml
 bool tool_load_model_folder_on(const char *dir, const char *device, int n_threads, int64_t n_tokens,
                                mlxe_model **model, mlxe_context **ctx);
 
+/* Sets options->progress to a progress line on stderr (a terminal only)
+ * when options->device may be a GPU, where copying the weights takes
+ * seconds. */
+void tool_show_load_progress(mlxe_model_options *options);
+
 #endif

@@ -39,6 +39,39 @@ __device__ __forceinline__ float block_sum(float v, float *shared) {
     return warp_sum(total);
 }
 
+/* 1 / sqrt(mean(x^2) + eps) over cols, in every thread of the block: as
+ * rms_norm_block_kernel computes it. */
+__device__ __forceinline__ float block_inverse_rms(const float *x, int cols, float eps) {
+    __shared__ float shared[32];
+    float sum = 0.0f;
+    for (int i = threadIdx.x; i < cols; i += blockDim.x) sum += x[i] * x[i];
+    return 1.0f / sqrtf(block_sum(sum, shared) / (float)cols + eps);
+}
+
+/* A segment's value by selection (no dynamic indexing of the parameter
+ * arrays, which would copy them to local memory). */
+template <typename T> __device__ __forceinline__ T pick(int segment, T a, T b, T c) {
+    return segment == 0 ? a : segment == 1 ? b : c;
+}
+
+/* The matrices of a one-token launch (the job structs of cuda_matmul.cu and
+ * cuda_matvec_int8.cu): n matrices of one input, each a segment with its
+ * output, or for SwiGLU one segment over gate (w[0]) and up (w[1]) into
+ * y[0]. */
+template <typename Job>
+__host__ inline void fill_segments(Job &job, int n, const mlxe_matrix *const *w, float *const *y, bool swiglu) {
+    const int segments = swiglu ? 1 : n;
+    for (int i = 0; i < n; i++) {
+        job.w[i] = static_cast<const uint4 *>(w[i]->data);
+        job.scales[i] = w[i]->scales;
+        job.biases[i] = w[i]->biases;
+        job.rows[i] = (int)w[i]->rows;
+        job.y[i] = i < segments ? y[i] : nullptr;
+    }
+    job.n_segments = segments;
+    job.scale_dtype = (int)w[0]->scale_dtype;
+}
+
 __device__ __forceinline__ float bf16_bits_to_float(uint32_t bits16) {
     return __uint_as_float(bits16 << 16);
 }

@@ -42,7 +42,7 @@ enum {
     MLXE_CUDA_OVERLAP_ATTENTION = 4u,   /* attention over the KV cache */
     /* decode matrix-vector products of quantized weights: not in the
      * default mask (measured slower overlapped: H200, 1B shape, 4-bit 657
-     * -> 612 tok/s, 8-bit 723 -> 695; docs/CUDA.md version 5) */
+     * -> 612 tok/s, 8-bit 723 -> 695; docs/CUDA.md version 6) */
     MLXE_CUDA_OVERLAP_QUANTIZED = 8u,
 };
 

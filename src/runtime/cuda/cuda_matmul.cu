@@ -281,21 +281,6 @@ struct one_token_job {
     float eps;
 };
 
-/* A segment's value by selection (no dynamic indexing of the parameter
- * arrays, which would copy them to local memory). */
-template <typename T> __device__ __forceinline__ T pick(int segment, T a, T b, T c) {
-    return segment == 0 ? a : segment == 1 ? b : c;
-}
-
-/* 1 / sqrt(mean(x^2) + eps) over cols, in every thread of the block: as
- * rms_norm_block_kernel computes it. */
-__device__ __forceinline__ float block_inverse_rms(const float *x, int cols, float eps) {
-    __shared__ float shared[32];
-    float sum = 0.0f;
-    for (int i = threadIdx.x; i < cols; i += blockDim.x) sum += x[i] * x[i];
-    return 1.0f / sqrtf(block_sum(sum, shared) / (float)cols + eps);
-}
-
 /* x[k..k+N) as the projection sees it: normed (x * inverse * gain, the
  * CPU's order of operations) or as is. */
 template <int N>
@@ -413,6 +398,50 @@ __global__ void __launch_bounds__(kOneTokenWarps * kWarp)
     one_token_store<R, EPILOGUE>(acc, lane, row0, rows, y);
 }
 
+/* One token, float weights: this thread's share of the products of R rows
+ * of N_MATRICES matrices (the 16-byte vectors first, first + stride, ...
+ * of each row), added into acc; STEPS vectors per row and matrix are
+ * loaded before any arithmetic. Shared by the rows-per-warp kernel (lanes
+ * of a warp) and the row-block kernel (all threads of a block). */
+template <int DT, int R, int N_MATRICES, int STEPS>
+__device__ __forceinline__ void float_rows_dot(const uint4 *const (&w)[2], const float *x, const one_token_job &job,
+                                               float inverse, int row0, int rows, int n_vectors, int first, int stride,
+                                               float (&acc)[2][R]) {
+    constexpr int E = packed<DT>::count;
+    for (int base = first; base < n_vectors; base += stride * STEPS) {
+        uint4 loaded[STEPS][N_MATRICES][R];
+#pragma unroll
+        for (int u = 0; u < STEPS; u++) {
+            const int v = base + u * stride;
+#pragma unroll
+            for (int m_i = 0; m_i < N_MATRICES; m_i++)
+#pragma unroll
+                for (int r = 0; r < R; r++)
+                    loaded[u][m_i][r] = v < n_vectors && row0 + r < rows
+                                            ? __ldg(w[m_i] + (int64_t)(row0 + r) * n_vectors + v)
+                                            : make_uint4(0, 0, 0, 0);
+        }
+#pragma unroll
+        for (int u = 0; u < STEPS; u++) {
+            const int v = base + u * stride;
+            if (v >= n_vectors) break;
+            float xs[E];
+            load_x<E>(x, v * E, job, inverse, xs);
+#pragma unroll
+            for (int m_i = 0; m_i < N_MATRICES; m_i++)
+#pragma unroll
+                for (int r = 0; r < R; r++) {
+                    float wf[E];
+                    packed<DT>::unpack(loaded[u][m_i][r], wf);
+                    float dot = 0.0f;
+#pragma unroll
+                    for (int j = 0; j < E; j++) dot += wf[j] * xs[j];
+                    acc[m_i][r] += dot;
+                }
+        }
+    }
+}
+
 template <int DT, int R, int EPILOGUE>
 __global__ void __launch_bounds__(kOneTokenWarps * kWarp)
     matvec_one_kernel(const float *__restrict__ x, one_token_job job, int cols) {
@@ -430,38 +459,7 @@ __global__ void __launch_bounds__(kOneTokenWarps * kWarp)
     float acc[2][R];
 #pragma unroll
     for (int r = 0; r < R; r++) acc[0][r] = acc[1][r] = 0.0f;
-    for (int base = lane; base < n_vectors; base += kWarp * STEPS) {
-        uint4 loaded[STEPS][N_MATRICES][R];
-#pragma unroll
-        for (int u = 0; u < STEPS; u++) {
-            const int v = base + u * kWarp;
-#pragma unroll
-            for (int m_i = 0; m_i < N_MATRICES; m_i++)
-#pragma unroll
-                for (int r = 0; r < R; r++)
-                    loaded[u][m_i][r] = v < n_vectors && row0 + r < rows
-                                            ? __ldg(w[m_i] + (int64_t)(row0 + r) * n_vectors + v)
-                                            : make_uint4(0, 0, 0, 0);
-        }
-#pragma unroll
-        for (int u = 0; u < STEPS; u++) {
-            const int v = base + u * kWarp;
-            if (v >= n_vectors) break;
-            float xs[E];
-            load_x<E>(x, v * E, job, at.inverse, xs);
-#pragma unroll
-            for (int m_i = 0; m_i < N_MATRICES; m_i++)
-#pragma unroll
-                for (int r = 0; r < R; r++) {
-                    float wf[E];
-                    packed<DT>::unpack(loaded[u][m_i][r], wf);
-                    float dot = 0.0f;
-#pragma unroll
-                    for (int j = 0; j < E; j++) dot += wf[j] * xs[j];
-                    acc[m_i][r] += dot;
-                }
-        }
-    }
+    float_rows_dot<DT, R, N_MATRICES, STEPS>(w, x, job, at.inverse, row0, rows, n_vectors, lane, kWarp, acc);
     let_next_kernel_start();
     one_token_store<R, EPILOGUE>(acc, lane, row0, rows, y);
 }
@@ -498,38 +496,8 @@ __global__ void __launch_bounds__(kRowBlockThreads)
     float acc[2][RB];
 #pragma unroll
     for (int r = 0; r < RB; r++) acc[0][r] = acc[1][r] = 0.0f;
-    for (int base = threadIdx.x; base < n_vectors; base += kRowBlockThreads * STEPS) {
-        uint4 loaded[STEPS][N_MATRICES][RB];
-#pragma unroll
-        for (int u = 0; u < STEPS; u++) {
-            const int v = base + u * kRowBlockThreads;
-#pragma unroll
-            for (int m_i = 0; m_i < N_MATRICES; m_i++)
-#pragma unroll
-                for (int r = 0; r < RB; r++)
-                    loaded[u][m_i][r] = v < n_vectors && row0 + r < rows
-                                            ? __ldg(w[m_i] + (int64_t)(row0 + r) * n_vectors + v)
-                                            : make_uint4(0, 0, 0, 0);
-        }
-#pragma unroll
-        for (int u = 0; u < STEPS; u++) {
-            const int v = base + u * kRowBlockThreads;
-            if (v >= n_vectors) break;
-            float xs[E];
-            load_x<E>(x, v * E, job, inverse, xs);
-#pragma unroll
-            for (int m_i = 0; m_i < N_MATRICES; m_i++)
-#pragma unroll
-                for (int r = 0; r < RB; r++) {
-                    float wf[E];
-                    packed<DT>::unpack(loaded[u][m_i][r], wf);
-                    float dot = 0.0f;
-#pragma unroll
-                    for (int j = 0; j < E; j++) dot += wf[j] * xs[j];
-                    acc[m_i][r] += dot;
-                }
-        }
-    }
+    float_rows_dot<DT, RB, N_MATRICES, STEPS>(w, x, job, inverse, row0, rows, n_vectors, threadIdx.x,
+                                              kRowBlockThreads, acc);
     let_next_kernel_start();
     const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
 #pragma unroll
@@ -828,16 +796,7 @@ bool matvec_one(mlxe_cuda_state *state, const float *x, int n, const mlxe_matrix
         if (first->cols % (first->dtype == MLXE_DTYPE_F32 ? 4 : 8) != 0) return false;
     }
     one_token_job job = {};
-    const int segments = epilogue == kSwiglu ? 1 : n;
-    for (int i = 0; i < n; i++) {
-        job.w[i] = static_cast<const uint4 *>(w[i]->data);
-        job.scales[i] = w[i]->scales;
-        job.biases[i] = w[i]->biases;
-        job.rows[i] = (int)w[i]->rows;
-        job.y[i] = i < segments ? y[i] : nullptr;
-    }
-    job.n_segments = segments;
-    job.scale_dtype = (int)first->scale_dtype;
+    fill_segments(job, n, w, y, epilogue == kSwiglu);
     job.norm = norm ? norm->data : nullptr;
     job.norm_dtype = norm ? (int)norm->dtype : 0;
     job.eps = eps;

@@ -68,14 +68,6 @@ __device__ __forceinline__ int dot4(uint32_t w, uint32_t x, int acc) {
  * the ordinary way, after everything before them on the stream, and never
  * let a later kernel start early except that product. */
 
-/* 1 / rms(x) over cols in every thread of the block (blockDim.x threads). */
-__device__ __forceinline__ float inverse_rms(const float *x, int cols, float eps) {
-    __shared__ float shared[32];
-    float squares = 0.0f;
-    for (int i = threadIdx.x; i < cols; i += blockDim.x) squares += x[i] * x[i];
-    return 1.0f / sqrtf(block_sum(squares, shared) / (float)cols + eps);
-}
-
 /* Block b of 32 activations, one per lane of a warp (x * inverse * gain with
  * a norm, the CPU's order of operations): its int8 values into xq (4-bit:
  * evens then odds within each 8 values, the order of the nibble masks) and
@@ -103,7 +95,7 @@ __global__ void __launch_bounds__(kQuantizeThreads)
     quantize_kernel(const float *__restrict__ x, int cols, const void *__restrict__ norm, int norm_dtype, float eps,
                     int8_t *__restrict__ xq, float2 *__restrict__ meta) {
     let_next_kernel_start(); /* an overlapped product may load its weights meanwhile */
-    const float inverse = NORM ? inverse_rms(x, cols, eps) : 1.0f;
+    const float inverse = NORM ? block_inverse_rms(x, cols, eps) : 1.0f;
     const int lane = threadIdx.x % kWarp;
     const int n_blocks = cols / kXBlock;
     const int warps = blockDim.x / kWarp;
@@ -134,12 +126,6 @@ struct int8_job {
     int norm_dtype;
     float eps;
 };
-
-/* A segment's value by selection (no dynamic indexing of the parameter
- * arrays, which would copy them to local memory). */
-template <typename T> __device__ __forceinline__ T pick(int segment, T a, T b, T c) {
-    return segment == 0 ? a : segment == 1 ? b : c;
-}
 
 template <int EPILOGUE> __device__ __forceinline__ void finish(float *y, int row, float first, float second) {
     if (EPILOGUE == kStore) y[row] = first;
@@ -470,16 +456,7 @@ extern "C" bool mlxe_cuda_matvec_int8(mlxe_cuda_state *state, const float *x, in
     if (!mlxe_cuda_buffer_reserve(state, &state->convert, bytes)) return false;
 
     int8_job job = {};
-    const int segments = epilogue == kSwiglu ? 1 : n;
-    for (int i = 0; i < n; i++) {
-        job.w[i] = static_cast<const uint4 *>(w[i]->data);
-        job.scales[i] = w[i]->scales;
-        job.biases[i] = w[i]->biases;
-        job.rows[i] = (int)w[i]->rows;
-        job.y[i] = i < segments ? y[i] : nullptr;
-    }
-    job.n_segments = segments;
-    job.scale_dtype = (int)first->scale_dtype;
+    fill_segments(job, n, w, y, epilogue == kSwiglu);
     job.x = x;
     job.norm = norm ? norm->data : nullptr;
     job.norm_dtype = norm ? (int)norm->dtype : 0;

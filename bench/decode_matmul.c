@@ -11,6 +11,9 @@
  *                       [--cpu-time] [--huge-pages] [--bits 0|4|8]   (0: BF16 only)
  *                       [--matvec ROWS COLS [--copies N]]
  *
+ * --kernels takes MLXE_CPU_KERNELS values (e.g. avx512-int8-split,avx512-int8:
+ * the BF16 one-token decode on split against bf16-rounded activations).
+ *
  * --matvec times one matrix shape alone (e.g. 8192 2048: Llama-3.2-1B's
  * gate/up projection; 128256 2048: its lm_head) at each --bits, cycling
  * through --copies copies of it (default: enough for 512 MB, so each one

@@ -4,9 +4,10 @@
  * with Q8 activations; and one token against dense F32/F16/BF16 rows (at
  * the end).
  *
- * The op (cpu_matmul.c) calls int8_quantize_x once per matmul on its own
- * thread, then every worker runs int8_matmul_rows on its rows with the same
- * prepared activations, so the rounding is paid once per op, not per share.
+ * The op (cpu_matmul.c) calls the kernel table's decode_prepare_x (here
+ * mlxe_avx512_int8_quantize_x) once per matmul on its own thread, then every
+ * worker runs decode_matmul_x on its rows with the same prepared
+ * activations, so the rounding is paid once per op, not per share.
  *
  * Numerics. For a weight group with scale s and bias b, and the activations
  * of an 8-column block quantized as x_k ~= dx * xq_k (dx = max|x| / 127,

@@ -477,6 +477,38 @@ template <int DPL> void launch(dim3 grid, mlxe_cuda_state *state, const attentio
     launch_overlapped(state, MLXE_CUDA_OVERLAP_ATTENTION, attention_kernel<DPL>, grid, kAttentionWarps * kWarp, 0, params);
 }
 
+/* The kernels' parameters for args (slots and positions on the device; no
+ * split, no RoPE yet). */
+attention_params params_of(mlxe_cuda_state *state, const mlxe_attention_args *args) {
+    attention_params params;
+    params.q = args->q;
+    params.k_cache = args->k_cache;
+    params.v_cache = args->v_cache;
+    params.slots = mlxe_cuda_device_ints(state, args->slots, args->n_rows, 0);
+    params.positions = mlxe_cuda_device_ints(state, args->positions, args->n_rows, 1);
+    params.n_heads = args->n_heads;
+    params.n_kv_heads = args->n_kv_heads;
+    params.head_dim = args->head_dim;
+    params.capacity = args->capacity;
+    params.window = args->window;
+    params.scale = args->scale;
+    params.split_len = args->capacity;
+    params.n_splits = 1;
+    params.out = args->out;
+    params.partial = NULL;
+    params.new_k = params.new_v = params.inv_freq = NULL;
+    params.rope_scale = 1.0f;
+    return params;
+}
+
+/* Positions one token may attend to, at most: the caller's hint, else the
+ * capacity, within the window. */
+int64_t span_of(const mlxe_attention_args *args) {
+    int64_t span = args->kv_length > 0 && args->kv_length < args->capacity ? args->kv_length : args->capacity;
+    if (args->window > 0 && args->window < span) span = args->window;
+    return span < 1 ? 1 : span;
+}
+
 template <int DPL>
 void launch_grouped_dpl(mlxe_cuda_state *state, int group, dim3 grid, const attention_params &params,
                         unsigned *counters) {
@@ -541,22 +573,7 @@ extern "C" void mlxe_cuda_attention(mlxe_device *dev, const mlxe_attention_args 
         mlxe_cuda_note_error(state, cudaErrorInvalidValue, "attention (head_dim above 256 is not supported on CUDA)");
         return;
     }
-    attention_params params;
-    params.q = args->q;
-    params.k_cache = args->k_cache;
-    params.v_cache = args->v_cache;
-    params.slots = mlxe_cuda_device_ints(state, args->slots, args->n_rows, 0);
-    params.positions = mlxe_cuda_device_ints(state, args->positions, args->n_rows, 1);
-    params.n_heads = args->n_heads;
-    params.n_kv_heads = args->n_kv_heads;
-    params.head_dim = args->head_dim;
-    params.capacity = args->capacity;
-    params.window = args->window;
-    params.scale = args->scale;
-    params.out = args->out;
-    params.partial = NULL;
-    params.new_k = params.new_v = params.inv_freq = NULL;
-    params.rope_scale = 1.0f;
+    attention_params params = params_of(state, args);
 
     /* attention_mode 3: MLXE_CUDA_ATTENTION=flash (tests, benches) */
     const bool flash_wanted = state->attention_mode == 3 ||
@@ -587,10 +604,7 @@ extern "C" void mlxe_cuda_attention(mlxe_device *dev, const mlxe_attention_args 
         return;
     }
 
-    /* Positions one token may attend to, at most. */
-    int64_t span = args->kv_length > 0 && args->kv_length < args->capacity ? args->kv_length : args->capacity;
-    if (args->window > 0 && args->window < span) span = args->window;
-    if (span < 1) span = 1;
+    const int64_t span = span_of(args);
     /* attention_mode 1: MLXE_CUDA_ATTENTION=split keeps the per-pair kernel */
     if (state->attention_mode != 1 && attention_grouped(state, args, params, span)) return;
     const int64_t wanted_blocks = kSplitBlocksPerSm * state->sm_count;
@@ -651,26 +665,10 @@ extern "C" void mlxe_cuda_rope_attention(mlxe_device *dev, const mlxe_attention_
         mlxe_cuda_attention(dev, args);
         return;
     }
-    attention_params params;
-    params.q = args->q;
-    params.k_cache = args->k_cache;
-    params.v_cache = args->v_cache;
-    params.slots = mlxe_cuda_device_ints(state, args->slots, 1, 0);
-    params.positions = mlxe_cuda_device_ints(state, args->positions, 1, 1);
-    params.n_heads = args->n_heads;
-    params.n_kv_heads = args->n_kv_heads;
-    params.head_dim = hd;
-    params.capacity = args->capacity;
-    params.window = args->window;
-    params.scale = args->scale;
-    params.out = args->out;
-    params.partial = NULL;
+    attention_params params = params_of(state, args);
     params.new_k = k;
     params.new_v = v;
     params.inv_freq = mlxe_cuda_device_floats(state, inv_freq, hd / 2, 2);
     params.rope_scale = attention_scale;
-    int64_t span = args->kv_length > 0 && args->kv_length < args->capacity ? args->kv_length : args->capacity;
-    if (args->window > 0 && args->window < span) span = args->window;
-    if (span < 1) span = 1;
-    attention_grouped(state, args, params, span);
+    attention_grouped(state, args, params, span_of(args));
 }

@@ -54,12 +54,33 @@ template <typename T> __device__ __forceinline__ T pick(int segment, T a, T b, T
     return segment == 0 ? a : segment == 1 ? b : c;
 }
 
-/* The matrices of a one-token launch (the job structs of cuda_matmul.cu and
- * cuda_matvec_int8.cu): n matrices of one input, each a segment with its
- * output, or for SwiGLU one segment over gate (w[0]) and up (w[1]) into
- * y[0]. */
-template <typename Job>
-__host__ inline void fill_segments(Job &job, int n, const mlxe_matrix *const *w, float *const *y, bool swiglu) {
+/* What one launch of the one-token products computes (cuda_matmul.cu's
+ * float-activation kernels, cuda_matvec_int8.cu's int8 ones): up to 3
+ * segments of blocks, each its own matrix and output (q, k and v of one
+ * input in one launch), or for SwiGLU one segment over gate (w[0]) and up
+ * (w[1]). norm: when not NULL, x is RMS-normalised with these gains first
+ * (folded into the projections that consume it). x: the input, for the
+ * int8 quantization (the float kernels take it as a parameter). */
+struct one_token_job {
+    const uint4 *w[3];
+    const void *scales[3];
+    const void *biases[3];
+    float *y[3];
+    int rows[3];
+    int first_block[3];
+    int n_segments;
+    int scale_dtype;
+    const float *x;
+    const void *norm;
+    int norm_dtype;
+    float eps;
+};
+
+/* The matrices of a one-token launch: n matrices of one input, each a
+ * segment with its output, or for SwiGLU one segment over gate (w[0]) and
+ * up (w[1]) into y[0]; the norm (NULL: none) and eps. */
+__host__ inline void fill_segments(one_token_job &job, int n, const mlxe_matrix *const *w, float *const *y, bool swiglu,
+                                   const mlxe_vector *norm, float eps) {
     const int segments = swiglu ? 1 : n;
     for (int i = 0; i < n; i++) {
         job.w[i] = static_cast<const uint4 *>(w[i]->data);
@@ -70,6 +91,9 @@ __host__ inline void fill_segments(Job &job, int n, const mlxe_matrix *const *w,
     }
     job.n_segments = segments;
     job.scale_dtype = (int)w[0]->scale_dtype;
+    job.norm = norm ? norm->data : nullptr;
+    job.norm_dtype = norm ? (int)norm->dtype : 0;
+    job.eps = eps;
 }
 
 __device__ __forceinline__ float bf16_bits_to_float(uint32_t bits16) {

@@ -262,25 +262,6 @@ __device__ __forceinline__ float masked_value(uint32_t half_word, uint32_t mask)
     return __uint_as_float((half_word & mask) | 0x4b000000u) - 8388608.0f;
 }
 
-/* What one launch computes: up to 3 segments of blocks, each its own
- * matrix and output (q, k and v of one input in one launch), or for
- * SwiGLU one segment over gate (w[0]) and up (w[1]). norm: when not NULL,
- * x is RMS-normalised with these gains first (each block computes the
- * norm itself: rms_norm folded into the projections that consume it). */
-struct one_token_job {
-    const uint4 *w[3];
-    const void *scales[3];
-    const void *biases[3];
-    float *y[3];
-    int rows[3];
-    int first_block[3];
-    int n_segments;
-    int scale_dtype;
-    const void *norm;
-    int norm_dtype;
-    float eps;
-};
-
 /* x[k..k+N) as the projection sees it: normed (x * inverse * gain, the
  * CPU's order of operations) or as is. */
 template <int N>
@@ -796,10 +777,7 @@ bool matvec_one(mlxe_cuda_state *state, const float *x, int n, const mlxe_matrix
         if (first->cols % (first->dtype == MLXE_DTYPE_F32 ? 4 : 8) != 0) return false;
     }
     one_token_job job = {};
-    fill_segments(job, n, w, y, epilogue == kSwiglu);
-    job.norm = norm ? norm->data : nullptr;
-    job.norm_dtype = norm ? (int)norm->dtype : 0;
-    job.eps = eps;
+    fill_segments(job, n, w, y, epilogue == kSwiglu, norm, eps);
     mlxe_matrix sized = *first;
     sized.rows = epilogue == kSwiglu ? first->rows : total_rows; /* the rows per warp follow the launch's rows */
     const int rows_per_warp = one_token_rows_per_warp(state, &sized);

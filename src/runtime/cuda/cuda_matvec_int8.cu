@@ -109,24 +109,6 @@ __global__ void __launch_bounds__(kQuantizeThreads)
 
 enum { kStore = MLXE_CUDA_INT8_STORE, kAccumulate = MLXE_CUDA_INT8_ADD, kSwiglu = MLXE_CUDA_INT8_SWIGLU };
 
-/* Up to 3 segments of blocks, each its own matrix and output (q, k, v), or
- * for SwiGLU one segment over gate (w[0]) and up (w[1]); x and the norm for
- * the quantization. */
-struct int8_job {
-    const uint4 *w[3];
-    const void *scales[3];
-    const void *biases[3];
-    float *y[3];
-    int rows[3];
-    int first_block[3];
-    int n_segments;
-    int scale_dtype;
-    const float *x;
-    const void *norm; /* NULL: none */
-    int norm_dtype;
-    float eps;
-};
-
 template <int EPILOGUE> __device__ __forceinline__ void finish(float *y, int row, float first, float second) {
     if (EPILOGUE == kStore) y[row] = first;
     if (EPILOGUE == kAccumulate) y[row] += first;
@@ -175,7 +157,7 @@ template <int BITS, int R, int NM, int U> struct step_loads {
 
 template <int BITS, int R, int S, int EPILOGUE>
 __global__ void __launch_bounds__(kThreads)
-    matvec_int8_kernel(const uint4 *__restrict__ xq, const float2 *__restrict__ meta, int8_job job, int cols,
+    matvec_int8_kernel(const uint4 *__restrict__ xq, const float2 *__restrict__ meta, one_token_job job, int cols,
                        int group_shift) {
     constexpr int V = 128 / BITS;               /* weight values per 16-byte load */
     constexpr int X_VECTORS = V / 16;           /* 16-byte loads of xq under one weight load */
@@ -334,7 +316,7 @@ void choose_shape(const mlxe_cuda_state *state, int64_t rows, int n_vectors, int
  * launches), so it stays off until that is understood (docs/CUDA.md,
  * version 5). */
 template <int BITS, int R, int S, int EPILOGUE>
-void launch_kernel(mlxe_cuda_state *state, unsigned blocks, const uint4 *xq, const float2 *meta, const int8_job &job,
+void launch_kernel(mlxe_cuda_state *state, unsigned blocks, const uint4 *xq, const float2 *meta, const one_token_job &job,
                    int cols, int group_shift) {
     cudaLaunchConfig_t config = {};
     config.gridDim = dim3(blocks);
@@ -349,7 +331,7 @@ void launch_kernel(mlxe_cuda_state *state, unsigned blocks, const uint4 *xq, con
 }
 
 template <int BITS, int R, int S>
-void launch_product(mlxe_cuda_state *state, const uint4 *xq, const float2 *meta, int8_job job, int cols,
+void launch_product(mlxe_cuda_state *state, const uint4 *xq, const float2 *meta, one_token_job job, int cols,
                     int group_shift, int epilogue) {
     unsigned blocks = 0;
     for (int i = 0; i < job.n_segments; i++) {
@@ -365,7 +347,7 @@ void launch_product(mlxe_cuda_state *state, const uint4 *xq, const float2 *meta,
 }
 
 template <int BITS, int R>
-void launch_product_s(mlxe_cuda_state *state, const uint4 *xq, const float2 *meta, const int8_job &job, int cols,
+void launch_product_s(mlxe_cuda_state *state, const uint4 *xq, const float2 *meta, const one_token_job &job, int cols,
                       int group_shift, int epilogue, int warps_per_row) {
     if (warps_per_row == 4)
         return launch_product<BITS, R, 4>(state, xq, meta, job, cols, group_shift, epilogue);
@@ -375,7 +357,7 @@ void launch_product_s(mlxe_cuda_state *state, const uint4 *xq, const float2 *met
 }
 
 template <int BITS>
-void launch_product_rs(mlxe_cuda_state *state, const uint4 *xq, const float2 *meta, const int8_job &job, int cols,
+void launch_product_rs(mlxe_cuda_state *state, const uint4 *xq, const float2 *meta, const one_token_job &job, int cols,
                        int group_shift, int epilogue, int rows_per_warp, int warps_per_row) {
     if (rows_per_warp == 4)
         launch_product_s<BITS, 4>(state, xq, meta, job, cols, group_shift, epilogue, warps_per_row);
@@ -386,7 +368,7 @@ void launch_product_rs(mlxe_cuda_state *state, const uint4 *xq, const float2 *me
 }
 
 template <int BITS>
-void launch_bits(mlxe_cuda_state *state, int cols, void *scratch, const int8_job &job, int group_shift, int epilogue,
+void launch_bits(mlxe_cuda_state *state, int cols, void *scratch, const one_token_job &job, int group_shift, int epilogue,
                  int rows_per_warp, int warps_per_row) {
     int8_t *xq = static_cast<int8_t *>(scratch);
     float2 *meta = reinterpret_cast<float2 *>(xq + cols);
@@ -455,12 +437,9 @@ extern "C" bool mlxe_cuda_matvec_int8(mlxe_cuda_state *state, const float *x, in
     const size_t bytes = (size_t)cols + (size_t)(cols / kXBlock) * sizeof(float2);
     if (!mlxe_cuda_buffer_reserve(state, &state->convert, bytes)) return false;
 
-    int8_job job = {};
-    fill_segments(job, n, w, y, epilogue == kSwiglu);
+    one_token_job job = {};
+    fill_segments(job, n, w, y, epilogue == kSwiglu, norm, eps);
     job.x = x;
-    job.norm = norm ? norm->data : nullptr;
-    job.norm_dtype = norm ? (int)norm->dtype : 0;
-    job.eps = eps;
     int rows_per_warp = 4, warps_per_row = 1;
     choose_shape(state, epilogue == kSwiglu ? first->rows : total_rows, cols / (128 / first->bits),
                  epilogue == kSwiglu ? 2 : 1, &rows_per_warp, &warps_per_row);

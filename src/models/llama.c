@@ -550,7 +550,7 @@ static void forward_layers(const mlxe_model_weights *w, mlxe_forward_state *s, c
         /* one token: RoPE and the cache write inside the attention op where the device has it */
         const bool rope_in_attention = n == 1 && ops->rope_attention;
         if (rope_in_attention) {
-            /* below */
+            /* done by rope_attention below */
         } else if (ops->rope_kv_store) {
             ops->rope_kv_store(dev, s->q, s->k, s->v, n, w->n_heads, w->n_kv_heads, w->head_dim, batch->positions,
                                s->inv_freq, s->attention_scale, kv->k[l], kv->v[l], kv->capacity, batch->slots);
@@ -620,13 +620,20 @@ static void forward_layers(const mlxe_model_weights *w, mlxe_forward_state *s, c
 /* The end of a one-token decode step: the final norm, the logits and (where
  * the device has it) their argmax, the greedy token, or the token sampled
  * with sample_params (device memory). */
-static void decode_tail(const mlxe_model_weights *w, mlxe_forward_state *s, const mlxe_sample_params *sample_params) {
-    w->ops->rms_norm(w->dev, s->x, &w->final_norm, 1, w->hidden, w->eps, s->last);
-    w->ops->matmul(w->dev, s->last, 1, &w->lm_head, s->logits);
+/* The token of the first logits row, chosen on the device into s->token:
+ * sampled with sample_params (device memory) where the device samples,
+ * else its argmax where it has one. */
+static void choose_token(const mlxe_model_weights *w, mlxe_forward_state *s, const mlxe_sample_params *sample_params) {
     if (sample_params && w->ops->sample)
         w->ops->sample(w->dev, s->logits, w->vocab, sample_params, (int32_t *)(void *)s->token);
     else if (w->ops->argmax)
         w->ops->argmax(w->dev, s->logits, 1, w->vocab, (int32_t *)(void *)s->token);
+}
+
+static void decode_tail(const mlxe_model_weights *w, mlxe_forward_state *s, const mlxe_sample_params *sample_params) {
+    w->ops->rms_norm(w->dev, s->x, &w->final_norm, 1, w->hidden, w->eps, s->last);
+    w->ops->matmul(w->dev, s->last, 1, &w->lm_head, s->logits);
+    choose_token(w, s, sample_params);
 }
 
 /* The decode step of one token as a recorded graph (runtime/ops.h
@@ -722,10 +729,7 @@ static void llama_forward(const mlxe_model_weights *w, mlxe_forward_state *s, co
         }
         ops->matmul(dev, s->last, count, &w->lm_head, s->logits);
         if (greedy) {
-            if (batch->sample_params && ops->sample)
-                ops->sample(dev, s->logits, w->vocab, batch->sample_params, token);
-            else
-                ops->argmax(dev, s->logits, 1, w->vocab, token);
+            choose_token(w, s, batch->sample_params);
             ops->download(dev, batch->greedy_token, token, sizeof(int32_t));
             if (*batch->greedy_token < 0)
                 ops->download(dev, batch->logits, s->logits, (size_t)w->vocab * sizeof(float));

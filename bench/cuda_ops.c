@@ -634,7 +634,7 @@ int main(int argc, char **argv) {
     printf("decode (1 token): matrix-vector kernels per call in a graph of 40 calls (min of 7 replays, us): version 3 "
            "(one row per warp), version 4 (float activations, R rows per warp forced, and its automatic choice), "
            "version 5 (4/8-bit: int8 activations, a quantization kernel and the dp4a product; also with the "
-           "product's start overlapped (off by default), each of the two kernels alone, and the best forced R rows per "
+           "launches after each other, overlapped (the default on sm_90), each of the two kernels alone, and the best forced R rows per "
            "warp, S warps per row); GB/s and %% of copy from the default path (v5 for 4/8-bit, v4 auto for float) and "
            "from the v5 product alone\n");
     printf("| shape | weights | MB | v3 | v4 R=1 | v4 R=2 | v4 R=4 | v4 auto | v5 | v5 overlapped | v5 quantize | v5 product "
@@ -652,12 +652,12 @@ int main(int argc, char **argv) {
             time_matmul_graph(dev_v3, &set, x, y, &graph_v3, &unused);
             for (int k = 0; k < 3; k++) time_matmul_graph(dev_rpw[k], &set, x, y, &rpw_min[k], &unused);
             time_matmul_graph(dev_float, &set, x, y, &graph_float, &unused);
-            /* v5: default, overlapped, quantize only, product only */
+            /* v5: after each other, overlapped (the default on sm_90), quantize only, product only */
             float v5[4] = {NAN, NAN, NAN, NAN};
             char best_text[48] = "–";
             if (formats[f].bits) {
-                static const int variant_flags[4] = {0, MLXE_CUDA_INT8_OVERLAP, MLXE_CUDA_INT8_QUANTIZE_ONLY,
-                                                     MLXE_CUDA_INT8_PRODUCT_ONLY};
+                static const int variant_flags[4] = {MLXE_CUDA_INT8_SERIAL, MLXE_CUDA_INT8_OVERLAP,
+                                                     MLXE_CUDA_INT8_QUANTIZE_ONLY, MLXE_CUDA_INT8_PRODUCT_ONLY};
                 for (int k = 0; k < 4; k++) {
                     mlxe_cuda_int8_tuning(0, 0, variant_flags[k]);
                     time_matmul_graph(dev, &set, x, y, &v5[k], &unused);
@@ -739,9 +739,10 @@ int main(int argc, char **argv) {
                 {"gate/up + norm (matmul_swiglu)", OP_SWIGLU, &gate, &up, NULL, &norm},
                 {"down + residual (matmul_add)", OP_ADD, &down, NULL, NULL, NULL},
             };
-            /* v4, v5 (default), R4 S1, R4 S2, overlapped */
+            /* v4, v5 after each other, R4 S1, R4 S2 (after each other), overlapped (the default) */
             static const int layer_r[4] = {0, 4, 4, 0}, layer_s[4] = {0, 1, 2, 0};
-            static const int layer_flags[4] = {0, 0, 0, MLXE_CUDA_INT8_OVERLAP};
+            static const int layer_flags[4] = {MLXE_CUDA_INT8_SERIAL, MLXE_CUDA_INT8_SERIAL, MLXE_CUDA_INT8_SERIAL,
+                                               MLXE_CUDA_INT8_OVERLAP};
             double sums[5] = {0, 0, 0, 0, 0};
             for (size_t i = 0; i < sizeof layer / sizeof layer[0]; i++) {
                 double t[5];

@@ -26,7 +26,9 @@
  * path (MLXE_CUDA_MATVEC=float) on the same cases within 2e-5 (exact), and
  * formats the path does not take (3 bits) falling back to it, and two
  * layers' products replayed from a recorded graph giving the direct
- * launches' bits. Skips without a GPU. */
+ * launches' bits. And the decode attention writing its output's int8 form
+ * for o_proj: the same bits as the quantization kernel, and the form taken.
+ * Skips without a GPU. */
 #include "runtime_cuda_test.h"
 
 #include "base/build_config.h"
@@ -345,8 +347,8 @@ static void test_shapes(void **state) {
     static const int choices[] = {1, 2, 4};
     for (int r = 0; r < 3; r++)
         for (int s = 0; s < 3; s++) {
-            /* also with the product's start overlapped (off by default) */
-            mlxe_cuda_int8_tuning(choices[r], choices[s], (r + s) % 2 ? MLXE_CUDA_INT8_OVERLAP : 0);
+            /* with the launches overlapped (the default on sm_90) and after each other */
+            mlxe_cuda_int8_tuning(choices[r], choices[s], (r + s) % 2 ? MLXE_CUDA_INT8_OVERLAP : MLXE_CUDA_INT8_SERIAL);
             check_format(f, &rng, 4, 64, MLXE_DTYPE_BF16, 45, 64 * 41, false);
             check_format(f, &rng, 8, 32, MLXE_DTYPE_BF16, 45, 32 * 77, false);
         }
@@ -363,8 +365,8 @@ static void test_shapes(void **state) {
 /* Two decode layers' products (q/k/v and gate/up with the norm, down
  * consuming SwiGLU's output and adding into the residual, which is the next
  * layer's input) recorded as a graph and replayed twice give the same bits
- * as the direct launches, with the product launched after the quantization
- * (the default) and with its start overlapped (MLXE_CUDA_INT8_OVERLAP). */
+ * as the direct launches, with each kernel launched after the one before
+ * (MLXE_CUDA_INT8_SERIAL) and overlapped (the default on sm_90). */
 typedef struct layer_buffers {
     float *x, *q, *k, *v, *out, *up, *normed;
 } layer_buffers;
@@ -400,10 +402,9 @@ static void test_graph_replay(void **state) {
                            .q = poisoned(f->gpu, (size_t)hidden), .k = poisoned(f->gpu, (size_t)hidden),
                            .v = poisoned(f->gpu, (size_t)hidden), .out = poisoned(f->gpu, (size_t)ffn),
                            .up = poisoned(f->gpu, (size_t)ffn), .normed = poisoned(f->gpu, (size_t)ffn)};
-        static const char *const mode_names[2] = {"the product after the quantization",
-                                                  "the product's start overlapped"};
+        static const char *const mode_names[2] = {"each kernel after the one before", "overlapped launches"};
         for (int mode = 0; mode < 2; mode++) {
-            mlxe_cuda_int8_tuning(0, 0, mode ? MLXE_CUDA_INT8_OVERLAP : 0);
+            mlxe_cuda_int8_tuning(0, 0, mode ? MLXE_CUDA_INT8_OVERLAP : MLXE_CUDA_INT8_SERIAL);
             g->upload(f->gpu, b.x, x0, (size_t)hidden * sizeof(float));
             run_layers(f->gpu, ms, &norm, &b);
             float *direct_x = download(f->gpu, b.x, (size_t)hidden), *direct_q = download(f->gpu, b.q, (size_t)hidden);
@@ -437,6 +438,98 @@ static void test_graph_replay(void **state) {
     }
 }
 
+/* A decode attention (one token at position `position`, the grouped kernel:
+ * one split, or several merged by the last block) into att, o_proj added
+ * into x, then SwiGLU with the norm into out and down_proj added into x:
+ * with the attention writing o_proj's int8 form (default) or a quantization
+ * kernel before each product (MLXE_CUDA_INT8_UNFUSED). Returns x and the
+ * int8 forms the products took. */
+typedef struct attention_case {
+    int64_t n_heads, n_kv_heads, head_dim, capacity;
+    float *q, *k_cache, *v_cache, *att, *out, *up, *normed, *x;
+} attention_case;
+
+static float *attention_then_products(mlxe_device *gpu, const attention_case *a, int32_t position, qmatrix *ms,
+                                      const norm_gains *norm, const float *x0, bool unfused,
+                                      unsigned long long *taken) {
+    const mlxe_ops *g = mlxe_device_ops(gpu);
+    mlxe_cuda_state *st = mlxe_cuda_state_of(gpu);
+    const int64_t hidden = a->n_heads * a->head_dim;
+    mlxe_cuda_int8_tuning(0, 0, unfused ? MLXE_CUDA_INT8_UNFUSED : 0);
+    g->upload(gpu, a->x, x0, (size_t)hidden * sizeof(float));
+    const unsigned long long before = st->prequantized_taken;
+    const int32_t slot = 0;
+    mlxe_attention_args args = {.n_rows = 1, .n_heads = a->n_heads, .n_kv_heads = a->n_kv_heads,
+                                .head_dim = a->head_dim, .q = a->q, .k_cache = a->k_cache, .v_cache = a->v_cache,
+                                .capacity = a->capacity, .slots = &slot, .positions = &position,
+                                .scale = 1.0f / sqrtf((float)a->head_dim), .out = a->att,
+                                .kv_length = position + 1};
+    g->attention(gpu, &args);
+    g->matmul_add(gpu, a->att, 1, &ms[0].device, a->x);
+    g->matmul_swiglu(gpu, a->x, 1, &norm->device, 1e-5f, a->normed, &ms[1].device, &ms[2].device, a->out, a->up);
+    g->matmul_add(gpu, a->out, 1, &ms[3].device, a->x);
+    float *x = download(gpu, a->x, (size_t)hidden);
+    *taken = st->prequantized_taken - before;
+    mlxe_cuda_int8_tuning(0, 0, 0);
+    return x;
+}
+
+static void test_producers(void **state) {
+    fixture *f = open_devices(state);
+    cuda_rng rng = {75};
+    const mlxe_ops *g = mlxe_device_ops(f->gpu);
+    attention_case a = {.n_heads = 8, .n_kv_heads = 2, .head_dim = 64, .capacity = 512};
+    const int64_t hidden = a.n_heads * a.head_dim, ffn = 1536;
+    const size_t cache = (size_t)(a.n_kv_heads * a.capacity * a.head_dim);
+    float *host = malloc(cache * sizeof(float)), *x0 = malloc((size_t)hidden * sizeof(float));
+    cuda_fill(&rng, host, cache, -1.0f, 1.0f);
+    a.k_cache = cuda_to_device(f->gpu, host, cache * sizeof(float));
+    cuda_fill(&rng, host, cache, -1.0f, 1.0f);
+    a.v_cache = cuda_to_device(f->gpu, host, cache * sizeof(float));
+    cuda_fill(&rng, host, (size_t)hidden, -1.0f, 1.0f);
+    a.q = cuda_to_device(f->gpu, host, (size_t)hidden * sizeof(float));
+    cuda_fill(&rng, x0, (size_t)hidden, -1.0f, 1.0f);
+    a.att = poisoned(f->gpu, (size_t)hidden);
+    a.x = poisoned(f->gpu, (size_t)hidden);
+    a.out = poisoned(f->gpu, (size_t)ffn);
+    a.up = poisoned(f->gpu, (size_t)ffn);
+    a.normed = poisoned(f->gpu, (size_t)ffn);
+    for (int bits = 4; bits <= 8; bits += 4) {
+        qmatrix ms[4];
+        make_qmatrix(f->gpu, &rng, hidden, hidden, bits, 64, MLXE_DTYPE_BF16, &ms[0]);
+        make_qmatrix(f->gpu, &rng, ffn, hidden, bits, 64, MLXE_DTYPE_BF16, &ms[1]);
+        make_qmatrix(f->gpu, &rng, ffn, hidden, bits, 64, MLXE_DTYPE_BF16, &ms[2]);
+        make_qmatrix(f->gpu, &rng, hidden, ffn, bits, 32, MLXE_DTYPE_BF16, &ms[3]);
+        norm_gains norm;
+        make_norm(f->gpu, &rng, hidden, &norm);
+        unsigned long long taken = 0;
+        /* a first pass: producers write the int8 form only once a product of int8 activations ran */
+        free(attention_then_products(f->gpu, &a, 5, ms, &norm, x0, false, &taken));
+        static const int32_t positions[] = {5, 300, 511};
+        for (size_t p = 0; p < sizeof positions / sizeof positions[0]; p++) {
+            unsigned long long taken_unfused = 0;
+            float *fused = attention_then_products(f->gpu, &a, positions[p], ms, &norm, x0, false, &taken);
+            float *unfused = attention_then_products(f->gpu, &a, positions[p], ms, &norm, x0, true, &taken_unfused);
+            for (int64_t i = 0; i < hidden; i++)
+                if (!isfinite(fused[i])) fail_msg("%d-bit, position %d: output %lld is %g", bits, positions[p], (long long)i, fused[i]);
+            if (memcmp(fused, unfused, (size_t)hidden * sizeof(float)) != 0)
+                fail_msg("%d-bit, position %d: the attention's int8 form gives other bits than the quantization kernel",
+                         bits, positions[p]);
+            if (taken != 1 || taken_unfused != 0)
+                fail_msg("%d-bit, position %d: %llu int8 forms taken (1 expected), %llu with MLXE_CUDA_INT8_UNFUSED (0)",
+                         bits, positions[p], taken, taken_unfused);
+            free(fused);
+            free(unfused);
+        }
+        free_norm(f->gpu, &norm);
+        for (int i = 0; i < 4; i++) free_qmatrix(f->gpu, &ms[i]);
+    }
+    float *buffers[] = {a.k_cache, a.v_cache, a.q, a.att, a.x, a.out, a.up, a.normed};
+    for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++) g->free(f->gpu, buffers[i]);
+    free(host);
+    free(x0);
+}
+
 /* Formats the path does not take go to the float kernels (exact). */
 static void test_fallback(void **state) {
     fixture *f = open_devices(state);
@@ -468,6 +561,10 @@ static void test_graph_replay(void **state) {
     (void)state;
     skip();
 }
+static void test_producers(void **state) {
+    (void)state;
+    skip();
+}
 #endif
 
 int main(void) {
@@ -478,6 +575,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_shapes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fallback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_graph_replay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_producers, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

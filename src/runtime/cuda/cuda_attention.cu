@@ -22,6 +22,8 @@
 
 #include "runtime/cuda/cuda_common.cuh"
 #include "runtime/cuda/cuda_flash_attention.h"
+#include "runtime/cuda/cuda_int8_activations.cuh"
+#include "runtime/cuda/cuda_matvec_int8.h"
 
 using namespace mlxe_cuda;
 
@@ -52,7 +54,17 @@ struct attention_params {
      * and k (inv_freq, rope_scale) and writes k and v into the cache */
     const float *new_k, *new_v, *inv_freq;
     float rope_scale;
+    /* grouped kernel only: the output's int8 form for the o_proj product
+     * too (xq4 NULL: not), head_dim a multiple of 32 */
+    int8_activations int8_out;
 };
+
+/* out[i] = v, and with an int8 form wanted, its block of 32 (i = the
+ * warp's 32 consecutive outputs: the whole warp calls this together). */
+__device__ __forceinline__ void write_output(const attention_params &a, int64_t i, float v) {
+    a.out[i] = v;
+    if (a.int8_out.xq4) write_int8_block(v, (int)(i % kWarp), i / kXBlock, a.int8_out);
+}
 
 template <int DPL> /* head-dim elements per lane: ceil(head_dim / 32) */
 __global__ void __launch_bounds__(kAttentionWarps * kWarp) attention_kernel(attention_params a) {
@@ -306,7 +318,7 @@ __global__ void __launch_bounds__(kAttentionWarps * kWarp)
 #pragma unroll
         for (int w = 0; w < kAttentionWarps; w++) v += factor_shared[w][g] * warp_acc[w][g][d];
         if (n_splits == 1) {
-            a.out[(first_pair + g) * a.head_dim + d] = v * inverse_shared[g];
+            write_output(a, (first_pair + g) * a.head_dim + d, v * inverse_shared[g]);
         } else {
             float *partial = a.partial + ((first_pair + g) * n_splits + split) * stride;
             if (d == 0) {
@@ -346,7 +358,7 @@ __global__ void __launch_bounds__(kAttentionWarps * kWarp)
         float v = 0.0f;
         for (int s = 0; s < n_splits; s++)
             if (split_weight[g][s] != 0.0f) v += split_weight[g][s] * __ldcg(first + s * stride);
-        a.out[(first_pair + g) * a.head_dim + d] = v * inverse_shared[g];
+        write_output(a, (first_pair + g) * a.head_dim + d, v * inverse_shared[g]);
     }
     if (threadIdx.x == 0) counters[blockIdx.x] = 0;
 }
@@ -498,6 +510,7 @@ attention_params params_of(mlxe_cuda_state *state, const mlxe_attention_args *ar
     params.partial = NULL;
     params.new_k = params.new_v = params.inv_freq = NULL;
     params.rope_scale = 1.0f;
+    params.int8_out = int8_activations{nullptr, nullptr, nullptr};
     return params;
 }
 
@@ -553,6 +566,15 @@ bool attention_grouped(mlxe_cuda_state *state, const mlxe_attention_args *args, 
         }
     }
     params.n_splits = (int)n_splits;
+    /* one token, whole blocks of 32 per head: the int8 form of the output
+     * for an int8 o_proj, where a quantized model runs (cuda_matvec_int8.h) */
+    const int64_t cols = args->n_heads * args->head_dim;
+    void *xq4 = nullptr, *xq8 = nullptr, *meta = nullptr;
+    const bool int8_out = args->n_rows == 1 && args->head_dim % kXBlock == 0 &&
+                          mlxe_cuda_prequantized_buffer(state, cols, &xq4, &xq8, &meta);
+    if (int8_out)
+        params.int8_out = int8_activations{static_cast<int8_t *>(xq4), static_cast<int8_t *>(xq8),
+                                           static_cast<float2 *>(meta)};
     const dim3 grid((unsigned)base, (unsigned)n_splits);
     const int group = (int)(args->n_heads / args->n_kv_heads);
     const int64_t per_lane = (args->head_dim + kWarp - 1) / kWarp;
@@ -560,6 +582,7 @@ bool attention_grouped(mlxe_cuda_state *state, const mlxe_attention_args *args, 
     else if (per_lane <= 4) launch_grouped_dpl<4>(state, group, grid, params, counters);
     else launch_grouped_dpl<8>(state, group, grid, params, counters);
     mlxe_cuda_check_launch(state, "attention (grouped decode)");
+    if (int8_out) mlxe_cuda_prequantized_ready(state, args->out, cols);
     return true;
 }
 

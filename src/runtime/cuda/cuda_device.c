@@ -31,6 +31,7 @@ void mlxe_cuda_note_error(mlxe_cuda_state *state, cudaError_t error, const char 
 }
 
 void mlxe_cuda_check_launch(mlxe_cuda_state *state, const char *where) {
+    state->prequantized_x = NULL; /* an int8 form waits only for the very next op */
     cudaError_t error = cudaGetLastError();
     if (error != cudaSuccess) mlxe_cuda_note_error(state, error, where);
 }
@@ -326,7 +327,7 @@ static void release_state(mlxe_cuda_state *state) {
     mlxe_cuda_buffer *buffers[] = {&state->convert,    &state->dequant,    &state->partial,
                                    &state->product,    &state->sampling,   &state->sample,
                                    &state->attention_counters, &state->staging[0], &state->staging[1],
-                                   &state->staging[2]};
+                                   &state->staging[2], &state->prequantized};
     for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++)
         if (buffers[i]->ptr) cudaFree(buffers[i]->ptr);
     if (state->cublas) cublasDestroy(state->cublas);

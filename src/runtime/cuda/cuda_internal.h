@@ -88,6 +88,18 @@ typedef struct mlxe_cuda_state {
      * kinds by default; MLXE_CUDA_PDL=0 none, =all every kind, or a sum of
      * the bits. */
     unsigned overlap_launches;
+    /* The int8 form of a one-token activation vector, written by the kernel
+     * that produced it (the decode attention's output, for o_proj;
+     * cuda_int8_activations.cuh) into `prequantized`: prequantized_x is
+     * that vector (NULL: none), taken by the next int8 product of it and
+     * forgotten at every other launch check. int8_products: an int8 product
+     * ran on this device, so producers write the int8 form (not for float
+     * models). */
+    const float *prequantized_x;
+    int64_t prequantized_cols;
+    unsigned long long prequantized_taken; /* int8 forms a product took (tests) */
+    bool int8_products;
+    mlxe_cuda_buffer prequantized;
     mlxe_cuda_buffer convert;   /* activations/weights converted for a GEMM */
     mlxe_cuda_buffer dequant;   /* quantized weights expanded to BF16 for a GEMM */
     mlxe_cuda_buffer partial;   /* split attention partial results */

@@ -21,7 +21,8 @@
  *
  * Two launches per op: the quantization, with the op's RMSNorm folded in
  * (q/k/v, gate/up, where the float path runs the norm as its own kernel
- * too), into the device's scratch, then the product. (Quantizing x in every
+ * too), into the device's scratch, then the product; for o_proj the decode
+ * attention writes the int8 form itself (one launch). (Quantizing x in every
  * block of the product instead, one launch, measured 2-4x slower on an
  * H200: each block's pass over all of x is a long chain of warp reductions;
  * docs/CUDA.md, version 5.) The product kernel is one block of 4
@@ -38,19 +39,22 @@
 #include <string.h>
 
 #include "runtime/cuda/cuda_common.cuh"
+#include "runtime/cuda/cuda_int8_activations.cuh"
 #include "runtime/cuda/cuda_matvec_int8.h"
 
 using namespace mlxe_cuda;
 
 namespace {
 
-constexpr int kXBlock = 32;         /* activations per int8 block (one scale, one sum) */
 constexpr int kThreads = 128;       /* product kernel: 4 warps per block */
 constexpr int kWarps = kThreads / kWarp;
 constexpr int kQuantizeThreads = 256;
 constexpr int kLoads = 8;           /* 16-byte weight loads in flight per lane (16 measured slower) */
 
 int forced_rows_per_warp = 0, forced_warps_per_row = 0, tuning_flags = 0;
+/* MLXE_CUDA_INT8_OVERLAP=0 switches the overlapped launches off (read at
+ * the device's first int8 product; see launch_kernel) */
+bool overlap_by_default = true;
 
 /* acc + Σ w_byte · x_byte over 4 bytes: unsigned weights (0..255), signed
  * activations (-127..127). */
@@ -60,31 +64,25 @@ __device__ __forceinline__ int dot4(uint32_t w, uint32_t x, int acc) {
     return out;
 }
 
-/* Programmatic dependent launch (cuda_common.cuh's wait_for_previous_kernels
- * and let_next_kernel_start; here with MLXE_CUDA_INT8_OVERLAP only): the
- * product kernel is launched while the quantization still runs, issues its
- * first weight loads, and only then waits for the quantized x; the
- * quantization lets it start at once. Both kernels are otherwise launched
- * the ordinary way, after everything before them on the stream, and never
- * let a later kernel start early except that product. */
+/* Overlapped launches (programmatic dependent launch, sm_90; cuda_common.cuh
+ * wait_for_previous_kernels and let_next_kernel_start), the default: the
+ * quantization kernel waits for the kernel that wrote x, then lets the
+ * product start at once; the product issues its first weight loads before
+ * it waits for x; and once its weights are all read it lets the next
+ * kernel start (attention, or the next quantization), which waits in turn
+ * before it reads anything. Each kernel's launch and first memory round
+ * trip so hide behind the tail of the one before: on an H100, 1B shape,
+ * 4-bit 1225 -> 1290 tok/s, 8-bit 980 -> 1022; 8B 4-bit 344 -> 354
+ * (docs/CUDA.md, version 7). */
 
 /* Block b of 32 activations, one per lane of a warp (x * inverse * gain with
- * a norm, the CPU's order of operations): its int8 values into xq (4-bit:
- * evens then odds within each 8 values, the order of the nibble masks) and
- * (d, Σx) into meta[b]. */
+ * a norm, the CPU's order of operations): its int8 values into xq in the
+ * order of BITS' kernel and (d, Σx) into meta[b] (cuda_int8_activations.cuh). */
 template <int BITS>
 __device__ __forceinline__ void quantize_block(float v, int lane, int b, int8_t *xq, float2 *meta) {
-    const float amax = warp_max(fabsf(v));
-    const float sum = warp_sum(v); /* NaN in x stays NaN here (fmaxf would drop it from amax) */
-    const float inverse_d = amax > 0.0f ? 127.0f / amax : 0.0f;
-    int q = __float2int_rn(v * inverse_d);
-    q = q > 127 ? 127 : q < -127 ? -127 : q;
-    int position = lane;
-    if (BITS == 4) {
-        const int p = lane & 7;
-        position = (lane & ~7) | ((p & 1) ? 4 + (p >> 1) : (p >> 1));
-    }
-    xq[b * kXBlock + position] = (int8_t)q;
+    float amax, sum;
+    const int q = int8_of_block(v, amax, sum);
+    xq[b * kXBlock + (BITS == 4 ? nibble_order_position(lane) : lane)] = (int8_t)q;
     if (lane == 0) meta[b] = make_float2(amax / 127.0f, sum);
 }
 
@@ -94,7 +92,8 @@ template <int BITS, bool NORM>
 __global__ void __launch_bounds__(kQuantizeThreads)
     quantize_kernel(const float *__restrict__ x, int cols, const void *__restrict__ norm, int norm_dtype, float eps,
                     int8_t *__restrict__ xq, float2 *__restrict__ meta) {
-    let_next_kernel_start(); /* an overlapped product may load its weights meanwhile */
+    wait_for_previous_kernels(); /* x is the previous kernel's output (overlapped launches only) */
+    let_next_kernel_start();     /* an overlapped product may load its weights meanwhile */
     const float inverse = NORM ? block_inverse_rms(x, cols, eps) : 1.0f;
     const int lane = threadIdx.x % kWarp;
     const int n_blocks = cols / kXBlock;
@@ -158,7 +157,7 @@ template <int BITS, int R, int NM, int U> struct step_loads {
 template <int BITS, int R, int S, int EPILOGUE>
 __global__ void __launch_bounds__(kThreads)
     matvec_int8_kernel(const uint4 *__restrict__ xq, const float2 *__restrict__ meta, one_token_job job, int cols,
-                       int group_shift) {
+                       int group_shift, int early_next) {
     constexpr int V = 128 / BITS;               /* weight values per 16-byte load */
     constexpr int X_VECTORS = V / 16;           /* 16-byte loads of xq under one weight load */
     constexpr int NM = EPILOGUE == kSwiglu ? 2 : 1;
@@ -195,7 +194,7 @@ __global__ void __launch_bounds__(kThreads)
     const int first_base = part * kWarp + lane;
     step_loads<BITS, R, NM, U> loads;
     loads.load(w, scales, biases, scale_dtype, row_of, first_base, stride, n_vectors, groups_per_row, group_shift);
-    wait_for_previous_kernels(); /* x is the quantization's output (overlapped launches only) */
+    wait_for_previous_kernels(); /* x is the previous kernel's output (overlapped launches only) */
 
     for (int base = first_base; base < n_vectors; base += stride * U) {
         if (base != first_base)
@@ -244,6 +243,7 @@ __global__ void __launch_bounds__(kThreads)
             }
         }
     }
+    if (early_next) let_next_kernel_start(); /* the weights are all read: an overlapped next kernel may start */
 
 #pragma unroll
     for (int m = 0; m < NM; m++)
@@ -255,24 +255,24 @@ __global__ void __launch_bounds__(kThreads)
             for (int r = 0; r < R; r++)
                 if (row0 + r < rows) finish<EPILOGUE>(y, row0 + r, acc[0][r], acc[NM - 1][r]);
         }
-        return;
-    }
-    __shared__ float partial[kWarps][NM * R];
-    if (lane == 0) {
+    } else {
+        __shared__ float partial[kWarps][NM * R];
+        if (lane == 0) {
 #pragma unroll
-        for (int m = 0; m < NM; m++)
+            for (int m = 0; m < NM; m++)
 #pragma unroll
-            for (int r = 0; r < R; r++) partial[warp][m * R + r] = acc[m][r];
-    }
-    __syncthreads();
-    if (part == 0 && lane < R && row0 + lane < rows) {
-        float first_sum = 0.0f, second_sum = 0.0f;
-#pragma unroll
-        for (int p = 0; p < S; p++) {
-            first_sum += partial[warp + p][lane];
-            second_sum += partial[warp + p][(NM - 1) * R + lane];
+                for (int r = 0; r < R; r++) partial[warp][m * R + r] = acc[m][r];
         }
-        finish<EPILOGUE>(y, row0 + lane, first_sum, second_sum);
+        __syncthreads();
+        if (part == 0 && lane < R && row0 + lane < rows) {
+            float first_sum = 0.0f, second_sum = 0.0f;
+#pragma unroll
+            for (int p = 0; p < S; p++) {
+                first_sum += partial[warp + p][lane];
+                second_sum += partial[warp + p][(NM - 1) * R + lane];
+            }
+            finish<EPILOGUE>(y, row0 + lane, first_sum, second_sum);
+        }
     }
 }
 
@@ -309,15 +309,26 @@ void choose_shape(const mlxe_cuda_state *state, int64_t rows, int n_vectors, int
     *warps_per_row = forced_warps_per_row ? forced_warps_per_row : (few_warps || long_rows) && room ? 2 : 1;
 }
 
-/* The product kernel; with MLXE_CUDA_INT8_OVERLAP (benches and tests only)
- * launched as a programmatic dependent of the quantization on sm_90: it
- * measured 0.3-1.8 us faster per op in graphs, but test_models_cuda once
- * gave non-finite logits with it in recorded graphs (not with direct
- * launches), so it stays off until that is understood (docs/CUDA.md,
- * version 5). */
+/* What a product launch reads: x in int8 and its (d, Σx) per block. */
+struct product_io {
+    const uint4 *xq;
+    const float2 *meta;
+};
+
+/* Whether this launch overlaps the kernel before it (see the top). */
+bool overlapped(const mlxe_cuda_state *state) {
+    if (state->cc_major < 9) return false;
+    if (tuning_flags & MLXE_CUDA_INT8_OVERLAP) return true;
+    return overlap_by_default && !(tuning_flags & MLXE_CUDA_INT8_SERIAL);
+}
+
+/* The product kernel, overlapped (the top of this file) or after the
+ * kernel before it. (Version 5 kept the overlap off: test_models_cuda had
+ * once given non-finite logits with it in recorded graphs; it did not
+ * recur in 15 runs of the CUDA model tests with it, docs/CUDA.md version 7.) */
 template <int BITS, int R, int S, int EPILOGUE>
-void launch_kernel(mlxe_cuda_state *state, unsigned blocks, const uint4 *xq, const float2 *meta, const one_token_job &job,
-                   int cols, int group_shift) {
+void launch_kernel(mlxe_cuda_state *state, unsigned blocks, const product_io &io, const one_token_job &job, int cols,
+                   int group_shift) {
     cudaLaunchConfig_t config = {};
     config.gridDim = dim3(blocks);
     config.blockDim = dim3(kThreads);
@@ -326,69 +337,93 @@ void launch_kernel(mlxe_cuda_state *state, unsigned blocks, const uint4 *xq, con
     attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
     attribute[0].val.programmaticStreamSerializationAllowed = 1;
     config.attrs = attribute;
-    config.numAttrs = state->cc_major >= 9 && (tuning_flags & MLXE_CUDA_INT8_OVERLAP) ? 1 : 0;
-    cudaLaunchKernelEx(&config, matvec_int8_kernel<BITS, R, S, EPILOGUE>, xq, meta, job, cols, group_shift);
+    const bool overlap = overlapped(state);
+    config.numAttrs = overlap ? 1 : 0;
+    cudaLaunchKernelEx(&config, matvec_int8_kernel<BITS, R, S, EPILOGUE>, io.xq, io.meta, job, cols, group_shift,
+                       overlap ? 1 : 0);
 }
 
 template <int BITS, int R, int S>
-void launch_product(mlxe_cuda_state *state, const uint4 *xq, const float2 *meta, one_token_job job, int cols,
-                    int group_shift, int epilogue) {
+void launch_product(mlxe_cuda_state *state, const product_io &io, one_token_job job, int cols, int group_shift,
+                    int epilogue) {
     unsigned blocks = 0;
     for (int i = 0; i < job.n_segments; i++) {
         job.first_block[i] = (int)blocks;
         blocks += (unsigned)((job.rows[i] + (kWarps / S) * R - 1) / ((kWarps / S) * R));
     }
     if (epilogue == kStore)
-        launch_kernel<BITS, R, S, kStore>(state, blocks, xq, meta, job, cols, group_shift);
+        launch_kernel<BITS, R, S, kStore>(state, blocks, io, job, cols, group_shift);
     else if (epilogue == kAccumulate)
-        launch_kernel<BITS, R, S, kAccumulate>(state, blocks, xq, meta, job, cols, group_shift);
+        launch_kernel<BITS, R, S, kAccumulate>(state, blocks, io, job, cols, group_shift);
     else
-        launch_kernel<BITS, R, S, kSwiglu>(state, blocks, xq, meta, job, cols, group_shift);
+        launch_kernel<BITS, R, S, kSwiglu>(state, blocks, io, job, cols, group_shift);
 }
 
 template <int BITS, int R>
-void launch_product_s(mlxe_cuda_state *state, const uint4 *xq, const float2 *meta, const one_token_job &job, int cols,
-                      int group_shift, int epilogue, int warps_per_row) {
-    if (warps_per_row == 4)
-        return launch_product<BITS, R, 4>(state, xq, meta, job, cols, group_shift, epilogue);
-    if (warps_per_row == 2)
-        return launch_product<BITS, R, 2>(state, xq, meta, job, cols, group_shift, epilogue);
-    launch_product<BITS, R, 1>(state, xq, meta, job, cols, group_shift, epilogue);
+void launch_product_s(mlxe_cuda_state *state, const product_io &io, const one_token_job &job, int cols, int group_shift,
+                      int epilogue, int warps_per_row) {
+    if (warps_per_row == 4) return launch_product<BITS, R, 4>(state, io, job, cols, group_shift, epilogue);
+    if (warps_per_row == 2) return launch_product<BITS, R, 2>(state, io, job, cols, group_shift, epilogue);
+    launch_product<BITS, R, 1>(state, io, job, cols, group_shift, epilogue);
 }
 
 template <int BITS>
-void launch_product_rs(mlxe_cuda_state *state, const uint4 *xq, const float2 *meta, const one_token_job &job, int cols,
+void launch_product_rs(mlxe_cuda_state *state, const product_io &io, const one_token_job &job, int cols,
                        int group_shift, int epilogue, int rows_per_warp, int warps_per_row) {
     if (rows_per_warp == 4)
-        launch_product_s<BITS, 4>(state, xq, meta, job, cols, group_shift, epilogue, warps_per_row);
+        launch_product_s<BITS, 4>(state, io, job, cols, group_shift, epilogue, warps_per_row);
     else if (rows_per_warp == 2)
-        launch_product_s<BITS, 2>(state, xq, meta, job, cols, group_shift, epilogue, warps_per_row);
+        launch_product_s<BITS, 2>(state, io, job, cols, group_shift, epilogue, warps_per_row);
     else
-        launch_product_s<BITS, 1>(state, xq, meta, job, cols, group_shift, epilogue, warps_per_row);
+        launch_product_s<BITS, 1>(state, io, job, cols, group_shift, epilogue, warps_per_row);
 }
 
+/* The quantization kernel into scratch (xq [cols], then meta), unless x's
+ * int8 form is already there (io.xq set: a producer wrote it), then the
+ * product. */
 template <int BITS>
-void launch_bits(mlxe_cuda_state *state, int cols, void *scratch, const one_token_job &job, int group_shift, int epilogue,
-                 int rows_per_warp, int warps_per_row) {
-    int8_t *xq = static_cast<int8_t *>(scratch);
-    float2 *meta = reinterpret_cast<float2 *>(xq + cols);
-    const int n_blocks = cols / kXBlock;
-    const int warps = kQuantizeThreads / kWarp;
-    /* with a norm every block reads all of x: fewer, fuller blocks */
-    unsigned grid = (unsigned)((n_blocks + warps - 1) / warps);
-    if (job.norm && grid > 16) grid = 16;
-    if (!(tuning_flags & MLXE_CUDA_INT8_PRODUCT_ONLY)) {
-        if (job.norm)
-            quantize_kernel<BITS, true><<<grid, kQuantizeThreads, 0, state->stream>>>(job.x, cols, job.norm,
-                                                                                      job.norm_dtype, job.eps, xq, meta);
-        else
-            quantize_kernel<BITS, false><<<grid, kQuantizeThreads, 0, state->stream>>>(job.x, cols, nullptr, 0,
-                                                                                       job.eps, xq, meta);
+void launch_bits(mlxe_cuda_state *state, int cols, void *scratch, product_io io, const one_token_job &job,
+                 int group_shift, int epilogue, int rows_per_warp, int warps_per_row) {
+    if (!io.xq) {
+        int8_t *xq = static_cast<int8_t *>(scratch);
+        float2 *meta = reinterpret_cast<float2 *>(xq + cols);
+        const int n_blocks = cols / kXBlock;
+        const int warps = kQuantizeThreads / kWarp;
+        /* with a norm every block reads all of x: fewer, fuller blocks */
+        unsigned grid = (unsigned)((n_blocks + warps - 1) / warps);
+        if (job.norm && grid > 16) grid = 16;
+        if (!(tuning_flags & MLXE_CUDA_INT8_PRODUCT_ONLY)) {
+            cudaLaunchConfig_t config = {};
+            config.gridDim = dim3(grid);
+            config.blockDim = dim3(kQuantizeThreads);
+            config.stream = state->stream;
+            cudaLaunchAttribute attribute[1];
+            attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+            attribute[0].val.programmaticStreamSerializationAllowed = 1;
+            config.attrs = attribute;
+            config.numAttrs = overlapped(state) ? 1 : 0;
+            if (job.norm)
+                cudaLaunchKernelEx(&config, quantize_kernel<BITS, true>, job.x, cols, job.norm, job.norm_dtype, job.eps,
+                                   xq, meta);
+            else
+                cudaLaunchKernelEx(&config, quantize_kernel<BITS, false>, job.x, cols, (const void *)nullptr, 0,
+                                   job.eps, xq, meta);
+        }
+        io.xq = reinterpret_cast<const uint4 *>(xq);
+        io.meta = meta;
     }
     if (tuning_flags & MLXE_CUDA_INT8_QUANTIZE_ONLY) return;
-    launch_product_rs<BITS>(state, reinterpret_cast<const uint4 *>(xq), meta, job, cols, group_shift, epilogue,
-                                   rows_per_warp, warps_per_row);
+    launch_product_rs<BITS>(state, io, job, cols, group_shift, epilogue, rows_per_warp, warps_per_row);
 }
+
+/* The layout of state->prequantized for cols values (cuda_int8_activations.cuh). */
+size_t prequantized_bytes(int64_t cols) {
+    return 2 * (size_t)cols + (size_t)(cols / kXBlock) * sizeof(float2);
+}
+
+/* MLXE_CUDA_INT8_FUSE=0: the attention never writes the int8 form (read
+ * with MLXE_CUDA_MATVEC at the device's first int8 product). */
+bool producers_fuse = true;
 
 }  // namespace
 
@@ -401,6 +436,10 @@ extern "C" bool mlxe_cuda_int8_enabled(mlxe_cuda_state *state) {
          * set, forced (timing experiments) */
         const char *warps = getenv("MLXE_CUDA_INT8_WARPS_PER_ROW");
         if (warps && (atoi(warps) == 1 || atoi(warps) == 2 || atoi(warps) == 4)) forced_warps_per_row = atoi(warps);
+        const char *fuse = getenv("MLXE_CUDA_INT8_FUSE");
+        producers_fuse = !(fuse && strcmp(fuse, "0") == 0);
+        const char *overlap = getenv("MLXE_CUDA_INT8_OVERLAP");
+        overlap_by_default = !(overlap && strcmp(overlap, "0") == 0);
     }
     return state->quantized_activations == 1 && !state->matvec_v3 && !state->rows_per_warp;
 }
@@ -409,6 +448,24 @@ extern "C" void mlxe_cuda_int8_tuning(int rows_per_warp, int warps_per_row, int 
     forced_rows_per_warp = rows_per_warp == 1 || rows_per_warp == 2 || rows_per_warp == 4 ? rows_per_warp : 0;
     forced_warps_per_row = warps_per_row == 1 || warps_per_row == 2 || warps_per_row == 4 ? warps_per_row : 0;
     tuning_flags = flags;
+}
+
+extern "C" bool mlxe_cuda_prequantized_buffer(mlxe_cuda_state *state, int64_t cols, void **xq4, void **xq8,
+                                              void **meta) {
+    if (!state->int8_products || !producers_fuse || (tuning_flags & MLXE_CUDA_INT8_UNFUSED) || cols <= 0 ||
+        cols % kXBlock != 0 || cols >= (1LL << 28) ||
+        !mlxe_cuda_buffer_reserve(state, &state->prequantized, prequantized_bytes(cols)))
+        return false;
+    int8_t *base = static_cast<int8_t *>(state->prequantized.ptr);
+    *xq4 = base;
+    *xq8 = base + cols;
+    *meta = base + 2 * cols;
+    return true;
+}
+
+extern "C" void mlxe_cuda_prequantized_ready(mlxe_cuda_state *state, const float *x, int64_t cols) {
+    state->prequantized_x = x;
+    state->prequantized_cols = cols;
 }
 
 extern "C" bool mlxe_cuda_matvec_int8(mlxe_cuda_state *state, const float *x, int n, const mlxe_matrix *const *w,
@@ -436,6 +493,19 @@ extern "C" bool mlxe_cuda_matvec_int8(mlxe_cuda_state *state, const float *x, in
      * buffer, idle during a one-token step */
     const size_t bytes = (size_t)cols + (size_t)(cols / kXBlock) * sizeof(float2);
     if (!mlxe_cuda_buffer_reserve(state, &state->convert, bytes)) return false;
+    state->int8_products = true;
+
+    /* x's int8 form from the kernel that wrote x (the attention output),
+     * else the quantization kernel makes it */
+    product_io io = {};
+    const bool prequantized = x && state->prequantized_x == x && state->prequantized_cols == cols && !norm;
+    state->prequantized_x = NULL;
+    if (prequantized) {
+        state->prequantized_taken++;
+        const int8_t *base = static_cast<const int8_t *>(state->prequantized.ptr);
+        io.xq = reinterpret_cast<const uint4 *>(first->bits == 4 ? base : base + cols);
+        io.meta = reinterpret_cast<const float2 *>(base + 2 * cols);
+    }
 
     one_token_job job = {};
     fill_segments(job, n, w, y, epilogue == kSwiglu, norm, eps);
@@ -444,8 +514,8 @@ extern "C" bool mlxe_cuda_matvec_int8(mlxe_cuda_state *state, const float *x, in
     choose_shape(state, epilogue == kSwiglu ? first->rows : total_rows, cols / (128 / first->bits),
                  epilogue == kSwiglu ? 2 : 1, &rows_per_warp, &warps_per_row);
     if (first->bits == 4)
-        launch_bits<4>(state, cols, state->convert.ptr, job, group_shift, epilogue, rows_per_warp, warps_per_row);
+        launch_bits<4>(state, cols, state->convert.ptr, io, job, group_shift, epilogue, rows_per_warp, warps_per_row);
     else
-        launch_bits<8>(state, cols, state->convert.ptr, job, group_shift, epilogue, rows_per_warp, warps_per_row);
+        launch_bits<8>(state, cols, state->convert.ptr, io, job, group_shift, epilogue, rows_per_warp, warps_per_row);
     return true;
 }

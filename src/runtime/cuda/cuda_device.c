@@ -375,12 +375,13 @@ mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err
     state->matvec_split_auto = split && strcmp(split, "auto") == 0;
     const char *matvec = getenv("MLXE_CUDA_MATVEC");
     state->matvec_v3 = matvec && strcmp(matvec, "v3") == 0;
-    state->matvec_row_block = !matvec                             ? 4
+    state->matvec_row_block = !matvec                             ? -1
                               : strcmp(matvec, "rowblock") == 0  ? 1
                               : strcmp(matvec, "rowblock2") == 0 ? 2
+                              : strcmp(matvec, "rowblock4") == 0 ? 4
                               : strcmp(matvec, "rowblock8") == 0 ? 8
                               : strcmp(matvec, "warp") == 0      ? 0
-                                                                 : 4;
+                                                                 : -1;
     const char *rows_per_warp = getenv("MLXE_CUDA_MATVEC_RPW");
     if (rows_per_warp && (atoi(rows_per_warp) == 1 || atoi(rows_per_warp) == 2 || atoi(rows_per_warp) == 4))
         state->rows_per_warp = atoi(rows_per_warp);

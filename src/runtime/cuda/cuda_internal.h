@@ -66,9 +66,10 @@ typedef struct mlxe_cuda_state {
     /* MLXE_CUDA_MATVEC=v3: one token takes the version-3 kernels (one row
      * per warp) instead of several rows per warp; for side-by-side timing. */
     bool matvec_v3;
-    /* One token, float weights: rows per block of the row-block kernel (4
-     * by default; MLXE_CUDA_MATVEC=rowblock|rowblock2|rowblock8 for 1, 2, 8),
-     * 0 = the rows-per-warp kernel (MLXE_CUDA_MATVEC=warp). */
+    /* One token, float weights: rows per block of the row-block kernel (-1
+     * by default: 8 for rows of 4096 columns or more, else 4;
+     * MLXE_CUDA_MATVEC=rowblock|rowblock2|rowblock4|rowblock8 for 1, 2, 4,
+     * 8), 0 = the rows-per-warp kernel (MLXE_CUDA_MATVEC=warp). */
     int matvec_row_block;
     /* MLXE_CUDA_MATVEC_RPW=1|2|4: rows per warp of the one-token kernels,
      * forced (and taken wherever they apply); 0 = chosen by the row count. */

@@ -445,9 +445,10 @@ __global__ void __launch_bounds__(kOneTokenWarps * kWarp)
     one_token_store<R, EPILOGUE>(acc, lane, row0, rows, y);
 }
 
-/* Float weights, one token: a block per RB rows (the default, RB = 4;
- * MLXE_CUDA_MATVEC=rowblock|rowblock2|rowblock8 for 1, 2 or 8, =warp for
- * the rows-per-warp kernel above). All the block's threads stride over
+/* Float weights, one token: a block per RB rows (the default: RB = 8 for
+ * rows of 4096 columns or more, else 4; MLXE_CUDA_MATVEC=rowblock|
+ * rowblock2|rowblock4|rowblock8 for 1, 2, 4 or 8, =warp for the
+ * rows-per-warp kernel above). All the block's threads stride over
  * the same rows with 16-byte loads, so each row is read by 128 threads in
  * 2 KB runs instead of by one warp in 512-byte runs, and the block sums it
  * in shared memory. Measured on an H200 against rows per warp: 1B shape
@@ -712,6 +713,13 @@ template <int DT, int R>
 void launch_float_one(mlxe_cuda_state *state, const float *x, one_token_job job, const mlxe_matrix *w, int epilogue) {
     /* a block per 1-8 rows unless the rows per warp were forced (MLXE_CUDA_MATVEC_RPW) */
     if (!state->rows_per_warp) {
+        /* 8 rows on long rows: H100, Llama-3.1-8B shape (4096 and 14336
+         * columns) 154 -> 156 tok/s; no change on the 1B shape's 2048
+         * (docs/CUDA.md, version 7) */
+        if (state->matvec_row_block < 0) {
+            if (w->cols >= 4096) return launch_float_row_block<DT, 8>(state, x, job, w, epilogue);
+            return launch_float_row_block<DT, 4>(state, x, job, w, epilogue);
+        }
         if (state->matvec_row_block == 1) return launch_float_row_block<DT, 1>(state, x, job, w, epilogue);
         if (state->matvec_row_block == 2) return launch_float_row_block<DT, 2>(state, x, job, w, epilogue);
         if (state->matvec_row_block == 4) return launch_float_row_block<DT, 4>(state, x, job, w, epilogue);

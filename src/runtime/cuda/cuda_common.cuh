@@ -155,24 +155,33 @@ __device__ __forceinline__ void let_next_kernel_start() {
 #endif
 }
 
-/* kernel<<<grid, block, shared_bytes, state->stream>>>(args...), allowed to
- * overlap the previous kernel where state->overlap_launches has its kind's
- * bit (MLXE_CUDA_OVERLAP_*; compute capability 9.0 on, MLXE_CUDA_PDL).
- * The kernel must follow the rules above. */
+/* kernel<<<grid, block, shared_bytes, stream>>>(args...), allowed to
+ * overlap the previous kernel when `overlap` (and the device has compute
+ * capability 9.0 on: the caller checks). The kernel must follow the rules
+ * above. */
 template <typename... Params, typename... Args>
-__host__ inline void launch_overlapped(const mlxe_cuda_state *state, unsigned kind, void (*kernel)(Params...), dim3 grid,
-                                       dim3 block, size_t shared_bytes, Args... args) {
+__host__ inline void launch_with_overlap(cudaStream_t stream, bool overlap, void (*kernel)(Params...), dim3 grid,
+                                         dim3 block, size_t shared_bytes, Args... args) {
     cudaLaunchConfig_t config = {};
     config.gridDim = grid;
     config.blockDim = block;
     config.dynamicSmemBytes = shared_bytes;
-    config.stream = state->stream;
+    config.stream = stream;
     cudaLaunchAttribute attribute[1];
     attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
     attribute[0].val.programmaticStreamSerializationAllowed = 1;
     config.attrs = attribute;
-    config.numAttrs = (state->overlap_launches & kind) ? 1 : 0;
+    config.numAttrs = overlap ? 1 : 0;
     cudaLaunchKernelEx(&config, kernel, static_cast<Params>(args)...);
+}
+
+/* The same where state->overlap_launches has the kernel's kind's bit
+ * (MLXE_CUDA_OVERLAP_*; compute capability 9.0 on, MLXE_CUDA_PDL). */
+template <typename... Params, typename... Args>
+__host__ inline void launch_overlapped(const mlxe_cuda_state *state, unsigned kind, void (*kernel)(Params...), dim3 grid,
+                                       dim3 block, size_t shared_bytes, Args... args) {
+    launch_with_overlap(state->stream, (state->overlap_launches & kind) != 0, kernel, grid, block, shared_bytes,
+                        args...);
 }
 
 /* One rotate_half pair of RoPE (ops.h rope): float32 angle, accurate

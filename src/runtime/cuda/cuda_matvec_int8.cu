@@ -329,18 +329,9 @@ bool overlapped(const mlxe_cuda_state *state) {
 template <int BITS, int R, int S, int EPILOGUE>
 void launch_kernel(mlxe_cuda_state *state, unsigned blocks, const product_io &io, const one_token_job &job, int cols,
                    int group_shift) {
-    cudaLaunchConfig_t config = {};
-    config.gridDim = dim3(blocks);
-    config.blockDim = dim3(kThreads);
-    config.stream = state->stream;
-    cudaLaunchAttribute attribute[1];
-    attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attribute[0].val.programmaticStreamSerializationAllowed = 1;
-    config.attrs = attribute;
     const bool overlap = overlapped(state);
-    config.numAttrs = overlap ? 1 : 0;
-    cudaLaunchKernelEx(&config, matvec_int8_kernel<BITS, R, S, EPILOGUE>, io.xq, io.meta, job, cols, group_shift,
-                       overlap ? 1 : 0);
+    launch_with_overlap(state->stream, overlap, matvec_int8_kernel<BITS, R, S, EPILOGUE>, dim3(blocks), dim3(kThreads),
+                        0, io.xq, io.meta, job, cols, group_shift, overlap ? 1 : 0);
 }
 
 template <int BITS, int R, int S>
@@ -393,21 +384,13 @@ void launch_bits(mlxe_cuda_state *state, int cols, void *scratch, product_io io,
         unsigned grid = (unsigned)((n_blocks + warps - 1) / warps);
         if (job.norm && grid > 16) grid = 16;
         if (!(tuning_flags & MLXE_CUDA_INT8_PRODUCT_ONLY)) {
-            cudaLaunchConfig_t config = {};
-            config.gridDim = dim3(grid);
-            config.blockDim = dim3(kQuantizeThreads);
-            config.stream = state->stream;
-            cudaLaunchAttribute attribute[1];
-            attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-            attribute[0].val.programmaticStreamSerializationAllowed = 1;
-            config.attrs = attribute;
-            config.numAttrs = overlapped(state) ? 1 : 0;
+            const bool overlap = overlapped(state);
             if (job.norm)
-                cudaLaunchKernelEx(&config, quantize_kernel<BITS, true>, job.x, cols, job.norm, job.norm_dtype, job.eps,
-                                   xq, meta);
+                launch_with_overlap(state->stream, overlap, quantize_kernel<BITS, true>, dim3(grid),
+                                    dim3(kQuantizeThreads), 0, job.x, cols, job.norm, job.norm_dtype, job.eps, xq, meta);
             else
-                cudaLaunchKernelEx(&config, quantize_kernel<BITS, false>, job.x, cols, (const void *)nullptr, 0,
-                                   job.eps, xq, meta);
+                launch_with_overlap(state->stream, overlap, quantize_kernel<BITS, false>, dim3(grid),
+                                    dim3(kQuantizeThreads), 0, job.x, cols, nullptr, 0, job.eps, xq, meta);
         }
         io.xq = reinterpret_cast<const uint4 *>(xq);
         io.meta = meta;

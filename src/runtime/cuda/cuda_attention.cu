@@ -170,7 +170,7 @@ __global__ void __launch_bounds__(kAttentionWarps * kWarp)
     __shared__ float warp_max_shared[kAttentionWarps][GT], warp_sum_shared[kAttentionWarps][GT];
     __shared__ float warp_acc[kAttentionWarps][GT][DPL * kWarp];
     __shared__ float factor_shared[kAttentionWarps][GT], inverse_shared[GT];
-    __shared__ float split_weight[GT][kMaxGroupedSplits];
+    __shared__ float split_weight[GT][kMaxGroupedSplits], split_sum[GT][kMaxGroupedSplits];
     __shared__ bool last_block;
     wait_for_previous_kernels();
     const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
@@ -337,26 +337,46 @@ __global__ void __launch_bounds__(kAttentionWarps * kWarp)
     __syncthreads();
     if (!last_block) return;
     __threadfence();
-    if (threadIdx.x < GT && (int)threadIdx.x < group) {
+    /* every split's (max, sum) at once, one load per thread: a loop per
+     * head over the splits waited one L2 round trip per split, most of the
+     * kernel's time (docs/CUDA.md, version 7) */
+    const int heads = group < GT ? group : GT;
+    for (int i = threadIdx.x; i < heads * n_splits; i += blockDim.x) {
+        const int g = i / n_splits, s = i % n_splits;
+        const float *split_stats = a.partial + ((first_pair + g) * n_splits + s) * stride;
+        split_weight[g][s] = __ldcg(split_stats); /* the split's max, made its weight below */
+        split_sum[g][s] = __ldcg(split_stats + 1);
+    }
+    __syncthreads();
+    if ((int)threadIdx.x < heads) {
         const int g = threadIdx.x;
-        const float *first = a.partial + (first_pair + g) * n_splits * stride;
         float max_value = -INFINITY;
-        for (int s = 0; s < n_splits; s++) max_value = fmaxf(max_value, __ldcg(first + s * stride));
+        for (int s = 0; s < n_splits; s++) max_value = fmaxf(max_value, split_weight[g][s]);
         float total = 0.0f;
         for (int s = 0; s < n_splits; s++) {
-            const float m = __ldcg(first + s * stride);
+            const float m = split_weight[g][s];
             const float weight = m == -INFINITY ? 0.0f : expf(m - max_value);
             split_weight[g][s] = weight;
-            total += weight * __ldcg(first + s * stride + 1);
+            total += weight * split_sum[g][s];
         }
         inverse_shared[g] = total > 0.0f ? 1.0f / total : 0.0f;
     }
     __syncthreads();
+    constexpr int kMergeLoads = 8; /* splits' values in flight per output */
     for (int i = threadIdx.x; i < group * a.head_dim && i < GT * a.head_dim; i += blockDim.x) {
         const int g = i / (int)a.head_dim, d = i % (int)a.head_dim;
         const float *first = a.partial + (first_pair + g) * n_splits * stride + 2 + d;
         float v = 0.0f;
-        for (int s = 0; s < n_splits; s++)
+        int s = 0;
+        for (; s + kMergeLoads <= n_splits; s += kMergeLoads) {
+            float values[kMergeLoads];
+#pragma unroll
+            for (int u = 0; u < kMergeLoads; u++) values[u] = __ldcg(first + (s + u) * stride);
+#pragma unroll
+            for (int u = 0; u < kMergeLoads; u++)
+                if (split_weight[g][s + u] != 0.0f) v += split_weight[g][s + u] * values[u];
+        }
+        for (; s < n_splits; s++)
             if (split_weight[g][s] != 0.0f) v += split_weight[g][s] * __ldcg(first + s * stride);
         write_output(a, (first_pair + g) * a.head_dim + d, v * inverse_shared[g]);
     }
@@ -534,9 +554,8 @@ void launch_grouped_dpl(mlxe_cuda_state *state, int group, dim3 grid, const atte
 
 /* The grouped decode kernel where it applies (groups of at most 8 query
  * heads); false to take the per-pair split kernel. Splits: about four
- * blocks per multiprocessor, at least kMinGroupedSplitPositions positions
- * each over the span the caller announced. */
-constexpr int64_t kMinGroupedSplitPositions = 32;
+ * blocks per multiprocessor, at least state->attention_split_positions
+ * positions each over the span the caller announced. */
 
 bool attention_grouped(mlxe_cuda_state *state, const mlxe_attention_args *args, attention_params params,
                        int64_t span) {
@@ -545,7 +564,8 @@ bool attention_grouped(mlxe_cuda_state *state, const mlxe_attention_args *args, 
     const int64_t base = args->n_rows * args->n_kv_heads;
     if (base > 65535) return false;
     int64_t n_splits = (4 * (int64_t)state->sm_count + base - 1) / base;
-    const int64_t most = (span + kMinGroupedSplitPositions - 1) / kMinGroupedSplitPositions;
+    const int64_t per_split = state->attention_split_positions > 0 ? state->attention_split_positions : 32;
+    const int64_t most = (span + per_split - 1) / per_split;
     if (n_splits > most) n_splits = most;
     if (n_splits > kMaxGroupedSplits) n_splits = kMaxGroupedSplits;
     if (n_splits < 1) n_splits = 1;

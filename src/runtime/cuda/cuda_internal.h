@@ -83,6 +83,9 @@ typedef struct mlxe_cuda_state {
      * (token, head), 3 = flash where it applies (cuda_flash_attention.cu)
      * (MLXE_CUDA_ATTENTION=split|warp|flash, for tests and benches). */
     int attention_mode;
+    /* Decode attention (grouped kernel): at least this many positions of
+     * the announced span per split (MLXE_CUDA_ATTENTION_SPLIT_POSITIONS). */
+    int attention_split_positions;
     /* Kernels that start while the previous one finishes (programmatic
      * dependent launch, cuda_common.cuh launch_overlapped), a mask of
      * MLXE_CUDA_OVERLAP_* kinds: compute capability 9.0 on, the first three

@@ -44,6 +44,11 @@ typedef struct mlxe_matrix {
     mlxe_dtype scale_dtype;    /* dtype of scales and biases */
     const void *scales;        /* rows × cols/group_size */
     const void *biases;        /* rows × cols/group_size */
+    /* Added: the matrix in a device's own layout (ops->pack_matrix; the CPU's
+     * 16-row tiles, runtime/cpu/cpu_pack.c), or NULL. When set, only it is
+     * read: data, scales and biases keep their values but their memory may
+     * have been released. */
+    const void *packed;
 } mlxe_matrix;
 
 /* A vector of weights (norm gains, biases) in any float dtype. */
@@ -190,6 +195,16 @@ typedef struct mlxe_ops {
     void *(*graph_end)(mlxe_device *dev);
     bool (*graph_launch)(mlxe_device *dev, void *graph);
     void (*graph_free)(mlxe_device *dev, void *graph); /* accepts NULL */
+
+    /* ---- weight layout (optional: NULL where weights are read as bound) ----
+     * Rewrites a matrix into the layout the device's kernels read fastest,
+     * once at load: on MLXE_OK with *owned not NULL, w->packed points into
+     * *owned (free with ops->free once no op uses w) and from then on the
+     * ops read only w->packed, so the caller may release the memory of
+     * w->data, w->scales and w->biases. *owned NULL: w is left as it is
+     * (not a matrix this device repacks). The CPU repacks MLX 4/8-bit
+     * matrices for its int8-activation kernels (runtime/cpu/cpu_pack.c). */
+    mlxe_status (*pack_matrix)(mlxe_device *dev, mlxe_matrix *w, void **owned, mlxe_error *err);
 } mlxe_ops;
 
 #endif

@@ -45,7 +45,8 @@ static void matmul_rows(const matmul_job *job, int64_t o_begin, int64_t o_end) {
         return;
     }
     if (w->bits != 0) {
-        if (job->kernels->matmul_quantized && (w->bits == 4 || w->bits == 8))
+        /* a packed matrix (cpu_pack.c) is read here only by the portable path */
+        if (job->kernels->matmul_quantized && (w->bits == 4 || w->bits == 8) && !w->packed)
             job->kernels->matmul_quantized(job->x, job->n_rows, w, o_begin, o_end, job->y);
         else
             mlxe_cpu_matmul_quantized(job->kernels, job->x, job->n_rows, w, o_begin, o_end, job->y);
@@ -60,7 +61,9 @@ static void matmul_rows(const matmul_job *job, int64_t o_begin, int64_t o_end) {
 static void matmul_worker(void *ctx, int index, int count) {
     (void)index;
     matmul_job *job = ctx;
-    const int64_t rows = job->w->rows, block = job->x_prepared ? PREFILL_ROW_BLOCK : ROW_BLOCK;
+    /* packed matrices go by whole tiles (a divisor of the prefill panel) */
+    const int64_t rows = job->w->rows,
+                  block = job->x_prepared ? PREFILL_ROW_BLOCK : job->w->packed ? MLXE_CPU_PACK_ROWS : ROW_BLOCK;
     const long n_blocks = (long)((rows + block - 1) / block);
     long chunk = n_blocks / ((long)count * CHUNKS_PER_WORKER);
     if (chunk < 1) chunk = 1;

@@ -1,0 +1,163 @@
+/* runtime/cpu/cpu_pack.c — the CPU's own layout of MLX 4/8-bit matrices
+ * (ops->pack_matrix), made once at load for the kernel tables that read it
+ * (packs_quantized: avx512-int8 and avx512-int8-split), and the portable
+ * readers of that layout (rows as floats, single words and group values).
+ *
+ * Why. One-token decode is a stream of the weights. With the file's layout a
+ * row's packed values, its scales and its biases are three streams, and the
+ * kernel reduces each row's 16 lanes to one sum at the row's end (the
+ * Qwen2.5-0.5B rows are 896 columns: 7 blocks of 64 bytes per reduction).
+ * In 16-row tiles with the group values beside the values they scale, each
+ * worker reads one stream, and each 32-bit lane of a vector is one row, so
+ * the integer dot products land in the lane of their row and no horizontal
+ * reduction is needed (llama.cpp repacks its Q4_0 rows 8 at a time for the
+ * same reason: ggml-cpu/repack.cpp).
+ *
+ * Layout. Rows are taken 16 at a time ("tiles"; the last tile is padded
+ * with zero rows: zero values, scales and biases). A tile is its groups one
+ * after the other (group g = columns g*G .. g*G + G - 1); a group is
+ *   64 bytes: the 16 rows' scales (stored dtype, F16 or BF16: 32 bytes),
+ *             then their biases (32 bytes);
+ *   then G*bits/32 "chunks" of 64 bytes: chunk c holds word c of the group
+ *             (the file's uint32: 8 4-bit or 4 8-bit values, least
+ *             significant first) of rows 0..15, 4 bytes each.
+ * So a tile is groups × (64 + 2*bits*G) bytes, exactly the file's bytes for
+ * 16 rows: the packed copy replaces the mapped one at the same size (the
+ * model releases the mapped pages, llama.c). Only matrices with F16/BF16
+ * scales, 4 or 8 bits, groups of 32, 64 or 128 and columns a multiple of 32
+ * (what the int8 kernels take) are packed. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "base/error.h"
+#include "runtime/cpu/cpu_ops.h"
+#include "runtime/cpu/half.h"
+
+#define HUGE_PAGE (2u << 20)
+
+bool mlxe_cpu_packable(const mlxe_matrix *w) {
+    return (w->bits == 4 || w->bits == 8) &&
+           (w->group_size == 32 || w->group_size == 64 || w->group_size == 128) && w->cols % w->group_size == 0 &&
+           w->cols % 32 == 0 && w->rows > 0 &&
+           (w->scale_dtype == MLXE_DTYPE_F16 || w->scale_dtype == MLXE_DTYPE_BF16) && w->data && w->scales &&
+           w->biases;
+}
+
+int64_t mlxe_cpu_packed_group_bytes(const mlxe_matrix *w) {
+    return MLXE_CPU_PACK_HEADER + 2 * (int64_t)w->bits * w->group_size;
+}
+
+int64_t mlxe_cpu_packed_tile_bytes(const mlxe_matrix *w) {
+    return (w->cols / w->group_size) * mlxe_cpu_packed_group_bytes(w);
+}
+
+size_t mlxe_cpu_packed_bytes(const mlxe_matrix *w) {
+    const int64_t tiles = (w->rows + MLXE_CPU_PACK_ROWS - 1) / MLXE_CPU_PACK_ROWS;
+    return (size_t)(tiles * mlxe_cpu_packed_tile_bytes(w));
+}
+
+/* Where word `word` (of the file's row) of `row` lives in the packed copy. */
+static inline const uint8_t *packed_group(const mlxe_matrix *w, int64_t row, int64_t group) {
+    return (const uint8_t *)w->packed + (row / MLXE_CPU_PACK_ROWS) * mlxe_cpu_packed_tile_bytes(w) +
+           group * mlxe_cpu_packed_group_bytes(w);
+}
+
+uint32_t mlxe_cpu_packed_word(const mlxe_matrix *w, int64_t row, int64_t word) {
+    const int64_t words_per_group = w->group_size * w->bits / 32, group = word / words_per_group;
+    const uint8_t *chunk = packed_group(w, row, group) + MLXE_CPU_PACK_HEADER + (word % words_per_group) * 64;
+    uint32_t value;
+    memcpy(&value, chunk + (row % MLXE_CPU_PACK_ROWS) * 4, sizeof value);
+    return value;
+}
+
+static inline float half_value(mlxe_dtype dtype, uint16_t bits) {
+    return dtype == MLXE_DTYPE_F16 ? mlxe_f16_to_f32(bits) : mlxe_bf16_to_f32(bits);
+}
+
+float mlxe_cpu_packed_scale(const mlxe_matrix *w, int64_t row, int64_t group) {
+    const uint16_t *values = (const uint16_t *)(const void *)packed_group(w, row, group);
+    return half_value(w->scale_dtype, values[row % MLXE_CPU_PACK_ROWS]);
+}
+
+float mlxe_cpu_packed_bias(const mlxe_matrix *w, int64_t row, int64_t group) {
+    const uint16_t *values = (const uint16_t *)(const void *)packed_group(w, row, group);
+    return half_value(w->scale_dtype, values[MLXE_CPU_PACK_ROWS + row % MLXE_CPU_PACK_ROWS]);
+}
+
+void mlxe_cpu_packed_row_to_float(const mlxe_matrix *w, int64_t row, int64_t k0, int64_t n, float *out) {
+    const int bits = w->bits, per_word = 32 / bits;
+    const uint32_t mask = (1u << bits) - 1u;
+    const int64_t lane = (row % MLXE_CPU_PACK_ROWS) * 4;
+    for (int64_t k = k0; k < k0 + n;) {
+        const int64_t group = k / w->group_size, group_end = (group + 1) * w->group_size;
+        const uint8_t *values = packed_group(w, row, group), *chunks = values + MLXE_CPU_PACK_HEADER;
+        uint16_t scale_bits, bias_bits;
+        memcpy(&scale_bits, values + lane / 2, 2);
+        memcpy(&bias_bits, values + 32 + lane / 2, 2);
+        const float scale = half_value(w->scale_dtype, scale_bits), bias = half_value(w->scale_dtype, bias_bits);
+        for (; k < k0 + n && k < group_end; k++) {
+            const int64_t in_group = k - group * w->group_size;
+            uint32_t word;
+            memcpy(&word, chunks + (in_group / per_word) * 64 + lane, sizeof word);
+            out[k - k0] = scale * (float)((word >> ((in_group % per_word) * bits)) & mask) + bias;
+        }
+    }
+}
+
+/* Tiles [begin, end) of w into out (the layout above). */
+static void pack_tiles(const mlxe_matrix *w, uint8_t *out, int64_t begin, int64_t end) {
+    const int64_t groups = w->cols / w->group_size, words_per_group = w->group_size * w->bits / 32;
+    const int64_t row_words = w->cols * w->bits / 32, group_bytes = mlxe_cpu_packed_group_bytes(w);
+    const uint32_t *data = w->data;
+    const uint16_t *scales = w->scales, *biases = w->biases;
+    for (int64_t t = begin; t < end; t++) {
+        uint8_t *tile = out + t * mlxe_cpu_packed_tile_bytes(w);
+        memset(tile, 0, (size_t)mlxe_cpu_packed_tile_bytes(w));
+        for (int64_t j = 0; j < MLXE_CPU_PACK_ROWS; j++) {
+            const int64_t row = t * MLXE_CPU_PACK_ROWS + j;
+            if (row >= w->rows) break;
+            for (int64_t g = 0; g < groups; g++) {
+                uint8_t *group = tile + g * group_bytes;
+                memcpy(group + 2 * j, &scales[row * groups + g], 2);
+                memcpy(group + 32 + 2 * j, &biases[row * groups + g], 2);
+                const uint32_t *words = data + row * row_words + g * words_per_group;
+                uint8_t *chunks = group + MLXE_CPU_PACK_HEADER + 4 * j;
+                for (int64_t c = 0; c < words_per_group; c++) memcpy(chunks + c * 64, &words[c], 4);
+            }
+        }
+    }
+}
+
+typedef struct pack_job {
+    const mlxe_matrix *w;
+    uint8_t *out;
+    int64_t tiles;
+} pack_job;
+
+static void pack_worker(void *ctx, int index, int count) {
+    const pack_job *job = ctx;
+    long begin, end;
+    mlxe_split_range((long)job->tiles, index, count, &begin, &end);
+    pack_tiles(job->w, job->out, begin, end);
+}
+
+mlxe_status mlxe_cpu_pack_matrix(mlxe_device *dev, mlxe_matrix *w, void **owned, mlxe_error *err) {
+    *owned = NULL;
+    if (!mlxe_cpu_kernels_of(dev)->packs_quantized || w->packed || !mlxe_cpu_packable(w)) return MLXE_OK;
+    const size_t bytes = mlxe_cpu_packed_bytes(w);
+    /* 2 MiB aligned, and its whole 2 MiB pages marked for transparent huge
+     * pages (the tail stays in 4 KiB pages: nothing beyond the bytes becomes
+     * resident): one stream per worker then crosses no 4 KiB page boundary,
+     * where the hardware prefetchers stop, and takes fewer TLB misses. */
+    void *out = NULL;
+    if (posix_memalign(&out, bytes >= HUGE_PAGE ? HUGE_PAGE : 64, (bytes + 63) / 64 * 64) != 0)
+        return mlxe_error_set(err, MLXE_ERR_OUT_OF_MEMORY, "out of memory repacking a %lld x %lld %d-bit matrix (%zu MB)",
+                              (long long)w->rows, (long long)w->cols, w->bits, bytes >> 20);
+    if (bytes >= HUGE_PAGE) (void)madvise(out, bytes / HUGE_PAGE * HUGE_PAGE, MADV_HUGEPAGE);
+    pack_job job = {w, out, (w->rows + MLXE_CPU_PACK_ROWS - 1) / MLXE_CPU_PACK_ROWS};
+    mlxe_cpu_run(dev, job.tiles >= 64, pack_worker, &job);
+    w->packed = out;
+    *owned = out;
+    return MLXE_OK;
+}

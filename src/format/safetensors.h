@@ -73,13 +73,6 @@ const mlxe_tensor_info *mlxe_weight_set_at(const mlxe_weight_set *set, size_t in
 const mlxe_tensor_info *mlxe_weight_set_find(const mlxe_weight_set *set, const char *name);
 /* Whether the set was opened with _open_in_memory (anonymous copies). */
 bool mlxe_weight_set_in_memory(const mlxe_weight_set *set);
-/* Drops from this process's memory the pages lying wholly inside
- * [data, data + bytes) of a tensor of a file-mapped set (madvise
- * MADV_DONTNEED): a later read faults them back in from the file, so the
- * bytes stay valid; what the caller gains is resident memory, e.g. after
- * copying a tensor into another layout. Does nothing for sets held in
- * memory (their pages would come back as zeros). */
-void mlxe_weight_set_release_pages(const mlxe_weight_set *set, const void *data, size_t bytes);
 /* Sum of all tensors' bytes. */
 size_t mlxe_weight_set_total_bytes(const mlxe_weight_set *set);
 /* The files of the set, in the order their tensors are numbered by _at. */

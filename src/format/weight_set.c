@@ -13,8 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "base/error.h"
 #include "base/file.h"
@@ -317,14 +315,6 @@ const mlxe_tensor_info *mlxe_weight_set_find(const mlxe_weight_set *set, const c
 size_t mlxe_weight_set_total_bytes(const mlxe_weight_set *set) { return set ? set->total_bytes : 0; }
 
 bool mlxe_weight_set_in_memory(const mlxe_weight_set *set) { return set && set->in_memory; }
-
-void mlxe_weight_set_release_pages(const mlxe_weight_set *set, const void *data, size_t bytes) {
-    if (!set || set->in_memory || !data || !bytes) return;
-    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), start = (uintptr_t)data;
-    const uintptr_t first = (start + page - 1) / page * page, end = (start + bytes) / page * page;
-    /* a private read-only file mapping: dropped pages are read again from the file if touched */
-    if (end > first) (void)madvise((void *)first, end - first, MADV_DONTNEED);
-}
 
 size_t mlxe_weight_set_file_count(const mlxe_weight_set *set) { return set ? set->n_files : 0; }
 

@@ -61,7 +61,7 @@ struct mlxe_model_weights {
     /* On a device with its own memory every tensor is a copy (in copies,
      * freed with free_weights): the bytes of those uploads. */
     size_t uploaded_bytes;
-    size_t packed_count; /* matrices in the device's own layout (ops->pack_matrix) */
+    size_t packed_count; /* matrices in the device's memory and layout (ops->pack_matrix) */
 };
 
 /* What binding needs: the tensors, and the model to record copies in. */
@@ -266,28 +266,23 @@ static mlxe_status bind_linear(llama_binder *b, const char *prefix, int64_t rows
     return bind_vector(b, name, rows, bias, err);
 }
 
-/* Gives up the bound copy of one part of a packed matrix: a copy made for
- * alignment is freed, bytes used in place in a file mapping have their
- * pages dropped (mlxe_weight_set_release_pages), so the packed copy
- * replaces the bound one in memory rather than doubling it. */
-static void release_bound(llama_binder *b, const void *data, size_t bytes) {
-    mlxe_model_weights *w = b->w;
-    for (size_t i = 0; i < w->n_copies; i++) {
+/* Frees an alignment copy the binder made of a part of a matrix (the
+ * device's copy replaced it); parts used in place in the mapping had their
+ * pages released by the device as it copied them. */
+static void free_bound_copy(mlxe_model_weights *w, const void *data) {
+    for (size_t i = 0; data && i < w->n_copies; i++) {
         if (w->copies[i] == data) {
             w->ops->free(w->dev, w->copies[i]);
             w->copies[i] = w->copies[--w->n_copies];
-            w->copied_bytes -= bytes < w->copied_bytes ? bytes : w->copied_bytes;
             return;
         }
     }
-    mlxe_weight_set_release_pages(b->set, data, bytes);
 }
 
-/* One matrix into the device's own layout (ops->pack_matrix), when the
- * device has one for it. */
+/* One matrix into the device's memory and layout (ops->pack_matrix), when
+ * the device has one for it. */
 static mlxe_status pack_matrix(llama_binder *b, mlxe_matrix *m, mlxe_error *err) {
     mlxe_model_weights *w = b->w;
-    if (!w->ops->pack_matrix || m->bits == 0 || m->packed) return MLXE_OK;
     if (w->n_copies == w->copies_capacity) {
         size_t capacity = w->copies_capacity ? 2 * w->copies_capacity : 64;
         void **grown = realloc(w->copies, capacity * sizeof *grown);
@@ -295,26 +290,26 @@ static mlxe_status pack_matrix(llama_binder *b, mlxe_matrix *m, mlxe_error *err)
         w->copies = grown;
         w->copies_capacity = capacity;
     }
+    const mlxe_matrix bound = *m;
     void *owned = NULL;
-    mlxe_status st = w->ops->pack_matrix(w->dev, m, &owned, err);
+    mlxe_status st = w->ops->pack_matrix(w->dev, m, true, &owned, err);
     if (st != MLXE_OK || !owned) return st;
     w->copies[w->n_copies++] = owned;
     w->packed_count++;
-    const size_t groups = (size_t)(m->rows * (m->cols / m->group_size));
-    const size_t half = m->scale_dtype == MLXE_DTYPE_F32 ? 4 : 2;
-    release_bound(b, m->data, (size_t)(m->rows * m->cols * m->bits / 8));
-    release_bound(b, m->scales, groups * half);
-    release_bound(b, m->biases, groups * half);
+    free_bound_copy(w, bound.data);
+    free_bound_copy(w, bound.scales);
+    free_bound_copy(w, bound.biases);
     return MLXE_OK;
 }
 
-/* Every quantized matrix into the device's layout, one after the other (the
- * bound copy of each released before the next is packed: peak memory stays
- * near the weights' size). Not for sets copied into memory: their pages
- * cannot be released (mlxe_weight_set_release_pages). */
+/* Every matrix into the device's memory and layout, one after the other
+ * (the device releases the bound pages as it copies: peak memory stays near
+ * the weights' size). Not for sets copied into memory: their pages cannot
+ * be released (they would read back as zeros). */
 static mlxe_status pack_matrices(llama_binder *b, mlxe_error *err) {
     mlxe_model_weights *w = b->w;
     if (!w->ops->pack_matrix || mlxe_weight_set_in_memory(b->set)) return MLXE_OK;
+    /* the embedding first: tied to the lm_head, it is the largest */
     mlxe_status st = pack_matrix(b, &w->embed_tokens, err);
     for (int64_t l = 0; st == MLXE_OK && l < w->n_layers; l++) {
         llama_layer *layer = &w->layers[l];
@@ -327,7 +322,7 @@ static mlxe_status pack_matrices(llama_binder *b, mlxe_error *err) {
     else if (st == MLXE_OK) st = pack_matrix(b, &w->lm_head, err);
     if (st != MLXE_OK) return mlxe_error_prefix(err, "repacking the weights for %s", mlxe_device_name(w->dev));
     if (w->packed_count)
-        MLXE_DEBUG(MLXE_LOG_CAT_MODEL, "%zu quantized matrices repacked for %s", w->packed_count,
+        MLXE_DEBUG(MLXE_LOG_CAT_MODEL, "%zu matrices copied into %s's memory and layout", w->packed_count,
                    mlxe_device_name(w->dev));
     return st;
 }

@@ -197,14 +197,21 @@ typedef struct mlxe_ops {
     void (*graph_free)(mlxe_device *dev, void *graph); /* accepts NULL */
 
     /* ---- weight layout (optional: NULL where weights are read as bound) ----
-     * Rewrites a matrix into the layout the device's kernels read fastest,
-     * once at load: on MLXE_OK with *owned not NULL, w->packed points into
-     * *owned (free with ops->free once no op uses w) and from then on the
-     * ops read only w->packed, so the caller may release the memory of
-     * w->data, w->scales and w->biases. *owned NULL: w is left as it is
-     * (not a matrix this device repacks). The CPU repacks MLX 4/8-bit
-     * matrices for its int8-activation kernels (runtime/cpu/cpu_pack.c). */
-    mlxe_status (*pack_matrix)(mlxe_device *dev, mlxe_matrix *w, void **owned, mlxe_error *err);
+     * Copies a matrix, once at load, into memory and a layout the device's
+     * kernels read fastest: on MLXE_OK with *owned not NULL, w now points
+     * into *owned (free with ops->free once no op uses w): w->data for a
+     * plain copy, or w->packed for the device's own layout, after which the
+     * ops read only w->packed (w->data, scales and biases keep their values
+     * but their memory may be gone). *owned NULL: w is left as it is.
+     * release_bound: the op may drop the pages lying wholly inside w's bound
+     * data, scales and biases as it copies them (mlxe_release_pages), so the
+     * copy replaces them in memory as it grows instead of doubling the
+     * peak; pass it only when they are a private file mapping (read back
+     * from the file if touched) or memory the caller frees afterwards.
+     * The CPU copies F32/F16/BF16 matrices into transparent huge pages and
+     * repacks MLX 4/8-bit ones for its int8-activation kernels
+     * (runtime/cpu/cpu_pack.c). */
+    mlxe_status (*pack_matrix)(mlxe_device *dev, mlxe_matrix *w, bool release_bound, void **owned, mlxe_error *err);
 } mlxe_ops;
 
 #endif

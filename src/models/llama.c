@@ -308,8 +308,12 @@ static mlxe_status pack_matrix(llama_binder *b, mlxe_matrix *m, mlxe_error *err)
  * be released (they would read back as zeros). */
 static mlxe_status pack_matrices(llama_binder *b, mlxe_error *err) {
     mlxe_model_weights *w = b->w;
-    if (!w->ops->pack_matrix || mlxe_weight_set_in_memory(b->set)) return MLXE_OK;
+    /* MLXE_WEIGHTS_HUGEPAGES=0 keeps the file's layout, mapped lazily: the
+     * copy costs ~0.5-2 s of load per GB on the 2-core development VM */
+    const char *huge = getenv("MLXE_WEIGHTS_HUGEPAGES");
+    if (!w->ops->pack_matrix || mlxe_weight_set_in_memory(b->set) || (huge && strcmp(huge, "0") == 0)) return MLXE_OK;
     /* the embedding first: tied to the lm_head, it is the largest */
+    const void *embedding_bound = w->embed_tokens.data; /* a dense copy moves data */
     mlxe_status st = pack_matrix(b, &w->embed_tokens, err);
     for (int64_t l = 0; st == MLXE_OK && l < w->n_layers; l++) {
         llama_layer *layer = &w->layers[l];
@@ -318,7 +322,7 @@ static mlxe_status pack_matrices(llama_binder *b, mlxe_error *err) {
         for (size_t i = 0; st == MLXE_OK && i < sizeof matrices / sizeof matrices[0]; i++)
             st = pack_matrix(b, matrices[i], err);
     }
-    if (st == MLXE_OK && w->lm_head.data == w->embed_tokens.data) w->lm_head = w->embed_tokens;
+    if (st == MLXE_OK && w->lm_head.data == embedding_bound) w->lm_head = w->embed_tokens; /* tied */
     else if (st == MLXE_OK) st = pack_matrix(b, &w->lm_head, err);
     if (st != MLXE_OK) return mlxe_error_prefix(err, "repacking the weights for %s", mlxe_device_name(w->dev));
     if (w->packed_count)

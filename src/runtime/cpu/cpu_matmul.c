@@ -5,14 +5,15 @@
  * a disjoint part of the matrix, which is what bounds decode, and each reuses
  * its rows for all the batch's tokens.
  *
- * Shares are handed out dynamically, in runs of blocks (about
- * CHUNKS_PER_WORKER runs per worker), so a worker the system deschedules
- * mid-op (more runnable threads than CPUs) holds back only the run it has,
- * and the others finish the matrix. Each worker owns one contiguous range
- * of the blocks and takes its runs from the range's front, so what it reads
- * is one stream front to back (runs handed out in turn from one counter
- * interleave the workers' streams: ~3-8% slower decode on 2 cores); a worker
- * done with its range takes runs from the back of the others'. */
+ * Shares are handed out dynamically, in runs of blocks, so a worker the
+ * system deschedules mid-op (more runnable threads than CPUs) holds back
+ * only the run it has, and the others finish the matrix. Each worker owns
+ * one contiguous range of the blocks and takes its runs from the range's
+ * front, so what it reads is one stream front to back (runs handed out in
+ * turn from one counter interleave the workers' streams: ~3-8% slower
+ * decode on 2 cores); a worker done with its range takes runs from the back
+ * of the others'. Runs are a quarter of what is left of the range (guided
+ * self-scheduling): large at first, one block at the end. */
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -25,6 +26,8 @@
 /* The prefill GEMMs' panel height (kernels_avx512_gemm_*.c). */
 #define PREFILL_ROW_BLOCK 32
 #define CHUNKS_PER_WORKER 8
+/* A run taken from a worker's range is this fraction of what is left of it. */
+#define RUN_DIVISOR 4
 /* Workers with a range of their own (more share one counter, the former way). */
 #define MAX_RANGES 64
 /* Prepared decode activations up to this size live on the stack (one token
@@ -74,14 +77,16 @@ static int64_t row_block(const matmul_job *job) {
     return job->x_prepared ? PREFILL_ROW_BLOCK : job->w->packed ? MLXE_CPU_PACK_ROWS : ROW_BLOCK;
 }
 
-/* Takes up to chunk blocks from the front (the owner) or the back (a
- * thief) of range r; false when it is empty. */
-static bool take_blocks(_Atomic uint64_t *range, uint32_t chunk, bool from_front, uint32_t *begin, uint32_t *end) {
+/* Takes a run from the front (the owner) or the back (a thief) of a
+ * range: a RUN_DIVISOR-th of what is left (at least one block), so runs
+ * shrink as the range empties and the workers finish within about one
+ * block of each other. False when the range is empty. */
+static bool take_blocks(_Atomic uint64_t *range, bool from_front, uint32_t *begin, uint32_t *end) {
     uint64_t bounds = atomic_load_explicit(range, memory_order_relaxed);
     for (;;) {
         const uint32_t front = (uint32_t)bounds, back = (uint32_t)(bounds >> 32);
         if (front >= back) return false;
-        const uint32_t n = back - front < chunk ? back - front : chunk;
+        const uint32_t n = (back - front) / RUN_DIVISOR > 1 ? (back - front) / RUN_DIVISOR : 1;
         const uint64_t next = from_front ? ((uint64_t)back << 32 | (front + n)) : ((uint64_t)(back - n) << 32 | front);
         if (atomic_compare_exchange_weak_explicit(range, &bounds, next, memory_order_relaxed, memory_order_relaxed)) {
             *begin = from_front ? front : back - n;
@@ -102,12 +107,10 @@ static void matmul_worker(void *ctx, int index, int count) {
     const int64_t rows = job->w->rows, block = row_block(job);
     const long n_blocks = (long)((rows + block - 1) / block);
     if (job->n_ranges == count) {
-        const long own = n_blocks / count;
-        const uint32_t chunk = own / CHUNKS_PER_WORKER > 1 ? (uint32_t)(own / CHUNKS_PER_WORKER) : 1;
         uint32_t begin, end;
         for (int i = 0; i < count; i++) {
             _Atomic uint64_t *range = &job->ranges[(index + i) % count];
-            while (take_blocks(range, chunk, i == 0, &begin, &end)) matmul_blocks(job, begin, end);
+            while (take_blocks(range, i == 0, &begin, &end)) matmul_blocks(job, begin, end);
         }
         return;
     }

@@ -142,8 +142,12 @@ void mlxe_avx512_silu_mul(const float *gate, const float *up, float *out, int64_
  *   output moves by at most sum_k |scale q_k| dx_k / 2 against the exact
  *   product (kernels_avx512_decode.c). ~1.6x (4-bit) and ~1.4x (8-bit) the
  *   float kernels' bandwidth per core. On the default 4-bit model it moves
- *   logits by up to ~4% of the largest and decode perplexity by +1.6%
- *   (test_runtime_cpu_int8_model.c prints both).
+ *   logits by up to ~3-4% of the largest and decode perplexity by +0.3%
+ *   with the packed layout (+1.6% with the row kernel: the int8 roundings
+ *   make these model-level figures samples of a chaotic process, see
+ *   docs/ARCHITECTURE.md; test_runtime_cpu_int8_model.c prints both).
+ *   Matrices the CPU packs at load (cpu_pack.c) go through
+ *   kernels_avx512_decode_packed.c, same numerics and bound.
  * - MLX 4/8-bit weights, prefill (MLXE_CPU_PREFILL_MIN_TOKENS tokens or
  *   more): int8 activations per weight group, vpdpbusd GEMM tiles
  *   (kernels_avx512_gemm_int8.c, bound in its comment); BF16 weights,

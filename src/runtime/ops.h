@@ -8,11 +8,13 @@
  *    arrays (ids, slots, positions) and inv_freq belong there too: upload
  *    them once per forward. (CUDA also accepts host pointers for these,
  *    copying them up on every call, which costs a synchronous copy each.)
- *  - Weights are described by mlxe_matrix / mlxe_vector and used in place:
- *    on the CPU `data` points into the safetensors mapping (F32, F16 or BF16;
- *    MLX-quantized packed U32 with scales and biases). No float copy of the
- *    model is ever made. On a GPU the mapping is copied to device memory
- *    once (ops->upload_weights) and the pointers are rebased into the copy.
+ *  - Weights are described by mlxe_matrix / mlxe_vector: on the CPU `data`
+ *    points into the safetensors mapping (F32, F16 or BF16; MLX-quantized
+ *    packed U32 with scales and biases), or, after ops->pack_matrix at load,
+ *    into the CPU's huge-page copy of the matrix (same dtype; 4/8-bit ones
+ *    in its packed layout, w->packed). No float copy of the model is ever
+ *    made. On a GPU the mapping is copied to device memory once
+ *    (ops->upload_weights) and the pointers are rebased into the copy.
  *  - A "row" of a batch is one token. n_rows is the number of tokens.
  *  - Ops never fail on valid arguments; argument checks happen once, at model
  *    load (shapes) and batch build (ids, positions), not per call.

@@ -1,7 +1,9 @@
-/* runtime/cpu/cpu_pack.c — the CPU's own layout of MLX 4/8-bit matrices
- * (ops->pack_matrix), made once at load for the kernel tables that read it
- * (packs_quantized: avx512-int8 and avx512-int8-split), and the portable
- * readers of that layout (rows as floats, single words and group values).
+/* runtime/cpu/cpu_pack.c — ops->pack_matrix: at load, every matrix is
+ * copied into memory with transparent huge pages (F32/F16/BF16 as they are;
+ * MLX 4/8-bit ones into the CPU's own layout below, for the kernel tables
+ * that read it: packs_quantized, avx512-int8 and avx512-int8-split), and
+ * the portable readers of that layout (rows as floats, single words and
+ * group values).
  *
  * Why. One-token decode is a stream of the weights. With the file's layout a
  * row's packed values, its scales and its biases are three streams, and the
@@ -23,7 +25,7 @@
  *             significant first) of rows 0..15, 4 bytes each.
  * So a tile is groups × (64 + 2*bits*G) bytes, exactly the file's bytes for
  * 16 rows: the packed copy replaces the mapped one at the same size (the
- * model releases the mapped pages, llama.c). Only matrices with F16/BF16
+ * mapped pages are released as the copy grows, release_bound). Only matrices with F16/BF16
  * scales, 4 or 8 bits, groups of 32, 64 or 128 and columns a multiple of 32
  * (what the int8 kernels take) are packed. */
 #include <stdlib.h>
@@ -184,7 +186,7 @@ mlxe_status mlxe_cpu_pack_matrix(mlxe_device *dev, mlxe_matrix *w, bool release_
      * pages (the tail stays in 4 KiB pages: nothing beyond the bytes becomes
      * resident): each worker's stream then crosses no 4 KiB page boundary,
      * where the hardware prefetchers stop, and takes far fewer TLB misses
-     * (decode +20-50% on the 2-core Zen 4 VM, bench/llamacpp/README.md). */
+     * (BF16 decode +20-30% on the 2-core Zen 4 VM, bench/llamacpp/README.md). */
     void *out = NULL;
     if (bytes == 0 || posix_memalign(&out, bytes >= HUGE_PAGE ? HUGE_PAGE : 64, (bytes + 63) / 64 * 64) != 0)
         return mlxe_error_set(err, MLXE_ERR_OUT_OF_MEMORY, "out of memory copying a %lld x %lld matrix (%zu MB) for the CPU",

@@ -8,7 +8,7 @@
  * measured in the same run would be (bench_memory_bandwidth).
  *
  *   bench_decode_matmul [--threads N] [--rounds N] [--shape qwen2.5-0.5b|llama-3.2-1b] [--kernels a,b,...]
- *                       [--cpu-time] [--huge-pages] [--bits 0|4|8]   (0: BF16 only)
+ *                       [--cpu-time] [--huge-pages] [--pack] [--bits 0|4|8]   (0: BF16 only)
  *                       [--matvec ROWS COLS [--copies N]]
  *
  * --kernels takes MLXE_CPU_KERNELS values (e.g. avx512-int8-split,avx512-int8:
@@ -19,6 +19,11 @@
  * through --copies copies of it (default: enough for 512 MB, so each one
  * comes from memory; --copies 1 with a small matrix measures the kernel
  * from cache, its compute ceiling). It prints the GB/s of weight bytes.
+ *
+ * --pack gives each kernel set its own copies of the matrices made by its
+ * device's ops->pack_matrix (what a loaded model multiplies: huge-page
+ * copies, 4/8-bit matrices in the CPU's packed layout where the table reads
+ * it, runtime/cpu/cpu_pack.c) instead of the bound matrices.
  */
 #include <math.h>
 #include <stdio.h>
@@ -104,13 +109,44 @@ static void free_matrix(mlxe_matrix *m) {
     free((void *)m->biases);
 }
 
+#define MAX_SETS 4
+#define MAX_ROUNDS 64
+
+/* --pack: per kernel set, copies of mats[0..n) made by its device's
+ * pack_matrix (the bound matrices where it makes none); owned[k][i] to free. */
+static int pack_per_set = 0;
+static int pack_matrices(mlxe_device **devices, int n_sets, const mlxe_matrix *mats, int64_t n,
+                         mlxe_matrix *packed[MAX_SETS], void **owned[MAX_SETS]) {
+    for (int k = 0; k < n_sets; k++) {
+        packed[k] = malloc((size_t)n * sizeof **packed);
+        owned[k] = calloc((size_t)n, sizeof **owned);
+        if (!packed[k] || !owned[k]) return -1;
+        for (int64_t i = 0; i < n; i++) {
+            packed[k][i] = mats[i];
+            mlxe_error err;
+            const mlxe_ops *ops = mlxe_device_ops(devices[k]);
+            if (pack_per_set && ops->pack_matrix &&
+                ops->pack_matrix(devices[k], &packed[k][i], false, &owned[k][i], &err) != MLXE_OK) {
+                fprintf(stderr, "%s\n", err.message);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+static void free_packed(int n_sets, int64_t n, mlxe_matrix *packed[MAX_SETS], void **owned[MAX_SETS]) {
+    for (int k = 0; k < n_sets; k++) {
+        for (int64_t i = 0; i < n; i++) free(owned[k][i]);
+        free(owned[k]);
+        free(packed[k]);
+    }
+}
+
 static int compare_doubles(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
 }
-
-#define MAX_SETS 4
-#define MAX_ROUNDS 64
 
 /* --matvec: one shape, n_copies copies, every kernel set alternated per round. */
 static int run_matvec(mlxe_device **devices, int n_sets, const char **sets, int64_t rows, int64_t cols, int64_t n_copies,
@@ -132,12 +168,15 @@ static int run_matvec(mlxe_device **devices, int n_sets, const char **sets, int6
         mats[0] = probe;
         for (int64_t i = 1; i < copies; i++)
             if (make_matrix(&mats[i], rows, cols, all_bits[b], &bytes)) return 1;
+        mlxe_matrix *packed[MAX_SETS];
+        void **owned[MAX_SETS];
+        if (pack_matrices(devices, n_sets, mats, copies, packed, owned)) return 1;
         double rates[MAX_SETS][MAX_ROUNDS];
         for (int r = -1; r < rounds; r++) {
             for (int k = 0; k < n_sets; k++) {
                 const mlxe_ops *ops = mlxe_device_ops(devices[k]);
                 double t0 = now_seconds();
-                for (int64_t i = 0; i < copies; i++) ops->matmul(devices[k], x, 1, &mats[i], y);
+                for (int64_t i = 0; i < copies; i++) ops->matmul(devices[k], x, 1, &packed[k][i], y);
                 if (r >= 0) rates[k][r] = (double)bytes / (now_seconds() - t0) * 1e-9;
             }
         }
@@ -148,6 +187,7 @@ static int run_matvec(mlxe_device **devices, int n_sets, const char **sets, int6
                    rates[k][0]);
             fflush(stdout);
         }
+        free_packed(n_sets, copies, packed, owned);
         for (int64_t i = 0; i < copies; i++) free_matrix(&mats[i]);
         free(mats);
     }
@@ -167,6 +207,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--kernels") && i + 1 < argc) kernel_list = argv[++i];
         else if (!strcmp(argv[i], "--cpu-time")) clock_used = CLOCK_THREAD_CPUTIME_ID;
         else if (!strcmp(argv[i], "--huge-pages")) huge_pages = 1;
+        else if (!strcmp(argv[i], "--pack")) pack_per_set = 1;
         else if (!strcmp(argv[i], "--bits") && i + 1 < argc) only_bits = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--matvec") && i + 2 < argc) {
             matvec_rows = atoll(argv[++i]);
@@ -176,7 +217,7 @@ int main(int argc, char **argv) {
             const char *name = argv[++i];
             s = !strcmp(name, shapes[1].name) ? &shapes[1] : &shapes[0];
         } else {
-            fprintf(stderr, "usage: %s [--threads N] [--rounds N] [--shape qwen2.5-0.5b|llama-3.2-1b] [--kernels a,b] [--cpu-time] [--huge-pages] [--bits 0|4|8] [--matvec ROWS COLS [--copies N]]\n",
+            fprintf(stderr, "usage: %s [--threads N] [--rounds N] [--shape qwen2.5-0.5b|llama-3.2-1b] [--kernels a,b] [--cpu-time] [--huge-pages] [--pack] [--bits 0|4|8] [--matvec ROWS COLS [--copies N]]\n",
                     argv[0]);
             return 2;
         }
@@ -236,12 +277,15 @@ int main(int argc, char **argv) {
                 return 1;
         }
         if (make_matrix(mats + n_mats - 1, s->vocab, s->hidden, all_bits[b], &bytes)) return 1;
+        mlxe_matrix *packed[MAX_SETS];
+        void **owned[MAX_SETS];
+        if (pack_matrices(devices, n_sets, mats, n_mats, packed, owned)) return 1;
         double times[MAX_SETS][MAX_ROUNDS];
         for (int r = -1; r < rounds; r++) { /* round -1: warm-up (page faults) */
             for (int k = 0; k < n_sets; k++) {
                 const mlxe_ops *ops = mlxe_device_ops(devices[k]);
                 double t0 = now_seconds();
-                for (int64_t i = 0; i < n_mats; i++) ops->matmul(devices[k], x, 1, &mats[i], y);
+                for (int64_t i = 0; i < n_mats; i++) ops->matmul(devices[k], x, 1, &packed[k][i], y);
                 if (r >= 0) times[k][r] = now_seconds() - t0;
             }
         }
@@ -253,6 +297,7 @@ int main(int argc, char **argv) {
                    (double)bytes / median * 1e-9);
             fflush(stdout);
         }
+        free_packed(n_sets, n_mats, packed, owned);
         for (int64_t i = 0; i < n_mats; i++) free_matrix(&mats[i]);
     }
     for (int k = 0; k < n_sets; k++) mlxe_device_free(devices[k]);

@@ -157,3 +157,10 @@ char *mlxe_path_join(const char *dir, const char *name) {
     memcpy(path + a, name, b + 1);
     return path;
 }
+
+void mlxe_release_pages(const void *start, size_t bytes) {
+    if (!start || !bytes) return;
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), begin = (uintptr_t)start;
+    const uintptr_t first = (begin + page - 1) / page * page, end = (begin + bytes) / page * page;
+    if (end > first) (void)madvise((void *)first, end - first, MADV_DONTNEED);
+}

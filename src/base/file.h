@@ -26,6 +26,14 @@ mlxe_status mlxe_file_map_in_memory(const char *path, mlxe_mapped_file *out, mlx
 /* Accepts a zeroed struct. */
 void mlxe_file_unmap(mlxe_mapped_file *file);
 
+/* Drops from this process's memory the pages lying wholly inside
+ * [start, start + bytes) (madvise MADV_DONTNEED). For a private file
+ * mapping (mlxe_file_map) the bytes stay valid: a later read faults them
+ * back in from the file; anonymous memory reads back as zeros, so only
+ * memory about to be freed may be passed then. What the caller gains is
+ * resident memory, e.g. while copying weights into another layout. */
+void mlxe_release_pages(const void *start, size_t bytes);
+
 /* Reads the whole file into a NUL-terminated malloc'd buffer (*size excludes
  * the NUL). Refuses files larger than max_size with MLXE_ERR_LIMIT. */
 mlxe_status mlxe_file_read_all(const char *path, size_t max_size, char **out, size_t *size,

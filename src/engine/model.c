@@ -106,8 +106,11 @@ mlxe_status mlxe_model_load(const char *dir, const mlxe_model_options *options, 
          * transparent huge pages (base/file.h): decode measured +4-13% in
          * most paired runs on the 2-core development VM, but the copy costs
          * load time (0.06-0.7 s for 290 MB, 3-6 s for 2.5 GB there, against
-         * a lazy mapping's milliseconds), so it is opt-in. A GPU reads the
-         * weights once for the upload: always mapped. */
+         * a lazy mapping's milliseconds), so it is opt-in. Without it the
+         * CPU copies each matrix into huge pages at bind time instead
+         * (ops->pack_matrix, runtime/cpu/cpu_pack.c), releasing the mapped
+         * pages as it goes; =0 turns that off too (models/llama.c). A GPU
+         * reads the weights once for the upload: always mapped. */
         const char *huge = getenv("MLXE_WEIGHTS_HUGEPAGES");
         bool in_memory = !mlxe_device_has_own_memory(model->dev) && huge && strcmp(huge, "1") == 0;
         st = in_memory ? mlxe_weight_set_open_in_memory(dir, &model->weight_set, err)

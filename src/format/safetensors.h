@@ -71,6 +71,8 @@ void mlxe_weight_set_close(mlxe_weight_set *set);
 size_t mlxe_weight_set_count(const mlxe_weight_set *set);
 const mlxe_tensor_info *mlxe_weight_set_at(const mlxe_weight_set *set, size_t index);
 const mlxe_tensor_info *mlxe_weight_set_find(const mlxe_weight_set *set, const char *name);
+/* Whether the set was opened with _open_in_memory (anonymous copies). */
+bool mlxe_weight_set_in_memory(const mlxe_weight_set *set);
 /* Sum of all tensors' bytes. */
 size_t mlxe_weight_set_total_bytes(const mlxe_weight_set *set);
 /* The files of the set, in the order their tensors are numbered by _at. */

@@ -314,6 +314,8 @@ const mlxe_tensor_info *mlxe_weight_set_find(const mlxe_weight_set *set, const c
 
 size_t mlxe_weight_set_total_bytes(const mlxe_weight_set *set) { return set ? set->total_bytes : 0; }
 
+bool mlxe_weight_set_in_memory(const mlxe_weight_set *set) { return set && set->in_memory; }
+
 size_t mlxe_weight_set_file_count(const mlxe_weight_set *set) { return set ? set->n_files : 0; }
 
 const mlxe_safetensors_file *mlxe_weight_set_file(const mlxe_weight_set *set, size_t index) {

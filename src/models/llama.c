@@ -61,6 +61,7 @@ struct mlxe_model_weights {
     /* On a device with its own memory every tensor is a copy (in copies,
      * freed with free_weights): the bytes of those uploads. */
     size_t uploaded_bytes;
+    size_t packed_count; /* matrices in the device's memory and layout (ops->pack_matrix) */
 };
 
 /* What binding needs: the tensors, and the model to record copies in. */
@@ -265,6 +266,71 @@ static mlxe_status bind_linear(llama_binder *b, const char *prefix, int64_t rows
     return bind_vector(b, name, rows, bias, err);
 }
 
+/* Frees an alignment copy the binder made of a part of a matrix (the
+ * device's copy replaced it); parts used in place in the mapping had their
+ * pages released by the device as it copied them. */
+static void free_bound_copy(mlxe_model_weights *w, const void *data) {
+    for (size_t i = 0; data && i < w->n_copies; i++) {
+        if (w->copies[i] == data) {
+            w->ops->free(w->dev, w->copies[i]);
+            w->copies[i] = w->copies[--w->n_copies];
+            return;
+        }
+    }
+}
+
+/* One matrix into the device's memory and layout (ops->pack_matrix), when
+ * the device has one for it. */
+static mlxe_status pack_matrix(llama_binder *b, mlxe_matrix *m, mlxe_error *err) {
+    mlxe_model_weights *w = b->w;
+    if (w->n_copies == w->copies_capacity) {
+        size_t capacity = w->copies_capacity ? 2 * w->copies_capacity : 64;
+        void **grown = realloc(w->copies, capacity * sizeof *grown);
+        if (!grown) return mlxe_error_set(err, MLXE_ERR_OUT_OF_MEMORY, "out of memory loading the model");
+        w->copies = grown;
+        w->copies_capacity = capacity;
+    }
+    const mlxe_matrix bound = *m;
+    void *owned = NULL;
+    mlxe_status st = w->ops->pack_matrix(w->dev, m, true, &owned, err);
+    if (st != MLXE_OK || !owned) return st;
+    w->copies[w->n_copies++] = owned;
+    w->packed_count++;
+    free_bound_copy(w, bound.data);
+    free_bound_copy(w, bound.scales);
+    free_bound_copy(w, bound.biases);
+    return MLXE_OK;
+}
+
+/* Every matrix into the device's memory and layout, one after the other
+ * (the device releases the bound pages as it copies: peak memory stays near
+ * the weights' size). Not for sets copied into memory: their pages cannot
+ * be released (they would read back as zeros). */
+static mlxe_status pack_matrices(llama_binder *b, mlxe_error *err) {
+    mlxe_model_weights *w = b->w;
+    /* MLXE_WEIGHTS_HUGEPAGES=0 keeps the file's layout, mapped lazily: the
+     * copy costs ~0.5-2 s of load per GB on the 2-core development VM */
+    const char *huge = getenv("MLXE_WEIGHTS_HUGEPAGES");
+    if (!w->ops->pack_matrix || mlxe_weight_set_in_memory(b->set) || (huge && strcmp(huge, "0") == 0)) return MLXE_OK;
+    /* the embedding first: tied to the lm_head, it is the largest */
+    const void *embedding_bound = w->embed_tokens.data; /* a dense copy moves data */
+    mlxe_status st = pack_matrix(b, &w->embed_tokens, err);
+    for (int64_t l = 0; st == MLXE_OK && l < w->n_layers; l++) {
+        llama_layer *layer = &w->layers[l];
+        mlxe_matrix *matrices[] = {&layer->q_proj, &layer->k_proj, &layer->v_proj, &layer->o_proj,
+                                   &layer->gate_proj, &layer->up_proj, &layer->down_proj};
+        for (size_t i = 0; st == MLXE_OK && i < sizeof matrices / sizeof matrices[0]; i++)
+            st = pack_matrix(b, matrices[i], err);
+    }
+    if (st == MLXE_OK && w->lm_head.data == embedding_bound) w->lm_head = w->embed_tokens; /* tied */
+    else if (st == MLXE_OK) st = pack_matrix(b, &w->lm_head, err);
+    if (st != MLXE_OK) return mlxe_error_prefix(err, "repacking the weights for %s", mlxe_device_name(w->dev));
+    if (w->packed_count)
+        MLXE_DEBUG(MLXE_LOG_CAT_MODEL, "%zu matrices copied into %s's memory and layout", w->packed_count,
+                   mlxe_device_name(w->dev));
+    return st;
+}
+
 /* The window a layer attends over (transformers' layer_types): mistral
  * applies sliding_window on every layer, qwen2/qwen3 from max_window_layers
  * on (the config's sliding_window is 0 unless use_sliding_window). */
@@ -403,6 +469,7 @@ static mlxe_status llama_load(const mlxe_model_config *c, const mlxe_weight_set 
         else
             st = bind_matrix(b, "lm_head.weight", w->vocab, w->hidden, &w->lm_head, err);
     }
+    if (st == MLXE_OK) st = pack_matrices(b, err);
     if (st != MLXE_OK) {
         llama_free(w);
         return st;

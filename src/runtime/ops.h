@@ -8,11 +8,13 @@
  *    arrays (ids, slots, positions) and inv_freq belong there too: upload
  *    them once per forward. (CUDA also accepts host pointers for these,
  *    copying them up on every call, which costs a synchronous copy each.)
- *  - Weights are described by mlxe_matrix / mlxe_vector and used in place:
- *    on the CPU `data` points into the safetensors mapping (F32, F16 or BF16;
- *    MLX-quantized packed U32 with scales and biases). No float copy of the
- *    model is ever made. On a GPU the mapping is copied to device memory
- *    once (ops->upload_weights) and the pointers are rebased into the copy.
+ *  - Weights are described by mlxe_matrix / mlxe_vector: on the CPU `data`
+ *    points into the safetensors mapping (F32, F16 or BF16; MLX-quantized
+ *    packed U32 with scales and biases), or, after ops->pack_matrix at load,
+ *    into the CPU's huge-page copy of the matrix (same dtype; 4/8-bit ones
+ *    in its packed layout, w->packed). No float copy of the model is ever
+ *    made. On a GPU the mapping is copied to device memory once
+ *    (ops->upload_weights) and the pointers are rebased into the copy.
  *  - A "row" of a batch is one token. n_rows is the number of tokens.
  *  - Ops never fail on valid arguments; argument checks happen once, at model
  *    load (shapes) and batch build (ids, positions), not per call.
@@ -44,6 +46,11 @@ typedef struct mlxe_matrix {
     mlxe_dtype scale_dtype;    /* dtype of scales and biases */
     const void *scales;        /* rows × cols/group_size */
     const void *biases;        /* rows × cols/group_size */
+    /* Added: the matrix in a device's own layout (ops->pack_matrix; the CPU's
+     * 16-row tiles, runtime/cpu/cpu_pack.c), or NULL. When set, only it is
+     * read: data, scales and biases keep their values but their memory may
+     * have been released. */
+    const void *packed;
 } mlxe_matrix;
 
 /* A vector of weights (norm gains, biases) in any float dtype. */
@@ -190,6 +197,23 @@ typedef struct mlxe_ops {
     void *(*graph_end)(mlxe_device *dev);
     bool (*graph_launch)(mlxe_device *dev, void *graph);
     void (*graph_free)(mlxe_device *dev, void *graph); /* accepts NULL */
+
+    /* ---- weight layout (optional: NULL where weights are read as bound) ----
+     * Copies a matrix, once at load, into memory and a layout the device's
+     * kernels read fastest: on MLXE_OK with *owned not NULL, w now points
+     * into *owned (free with ops->free once no op uses w): w->data for a
+     * plain copy, or w->packed for the device's own layout, after which the
+     * ops read only w->packed (w->data, scales and biases keep their values
+     * but their memory may be gone). *owned NULL: w is left as it is.
+     * release_bound: the op may drop the pages lying wholly inside w's bound
+     * data, scales and biases as it copies them (mlxe_release_pages), so the
+     * copy replaces them in memory as it grows instead of doubling the
+     * peak; pass it only when they are a private file mapping (read back
+     * from the file if touched) or memory the caller frees afterwards.
+     * The CPU copies F32/F16/BF16 matrices into transparent huge pages and
+     * repacks MLX 4/8-bit ones for its int8-activation kernels
+     * (runtime/cpu/cpu_pack.c). */
+    mlxe_status (*pack_matrix)(mlxe_device *dev, mlxe_matrix *w, bool release_bound, void **owned, mlxe_error *err);
 } mlxe_ops;
 
 #endif

@@ -15,6 +15,9 @@
  * table's 2^-17 bound. */
 #include "runtime_cpu_test.h"
 
+#include <unistd.h>
+
+#include "base/file.h"
 #include "runtime/cpu/half.h"
 
 typedef struct shape {
@@ -279,6 +282,69 @@ static void test_matmul_bf16_decode_ranges(void **state) {
     free(w_values);
 }
 
+/* ops->pack_matrix on dense matrices: a plain copy (huge-page memory, the
+ * same layout) that every table reads to the same results, bit for bit; and
+ * with release_bound on a file mapping, the bound pages dropped as the copy
+ * grows still read back from the file (mlxe_release_pages). Rows beyond one
+ * copy piece (4096) so the release runs piece by piece. */
+static void test_matmul_dense_copy(void **state) {
+    (void)state;
+    test_device_config configs[TEST_MAX_DEVICE_CONFIGS];
+    int n_configs = test_device_configs(configs);
+    test_rng rng = {31337};
+    static const mlxe_dtype dtypes[] = {MLXE_DTYPE_F32, MLXE_DTYPE_F16, MLXE_DTYPE_BF16};
+    const int64_t rows = 4099, cols = 96, n_rows = 2;
+    float *x = malloc((size_t)(n_rows * cols) * sizeof(float));
+    float *want = malloc((size_t)(n_rows * rows) * sizeof(float)), *got = malloc((size_t)(n_rows * rows) * sizeof(float));
+    test_fill(&rng, x, (size_t)(n_rows * cols), -1.0f, 1.0f);
+    char dir[64], path[96];
+    test_make_temp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/weights.bin", dir);
+    for (int d = 0; d < 3; d++) {
+        double *values;
+        const size_t bytes = (size_t)(rows * cols) * (dtypes[d] == MLXE_DTYPE_F32 ? 4 : 2);
+        void *data = test_make_weights(&rng, dtypes[d], (size_t)(rows * cols), -1.0f, 1.0f, &values);
+        test_write_file(path, data, bytes);
+        for (int c = 0; c < n_configs; c++) {
+            mlxe_device *dev = test_create_device(&configs[c]);
+            const mlxe_ops *ops = mlxe_device_ops(dev);
+            mlxe_matrix w = {.dtype = dtypes[d], .rows = rows, .cols = cols, .data = data};
+            ops->matmul(dev, x, n_rows, &w, want);
+            /* from the heap: nothing released */
+            void *owned = NULL;
+            mlxe_error err;
+            assert_int_equal(ops->pack_matrix(dev, &w, false, &owned, &err), MLXE_OK);
+            assert_non_null(owned);
+            assert_ptr_equal(w.data, owned);
+            assert_null(w.packed);
+            assert_memory_equal(owned, data, bytes);
+            ops->matmul(dev, x, n_rows, &w, got);
+            assert_memory_equal(got, want, (size_t)(n_rows * rows) * sizeof(float));
+            free(owned);
+            /* from a file mapping, released as copied */
+            mlxe_mapped_file mapped;
+            assert_int_equal(mlxe_file_map(path, &mapped, &err), MLXE_OK);
+            w = (mlxe_matrix){.dtype = dtypes[d], .rows = rows, .cols = cols, .data = mapped.data};
+            assert_int_equal(ops->pack_matrix(dev, &w, true, &owned, &err), MLXE_OK);
+            assert_non_null(owned);
+            assert_memory_equal(owned, data, bytes);
+            assert_memory_equal(mapped.data, data, bytes);
+            ops->matmul(dev, x, n_rows, &w, got);
+            assert_memory_equal(got, want, (size_t)(n_rows * rows) * sizeof(float));
+            free(owned);
+            mlxe_file_unmap(&mapped);
+            mlxe_device_free(dev);
+        }
+        free(data);
+        free(values);
+    }
+    remove(path);
+    rmdir(dir);
+    free(x);
+    free(want);
+    free(got);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matmul_f32),
@@ -287,6 +353,7 @@ int main(void) {
         cmocka_unit_test(test_matmul_paths_agree),
         cmocka_unit_test(test_matmul_bf16_decode),
         cmocka_unit_test(test_matmul_bf16_decode_ranges),
+        cmocka_unit_test(test_matmul_dense_copy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

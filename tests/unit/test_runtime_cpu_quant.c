@@ -7,6 +7,8 @@
  * kernel paths, 1-3 threads. */
 #include "runtime_cpu_test.h"
 
+#include "runtime/cpu/cpu_ops.h"
+
 typedef struct quantized {
     mlxe_matrix matrix;
     uint32_t *words;
@@ -200,6 +202,19 @@ static void test_quantized_matmul_wide_rows(void **state) {
     }
 }
 
+/* w in the CPU's packed layout (ops->pack_matrix, cpu_pack.c): the
+ * avx512-int8 table packs every 4/8-bit matrix with F16/BF16 scales. */
+static void pack_for_test(mlxe_device *dev, mlxe_matrix *w, void **owned) {
+    mlxe_error err;
+    const mlxe_ops *ops = mlxe_device_ops(dev);
+    assert_non_null(ops->pack_matrix);
+    /* the test's buffers are heap memory: never released (release_bound false) */
+    if (ops->pack_matrix(dev, w, false, owned, &err) != MLXE_OK) fail_msg("pack_matrix: %s", err.message);
+    const bool packable = w->scale_dtype != MLXE_DTYPE_F32 && (w->bits == 4 || w->bits == 8);
+    assert_int_equal(*owned != NULL, packable);
+    assert_true(w->packed == *owned);
+}
+
 /* The avx512-int8 decode path computes exactly sum_k w_k * dx_b * xq_k over
  * the activations as it quantizes them — per 8 columns b: dx_b = max|x| /
  * 127 and xq_k = round-to-nearest-even(x_k * (127 / max|x|)), both in float
@@ -219,10 +234,16 @@ static void check_int8_definition(test_rng *rng, int bits, int group_size, mlxe_
     test_fill(rng, x, (size_t)(n_rows * cols), -1.0f, 1.0f);
     x[3] = 0; /* a zero and a block of zeros (dx = 0) */
     for (int64_t k = 32; k < 64 && k < cols; k++) x[k] = 0;
-    for (int threads = 1; threads <= 2; threads++) {
+    for (int run = 0; run < 6; run++) {
+        /* 1-3 threads on the file's layout, then on the CPU's packed copy (cpu_pack.c) */
+        const int threads = 1 + run % 3;
+        const bool packed = run >= 3;
         test_device_config config = {"avx512-int8", threads};
         mlxe_device *dev = test_create_device(&config);
-        mlxe_device_ops(dev)->matmul(dev, x, n_rows, &q.matrix, y);
+        mlxe_matrix w = q.matrix;
+        void *owned = NULL;
+        if (packed) pack_for_test(dev, &w, &owned);
+        mlxe_device_ops(dev)->matmul(dev, x, n_rows, &w, y);
         for (int64_t r = 0; r < n_rows; r++) {
             const float *xr = x + r * cols;
             for (int64_t o = 0; o < rows; o++) {
@@ -240,10 +261,12 @@ static void check_int8_definition(test_rng *rng, int bits, int group_size, mlxe_
                     }
                 }
                 assert_close(y[r * rows + o], want, (double)(cols + 8) * FLT_EPSILON * magnitude,
-                             "%d-bit group %d %s scales, %lld columns x%d, token %lld output %lld", bits, group_size,
-                             test_dtype_name(scale_dtype), (long long)cols, threads, (long long)r, (long long)o);
+                             "%d-bit group %d %s scales, %lld x %lld%s x%d, token %lld output %lld", bits, group_size,
+                             test_dtype_name(scale_dtype), (long long)rows, (long long)cols, packed ? " packed" : "",
+                             threads, (long long)r, (long long)o);
             }
         }
+        free(owned);
         mlxe_device_free(dev);
     }
     free(x);
@@ -263,9 +286,93 @@ static void test_int8_decode_matches_its_definition(void **state) {
                                       384 + (group_size == 128 ? 0 : group_size) /* 416, 448, 384 */,
                                       1 + (g + d + b) % 3);
             }
+    /* rows past one 16-row tile of the packed layout, a partial last tile */
+    check_int8_definition(&rng, 4, 64, MLXE_DTYPE_BF16, 37, 896, 1);
+    check_int8_definition(&rng, 8, 128, MLXE_DTYPE_F16, 33, 256, 3);
+    check_int8_definition(&rng, 4, 32, MLXE_DTYPE_F16, 48, 96, 2);
     /* prepared activations past cpu_matmul.c's stack buffer (16 KiB): the heap copy */
     check_int8_definition(&rng, 4, 64, MLXE_DTYPE_BF16, 5, 8320, 2);
     check_int8_definition(&rng, 8, 32, MLXE_DTYPE_F16, 5, 8320, 1);
+}
+
+/* The packed copy read by every other path: prefill (int8 GEMM panels
+ * taken from the tiles: the same panels, so the same outputs bit for bit),
+ * the embedding and the portable float path (mlxe_cpu_matrix_row_to_float,
+ * bit for bit), on rows that fill no whole tile, one tile, and several
+ * with a partial last one. And what is not packed: F32 scales, other bit
+ * widths, tables without int8 kernels. */
+static void test_packed_layout_read_by_every_path(void **state) {
+    (void)state;
+    if (!mlxe_cpu_has_avx512()) skip();
+    test_rng rng = {2026};
+    static const int64_t row_counts[] = {5, 16, 41};
+    for (int b = 0; b < 2; b++)
+        for (int g = 0; g < 3; g++)
+            for (int r = 0; r < 3; r++) {
+                const int bits = b == 0 ? 4 : 8, group_size = all_group_sizes[g];
+                const int64_t rows = row_counts[r], cols = group_size == 32 ? 160 : 384, n_rows = 6;
+                const mlxe_dtype scale_dtype = (b + g + r) % 2 ? MLXE_DTYPE_F16 : MLXE_DTYPE_BF16;
+                quantized q;
+                make_quantized(&rng, rows, cols, bits, group_size, scale_dtype, &q);
+                float *x = malloc((size_t)(n_rows * cols) * sizeof(float));
+                /* room for the matmuls' n_rows x rows and the embedding's 3 x cols */
+                const size_t out_floats = (size_t)(n_rows * rows > 3 * cols ? n_rows * rows : 3 * cols);
+                float *want = malloc(out_floats * sizeof(float)), *got = malloc(out_floats * sizeof(float));
+                test_fill(&rng, x, (size_t)(n_rows * cols), -1.0f, 1.0f);
+                for (int threads = 1; threads <= 3; threads++) {
+                    test_device_config config = {"avx512-int8", threads};
+                    mlxe_device *dev = test_create_device(&config);
+                    const mlxe_ops *ops = mlxe_device_ops(dev);
+                    mlxe_matrix packed = q.matrix;
+                    void *owned = NULL;
+                    pack_for_test(dev, &packed, &owned);
+                    ops->matmul(dev, x, n_rows, &q.matrix, want);
+                    ops->matmul(dev, x, n_rows, &packed, got);
+                    assert_memory_equal(got, want, (size_t)(n_rows * rows) * sizeof(float));
+                    const int32_t ids[] = {(int32_t)rows - 1, 0, (int32_t)(rows / 2)};
+                    ops->embedding(dev, &q.matrix, ids, 3, want);
+                    ops->embedding(dev, &packed, ids, 3, got);
+                    assert_memory_equal(got, want, (size_t)(3 * cols) * sizeof(float));
+                    for (int64_t o = 0; o < rows; o += 7) {
+                        mlxe_cpu_matmul_quantized(mlxe_cpu_kernels_select(), x, 2, &q.matrix, o, o + 1, want);
+                        mlxe_cpu_matmul_quantized(mlxe_cpu_kernels_select(), x, 2, &packed, o, o + 1, got);
+                        assert_true(got[o] == want[o] && got[rows + o] == want[rows + o]);
+                    }
+                    free(owned);
+                    mlxe_device_free(dev);
+                }
+                free(x);
+                free(want);
+                free(got);
+                free_quantized(&q);
+            }
+    /* not packed: F32 scales, 3 bits (avx512-int8), any matrix on the float tables */
+    quantized f32, three;
+    make_quantized(&rng, 16, 128, 4, 64, MLXE_DTYPE_F32, &f32);
+    make_quantized(&rng, 16, 128, 3, 64, MLXE_DTYPE_BF16, &three);
+    test_device_config int8 = {"avx512-int8", 1};
+    mlxe_device *dev = test_create_device(&int8);
+    mlxe_matrix w = f32.matrix;
+    void *owned = NULL;
+    pack_for_test(dev, &w, &owned);
+    w = three.matrix;
+    pack_for_test(dev, &w, &owned);
+    mlxe_device_free(dev);
+    static const char *const float_tables[] = {"generic", "avx512"};
+    for (int t = 0; t < 2; t++) {
+        test_device_config config = {float_tables[t], 2};
+        dev = test_create_device(&config);
+        mlxe_error err;
+        w = three.matrix;
+        w.bits = 4;
+        w.data = f32.words;
+        assert_int_equal(mlxe_device_ops(dev)->pack_matrix(dev, &w, false, &owned, &err), MLXE_OK);
+        assert_null(owned);
+        assert_null(w.packed);
+        mlxe_device_free(dev);
+    }
+    free_quantized(&f32);
+    free_quantized(&three);
 }
 
 int main(void) {
@@ -276,6 +383,7 @@ int main(void) {
         cmocka_unit_test(test_quantized_embedding),
         cmocka_unit_test(test_quantized_matmul_wide_rows),
         cmocka_unit_test(test_int8_decode_matches_its_definition),
+        cmocka_unit_test(test_packed_layout_read_by_every_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -52,6 +52,10 @@ void mlxe_cpu_matrix_row_to_float(const mlxe_matrix *w, int64_t row, int64_t k0,
         mlxe_cpu_vector_to_float(w->dtype, w->data, row * w->cols + k0, n, out);
         return;
     }
+    if (w->packed) {
+        mlxe_cpu_packed_row_to_float(w, row, k0, n, out);
+        return;
+    }
     const int bits = w->bits;
     const int64_t group_size = w->group_size;
     const int64_t groups_per_row = w->cols / group_size;

@@ -65,6 +65,7 @@ static mlxe_status cpu_synchronize(mlxe_device *dev, mlxe_error *err) {
         .upload_weights = cpu_upload_weights,     \
         .free_weights = cpu_free_weights,         \
         .synchronize = cpu_synchronize,           \
+        .pack_matrix = mlxe_cpu_pack_matrix,      \
     }
 
 CPU_OPS_TABLE(cpu_ops_generic, "cpu-generic");

@@ -58,7 +58,32 @@ typedef struct mlxe_cpu_kernels {
     bool (*prefill_prepare_x)(const float *x, int64_t n_x, const mlxe_matrix *w, void *buffer, size_t capacity);
     void (*prefill_matmul_x)(const void *x_prepared, int64_t n_x, const mlxe_matrix *w, int64_t o_begin,
                              int64_t o_end, float *y);
+    /* The table reads MLX 4/8-bit matrices in the CPU's packed layout
+     * (cpu_pack.c: ops->pack_matrix packs them at load only for such
+     * tables) in its decode_* and prefill_* entries; everything else in
+     * the CPU backend reads a packed matrix through the portable readers
+     * below (mlxe_cpu_matrix_row_to_float). */
+    bool packs_quantized;
 } mlxe_cpu_kernels;
+
+/* ---- the packed layout of MLX 4/8-bit matrices (cpu_pack.c) ----
+ * Tiles of MLXE_CPU_PACK_ROWS rows; per group a MLXE_CPU_PACK_HEADER-byte
+ * header (the rows' F16/BF16 scales, then biases) and then 64-byte chunks,
+ * each one uint32 word of the group for every row of the tile. */
+#define MLXE_CPU_PACK_ROWS 16
+#define MLXE_CPU_PACK_HEADER 64
+/* w is one the CPU packs (4/8 bits, group 32/64/128, columns a multiple of
+ * 32, F16/BF16 scales). */
+bool mlxe_cpu_packable(const mlxe_matrix *w);
+size_t mlxe_cpu_packed_bytes(const mlxe_matrix *w);
+int64_t mlxe_cpu_packed_group_bytes(const mlxe_matrix *w);
+int64_t mlxe_cpu_packed_tile_bytes(const mlxe_matrix *w);
+/* Word `word` of row `row` as the file stores it, and the row's group values. */
+uint32_t mlxe_cpu_packed_word(const mlxe_matrix *w, int64_t row, int64_t word);
+float mlxe_cpu_packed_scale(const mlxe_matrix *w, int64_t row, int64_t group);
+float mlxe_cpu_packed_bias(const mlxe_matrix *w, int64_t row, int64_t group);
+/* Elements [k0, k0 + n) of a row of a packed matrix, dequantized. */
+void mlxe_cpu_packed_row_to_float(const mlxe_matrix *w, int64_t row, int64_t k0, int64_t n, float *out);
 
 /* Below this many tokens a matmul is decode-shaped (memory-bound). */
 #define MLXE_CPU_INT8_MAX_TOKENS 4
@@ -80,6 +105,10 @@ size_t mlxe_avx512_int8_x_bytes(const mlxe_matrix *w, int64_t n_x);
 bool mlxe_avx512_int8_quantize_x(const float *x, int64_t n_x, const mlxe_matrix *w, void *buffer, size_t capacity);
 void mlxe_avx512_int8_matmul_x(const void *x_prepared, int64_t n_x, const mlxe_matrix *w, int64_t o_begin,
                                int64_t o_end, float *y);
+/* The same on a packed matrix (kernels_avx512_decode_packed.c): o_begin a
+ * multiple of MLXE_CPU_PACK_ROWS, o_end too or w->rows. */
+void mlxe_avx512_int8_packed_matmul_x(const void *x_prepared, int64_t n_x, const mlxe_matrix *w, int64_t o_begin,
+                                      int64_t o_end, float *y);
 /* One token against dense rows [o_begin, o_end) (y[o], unit stride; kernels_avx512_decode.c). */
 void mlxe_avx512_decode_dense(mlxe_dtype dtype, const float *x, const void *w, int64_t cols, int64_t o_begin,
                               int64_t o_end, float *y);
@@ -113,8 +142,12 @@ void mlxe_avx512_silu_mul(const float *gate, const float *up, float *out, int64_
  *   output moves by at most sum_k |scale q_k| dx_k / 2 against the exact
  *   product (kernels_avx512_decode.c). ~1.6x (4-bit) and ~1.4x (8-bit) the
  *   float kernels' bandwidth per core. On the default 4-bit model it moves
- *   logits by up to ~4% of the largest and decode perplexity by +1.6%
- *   (test_runtime_cpu_int8_model.c prints both).
+ *   logits by up to ~3-4% of the largest and decode perplexity by +0.3%
+ *   with the packed layout (+1.6% with the row kernel: the int8 roundings
+ *   make these model-level figures samples of a chaotic process, see
+ *   docs/ARCHITECTURE.md; test_runtime_cpu_int8_model.c prints both).
+ *   Matrices the CPU packs at load (cpu_pack.c) go through
+ *   kernels_avx512_decode_packed.c, same numerics and bound.
  * - MLX 4/8-bit weights, prefill (MLXE_CPU_PREFILL_MIN_TOKENS tokens or
  *   more): int8 activations per weight group, vpdpbusd GEMM tiles
  *   (kernels_avx512_gemm_int8.c, bound in its comment); BF16 weights,

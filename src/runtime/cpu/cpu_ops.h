@@ -33,6 +33,8 @@ void mlxe_cpu_vector_to_float(mlxe_dtype dtype, const void *data, int64_t first,
 /* Elements [k0, k0 + n) of row `row` of w as floats: converted (F16/BF16),
  * copied (F32) or dequantized (MLX affine). */
 void mlxe_cpu_matrix_row_to_float(const mlxe_matrix *w, int64_t row, int64_t k0, int64_t n, float *out);
+/* ops->pack_matrix (cpu_pack.c). */
+mlxe_status mlxe_cpu_pack_matrix(mlxe_device *dev, mlxe_matrix *w, bool release_bound, void **owned, mlxe_error *err);
 /* The quantized matmul for output rows [o_begin, o_end) (cpu_quant.c). */
 void mlxe_cpu_matmul_quantized(const mlxe_cpu_kernels *kernels, const float *x, int64_t n_x, const mlxe_matrix *w,
                                int64_t o_begin, int64_t o_end, float *y);

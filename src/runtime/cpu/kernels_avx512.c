@@ -381,6 +381,7 @@ const mlxe_cpu_kernels mlxe_cpu_kernels_avx512_int8 = {
     .prefill_x_bytes = mlxe_avx512_prefill_x_bytes,
     .prefill_prepare_x = mlxe_avx512_prefill_prepare_x,
     .prefill_matmul_x = mlxe_avx512_prefill_matmul_x,
+    .packs_quantized = true,
 };
 
 /* avx512-int8 with one token against BF16 weights on hi/lo-split
@@ -401,6 +402,7 @@ const mlxe_cpu_kernels mlxe_cpu_kernels_avx512_int8_split = {
     .prefill_x_bytes = mlxe_avx512_prefill_x_bytes,
     .prefill_prepare_x = mlxe_avx512_prefill_prepare_x,
     .prefill_matmul_x = mlxe_avx512_prefill_matmul_x,
+    .packs_quantized = true,
 };
 
 #endif

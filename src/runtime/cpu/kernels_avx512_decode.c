@@ -294,6 +294,10 @@ AVX512 static void int8_rows_plain(int64_t n, const uint8_t *xt, const mlxe_matr
 
 void mlxe_avx512_int8_matmul_x(const void *x_prepared, int64_t n_x, const mlxe_matrix *w, int64_t o_begin,
                                int64_t o_end, float *y) {
+    if (w->packed) {
+        mlxe_avx512_int8_packed_matmul_x(x_prepared, n_x, w, o_begin, o_end, y);
+        return;
+    }
     static int has_gfni = -1; /* benign race: every thread computes the same answer */
     if (has_gfni < 0) {
         __builtin_cpu_init();

@@ -38,6 +38,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "runtime/cpu/cpu_kernels.h"
 #include "runtime/cpu/half.h"
 #include "runtime/cpu/kernels_avx512_gemm_internal.h"
 
@@ -122,12 +123,73 @@ INLINE_AVX512 __m512i row_bytes64(int bits, const uint8_t *row, int64_t k, int64
     return _mm512_inserti64x4(_mm512_castsi256_si512(first), second, 1);
 }
 
+/* 16 F16/BF16 values of a packed group header as floats. */
+INLINE_AVX512 __m512 packed_header_values(mlxe_dtype dtype, const uint8_t *values) {
+    __m256i halves = _mm256_load_si256((const __m256i *)(const void *)values);
+    if (dtype == MLXE_DTYPE_BF16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(halves), 16));
+    return _mm512_cvtph_ps(halves);
+}
+
+/* pack_panel for a matrix in the CPU's packed layout (cpu_pack.c): each
+ * half of the panel (16 rows from a multiple of 16) is one tile, whose
+ * 64-byte chunks already hold one word of 16 rows. 8-bit: a chunk is 4
+ * columns of the 16 rows, the panel's vector as it is. 4-bit: a chunk is 8
+ * columns; its nibbles are unpacked to bytes (low: even columns, high: odd)
+ * and interleaved into the two vectors of columns 0-3 and 4-7. */
+AVX512 static void pack_panel_packed(int bits, const mlxe_matrix *w, int64_t o, int64_t k0, int64_t kc,
+                                     uint32_t *panel, float *scales, float *biases) {
+    const int64_t g0 = k0 / w->group_size, n_groups = kc / w->group_size;
+    const int64_t group_bytes = mlxe_cpu_packed_group_bytes(w), tile_bytes = mlxe_cpu_packed_tile_bytes(w);
+    const int64_t chunks = w->group_size * bits / 32, chunk_columns = 32 / bits;
+    const __m512i low_nibbles = _mm512_set1_epi8(0x0F);
+    for (int half = 0; half < PANEL_ROWS / 16; half++) {
+        const int64_t first_row = o + half * 16;
+        if (first_row >= w->rows) {
+            for (int64_t g = 0; g < n_groups; g++) {
+                _mm512_store_ps(scales + g * PANEL_ROWS + half * 16, _mm512_setzero_ps());
+                _mm512_store_ps(biases + g * PANEL_ROWS + half * 16, _mm512_setzero_ps());
+            }
+            for (int64_t q = 0; q < kc / 4; q++) _mm512_store_si512(panel + q * PANEL_ROWS + half * 16, _mm512_setzero_si512());
+            continue;
+        }
+        const uint8_t *tile = (const uint8_t *)w->packed + (first_row / MLXE_CPU_PACK_ROWS) * tile_bytes;
+        for (int64_t g = 0; g < n_groups; g++) {
+            const uint8_t *group = tile + (g0 + g) * group_bytes;
+            _mm512_store_ps(scales + g * PANEL_ROWS + half * 16, packed_header_values(w->scale_dtype, group));
+            _mm512_store_ps(biases + g * PANEL_ROWS + half * 16, packed_header_values(w->scale_dtype, group + 32));
+            for (int64_t c = 0; c < chunks; c++) {
+                const __m512i v = _mm512_load_si512(group + MLXE_CPU_PACK_HEADER + c * 64);
+                const int64_t quad = (g * w->group_size + c * chunk_columns) / 4;
+                if (bits == 8) {
+                    _mm512_store_si512(panel + quad * PANEL_ROWS + half * 16, v);
+                    continue;
+                }
+                /* per row: lo bytes = columns 0,2,4,6, hi bytes = 1,3,5,7; unpacking
+                 * interleaves them as rows r: [c0-3][c4-7], r+1: [c0-3][c4-7] (lo
+                 * half of each 128-bit lane) and r+2, r+3 (high half) */
+                const __m512i lo = _mm512_and_si512(v, low_nibbles);
+                const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low_nibbles);
+                const __m512 first = _mm512_castsi512_ps(_mm512_unpacklo_epi8(lo, hi));
+                const __m512 second = _mm512_castsi512_ps(_mm512_unpackhi_epi8(lo, hi));
+                _mm512_store_si512(panel + quad * PANEL_ROWS + half * 16,
+                                   _mm512_castps_si512(_mm512_shuffle_ps(first, second, _MM_SHUFFLE(2, 0, 2, 0))));
+                _mm512_store_si512(panel + (quad + 1) * PANEL_ROWS + half * 16,
+                                   _mm512_castps_si512(_mm512_shuffle_ps(first, second, _MM_SHUFFLE(3, 1, 3, 1))));
+            }
+        }
+    }
+}
+
 /* The panel of rows o .. o + n_rows - 1 (zero past them), columns k0 ..
  * k0 + kc - 1 (kc a multiple of 32): panel[(k / 4) * 32 + j] holds the 4
  * weight bytes of row j at columns k .. k+3 (as one 32-bit element), and
  * scales[g * 32 + j], biases[g * 32 + j] the row's group values as floats. */
 AVX512 static void pack_panel(int bits, const mlxe_matrix *w, int64_t o, int n_rows, int64_t k0, int64_t kc,
                               uint32_t *panel, float *scales, float *biases) {
+    if (w->packed) {
+        pack_panel_packed(bits, w, o, k0, kc, panel, scales, biases);
+        return;
+    }
     alignas(64) uint32_t scratch[16 * 16];
     const int64_t row_bytes = w->cols * bits / 8, groups = w->cols / w->group_size;
     const int64_t g0 = k0 / w->group_size, n_groups = kc / w->group_size;

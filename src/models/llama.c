@@ -124,6 +124,17 @@ static mlxe_status check_float(const mlxe_tensor_info *info, mlxe_error *err) {
                           info->name, info->file, mlxe_dtype_name(info->dtype));
 }
 
+/* Room in w->copies for one more device copy. */
+static mlxe_status room_for_a_copy(mlxe_model_weights *w, mlxe_error *err) {
+    if (w->n_copies < w->copies_capacity) return MLXE_OK;
+    size_t capacity = w->copies_capacity ? 2 * w->copies_capacity : 64;
+    void **grown = realloc(w->copies, capacity * sizeof *grown);
+    if (!grown) return mlxe_error_set(err, MLXE_ERR_OUT_OF_MEMORY, "out of memory loading the model");
+    w->copies = grown;
+    w->copies_capacity = capacity;
+    return MLXE_OK;
+}
+
 /* The address the kernels read tensor info from: in place when aligned to
  * its element size, else an aligned device copy owned by the model. */
 static mlxe_status place_tensor(llama_binder *b, const mlxe_tensor_info *info, const void **out, mlxe_error *err) {
@@ -133,13 +144,8 @@ static mlxe_status place_tensor(llama_binder *b, const mlxe_tensor_info *info, c
         *out = info->data;
         return report_placed(b, info, err);
     }
-    if (w->n_copies == w->copies_capacity) {
-        size_t capacity = w->copies_capacity ? 2 * w->copies_capacity : 64;
-        void **grown = realloc(w->copies, capacity * sizeof *grown);
-        if (!grown) return mlxe_error_set(err, MLXE_ERR_OUT_OF_MEMORY, "out of memory loading the model");
-        w->copies = grown;
-        w->copies_capacity = capacity;
-    }
+    mlxe_status room = room_for_a_copy(w, err);
+    if (room != MLXE_OK) return room;
     void *copy = NULL;
     if (upload) {
         /* A GPU computes from its own memory: every tensor is copied there
@@ -283,13 +289,8 @@ static void free_bound_copy(mlxe_model_weights *w, const void *data) {
  * the device has one for it. */
 static mlxe_status pack_matrix(llama_binder *b, mlxe_matrix *m, mlxe_error *err) {
     mlxe_model_weights *w = b->w;
-    if (w->n_copies == w->copies_capacity) {
-        size_t capacity = w->copies_capacity ? 2 * w->copies_capacity : 64;
-        void **grown = realloc(w->copies, capacity * sizeof *grown);
-        if (!grown) return mlxe_error_set(err, MLXE_ERR_OUT_OF_MEMORY, "out of memory loading the model");
-        w->copies = grown;
-        w->copies_capacity = capacity;
-    }
+    mlxe_status room = room_for_a_copy(w, err);
+    if (room != MLXE_OK) return room;
     const mlxe_matrix bound = *m;
     void *owned = NULL;
     mlxe_status st = w->ops->pack_matrix(w->dev, m, true, &owned, err);

@@ -325,7 +325,7 @@ bool overlapped(const mlxe_cuda_state *state) {
 /* The product kernel, overlapped (the top of this file) or after the
  * kernel before it. (Version 5 kept the overlap off: test_models_cuda had
  * once given non-finite logits with it in recorded graphs; it did not
- * recur in 15 runs of the CUDA model tests with it, docs/CUDA.md version 7.) */
+ * recur in 17 runs of the CUDA model tests with it, docs/CUDA.md version 7.) */
 template <int BITS, int R, int S, int EPILOGUE>
 void launch_kernel(mlxe_cuda_state *state, unsigned blocks, const product_io &io, const one_token_job &job, int cols,
                    int group_shift) {

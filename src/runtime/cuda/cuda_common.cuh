@@ -76,6 +76,34 @@ struct one_token_job {
     float eps;
 };
 
+/* Where block `block` of a one-token launch stands: its segment, that
+ * segment's rows, and the block's number within it (plan_blocks set the
+ * segments' first blocks). */
+struct job_segment {
+    int segment, rows, block;
+};
+
+__device__ __forceinline__ job_segment segment_of(const one_token_job &job, int block) {
+    job_segment s;
+    s.segment = job.n_segments > 2 && block >= job.first_block[2]   ? 2
+                : job.n_segments > 1 && block >= job.first_block[1] ? 1
+                                                                    : 0;
+    s.rows = pick(s.segment, job.rows[0], job.rows[1], job.rows[2]);
+    s.block = block - pick(s.segment, job.first_block[0], job.first_block[1], job.first_block[2]);
+    return s;
+}
+
+/* Each segment's first block for launches of rows_per_block output rows a
+ * block; returns the blocks of the launch. */
+__host__ inline unsigned plan_blocks(one_token_job &job, int rows_per_block) {
+    unsigned total = 0;
+    for (int i = 0; i < job.n_segments; i++) {
+        job.first_block[i] = (int)total;
+        total += (unsigned)((job.rows[i] + rows_per_block - 1) / rows_per_block);
+    }
+    return total;
+}
+
 /* The matrices of a one-token launch: n matrices of one input, each a
  * segment with its output, or for SwiGLU one segment over gate (w[0]) and
  * up (w[1]) into y[0]; the norm (NULL: none) and eps. */

@@ -304,13 +304,10 @@ struct one_token_place {
 template <int R>
 __device__ __forceinline__ one_token_place place_of(const one_token_job &job, const float *x, int cols) {
     one_token_place p;
-    const int block = (int)blockIdx.x;
-    p.segment = job.n_segments > 2 && block >= job.first_block[2]   ? 2
-                : job.n_segments > 1 && block >= job.first_block[1] ? 1
-                                                                    : 0;
-    p.rows = pick(p.segment, job.rows[0], job.rows[1], job.rows[2]);
-    const int first = pick(p.segment, job.first_block[0], job.first_block[1], job.first_block[2]);
-    p.row0 = ((block - first) * kOneTokenWarps + (int)threadIdx.x / kWarp) * R;
+    const job_segment s = segment_of(job, (int)blockIdx.x);
+    p.segment = s.segment;
+    p.rows = s.rows;
+    p.row0 = (s.block * kOneTokenWarps + (int)threadIdx.x / kWarp) * R;
     p.inverse = job.norm ? block_inverse_rms(x, cols, job.eps) : 1.0f; /* every thread, before any return */
     return p;
 }
@@ -465,12 +462,8 @@ __global__ void __launch_bounds__(kRowBlockThreads)
     constexpr int WARPS = kRowBlockThreads / kWarp;
     __shared__ float partial[WARPS][2][RB];
     wait_for_previous_kernels();
-    const int block = (int)blockIdx.x;
-    const int segment = job.n_segments > 2 && block >= job.first_block[2]   ? 2
-                        : job.n_segments > 1 && block >= job.first_block[1] ? 1
-                                                                            : 0;
-    const int rows = pick(segment, job.rows[0], job.rows[1], job.rows[2]);
-    const int row0 = (block - pick(segment, job.first_block[0], job.first_block[1], job.first_block[2])) * RB;
+    const job_segment place = segment_of(job, (int)blockIdx.x);
+    const int segment = place.segment, rows = place.rows, row0 = place.block * RB;
     const float inverse = job.norm ? block_inverse_rms(x, cols, job.eps) : 1.0f;
     const uint4 *w[2] = {pick(segment, job.w[0], job.w[1], job.w[2]), job.w[1]};
     float *y = pick(segment, job.y[0], job.y[1], job.y[2]);
@@ -659,26 +652,11 @@ int one_token_rows_per_warp(const mlxe_cuda_state *state, const mlxe_matrix *w) 
     return 1;
 }
 
-template <int R>
-unsigned one_token_blocks(int64_t rows) {
-    return (unsigned)((rows + kOneTokenWarps * R - 1) / (kOneTokenWarps * R));
-}
-
-/* The blocks of each segment (R rows per warp); returns their total. */
-template <int R>
-unsigned plan_segments(one_token_job &job) {
-    unsigned total = 0;
-    for (int i = 0; i < job.n_segments; i++) {
-        job.first_block[i] = (int)total;
-        total += one_token_blocks<R>(job.rows[i]);
-    }
-    return total;
-}
 
 template <int BITS, int R>
 void launch_quantized_one(mlxe_cuda_state *state, const float *x, one_token_job job, const mlxe_matrix *w,
                           int epilogue) {
-    const unsigned blocks = plan_segments<R>(job);
+    const unsigned blocks = plan_blocks(job, kOneTokenWarps * R);
     const int shift = log2_exact(w->group_size), cols = (int)w->cols;
     const int threads = kOneTokenWarps * kWarp;
     if (epilogue == kStore)
@@ -692,11 +670,7 @@ void launch_quantized_one(mlxe_cuda_state *state, const float *x, one_token_job 
 template <int DT, int RB>
 void launch_float_row_block(mlxe_cuda_state *state, const float *x, one_token_job job, const mlxe_matrix *w,
                             int epilogue) {
-    unsigned blocks = 0;
-    for (int i = 0; i < job.n_segments; i++) {
-        job.first_block[i] = (int)blocks;
-        blocks += (unsigned)((job.rows[i] + RB - 1) / RB);
-    }
+    const unsigned blocks = plan_blocks(job, RB);
     const int cols = (int)w->cols;
     if (epilogue == kStore)
         launch_overlapped(state, MLXE_CUDA_OVERLAP_MATVEC, matvec_row_block_kernel<DT, RB, kStore>, blocks,
@@ -725,7 +699,7 @@ void launch_float_one(mlxe_cuda_state *state, const float *x, one_token_job job,
         if (state->matvec_row_block == 4) return launch_float_row_block<DT, 4>(state, x, job, w, epilogue);
         if (state->matvec_row_block == 8) return launch_float_row_block<DT, 8>(state, x, job, w, epilogue);
     }
-    const unsigned blocks = plan_segments<R>(job);
+    const unsigned blocks = plan_blocks(job, kOneTokenWarps * R);
     const int cols = (int)w->cols;
     if (epilogue == kStore)
         launch_overlapped(state, MLXE_CUDA_OVERLAP_MATVEC, matvec_one_kernel<DT, R, kStore>, blocks, kOneTokenWarps * kWarp, 0, x, job, cols);

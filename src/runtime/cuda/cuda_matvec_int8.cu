@@ -164,14 +164,10 @@ __global__ void __launch_bounds__(kThreads)
     constexpr int U = R * NM >= kLoads ? 1 : kLoads / (R * NM); /* column steps whose loads are in flight together */
     constexpr int SETS = kWarps / S;            /* row sets per block */
     const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
-    const int block = (int)blockIdx.x;
-    const int segment = job.n_segments > 2 && block >= job.first_block[2]   ? 2
-                        : job.n_segments > 1 && block >= job.first_block[1] ? 1
-                                                                            : 0;
-    const int rows = pick(segment, job.rows[0], job.rows[1], job.rows[2]);
-    const int first = pick(segment, job.first_block[0], job.first_block[1], job.first_block[2]);
+    const job_segment place = segment_of(job, (int)blockIdx.x);
+    const int segment = place.segment, rows = place.rows;
     const int set = warp / S, part = warp % S;
-    const int row0 = ((block - first) * SETS + set) * R;
+    const int row0 = (place.block * SETS + set) * R;
     const uint4 *w[2] = {pick(segment, job.w[0], job.w[1], job.w[2]), job.w[1]};
     const void *scales[2] = {pick(segment, job.scales[0], job.scales[1], job.scales[2]), job.scales[1]};
     const void *biases[2] = {pick(segment, job.biases[0], job.biases[1], job.biases[2]), job.biases[1]};
@@ -337,11 +333,7 @@ void launch_kernel(mlxe_cuda_state *state, unsigned blocks, const product_io &io
 template <int BITS, int R, int S>
 void launch_product(mlxe_cuda_state *state, const product_io &io, one_token_job job, int cols, int group_shift,
                     int epilogue) {
-    unsigned blocks = 0;
-    for (int i = 0; i < job.n_segments; i++) {
-        job.first_block[i] = (int)blocks;
-        blocks += (unsigned)((job.rows[i] + (kWarps / S) * R - 1) / ((kWarps / S) * R));
-    }
+    const unsigned blocks = plan_blocks(job, (kWarps / S) * R);
     if (epilogue == kStore)
         launch_kernel<BITS, R, S, kStore>(state, blocks, io, job, cols, group_shift);
     else if (epilogue == kAccumulate)

@@ -17,10 +17,8 @@
  *     not a derived bound: a broken kernel parts within a few tokens; 437,
  *     and 4 of the 8 prompts throughout, on an H200 when this was written).
  * Skips without a GPU; MLXE_REQUIRE_GPU=1 makes that a failure. */
-#include <cjson/cJSON.h>
 #include <math.h>
 
-#include "base/file.h"
 #include "mlxengine/mlxengine.h"
 #include "runtime/device.h"
 #include "model_compare_test.h"
@@ -99,68 +97,22 @@ static void test_decode_perplexity(void **state) {
 static void test_greedy_agrees(void **state) {
     (void)state;
     require_gpu();
-    char *text = NULL;
-    size_t size = 0;
-    mlxe_error err;
-    if (mlxe_file_read_all(GOLDEN, 1 << 24, &text, &size, &err) != MLXE_OK) fail_msg("%s", err.message);
-    cJSON *golden = cJSON_ParseWithLength(text, size);
-    free(text);
-    assert_non_null(golden);
     mlxe_model *float_model = NULL, *int8_model = NULL;
     mlxe_context *float_ctx = NULL, *int8_ctx = NULL;
     open_both(&float_model, &float_ctx, &int8_model, &int8_ctx);
-    const int64_t vocab = mlxe_model_vocab_size(float_model);
     const int n_new = 64;
-    const cJSON *prompt;
-    int index = 0, total_agree = 0, full_agree = 0;
-    cJSON_ArrayForEach(prompt, cJSON_GetObjectItem(golden, "prompts")) {
-        int64_t n_prompt = 0;
-        int32_t *prompt_ids = compare_ids_of(cJSON_GetObjectItem(prompt, "prompt_ids"), &n_prompt);
-        assert_true(n_prompt >= 2 && n_prompt + n_new <= 128);
-        int32_t seq[128];
-        memcpy(seq, prompt_ids, (size_t)n_prompt * sizeof *seq);
-        int64_t n = n_prompt;
-        mlxe_context *both[2] = {float_ctx, int8_ctx};
-        for (int c = 0; c < 2; c++) { /* the prompt but its last token: one batch */
-            int32_t positions[128], seqs[128] = {0};
-            int8_t want[128] = {0};
-            for (int64_t i = 0; i < n_prompt; i++) positions[i] = (int32_t)i;
-            mlxe_batch batch = {.n_tokens = (int32_t)(n_prompt - 1), .tokens = prompt_ids, .positions = positions,
-                                .seq_ids = seqs, .logits = want};
-            mlxe_context_seq_clear(both[c], 0);
-            if (mlxe_context_decode(both[c], &batch, &err) != MLXE_OK) fail_msg("%s", err.message);
-        }
-        int agree = 0;
-        for (; agree < n_new; agree++) {
-            const float *a = compare_decode_one(float_ctx, seq, n - 1), *b = compare_decode_one(int8_ctx, seq, n - 1);
-            double margin_a, margin_b, worst = 0;
-            int32_t ta = compare_top_of(a, vocab, &margin_a), tb = compare_top_of(b, vocab, &margin_b);
-            for (int64_t v = 0; v < vocab; v++) worst = fmax(worst, fabs((double)a[v] - b[v]));
-            if (ta != tb) {
-                print_message("prompt %d: step %d: float picks %d by a margin of %.4f, int8 picks %d (largest logit "
-                              "difference %.4f)\n",
-                              index, agree, ta, margin_a, tb, worst);
-                break;
-            }
-            seq[n++] = ta;
-        }
-        print_message("prompt %d: GPU int8 activations agree with float for %d of %d greedy tokens\n", index, agree,
-                      n_new);
-        total_agree += agree;
-        full_agree += agree == n_new;
-        free(prompt_ids);
-        index++;
-    }
-    assert_int_equal(index, 8);
-    print_message("GPU greedy agreement: %d of %d tokens, %d of 8 prompts throughout\n", total_agree, 8 * n_new,
-                  full_agree);
-    if (total_agree < 4 * n_new)
-        fail_msg("int8 activations agree with float for only %d of %d greedy tokens", total_agree, 8 * n_new);
+    const compare_agreement found = compare_greedy_golden(GOLDEN, float_ctx, int8_ctx,
+                                                          mlxe_model_vocab_size(float_model), n_new,
+                                                          "GPU int8 activations");
+    assert_int_equal(found.prompts, 8);
+    print_message("GPU greedy agreement: %d of %d tokens, %d of 8 prompts throughout\n", found.tokens, 8 * n_new,
+                  found.throughout);
+    if (found.tokens < 4 * n_new)
+        fail_msg("int8 activations agree with float for only %d of %d greedy tokens", found.tokens, 8 * n_new);
     mlxe_context_free(float_ctx);
     mlxe_context_free(int8_ctx);
     mlxe_model_free(float_model);
     mlxe_model_free(int8_model);
-    cJSON_Delete(golden);
 }
 
 int main(void) {

@@ -18,11 +18,9 @@
  * The kernel-level error bound is checked in test_runtime_cpu_quant.c.
  * Skipped on processors without AVX-512 VNNI (no int8 path there). Sanitizer
  * and Debug builds score a shorter stretch of the sample. */
-#include <cjson/cJSON.h>
 #include <math.h>
 
 #include "base/build_config.h"
-#include "base/file.h"
 #include "mlxengine/mlxengine.h"
 #include "runtime/cpu/cpu_kernels.h"
 #include "model_compare_test.h"
@@ -54,76 +52,33 @@ static void load(const char *kernels, mlxe_model **model, mlxe_context **ctx) {
     load_model(MODEL_4BIT, kernels, model, ctx);
 }
 
-/* Greedy decoding of each golden prompt with both kernel sets in lockstep:
- * the prompt but its last token is one batch (prefill: the float kernels
- * in both), then one token per step. Until the first step where the two pick different tokens
- * both run the same history; at that step the float path's top-2 margin
- * and the largest logit difference are printed. */
+/* Greedy decoding of each golden prompt with both kernel sets in lockstep
+ * (compare_greedy_golden; the prompt's batch takes the float prefill
+ * kernels in both). */
 static void test_greedy_agrees(void **state) {
     (void)state;
     if (!mlxe_cpu_has_avx512()) skip();
-    char *text = NULL;
-    size_t size = 0;
-    mlxe_error err;
-    if (mlxe_file_read_all(GOLDEN, 1 << 24, &text, &size, &err) != MLXE_OK) fail_msg("%s", err.message);
-    cJSON *golden = cJSON_ParseWithLength(text, size);
-    free(text);
-    assert_non_null(golden);
     mlxe_model *float_model = NULL, *int8_model = NULL;
     mlxe_context *float_ctx = NULL, *int8_ctx = NULL;
     load("float", &float_model, &float_ctx);
     load("avx512-int8", &int8_model, &int8_ctx);
     assert_string_equal(mlxe_model_device_name(int8_model), "cpu-avx512-int8");
     assert_string_equal(mlxe_model_device_name(float_model), "cpu-avx512");
-    const int64_t vocab = mlxe_model_vocab_size(float_model);
     const int n_new = slow_build() ? 12 : 64;
-    const cJSON *prompt;
-    int index = 0, total_agree = 0, full_agree = 0;
-    cJSON_ArrayForEach(prompt, cJSON_GetObjectItem(golden, "prompts")) {
-        int64_t n_prompt = 0;
-        int32_t *prompt_ids = compare_ids_of(cJSON_GetObjectItem(prompt, "prompt_ids"), &n_prompt);
-        int32_t seq[128];
-        memcpy(seq, prompt_ids, (size_t)n_prompt * sizeof *seq);
-        int64_t n = n_prompt;
-        for (mlxe_context **c = (mlxe_context *[]){float_ctx, int8_ctx, NULL}; *c; c++) {
-            int32_t positions[64], seqs[64] = {0};
-            int8_t want[64] = {0};
-            for (int64_t i = 0; i < n_prompt; i++) positions[i] = (int32_t)i;
-            mlxe_batch batch = {.n_tokens = n_prompt - 1, .tokens = prompt_ids, .positions = positions,
-                                .seq_ids = seqs, .logits = want};
-            mlxe_context_seq_clear(*c, 0);
-            if (mlxe_context_decode(*c, &batch, &err) != MLXE_OK) fail_msg("%s", err.message);
-        }
-        int agree = 0;
-        for (; agree < n_new; agree++) {
-            const float *a = compare_decode_one(float_ctx, seq, n - 1), *b = compare_decode_one(int8_ctx, seq, n - 1);
-            double margin_a, margin_b, worst = 0;
-            int32_t ta = compare_top_of(a, vocab, &margin_a), tb = compare_top_of(b, vocab, &margin_b);
-            for (int64_t v = 0; v < vocab; v++) worst = fmax(worst, fabs((double)a[v] - b[v]));
-            if (ta != tb) {
-                printf("prompt %d: step %d: float picks %d by a margin of %.4f, int8 picks %d (largest logit "
-                       "difference %.4f)\n", index, agree, ta, margin_a, tb, worst);
-                break;
-            }
-            seq[n++] = ta;
-        }
-        printf("prompt %d: int8 activations agree with float for %d of %d greedy tokens\n", index, agree, n_new);
-        total_agree += agree;
-        full_agree += agree == n_new;
-        free(prompt_ids);
-        index++;
-    }
-    assert_int_equal(index, 8);
-    printf("greedy agreement: %d of %d tokens, %d of 8 prompts throughout\n", total_agree, 8 * n_new, full_agree);
+    const compare_agreement found = compare_greedy_golden(GOLDEN, float_ctx, int8_ctx,
+                                                          mlxe_model_vocab_size(float_model), n_new, "int8 activations");
+    assert_int_equal(found.prompts, 8);
+    printf("greedy agreement: %d of %d tokens, %d of 8 prompts throughout\n", found.tokens, 8 * n_new,
+           found.throughout);
     /* A regression guard, not a derived bound: divergences happen at near-ties
      * (float top-2 margins 0.0001-0.6 when this was written, 5 of 8 prompts
      * agreeing throughout); a broken kernel diverges within a few tokens. */
-    if (full_agree < 4) fail_msg("int8 activations change the greedy continuation of %d of 8 prompts", 8 - full_agree);
+    if (found.throughout < 4)
+        fail_msg("int8 activations change the greedy continuation of %d of 8 prompts", 8 - found.throughout);
     mlxe_context_free(float_ctx);
     mlxe_context_free(int8_ctx);
     mlxe_model_free(float_model);
     mlxe_model_free(int8_model);
-    cJSON_Delete(golden);
 }
 
 /* Decode-mode perplexity of the model in dir with the float kernels and

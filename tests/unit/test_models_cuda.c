@@ -175,6 +175,13 @@ static void greedy(mlxe_model *model, const int32_t *prompt, int n_prompt, int n
     mlxe_context_free(ctx);
 }
 
+/* The first of n tokens where two greedy continuations part, or -1. */
+static int first_departure(const token_list *a, const token_list *b, int n) {
+    for (int i = 0; i < n; i++)
+        if (a->ids[i] != b->ids[i]) return i;
+    return -1;
+}
+
 /* The reference's greedy prompt (its length returned) and how many tokens
  * to generate (at most 64). */
 static int greedy_prompt(const cJSON *ref, int32_t *prompt, int *n_new) {
@@ -246,15 +253,14 @@ static void check_model(const char *name, const char *dir, const cJSON *ref, con
         greedy(cpu, prompt, n_prompt, n_new, &on_cpu);
         greedy(gpu, prompt, n_prompt, n_new, &on_gpu);
         greedy_checked++;
-        for (int i = 0; i < n_new; i++) {
-            if (on_cpu.ids[i] == on_gpu.ids[i]) continue;
+        const int i = first_departure(&on_cpu, &on_gpu, n_new);
+        if (i >= 0) {
             if (f32_gemm || float32_weights)
                 fail_msg("%s (%s GEMM): greedy token %d is %d on the GPU, %d on the CPU", name,
                          f32_gemm ? "F32" : "default", i, on_gpu.ids[i], on_cpu.ids[i]);
             print_message("%s (default GEMM): greedy continuation departs from the CPU's at token %d (%d vs %d)\n",
                           name, i, on_gpu.ids[i], on_cpu.ids[i]);
             greedy_default_mismatches++;
-            break;
         }
         mlxe_model_free(gpu);
     }
@@ -315,12 +321,11 @@ static void check_int8(const char *name, const char *dir, const cJSON *ref) {
     greedy(cpu, prompt, n_prompt, n_new, &on_cpu);
     greedy(int8, prompt, n_prompt, n_new, &on_gpu);
     int8_checked++;
-    for (int i = 0; i < n_new; i++) {
-        if (on_cpu.ids[i] == on_gpu.ids[i]) continue;
+    const int departure = first_departure(&on_cpu, &on_gpu, n_new);
+    if (departure >= 0) {
         print_message("%s (int8 activations): greedy continuation departs from the CPU's at token %d (%d vs %d)\n",
-                      name, i, on_gpu.ids[i], on_cpu.ids[i]);
+                      name, departure, on_gpu.ids[departure], on_cpu.ids[departure]);
         int8_greedy_departures++;
-        break;
     }
     mlxe_model_free(cpu);
     mlxe_model_free(int8);

@@ -384,6 +384,8 @@ mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err
                               : strcmp(matvec, "rowblock8") == 0 ? 8
                               : strcmp(matvec, "warp") == 0      ? 0
                                                                  : -1;
+    const char *early = getenv("MLXE_CUDA_FLOAT_EARLY");
+    state->float_early_weights = !(early && strcmp(early, "0") == 0);
     const char *rows_per_warp = getenv("MLXE_CUDA_MATVEC_RPW");
     if (rows_per_warp && (atoi(rows_per_warp) == 1 || atoi(rows_per_warp) == 2 || atoi(rows_per_warp) == 4))
         state->rows_per_warp = atoi(rows_per_warp);

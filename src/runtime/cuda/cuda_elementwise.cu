@@ -51,8 +51,7 @@ __global__ void rms_norm_block_kernel(const float *x, const void *weight, int dt
     __shared__ float shared[32];
     for (int64_t r = blockIdx.x; r < n_rows; r += gridDim.x) {
         const float *row = x + r * dim;
-        float sum = 0.0f;
-        for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) sum += row[i] * row[i];
+        const float sum = strided_sum_of_squares(row, threadIdx.x, dim, blockDim.x);
         float inverse = 1.0f / sqrtf(block_sum(sum, shared) / (float)dim + eps);
         for (int64_t i = threadIdx.x; i < dim; i += blockDim.x)
             y[r * dim + i] = row[i] * inverse * load_as_float(dtype, weight, i);
@@ -68,8 +67,7 @@ __global__ void rms_norm_warp_kernel(const float *x, const void *weight, int dty
     const int64_t warps = (int64_t)gridDim.x * (blockDim.x / kWarp);
     for (int64_t r = (int64_t)blockIdx.x * (blockDim.x / kWarp) + threadIdx.x / kWarp; r < n_rows; r += warps) {
         const float *row = x + r * dim;
-        float sum = 0.0f;
-        for (int64_t i = lane; i < dim; i += kWarp) sum += row[i] * row[i];
+        const float sum = strided_sum_of_squares(row, lane, dim, kWarp);
         float inverse = 1.0f / sqrtf(warp_sum(sum) / (float)dim + eps);
         for (int64_t i = lane; i < dim; i += kWarp) y[r * dim + i] = row[i] * inverse * load_as_float(dtype, weight, i);
     }

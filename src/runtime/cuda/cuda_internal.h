@@ -71,6 +71,9 @@ typedef struct mlxe_cuda_state {
      * MLXE_CUDA_MATVEC=rowblock|rowblock2|rowblock4|rowblock8 for 1, 2, 4,
      * 8), 0 = the rows-per-warp kernel (MLXE_CUDA_MATVEC=warp). */
     int matvec_row_block;
+    /* The row-block kernel issues its first weight loads before it waits
+     * for x (overlapped launches); MLXE_CUDA_FLOAT_EARLY=0 after, to time. */
+    bool float_early_weights;
     /* MLXE_CUDA_MATVEC_RPW=1|2|4: rows per warp of the one-token kernels,
      * forced (and taken wherever they apply); 0 = chosen by the row count. */
     int rows_per_warp;

@@ -376,18 +376,16 @@ __global__ void __launch_bounds__(kOneTokenWarps * kWarp)
     one_token_store<R, EPILOGUE>(acc, lane, row0, rows, y);
 }
 
-/* One token, float weights: this thread's share of the products of R rows
- * of N_MATRICES matrices (the 16-byte vectors first, first + stride, ...
- * of each row), added into acc; STEPS vectors per row and matrix are
- * loaded before any arithmetic. Shared by the rows-per-warp kernel (lanes
- * of a warp) and the row-block kernel (all threads of a block). */
-template <int DT, int R, int N_MATRICES, int STEPS>
-__device__ __forceinline__ void float_rows_dot(const uint4 *const (&w)[2], const float *x, const one_token_job &job,
-                                               float inverse, int row0, int rows, int n_vectors, int first, int stride,
-                                               float (&acc)[2][R]) {
-    constexpr int E = packed<DT>::count;
-    for (int base = first; base < n_vectors; base += stride * STEPS) {
-        uint4 loaded[STEPS][N_MATRICES][R];
+/* One token, float weights: one step of a thread's share of the products
+ * of R rows of N_MATRICES matrices — STEPS 16-byte vectors per row and
+ * matrix (first, first + stride, ... of each row), all loaded before any
+ * arithmetic (load), then dotted with x, normalised by `inverse` and
+ * job.norm's gains when job.norm is set, into acc (add). */
+template <int DT, int R, int N_MATRICES, int STEPS> struct float_rows_step {
+    uint4 loaded[STEPS][N_MATRICES][R];
+
+    __device__ __forceinline__ void load(const uint4 *const (&w)[2], int row0, int rows, int n_vectors, int base,
+                                         int stride) {
 #pragma unroll
         for (int u = 0; u < STEPS; u++) {
             const int v = base + u * stride;
@@ -399,6 +397,11 @@ __device__ __forceinline__ void float_rows_dot(const uint4 *const (&w)[2], const
                                             ? __ldg(w[m_i] + (int64_t)(row0 + r) * n_vectors + v)
                                             : make_uint4(0, 0, 0, 0);
         }
+    }
+
+    __device__ __forceinline__ void add(const float *x, const one_token_job &job, float inverse, int n_vectors,
+                                        int base, int stride, float (&acc)[2][R]) const {
+        constexpr int E = packed<DT>::count;
 #pragma unroll
         for (int u = 0; u < STEPS; u++) {
             const int v = base + u * stride;
@@ -417,6 +420,24 @@ __device__ __forceinline__ void float_rows_dot(const uint4 *const (&w)[2], const
                     acc[m_i][r] += dot;
                 }
         }
+    }
+};
+
+/* Rows row0 .. row0 + R - 1 (those below `rows`) dotted with x (normalised
+ * by `inverse` and job.norm's gains when job.norm is set), for each
+ * of N_MATRICES matrices (the 16-byte vectors first, first + stride, ...
+ * of each row), added into acc; STEPS vectors per row and matrix are
+ * loaded before any arithmetic. The rows-per-warp kernel (lanes of a warp)
+ * calls this; the row-block kernel (all threads of a block) walks the
+ * same steps with its first loads issued before it waits for x. */
+template <int DT, int R, int N_MATRICES, int STEPS>
+__device__ __forceinline__ void float_rows_dot(const uint4 *const (&w)[2], const float *x, const one_token_job &job,
+                                               float inverse, int row0, int rows, int n_vectors, int first, int stride,
+                                               float (&acc)[2][R]) {
+    float_rows_step<DT, R, N_MATRICES, STEPS> step;
+    for (int base = first; base < n_vectors; base += stride * STEPS) {
+        step.load(w, row0, rows, n_vectors, base, stride);
+        step.add(x, job, inverse, n_vectors, base, stride, acc);
     }
 }
 
@@ -455,24 +476,31 @@ constexpr int kRowBlockThreads = 128;
 
 template <int DT, int RB, int EPILOGUE>
 __global__ void __launch_bounds__(kRowBlockThreads)
-    matvec_row_block_kernel(const float *__restrict__ x, one_token_job job, int cols) {
+    matvec_row_block_kernel(const float *__restrict__ x, one_token_job job, int cols, int early_weights) {
     constexpr int E = packed<DT>::count;
     constexpr int N_MATRICES = EPILOGUE == kSwiglu ? 2 : 1;
     constexpr int STEPS = kLoadsPerLane / (RB * N_MATRICES) > 0 ? kLoadsPerLane / (RB * N_MATRICES) : 1;
     constexpr int WARPS = kRowBlockThreads / kWarp;
     __shared__ float partial[WARPS][2][RB];
-    wait_for_previous_kernels();
     const job_segment place = segment_of(job, (int)blockIdx.x);
     const int segment = place.segment, rows = place.rows, row0 = place.block * RB;
-    const float inverse = job.norm ? block_inverse_rms(x, cols, job.eps) : 1.0f;
     const uint4 *w[2] = {pick(segment, job.w[0], job.w[1], job.w[2]), job.w[1]};
     float *y = pick(segment, job.y[0], job.y[1], job.y[2]);
     const int n_vectors = cols / E;
+    /* the first step's weights are on their way before x (the previous
+     * kernel's output, with overlapped launches) and its norm are read */
+    float_rows_step<DT, RB, N_MATRICES, STEPS> step;
+    const int first = threadIdx.x;
+    if (early_weights) step.load(w, row0, rows, n_vectors, first, kRowBlockThreads);
+    wait_for_previous_kernels();
+    const float inverse = job.norm ? block_inverse_rms(x, cols, job.eps) : 1.0f;
     float acc[2][RB];
 #pragma unroll
     for (int r = 0; r < RB; r++) acc[0][r] = acc[1][r] = 0.0f;
-    float_rows_dot<DT, RB, N_MATRICES, STEPS>(w, x, job, inverse, row0, rows, n_vectors, threadIdx.x,
-                                              kRowBlockThreads, acc);
+    for (int base = first; base < n_vectors; base += kRowBlockThreads * STEPS) {
+        if (base != first || !early_weights) step.load(w, row0, rows, n_vectors, base, kRowBlockThreads);
+        step.add(x, job, inverse, n_vectors, base, kRowBlockThreads, acc);
+    }
     let_next_kernel_start();
     const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
 #pragma unroll
@@ -672,15 +700,16 @@ void launch_float_row_block(mlxe_cuda_state *state, const float *x, one_token_jo
                             int epilogue) {
     const unsigned blocks = plan_blocks(job, RB);
     const int cols = (int)w->cols;
+    const int early = state->float_early_weights ? 1 : 0;
     if (epilogue == kStore)
         launch_overlapped(state, MLXE_CUDA_OVERLAP_MATVEC, matvec_row_block_kernel<DT, RB, kStore>, blocks,
-                          kRowBlockThreads, 0, x, job, cols);
+                          kRowBlockThreads, 0, x, job, cols, early);
     else if (epilogue == kAccumulate)
         launch_overlapped(state, MLXE_CUDA_OVERLAP_MATVEC, matvec_row_block_kernel<DT, RB, kAccumulate>, blocks,
-                          kRowBlockThreads, 0, x, job, cols);
+                          kRowBlockThreads, 0, x, job, cols, early);
     else
         launch_overlapped(state, MLXE_CUDA_OVERLAP_MATVEC, matvec_row_block_kernel<DT, RB, kSwiglu>, blocks,
-                          kRowBlockThreads, 0, x, job, cols);
+                          kRowBlockThreads, 0, x, job, cols, early);
 }
 
 template <int DT, int R>

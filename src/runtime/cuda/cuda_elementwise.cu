@@ -10,13 +10,15 @@ namespace {
 
 constexpr int kThreads = 256;
 
+/* grid (column blocks, rows): each thread gathers one value of a row, so
+ * one token's row is one memory round trip, not cols / 256 of them. */
 __global__ void embedding_kernel(const void *table, int dtype, int64_t cols, const int32_t *ids, int64_t n_rows,
                                  float *out) {
     wait_for_previous_kernels();
     let_next_kernel_start();
-    for (int64_t r = blockIdx.x; r < n_rows; r += gridDim.x) {
-        int64_t row = ids[r];
-        for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
+    for (int64_t r = blockIdx.y; r < n_rows; r += gridDim.y) {
+        const int64_t row = ids[r];
+        for (int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += (int64_t)gridDim.x * blockDim.x)
             out[r * cols + c] = load_as_float(dtype, table, row * cols + c);
     }
 }
@@ -27,9 +29,9 @@ __global__ void embedding_quantized_kernel(const uint32_t *words, int bits, int 
     wait_for_previous_kernels();
     let_next_kernel_start();
     const int64_t words_per_row = cols * bits / 32;
-    for (int64_t r = blockIdx.x; r < n_rows; r += gridDim.x) {
-        int64_t row = ids[r];
-        for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
+    for (int64_t r = blockIdx.y; r < n_rows; r += gridDim.y) {
+        const int64_t row = ids[r];
+        for (int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += (int64_t)gridDim.x * blockDim.x)
             out[r * cols + c] =
                 quantized_at(words, words_per_row, bits, group_size, scale_dtype, scales, biases, cols, row, c);
     }
@@ -169,7 +171,9 @@ extern "C" void mlxe_cuda_embedding(mlxe_device *dev, const mlxe_matrix *table, 
     mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
     cudaSetDevice(state->ordinal);
     const int32_t *device_ids = mlxe_cuda_device_ints(state, ids, n_rows, 0);
-    unsigned blocks = (unsigned)(n_rows < 65535 ? n_rows : 65535);
+    /* a block per 256 columns of a row (at most 64 per row), a row per grid row */
+    const int64_t column_blocks = (table->cols + kThreads - 1) / kThreads;
+    const dim3 blocks((unsigned)(column_blocks < 64 ? column_blocks : 64), (unsigned)(n_rows < 65535 ? n_rows : 65535));
     if (table->bits)
         launch_overlapped(state, MLXE_CUDA_OVERLAP_ELEMENTWISE, embedding_quantized_kernel, blocks, kThreads, 0, 
             static_cast<const uint32_t *>(table->data), table->bits, table->group_size, table->scale_dtype,

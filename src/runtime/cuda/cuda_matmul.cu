@@ -464,7 +464,8 @@ __global__ void __launch_bounds__(kOneTokenWarps * kWarp)
 }
 
 /* Float weights, one token: a block per RB rows (the default: RB = 8 for
- * rows of 4096 columns or more, else 4; MLXE_CUDA_MATVEC=rowblock|
+ * matrices of 4096 rows or more of 4096 columns or more, else 4;
+ * MLXE_CUDA_MATVEC=rowblock|
  * rowblock2|rowblock4|rowblock8 for 1, 2, 4 or 8, =warp for the
  * rows-per-warp kernel above). All the block's threads stride over
  * the same rows with 16-byte loads, so each row is read by 128 threads in
@@ -716,11 +717,13 @@ template <int DT, int R>
 void launch_float_one(mlxe_cuda_state *state, const float *x, one_token_job job, const mlxe_matrix *w, int epilogue) {
     /* a block per 1-8 rows unless the rows per warp were forced (MLXE_CUDA_MATVEC_RPW) */
     if (!state->rows_per_warp) {
-        /* 8 rows on long rows: H100, Llama-3.1-8B shape (4096 and 14336
-         * columns) 154 -> 156 tok/s; no change on the 1B shape's 2048
-         * (docs/CUDA.md, version 7) */
+        /* 8 rows on long rows when that still leaves 512 blocks or more:
+         * H100, Llama-3.1-8B shape (4096 and 14336 columns, 4096 rows and
+         * more) 154 -> 156 tok/s; the 1B shape's down_proj (8192 columns,
+         * 2048 rows: 256 blocks of 8) 832 -> 843 with 4 (docs/CUDA.md,
+         * versions 7 and 8) */
         if (state->matvec_row_block < 0) {
-            if (w->cols >= 4096) return launch_float_row_block<DT, 8>(state, x, job, w, epilogue);
+            if (w->cols >= 4096 && w->rows >= 4096) return launch_float_row_block<DT, 8>(state, x, job, w, epilogue);
             return launch_float_row_block<DT, 4>(state, x, job, w, epilogue);
         }
         if (state->matvec_row_block == 1) return launch_float_row_block<DT, 1>(state, x, job, w, epilogue);

@@ -28,10 +28,12 @@
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")))
 #define INLINE_AVX512 AVX512 static inline __attribute__((always_inline))
 
-/* Each 64-byte chunk load prefetches the line this far ahead in the stream
- * (the hardware prefetchers stop at 4 KiB pages when the copy did not get
- * huge pages). */
-#define PREFETCH_AHEAD 3072
+/* No software prefetching: the hardware prefetchers follow each worker's
+ * one stream, and prefetching 2-6 KiB ahead measured ~10% slower per core
+ * (1 thread, 8192 x 2048 cycled from memory, bench_decode_matmul --pack
+ * --matvec: 4-bit 28.6-29.7 GB/s without, 26.1-27.2 with 3 KiB ahead; 8-bit
+ * 29.4-29.7 against 25.8-27.3), with huge pages and with 4 KiB pages alike
+ * (bench/llamacpp/README.md, branch cpudec3). */
 
 /* GF2P8AFFINEQB matrix mapping each byte b to b >> 4 (kernels_avx512_decode.c). */
 #define GFNI_SHIFT_RIGHT_4 0x1020408000000000LL
@@ -77,8 +79,6 @@ INLINE_AVX512 void packed_tiles(int bits, int gfni, int bf16, int n_x, const uin
              * chunk index and the next share one activation block) */
             for (int64_t c = 0; c < chunks; c += 2, chunk_index += 2) {
                 const uint8_t *chunk = group + MLXE_CPU_PACK_HEADER + c * 64;
-                _mm_prefetch((const char *)chunk + PREFETCH_AHEAD, _MM_HINT_T0);
-                _mm_prefetch((const char *)chunk + PREFETCH_AHEAD + 64, _MM_HINT_T0);
                 const __m512i v0 = _mm512_load_si512(chunk), v1 = _mm512_load_si512(chunk + 64);
                 __m512i lo0 = v0, lo1 = v1, hi0 = v0, hi1 = v1;
                 if (bits == 4) {

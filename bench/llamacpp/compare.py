@@ -15,7 +15,8 @@ Our default on AVX-512 VNNI processors multiplies 4/8-bit weights with int8 acti
 (llama.cpp's way); --float adds rows for our exact float-activation kernels (MLXE_CPU_KERNELS=float)
 on the same models, --split rows for our BF16 decode on split activations (MLXE_CPU_KERNELS=avx512-int8-split),
 --only one width's rows. --baseline DIR adds a second build of ours (e.g. one of main before a
-change) run in the same rounds, right after ours, and prints its medians and ours / baseline.
+change) run in the same rounds, after ours in the first round and before it in the next, and so on,
+and prints its medians and ours / baseline.
 
 Nothing is installed: llama.cpp comes from tests/oracles/llamacpp/node_modules (scripts/setup.sh
 installs the pinned npm packages): the prebuilt libllama/ggml of @node-llama-cpp/linux-x64 3.21.1,
@@ -187,9 +188,13 @@ def main():
                 # the bandwidth right before our run: the machine's moment (it swings ~2x on the shared VM)
                 adjacent = bandwidth(args.threads)
                 bw.append(adjacent)
-                ours = our_rates(os.path.join(MODELS, name + suffix), args.threads, args.prompt, args.gen, kernels)
                 base = None
-                if args.baseline:
+                # the baseline runs before ours in odd rounds, after in even ones (no seat favoured)
+                if args.baseline and r % 2 == 1:
+                    base = our_rates(os.path.join(MODELS, name + suffix), args.threads, args.prompt, args.gen, kernels,
+                                     os.path.abspath(args.baseline))
+                ours = our_rates(os.path.join(MODELS, name + suffix), args.threads, args.prompt, args.gen, kernels)
+                if args.baseline and r % 2 == 0:
                     base = our_rates(os.path.join(MODELS, name + suffix), args.threads, args.prompt, args.gen, kernels,
                                      os.path.abspath(args.baseline))
                 results.setdefault(key, []).append((ours, theirs, base, adjacent))

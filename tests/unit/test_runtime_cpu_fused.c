@@ -1,6 +1,6 @@
 /* Tests of the CPU's fused projections (runtime/cpu/cpu_matmul.c):
  * ops->matmul_multi (q, k and v of one input in one run of the pool) and
- * ops->matmul_swiglu (gate and up, silu(gate) * up applied per block), each
+ * ops->matmul_swiglu (gate and up in one run, then silu(gate) * up), each
  * with and without the folded RMSNorm, against the plain ops they replace
  * (rms_norm, matmul per matrix, silu_mul), which the other
  * test_runtime_cpu_*.c programs check against double-precision references.
@@ -213,7 +213,7 @@ static void test_fused_large(void **state) {
     const mlxe_vector norm = {.dtype = MLXE_DTYPE_F32, .size = cols, .data = norm_data};
     check_case(dev, "MLX 4-bit g64 896 cols, default x2", used, 5, x, &norm, 1);
     check_case(dev, "MLX 4-bit g64 896 cols, default x2", used, 5, x, &norm, 5);
-    /* gate packed, up not: blocks that are not the same rows of both, the plain ops inside */
+    /* gate packed, up not: blocks of 16 rows, then of 4, in one run */
     mlxe_matrix mixed[5] = {used[0], used[1], used[2], used[3], mats[4]};
     check_case(dev, "gate packed, up in the file's layout", mixed, 5, x, &norm, 1);
     check_case(dev, "gate packed, up in the file's layout", mixed, 5, x, &norm, 5);

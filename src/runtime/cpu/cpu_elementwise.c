@@ -129,20 +129,18 @@ typedef struct pointwise_job {
     const mlxe_cpu_kernels *kernels;
 } pointwise_job;
 
-void mlxe_cpu_silu_mul_range(const mlxe_cpu_kernels *kernels, const float *gate, const float *up, float *out,
-                             int64_t n) {
-    if (kernels->silu_mul) {
-        kernels->silu_mul(gate, up, out, n);
-        return;
-    }
-    for (int64_t i = 0; i < n; i++) out[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
-}
-
 static void silu_mul_worker(void *ctx, int index, int count) {
     const pointwise_job *job = ctx;
     long begin, end;
     mlxe_split_range((long)job->n, index, count, &begin, &end);
-    mlxe_cpu_silu_mul_range(job->kernels, job->a + begin, job->b + begin, job->out + begin, end - begin);
+    if (job->kernels->silu_mul) {
+        job->kernels->silu_mul(job->a + begin, job->b + begin, job->out + begin, end - begin);
+        return;
+    }
+    for (long i = begin; i < end; i++) {
+        float gate = job->a[i];
+        job->out[i] = gate / (1.0f + expf(-gate)) * job->b[i];
+    }
 }
 
 void mlxe_cpu_silu_mul(mlxe_device *dev, const float *gate, const float *up, float *out, int64_t n) {

@@ -50,18 +50,18 @@ typedef struct matmul_part {
 } matmul_part;
 
 /* The blocks of all parts are numbered one after the other (matmul_multi:
- * q's, then k's, then v's), so the workers' ranges and the stealing below
- * span the whole op: one hand-off to the pool instead of one per matrix,
- * and the small k and v (Qwen2.5-0.5B: 128 rows, 8 packed tiles) no longer
- * each split in two. matmul_swiglu instead pairs its two parts: block b is
- * rows b of gate and of up, and whoever computes it applies silu(gate) * up
- * to those rows at once, while they are in cache. */
+ * q's, then k's, then v's; matmul_swiglu: gate's, then up's), so the
+ * workers' ranges and the stealing below span the whole op: one hand-off to
+ * the pool instead of one per matrix, and the small k and v (Qwen2.5-0.5B:
+ * 128 rows, 8 packed tiles) no longer each split in two. Each worker's
+ * range stays one stream front to back. (Pairing gate's and up's rows block
+ * by block instead, to apply the SwiGLU gate in the same pass, measured
+ * alike and switched streams at every run; the gate is silu_mul after.) */
 typedef struct matmul_job {
     const mlxe_cpu_kernels *kernels;
     const float *x;
     int64_t n_rows;
     int n_parts;
-    bool swiglu; /* parts 0 (gate, y = out) and 1 (up, y = scratch) share their blocks */
     matmul_part parts[MAX_PARTS];
     long n_blocks;
     atomic_long next_block; /* the first block no worker has taken (n_ranges 0) */
@@ -116,17 +116,6 @@ static bool take_blocks(_Atomic uint64_t *range, bool from_front, uint32_t *begi
 
 /* The job's blocks [begin, end): each part's share of them, in order. */
 static void matmul_blocks(const matmul_job *job, long begin, long end) {
-    if (job->swiglu) {
-        const matmul_part *gate = &job->parts[0], *up = &job->parts[1];
-        const int64_t rows = gate->w->rows, o_begin = (int64_t)begin * gate->block;
-        const int64_t o_end = (int64_t)end * gate->block < rows ? (int64_t)end * gate->block : rows;
-        matmul_rows(job, gate, o_begin, o_end);
-        matmul_rows(job, up, o_begin, o_end);
-        for (int64_t t = 0; t < job->n_rows; t++)
-            mlxe_cpu_silu_mul_range(job->kernels, gate->y + t * rows + o_begin, up->y + t * rows + o_begin,
-                                    gate->y + t * rows + o_begin, o_end - o_begin);
-        return;
-    }
     for (int p = 0; p < job->n_parts; p++) {
         const matmul_part *part = &job->parts[p];
         const long first = begin > part->first_block ? begin : part->first_block;
@@ -223,8 +212,8 @@ static void run_job(mlxe_device *dev, matmul_job *job) {
         const mlxe_matrix *w = part->w;
         part->block = part->x_prepared ? PREFILL_ROW_BLOCK : w->packed ? MLXE_CPU_PACK_ROWS : ROW_BLOCK;
         part->n_blocks = (long)((w->rows + part->block - 1) / part->block);
-        part->first_block = job->swiglu ? 0 : n_blocks;
-        if (!job->swiglu || p == 0) n_blocks += part->n_blocks;
+        part->first_block = n_blocks;
+        n_blocks += part->n_blocks;
         multiply_adds += job->n_rows * w->rows * w->cols;
         rows += w->rows;
     }
@@ -282,17 +271,8 @@ void mlxe_cpu_matmul_swiglu(mlxe_device *dev, const float *x, int64_t n_rows, co
                             float *normed, const mlxe_matrix *gate, const mlxe_matrix *up, float *out,
                             float *up_scratch) {
     if (n_rows <= 0 || gate->rows <= 0) return;
-    const float *input = fused_input(dev, x, n_rows, gate->cols, norm, eps, normed);
-    if (up->rows != gate->rows || !same_preparation(gate, up)) {
-        /* blocks that would not be the same rows of both: the plain ops */
-        mlxe_cpu_matmul(dev, input, n_rows, gate, out);
-        mlxe_cpu_matmul(dev, input, n_rows, up, up_scratch);
-        mlxe_cpu_silu_mul(dev, out, up_scratch, out, n_rows * gate->rows);
-        return;
-    }
-    matmul_job job = {.kernels = mlxe_cpu_kernels_of(dev), .x = input, .n_rows = n_rows, .n_parts = 2, .swiglu = true};
-    job.parts[0] = (matmul_part){.w = gate, .y = out};
-    job.parts[1] = (matmul_part){.w = up, .y = up_scratch};
-    atomic_init(&job.next_block, 0);
-    run_job(dev, &job);
+    const mlxe_matrix *const projections[2] = {gate, up};
+    float *const outputs[2] = {out, up_scratch};
+    mlxe_cpu_matmul_multi(dev, x, n_rows, norm, eps, normed, 2, projections, outputs);
+    mlxe_cpu_silu_mul(dev, out, up_scratch, out, n_rows * gate->rows);
 }

@@ -41,8 +41,8 @@ void mlxe_cpu_matmul_quantized(const mlxe_cpu_kernels *kernels, const float *x, 
 
 void mlxe_cpu_matmul(mlxe_device *dev, const float *x, int64_t n_rows, const mlxe_matrix *w, float *y);
 /* ops->matmul_multi and ops->matmul_swiglu (cpu_matmul.c): one run of the
- * pool over all the matrices, each the same results as mlxe_cpu_matmul's
- * (and silu_mul's), bit for bit. */
+ * pool over all the matrices (then silu_mul), the same results as
+ * mlxe_cpu_matmul's, bit for bit. */
 void mlxe_cpu_matmul_multi(mlxe_device *dev, const float *x, int64_t n_rows, const mlxe_vector *norm, float eps,
                            float *normed, int n_out, const mlxe_matrix *const *w, float *const *y);
 void mlxe_cpu_matmul_swiglu(mlxe_device *dev, const float *x, int64_t n_rows, const mlxe_vector *norm, float eps,
@@ -59,9 +59,6 @@ void mlxe_cpu_kv_store(mlxe_device *dev, const float *k, const float *v, int64_t
                        const int32_t *positions);
 void mlxe_cpu_attention(mlxe_device *dev, const mlxe_attention_args *args);
 void mlxe_cpu_silu_mul(mlxe_device *dev, const float *gate, const float *up, float *out, int64_t n);
-/* silu_mul's arithmetic on n elements, on this thread. */
-void mlxe_cpu_silu_mul_range(const mlxe_cpu_kernels *kernels, const float *gate, const float *up, float *out,
-                             int64_t n);
 void mlxe_cpu_add(mlxe_device *dev, float *y, const float *x, int64_t n);
 
 #endif

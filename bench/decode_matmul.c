@@ -9,7 +9,7 @@
  *
  *   bench_decode_matmul [--threads N] [--rounds N] [--shape qwen2.5-0.5b|llama-3.2-1b] [--kernels a,b,...]
  *                       [--cpu-time] [--huge-pages] [--pack] [--bits 0|4|8]   (0: BF16 only)
- *                       [--matvec ROWS COLS [--copies N]]
+ *                       [--matvec ROWS COLS [--copies N]] [--fused]
  *
  * --kernels takes MLXE_CPU_KERNELS values (e.g. avx512-int8-split,avx512-int8:
  * the BF16 one-token decode on split against bf16-rounded activations).
@@ -19,6 +19,11 @@
  * through --copies copies of it (default: enough for 512 MB, so each one
  * comes from memory; --copies 1 with a small matrix measures the kernel
  * from cache, its compute ceiling). It prints the GB/s of weight bytes.
+ *
+ * --fused times each kernel set twice, alternated: the plain ops (q, k, v,
+ * gate and up each a matmul, then silu_mul) and the fused ones a loaded
+ * model uses where the device has them (ops->matmul_multi for q/k/v,
+ * ops->matmul_swiglu for gate/up: one run of the thread pool each).
  *
  * --pack gives each kernel set its own copies of the matrices made by its
  * device's ops->pack_matrix (what a loaded model multiplies: huge-page
@@ -115,6 +120,7 @@ static void free_matrix(mlxe_matrix *m) {
 /* --pack: per kernel set, copies of mats[0..n) made by its device's
  * pack_matrix (the bound matrices where it makes none); owned[k][i] to free. */
 static int pack_per_set = 0;
+static int fused_too = 0;
 static int pack_matrices(mlxe_device **devices, int n_sets, const mlxe_matrix *mats, int64_t n,
                          mlxe_matrix *packed[MAX_SETS], void **owned[MAX_SETS]) {
     for (int k = 0; k < n_sets; k++) {
@@ -208,6 +214,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--cpu-time")) clock_used = CLOCK_THREAD_CPUTIME_ID;
         else if (!strcmp(argv[i], "--huge-pages")) huge_pages = 1;
         else if (!strcmp(argv[i], "--pack")) pack_per_set = 1;
+        else if (!strcmp(argv[i], "--fused")) fused_too = 1;
         else if (!strcmp(argv[i], "--bits") && i + 1 < argc) only_bits = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--matvec") && i + 2 < argc) {
             matvec_rows = atoll(argv[++i]);
@@ -217,7 +224,7 @@ int main(int argc, char **argv) {
             const char *name = argv[++i];
             s = !strcmp(name, shapes[1].name) ? &shapes[1] : &shapes[0];
         } else {
-            fprintf(stderr, "usage: %s [--threads N] [--rounds N] [--shape qwen2.5-0.5b|llama-3.2-1b] [--kernels a,b] [--cpu-time] [--huge-pages] [--pack] [--bits 0|4|8] [--matvec ROWS COLS [--copies N]]\n",
+            fprintf(stderr, "usage: %s [--threads N] [--rounds N] [--shape qwen2.5-0.5b|llama-3.2-1b] [--kernels a,b] [--cpu-time] [--huge-pages] [--pack] [--bits 0|4|8] [--matvec ROWS COLS [--copies N]] [--fused]\n",
                     argv[0]);
             return 2;
         }
@@ -280,21 +287,42 @@ int main(int argc, char **argv) {
         mlxe_matrix *packed[MAX_SETS];
         void **owned[MAX_SETS];
         if (pack_matrices(devices, n_sets, mats, n_mats, packed, owned)) return 1;
-        double times[MAX_SETS][MAX_ROUNDS];
+        /* variant v: kernel set v / modes, fused when v % modes is 1 */
+        const int modes = fused_too ? 2 : 1, n_variants = n_sets * modes;
+        double times[2 * MAX_SETS][MAX_ROUNDS];
         for (int r = -1; r < rounds; r++) { /* round -1: warm-up (page faults) */
-            for (int k = 0; k < n_sets; k++) {
+            for (int v = 0; v < n_variants; v++) {
+                const int k = v / modes;
                 const mlxe_ops *ops = mlxe_device_ops(devices[k]);
+                const bool fused = v % modes == 1 && ops->matmul_multi && ops->matmul_swiglu;
                 double t0 = now_seconds();
-                for (int64_t i = 0; i < n_mats; i++) ops->matmul(devices[k], x, 1, &packed[k][i], y);
-                if (r >= 0) times[k][r] = now_seconds() - t0;
+                if (!fused) {
+                    for (int64_t i = 0; i < n_mats; i++) {
+                        ops->matmul(devices[k], x, 1, &packed[k][i], y);
+                        /* after up: the SwiGLU gate the fused op applies inside */
+                        if (fused_too && i < n_mats - 1 && i % per_layer == 5) ops->silu_mul(devices[k], y, y + s->ffn, y, s->ffn);
+                    }
+                } else {
+                    for (int64_t l = 0; l < s->layers; l++) {
+                        const mlxe_matrix *m = packed[k] + l * per_layer;
+                        const mlxe_matrix *qkv[3] = {m + 0, m + 1, m + 2};
+                        float *outputs[3] = {y, y + s->q_dim, y + s->q_dim + s->kv_dim};
+                        ops->matmul_multi(devices[k], x, 1, NULL, 0.0f, NULL, 3, qkv, outputs);
+                        ops->matmul(devices[k], x, 1, m + 3, y);
+                        ops->matmul_swiglu(devices[k], x, 1, NULL, 0.0f, NULL, m + 4, m + 5, y, y + s->ffn);
+                        ops->matmul(devices[k], x, 1, m + 6, y);
+                    }
+                    ops->matmul(devices[k], x, 1, &packed[k][n_mats - 1], y);
+                }
+                if (r >= 0) times[v][r] = now_seconds() - t0;
             }
         }
-        for (int k = 0; k < n_sets; k++) {
-            qsort(times[k], (size_t)rounds, sizeof(double), compare_doubles);
-            double best = times[k][0], median = times[k][rounds / 2];
-            printf("| %s | %s | %.1f | %.2f | %.2f | %.1f | %.1f |\n", all_bits[b] == 0 ? "BF16" : all_bits[b] == 8 ? "Q8 g64" : "Q4 g64",
-                   mlxe_device_name(devices[k]), (double)bytes / 1e6, best * 1e3, median * 1e3, (double)bytes / best * 1e-9,
-                   (double)bytes / median * 1e-9);
+        for (int v = 0; v < n_variants; v++) {
+            qsort(times[v], (size_t)rounds, sizeof(double), compare_doubles);
+            double best = times[v][0], median = times[v][rounds / 2];
+            printf("| %s | %s%s | %.1f | %.2f | %.2f | %.1f | %.1f |\n", all_bits[b] == 0 ? "BF16" : all_bits[b] == 8 ? "Q8 g64" : "Q4 g64",
+                   mlxe_device_name(devices[v / modes]), v % modes == 1 ? " fused" : "", (double)bytes / 1e6, best * 1e3,
+                   median * 1e3, (double)bytes / best * 1e-9, (double)bytes / median * 1e-9);
             fflush(stdout);
         }
         free_packed(n_sets, n_mats, packed, owned);

@@ -6,12 +6,17 @@ each precision pair of equal bits per weight — ours BF16 / llama.cpp F16 and B
 and 4-bit (group 64) / llama.cpp Q8_0 and Q4_0 — it runs llama.cpp's llama-bench and our
 `mlxengine bench` alternately, `--rounds` times, and prints the medians of prefill (128 tokens) and
 decode (32 tokens) tokens/s, our/llama.cpp ratio, decode as a fraction of this machine's
-memory read bandwidth (bench_memory_bandwidth, measured before each model of each round, the best
-of those taken as the roofline: decode reads every weight once per token), and our peak RSS beside the weight files + our context (KV cache and scratch).
+memory read bandwidth (bench_memory_bandwidth, measured before each model of each round and right
+before each of our runs, the best of those taken as the roofline: decode reads every weight once per
+token; "of median" against their median, "of adjacent" the median over rounds of our decode against
+the measurement taken just before it, the machine's bandwidth of that moment), and our peak RSS
+beside the weight files + our context (KV cache and scratch).
 Our default on AVX-512 VNNI processors multiplies 4/8-bit weights with int8 activations in decode
 (llama.cpp's way); --float adds rows for our exact float-activation kernels (MLXE_CPU_KERNELS=float)
 on the same models, --split rows for our BF16 decode on split activations (MLXE_CPU_KERNELS=avx512-int8-split),
---only one width's rows.
+--only one width's rows. --baseline DIR adds a second build of ours (e.g. one of main before a
+change) run in the same rounds, after ours in the first round and before it in the next, and so on,
+and prints its medians and ours / baseline.
 
 Nothing is installed: llama.cpp comes from tests/oracles/llamacpp/node_modules (scripts/setup.sh
 installs the pinned npm packages): the prebuilt libllama/ggml of @node-llama-cpp/linux-x64 3.21.1,
@@ -22,6 +27,7 @@ node-llama-cpp 3.21.1 against those libraries; its gguf-py writes the GGUF copie
 
     /usr/bin/python3 bench/llamacpp/compare.py [--models qwen2.5-0.5b llama-3.2-1b] [--threads 2] [--rounds 3]
                                                [--float] [--split] [--only 16-bit|8-bit|4-bit]
+                                               [--baseline OTHER_BUILD_DIR]
 
 Needs the release build (build/mlxengine, build/bench/bench_memory_bandwidth; MLXE_BUILD_DIR=build-cpu
 for another build folder, e.g. one configured with -DMLXE_CUDA=OFF: the CUDA runtime adds ~150 MB of RSS).
@@ -121,12 +127,12 @@ def llama_cpp_rates(gguf, threads, prompt, gen):
     return prefill, decode
 
 
-def our_rates(folder, threads, prompt, gen, kernels=None):
+def our_rates(folder, threads, prompt, gen, kernels=None, build=BUILD):
     env = dict(os.environ)
     env.pop("MLXE_CPU_KERNELS", None)
     if kernels:
         env["MLXE_CPU_KERNELS"] = kernels
-    out = run([os.path.join(BUILD, "mlxengine"), "bench", "--model", folder, "--threads", str(threads),
+    out = run([os.path.join(build, "mlxengine"), "bench", "--model", folder, "--threads", str(threads),
                "--prompt-tokens", str(prompt), "--gen-tokens", str(gen), "--repeat", "1"], env=env)
     prefill = float(re.search(r"prefill tok/s[^|]*\|\s*([\d.]+)", out).group(1))
     decode = float(re.search(r"decode tok/s[^|]*\|\s*([\d.]+)", out).group(1))
@@ -157,6 +163,8 @@ def main():
                         help="also run our BF16 decode on split activations (MLXE_CPU_KERNELS=avx512-int8-split)")
     parser.add_argument("--only", choices=["16-bit", "8-bit", "4-bit"],
                         help="only the pairs of this width")
+    parser.add_argument("--baseline", metavar="BUILD_DIR",
+                        help="another build of ours (its mlxengine) run in the same rounds, for before/after")
     args = parser.parse_args()
     pairs = PAIRS + (FLOAT_PAIRS if args.float else []) + (SPLIT_PAIRS if args.split else [])
     if args.only:
@@ -177,41 +185,63 @@ def main():
                 gguf = os.path.join(MODELS, "gguf", f"{name}-{gguf_type}.gguf")
                 key = (name, label, gguf_type, kernels)
                 theirs = llama_cpp_rates(gguf, args.threads, args.prompt, args.gen)
+                # the bandwidth right before our run: the machine's moment (it swings ~2x on the shared VM)
+                adjacent = bandwidth(args.threads)
+                bw.append(adjacent)
+                base = None
+                # the baseline runs before ours in odd rounds, after in even ones (no seat favoured)
+                if args.baseline and r % 2 == 1:
+                    base = our_rates(os.path.join(MODELS, name + suffix), args.threads, args.prompt, args.gen, kernels,
+                                     os.path.abspath(args.baseline))
                 ours = our_rates(os.path.join(MODELS, name + suffix), args.threads, args.prompt, args.gen, kernels)
-                results.setdefault(key, []).append((ours, theirs))
+                if args.baseline and r % 2 == 0:
+                    base = our_rates(os.path.join(MODELS, name + suffix), args.threads, args.prompt, args.gen, kernels,
+                                     os.path.abspath(args.baseline))
+                results.setdefault(key, []).append((ours, theirs, base, adjacent))
                 log(f"round {r + 1}: {name} {label}{' ' + kernels if kernels else ''} vs {gguf_type}: "
                     f"ours {ours[0]:.1f}/{ours[1]:.2f}, "
-                    f"llama.cpp {theirs[0]:.1f}/{theirs[1]:.2f} tok/s (prefill/decode)")
+                    f"llama.cpp {theirs[0]:.1f}/{theirs[1]:.2f}"
+                    f"{f', baseline {base[0]:.1f}/{base[1]:.2f}' if base else ''} tok/s (prefill/decode)")
 
     # The roofline is the best read bandwidth seen during the run: neighbours on a shared machine
     # only ever lower a measurement.
-    bandwidth_gbs = max(bw)
+    bandwidth_gbs, bandwidth_median = max(bw), statistics.median(bw)
     load = os.getloadavg()[0]
     print(f"CPU: {cpu} ({isa}), {args.threads} threads; memory read bandwidth {bandwidth_gbs:.1f} GB/s "
           f"(best of {len(bw)} measurements, median {statistics.median(bw):.1f}); load average {load:.1f} at the end; "
           f"medians of {args.rounds} alternating rounds")
     print()
+    baseline_head = " | baseline prefill | decode | decode ours / baseline" if args.baseline else ""
     print(f"| model | ours | llama.cpp | prefill {args.prompt} ours | llama.cpp | ratio "
-          f"| decode {args.gen} ours | llama.cpp | ratio | our decode GB/s | of bandwidth "
-          f"| our peak RSS MB | weights + context MB |")
-    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          f"| decode {args.gen} ours | llama.cpp | ratio | our decode GB/s | of bandwidth | of median | of adjacent "
+          f"| our peak RSS MB | weights + context MB{baseline_head} |")
+    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+          + (" ---: | ---: | ---: |" if args.baseline else ""))
     for (name, label, gguf_type, kernels), runs in results.items():
         suffix = next(s for lab, s, _, t, _ in pairs if lab == label and t == gguf_type)
-        ours_prefill = statistics.median(o[0] for o, _ in runs)
-        ours_decode = statistics.median(o[1] for o, _ in runs)
-        theirs_prefill = statistics.median(t[0] for _, t in runs)
-        theirs_decode = statistics.median(t[1] for _, t in runs)
-        ours_rss = statistics.median(o[2] for o, _ in runs)
+        ours_prefill = statistics.median(o[0] for o, _, _, _ in runs)
+        ours_decode = statistics.median(o[1] for o, _, _, _ in runs)
+        theirs_prefill = statistics.median(t[0] for _, t, _, _ in runs)
+        theirs_decode = statistics.median(t[1] for _, t, _, _ in runs)
+        ours_rss = statistics.median(o[2] for o, _, _, _ in runs)
+        baseline_cells = ""
+        if args.baseline:
+            base_prefill = statistics.median(b[0] for _, _, b, _ in runs)
+            base_decode = statistics.median(b[1] for _, _, b, _ in runs)
+            baseline_cells = f" {base_prefill:.1f} | {base_decode:.2f} | {ours_decode / base_decode:.2f} |"
         ours_context = runs[0][0][3]
         weights = folder_bytes(os.path.join(MODELS, name + suffix))
         decode_gbs = weights * ours_decode / 1e9
+        # per round: our decode's GB/s over the bandwidth measured just before it
+        of_adjacent = statistics.median(weights * o[1] / 1e9 / a for o, _, _, a in runs)
         ours_label = {"16-bit": "BF16", "8-bit": "MLX 8-bit g64", "4-bit": "MLX 4-bit g64"}[label]
         if kernels:
             ours_label += f" ({kernels})"
         print(f"| {name} | {ours_label} | {gguf_type.upper()} | {ours_prefill:.1f} | {theirs_prefill:.1f} | "
               f"{ours_prefill / theirs_prefill:.2f} | {ours_decode:.2f} | {theirs_decode:.2f} | "
               f"{ours_decode / theirs_decode:.2f} | {decode_gbs:.1f} | {decode_gbs / bandwidth_gbs:.0%} | "
-              f"{ours_rss:.0f} | {weights / 1048576 + ours_context:.0f} |")
+              f"{decode_gbs / bandwidth_median:.0%} | {of_adjacent:.0%} | {ours_rss:.0f} | {weights / 1048576 + ours_context:.0f} |"
+              + baseline_cells)
 
 
 if __name__ == "__main__":

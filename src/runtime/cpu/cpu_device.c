@@ -66,6 +66,8 @@ static mlxe_status cpu_synchronize(mlxe_device *dev, mlxe_error *err) {
         .free_weights = cpu_free_weights,         \
         .synchronize = cpu_synchronize,           \
         .pack_matrix = mlxe_cpu_pack_matrix,      \
+        .matmul_multi = mlxe_cpu_matmul_multi,    \
+        .matmul_swiglu = mlxe_cpu_matmul_swiglu,  \
     }
 
 CPU_OPS_TABLE(cpu_ops_generic, "cpu-generic");

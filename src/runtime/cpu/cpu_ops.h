@@ -40,6 +40,14 @@ void mlxe_cpu_matmul_quantized(const mlxe_cpu_kernels *kernels, const float *x, 
                                int64_t o_begin, int64_t o_end, float *y);
 
 void mlxe_cpu_matmul(mlxe_device *dev, const float *x, int64_t n_rows, const mlxe_matrix *w, float *y);
+/* ops->matmul_multi and ops->matmul_swiglu (cpu_matmul.c): one run of the
+ * pool over all the matrices (then silu_mul), the same results as
+ * mlxe_cpu_matmul's, bit for bit. */
+void mlxe_cpu_matmul_multi(mlxe_device *dev, const float *x, int64_t n_rows, const mlxe_vector *norm, float eps,
+                           float *normed, int n_out, const mlxe_matrix *const *w, float *const *y);
+void mlxe_cpu_matmul_swiglu(mlxe_device *dev, const float *x, int64_t n_rows, const mlxe_vector *norm, float eps,
+                            float *normed, const mlxe_matrix *gate, const mlxe_matrix *up, float *out,
+                            float *up_scratch);
 void mlxe_cpu_add_bias(mlxe_device *dev, float *y, int64_t n_rows, const mlxe_vector *bias);
 void mlxe_cpu_embedding(mlxe_device *dev, const mlxe_matrix *table, const int32_t *ids, int64_t n_rows, float *out);
 void mlxe_cpu_rms_norm(mlxe_device *dev, const float *x, const mlxe_vector *weight, int64_t n_rows, int64_t dim,

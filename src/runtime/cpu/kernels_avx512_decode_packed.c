@@ -28,9 +28,16 @@
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")))
 #define INLINE_AVX512 AVX512 static inline __attribute__((always_inline))
 
-/* Each 64-byte chunk load prefetches the line this far ahead in the stream
- * (the hardware prefetchers stop at 4 KiB pages when the copy did not get
- * huge pages). */
+/* 4-bit: each pair of 64-byte chunk loads prefetches the two lines this far
+ * ahead in the stream; 8-bit: no software prefetch. Measured on the 2-core
+ * Zen 4 VM (bench_decode_matmul --pack, branch cpudec3, bench/llamacpp/README.md):
+ * one thread alone streams ~10% faster without it at both widths (8192 x 2048
+ * cycled from memory: 4-bit 26-27 -> 29-30 GB/s, 8-bit 26-27 -> 29.5, huge
+ * and 4 KiB pages alike), but with both threads streaming the 4-bit matmuls
+ * of a token were as fast or ~5% faster with it (median ms of 4 alternated
+ * runs, Qwen2.5-0.5B 8.2-9.1 against 8.5-9.7; Llama-3.2-1B 20.8-22.1
+ * against 24.3-25.3 in 2 of 3, 13.3 in a quiet moment), and 8-bit alike
+ * with and without: decode runs on both threads. */
 #define PREFETCH_AHEAD 3072
 
 /* GF2P8AFFINEQB matrix mapping each byte b to b >> 4 (kernels_avx512_decode.c). */
@@ -77,8 +84,10 @@ INLINE_AVX512 void packed_tiles(int bits, int gfni, int bf16, int n_x, const uin
              * chunk index and the next share one activation block) */
             for (int64_t c = 0; c < chunks; c += 2, chunk_index += 2) {
                 const uint8_t *chunk = group + MLXE_CPU_PACK_HEADER + c * 64;
-                _mm_prefetch((const char *)chunk + PREFETCH_AHEAD, _MM_HINT_T0);
-                _mm_prefetch((const char *)chunk + PREFETCH_AHEAD + 64, _MM_HINT_T0);
+                if (bits == 4) {
+                    _mm_prefetch((const char *)chunk + PREFETCH_AHEAD, _MM_HINT_T0);
+                    _mm_prefetch((const char *)chunk + PREFETCH_AHEAD + 64, _MM_HINT_T0);
+                }
                 const __m512i v0 = _mm512_load_si512(chunk), v1 = _mm512_load_si512(chunk + 64);
                 __m512i lo0 = v0, lo1 = v1, hi0 = v0, hi1 = v1;
                 if (bits == 4) {

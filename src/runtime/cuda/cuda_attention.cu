@@ -164,12 +164,12 @@ __global__ void __launch_bounds__(kAttentionWarps * kWarp) attention_kernel(atte
  * replay) merges the splits. */
 constexpr int kMaxGroupedSplits = 64;
 
-template <int DPL, int GT>
-__global__ void __launch_bounds__(kAttentionWarps * kWarp)
+template <int DPL, int GT, int WARPS>
+__global__ void __launch_bounds__(WARPS * kWarp)
     attention_grouped_kernel(attention_params a, unsigned *counters) {
-    __shared__ float warp_max_shared[kAttentionWarps][GT], warp_sum_shared[kAttentionWarps][GT];
-    __shared__ float warp_acc[kAttentionWarps][GT][DPL * kWarp];
-    __shared__ float factor_shared[kAttentionWarps][GT], inverse_shared[GT];
+    __shared__ float warp_max_shared[WARPS][GT], warp_sum_shared[WARPS][GT];
+    __shared__ float warp_acc[WARPS][GT][DPL * kWarp];
+    __shared__ float factor_shared[WARPS][GT], inverse_shared[GT];
     __shared__ float split_weight[GT][kMaxGroupedSplits], split_sum[GT][kMaxGroupedSplits];
     __shared__ bool last_block;
     wait_for_previous_kernels();
@@ -234,11 +234,11 @@ __global__ void __launch_bounds__(kAttentionWarps * kWarp)
      * all their loads issued before any arithmetic: one memory round trip
      * per step instead of one per position */
     constexpr int P = DPL >= 8 ? 4 : 8;
-    for (int64_t p = begin + warp; p < end; p += P * kAttentionWarps) {
+    for (int64_t p = begin + warp; p < end; p += P * WARPS) {
         float keys_step[P][DPL], values_step[P][DPL];
 #pragma unroll
         for (int i = 0; i < P; i++) {
-            const int64_t at = p + i * kAttentionWarps;
+            const int64_t at = p + i * WARPS;
 #pragma unroll
             for (int j = 0; j < DPL; j++) {
                 const int64_t d = lane + j * kWarp;
@@ -267,12 +267,12 @@ __global__ void __launch_bounds__(kAttentionWarps * kWarp)
             float new_max = running_max[g];
 #pragma unroll
             for (int i = 0; i < P; i++)
-                if (p + i * kAttentionWarps < end) new_max = fmaxf(new_max, score[i]);
+                if (p + i * WARPS < end) new_max = fmaxf(new_max, score[i]);
             const float correction = expf(running_max[g] - new_max); /* 0 on the first position */
             float weight[P], step_sum = 0.0f;
 #pragma unroll
             for (int i = 0; i < P; i++) {
-                weight[i] = p + i * kAttentionWarps < end ? expf(score[i] - new_max) : 0.0f;
+                weight[i] = p + i * WARPS < end ? expf(score[i] - new_max) : 0.0f;
                 step_sum += weight[i];
             }
             running_sum[g] = running_sum[g] * correction + step_sum;
@@ -301,9 +301,9 @@ __global__ void __launch_bounds__(kAttentionWarps * kWarp)
     if (threadIdx.x < GT) {
         const int g = threadIdx.x;
         float block_max = -INFINITY;
-        for (int w = 0; w < kAttentionWarps; w++) block_max = fmaxf(block_max, warp_max_shared[w][g]);
+        for (int w = 0; w < WARPS; w++) block_max = fmaxf(block_max, warp_max_shared[w][g]);
         float block_sum_value = 0.0f;
-        for (int w = 0; w < kAttentionWarps; w++) {
+        for (int w = 0; w < WARPS; w++) {
             factor_shared[w][g] = block_max == -INFINITY ? 0.0f : expf(warp_max_shared[w][g] - block_max);
             block_sum_value += factor_shared[w][g] * warp_sum_shared[w][g];
         }
@@ -316,7 +316,7 @@ __global__ void __launch_bounds__(kAttentionWarps * kWarp)
         const int g = i / (int)a.head_dim, d = i % (int)a.head_dim;
         float v = 0.0f;
 #pragma unroll
-        for (int w = 0; w < kAttentionWarps; w++) v += factor_shared[w][g] * warp_acc[w][g][d];
+        for (int w = 0; w < WARPS; w++) v += factor_shared[w][g] * warp_acc[w][g][d];
         if (n_splits == 1) {
             write_output(a, (first_pair + g) * a.head_dim + d, v * inverse_shared[g]);
         } else {
@@ -542,14 +542,27 @@ int64_t span_of(const mlxe_attention_args *args) {
     return span < 1 ? 1 : span;
 }
 
+template <int DPL, int WARPS>
+void launch_grouped_warps(mlxe_cuda_state *state, int group, dim3 grid, const attention_params &params,
+                          unsigned *counters) {
+    const dim3 block(WARPS * kWarp);
+    if (group <= 1) launch_overlapped(state, MLXE_CUDA_OVERLAP_ATTENTION, attention_grouped_kernel<DPL, 1, WARPS>, grid, block, 0, params, counters);
+    else if (group <= 2) launch_overlapped(state, MLXE_CUDA_OVERLAP_ATTENTION, attention_grouped_kernel<DPL, 2, WARPS>, grid, block, 0, params, counters);
+    else if (group <= 4) launch_overlapped(state, MLXE_CUDA_OVERLAP_ATTENTION, attention_grouped_kernel<DPL, 4, WARPS>, grid, block, 0, params, counters);
+    else launch_overlapped(state, MLXE_CUDA_OVERLAP_ATTENTION, attention_grouped_kernel<DPL, 8, WARPS>, grid, block, 0, params, counters);
+}
+
+/* 8 warps per block for head_dim up to 128 (MLXE_CUDA_ATTENTION_WARPS=4
+ * for 4): a split twice as long in the same one step per warp, half as
+ * many splits for the last block to merge. H100, same call: 1B shape BF16
+ * 846 -> 862 tok/s, 4-bit 1425 -> 1487; 8B BF16 171.1 -> 173.6, 4-bit
+ * 404 -> 419 (docs/CUDA.md, version 8). */
 template <int DPL>
 void launch_grouped_dpl(mlxe_cuda_state *state, int group, dim3 grid, const attention_params &params,
                         unsigned *counters) {
-    const dim3 block(kAttentionWarps * kWarp);
-    if (group <= 1) launch_overlapped(state, MLXE_CUDA_OVERLAP_ATTENTION, attention_grouped_kernel<DPL, 1>, grid, block, 0, params, counters);
-    else if (group <= 2) launch_overlapped(state, MLXE_CUDA_OVERLAP_ATTENTION, attention_grouped_kernel<DPL, 2>, grid, block, 0, params, counters);
-    else if (group <= 4) launch_overlapped(state, MLXE_CUDA_OVERLAP_ATTENTION, attention_grouped_kernel<DPL, 4>, grid, block, 0, params, counters);
-    else launch_overlapped(state, MLXE_CUDA_OVERLAP_ATTENTION, attention_grouped_kernel<DPL, 8>, grid, block, 0, params, counters);
+    if constexpr (DPL <= 4) /* 8 warps x 8 heads x 256 dimensions would not fit the static shared memory */
+        if (state->attention_warps == 8) return launch_grouped_warps<DPL, 8>(state, group, grid, params, counters);
+    launch_grouped_warps<DPL, kAttentionWarps>(state, group, grid, params, counters);
 }
 
 /* The grouped decode kernel where it applies (groups of at most 8 query
@@ -564,7 +577,11 @@ bool attention_grouped(mlxe_cuda_state *state, const mlxe_attention_args *args, 
     const int64_t base = args->n_rows * args->n_kv_heads;
     if (base > 65535) return false;
     int64_t n_splits = (4 * (int64_t)state->sm_count + base - 1) / base;
-    const int64_t per_split = state->attention_split_positions > 0 ? state->attention_split_positions : 32;
+    const int64_t per_lane = (args->head_dim + kWarp - 1) / kWarp;
+    const int warps = per_lane <= 4 ? state->attention_warps : kAttentionWarps; /* as launch_grouped_dpl */
+    const int64_t per_split = state->attention_split_positions > 0 ? state->attention_split_positions
+                              : per_lane <= 4                      ? 8 * warps /* one step of 8 per warp */
+                                                                   : 32;
     const int64_t most = (span + per_split - 1) / per_split;
     if (n_splits > most) n_splits = most;
     if (n_splits > kMaxGroupedSplits) n_splits = kMaxGroupedSplits;
@@ -597,7 +614,6 @@ bool attention_grouped(mlxe_cuda_state *state, const mlxe_attention_args *args, 
                                            static_cast<float2 *>(meta)};
     const dim3 grid((unsigned)base, (unsigned)n_splits);
     const int group = (int)(args->n_heads / args->n_kv_heads);
-    const int64_t per_lane = (args->head_dim + kWarp - 1) / kWarp;
     if (per_lane <= 2) launch_grouped_dpl<2>(state, group, grid, params, counters);
     else if (per_lane <= 4) launch_grouped_dpl<4>(state, group, grid, params, counters);
     else launch_grouped_dpl<8>(state, group, grid, params, counters);

@@ -22,8 +22,6 @@
  * (quantized weights; float weights: see cuda_internal.h). */
 #define DEFAULT_MATVEC_MAX_ROWS 8
 #define DEFAULT_FLOAT_MATVEC_MAX_ROWS 1
-/* Decode attention: at least this many positions per split of the span. */
-#define DEFAULT_ATTENTION_SPLIT_POSITIONS 32
 
 void mlxe_cuda_note_error(mlxe_cuda_state *state, cudaError_t error, const char *where) {
     if (error == cudaSuccess || state->first_error != cudaSuccess) return;
@@ -402,7 +400,9 @@ mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err
     if (attention && strcmp(attention, "warp") == 0) state->attention_mode = 2;
     if (attention && strcmp(attention, "flash") == 0) state->attention_mode = 3;
     const char *split_positions = getenv("MLXE_CUDA_ATTENTION_SPLIT_POSITIONS");
-    state->attention_split_positions = DEFAULT_ATTENTION_SPLIT_POSITIONS;
+    const char *attention_warps = getenv("MLXE_CUDA_ATTENTION_WARPS");
+    state->attention_warps = attention_warps && atoi(attention_warps) == 4 ? 4 : 8;
+    state->attention_split_positions = 0; /* one step of positions per warp (cuda_attention.cu) */
     if (split_positions && atoi(split_positions) >= 1 && atoi(split_positions) <= (1 << 20))
         state->attention_split_positions = atoi(split_positions);
 

@@ -87,8 +87,13 @@ typedef struct mlxe_cuda_state {
      * (MLXE_CUDA_ATTENTION=split|warp|flash, for tests and benches). */
     int attention_mode;
     /* Decode attention (grouped kernel): at least this many positions of
-     * the announced span per split (MLXE_CUDA_ATTENTION_SPLIT_POSITIONS). */
+     * the announced span per split (MLXE_CUDA_ATTENTION_SPLIT_POSITIONS;
+     * 0 = one step of 8 positions per warp: 64 with 8 warps, 32 with 4). */
     int attention_split_positions;
+    /* Warps per block of the grouped decode kernel for head_dim up to 128:
+     * 8 (the default), or 4 (MLXE_CUDA_ATTENTION_WARPS=4); head_dim 256
+     * always takes 4. */
+    int attention_warps;
     /* Kernels that start while the previous one finishes (programmatic
      * dependent launch, cuda_common.cuh launch_overlapped), a mask of
      * MLXE_CUDA_OVERLAP_* kinds: compute capability 9.0 on, the first three

@@ -558,10 +558,10 @@ void launch_grouped_warps(mlxe_cuda_state *state, int group, dim3 grid, const at
  * 846 -> 862 tok/s, 4-bit 1425 -> 1487; 8B BF16 171.1 -> 173.6, 4-bit
  * 404 -> 419 (docs/CUDA.md, version 8). */
 template <int DPL>
-void launch_grouped_dpl(mlxe_cuda_state *state, int group, dim3 grid, const attention_params &params,
+void launch_grouped_dpl(mlxe_cuda_state *state, int warps, int group, dim3 grid, const attention_params &params,
                         unsigned *counters) {
     if constexpr (DPL <= 4) /* 8 warps x 8 heads x 256 dimensions would not fit the static shared memory */
-        if (state->attention_warps == 8) return launch_grouped_warps<DPL, 8>(state, group, grid, params, counters);
+        if (warps == 8) return launch_grouped_warps<DPL, 8>(state, group, grid, params, counters);
     launch_grouped_warps<DPL, kAttentionWarps>(state, group, grid, params, counters);
 }
 
@@ -578,7 +578,7 @@ bool attention_grouped(mlxe_cuda_state *state, const mlxe_attention_args *args, 
     if (base > 65535) return false;
     int64_t n_splits = (4 * (int64_t)state->sm_count + base - 1) / base;
     const int64_t per_lane = (args->head_dim + kWarp - 1) / kWarp;
-    const int warps = per_lane <= 4 ? state->attention_warps : kAttentionWarps; /* as launch_grouped_dpl */
+    const int warps = per_lane <= 4 ? state->attention_warps : kAttentionWarps;
     const int64_t per_split = state->attention_split_positions > 0 ? state->attention_split_positions
                               : per_lane <= 4                      ? 8 * warps /* one step of 8 per warp */
                                                                    : 32;
@@ -614,9 +614,9 @@ bool attention_grouped(mlxe_cuda_state *state, const mlxe_attention_args *args, 
                                            static_cast<float2 *>(meta)};
     const dim3 grid((unsigned)base, (unsigned)n_splits);
     const int group = (int)(args->n_heads / args->n_kv_heads);
-    if (per_lane <= 2) launch_grouped_dpl<2>(state, group, grid, params, counters);
-    else if (per_lane <= 4) launch_grouped_dpl<4>(state, group, grid, params, counters);
-    else launch_grouped_dpl<8>(state, group, grid, params, counters);
+    if (per_lane <= 2) launch_grouped_dpl<2>(state, warps, group, grid, params, counters);
+    else if (per_lane <= 4) launch_grouped_dpl<4>(state, warps, group, grid, params, counters);
+    else launch_grouped_dpl<8>(state, warps, group, grid, params, counters);
     mlxe_cuda_check_launch(state, "attention (grouped decode)");
     if (int8_out) mlxe_cuda_prequantized_ready(state, args->out, cols);
     return true;

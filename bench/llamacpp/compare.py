@@ -188,15 +188,19 @@ def main():
                 # the bandwidth right before our run: the machine's moment (it swings ~2x on the shared VM)
                 adjacent = bandwidth(args.threads)
                 bw.append(adjacent)
+                folder = os.path.join(MODELS, name + suffix)
+
+                def baseline_rates():
+                    return our_rates(folder, args.threads, args.prompt, args.gen, kernels,
+                                     os.path.abspath(args.baseline))
+
                 base = None
                 # the baseline runs before ours in odd rounds, after in even ones (no seat favoured)
                 if args.baseline and r % 2 == 1:
-                    base = our_rates(os.path.join(MODELS, name + suffix), args.threads, args.prompt, args.gen, kernels,
-                                     os.path.abspath(args.baseline))
-                ours = our_rates(os.path.join(MODELS, name + suffix), args.threads, args.prompt, args.gen, kernels)
+                    base = baseline_rates()
+                ours = our_rates(folder, args.threads, args.prompt, args.gen, kernels)
                 if args.baseline and r % 2 == 0:
-                    base = our_rates(os.path.join(MODELS, name + suffix), args.threads, args.prompt, args.gen, kernels,
-                                     os.path.abspath(args.baseline))
+                    base = baseline_rates()
                 results.setdefault(key, []).append((ours, theirs, base, adjacent))
                 log(f"round {r + 1}: {name} {label}{' ' + kernels if kernels else ''} vs {gguf_type}: "
                     f"ours {ours[0]:.1f}/{ours[1]:.2f}, "
@@ -208,7 +212,7 @@ def main():
     bandwidth_gbs, bandwidth_median = max(bw), statistics.median(bw)
     load = os.getloadavg()[0]
     print(f"CPU: {cpu} ({isa}), {args.threads} threads; memory read bandwidth {bandwidth_gbs:.1f} GB/s "
-          f"(best of {len(bw)} measurements, median {statistics.median(bw):.1f}); load average {load:.1f} at the end; "
+          f"(best of {len(bw)} measurements, median {bandwidth_median:.1f}); load average {load:.1f} at the end; "
           f"medians of {args.rounds} alternating rounds")
     print()
     baseline_head = " | baseline prefill | decode | decode ours / baseline" if args.baseline else ""

@@ -203,6 +203,7 @@ static void prepare_parts(matmul_job *job, prepared_inputs *inputs) {
 /* Numbers the parts' blocks, prepares their activations, splits the blocks
  * among the workers (one contiguous range each) and runs the job. */
 static void run_job(mlxe_device *dev, matmul_job *job) {
+    atomic_init(&job->next_block, 0);
     prepared_inputs inputs;
     prepare_parts(job, &inputs);
     int64_t multiply_adds = 0, rows = 0;
@@ -233,14 +234,6 @@ static void run_job(mlxe_device *dev, matmul_job *job) {
     for (int p = 0; p < job->n_parts; p++) free(inputs.allocated[p]);
 }
 
-void mlxe_cpu_matmul(mlxe_device *dev, const float *x, int64_t n_rows, const mlxe_matrix *w, float *y) {
-    if (n_rows <= 0 || w->rows <= 0) return;
-    matmul_job job = {.kernels = mlxe_cpu_kernels_of(dev), .x = x, .n_rows = n_rows, .n_parts = 1};
-    job.parts[0] = (matmul_part){.w = w, .y = y};
-    atomic_init(&job.next_block, 0);
-    run_job(dev, &job);
-}
-
 /* The input of a fused op: x, or rms_norm(x) into normed. */
 static const float *fused_input(mlxe_device *dev, const float *x, int64_t n_rows, int64_t cols,
                                 const mlxe_vector *norm, float eps, float *normed) {
@@ -263,8 +256,11 @@ void mlxe_cpu_matmul_multi(mlxe_device *dev, const float *x, int64_t n_rows, con
     for (int i = 0; i < n_out; i++)
         if (w[i]->rows > 0) job.parts[job.n_parts++] = (matmul_part){.w = w[i], .y = y[i]};
     if (job.n_parts == 0) return;
-    atomic_init(&job.next_block, 0);
     run_job(dev, &job);
+}
+
+void mlxe_cpu_matmul(mlxe_device *dev, const float *x, int64_t n_rows, const mlxe_matrix *w, float *y) {
+    mlxe_cpu_matmul_multi(dev, x, n_rows, NULL, 0.0f, NULL, 1, &w, &y);
 }
 
 void mlxe_cpu_matmul_swiglu(mlxe_device *dev, const float *x, int64_t n_rows, const mlxe_vector *norm, float eps,

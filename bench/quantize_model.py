@@ -13,6 +13,7 @@ bits}. numpy only (Debian's /usr/bin/python3).
 
 import argparse
 import json
+import multiprocessing
 import os
 import shutil
 import struct
@@ -84,25 +85,36 @@ def write_safetensors(path, tensors):
             f.write(np.ascontiguousarray(tensors[name][1]).tobytes())
 
 
+def quantize_entry(job):
+    """One tensor of the source (read from the mapped file in the worker): its output entries."""
+    path, name, bits, group = job
+    dtype, raw = read_safetensors(path)[name]
+    if raw.ndim == 2 and name.endswith(".weight") and raw.shape[1] % group == 0:
+        packed, scales, biases = quantize(to_float(dtype, raw), bits, group)
+        base = name[: -len(".weight")]
+        return [(name, ("U32", packed)), (base + ".scales", ("BF16", scales)), (base + ".biases", ("BF16", biases))]
+    return [(name, (dtype, np.asarray(raw)))]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("src")
     parser.add_argument("dst")
     parser.add_argument("--bits", type=int, default=4, choices=[2, 4, 8])
     parser.add_argument("--group-size", type=int, default=64)
+    parser.add_argument("--jobs", type=int, default=1, help="tensors quantized at once (processes)")
     args = parser.parse_args()
     os.makedirs(args.dst, exist_ok=True)
-    tensors = read_safetensors(os.path.join(args.src, "model.safetensors"))
+    path = os.path.join(args.src, "model.safetensors")
+    jobs = [(path, name, args.bits, args.group_size) for name in read_safetensors(path)]
     out = {}
-    for name, (dtype, raw) in tensors.items():
-        if raw.ndim == 2 and name.endswith(".weight") and raw.shape[1] % args.group_size == 0:
-            packed, scales, biases = quantize(to_float(dtype, raw), args.bits, args.group_size)
-            base = name[: -len(".weight")]
-            out[name] = ("U32", packed)
-            out[base + ".scales"] = ("BF16", scales)
-            out[base + ".biases"] = ("BF16", biases)
-        else:
-            out[name] = (dtype, np.asarray(raw))
+    if args.jobs > 1:
+        with multiprocessing.Pool(args.jobs) as pool:
+            for entries in pool.imap_unordered(quantize_entry, jobs):
+                out.update(entries)
+    else:
+        for job in jobs:
+            out.update(quantize_entry(job))
     write_safetensors(os.path.join(args.dst, "model.safetensors"), out)
     with open(os.path.join(args.src, "config.json")) as f:
         config = json.load(f)

@@ -10,7 +10,7 @@
 # last lines printed are a summary.
 #
 # Knobs: MLXE_CUDA_ARCHS (e.g. 90-real: build for this card only, faster),
-# MLXE_GPU_SKIP (words: opsbench ctest memcheck modelbench),
+# MLXE_GPU_SKIP (words: tests opsbench ctest memcheck modelbench; tests: build only, for timing runs),
 # MLXE_BENCH_MODELS (default "qwen2.5-0.5b llama-3.2-1b"),
 # MLXE_BENCH_QUANT (default "8 4": bit widths converted and benchmarked),
 # MLXE_BENCH_DEVICES (default cpu,cuda; for the BF16 models), MLXE_BENCH_GEN
@@ -92,7 +92,9 @@ note "build with CUDA: $(( $(date +%s) - start )) s, $(grep -c -i 'warning' "$OU
 # ---- CUDA tests (a missing GPU is a failure here) ----
 export MLXE_REQUIRE_GPU=1
 status=0
-for t in build-gpu/tests/test_runtime_cuda_* build-gpu/tests/test_models_cuda build-gpu/tests/test_models_cuda_int8 build-gpu/tests/test_chat_cuda; do
+cuda_tests=(build-gpu/tests/test_runtime_cuda_* build-gpu/tests/test_models_cuda build-gpu/tests/test_models_cuda_int8 build-gpu/tests/test_chat_cuda)
+[[ "$skip" == *" tests "* ]] && { note "CUDA tests skipped (build only)"; cuda_tests=(); }
+for t in "${cuda_tests[@]}"; do
   name=$(basename "$t")
   started_ns=$(date +%s%N)
   if timeout 120 "$t" >"$OUT/$name.log" 2>&1; then r=PASS; else r=FAIL; status=1; fi
@@ -102,7 +104,8 @@ done
 
 grep -h "GPU:" "$OUT/test_models_cuda.log" 2>/dev/null | sed 's/^/   /'
 # once more without the recorded decode graphs (the direct path)
-if MLXE_CUDA_GRAPH=0 timeout 120 build-gpu/tests/test_models_cuda >"$OUT/test_models_cuda-nograph.log" 2>&1; then
+if [[ "$skip" == *" tests "* ]]; then :
+elif MLXE_CUDA_GRAPH=0 timeout 120 build-gpu/tests/test_models_cuda >"$OUT/test_models_cuda-nograph.log" 2>&1; then
   note "PASS: test_models_cuda with MLXE_CUDA_GRAPH=0"
 else note "FAIL: test_models_cuda with MLXE_CUDA_GRAPH=0"; tail -20 "$OUT/test_models_cuda-nograph.log"; status=1; fi
 

@@ -146,7 +146,7 @@ ours_convert() {  # src dst bits
   if "$SRC/build-gpu/mlxengine" --help >/dev/null 2>&1; then
     "$SRC/build-gpu/mlxengine" convert "$1" "$2" --quantize --bits "$3" --group-size 64 --quiet
   else
-    "$py" bench/quantize_model.py "$1" "$2" --bits "$3" --group-size 64
+    "$py" bench/quantize_model.py "$1" "$2" --bits "$3" --group-size 64 --jobs 6
   fi
 }
 

@@ -1002,6 +1002,10 @@ static void test_attention(void **state) {
     cuda_rng rng = {9};
     /* every case on each kernel: as chosen by the batch, split, warp per pair */
     mlxe_device *gpus[3] = {f->gpu, gpu_with("MLXE_CUDA_ATTENTION", "split"), gpu_with("MLXE_CUDA_ATTENTION", "warp")};
+    /* the grouped kernel's merges on sm_90: in a cluster (the default),
+     * through global memory, and with the cached rows read after the wait */
+    mlxe_device *merges[3] = {f->gpu, gpu_with("MLXE_CUDA_ATTENTION_CLUSTER", "0"),
+                              gpu_with("MLXE_CUDA_ATTENTION_EARLY", "0")};
     static const int64_t head_dims[] = {64, 80, 128, 256};
     for (int i = 0; i < 4; i++) {
         int64_t hd = head_dims[i];
@@ -1037,24 +1041,29 @@ static void test_attention(void **state) {
         /* the grouped decode kernel (the default for one token): groups of
          * 4 (Llama), 7 (Qwen2.5-0.5B, not a power of two), 8, and 16 (too
          * large: the per-pair kernel); a short context (more splits than
-         * positions) and a deep one; each case runs twice (check_attention),
-         * so the split counters must have been left at zero */
+         * positions), 2-8 splits and 9-32 (a cluster of 8), and a deep
+         * one; each case runs twice (check_attention), so the split
+         * counters must have been left at zero; every merge */
         static const int64_t groups[][2] = {{32, 8}, {14, 2}, {16, 2}, {32, 2}};
-        static const int32_t depths_grouped[] = {3, 600, 1099};
+        static const int32_t depths_grouped[] = {3, 600, 1099, 300};
         for (int gi = 0; gi < 4; gi++)
-            for (int di = 0; di < 3; di++) {
-                attention_case grouped = {.n_heads = groups[gi][0], .n_kv_heads = groups[gi][1], .head_dim = hd,
-                                          .n_rows = 1, .hint = di != 1, .what = "attention decode, grouped"};
-                grouped.slots[0] = di % 2;
-                grouped.positions[0] = depths_grouped[di];
-                check_attention(f, f->gpu, &rng, &grouped);
-                grouped.window = 33;
-                grouped.what = "attention decode, grouped, window 33";
-                check_attention(f, f->gpu, &rng, &grouped);
-            }
+            for (int di = 0; di < 4; di++)
+                for (int m = 0; m < 3; m++) {
+                    attention_case grouped = {.n_heads = groups[gi][0], .n_kv_heads = groups[gi][1],
+                                              .head_dim = hd, .n_rows = 1, .hint = di != 1,
+                                              .what = "attention decode, grouped"};
+                    grouped.slots[0] = di % 2;
+                    grouped.positions[0] = depths_grouped[di];
+                    check_attention(f, merges[m], &rng, &grouped);
+                    grouped.window = 33;
+                    grouped.what = "attention decode, grouped, window 33";
+                    check_attention(f, merges[m], &rng, &grouped);
+                }
     }
     mlxe_device_free(gpus[1]);
     mlxe_device_free(gpus[2]);
+    mlxe_device_free(merges[1]);
+    mlxe_device_free(merges[2]);
 }
 
 int main(void) {

@@ -18,6 +18,7 @@
  * least kFlashMinRows tokens with head_dim 64 or 128 take the tensor-core
  * kernel of cuda_flash_attention.cu instead (not in the MLXE_CUDA_GEMM=f32
  * mode, which computes as the CPU does). */
+#include <cooperative_groups.h>
 #include <math.h>
 
 #include "runtime/cuda/cuda_common.cuh"
@@ -57,6 +58,9 @@ struct attention_params {
     /* grouped kernel only: the output's int8 form for the o_proj product
      * too (xq4 NULL: not), head_dim a multiple of 32 */
     int8_activations int8_out;
+    /* grouped kernel, rope_attention only: the first step's cached rows
+     * read before waiting for the previous kernel (MLXE_CUDA_ATTENTION_EARLY) */
+    int early_rows;
 };
 
 /* out[i] = v, and with an int8 form wanted, its block of 32 (i = the
@@ -164,7 +168,18 @@ __global__ void __launch_bounds__(kAttentionWarps * kWarp) attention_kernel(atte
  * replay) merges the splits. */
 constexpr int kMaxGroupedSplits = 64;
 
-template <int DPL, int GT, int WARPS>
+/* CLUSTER > 0 (sm_90): the grid's splits of a (token, kv head) are one
+ * thread-block cluster of CLUSTER blocks (gridDim.y == CLUSTER) and merge
+ * through distributed shared memory instead: each block stores its (max,
+ * sum, unnormalised accumulator) straight into the shared memory of the
+ * block that merges that slice of the group's outputs (32-aligned, one
+ * slice per block), the cluster passes one barrier, and each block merges
+ * its slice from its own memory. No partial results in global memory, no
+ * fence, no atomic counter, no round trip to read another block's values,
+ * no last block merging everything alone: on the 8B shape (H100) the
+ * global merge ended ~5 us after the blocks' own work (docs/CUDA.md,
+ * version 9). P: positions per warp and step. */
+template <int DPL, int GT, int WARPS, int CLUSTER, int P>
 __global__ void __launch_bounds__(WARPS * kWarp)
     attention_grouped_kernel(attention_params a, unsigned *counters) {
     __shared__ float warp_max_shared[WARPS][GT], warp_sum_shared[WARPS][GT];
@@ -172,11 +187,22 @@ __global__ void __launch_bounds__(WARPS * kWarp)
     __shared__ float factor_shared[WARPS][GT], inverse_shared[GT];
     __shared__ float split_weight[GT][kMaxGroupedSplits], split_sum[GT][kMaxGroupedSplits];
     __shared__ bool last_block;
-    wait_for_previous_kernels();
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    /* this block's arrival says its shared memory exists: the others may
+     * write into it once all have arrived (waited for before the merge) */
+    if constexpr (CLUSTER > 0) asm volatile("barrier.cluster.arrive.relaxed.aligned;" ::: "memory");
+#endif
     const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
     const int64_t t = blockIdx.x / a.n_kv_heads, kv_head = blockIdx.x % a.n_kv_heads;
     const int group = (int)(a.n_heads / a.n_kv_heads);
     const int split = blockIdx.y, n_splits = gridDim.y;
+    /* Before the wait: what no kernel of this step writes (the positions
+     * and slots, uploaded before the step's first kernel; RoPE's sines);
+     * and for rope_attention (one token, its own row from registers) the
+     * first step's cached rows, written by earlier steps. After it, one
+     * round trip for everything the previous kernel wrote (q, k, v). Each
+     * of these was a round trip of its own: ~3.3 us from the wait to q
+     * rotated, 8B shape on an H100 (docs/CUDA.md, version 9). */
     const int64_t pos = a.positions[t];
     const int64_t lo = a.window > 0 && pos - a.window + 1 > 0 ? pos - a.window + 1 : 0;
     const int64_t split_len = (pos + 1 - lo + n_splits - 1) / n_splits;
@@ -185,57 +211,21 @@ __global__ void __launch_bounds__(WARPS * kWarp)
     const int64_t cache_base = ((int64_t)a.slots[t] * a.n_kv_heads + kv_head) * a.capacity * a.head_dim;
     const float *keys = a.k_cache + cache_base, *values = a.v_cache + cache_base;
     const int64_t first_pair = t * a.n_heads + kv_head * group;
-
     /* rope_attention: the token's own k and v, k rotated here (head_dim is
      * 32 * DPL there, so pair i = lane + 32 j has its partner in j + DPL/2) */
     const bool rope = a.new_k != nullptr;
-    float own_k[DPL], own_v[DPL];
+    constexpr int HALF = DPL / 2 > 0 ? DPL / 2 : 1;
+    float rope_c[HALF], rope_s[HALF];
     if (rope) {
-        const int64_t own = (t * a.n_kv_heads + kv_head) * a.head_dim;
-#pragma unroll
-        for (int j = 0; j < DPL; j++) {
-            own_k[j] = a.new_k[own + lane + j * kWarp];
-            own_v[j] = a.new_v[own + lane + j * kWarp];
-        }
 #pragma unroll
         for (int j = 0; j < DPL / 2; j++)
-            rope_rotate_pair((int32_t)pos, a.inv_freq[lane + j * kWarp], a.rope_scale, own_k[j], own_k[j + DPL / 2]);
-        if (warp == 0 && begin <= pos && pos < end) {
-            float *k_row = const_cast<float *>(keys) + pos * a.head_dim;
-            float *v_row = const_cast<float *>(values) + pos * a.head_dim;
-#pragma unroll
-            for (int j = 0; j < DPL; j++) {
-                k_row[lane + j * kWarp] = own_k[j];
-                v_row[lane + j * kWarp] = own_v[j];
-            }
-        }
+            rope_cos_sin((int32_t)pos, a.inv_freq[lane + j * kWarp], a.rope_scale, rope_c[j], rope_s[j]);
     }
-
-    float q[GT][DPL], acc[GT][DPL], running_max[GT], running_sum[GT];
-#pragma unroll
-    for (int g = 0; g < GT; g++) {
-        running_max[g] = -INFINITY;
-        running_sum[g] = 0.0f;
-#pragma unroll
-        for (int j = 0; j < DPL; j++) {
-            const int64_t d = lane + j * kWarp;
-            q[g][j] = g < group && d < a.head_dim ? a.q[(first_pair + g) * a.head_dim + d] : 0.0f;
-            acc[g][j] = 0.0f;
-        }
-        if (rope) {
-#pragma unroll
-            for (int j = 0; j < DPL / 2; j++)
-                rope_rotate_pair((int32_t)pos, a.inv_freq[lane + j * kWarp], a.rope_scale, q[g][j], q[g][j + DPL / 2]);
-        }
-#pragma unroll
-        for (int j = 0; j < DPL; j++) q[g][j] *= a.scale; /* after the rotation, as attention_kernel reads it */
-    }
-    /* P positions per warp and step (every fourth position of the split),
+    /* P positions per warp and step (every WARPS-th position of the split),
      * all their loads issued before any arithmetic: one memory round trip
      * per step instead of one per position */
-    constexpr int P = DPL >= 8 ? 4 : 8;
-    for (int64_t p = begin + warp; p < end; p += P * WARPS) {
-        float keys_step[P][DPL], values_step[P][DPL];
+    float keys_step[P][DPL], values_step[P][DPL];
+    auto load_step = [&](int64_t p) {
 #pragma unroll
         for (int i = 0; i < P; i++) {
             const int64_t at = p + i * WARPS;
@@ -246,13 +236,64 @@ __global__ void __launch_bounds__(WARPS * kWarp)
                 keys_step[i][j] = in ? keys[at * a.head_dim + d] : 0.0f;
                 values_step[i][j] = in ? values[at * a.head_dim + d] : 0.0f;
             }
-            if (rope && at == pos) { /* warp-uniform: the row this launch writes, from registers */
+        }
+    };
+    const bool early_rows = rope && a.early_rows;
+    if (early_rows) load_step(begin + warp);
+    wait_for_previous_kernels();
+    float q[GT][DPL], acc[GT][DPL], running_max[GT], running_sum[GT], own_k[DPL], own_v[DPL];
 #pragma unroll
-                for (int j = 0; j < DPL; j++) {
-                    keys_step[i][j] = own_k[j];
-                    values_step[i][j] = own_v[j];
-                }
+    for (int g = 0; g < GT; g++)
+#pragma unroll
+        for (int j = 0; j < DPL; j++) {
+            const int64_t d = lane + j * kWarp;
+            q[g][j] = g < group && d < a.head_dim ? a.q[(first_pair + g) * a.head_dim + d] : 0.0f;
+        }
+    if (rope) {
+        const int64_t own = (t * a.n_kv_heads + kv_head) * a.head_dim;
+#pragma unroll
+        for (int j = 0; j < DPL; j++) {
+            own_k[j] = a.new_k[own + lane + j * kWarp];
+            own_v[j] = a.new_v[own + lane + j * kWarp];
+        }
+#pragma unroll
+        for (int j = 0; j < DPL / 2; j++) {
+            rope_apply(rope_c[j], rope_s[j], own_k[j], own_k[j + DPL / 2]);
+#pragma unroll
+            for (int g = 0; g < GT; g++) rope_apply(rope_c[j], rope_s[j], q[g][j], q[g][j + DPL / 2]);
+        }
+        if (warp == 0 && begin <= pos && pos < end) {
+            float *k_row = const_cast<float *>(keys) + pos * a.head_dim;
+            float *v_row = const_cast<float *>(values) + pos * a.head_dim;
+#pragma unroll
+            for (int j = 0; j < DPL; j++) {
+                k_row[lane + j * kWarp] = own_k[j];
+                v_row[lane + j * kWarp] = own_v[j];
             }
+        }
+    }
+#pragma unroll
+    for (int g = 0; g < GT; g++) {
+        running_max[g] = -INFINITY;
+        running_sum[g] = 0.0f;
+#pragma unroll
+        for (int j = 0; j < DPL; j++) {
+            q[g][j] *= a.scale; /* after the rotation, as attention_kernel reads it */
+            acc[g][j] = 0.0f;
+        }
+    }
+    for (int64_t p = begin + warp; p < end; p += P * WARPS) {
+        if (!early_rows || p != begin + warp) load_step(p);
+        if (rope) {
+#pragma unroll
+            for (int i = 0; i < P; i++)
+                if (p + i * WARPS == pos) { /* warp-uniform: the row this launch writes, from registers */
+#pragma unroll
+                    for (int j = 0; j < DPL; j++) {
+                        keys_step[i][j] = own_k[j];
+                        values_step[i][j] = own_v[j];
+                    }
+                }
         }
 #pragma unroll
         for (int g = 0; g < GT; g++) {
@@ -311,6 +352,50 @@ __global__ void __launch_bounds__(WARPS * kWarp)
         inverse_shared[g] = n_splits > 1 ? block_sum_value : block_sum_value > 0.0f ? 1.0f / block_sum_value : 0.0f;
     }
     __syncthreads();
+    if constexpr (CLUSTER > 0) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+        namespace cg = cooperative_groups;
+        cg::cluster_group cluster = cg::this_cluster();
+        const int heads = group < GT ? group : GT;
+        const int outputs = heads * (int)a.head_dim;
+        const int slice = ((outputs + CLUSTER * kWarp - 1) / (CLUSTER * kWarp)) * kWarp;
+        /* each block stores its values into the merging blocks' memory */
+        constexpr int kMaxSlice = ((GT * DPL * kWarp + CLUSTER * kWarp - 1) / (CLUSTER * kWarp)) * kWarp;
+        __shared__ float recv_acc[CLUSTER][kMaxSlice], recv_max[CLUSTER][GT], recv_sum[CLUSTER][GT];
+        asm volatile("barrier.cluster.wait.aligned;" ::: "memory"); /* every block has started */
+        for (int i = threadIdx.x; i < outputs; i += blockDim.x) {
+            const int g = i / (int)a.head_dim, d = i % (int)a.head_dim;
+            float v = 0.0f;
+#pragma unroll
+            for (int w = 0; w < WARPS; w++) v += factor_shared[w][g] * warp_acc[w][g][d];
+            *cluster.map_shared_rank(&recv_acc[split][i % slice], i / slice) = v;
+        }
+        if ((int)threadIdx.x < heads * CLUSTER) {
+            const int g = threadIdx.x % heads, r = threadIdx.x / heads;
+            *cluster.map_shared_rank(&recv_max[split][g], r) = warp_max_shared[0][g];
+            *cluster.map_shared_rank(&recv_sum[split][g], r) = inverse_shared[g];
+        }
+        asm volatile("barrier.cluster.arrive.release.aligned;" ::: "memory");
+        asm volatile("barrier.cluster.wait.acquire.aligned;" ::: "memory"); /* every block's stores are in */
+        const int first = split * slice, last = first + slice < outputs ? first + slice : outputs;
+        for (int i = first + threadIdx.x; i < last; i += blockDim.x) {
+            const int g = i / (int)a.head_dim, d = i % (int)a.head_dim;
+            float max_value = -INFINITY;
+#pragma unroll
+            for (int c = 0; c < CLUSTER; c++) max_value = fmaxf(max_value, recv_max[c][g]);
+            float total = 0.0f, v = 0.0f;
+#pragma unroll
+            for (int c = 0; c < CLUSTER; c++) {
+                const float m = recv_max[c][g];
+                const float weight = m == -INFINITY ? 0.0f : expf(m - max_value);
+                total += weight * recv_sum[c][g];
+                v += weight * recv_acc[c][i - first];
+            }
+            write_output(a, (first_pair + g) * a.head_dim + d, v * (total > 0.0f ? 1.0f / total : 0.0f));
+        }
+#endif
+        return;
+    }
     const int64_t stride = a.head_dim + 2;
     for (int i = threadIdx.x; i < group * a.head_dim && i < GT * a.head_dim; i += blockDim.x) {
         const int g = i / (int)a.head_dim, d = i % (int)a.head_dim;
@@ -531,6 +616,7 @@ attention_params params_of(mlxe_cuda_state *state, const mlxe_attention_args *ar
     params.new_k = params.new_v = params.inv_freq = NULL;
     params.rope_scale = 1.0f;
     params.int8_out = int8_activations{nullptr, nullptr, nullptr};
+    params.early_rows = state->attention_early_rows;
     return params;
 }
 
@@ -542,14 +628,54 @@ int64_t span_of(const mlxe_attention_args *args) {
     return span < 1 ? 1 : span;
 }
 
-template <int DPL, int WARPS>
-void launch_grouped_warps(mlxe_cuda_state *state, int group, dim3 grid, const attention_params &params,
+/* The grouped kernel with its splits as one cluster (CLUSTER > 0): false
+ * when the device cannot place such a cluster (then the caller merges
+ * through global memory). */
+template <int DPL, int GT, int WARPS, int CLUSTER, int P>
+bool launch_grouped_cluster(mlxe_cuda_state *state, dim3 grid, const attention_params &params) {
+    void (*kernel)(attention_params, unsigned *) = attention_grouped_kernel<DPL, GT, WARPS, CLUSTER, P>;
+    cudaLaunchConfig_t config = {};
+    config.gridDim = grid;
+    config.blockDim = dim3(WARPS * kWarp);
+    config.stream = state->stream;
+    cudaLaunchAttribute attribute[2];
+    attribute[0].id = cudaLaunchAttributeClusterDimension;
+    attribute[0].val.clusterDim.x = 1;
+    attribute[0].val.clusterDim.y = CLUSTER;
+    attribute[0].val.clusterDim.z = 1;
+    attribute[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attribute[1].val.programmaticStreamSerializationAllowed = 1;
+    config.attrs = attribute;
+    config.numAttrs = 1;
+    int clusters = 0;
+    if (cudaOccupancyMaxActiveClusters(&clusters, kernel, &config) != cudaSuccess || clusters < 1) {
+        cudaGetLastError();
+        return false;
+    }
+    if (state->overlap_launches & MLXE_CUDA_OVERLAP_ATTENTION) config.numAttrs = 2;
+    cudaLaunchKernelEx(&config, kernel, params, static_cast<unsigned *>(nullptr));
+    return true;
+}
+
+template <int DPL, int GT, int WARPS>
+void launch_grouped_group(mlxe_cuda_state *state, int cluster, dim3 grid, const attention_params &params,
                           unsigned *counters) {
-    const dim3 block(WARPS * kWarp);
-    if (group <= 1) launch_overlapped(state, MLXE_CUDA_OVERLAP_ATTENTION, attention_grouped_kernel<DPL, 1, WARPS>, grid, block, 0, params, counters);
-    else if (group <= 2) launch_overlapped(state, MLXE_CUDA_OVERLAP_ATTENTION, attention_grouped_kernel<DPL, 2, WARPS>, grid, block, 0, params, counters);
-    else if (group <= 4) launch_overlapped(state, MLXE_CUDA_OVERLAP_ATTENTION, attention_grouped_kernel<DPL, 4, WARPS>, grid, block, 0, params, counters);
-    else launch_overlapped(state, MLXE_CUDA_OVERLAP_ATTENTION, attention_grouped_kernel<DPL, 8, WARPS>, grid, block, 0, params, counters);
+    /* positions per warp and step: 12 in a cluster (its 8 splits of a
+     * 640-position context then take one step each: 8B 8-bit 286 -> 288
+     * tok/s, docs/CUDA.md version 9), 8 through global memory, 4 for
+     * head_dim above 128 (registers) */
+    if (cluster == 8 && launch_grouped_cluster<DPL, GT, WARPS, 8, DPL >= 8 ? 4 : 12>(state, grid, params)) return;
+    launch_overlapped(state, MLXE_CUDA_OVERLAP_ATTENTION, attention_grouped_kernel<DPL, GT, WARPS, 0, DPL >= 8 ? 4 : 8>, grid,
+                      dim3(WARPS * kWarp), 0, params, counters);
+}
+
+template <int DPL, int WARPS>
+void launch_grouped_warps(mlxe_cuda_state *state, int group, int cluster, dim3 grid, const attention_params &params,
+                          unsigned *counters) {
+    if (group <= 1) launch_grouped_group<DPL, 1, WARPS>(state, cluster, grid, params, counters);
+    else if (group <= 2) launch_grouped_group<DPL, 2, WARPS>(state, cluster, grid, params, counters);
+    else if (group <= 4) launch_grouped_group<DPL, 4, WARPS>(state, cluster, grid, params, counters);
+    else launch_grouped_group<DPL, 8, WARPS>(state, cluster, grid, params, counters);
 }
 
 /* 8 warps per block for head_dim up to 128 (MLXE_CUDA_ATTENTION_WARPS=4
@@ -558,11 +684,11 @@ void launch_grouped_warps(mlxe_cuda_state *state, int group, dim3 grid, const at
  * 846 -> 862 tok/s, 4-bit 1425 -> 1487; 8B BF16 171.1 -> 173.6, 4-bit
  * 404 -> 419 (docs/CUDA.md, version 8). */
 template <int DPL>
-void launch_grouped_dpl(mlxe_cuda_state *state, int warps, int group, dim3 grid, const attention_params &params,
-                        unsigned *counters) {
+void launch_grouped_dpl(mlxe_cuda_state *state, int warps, int group, int cluster, dim3 grid,
+                        const attention_params &params, unsigned *counters) {
     if constexpr (DPL <= 4) /* 8 warps x 8 heads x 256 dimensions would not fit the static shared memory */
-        if (warps == 8) return launch_grouped_warps<DPL, 8>(state, group, grid, params, counters);
-    launch_grouped_warps<DPL, kAttentionWarps>(state, group, grid, params, counters);
+        if (warps == 8) return launch_grouped_warps<DPL, 8>(state, group, cluster, grid, params, counters);
+    launch_grouped_warps<DPL, kAttentionWarps>(state, group, cluster, grid, params, counters);
 }
 
 /* The grouped decode kernel where it applies (groups of at most 8 query
@@ -586,6 +712,12 @@ bool attention_grouped(mlxe_cuda_state *state, const mlxe_attention_args *args, 
     if (n_splits > most) n_splits = most;
     if (n_splits > kMaxGroupedSplits) n_splits = kMaxGroupedSplits;
     if (n_splits < 1) n_splits = 1;
+    /* sm_90: 2 to 32 splits as one cluster of 8 or 16 (state->attention_cluster
+     * at most; splits of up to 2 steps per warp at 16) merged in shared memory */
+    int cluster = 0;
+    if (state->cc_major >= 9 && state->attention_cluster >= 8 && n_splits > 1 && n_splits <= 32)
+        cluster = 8;
+    if (cluster > 0) n_splits = cluster;
     unsigned *counters = nullptr;
     if (n_splits > 1) {
         const size_t partial_bytes = (size_t)(args->n_rows * args->n_heads * n_splits * (args->head_dim + 2)) *
@@ -600,6 +732,7 @@ bool attention_grouped(mlxe_cuda_state *state, const mlxe_attention_args *args, 
             counters = static_cast<unsigned *>(state->attention_counters.ptr);
         } else {
             n_splits = 1; /* no scratch (first use while recording a graph): one block per kv head */
+            cluster = 0;
         }
     }
     params.n_splits = (int)n_splits;
@@ -614,9 +747,9 @@ bool attention_grouped(mlxe_cuda_state *state, const mlxe_attention_args *args, 
                                            static_cast<float2 *>(meta)};
     const dim3 grid((unsigned)base, (unsigned)n_splits);
     const int group = (int)(args->n_heads / args->n_kv_heads);
-    if (per_lane <= 2) launch_grouped_dpl<2>(state, warps, group, grid, params, counters);
-    else if (per_lane <= 4) launch_grouped_dpl<4>(state, warps, group, grid, params, counters);
-    else launch_grouped_dpl<8>(state, warps, group, grid, params, counters);
+    if (per_lane <= 2) launch_grouped_dpl<2>(state, warps, group, cluster, grid, params, counters);
+    else if (per_lane <= 4) launch_grouped_dpl<4>(state, warps, group, cluster, grid, params, counters);
+    else launch_grouped_dpl<8>(state, warps, group, cluster, grid, params, counters);
     mlxe_cuda_check_launch(state, "attention (grouped decode)");
     if (int8_out) mlxe_cuda_prequantized_ready(state, args->out, cols);
     return true;

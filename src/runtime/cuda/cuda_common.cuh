@@ -234,17 +234,28 @@ __host__ inline void launch_overlapped(const mlxe_cuda_state *state, unsigned ki
 
 /* One rotate_half pair of RoPE (ops.h rope): float32 angle, accurate
  * sincosf, every product rounded on its own (no FMA, as the CPU computes
- * it). Shared by every kernel that rotates, so they all get the same bits. */
-__device__ __forceinline__ void rope_rotate_pair(int32_t position, float inv_freq, float attention_scale, float &first,
-                                                 float &second) {
+ * it). Shared by every kernel that rotates, so they all get the same bits;
+ * rope_cos_sin + rope_apply are the same steps for a kernel that rotates
+ * several heads by one angle (the sines computed once). */
+__device__ __forceinline__ void rope_cos_sin(int32_t position, float inv_freq, float attention_scale, float &c,
+                                             float &s) {
     const float angle = __fmul_rn((float)position, inv_freq);
-    float s, c;
     sincosf(angle, &s, &c);
     c = __fmul_rn(c, attention_scale);
     s = __fmul_rn(s, attention_scale);
+}
+
+__device__ __forceinline__ void rope_apply(float c, float s, float &first, float &second) {
     const float a = first, b = second;
     first = __fsub_rn(__fmul_rn(a, c), __fmul_rn(b, s));
     second = __fadd_rn(__fmul_rn(b, c), __fmul_rn(a, s));
+}
+
+__device__ __forceinline__ void rope_rotate_pair(int32_t position, float inv_freq, float attention_scale, float &first,
+                                                 float &second) {
+    float c, s;
+    rope_cos_sin(position, inv_freq, attention_scale, c, s);
+    rope_apply(c, s, first, second);
 }
 
 __host__ __forceinline__ unsigned grid_for(int64_t n, int threads, int64_t max_blocks = 65535LL * 16) {

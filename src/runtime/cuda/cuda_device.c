@@ -402,6 +402,13 @@ mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err
     const char *split_positions = getenv("MLXE_CUDA_ATTENTION_SPLIT_POSITIONS");
     const char *attention_warps = getenv("MLXE_CUDA_ATTENTION_WARPS");
     state->attention_warps = attention_warps && atoi(attention_warps) == 4 ? 4 : 8;
+    const char *attention_cluster = getenv("MLXE_CUDA_ATTENTION_CLUSTER");
+    state->attention_cluster = 8; /* merged in a cluster where the device can (cuda_attention.cu) */
+    if (attention_cluster) state->attention_cluster = atoi(attention_cluster) >= 8 ? 8 : 0;
+    const char *attention_early = getenv("MLXE_CUDA_ATTENTION_EARLY");
+    state->attention_early_rows = !(attention_early && strcmp(attention_early, "0") == 0);
+    const char *qkv_trigger = getenv("MLXE_CUDA_QKV_TRIGGER");
+    state->qkv_trigger_at_start = !(qkv_trigger && strcmp(qkv_trigger, "0") == 0);
     state->attention_split_positions = 0; /* one step of positions per warp (cuda_attention.cu) */
     if (split_positions && atoi(split_positions) >= 1 && atoi(split_positions) <= (1 << 20))
         state->attention_split_positions = atoi(split_positions);
@@ -459,7 +466,9 @@ mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err
                state->attention_mode == 1   ? "split (forced)"
                : state->attention_mode == 2 ? "warp per pair (forced)"
                : state->attention_mode == 3 ? "flash (forced where head_dim is 64 or 128)"
-                                            : "split-K decode / flash or warp-per-pair prefill",
+               : state->cc_major >= 9 && state->attention_cluster
+                   ? "split-K decode merged in a thread-block cluster / flash or warp-per-pair prefill"
+                   : "split-K decode / flash or warp-per-pair prefill",
                state->graphs_disabled ? "off (MLXE_CUDA_GRAPH=0)" : "on",
                state->overlap_launches == 7u ? "on (not for quantized matvec)"
                : state->overlap_launches == 15u ? "on"

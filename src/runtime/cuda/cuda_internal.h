@@ -94,6 +94,18 @@ typedef struct mlxe_cuda_state {
      * 8 (the default), or 4 (MLXE_CUDA_ATTENTION_WARPS=4); head_dim 256
      * always takes 4. */
     int attention_warps;
+    /* Decode attention on sm_90: the splits of a (token, kv head) as one
+     * thread-block cluster of at most this many blocks (8 or 16), merged in
+     * distributed shared memory; 0: merged through global memory by the
+     * last block (MLXE_CUDA_ATTENTION_CLUSTER) */
+    int attention_cluster;
+    /* Decode attention with RoPE: the first cached rows read before waiting
+     * for the previous kernel (MLXE_CUDA_ATTENTION_EARLY=0: after) */
+    int attention_early_rows;
+    /* One-token q/k/v products (3 matrices in one launch) let the next
+     * kernel, the attention, start once all their blocks have started
+     * rather than once their weights are read (MLXE_CUDA_QKV_TRIGGER=0) */
+    int qkv_trigger_at_start;
     /* Kernels that start while the previous one finishes (programmatic
      * dependent launch, cuda_common.cuh launch_overlapped), a mask of
      * MLXE_CUDA_OVERLAP_* kinds: compute capability 9.0 on, the first three

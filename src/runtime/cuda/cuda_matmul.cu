@@ -492,14 +492,16 @@ __global__ void __launch_bounds__(kRowBlockThreads)
      * kernel's output, with overlapped launches) and its norm are read */
     float_rows_step<DT, RB, N_MATRICES, STEPS> step;
     const int first = threadIdx.x;
-    if (early_weights) step.load(w, row0, rows, n_vectors, first, kRowBlockThreads);
+    /* bit 2: q/k/v, the attention next (see cuda_matvec_int8.cu) */
+    if (early_weights & 2) let_next_kernel_start();
+    if (early_weights & 1) step.load(w, row0, rows, n_vectors, first, kRowBlockThreads);
     wait_for_previous_kernels();
     const float inverse = job.norm ? block_inverse_rms(x, cols, job.eps) : 1.0f;
     float acc[2][RB];
 #pragma unroll
     for (int r = 0; r < RB; r++) acc[0][r] = acc[1][r] = 0.0f;
     for (int base = first; base < n_vectors; base += kRowBlockThreads * STEPS) {
-        if (base != first || !early_weights) step.load(w, row0, rows, n_vectors, base, kRowBlockThreads);
+        if (base != first || !(early_weights & 1)) step.load(w, row0, rows, n_vectors, base, kRowBlockThreads);
         step.add(x, job, inverse, n_vectors, base, kRowBlockThreads, acc);
     }
     let_next_kernel_start();
@@ -701,7 +703,8 @@ void launch_float_row_block(mlxe_cuda_state *state, const float *x, one_token_jo
                             int epilogue) {
     const unsigned blocks = plan_blocks(job, RB);
     const int cols = (int)w->cols;
-    const int early = state->float_early_weights ? 1 : 0;
+    const int early = (state->float_early_weights ? 1 : 0) |
+                      (job.n_segments == 3 && state->qkv_trigger_at_start ? 2 : 0);
     if (epilogue == kStore)
         launch_overlapped(state, MLXE_CUDA_OVERLAP_MATVEC, matvec_row_block_kernel<DT, RB, kStore>, blocks,
                           kRowBlockThreads, 0, x, job, cols, early);

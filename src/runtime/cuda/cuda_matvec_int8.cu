@@ -163,6 +163,10 @@ __global__ void __launch_bounds__(kThreads)
     constexpr int NM = EPILOGUE == kSwiglu ? 2 : 1;
     constexpr int U = R * NM >= kLoads ? 1 : kLoads / (R * NM); /* column steps whose loads are in flight together */
     constexpr int SETS = kWarps / S;            /* row sets per block */
+    /* 2: q/k/v, whose next kernel (the attention, a block per
+     * multiprocessor or less) may be placed as soon as every block of
+     * this one has started: it reads what it can before its wait */
+    if (early_next == 2) let_next_kernel_start();
     const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
     const job_segment place = segment_of(job, (int)blockIdx.x);
     const int segment = place.segment, rows = place.rows;
@@ -327,7 +331,8 @@ void launch_kernel(mlxe_cuda_state *state, unsigned blocks, const product_io &io
                    int group_shift) {
     const bool overlap = overlapped(state);
     launch_with_overlap(state->stream, overlap, matvec_int8_kernel<BITS, R, S, EPILOGUE>, dim3(blocks), dim3(kThreads),
-                        0, io.xq, io.meta, job, cols, group_shift, overlap ? 1 : 0);
+                        0, io.xq, io.meta, job, cols, group_shift,
+                        !overlap ? 0 : job.n_segments == 3 && state->qkv_trigger_at_start ? 2 : 1);
 }
 
 template <int BITS, int R, int S>
@@ -401,6 +406,7 @@ size_t prequantized_bytes(int64_t cols) {
 bool producers_fuse = true;
 
 }  // namespace
+
 
 extern "C" bool mlxe_cuda_int8_enabled(mlxe_cuda_state *state) {
     if (state->quantized_activations == 0) {

@@ -30,7 +30,9 @@
 # comes out inside a 600 s call). For trying the script out without a GPU: COMPARE_SKIP_BUILD=1
 # (use build-gpu as it is), COMPARE_DEVICE (default cuda), COMPARE_PROMPT / COMPARE_GEN /
 # COMPARE_REPEAT (default 512 / 128 / 3), and --models also takes any bench/make_random_model.py
-# name (e.g. qwen2.5-0.5b).
+# name (e.g. qwen2.5-0.5b). COMPARE_VARIANTS="A=1 B=0,C=2": after the rounds of each model, ours
+# once more per variant (its environment, commas between assignments) on the same folders, decode
+# tok/s into steps.log beside a fresh default run (an A/B of ours, not part of the table).
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 SRC=$PWD
@@ -182,6 +184,18 @@ run_rounds() {
           "$OUT/$key-$pair-r$r-llama.json" 2>/dev/null) tok/s (prefill decode)"
     done
   done
+  [ -n "${COMPARE_VARIANTS:-}" ] || return 0
+  for spec in "$@"; do
+    IFS=: read -r pair folder gguf <<<"$spec"
+    local line="$key $pair decode: default $(ours_decode "$folder")"
+    for v in $COMPARE_VARIANTS; do line="$line | $v $(ours_decode "$folder" "${v//,/ }")"; done
+    say "variants: $line"
+  done
+}
+ours_decode() {  # folder [env assignments]: our decode tok/s
+  # shellcheck disable=SC2086
+  env ${2:-} timeout 300 "$bench_model" --model "$1" --device "${COMPARE_DEVICE:-cuda}" --prompt-tokens "$prompt" \
+    --gen-tokens "$gen" --repeat "$repeat" --ubatch 512 2>/dev/null | grep decode | awk -F'|' '{print $3}' | tr -d ' '
 }
 
 for key in ${models//,/ }; do

@@ -5,11 +5,13 @@
  *
  * Scores: 8 positions at a time, one query head at a time: 8 accumulators
  * reduced by a transpose-and-add tree (7 adds) into one vector of 8 scores;
- * the 8 key rows come from memory for the first head, from L1 for the
- * others. Values: 8 columns of the output rows of up to 8 heads in 8
- * registers while the block's value rows stream past (16 registers allow no
- * wider tile). Head dims that are not multiples of 8 use masked loads; rows
- * past n are never read.
+ * the 8 key rows, each read front to back, come from memory for the first
+ * head, from L1 for the others. Values: at head_dim 64 and 128, 64 columns
+ * of one head in 8 registers, each value row read front to back; else 8
+ * columns of up to 8 heads (16 registers allow no wider tile). Reading in
+ * address order matters in decode, where the cache comes from memory: the
+ * hardware prefetchers follow it (kernels_avx512_attention.c). Head dims
+ * that are not multiples of 8 use masked loads; rows past n are never read.
  *
  * exp: as the AVX-512 kernel (Cody-Waite reduction, degree-7 Taylor
  * polynomial, under a float ulp), 2^k built in the exponent field; t is
@@ -51,20 +53,22 @@ INLINE_AVX2 __m256 sum8(const __m256 v[8]) {
                          _mm256_permute2f128_ps(quads[0], quads[1], 0x31));
 }
 
-/* dot(q, row p) for the rows p < rows of a tile; lanes from `rows` on repeat the last row. */
+/* dot(q, row p) for the rows p < rows of a tile; lanes from `rows` on
+ * repeat the last row. Row by row, each read front to back (the tile's
+ * lines in address order, which the hardware prefetchers follow when the
+ * cache comes from memory); the query comes from L1. */
 INLINE_AVX2 __m256 tile_scores(const float *q, const float *tile, int64_t head_dim, int rows) {
     __m256 acc[8];
+    const int64_t full_end = head_dim & ~(int64_t)7;
+    const __m256i mask = tail_mask(head_dim - full_end);
 #pragma GCC unroll 8
-    for (int p = 0; p < 8; p++) acc[p] = _mm256_setzero_ps();
-    for (int64_t c = 0; c < head_dim; c += 8) {
-        const bool full = head_dim - c >= 8;
-        const __m256i mask = tail_mask(head_dim - c);
-        const __m256 query = load(q + c, mask, full);
-#pragma GCC unroll 8
-        for (int p = 0; p < 8; p++) {
-            const float *row = tile + (p < rows ? p : rows - 1) * head_dim;
-            acc[p] = _mm256_fmadd_ps(query, load(row + c, mask, full), acc[p]);
-        }
+    for (int p = 0; p < 8; p++) {
+        const float *row = tile + (p < rows ? p : rows - 1) * head_dim;
+        __m256 sum = _mm256_setzero_ps();
+        for (int64_t c = 0; c < full_end; c += 8) sum = _mm256_fmadd_ps(_mm256_loadu_ps(q + c), _mm256_loadu_ps(row + c), sum);
+        if (full_end < head_dim)
+            sum = _mm256_fmadd_ps(_mm256_maskload_ps(q + full_end, mask), _mm256_maskload_ps(row + full_end, mask), sum);
+        acc[p] = sum;
     }
     return sum8(acc);
 }
@@ -171,8 +175,34 @@ INLINE_AVX2 void values_all(const float *weights, int n_q, const float *values, 
     if (c < head_dim) values_columns(weights, n_q, values, n, head_dim, out, c, false);
 }
 
+/* Columns [c, c + 64) of one output row over the block's value rows, each
+ * row's 64 columns read front to back. */
+INLINE_AVX2 void values_64_columns(const float *weights, const float *values, int64_t n, int64_t head_dim,
+                                   float *out) {
+    __m256 acc[8];
+#pragma GCC unroll 8
+    for (int w = 0; w < 8; w++) acc[w] = _mm256_loadu_ps(out + 8 * w);
+    for (int64_t j = 0; j < n; j++) {
+        const __m256 weight = _mm256_broadcast_ss(weights + j);
+        const float *row = values + j * head_dim;
+#pragma GCC unroll 8
+        for (int w = 0; w < 8; w++) acc[w] = _mm256_fmadd_ps(weight, _mm256_loadu_ps(row + 8 * w), acc[w]);
+    }
+#pragma GCC unroll 8
+    for (int w = 0; w < 8; w++) _mm256_storeu_ps(out + 8 * w, acc[w]);
+}
+
 AVX2 void mlxe_avx2_attention_values(const float *weights, int n_q, const float *values, int64_t n, int64_t head_dim,
                                      float *out) {
+    if (head_dim % 64 == 0) {
+        /* Head dims of 64 and 128: one head and 64 columns at a time (16
+         * registers allow no more), each value row's columns read front to
+         * back; the block (16-32 KiB) comes from L1 for the next heads. */
+        for (int64_t c = 0; c < head_dim; c += 64)
+            for (int h = 0; h < n_q; h++)
+                values_64_columns(weights + h * BLOCK, values + c, n, head_dim, out + h * head_dim + c);
+        return;
+    }
     switch (n_q) {
     case 1: values_all(weights, 1, values, n, head_dim, out); break;
     case 2: values_all(weights, 2, values, n, head_dim, out); break;

@@ -3,19 +3,22 @@
  * block of cached positions and the query heads of one kv head.
  *
  * Scores: 16 positions at a time, one query head at a time: 16 accumulators
- * (one per position) gather q · k over head_dim in 16-float steps, then a
- * transpose-and-add tree (15 adds) turns them into one vector of 16 scores.
- * The 16 key rows (4-8 KiB at head_dim 64-128) come from memory for the
- * first head and from L1 for the others. Values: the output rows of a few
- * heads stay in 16 registers while the block's value rows stream past (at
- * head_dim 64: 4 heads x 64 columns; 128: 2 x 128; else up to 8 heads x 32
- * columns). At head_dim 64 and 128 both kernels read every row front to
- * back, so a block's lines are touched in address order: in decode the
- * cache comes from memory and the hardware prefetchers follow that order
- * (with rows visited column by column, Llama-3.2-1B's cache at 2048
- * positions streamed at ~16 GB/s on 2 threads; in row order ~25-28). Head
- * dims that are not multiples of 16 use masked loads; rows past n are
- * never read.
+ * (one per position) gather q · k over head_dim, then a transpose-and-add
+ * tree turns them into one vector of 16 scores. At head_dim 64 each row's
+ * dot is one FMA chain read front to back, 8 rows at a time (tile_scores_by_row8);
+ * other head dims go column by column (tile_scores); head_dim 128 uses the
+ * AVX2 kernel (see mlxe_avx512_attention_scores). The key rows come from
+ * memory for the first head and from L1 for the others. Values: the output
+ * rows of a few heads stay in 16 registers while the block's value rows
+ * stream past (at head_dim 64: 4 heads x 64 columns; 128: 2 x 128; else up
+ * to 8 heads x 32 columns).
+ *
+ * Why rows front to back: in decode the cache comes from memory, and the
+ * hardware prefetchers follow lines touched in address order. With rows
+ * visited column by column (16 rows per 16-float step) Llama-3.2-1B's cache
+ * at 2048 positions streamed at ~14-17 GB/s on 2 threads, ~25-28 in row
+ * order (bench_cpu_attention on the 2-core Zen 4 VM). Head dims that are
+ * not multiples of 16 use masked loads; rows past n are never read.
  *
  * exp(t) as 2^k e^r, k = round(t / ln 2), r = t - k ln 2 (ln 2 in two parts,
  * Cody-Waite, so r is exact to float rounding), |r| <= ln(2)/2, e^r by its
@@ -72,33 +75,55 @@ INLINE_AVX512 __m512 tile_scores(const float *q, const float *tile, int64_t head
     return sum16(acc);
 }
 
-/* The same for head_dim = 16 * chunks exactly (64 and 128, a constant after
- * inlining): the query's chunks stay in registers and each row is read
- * front to back, so the tile's lines are touched in address order (the
- * hardware prefetchers follow that; the column order above defeats them
- * when the cache comes from memory). */
-INLINE_AVX512 __m512 tile_scores_by_row(const float *q, const float *tile, int chunks, int rows) {
-    __m512 query[8], acc[16];
+/* Element p of the result is the sum of the 16 elements of v[p], p < 8. */
+INLINE_AVX512 __m256 sum8_of16(const __m512 v[8]) {
+    __m256 halves[8], pairs[4], quads[2];
 #pragma GCC unroll 8
-    for (int c = 0; c < chunks; c++) query[c] = _mm512_loadu_ps(q + 16 * c);
-#pragma GCC unroll 16
-    for (int p = 0; p < 16; p++) {
-        const float *row = tile + (p < rows ? p : rows - 1) * 16 * chunks;
-        acc[p] = _mm512_mul_ps(query[0], _mm512_loadu_ps(row));
-#pragma GCC unroll 8
-        for (int c = 1; c < chunks; c++) acc[p] = _mm512_fmadd_ps(query[c], _mm512_loadu_ps(row + 16 * c), acc[p]);
+    for (int i = 0; i < 8; i++)
+        halves[i] = _mm256_add_ps(_mm512_castps512_ps256(v[i]), _mm512_extractf32x8_ps(v[i], 1));
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++)
+        pairs[i] = _mm256_add_ps(_mm256_unpacklo_ps(halves[2 * i], halves[2 * i + 1]),
+                                 _mm256_unpackhi_ps(halves[2 * i], halves[2 * i + 1]));
+#pragma GCC unroll 2
+    for (int i = 0; i < 2; i++) {
+        __m256d a = _mm256_castps_pd(pairs[2 * i]), b = _mm256_castps_pd(pairs[2 * i + 1]);
+        quads[i] = _mm256_add_ps(_mm256_castpd_ps(_mm256_unpacklo_pd(a, b)), _mm256_castpd_ps(_mm256_unpackhi_pd(a, b)));
     }
-    return sum16(acc);
+    return _mm256_add_ps(_mm256_permute2f128_ps(quads[0], quads[1], 0x20),
+                         _mm256_permute2f128_ps(quads[0], quads[1], 0x31));
 }
 
-INLINE_AVX512 __m512 any_tile_scores(const float *q, const float *tile, int64_t head_dim, int rows) {
-    if (head_dim == 64) return tile_scores_by_row(q, tile, 4, rows);
-    if (head_dim == 128) return tile_scores_by_row(q, tile, 8, rows);
-    return tile_scores(q, tile, head_dim, rows);
+/* 16 rows as two halves of 8, each row's dot one FMA chain with the query
+ * from L1. */
+INLINE_AVX512 __m512 tile_scores_by_row8(const float *q, const float *tile, int chunks, int rows) {
+    __m256 half[2];
+#pragma GCC unroll 2
+    for (int hf = 0; hf < 2; hf++) {
+        __m512 acc[8];
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; i++) {
+            const int p = 8 * hf + i;
+            const float *row = tile + (p < rows ? p : rows - 1) * 16 * chunks;
+            __m512 sum = _mm512_mul_ps(_mm512_loadu_ps(q), _mm512_loadu_ps(row));
+#pragma GCC unroll 8
+            for (int c = 1; c < chunks; c++) sum = _mm512_fmadd_ps(_mm512_loadu_ps(q + 16 * c), _mm512_loadu_ps(row + 16 * c), sum);
+            acc[i] = sum;
+        }
+        half[hf] = sum8_of16(acc);
+    }
+    return _mm512_insertf32x8(_mm512_castps256_ps512(half[0]), half[1], 1);
 }
 
 AVX512 void mlxe_avx512_attention_scores(const float *q, int n_q, const float *keys, int64_t n, int64_t head_dim,
                                          float scale, float *scores, float *block_max) {
+    if (head_dim == 128) {
+        /* 8-row tiles of ymm FMA chains stream 512-byte rows from memory
+         * ~1.4x faster here than any 16-row zmm tile tried (Llama-3.1-8B
+         * shape, bench_cpu_attention); the reason is not understood. */
+        mlxe_avx2_attention_scores(q, n_q, keys, n, head_dim, scale, scores, block_max);
+        return;
+    }
     const __m512 factor = _mm512_set1_ps(scale);
     __m512 maxima[MLXE_CPU_ATTENTION_MAX_QUERIES];
     for (int g = 0; g < n_q; g++) maxima[g] = _mm512_set1_ps(-INFINITY);
@@ -107,8 +132,10 @@ AVX512 void mlxe_avx512_attention_scores(const float *q, int n_q, const float *k
         const __mmask16 mask = tail_mask(rows);
         const float *tile = keys + j0 * head_dim;
         for (int g = 0; g < n_q; g++) {
-            __m512 s = rows == 16 ? any_tile_scores(q + g * head_dim, tile, head_dim, 16)
-                                  : any_tile_scores(q + g * head_dim, tile, head_dim, rows);
+            __m512 s = head_dim == 64 ? (rows == 16 ? tile_scores_by_row8(q + g * head_dim, tile, 4, 16)
+                                                    : tile_scores_by_row8(q + g * head_dim, tile, 4, rows))
+                                      : (rows == 16 ? tile_scores(q + g * head_dim, tile, head_dim, 16)
+                                                    : tile_scores(q + g * head_dim, tile, head_dim, rows));
             s = _mm512_mul_ps(s, factor);
             _mm512_mask_storeu_ps(scores + g * BLOCK + j0, mask, s);
             maxima[g] = _mm512_mask_max_ps(maxima[g], mask, maxima[g], s);

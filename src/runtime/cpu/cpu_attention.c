@@ -165,7 +165,8 @@ static void attention_worker(void *ctx, int index, int count) {
 }
 
 /* Combines the chunks of every (token, head) into args->out: with M the
- * largest chunk maximum, out = sum_c e^(m_c - M) o_c / sum_c e^(m_c - M) l_c. */
+ * largest chunk maximum, out = sum_c e^(m_c - M) o_c / sum_c e^(m_c - M) l_c
+ * (chunks with no positions, l_c = 0, take no part). */
 static void merge_chunks(const attention_job *job) {
     const mlxe_attention_args *a = job->args;
     const int64_t group = job->group, head_dim = a->head_dim, stride = unit_floats(job);
@@ -176,22 +177,20 @@ static void merge_chunks(const attention_job *job) {
                 float *out = a->out + (t * a->n_heads + kv_head * group + g) * head_dim;
                 float largest = -INFINITY, total = 0.0f;
                 for (int64_t c = 0; c < job->chunks; c++) {
-                    const float *chunk = first_chunk + c * stride;
-                    if (chunk[group * head_dim + group + g] > 0.0f && chunk[group * head_dim + g] > largest)
-                        largest = chunk[group * head_dim + g];
+                    const float *maxima = first_chunk + c * stride + group * head_dim, *sums = maxima + group;
+                    if (sums[g] > 0.0f && maxima[g] > largest) largest = maxima[g];
                 }
                 for (int64_t c = 0; c < job->chunks; c++) {
-                    const float *chunk = first_chunk + c * stride;
-                    const float sum = chunk[group * head_dim + group + g];
-                    if (sum > 0.0f) total += expf(chunk[group * head_dim + g] - largest) * sum;
+                    const float *maxima = first_chunk + c * stride + group * head_dim, *sums = maxima + group;
+                    if (sums[g] > 0.0f) total += expf(maxima[g] - largest) * sums[g];
                 }
                 memset(out, 0, (size_t)head_dim * sizeof(float));
                 if (!(total > 0.0f)) continue;
                 for (int64_t c = 0; c < job->chunks; c++) {
-                    const float *chunk = first_chunk + c * stride;
-                    if (chunk[group * head_dim + group + g] > 0.0f)
-                        job->kernels->axpy(out, expf(chunk[group * head_dim + g] - largest) / total,
-                                           chunk + g * head_dim, head_dim);
+                    const float *outputs = first_chunk + c * stride;
+                    const float *maxima = outputs + group * head_dim, *sums = maxima + group;
+                    if (sums[g] > 0.0f)
+                        job->kernels->axpy(out, expf(maxima[g] - largest) / total, outputs + g * head_dim, head_dim);
                 }
             }
         }

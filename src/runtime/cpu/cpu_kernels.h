@@ -64,7 +64,27 @@ typedef struct mlxe_cpu_kernels {
      * the CPU backend reads a packed matrix through the portable readers
      * below (mlxe_cpu_matrix_row_to_float). */
     bool packs_quantized;
+    /* Decode and prefill attention (cpu_attention.c) over one block of n
+     * (<= MLXE_CPU_ATTENTION_BLOCK) consecutive cached positions for n_q
+     * (1 to MLXE_CPU_ATTENTION_MAX_QUERIES) query heads that share one kv
+     * head; q and out hold n_q rows of head_dim floats, keys and values n
+     * rows, scores and weights n_q rows of MLXE_CPU_ATTENTION_BLOCK floats.
+     * Each cached row is read from memory once for all n_q heads.
+     * attention_scores: scores[g][j] = scale * dot(q[g], keys[j]), and
+     *   block_max[g] = the largest of scores[g][0 .. n).
+     * attention_exp: x[i] = exp(x[i] - shift) for i < n (shift >= every x[i]);
+     *   returns their sum.
+     * attention_values: out[g][i] += sum over j < n of weights[g][j] * values[j][i]. */
+    void (*attention_scores)(const float *q, int n_q, const float *keys, int64_t n, int64_t head_dim, float scale,
+                             float *scores, float *block_max);
+    float (*attention_exp)(float *x, int64_t n, float shift);
+    void (*attention_values)(const float *weights, int n_q, const float *values, int64_t n, int64_t head_dim,
+                             float *out);
 } mlxe_cpu_kernels;
+
+/* The attention kernels' block of positions and most query heads per call. */
+#define MLXE_CPU_ATTENTION_BLOCK 64
+#define MLXE_CPU_ATTENTION_MAX_QUERIES 8
 
 /* ---- the packed layout of MLX 4/8-bit matrices (cpu_pack.c) ----
  * Tiles of MLXE_CPU_PACK_ROWS rows; per group a MLXE_CPU_PACK_HEADER-byte
@@ -125,6 +145,18 @@ void mlxe_avx512_bf16_decode_matmul_x(const void *x_prepared, int64_t n_x, const
  * than it handles. */
 bool mlxe_avx512_decode_bf16_split(const float *x, const uint16_t *w, int64_t cols, int64_t o_begin, int64_t o_end,
                                    float *y);
+/* The attention entries of the AVX2 and AVX-512 tables
+ * (kernels_avx2_attention.c, kernels_avx512_attention.c). */
+void mlxe_avx2_attention_scores(const float *q, int n_q, const float *keys, int64_t n, int64_t head_dim, float scale,
+                                float *scores, float *block_max);
+float mlxe_avx2_attention_exp(float *x, int64_t n, float shift);
+void mlxe_avx2_attention_values(const float *weights, int n_q, const float *values, int64_t n, int64_t head_dim,
+                                float *out);
+void mlxe_avx512_attention_scores(const float *q, int n_q, const float *keys, int64_t n, int64_t head_dim,
+                                  float scale, float *scores, float *block_max);
+float mlxe_avx512_attention_exp(float *x, int64_t n, float shift);
+void mlxe_avx512_attention_values(const float *weights, int n_q, const float *values, int64_t n, int64_t head_dim,
+                                  float *out);
 /* kernels_avx512_pointwise.c */
 void mlxe_avx512_silu_mul(const float *gate, const float *up, float *out, int64_t n);
 #endif

@@ -232,6 +232,9 @@ const mlxe_cpu_kernels mlxe_cpu_kernels_avx2 = {
     .axpy = avx2_axpy,
     .scale = avx2_scale,
     .matmul_quantized = avx2_matmul_quantized,
+    .attention_scores = mlxe_avx2_attention_scores,
+    .attention_exp = mlxe_avx2_attention_exp,
+    .attention_values = mlxe_avx2_attention_values,
 };
 
 #endif

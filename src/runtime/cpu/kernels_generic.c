@@ -6,6 +6,7 @@
  * of one weight row (F16/BF16 -> float) into a small stack buffer and uses it
  * for up to TOKEN_TILE tokens, so each weight element is converted once per
  * tile rather than once per token, and no copy of the matrix is ever made. */
+#include <math.h>
 #include <string.h>
 
 #include "runtime/cpu/cpu_kernels.h"
@@ -31,6 +32,36 @@ static void generic_axpy(float *y, float a, const float *x, int64_t n) {
 
 static void generic_scale(float *y, float a, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] *= a;
+}
+
+static void generic_attention_scores(const float *q, int n_q, const float *keys, int64_t n, int64_t head_dim,
+                                     float scale, float *scores, float *block_max) {
+    for (int g = 0; g < n_q; g++) block_max[g] = -INFINITY;
+    for (int64_t j = 0; j < n; j++) {
+        const float *key = keys + j * head_dim;
+        for (int g = 0; g < n_q; g++) {
+            float score = generic_dot(q + g * head_dim, key, head_dim) * scale;
+            scores[g * MLXE_CPU_ATTENTION_BLOCK + j] = score;
+            if (score > block_max[g]) block_max[g] = score;
+        }
+    }
+}
+
+static float generic_attention_exp(float *x, int64_t n, float shift) {
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = expf(x[i] - shift);
+        sum += x[i];
+    }
+    return sum;
+}
+
+static void generic_attention_values(const float *weights, int n_q, const float *values, int64_t n,
+                                     int64_t head_dim, float *out) {
+    for (int64_t j = 0; j < n; j++) {
+        const float *value = values + j * head_dim;
+        for (int g = 0; g < n_q; g++) generic_axpy(out + g * head_dim, weights[g * MLXE_CPU_ATTENTION_BLOCK + j], value, head_dim);
+    }
 }
 
 typedef enum weight_kind { WEIGHT_F32, WEIGHT_F16, WEIGHT_BF16 } weight_kind;
@@ -85,4 +116,7 @@ const mlxe_cpu_kernels mlxe_cpu_kernels_generic = {
     .dot = generic_dot,
     .axpy = generic_axpy,
     .scale = generic_scale,
+    .attention_scores = generic_attention_scores,
+    .attention_exp = generic_attention_exp,
+    .attention_values = generic_attention_values,
 };

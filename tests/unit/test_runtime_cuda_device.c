@@ -3,7 +3,11 @@
  * never crashing; with a GPU it works and memory round-trips. Device
  * spellings (cpu, cuda, cuda:N, auto) and the weight/synchronize ops of
  * the CPU device are checked everywhere. */
+#include "base/build_config.h"
 #include "runtime_cuda_test.h"
+#if MLXE_BUILD_CUDA
+#include "runtime/cuda/cuda_blas.h"
+#endif
 
 static bool gpu_required(void) {
     const char *require = getenv("MLXE_REQUIRE_GPU");
@@ -109,9 +113,40 @@ static void test_cpu_weights_and_synchronize(void **state) {
     mlxe_device_free(dev);
 }
 
+/* cuBLAS is opened at run time (runtime/cuda/cuda_blas.c), not linked: in
+ * a CUDA build the table opens wherever the toolkit's library is (CI has
+ * it, without a GPU), with every function, the same table every time, and
+ * cublasCreate answers through it (no GPU: an error status; a GPU: a
+ * handle). A build without CUDA has nothing to open. */
+static void test_cublas_opens_at_run_time(void **state) {
+#if MLXE_BUILD_CUDA
+    char why[512] = "";
+    const mlxe_cuda_blas *blas = mlxe_cuda_blas_open(why, sizeof why);
+    if (!blas) fail_msg("cuBLAS did not open: %s", why);
+    assert_non_null(blas->create);
+    assert_non_null(blas->destroy);
+    assert_non_null(blas->set_stream);
+    assert_non_null(blas->gemm_ex);
+    assert_non_null(blas->sgemm);
+    assert_ptr_equal(mlxe_cuda_blas_open(NULL, 0), blas);
+    cublasHandle_t handle = NULL;
+    const cublasStatus_t status = blas->create(&handle);
+    if (status == CUBLAS_STATUS_SUCCESS) {
+        assert_non_null(handle);
+        assert_int_equal(blas->destroy(handle), CUBLAS_STATUS_SUCCESS);
+    } else {
+        if (gpu_required()) fail_msg("MLXE_REQUIRE_GPU=1 but cublasCreate gave status %d", (int)status);
+        print_message("cublasCreate without a GPU: status %d, as expected\n", (int)status);
+    }
+#else
+    skip();
+#endif
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_create_cuda_fails_cleanly_or_works),
+        cmocka_unit_test(test_cublas_opens_at_run_time),
         cmocka_unit_test(test_create_cuda_bad_ordinals),
         cmocka_unit_test(test_create_from_spec),
         cmocka_unit_test(test_cpu_weights_and_synchronize),

@@ -330,7 +330,7 @@ static void release_state(mlxe_cuda_state *state) {
                                    &state->staging[2], &state->prequantized};
     for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++)
         if (buffers[i]->ptr) cudaFree(buffers[i]->ptr);
-    if (state->cublas) cublasDestroy(state->cublas);
+    if (state->cublas) state->blas->destroy(state->cublas);
     if (state->stream) cudaStreamDestroy(state->stream);
     free(state);
 }
@@ -418,14 +418,21 @@ mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err
         release_state(state);
         return no_gpu(err, ordinal, error);
     }
-    cublasStatus_t blas = cublasCreate(&state->cublas);
+    char why[512];
+    state->blas = mlxe_cuda_blas_open(why, sizeof why);
+    if (!state->blas) {
+        release_state(state);
+        return mlxe_error_set(err, MLXE_ERR_DEVICE, "GPU %d (%s) not used, the CPU is: %s", ordinal, properties.name,
+                              why);
+    }
+    cublasStatus_t blas = state->blas->create(&state->cublas);
     if (blas != CUBLAS_STATUS_SUCCESS) {
         state->cublas = NULL;
         release_state(state);
         return mlxe_error_set(err, MLXE_ERR_DEVICE, "cuBLAS could not start on GPU %d (%s): status %d", ordinal,
                               properties.name, (int)blas);
     }
-    cublasSetStream(state->cublas, state->stream);
+    state->blas->set_stream(state->cublas, state->stream);
     state->ops = cuda_ops_template;
     state->ops.name = state->name;
     /* MLXE_CUDA_FUSED=0: without the optional fused ops (argmax on the GPU,

@@ -5,10 +5,11 @@
 #ifndef MLXE_RUNTIME_CUDA_INTERNAL_H
 #define MLXE_RUNTIME_CUDA_INTERNAL_H
 
-#include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "runtime/cuda/cuda_blas.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -53,6 +54,7 @@ typedef struct mlxe_cuda_state {
     int sm_count, cc_major, cc_minor;
     size_t total_memory;
     cudaStream_t stream;
+    const mlxe_cuda_blas *blas; /* cuBLAS, opened at run time (cuda_blas.h) */
     cublasHandle_t cublas;
     mlxe_cuda_gemm_mode gemm_mode;
     /* Batches up to this many rows use the matrix-vector kernels, above it a

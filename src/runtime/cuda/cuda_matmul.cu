@@ -876,7 +876,7 @@ void note_blas(mlxe_cuda_state *state, cublasStatus_t status, const char *where)
 void gemm_ex(mlxe_cuda_state *state, const void *a, cudaDataType a_type, int64_t a_rows, const void *x,
              cudaDataType x_type, int64_t n, int64_t cols, float *y, int64_t ldy) {
     const float one = 1.0f, zero = 0.0f;
-    cublasStatus_t status = cublasGemmEx(state->cublas, CUBLAS_OP_T, CUBLAS_OP_N, (int)a_rows, (int)n, (int)cols,
+    cublasStatus_t status = state->blas->gemm_ex(state->cublas, CUBLAS_OP_T, CUBLAS_OP_N, (int)a_rows, (int)n, (int)cols,
                                          &one, a, a_type, (int)cols, x, x_type, (int)cols, &zero, y, CUDA_R_32F,
                                          (int)ldy, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
     note_blas(state, status, "cuBLAS GEMM");
@@ -896,7 +896,7 @@ void gemm(mlxe_cuda_state *state, const float *x, int64_t n_rows, const mlxe_mat
     if (!w->bits && w->dtype == MLXE_DTYPE_F32) {
         const float one = 1.0f, zero = 0.0f;
         note_blas(state,
-                  cublasSgemm(state->cublas, CUBLAS_OP_T, CUBLAS_OP_N, (int)w->rows, (int)n_rows, (int)w->cols, &one,
+                  state->blas->sgemm(state->cublas, CUBLAS_OP_T, CUBLAS_OP_N, (int)w->rows, (int)n_rows, (int)w->cols, &one,
                               static_cast<const float *>(w->data), (int)w->cols, x, (int)w->cols, &zero, y,
                               (int)w->rows),
                   "cuBLAS SGEMM");
@@ -914,7 +914,7 @@ void gemm(mlxe_cuda_state *state, const float *x, int64_t n_rows, const mlxe_mat
                 w->cols, o0, rows, wide);
             const float one = 1.0f, zero = 0.0f;
             note_blas(state,
-                      cublasSgemm(state->cublas, CUBLAS_OP_T, CUBLAS_OP_N, (int)rows, (int)n_rows, (int)w->cols, &one,
+                      state->blas->sgemm(state->cublas, CUBLAS_OP_T, CUBLAS_OP_N, (int)rows, (int)n_rows, (int)w->cols, &one,
                                   wide, (int)w->cols, x, (int)w->cols, &zero, y + o0, (int)w->rows),
                       "cuBLAS SGEMM");
         }
@@ -932,7 +932,7 @@ void gemm(mlxe_cuda_state *state, const float *x, int64_t n_rows, const mlxe_mat
                 static_cast<const char *>(w->data) + (size_t)(o0 * w->cols) * element, w->dtype, rows * w->cols, wide);
             const float one = 1.0f, zero = 0.0f;
             note_blas(state,
-                      cublasSgemm(state->cublas, CUBLAS_OP_T, CUBLAS_OP_N, (int)rows, (int)n_rows, (int)w->cols, &one,
+                      state->blas->sgemm(state->cublas, CUBLAS_OP_T, CUBLAS_OP_N, (int)rows, (int)n_rows, (int)w->cols, &one,
                                   wide, (int)w->cols, x, (int)w->cols, &zero, y + o0, (int)w->rows),
                       "cuBLAS SGEMM");
         }

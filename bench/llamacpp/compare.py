@@ -5,7 +5,8 @@ For each model shape (bench/make_random_model.py: the same random weights for bo
 each precision pair of equal bits per weight — ours BF16 / llama.cpp F16 and BF16, ours MLX 8-bit
 and 4-bit (group 64) / llama.cpp Q8_0 and Q4_0 — it runs llama.cpp's llama-bench and our
 `mlxengine bench` alternately, `--rounds` times, and prints the medians of prefill (128 tokens) and
-decode (32 tokens) tokens/s, our/llama.cpp ratio, decode as a fraction of this machine's
+decode (32 tokens) tokens/s, our/llama.cpp ratio (of the medians; "paired": the median of each
+round's ratio of our decode to llama.cpp's run next to it), decode as a fraction of this machine's
 memory read bandwidth (bench_memory_bandwidth, measured before each model of each round and right
 before each of our runs, the best of those taken as the roofline: decode reads every weight once per
 token; "of median" against their median, "of adjacent" the median over rounds of our decode against
@@ -217,9 +218,9 @@ def main():
     print()
     baseline_head = " | baseline prefill | decode | decode ours / baseline" if args.baseline else ""
     print(f"| model | ours | llama.cpp | prefill {args.prompt} ours | llama.cpp | ratio "
-          f"| decode {args.gen} ours | llama.cpp | ratio | our decode GB/s | of bandwidth | of median | of adjacent "
+          f"| decode {args.gen} ours | llama.cpp | ratio | paired | our decode GB/s | of bandwidth | of median | of adjacent "
           f"| our peak RSS MB | weights + context MB{baseline_head} |")
-    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
           + (" ---: | ---: | ---: |" if args.baseline else ""))
     for (name, label, gguf_type, kernels), runs in results.items():
         suffix = next(s for lab, s, _, t, _ in pairs if lab == label and t == gguf_type)
@@ -236,6 +237,9 @@ def main():
         ours_context = runs[0][0][3]
         weights = folder_bytes(os.path.join(MODELS, name + suffix))
         decode_gbs = weights * ours_decode / 1e9
+        # per round: our decode over llama.cpp's run next to it (both see the machine's bandwidth
+        # state of that moment, which flips between runs on a shared VM), then the median
+        paired = statistics.median(o[1] / t[1] for o, t, _, _ in runs)
         # per round: our decode's GB/s over the bandwidth measured just before it
         of_adjacent = statistics.median(weights * o[1] / 1e9 / a for o, _, _, a in runs)
         ours_label = {"16-bit": "BF16", "8-bit": "MLX 8-bit g64", "4-bit": "MLX 4-bit g64"}[label]
@@ -243,7 +247,7 @@ def main():
             ours_label += f" ({kernels})"
         print(f"| {name} | {ours_label} | {gguf_type.upper()} | {ours_prefill:.1f} | {theirs_prefill:.1f} | "
               f"{ours_prefill / theirs_prefill:.2f} | {ours_decode:.2f} | {theirs_decode:.2f} | "
-              f"{ours_decode / theirs_decode:.2f} | {decode_gbs:.1f} | {decode_gbs / bandwidth_gbs:.0%} | "
+              f"{ours_decode / theirs_decode:.2f} | {paired:.2f} | {decode_gbs:.1f} | {decode_gbs / bandwidth_gbs:.0%} | "
               f"{decode_gbs / bandwidth_median:.0%} | {of_adjacent:.0%} | {ours_rss:.0f} | {weights / 1048576 + ours_context:.0f} |"
               + baseline_cells)
 

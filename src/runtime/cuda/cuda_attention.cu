@@ -61,6 +61,9 @@ struct attention_params {
     /* grouped kernel, rope_attention only: the first step's cached rows
      * read before waiting for the previous kernel (MLXE_CUDA_ATTENTION_EARLY) */
     int early_rows;
+    /* grouped kernel: the next kernel (o_proj) scheduled only as this
+     * one's blocks exit, not after their positions (MLXE_CUDA_ATTENTION_TRIGGER=late) */
+    int late_trigger;
 };
 
 /* out[i] = v, and with an int8 form wanted, its block of 32 (i = the
@@ -327,7 +330,9 @@ __global__ void __launch_bounds__(WARPS * kWarp)
             running_max[g] = new_max;
         }
     }
-    let_next_kernel_start();
+    /* o_proj's blocks may be placed now, where this kernel leaves room
+     * (late_trigger: only once its blocks exit, so they spread evenly) */
+    if (!a.late_trigger) let_next_kernel_start();
 #pragma unroll
     for (int g = 0; g < GT; g++) {
         if (lane == 0) {
@@ -617,6 +622,7 @@ attention_params params_of(mlxe_cuda_state *state, const mlxe_attention_args *ar
     params.rope_scale = 1.0f;
     params.int8_out = int8_activations{nullptr, nullptr, nullptr};
     params.early_rows = state->attention_early_rows;
+    params.late_trigger = state->attention_late_trigger;
     return params;
 }
 

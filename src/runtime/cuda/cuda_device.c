@@ -407,6 +407,8 @@ mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err
     if (attention_cluster) state->attention_cluster = atoi(attention_cluster) >= 8 ? 8 : 0;
     const char *attention_early = getenv("MLXE_CUDA_ATTENTION_EARLY");
     state->attention_early_rows = !(attention_early && strcmp(attention_early, "0") == 0);
+    const char *attention_trigger = getenv("MLXE_CUDA_ATTENTION_TRIGGER");
+    state->attention_late_trigger = attention_trigger && strcmp(attention_trigger, "late") == 0;
     const char *qkv_trigger = getenv("MLXE_CUDA_QKV_TRIGGER");
     state->qkv_trigger_at_start = !(qkv_trigger && strcmp(qkv_trigger, "0") == 0);
     state->attention_split_positions = 0; /* one step of positions per warp (cuda_attention.cu) */

@@ -104,6 +104,11 @@ typedef struct mlxe_cuda_state {
     /* Decode attention with RoPE: the first cached rows read before waiting
      * for the previous kernel (MLXE_CUDA_ATTENTION_EARLY=0: after) */
     int attention_early_rows;
+    /* Decode attention: o_proj scheduled as its blocks exit rather than
+     * after their positions (MLXE_CUDA_ATTENTION_TRIGGER=late; for timing:
+     * early placement may crowd o_proj onto the multiprocessors the
+     * attention does not hold) */
+    int attention_late_trigger;
     /* One-token q/k/v products (3 matrices in one launch) let the next
      * kernel, the attention, start once all their blocks have started
      * rather than once their weights are read (MLXE_CUDA_QKV_TRIGGER=0) */

@@ -684,12 +684,25 @@ static void test_rope_attention(void **state) {
     static const int64_t head_dims[] = {64, 128, 256, 80};
     static const int64_t groups[][2] = {{32, 8}, {14, 2}, {32, 2}};
     static const int32_t positions[] = {0, 5, 700};
-    for (int hi = 0; hi < 4; hi++)
-        for (int gi = 0; gi < 3; gi++)
-            for (int pi = 0; pi < 3; pi++) {
-                check_rope_attention(f, &rng, groups[gi][0], groups[gi][1], head_dims[hi], positions[pi], 0, pi != 1);
-                check_rope_attention(f, &rng, groups[gi][0], groups[gi][1], head_dims[hi], positions[pi], 50, pi == 1);
-            }
+    /* the default (the first step's cached rows read before the kernel's
+     * wait), the rows read after it, and the global merge */
+    mlxe_device *const default_gpu = f->gpu;
+    mlxe_device *variants[3] = {default_gpu, gpu_with("MLXE_CUDA_ATTENTION_EARLY", "0"),
+                                gpu_with("MLXE_CUDA_ATTENTION_CLUSTER", "0")};
+    for (int v = 0; v < 3; v++) {
+        f->gpu = variants[v]; /* f->g has the same functions: only the device's settings differ */
+        for (int hi = 0; hi < 4; hi++)
+            for (int gi = 0; gi < 3; gi++)
+                for (int pi = 0; pi < 3; pi++) {
+                    check_rope_attention(f, &rng, groups[gi][0], groups[gi][1], head_dims[hi], positions[pi], 0,
+                                         pi != 1);
+                    check_rope_attention(f, &rng, groups[gi][0], groups[gi][1], head_dims[hi], positions[pi], 50,
+                                         pi == 1);
+                }
+    }
+    f->gpu = default_gpu;
+    mlxe_device_free(variants[1]);
+    mlxe_device_free(variants[2]);
 }
 
 /* argmax against the CPU sampler's greedy choice (the oracle: the same

@@ -17,19 +17,9 @@
 #include <time.h>
 
 #include "mlxengine/mlxengine.h"
+#include "bench_clock.h"
 
 #define MAX_REPEAT 32
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int compare_doubles(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 typedef struct bench_env {
     mlxe_model *model;
@@ -97,11 +87,11 @@ static double generate_rate(const bench_env *b, const mlxe_sampler_options *so) 
         g.ignore_eos = true;
         g.sampler = *so;
         mlxe_generate_stats stats;
-        double start = now_seconds();
+        double start = bench_now_seconds();
         if (mlxe_generate(ctx, ids.ids, (int64_t)ids.count, &g, NULL, NULL, NULL, &stats, &err) != MLXE_OK)
             fprintf(stderr, "generate: %s\n", err.message);
         else
-            rate = (double)(stats.n_generated_tokens - 1) / (now_seconds() - start - stats.prefill_seconds);
+            rate = (double)(stats.n_generated_tokens - 1) / (bench_now_seconds() - start - stats.prefill_seconds);
     }
     mlxe_context_free(ctx);
     mlxe_token_list_free(&ids);
@@ -157,8 +147,8 @@ int main(int argc, char **argv) {
                     unsetenv("MLXE_DEVICE_CHOICE");
                     if (rates[host][r] <= 0) status = 1;
                 }
-            qsort(rates[0], (size_t)repeat, sizeof(double), compare_doubles);
-            qsort(rates[1], (size_t)repeat, sizeof(double), compare_doubles);
+            qsort(rates[0], (size_t)repeat, sizeof(double), bench_compare_doubles);
+            qsort(rates[1], (size_t)repeat, sizeof(double), bench_compare_doubles);
             double best0 = rates[0][repeat - 1], best1 = rates[1][repeat - 1];
             printf("| %s | %s | %.1f / %.1f | %.1f / %.1f | %.3f |\n", names[k], loop == 0 ? "reply" : "generate",
                    best0, rates[0][repeat / 2], best1, rates[1][repeat / 2], 1000.0 / best1 - 1000.0 / best0);

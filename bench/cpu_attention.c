@@ -18,6 +18,7 @@
 
 #include "runtime/device.h"
 #include "runtime/ops.h"
+#include "bench_clock.h"
 
 typedef struct shape {
     const char *name;
@@ -29,17 +30,6 @@ static const shape shapes[] = {
     {"llama-3.2-1b (32/8 x 64)", 32, 8, 64},
     {"llama-3.1-8b (32/8 x 128)", 32, 8, 128},
 };
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int compare_doubles(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 int main(int argc, char **argv) {
     int threads = 2, context = 2048, layers = 24, runs = 15;
@@ -92,7 +82,7 @@ int main(int argc, char **argv) {
         const int32_t slot = 0, position = context - 1;
         for (int r = 0; r < runs; r++) {
             const int calls = 4 * layers;
-            double start = now_seconds();
+            double start = bench_now_seconds();
             for (int c = 0; c < calls; c++) {
                 const size_t layer = (size_t)(c % layers);
                 mlxe_attention_args args = {.n_rows = 1, .n_heads = sh->n_heads, .n_kv_heads = sh->n_kv_heads,
@@ -102,9 +92,9 @@ int main(int argc, char **argv) {
                                             .scale = 1.0f / sqrtf((float)sh->head_dim), .out = out};
                 ops->attention(dev, &args);
             }
-            times[r] = (now_seconds() - start) / calls * 1e6;
+            times[r] = (bench_now_seconds() - start) / calls * 1e6;
         }
-        qsort(times, (size_t)runs, sizeof(double), compare_doubles);
+        qsort(times, (size_t)runs, sizeof(double), bench_compare_doubles);
         printf("| %s | %.1f | %.1f | %.1f |\n", sh->name, times[0], times[runs / 2],
                2.0 * (double)layer_floats * sizeof(float) / (times[0] * 1e3));
         ops->free(dev, k);

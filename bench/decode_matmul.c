@@ -40,6 +40,7 @@
 #include "runtime/cpu/cpu_kernels.h"
 #include "runtime/cpu/half.h"
 #include "runtime/device.h"
+#include "bench_clock.h"
 
 /* Wall time, or with --cpu-time the calling thread's CPU time (with one
  * thread: the kernels' own time, what neighbours on a shared machine
@@ -149,11 +150,6 @@ static void free_packed(int n_sets, int64_t n, mlxe_matrix *packed[MAX_SETS], vo
     }
 }
 
-static int compare_doubles(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* --matvec: one shape, n_copies copies, every kernel set alternated per round. */
 static int run_matvec(mlxe_device **devices, int n_sets, const char **sets, int64_t rows, int64_t cols, int64_t n_copies,
                       int rounds, int only_bits) {
@@ -187,7 +183,7 @@ static int run_matvec(mlxe_device **devices, int n_sets, const char **sets, int6
             }
         }
         for (int k = 0; k < n_sets; k++) {
-            qsort(rates[k], (size_t)rounds, sizeof(double), compare_doubles);
+            qsort(rates[k], (size_t)rounds, sizeof(double), bench_compare_doubles);
             printf("| %s | %s | %lld | %.1f | %.1f | %.1f | %.1f |\n", all_bits[b] == 0 ? "BF16" : all_bits[b] == 8 ? "Q8 g64" : "Q4 g64",
                    sets[k], (long long)copies, (double)bytes / (double)copies / 1e6, rates[k][rounds - 1], rates[k][rounds / 2],
                    rates[k][0]);
@@ -318,7 +314,7 @@ int main(int argc, char **argv) {
             }
         }
         for (int v = 0; v < n_variants; v++) {
-            qsort(times[v], (size_t)rounds, sizeof(double), compare_doubles);
+            qsort(times[v], (size_t)rounds, sizeof(double), bench_compare_doubles);
             double best = times[v][0], median = times[v][rounds / 2];
             printf("| %s | %s%s | %.1f | %.2f | %.2f | %.1f | %.1f |\n", all_bits[b] == 0 ? "BF16" : all_bits[b] == 8 ? "Q8 g64" : "Q4 g64",
                    mlxe_device_name(devices[v / modes]), v % modes == 1 ? " fused" : "", (double)bytes / 1e6, best * 1e3,

@@ -29,6 +29,8 @@
 #include <immintrin.h>
 #endif
 
+#include "bench_clock.h"
+
 #define MAX_THREADS 256
 #define MAX_PASSES 64
 
@@ -105,17 +107,6 @@ static void *worker(void *arg) {
     }
 }
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int compare_doubles(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* One read of data (bytes, split among the threads); GB/s. */
 static double measure(const uint8_t *data, size_t bytes) {
     const size_t per_thread = bytes / (size_t)n_threads / 256 * 256;
@@ -123,11 +114,11 @@ static double measure(const uint8_t *data, size_t bytes) {
         readers[t].data = data + (size_t)t * per_thread;
         readers[t].bytes = per_thread;
     }
-    double start = now();
+    double start = bench_now_seconds();
     pthread_barrier_wait(&start_line);
     read_slice(&readers[0]);
     pthread_barrier_wait(&finish_line);
-    return (double)(per_thread * (size_t)n_threads) / (now() - start) / 1e9;
+    return (double)(per_thread * (size_t)n_threads) / (bench_now_seconds() - start) / 1e9;
 }
 
 int main(int argc, char **argv) {
@@ -168,8 +159,8 @@ int main(int argc, char **argv) {
         small_rates[p] = measure(small_pages, bytes);
         huge_rates[p] = measure(huge_pages, bytes);
     }
-    qsort(small_rates, (size_t)passes, sizeof(double), compare_doubles);
-    qsort(huge_rates, (size_t)passes, sizeof(double), compare_doubles);
+    qsort(small_rates, (size_t)passes, sizeof(double), bench_compare_doubles);
+    qsort(huge_rates, (size_t)passes, sizeof(double), bench_compare_doubles);
     stop = 1;
     pthread_barrier_wait(&start_line);
     uint64_t check = readers[0].sum;

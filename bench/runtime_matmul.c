@@ -18,12 +18,7 @@
 #include "runtime/cpu/cpu_kernels.h"
 #include "runtime/cpu/half.h"
 #include "runtime/device.h"
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+#include "bench_clock.h"
 
 static uint64_t rng_state = 12345;
 static float random_float(void) {
@@ -80,12 +75,12 @@ static double time_matmul(mlxe_device *dev, const weights *w, const float *x, in
                           double seconds) {
     const mlxe_ops *ops = mlxe_device_ops(dev);
     ops->matmul(dev, x, n_rows, &w->matrix, y); /* warm-up */
-    double best = INFINITY, start = now_seconds();
+    double best = INFINITY, start = bench_now_seconds();
     int calls = 0;
-    while (calls < 3 || (now_seconds() - start < seconds && calls < 1000)) {
-        double t0 = now_seconds();
+    while (calls < 3 || (bench_now_seconds() - start < seconds && calls < 1000)) {
+        double t0 = bench_now_seconds();
         ops->matmul(dev, x, n_rows, &w->matrix, y);
-        double elapsed = now_seconds() - t0;
+        double elapsed = bench_now_seconds() - t0;
         if (elapsed < best) best = elapsed;
         calls++;
     }

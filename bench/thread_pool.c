@@ -12,12 +12,7 @@
 #include <time.h>
 
 #include "base/thread_pool.h"
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+#include "bench_clock.h"
 
 static void empty_job(void *ctx, int index, int count) {
     (void)ctx;
@@ -30,13 +25,8 @@ static void empty_job(void *ctx, int index, int count) {
 static void busy_job(void *ctx, int index, int count) {
     (void)count;
     atomic_long *lines = ctx;
-    double until = now_seconds() + 5e-6;
-    while (now_seconds() < until) atomic_fetch_add_explicit(&lines[index * 8], 1, memory_order_relaxed);
-}
-
-static int compare_doubles(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
+    double until = bench_now_seconds() + 5e-6;
+    while (bench_now_seconds() < until) atomic_fetch_add_explicit(&lines[index * 8], 1, memory_order_relaxed);
 }
 
 int main(int argc, char **argv) {
@@ -66,15 +56,15 @@ int main(int argc, char **argv) {
         double gap = c < 2 ? 0 : 5e-6; /* serial work between two ops */
         for (int r = 0; r < runs; r++) {
             if (gap > 0) {
-                double until = now_seconds() + gap;
-                while (now_seconds() < until) {
+                double until = bench_now_seconds() + gap;
+                while (bench_now_seconds() < until) {
                 }
             }
-            double t0 = now_seconds();
+            double t0 = bench_now_seconds();
             mlxe_thread_pool_run(pool, fn, lines);
-            times[r] = now_seconds() - t0;
+            times[r] = bench_now_seconds() - t0;
         }
-        qsort(times, (size_t)runs, sizeof *times, compare_doubles);
+        qsort(times, (size_t)runs, sizeof *times, bench_compare_doubles);
         printf("| %s job, %s | %.2f | %.2f |\n", c % 2 == 0 ? "empty" : "5 us", c < 2 ? "back to back" : "5 us apart",
                times[0] * 1e6, times[runs / 2] * 1e6);
     }

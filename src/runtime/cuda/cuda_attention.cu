@@ -163,12 +163,13 @@ __global__ void __launch_bounds__(kAttentionWarps * kWarp) attention_kernel(atte
  * past the group masked) share every key and value row the block reads.
  * The split length follows the token's real position (read on the GPU),
  * so a recorded graph sized for a longer span still divides the work
- * evenly. Each warp takes every fourth position, eight at a time (four
- * for head_dim above 128; all the rows' loads in flight before the
- * arithmetic), with the online softmax per head; the warps merge in shared memory, then either write the output
- * (one split) or their partial result, and the last block of the (token,
- * kv head) to finish (atomic counter, reset by it for the next launch or
- * replay) merges the splits. */
+ * evenly. Each warp takes every WARPS-th position, P at a time (all the
+ * rows' loads in flight before the arithmetic), with the online softmax
+ * per head; the warps merge in shared memory, then either write the
+ * output (one split) or their partial result, and the last block of the
+ * (token, kv head) to finish (atomic counter, reset by it for the next
+ * launch or replay) merges the splits; or the splits are one cluster
+ * (below). */
 constexpr int kMaxGroupedSplits = 64;
 
 /* CLUSTER > 0 (sm_90): the grid's splits of a (token, kv head) are one

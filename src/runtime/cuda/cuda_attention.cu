@@ -18,6 +18,7 @@
  * least kFlashMinRows tokens with head_dim 64 or 128 take the tensor-core
  * kernel of cuda_flash_attention.cu instead (not in the MLXE_CUDA_GEMM=f32
  * mode, which computes as the CPU does). */
+#include <atomic>
 #include <cooperative_groups.h>
 #include <math.h>
 
@@ -171,6 +172,9 @@ __global__ void __launch_bounds__(kAttentionWarps * kWarp) attention_kernel(atte
  * launch or replay) merges the splits; or the splits are one cluster
  * (below). */
 constexpr int kMaxGroupedSplits = 64;
+/* GPUs whose cluster placement is remembered (launch_grouped_cluster); a
+ * higher ordinal shares ordinal 0's answer. */
+constexpr int kMaxOrdinals = 16;
 
 /* CLUSTER > 0 (sm_90): the grid's splits of a (token, kv head) are one
  * thread-block cluster of CLUSTER blocks (gridDim.y == CLUSTER) and merge
@@ -637,9 +641,11 @@ int64_t span_of(const mlxe_attention_args *args) {
 
 /* The grouped kernel with its splits as one cluster (CLUSTER > 0): false
  * when the device cannot place such a cluster (then the caller merges
- * through global memory). */
+ * through global memory). Whether it can is asked once per kernel and
+ * GPU, not at every launch (without graphs that would be every token). */
 template <int DPL, int GT, int WARPS, int CLUSTER, int P>
 bool launch_grouped_cluster(mlxe_cuda_state *state, dim3 grid, const attention_params &params) {
+    static std::atomic<signed char> placeable[kMaxOrdinals]; /* 0 not asked, 1 yes, -1 no */
     void (*kernel)(attention_params, unsigned *) = attention_grouped_kernel<DPL, GT, WARPS, CLUSTER, P>;
     cudaLaunchConfig_t config = {};
     config.gridDim = grid;
@@ -654,11 +660,14 @@ bool launch_grouped_cluster(mlxe_cuda_state *state, dim3 grid, const attention_p
     attribute[1].val.programmaticStreamSerializationAllowed = 1;
     config.attrs = attribute;
     config.numAttrs = 1;
-    int clusters = 0;
-    if (cudaOccupancyMaxActiveClusters(&clusters, kernel, &config) != cudaSuccess || clusters < 1) {
-        cudaGetLastError();
-        return false;
+    const int slot = state->ordinal >= 0 && state->ordinal < kMaxOrdinals ? state->ordinal : 0;
+    if (placeable[slot].load(std::memory_order_relaxed) == 0) {
+        int clusters = 0;
+        const bool yes = cudaOccupancyMaxActiveClusters(&clusters, kernel, &config) == cudaSuccess && clusters >= 1;
+        if (!yes) cudaGetLastError();
+        placeable[slot].store(yes ? 1 : -1, std::memory_order_relaxed);
     }
+    if (placeable[slot].load(std::memory_order_relaxed) < 0) return false;
     if (state->overlap_launches & MLXE_CUDA_OVERLAP_ATTENTION) config.numAttrs = 2;
     cudaLaunchKernelEx(&config, kernel, params, static_cast<unsigned *>(nullptr));
     return true;
@@ -719,8 +728,8 @@ bool attention_grouped(mlxe_cuda_state *state, const mlxe_attention_args *args, 
     if (n_splits > most) n_splits = most;
     if (n_splits > kMaxGroupedSplits) n_splits = kMaxGroupedSplits;
     if (n_splits < 1) n_splits = 1;
-    /* sm_90: 2 to 32 splits as one cluster of 8 or 16 (state->attention_cluster
-     * at most; splits of up to 2 steps per warp at 16) merged in shared memory */
+    /* sm_90: 2 to 32 splits become one cluster of 8 blocks, merged in
+     * shared memory (longer spans: the global merge) */
     int cluster = 0;
     if (state->cc_major >= 9 && state->attention_cluster >= 8 && n_splits > 1 && n_splits <= 32)
         cluster = 8;

@@ -97,9 +97,9 @@ typedef struct mlxe_cuda_state {
      * always takes 4. */
     int attention_warps;
     /* Decode attention on sm_90: the splits of a (token, kv head) as one
-     * thread-block cluster of at most this many blocks (8 or 16), merged in
-     * distributed shared memory; 0: merged through global memory by the
-     * last block (MLXE_CUDA_ATTENTION_CLUSTER) */
+     * thread-block cluster of this many blocks (8), merged in distributed
+     * shared memory; 0: merged through global memory by the last block
+     * (MLXE_CUDA_ATTENTION_CLUSTER=0) */
     int attention_cluster;
     /* Decode attention with RoPE: the first cached rows read before waiting
      * for the previous kernel (MLXE_CUDA_ATTENTION_EARLY=0: after) */

@@ -876,10 +876,22 @@ void note_blas(mlxe_cuda_state *state, cublasStatus_t status, const char *where)
 void gemm_ex(mlxe_cuda_state *state, const void *a, cudaDataType a_type, int64_t a_rows, const void *x,
              cudaDataType x_type, int64_t n, int64_t cols, float *y, int64_t ldy) {
     const float one = 1.0f, zero = 0.0f;
-    cublasStatus_t status = state->blas->gemm_ex(state->cublas, CUBLAS_OP_T, CUBLAS_OP_N, (int)a_rows, (int)n, (int)cols,
-                                         &one, a, a_type, (int)cols, x, x_type, (int)cols, &zero, y, CUDA_R_32F,
-                                         (int)ldy, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    cublasStatus_t status =
+        state->blas->gemm_ex(state->cublas, CUBLAS_OP_T, CUBLAS_OP_N, (int)a_rows, (int)n, (int)cols, &one, a, a_type,
+                             (int)cols, x, x_type, (int)cols, &zero, y, CUDA_R_32F, (int)ldy, CUBLAS_COMPUTE_32F,
+                             CUBLAS_GEMM_DEFAULT);
     note_blas(state, status, "cuBLAS GEMM");
+}
+
+/* Y rows [0, n) of ldy floats = X (n × cols) · A (rows × cols, float32)ᵀ:
+ * the F32 GEMM of every float32 path (SGEMM, no TF32). */
+void sgemm_rows(mlxe_cuda_state *state, const float *a, int64_t rows, const float *x, int64_t n, int64_t cols,
+                float *y, int64_t ldy) {
+    const float one = 1.0f, zero = 0.0f;
+    note_blas(state,
+              state->blas->sgemm(state->cublas, CUBLAS_OP_T, CUBLAS_OP_N, (int)rows, (int)n, (int)cols, &one, a,
+                                 (int)cols, x, (int)cols, &zero, y, (int)ldy),
+              "cuBLAS SGEMM");
 }
 
 /* Largest slice of rows whose expansion to `element` bytes fits the scratch. */
@@ -894,12 +906,7 @@ void gemm(mlxe_cuda_state *state, const float *x, int64_t n_rows, const mlxe_mat
     const int threads = 256;
     const int64_t n_x = n_rows * w->cols;
     if (!w->bits && w->dtype == MLXE_DTYPE_F32) {
-        const float one = 1.0f, zero = 0.0f;
-        note_blas(state,
-                  state->blas->sgemm(state->cublas, CUBLAS_OP_T, CUBLAS_OP_N, (int)w->rows, (int)n_rows, (int)w->cols, &one,
-                              static_cast<const float *>(w->data), (int)w->cols, x, (int)w->cols, &zero, y,
-                              (int)w->rows),
-                  "cuBLAS SGEMM");
+        sgemm_rows(state, static_cast<const float *>(w->data), w->rows, x, n_rows, w->cols, y, w->rows);
         return;
     }
     if (w->bits && state->gemm_mode == MLXE_CUDA_GEMM_F32_WEIGHTS) {
@@ -912,11 +919,7 @@ void gemm(mlxe_cuda_state *state, const float *x, int64_t n_rows, const mlxe_mat
             dequantize_f32_kernel<<<grid_for(rows * w->cols, threads), threads, 0, state->stream>>>(
                 static_cast<const uint32_t *>(w->data), w->bits, w->group_size, w->scale_dtype, w->scales, w->biases,
                 w->cols, o0, rows, wide);
-            const float one = 1.0f, zero = 0.0f;
-            note_blas(state,
-                      state->blas->sgemm(state->cublas, CUBLAS_OP_T, CUBLAS_OP_N, (int)rows, (int)n_rows, (int)w->cols, &one,
-                                  wide, (int)w->cols, x, (int)w->cols, &zero, y + o0, (int)w->rows),
-                      "cuBLAS SGEMM");
+            sgemm_rows(state, wide, rows, x, n_rows, w->cols, y + o0, w->rows);
         }
         return;
     }
@@ -930,11 +933,7 @@ void gemm(mlxe_cuda_state *state, const float *x, int64_t n_rows, const mlxe_mat
             int64_t rows = w->rows - o0 < slice ? w->rows - o0 : slice;
             weights_to_f32_kernel<<<grid_for(rows * w->cols, threads), threads, 0, state->stream>>>(
                 static_cast<const char *>(w->data) + (size_t)(o0 * w->cols) * element, w->dtype, rows * w->cols, wide);
-            const float one = 1.0f, zero = 0.0f;
-            note_blas(state,
-                      state->blas->sgemm(state->cublas, CUBLAS_OP_T, CUBLAS_OP_N, (int)rows, (int)n_rows, (int)w->cols, &one,
-                                  wide, (int)w->cols, x, (int)w->cols, &zero, y + o0, (int)w->rows),
-                      "cuBLAS SGEMM");
+            sgemm_rows(state, wide, rows, x, n_rows, w->cols, y + o0, w->rows);
         }
         return;
     }

@@ -475,8 +475,8 @@ __global__ void __launch_bounds__(kOneTokenWarps * kWarp)
  * RB = 1: 673 on 1B). */
 constexpr int kRowBlockThreads = 128;
 
-template <int DT, int RB, int EPILOGUE>
-__global__ void __launch_bounds__(kRowBlockThreads)
+template <int DT, int RB, int EPILOGUE, int MIN_BLOCKS = 1>
+__global__ void __launch_bounds__(kRowBlockThreads, MIN_BLOCKS)
     matvec_row_block_kernel(const float *__restrict__ x, one_token_job job, int cols, int early_weights) {
     constexpr int E = packed<DT>::count;
     constexpr int N_MATRICES = EPILOGUE == kSwiglu ? 2 : 1;
@@ -698,6 +698,31 @@ void launch_quantized_one(mlxe_cuda_state *state, const float *x, one_token_job 
         launch_overlapped(state, MLXE_CUDA_OVERLAP_QUANTIZED, matvec_quantized_one_kernel<BITS, R, kSwiglu>, blocks, threads, 0, x, job, cols, shift);
 }
 
+/* The SwiGLU row-block kernel compiled for MIN_BLOCKS resident blocks. */
+template <int DT, int RB, int MIN_BLOCKS>
+bool launch_swiglu_min_blocks(mlxe_cuda_state *state, unsigned blocks, const float *x, const one_token_job &job,
+                              int cols, int early) {
+    launch_overlapped(state, MLXE_CUDA_OVERLAP_MATVEC, matvec_row_block_kernel<DT, RB, kSwiglu, MIN_BLOCKS>, blocks,
+                      kRowBlockThreads, 0, x, job, cols, early);
+    return true;
+}
+
+/* SwiGLU with state->swiglu_min_blocks (BF16 weights: 6 or 7 with 4 rows a
+ * block, 4 with 8); false where it was not asked for. */
+template <int DT, int RB>
+bool launch_swiglu_bounded(mlxe_cuda_state *state, unsigned blocks, const float *x, const one_token_job &job, int cols,
+                           int early) {
+    const int want = state->swiglu_min_blocks;
+    if constexpr (DT == MLXE_DTYPE_BF16 && RB == 4) {
+        if (want == 6) return launch_swiglu_min_blocks<DT, RB, 6>(state, blocks, x, job, cols, early);
+        if (want == 7) return launch_swiglu_min_blocks<DT, RB, 7>(state, blocks, x, job, cols, early);
+    }
+    if constexpr (DT == MLXE_DTYPE_BF16 && RB == 8) {
+        if (want == 4) return launch_swiglu_min_blocks<DT, RB, 4>(state, blocks, x, job, cols, early);
+    }
+    return false;
+}
+
 template <int DT, int RB>
 void launch_float_row_block(mlxe_cuda_state *state, const float *x, one_token_job job, const mlxe_matrix *w,
                             int epilogue) {
@@ -711,7 +736,7 @@ void launch_float_row_block(mlxe_cuda_state *state, const float *x, one_token_jo
     else if (epilogue == kAccumulate)
         launch_overlapped(state, MLXE_CUDA_OVERLAP_MATVEC, matvec_row_block_kernel<DT, RB, kAccumulate>, blocks,
                           kRowBlockThreads, 0, x, job, cols, early);
-    else
+    else if (!launch_swiglu_bounded<DT, RB>(state, blocks, x, job, cols, early))
         launch_overlapped(state, MLXE_CUDA_OVERLAP_MATVEC, matvec_row_block_kernel<DT, RB, kSwiglu>, blocks,
                           kRowBlockThreads, 0, x, job, cols, early);
 }

@@ -154,8 +154,8 @@ template <int BITS, int R, int NM, int U> struct step_loads {
     }
 };
 
-template <int BITS, int R, int S, int EPILOGUE>
-__global__ void __launch_bounds__(kThreads)
+template <int BITS, int R, int S, int EPILOGUE, int MIN_BLOCKS>
+__global__ void __launch_bounds__(kThreads, MIN_BLOCKS)
     matvec_int8_kernel(const uint4 *__restrict__ xq, const float2 *__restrict__ meta, one_token_job job, int cols,
                        int group_shift, int early_next) {
     constexpr int V = 128 / BITS;               /* weight values per 16-byte load */
@@ -330,9 +330,15 @@ template <int BITS, int R, int S, int EPILOGUE>
 void launch_kernel(mlxe_cuda_state *state, unsigned blocks, const product_io &io, const one_token_job &job, int cols,
                    int group_shift) {
     const bool overlap = overlapped(state);
-    launch_with_overlap(state->stream, overlap, matvec_int8_kernel<BITS, R, S, EPILOGUE>, dim3(blocks), dim3(kThreads),
-                        0, io.xq, io.meta, job, cols, group_shift,
-                        !overlap ? 0 : job.n_segments == 3 && state->qkv_trigger_at_start ? 2 : 1);
+    const int early_next = !overlap ? 0 : job.n_segments == 3 && state->qkv_trigger_at_start ? 2 : 1;
+    if constexpr (R == 4 && S <= 2) {
+        if (state->int8_min_blocks == 6)
+            return launch_with_overlap(state->stream, overlap, matvec_int8_kernel<BITS, R, S, EPILOGUE, 6>,
+                                       dim3(blocks), dim3(kThreads), 0, io.xq, io.meta, job, cols, group_shift,
+                                       early_next);
+    }
+    launch_with_overlap(state->stream, overlap, matvec_int8_kernel<BITS, R, S, EPILOGUE, 1>, dim3(blocks),
+                        dim3(kThreads), 0, io.xq, io.meta, job, cols, group_shift, early_next);
 }
 
 template <int BITS, int R, int S>

@@ -187,9 +187,23 @@ constexpr int kMaxOrdinals = 16;
  * no last block merging everything alone: on the 8B shape (H100) the
  * global merge ended ~5 us after the blocks' own work (docs/CUDA.md,
  * version 9). P: positions per warp and step. */
-template <int DPL, int GT, int WARPS, int CLUSTER, int P>
+/* LPP: lanes per position. 32: each warp takes one position at a time,
+ * lane l holding dimensions l, l + 32, ... (DPL of them), and a score is a
+ * warp-wide sum. 8 or 16 (head_dim = 32 * DPL = 8 * LPP): a warp takes
+ * 32 / LPP positions at once, each lane holding 8 dimensions in two
+ * 16-byte runs (4i.. and head_dim/2 + 4i.., so RoPE's pairs stay in the
+ * lane), and a score is a sum over LPP lanes: per position 3-4 shuffles
+ * over a quarter or half of a warp instead of 5 over a whole one, and one
+ * exponential per LPP lanes, where the 32-lane layout spent most of its
+ * time (docs/CUDA.md, version 10). The lane groups of a warp merge before
+ * the warps do. */
+template <int DPL, int GT, int WARPS, int CLUSTER, int P, int LPP>
 __global__ void __launch_bounds__(WARPS * kWarp)
     attention_grouped_kernel(attention_params a, unsigned *counters) {
+    constexpr int G = kWarp / LPP;               /* positions a warp takes at once */
+    constexpr int D = DPL * kWarp / LPP;         /* dimensions a lane holds */
+    constexpr int VW = LPP == kWarp ? 1 : 4;     /* of them contiguous */
+    static_assert(LPP == kWarp || D == 8, "lane groups hold 8 dimensions per lane");
     __shared__ float warp_max_shared[WARPS][GT], warp_sum_shared[WARPS][GT];
     __shared__ float warp_acc[WARPS][GT][DPL * kWarp];
     __shared__ float factor_shared[WARPS][GT], inverse_shared[GT];
@@ -201,6 +215,25 @@ __global__ void __launch_bounds__(WARPS * kWarp)
     if constexpr (CLUSTER > 0) asm volatile("barrier.cluster.arrive.relaxed.aligned;" ::: "memory");
 #endif
     const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+    const int sub = lane % LPP, lane_group = lane / LPP;
+    /* the head dimension of this lane's element j */
+    auto dim_of = [&](int j) { return (j / VW) * (LPP * VW) + sub * VW + j % VW; };
+    /* a row's elements of this lane (zeros where `in` is false or past head_dim) */
+    auto load_row = [&](const float *row, bool in, float(&out)[D]) {
+        if constexpr (VW == 4) {
+#pragma unroll
+            for (int c = 0; c < D / 4; c++) {
+                const float4 v = in ? *reinterpret_cast<const float4 *>(row + dim_of(4 * c)) : make_float4(0, 0, 0, 0);
+                out[4 * c] = v.x;
+                out[4 * c + 1] = v.y;
+                out[4 * c + 2] = v.z;
+                out[4 * c + 3] = v.w;
+            }
+        } else {
+#pragma unroll
+            for (int j = 0; j < D; j++) out[j] = in && dim_of(j) < a.head_dim ? row[dim_of(j)] : 0.0f;
+        }
+    };
     const int64_t t = blockIdx.x / a.n_kv_heads, kv_head = blockIdx.x % a.n_kv_heads;
     const int group = (int)(a.n_heads / a.n_kv_heads);
     const int split = blockIdx.y, n_splits = gridDim.y;
@@ -220,63 +253,52 @@ __global__ void __launch_bounds__(WARPS * kWarp)
     const float *keys = a.k_cache + cache_base, *values = a.v_cache + cache_base;
     const int64_t first_pair = t * a.n_heads + kv_head * group;
     /* rope_attention: the token's own k and v, k rotated here (head_dim is
-     * 32 * DPL there, so pair i = lane + 32 j has its partner in j + DPL/2) */
+     * 32 * DPL there, so a lane's element j has its partner in j + D/2) */
     const bool rope = a.new_k != nullptr;
-    constexpr int HALF = DPL / 2 > 0 ? DPL / 2 : 1;
+    constexpr int HALF = D / 2 > 0 ? D / 2 : 1;
     float rope_c[HALF], rope_s[HALF];
     if (rope) {
 #pragma unroll
-        for (int j = 0; j < DPL / 2; j++)
-            rope_cos_sin((int32_t)pos, a.inv_freq[lane + j * kWarp], a.rope_scale, rope_c[j], rope_s[j]);
+        for (int j = 0; j < D / 2; j++)
+            rope_cos_sin((int32_t)pos, a.inv_freq[dim_of(j)], a.rope_scale, rope_c[j], rope_s[j]);
     }
-    /* P positions per warp and step (every WARPS-th position of the split),
-     * all their loads issued before any arithmetic: one memory round trip
-     * per step instead of one per position */
-    float keys_step[P][DPL], values_step[P][DPL];
+    /* P positions per lane group and step (a warp's first position, then
+     * every WARPS * G-th), all their loads issued before any arithmetic:
+     * one memory round trip per step instead of one per position */
+    constexpr int STRIDE = WARPS * G;
+    float keys_step[P][D], values_step[P][D];
     auto load_step = [&](int64_t p) {
 #pragma unroll
         for (int i = 0; i < P; i++) {
-            const int64_t at = p + i * WARPS;
-#pragma unroll
-            for (int j = 0; j < DPL; j++) {
-                const int64_t d = lane + j * kWarp;
-                const bool in = at < end && d < a.head_dim;
-                keys_step[i][j] = in ? keys[at * a.head_dim + d] : 0.0f;
-                values_step[i][j] = in ? values[at * a.head_dim + d] : 0.0f;
-            }
+            const int64_t at = p + lane_group + i * STRIDE;
+            load_row(keys + at * a.head_dim, at < end, keys_step[i]);
+            load_row(values + at * a.head_dim, at < end, values_step[i]);
         }
     };
     const bool early_rows = rope && a.early_rows;
-    if (early_rows) load_step(begin + warp);
+    const int64_t first_position = begin + warp * G;
+    if (early_rows) load_step(first_position);
     wait_for_previous_kernels();
-    float q[GT][DPL], acc[GT][DPL], running_max[GT], running_sum[GT], own_k[DPL], own_v[DPL];
+    float q[GT][D], acc[GT][D], running_max[GT], running_sum[GT], own_k[D], own_v[D];
 #pragma unroll
-    for (int g = 0; g < GT; g++)
-#pragma unroll
-        for (int j = 0; j < DPL; j++) {
-            const int64_t d = lane + j * kWarp;
-            q[g][j] = g < group && d < a.head_dim ? a.q[(first_pair + g) * a.head_dim + d] : 0.0f;
-        }
+    for (int g = 0; g < GT; g++) load_row(a.q + (first_pair + g) * a.head_dim, g < group, q[g]);
     if (rope) {
         const int64_t own = (t * a.n_kv_heads + kv_head) * a.head_dim;
+        load_row(a.new_k + own, true, own_k);
+        load_row(a.new_v + own, true, own_v);
 #pragma unroll
-        for (int j = 0; j < DPL; j++) {
-            own_k[j] = a.new_k[own + lane + j * kWarp];
-            own_v[j] = a.new_v[own + lane + j * kWarp];
+        for (int j = 0; j < D / 2; j++) {
+            rope_apply(rope_c[j], rope_s[j], own_k[j], own_k[j + D / 2]);
+#pragma unroll
+            for (int g = 0; g < GT; g++) rope_apply(rope_c[j], rope_s[j], q[g][j], q[g][j + D / 2]);
         }
-#pragma unroll
-        for (int j = 0; j < DPL / 2; j++) {
-            rope_apply(rope_c[j], rope_s[j], own_k[j], own_k[j + DPL / 2]);
-#pragma unroll
-            for (int g = 0; g < GT; g++) rope_apply(rope_c[j], rope_s[j], q[g][j], q[g][j + DPL / 2]);
-        }
-        if (warp == 0 && begin <= pos && pos < end) {
+        if (warp == 0 && lane < LPP && begin <= pos && pos < end) {
             float *k_row = const_cast<float *>(keys) + pos * a.head_dim;
             float *v_row = const_cast<float *>(values) + pos * a.head_dim;
 #pragma unroll
-            for (int j = 0; j < DPL; j++) {
-                k_row[lane + j * kWarp] = own_k[j];
-                v_row[lane + j * kWarp] = own_v[j];
+            for (int j = 0; j < D; j++) {
+                k_row[dim_of(j)] = own_k[j];
+                v_row[dim_of(j)] = own_v[j];
             }
         }
     }
@@ -285,19 +307,19 @@ __global__ void __launch_bounds__(WARPS * kWarp)
         running_max[g] = -INFINITY;
         running_sum[g] = 0.0f;
 #pragma unroll
-        for (int j = 0; j < DPL; j++) {
+        for (int j = 0; j < D; j++) {
             q[g][j] *= a.scale; /* after the rotation, as attention_kernel reads it */
             acc[g][j] = 0.0f;
         }
     }
-    for (int64_t p = begin + warp; p < end; p += P * WARPS) {
-        if (!early_rows || p != begin + warp) load_step(p);
+    for (int64_t p = first_position; p < end; p += P * STRIDE) { /* warp-uniform */
+        if (!early_rows || p != first_position) load_step(p);
         if (rope) {
 #pragma unroll
             for (int i = 0; i < P; i++)
-                if (p + i * WARPS == pos) { /* warp-uniform: the row this launch writes, from registers */
+                if (p + lane_group + i * STRIDE == pos) { /* the row this launch writes, from registers */
 #pragma unroll
-                    for (int j = 0; j < DPL; j++) {
+                    for (int j = 0; j < D; j++) {
                         keys_step[i][j] = own_k[j];
                         values_step[i][j] = own_v[j];
                     }
@@ -310,29 +332,55 @@ __global__ void __launch_bounds__(WARPS * kWarp)
             for (int i = 0; i < P; i++) {
                 float dot = 0.0f;
 #pragma unroll
-                for (int j = 0; j < DPL; j++) dot += q[g][j] * keys_step[i][j];
-                score[i] = warp_sum(dot);
+                for (int j = 0; j < D; j++) dot += q[g][j] * keys_step[i][j];
+#pragma unroll
+                for (int offset = LPP / 2; offset > 0; offset >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, offset);
+                score[i] = dot;
             }
             float new_max = running_max[g];
 #pragma unroll
             for (int i = 0; i < P; i++)
-                if (p + i * WARPS < end) new_max = fmaxf(new_max, score[i]);
-            const float correction = expf(running_max[g] - new_max); /* 0 on the first position */
+                if (p + lane_group + i * STRIDE < end) new_max = fmaxf(new_max, score[i]);
+            /* 0 on the group's first position; 1 while it has none yet */
+            const float correction = new_max == -INFINITY ? 1.0f : expf(running_max[g] - new_max);
             float weight[P], step_sum = 0.0f;
 #pragma unroll
             for (int i = 0; i < P; i++) {
-                weight[i] = p + i * WARPS < end ? expf(score[i] - new_max) : 0.0f;
+                weight[i] = p + lane_group + i * STRIDE < end ? expf(score[i] - new_max) : 0.0f;
                 step_sum += weight[i];
             }
             running_sum[g] = running_sum[g] * correction + step_sum;
 #pragma unroll
-            for (int j = 0; j < DPL; j++) {
+            for (int j = 0; j < D; j++) {
                 float value = acc[g][j] * correction;
 #pragma unroll
                 for (int i = 0; i < P; i++) value += weight[i] * values_step[i][j];
                 acc[g][j] = value;
             }
             running_max[g] = new_max;
+        }
+    }
+    /* the warp's lane groups merge: (max, sum, accumulator) into lanes 0 .. LPP-1 */
+    if constexpr (G > 1) {
+#pragma unroll
+        for (int g = 0; g < GT; g++) {
+            float warp_max_value = running_max[g];
+#pragma unroll
+            for (int offset = LPP; offset < kWarp; offset <<= 1)
+                warp_max_value = fmaxf(warp_max_value, __shfl_xor_sync(0xffffffffu, warp_max_value, offset));
+            const float factor = running_max[g] == -INFINITY ? 0.0f : expf(running_max[g] - warp_max_value);
+            float sum = running_sum[g] * factor;
+#pragma unroll
+            for (int offset = LPP; offset < kWarp; offset <<= 1) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
+#pragma unroll
+            for (int j = 0; j < D; j++) {
+                float v = acc[g][j] * factor;
+#pragma unroll
+                for (int offset = LPP; offset < kWarp; offset <<= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+                acc[g][j] = v;
+            }
+            running_max[g] = warp_max_value;
+            running_sum[g] = sum;
         }
     }
     /* o_proj's blocks may be placed now, where this kernel leaves room
@@ -345,7 +393,9 @@ __global__ void __launch_bounds__(WARPS * kWarp)
             warp_sum_shared[warp][g] = running_sum[g];
         }
 #pragma unroll
-        for (int j = 0; j < DPL; j++) warp_acc[warp][g][lane + j * kWarp] = acc[g][j];
+        if (lane < LPP)
+#pragma unroll
+            for (int j = 0; j < D; j++) warp_acc[warp][g][dim_of(j)] = acc[g][j];
     }
     __syncthreads();
     /* per head: the block's max, each warp's factor, the block's sum */
@@ -643,10 +693,10 @@ int64_t span_of(const mlxe_attention_args *args) {
  * when the device cannot place such a cluster (then the caller merges
  * through global memory). Whether it can is asked once per kernel and
  * GPU, not at every launch (without graphs that would be every token). */
-template <int DPL, int GT, int WARPS, int CLUSTER, int P>
+template <int DPL, int GT, int WARPS, int CLUSTER, int P, int LPP>
 bool launch_grouped_cluster(mlxe_cuda_state *state, dim3 grid, const attention_params &params) {
     static std::atomic<signed char> placeable[kMaxOrdinals]; /* 0 not asked, 1 yes, -1 no */
-    void (*kernel)(attention_params, unsigned *) = attention_grouped_kernel<DPL, GT, WARPS, CLUSTER, P>;
+    void (*kernel)(attention_params, unsigned *) = attention_grouped_kernel<DPL, GT, WARPS, CLUSTER, P, LPP>;
     cudaLaunchConfig_t config = {};
     config.gridDim = grid;
     config.blockDim = dim3(WARPS * kWarp);
@@ -673,16 +723,32 @@ bool launch_grouped_cluster(mlxe_cuda_state *state, dim3 grid, const attention_p
     return true;
 }
 
+/* LPP lanes per position (see the kernel). Positions per warp and step:
+ * 12 in a cluster (its 8 splits of a 640-position context then take one
+ * step each: 8B 8-bit 286 -> 288 tok/s, docs/CUDA.md version 9), 8 through
+ * global memory, 4 for head_dim above 128 (registers); with lane groups
+ * those per warp, so 32 / LPP times fewer per lane group. */
+template <int DPL, int GT, int WARPS, int LPP>
+void launch_grouped_lanes(mlxe_cuda_state *state, int cluster, dim3 grid, const attention_params &params,
+                          unsigned *counters) {
+    constexpr int G = kWarp / LPP;
+    if (cluster == 8 && launch_grouped_cluster<DPL, GT, WARPS, 8, (DPL >= 8 ? 4 : 12) / G, LPP>(state, grid, params))
+        return;
+    launch_overlapped(state, MLXE_CUDA_OVERLAP_ATTENTION,
+                      attention_grouped_kernel<DPL, GT, WARPS, 0, (DPL >= 8 ? 4 : 8) / G, LPP>, grid,
+                      dim3(WARPS * kWarp), 0, params, counters);
+}
+
+/* Lane groups where head_dim is 64 or 128 (32 * DPL) unless
+ * MLXE_CUDA_ATTENTION_LANES=0; else a position per warp. (Not for 8
+ * heads of 128: their q and accumulators would spill.) */
 template <int DPL, int GT, int WARPS>
 void launch_grouped_group(mlxe_cuda_state *state, int cluster, dim3 grid, const attention_params &params,
                           unsigned *counters) {
-    /* positions per warp and step: 12 in a cluster (its 8 splits of a
-     * 640-position context then take one step each: 8B 8-bit 286 -> 288
-     * tok/s, docs/CUDA.md version 9), 8 through global memory, 4 for
-     * head_dim above 128 (registers) */
-    if (cluster == 8 && launch_grouped_cluster<DPL, GT, WARPS, 8, DPL >= 8 ? 4 : 12>(state, grid, params)) return;
-    launch_overlapped(state, MLXE_CUDA_OVERLAP_ATTENTION, attention_grouped_kernel<DPL, GT, WARPS, 0, DPL >= 8 ? 4 : 8>, grid,
-                      dim3(WARPS * kWarp), 0, params, counters);
+    if constexpr (DPL == 2 || (DPL == 4 && GT <= 4))
+        if (state->attention_lanes && params.head_dim == 32 * DPL)
+            return launch_grouped_lanes<DPL, GT, WARPS, 4 * DPL>(state, cluster, grid, params, counters);
+    launch_grouped_lanes<DPL, GT, WARPS, kWarp>(state, cluster, grid, params, counters);
 }
 
 template <int DPL, int WARPS>

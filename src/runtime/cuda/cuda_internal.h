@@ -109,6 +109,10 @@ typedef struct mlxe_cuda_state {
      * early placement may crowd o_proj onto the multiprocessors the
      * attention does not hold) */
     int attention_late_trigger;
+    /* Decode attention, head_dim 64 or 128: 8 or 16 lanes per cached
+     * position (lane groups, the default) rather than a whole warp
+     * (MLXE_CUDA_ATTENTION_LANES=0) */
+    int attention_lanes;
     /* One-token q/k/v products (3 matrices in one launch) let the next
      * kernel, the attention, start once all their blocks have started
      * rather than once their weights are read (MLXE_CUDA_QKV_TRIGGER=0) */

@@ -413,9 +413,10 @@ static void check_swiglu(gpu_fixture *f, mlxe_device *gpu, cuda_rng *rng, const 
 
 static void test_matmul_swiglu(void **state) {
     gpu_fixture *f = open_devices(state);
-    mlxe_device *gpus[6] = {f->gpu, gpu_with("MLXE_CUDA_MATVEC_RPW", "1"), gpu_with("MLXE_CUDA_MATVEC_RPW", "2"),
+    /* the last: the BF16 row-block SwiGLU kernel without its register bound */
+    mlxe_device *gpus[7] = {f->gpu, gpu_with("MLXE_CUDA_MATVEC_RPW", "1"), gpu_with("MLXE_CUDA_MATVEC_RPW", "2"),
                             gpu_with("MLXE_CUDA_MATVEC", "v3"), gpu_with("MLXE_CUDA_MATVEC", "warp"),
-                            gpu_with("MLXE_CUDA_MATVEC", "rowblock8")};
+                            gpu_with("MLXE_CUDA_MATVEC", "rowblock8"), gpu_with("MLXE_CUDA_SWIGLU_MIN_BLOCKS", "1")};
     mlxe_device *unfused = gpu_with("MLXE_CUDA_FUSED", "0");
     assert_null(mlxe_device_ops(unfused)->matmul_swiglu);
     assert_null(mlxe_device_ops(unfused)->matmul_multi);
@@ -435,7 +436,7 @@ static void test_matmul_swiglu(void **state) {
         up_device.data = cuda_weights_to_device(f->gpu, up, bytes);
         norm_gains norm;
         make_norm(f, &rng, cols, &norm);
-        for (int g = 0; g < 6; g++)
+        for (int g = 0; g < 7; g++)
             for (int normed = 0; normed < 2; normed++)
                 check_swiglu(f, gpus[g], &rng, &gate_host, &gate_device, &up_host, &up_device, 1, 2e-5,
                              cuda_dtype_name(dtypes[d]), normed ? &norm : NULL);
@@ -465,7 +466,7 @@ static void test_matmul_swiglu(void **state) {
         free_quantized(f, &gate);
         free_quantized(f, &up);
     }
-    for (int g = 1; g < 6; g++) mlxe_device_free(gpus[g]);
+    for (int g = 1; g < 7; g++) mlxe_device_free(gpus[g]);
 }
 
 /* matmul_multi (q, k, v of one input, with and without the folded

@@ -40,13 +40,15 @@ __device__ __forceinline__ float block_sum(float v, float *shared) {
 }
 
 /* Σ x[i]² over i = first, first + stride, ... < n, added in that order
- * (so the bits do not depend on how the loads are issued), with 8 loads in
- * flight at a time: a loop that waited for each load before the next was
+ * (so the bits do not depend on how the loads are issued), with 16 loads
+ * in flight at a time: a loop that waited for each load before the next was
  * one L2 round trip per step, 16-32 of them per block before any weight
  * streamed (ncu on an H100, 8B shape: the quantization kernel with the
- * norm 6.4 us against 3.1 us without; docs/CUDA.md, version 8). */
+ * norm 6.4 us against 3.1 us without; docs/CUDA.md, version 8); 16 rather
+ * than 8 makes the 8B shape's quantization (4096 values, 256 threads) and
+ * the 1B shape's float products (2048, 128) one round trip (version 10). */
 __device__ __forceinline__ float strided_sum_of_squares(const float *x, int64_t first, int64_t n, int64_t stride) {
-    constexpr int kInFlight = 8;
+    constexpr int kInFlight = 16;
     float sum = 0.0f;
     int64_t i = first;
     for (; i + (kInFlight - 1) * stride < n; i += kInFlight * stride) {

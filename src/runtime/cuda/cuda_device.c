@@ -413,10 +413,8 @@ mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err
     state->attention_lanes = !(attention_lanes && strcmp(attention_lanes, "0") == 0);
     const char *qkv_trigger = getenv("MLXE_CUDA_QKV_TRIGGER");
     state->qkv_trigger_at_start = !(qkv_trigger && strcmp(qkv_trigger, "0") == 0);
-    const char *int8_min_blocks = getenv("MLXE_CUDA_INT8_MIN_BLOCKS");
-    state->int8_min_blocks = int8_min_blocks ? atoi(int8_min_blocks) : 0;
     const char *swiglu_min_blocks = getenv("MLXE_CUDA_SWIGLU_MIN_BLOCKS");
-    state->swiglu_min_blocks = swiglu_min_blocks ? atoi(swiglu_min_blocks) : 0;
+    state->swiglu_bounded = !(swiglu_min_blocks && strcmp(swiglu_min_blocks, "1") == 0);
     state->attention_split_positions = 0; /* one step of positions per warp (cuda_attention.cu) */
     if (split_positions && atoi(split_positions) >= 1 && atoi(split_positions) <= (1 << 20))
         state->attention_split_positions = atoi(split_positions);

@@ -117,13 +117,10 @@ typedef struct mlxe_cuda_state {
      * kernel, the attention, start once all their blocks have started
      * rather than once their weights are read (MLXE_CUDA_QKV_TRIGGER=0) */
     int qkv_trigger_at_start;
-    /* Blocks per multiprocessor the one-token products are compiled for
-     * (__launch_bounds__; fewer registers, more blocks resident): 0 = as
-     * the compiler chooses. int8_min_blocks (MLXE_CUDA_INT8_MIN_BLOCKS=6)
-     * for the int8 kernel's 4-rows shapes; swiglu_min_blocks
-     * (MLXE_CUDA_SWIGLU_MIN_BLOCKS=6|7 with 4 rows a block, 4 with 8) for
-     * the float row-block kernel's SwiGLU. For timing (docs/CUDA.md). */
-    int int8_min_blocks, swiglu_min_blocks;
+    /* The float row-block SwiGLU kernel (BF16, 4 rows a block) compiled
+     * for 6 resident blocks (the default) or as the compiler likes
+     * (MLXE_CUDA_SWIGLU_MIN_BLOCKS=1; cuda_matmul.cu) */
+    int swiglu_bounded;
     /* Kernels that start while the previous one finishes (programmatic
      * dependent launch, cuda_common.cuh launch_overlapped), a mask of
      * MLXE_CUDA_OVERLAP_* kinds: compute capability 9.0 on, the first three

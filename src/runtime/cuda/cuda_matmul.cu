@@ -707,19 +707,17 @@ bool launch_swiglu_min_blocks(mlxe_cuda_state *state, unsigned blocks, const flo
     return true;
 }
 
-/* SwiGLU with state->swiglu_min_blocks (BF16 weights: 6 or 7 with 4 rows a
- * block, 4 with 8); false where it was not asked for. */
+/* SwiGLU, BF16 weights, 4 rows a block: compiled for 6 resident blocks
+ * (92 -> 72 registers, 5 -> 7 blocks per multiprocessor; 1B shape, gate/up
+ * 2048 blocks: 910 -> 927 tok/s on an H100, one call) unless
+ * MLXE_CUDA_SWIGLU_MIN_BLOCKS=1; false: the unbounded kernel. (With 8 rows,
+ * the 8B shape, 4 blocks was slower: 179.3 against 180.3; 7 with 4 rows no
+ * better than 6; docs/CUDA.md, version 10.) */
 template <int DT, int RB>
 bool launch_swiglu_bounded(mlxe_cuda_state *state, unsigned blocks, const float *x, const one_token_job &job, int cols,
                            int early) {
-    const int want = state->swiglu_min_blocks;
-    if constexpr (DT == MLXE_DTYPE_BF16 && RB == 4) {
-        if (want == 6) return launch_swiglu_min_blocks<DT, RB, 6>(state, blocks, x, job, cols, early);
-        if (want == 7) return launch_swiglu_min_blocks<DT, RB, 7>(state, blocks, x, job, cols, early);
-    }
-    if constexpr (DT == MLXE_DTYPE_BF16 && RB == 8) {
-        if (want == 4) return launch_swiglu_min_blocks<DT, RB, 4>(state, blocks, x, job, cols, early);
-    }
+    if constexpr (DT == MLXE_DTYPE_BF16 && RB == 4)
+        if (state->swiglu_bounded) return launch_swiglu_min_blocks<DT, RB, 6>(state, blocks, x, job, cols, early);
     return false;
 }
 
@@ -1027,7 +1025,9 @@ extern "C" void mlxe_cuda_matmul_add(mlxe_device *dev, const float *x, int64_t n
  * the norm folded everywhere decoded the 1B shape at 562 tok/s (4-bit) and
  * 612 (8-bit) against 666 and 663 before it, while BF16 rose from 561 to
  * 599 (docs/CUDA.md, version 4). So quantized weights get the norm as its
- * own kernel first; float weights keep it folded. */
+ * own kernel first; float weights keep it folded (the norm as a kernel
+ * first measured 910 -> 818 tok/s on the 1B shape, 181.4 -> 176.8 on the
+ * 8B, H100, version 10). */
 
 /* x, or rms_norm(x) written to normed: the input of the unfused paths. */
 const float *normed_input(mlxe_device *dev, const float *x, int64_t n_rows, int64_t cols, const mlxe_vector *norm,

@@ -92,16 +92,19 @@ template <int BITS, bool NORM>
 __global__ void __launch_bounds__(kQuantizeThreads)
     quantize_kernel(const float *__restrict__ x, int cols, const void *__restrict__ norm, int norm_dtype, float eps,
                     int8_t *__restrict__ xq, float2 *__restrict__ meta) {
-    wait_for_previous_kernels(); /* x is the previous kernel's output (overlapped launches only) */
-    let_next_kernel_start();     /* an overlapped product may load its weights meanwhile */
-    const float inverse = NORM ? block_inverse_rms(x, cols, eps) : 1.0f;
     const int lane = threadIdx.x % kWarp;
     const int n_blocks = cols / kXBlock;
     const int warps = blockDim.x / kWarp;
-    for (int b = blockIdx.x * warps + threadIdx.x / kWarp; b < n_blocks; b += gridDim.x * warps) {
+    const int first_b = blockIdx.x * warps + threadIdx.x / kWarp;
+    /* the gain of the first value, which no kernel writes, before the wait */
+    const float first_gain = NORM && first_b < n_blocks ? load_as_float(norm_dtype, norm, first_b * kXBlock + lane) : 0.0f;
+    wait_for_previous_kernels(); /* x is the previous kernel's output (overlapped launches only) */
+    let_next_kernel_start();     /* an overlapped product may load its weights meanwhile */
+    const float inverse = NORM ? block_inverse_rms(x, cols, eps) : 1.0f;
+    for (int b = first_b; b < n_blocks; b += gridDim.x * warps) {
         const int k = b * kXBlock + lane;
         float v = x[k];
-        if (NORM) v = v * inverse * load_as_float(norm_dtype, norm, k);
+        if (NORM) v = v * inverse * (b == first_b ? first_gain : load_as_float(norm_dtype, norm, k));
         quantize_block<BITS>(v, lane, b, xq, meta);
     }
 }
@@ -154,8 +157,8 @@ template <int BITS, int R, int NM, int U> struct step_loads {
     }
 };
 
-template <int BITS, int R, int S, int EPILOGUE, int MIN_BLOCKS>
-__global__ void __launch_bounds__(kThreads, MIN_BLOCKS)
+template <int BITS, int R, int S, int EPILOGUE>
+__global__ void __launch_bounds__(kThreads)
     matvec_int8_kernel(const uint4 *__restrict__ xq, const float2 *__restrict__ meta, one_token_job job, int cols,
                        int group_shift, int early_next) {
     constexpr int V = 128 / BITS;               /* weight values per 16-byte load */
@@ -331,13 +334,7 @@ void launch_kernel(mlxe_cuda_state *state, unsigned blocks, const product_io &io
                    int group_shift) {
     const bool overlap = overlapped(state);
     const int early_next = !overlap ? 0 : job.n_segments == 3 && state->qkv_trigger_at_start ? 2 : 1;
-    if constexpr (R == 4 && S <= 2) {
-        if (state->int8_min_blocks == 6)
-            return launch_with_overlap(state->stream, overlap, matvec_int8_kernel<BITS, R, S, EPILOGUE, 6>,
-                                       dim3(blocks), dim3(kThreads), 0, io.xq, io.meta, job, cols, group_shift,
-                                       early_next);
-    }
-    launch_with_overlap(state->stream, overlap, matvec_int8_kernel<BITS, R, S, EPILOGUE, 1>, dim3(blocks),
+    launch_with_overlap(state->stream, overlap, matvec_int8_kernel<BITS, R, S, EPILOGUE>, dim3(blocks),
                         dim3(kThreads), 0, io.xq, io.meta, job, cols, group_shift, early_next);
 }
 

@@ -392,10 +392,10 @@ __global__ void __launch_bounds__(WARPS * kWarp)
             warp_max_shared[warp][g] = running_max[g];
             warp_sum_shared[warp][g] = running_sum[g];
         }
-#pragma unroll
-        if (lane < LPP)
+        if (lane < LPP) {
 #pragma unroll
             for (int j = 0; j < D; j++) warp_acc[warp][g][dim_of(j)] = acc[g][j];
+        }
     }
     __syncthreads();
     /* per head: the block's max, each warp's factor, the block's sum */

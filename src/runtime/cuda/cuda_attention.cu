@@ -186,8 +186,9 @@ constexpr int kMaxOrdinals = 16;
  * fence, no atomic counter, no round trip to read another block's values,
  * no last block merging everything alone: on the 8B shape (H100) the
  * global merge ended ~5 us after the blocks' own work (docs/CUDA.md,
- * version 9). P: positions per warp and step. */
-/* LPP: lanes per position. 32: each warp takes one position at a time,
+ * version 9). P: positions per lane group (below) and step.
+ *
+ * LPP: lanes per position. 32: each warp takes one position at a time,
  * lane l holding dimensions l, l + 32, ... (DPL of them), and a score is a
  * warp-wide sum. 8 or 16 (head_dim = 32 * DPL = 8 * LPP): a warp takes
  * 32 / LPP positions at once, each lane holding 8 dimensions in two

@@ -5,6 +5,7 @@
  * the CPU device are checked everywhere. */
 #include "base/build_config.h"
 #include "runtime_cuda_test.h"
+#include "mlxengine/log.h"
 #if MLXE_BUILD_CUDA
 #include "runtime/cuda/cuda_blas.h"
 #endif
@@ -143,9 +144,63 @@ static void test_cublas_opens_at_run_time(void **state) {
 #endif
 }
 
+/* MLXE_CUDA_STEP_TIMING=1 (runtime/cuda/cuda_step_timing.h): after 129
+ * replays of a recorded graph the runtime log has one report of the GPU
+ * time per replay against the period between replays; without the switch,
+ * none. Needs a GPU. */
+static int timing_reports;
+
+static void count_timing_reports(void *user, const mlxe_log_record *record) {
+    (void)user;
+    if (strstr(record->message, "between replays")) timing_reports++;
+}
+
+static int replay_and_count_reports(bool timing) {
+    if (timing) setenv("MLXE_CUDA_STEP_TIMING", "1", 1);
+    mlxe_device *dev = NULL;
+    mlxe_error err;
+    mlxe_status status = mlxe_device_create_cuda(0, &dev, &err);
+    unsetenv("MLXE_CUDA_STEP_TIMING");
+    if (status != MLXE_OK) fail_msg("%s", err.message);
+    const mlxe_ops *ops = mlxe_device_ops(dev);
+    float *y = NULL, *x = NULL;
+    assert_int_equal(ops->alloc(dev, 256 * sizeof(float), (void **)&y, &err), MLXE_OK);
+    assert_int_equal(ops->alloc(dev, 256 * sizeof(float), (void **)&x, &err), MLXE_OK);
+    assert_true(ops->graph_begin(dev));
+    ops->add(dev, y, x, 256);
+    void *graph = ops->graph_end(dev);
+    assert_non_null(graph);
+    timing_reports = 0;
+    mlxe_log_set_level(MLXE_LOG_CAT_RUNTIME, MLXE_LOG_INFO);
+    mlxe_log_set_callback(count_timing_reports, NULL);
+    for (int i = 0; i < 130; i++) {
+        assert_true(ops->graph_launch(dev, graph));
+        assert_int_equal(ops->synchronize(dev, &err), MLXE_OK);
+    }
+    mlxe_log_set_callback(NULL, NULL);
+    ops->graph_free(dev, graph);
+    ops->free(dev, y);
+    ops->free(dev, x);
+    mlxe_device_free(dev);
+    return timing_reports;
+}
+
+static void test_step_timing_reports(void **state) {
+    mlxe_device *probe = NULL;
+    mlxe_error err;
+    if (mlxe_device_create_cuda(0, &probe, &err) != MLXE_OK) {
+        if (gpu_required()) fail_msg("MLXE_REQUIRE_GPU=1 but: %s", err.message);
+        skip();
+    }
+    mlxe_device_free(probe);
+    assert_int_equal(replay_and_count_reports(true), 1);
+    assert_int_equal(replay_and_count_reports(false), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_create_cuda_fails_cleanly_or_works),
+        cmocka_unit_test(test_step_timing_reports),
         cmocka_unit_test(test_cublas_opens_at_run_time),
         cmocka_unit_test(test_create_cuda_bad_ordinals),
         cmocka_unit_test(test_create_from_spec),

@@ -248,8 +248,10 @@ static bool cuda_graph_launch(mlxe_device *dev, void *graph) {
     cuda_graph *g = graph;
     if (!g || g->epoch != state->buffer_epoch) return false;
     cudaSetDevice(state->ordinal);
+    mlxe_cuda_step_timing_before(&state->step_timing, state->stream, state->name);
     cudaError_t error = cudaGraphLaunch(g->exec, state->stream);
     if (error != cudaSuccess) mlxe_cuda_note_error(state, error, "replaying a CUDA graph");
+    mlxe_cuda_step_timing_after(&state->step_timing, state->stream);
     return true;
 }
 
@@ -331,6 +333,7 @@ static void release_state(mlxe_cuda_state *state) {
     for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++)
         if (buffers[i]->ptr) cudaFree(buffers[i]->ptr);
     if (state->cublas) state->blas->destroy(state->cublas);
+    mlxe_cuda_step_timing_free(&state->step_timing);
     if (state->stream) cudaStreamDestroy(state->stream);
     free(state);
 }
@@ -424,6 +427,7 @@ mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err
         release_state(state);
         return no_gpu(err, ordinal, error);
     }
+    mlxe_cuda_step_timing_init(&state->step_timing);
     char why[512];
     state->blas = mlxe_cuda_blas_open(why, sizeof why);
     if (!state->blas) {

@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "runtime/cuda/cuda_blas.h"
+#include "runtime/cuda/cuda_step_timing.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -121,6 +122,9 @@ typedef struct mlxe_cuda_state {
      * for 6 resident blocks (the default) or as the compiler likes
      * (MLXE_CUDA_SWIGLU_MIN_BLOCKS=1; cuda_matmul.cu) */
     int swiglu_bounded;
+    /* MLXE_CUDA_STEP_TIMING=1: each decode graph's GPU time against the
+     * host's period between replays (cuda_step_timing.h) */
+    mlxe_cuda_step_timing step_timing;
     /* Kernels that start while the previous one finishes (programmatic
      * dependent launch, cuda_common.cuh launch_overlapped), a mask of
      * MLXE_CUDA_OVERLAP_* kinds: compute capability 9.0 on, the first three

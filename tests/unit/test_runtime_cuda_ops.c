@@ -687,11 +687,13 @@ static void test_rope_attention(void **state) {
     static const int32_t positions[] = {0, 5, 700};
     /* the default (the first step's cached rows read before the kernel's
      * wait, lane groups for head_dim 64 and 128), the rows read after it,
-     * the global merge, and a whole warp per position */
+     * the global merge, a whole warp per position, and 8 lanes a position for
+     * head_dim 128 (MLXE_CUDA_ATTENTION_LANES=8) */
     mlxe_device *const default_gpu = f->gpu;
-    mlxe_device *variants[4] = {default_gpu, gpu_with("MLXE_CUDA_ATTENTION_EARLY", "0"),
-                                gpu_with("MLXE_CUDA_ATTENTION_CLUSTER", "0"), gpu_with("MLXE_CUDA_ATTENTION_LANES", "0")};
-    for (int v = 0; v < 4; v++) {
+    mlxe_device *variants[5] = {default_gpu, gpu_with("MLXE_CUDA_ATTENTION_EARLY", "0"),
+                                gpu_with("MLXE_CUDA_ATTENTION_CLUSTER", "0"), gpu_with("MLXE_CUDA_ATTENTION_LANES", "0"),
+                                gpu_with("MLXE_CUDA_ATTENTION_LANES", "8")};
+    for (int v = 0; v < 5; v++) {
         f->gpu = variants[v]; /* f->g has the same functions: only the device's settings differ */
         for (int hi = 0; hi < 4; hi++)
             for (int gi = 0; gi < 3; gi++)
@@ -703,7 +705,7 @@ static void test_rope_attention(void **state) {
                 }
     }
     f->gpu = default_gpu;
-    for (int v = 1; v < 4; v++) mlxe_device_free(variants[v]);
+    for (int v = 1; v < 5; v++) mlxe_device_free(variants[v]);
 }
 
 /* argmax against the CPU sampler's greedy choice (the oracle: the same
@@ -1018,10 +1020,12 @@ static void test_attention(void **state) {
     mlxe_device *gpus[3] = {f->gpu, gpu_with("MLXE_CUDA_ATTENTION", "split"), gpu_with("MLXE_CUDA_ATTENTION", "warp")};
     /* the grouped kernel's merges on sm_90: in a cluster (the default) and
      * through global memory; with the next kernel scheduled only at the
-     * end; and a whole warp per position instead of lane groups
-     * (test_rope_attention covers MLXE_CUDA_ATTENTION_EARLY) */
-    mlxe_device *merges[4] = {f->gpu, gpu_with("MLXE_CUDA_ATTENTION_CLUSTER", "0"),
-                              gpu_with("MLXE_CUDA_ATTENTION_TRIGGER", "late"), gpu_with("MLXE_CUDA_ATTENTION_LANES", "0")};
+     * end; a whole warp per position instead of lane groups; and 8 lanes
+     * a position for head_dim 128 (test_rope_attention covers
+     * MLXE_CUDA_ATTENTION_EARLY) */
+    mlxe_device *merges[5] = {f->gpu, gpu_with("MLXE_CUDA_ATTENTION_CLUSTER", "0"),
+                              gpu_with("MLXE_CUDA_ATTENTION_TRIGGER", "late"), gpu_with("MLXE_CUDA_ATTENTION_LANES", "0"),
+                              gpu_with("MLXE_CUDA_ATTENTION_LANES", "8")};
     static const int64_t head_dims[] = {64, 80, 128, 256};
     for (int i = 0; i < 4; i++) {
         int64_t hd = head_dims[i];
@@ -1064,7 +1068,7 @@ static void test_attention(void **state) {
         static const int32_t depths_grouped[] = {3, 600, 1099, 300};
         for (int gi = 0; gi < 4; gi++)
             for (int di = 0; di < 4; di++)
-                for (int m = 0; m < 4; m++) {
+                for (int m = 0; m < 5; m++) {
                     attention_case grouped = {.n_heads = groups[gi][0], .n_kv_heads = groups[gi][1],
                                               .head_dim = hd, .n_rows = 1, .hint = di != 1,
                                               .what = "attention decode, grouped"};
@@ -1081,6 +1085,7 @@ static void test_attention(void **state) {
     mlxe_device_free(merges[1]);
     mlxe_device_free(merges[2]);
     mlxe_device_free(merges[3]);
+    mlxe_device_free(merges[4]);
 }
 
 int main(void) {

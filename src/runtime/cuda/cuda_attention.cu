@@ -204,7 +204,7 @@ __global__ void __launch_bounds__(WARPS * kWarp)
     constexpr int G = kWarp / LPP;               /* positions a warp takes at once */
     constexpr int D = DPL * kWarp / LPP;         /* dimensions a lane holds */
     constexpr int VW = LPP == kWarp ? 1 : 4;     /* of them contiguous */
-    static_assert(LPP == kWarp || D == 8, "lane groups hold 8 dimensions per lane");
+    static_assert(LPP == kWarp || D == 8 || D == 16, "lane groups hold 8 or 16 dimensions per lane");
     __shared__ float warp_max_shared[WARPS][GT], warp_sum_shared[WARPS][GT];
     __shared__ float warp_acc[WARPS][GT][DPL * kWarp];
     __shared__ float factor_shared[WARPS][GT], inverse_shared[GT];
@@ -729,23 +729,28 @@ bool launch_grouped_cluster(mlxe_cuda_state *state, dim3 grid, const attention_p
  * step each: 8B 8-bit 286 -> 288 tok/s, docs/CUDA.md version 9), 8 through
  * global memory, 4 for head_dim above 128 (registers); with lane groups
  * those per warp, so 32 / LPP times fewer per lane group. */
-template <int DPL, int GT, int WARPS, int LPP>
+template <int DPL, int GT, int WARPS, int LPP, int P_CLUSTER = ((DPL >= 8 ? 4 : 12) * LPP) / kWarp>
 void launch_grouped_lanes(mlxe_cuda_state *state, int cluster, dim3 grid, const attention_params &params,
                           unsigned *counters) {
-    constexpr int G = kWarp / LPP;
-    if (cluster == 8 && launch_grouped_cluster<DPL, GT, WARPS, 8, (DPL >= 8 ? 4 : 12) / G, LPP>(state, grid, params))
-        return;
-    launch_overlapped(state, MLXE_CUDA_OVERLAP_ATTENTION,
-                      attention_grouped_kernel<DPL, GT, WARPS, 0, (DPL >= 8 ? 4 : 8) / G, LPP>, grid,
-                      dim3(WARPS * kWarp), 0, params, counters);
+    constexpr int P_GLOBAL = ((DPL >= 8 ? 4 : 8) * LPP + kWarp - 1) / kWarp;
+    if (cluster == 8 && launch_grouped_cluster<DPL, GT, WARPS, 8, P_CLUSTER, LPP>(state, grid, params)) return;
+    launch_overlapped(state, MLXE_CUDA_OVERLAP_ATTENTION, attention_grouped_kernel<DPL, GT, WARPS, 0, P_GLOBAL, LPP>,
+                      grid, dim3(WARPS * kWarp), 0, params, counters);
 }
 
 /* Lane groups where head_dim is 64 or 128 (32 * DPL) unless
  * MLXE_CUDA_ATTENTION_LANES=0; else a position per warp. (Not for 8
- * heads of 128: their q and accumulators would spill.) */
+ * heads of 128: their q and accumulators would spill.) With
+ * MLXE_CUDA_ATTENTION_LANES=8, head_dim 128 takes 8 lanes a position too:
+ * 16 dimensions a lane (4 runs of 4), 2 positions a lane group and step
+ * (253 registers, no spill; 3 spilled 220 bytes), for timing against 16
+ * lanes (docs/CUDA.md, version 10). */
 template <int DPL, int GT, int WARPS>
 void launch_grouped_group(mlxe_cuda_state *state, int cluster, dim3 grid, const attention_params &params,
                           unsigned *counters) {
+    if constexpr (DPL == 4 && GT <= 4)
+        if (state->attention_lanes == 8 && params.head_dim == 32 * DPL)
+            return launch_grouped_lanes<DPL, GT, WARPS, 8, 2>(state, cluster, grid, params, counters);
     if constexpr (DPL == 2 || (DPL == 4 && GT <= 4))
         if (state->attention_lanes && params.head_dim == 32 * DPL)
             return launch_grouped_lanes<DPL, GT, WARPS, 4 * DPL>(state, cluster, grid, params, counters);

@@ -413,7 +413,10 @@ mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err
     const char *attention_trigger = getenv("MLXE_CUDA_ATTENTION_TRIGGER");
     state->attention_late_trigger = attention_trigger && strcmp(attention_trigger, "late") == 0;
     const char *attention_lanes = getenv("MLXE_CUDA_ATTENTION_LANES");
-    state->attention_lanes = !(attention_lanes && strcmp(attention_lanes, "0") == 0);
+    state->attention_lanes = !attention_lanes                       ? 1
+                             : strcmp(attention_lanes, "0") == 0   ? 0
+                             : strcmp(attention_lanes, "8") == 0   ? 8
+                                                                   : 1;
     const char *qkv_trigger = getenv("MLXE_CUDA_QKV_TRIGGER");
     state->qkv_trigger_at_start = !(qkv_trigger && strcmp(qkv_trigger, "0") == 0);
     const char *swiglu_min_blocks = getenv("MLXE_CUDA_SWIGLU_MIN_BLOCKS");

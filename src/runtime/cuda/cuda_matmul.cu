@@ -698,15 +698,6 @@ void launch_quantized_one(mlxe_cuda_state *state, const float *x, one_token_job 
         launch_overlapped(state, MLXE_CUDA_OVERLAP_QUANTIZED, matvec_quantized_one_kernel<BITS, R, kSwiglu>, blocks, threads, 0, x, job, cols, shift);
 }
 
-/* The SwiGLU row-block kernel compiled for MIN_BLOCKS resident blocks. */
-template <int DT, int RB, int MIN_BLOCKS>
-bool launch_swiglu_min_blocks(mlxe_cuda_state *state, unsigned blocks, const float *x, const one_token_job &job,
-                              int cols, int early) {
-    launch_overlapped(state, MLXE_CUDA_OVERLAP_MATVEC, matvec_row_block_kernel<DT, RB, kSwiglu, MIN_BLOCKS>, blocks,
-                      kRowBlockThreads, 0, x, job, cols, early);
-    return true;
-}
-
 /* SwiGLU, BF16 weights, 4 rows a block: compiled for 6 resident blocks
  * (92 -> 72 registers, 5 -> 7 blocks per multiprocessor; 1B shape, gate/up
  * 2048 blocks: 910 -> 927 tok/s on an H100, one call) unless
@@ -716,8 +707,13 @@ bool launch_swiglu_min_blocks(mlxe_cuda_state *state, unsigned blocks, const flo
 template <int DT, int RB>
 bool launch_swiglu_bounded(mlxe_cuda_state *state, unsigned blocks, const float *x, const one_token_job &job, int cols,
                            int early) {
-    if constexpr (DT == MLXE_DTYPE_BF16 && RB == 4)
-        if (state->swiglu_bounded) return launch_swiglu_min_blocks<DT, RB, 6>(state, blocks, x, job, cols, early);
+    if constexpr (DT == MLXE_DTYPE_BF16 && RB == 4) {
+        if (state->swiglu_bounded) {
+            launch_overlapped(state, MLXE_CUDA_OVERLAP_MATVEC, matvec_row_block_kernel<DT, RB, kSwiglu, 6>, blocks,
+                              kRowBlockThreads, 0, x, job, cols, early);
+            return true;
+        }
+    }
     return false;
 }
 

@@ -46,6 +46,18 @@ struct mlxe_context {
      * logits row is still in the forward state, copied into logits[0] when
      * mlxe_context_logits first asks (mlxe_context_decode_greedy). */
     bool logits_on_device;
+    /* The last batch was one row of choice_seq whose plain argmax the
+     * device chose and still holds (-1: none): a pipelined step may embed
+     * it (mlxe_context_decode_ahead). */
+    int32_t choice_seq;
+    /* Pipelined steps queued and not yet taken (at most 2, oldest first at
+     * ahead_first): each one's hand-off slot (device, 2 int32 allocated on
+     * first use), handle, and the token where the device downloaded it
+     * instead (no ops->token_keep). */
+    int32_t *ahead_slots;
+    void *ahead_handle[2];
+    int32_t ahead_token[2];
+    int ahead_first, ahead_count;
     int64_t last_n_rows;       /* rows of the last decoded batch */
     size_t bytes;
 };
@@ -64,6 +76,12 @@ void mlxe_context_free(mlxe_context *ctx) {
     const mlxe_model_family *family = ctx->model->family;
     if (ctx->state) family->state_free(ctx->state);
     mlxe_device *dev = ctx->model->dev;
+    if (ctx->ahead_count > 0) ctx->ops->synchronize(dev, NULL); /* queued steps still write their slots */
+    for (int i = 0; i < ctx->ahead_count; i++) {
+        const int k = (ctx->ahead_first + i) % 2;
+        if (ctx->ahead_handle[k]) ctx->ops->token_take(dev, ctx->ahead_handle[k], ctx->ahead_slots + k);
+    }
+    if (ctx->ahead_slots) ctx->ops->free(dev, ctx->ahead_slots);
     if (ctx->device_block) ctx->ops->free(dev, ctx->device_block);
     free(ctx->pass_block);
     mlxe_kv_cache_release(&ctx->kv);
@@ -158,6 +176,7 @@ mlxe_status mlxe_context_create(mlxe_model *model, const mlxe_context_options *o
     if (!ctx) return mlxe_error_set(err, MLXE_ERR_OUT_OF_MEMORY, "out of memory creating a context");
     ctx->model = model;
     ctx->ops = mlxe_device_ops(model->dev);
+    ctx->choice_seq = -1;
     ctx->n_ctx = o.n_ctx;
     ctx->n_seq = o.n_seq;
     ctx->n_batch = o.n_batch;
@@ -246,10 +265,20 @@ static mlxe_status check_batch(mlxe_context *ctx, const mlxe_batch *batch, int64
 /* decode; with greedy_token (batches with one row wanting logits), the
  * token is chosen on the device where it can be (else -1): the argmax, or
  * with sample (and its adjust entries, host memory) the sampled token. */
+/* A pipelined step (mlxe_context_decode_ahead): its token is the device's
+ * previous choice; its own choice goes to slot (handle in *handle), and
+ * nothing waits for it. */
+typedef struct ahead_step {
+    int32_t *slot;
+    void **handle;
+} ahead_step;
+
 static mlxe_status decode_batch(mlxe_context *ctx, const mlxe_batch *batch, int32_t *greedy_token,
-                                const mlxe_sample_params *sample, const mlxe_sample_adjust *adjust, mlxe_error *err) {
+                                const mlxe_sample_params *sample, const mlxe_sample_adjust *adjust,
+                                const ahead_step *ahead, mlxe_error *err) {
     if (!ctx) return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT, "decode: context is NULL");
     ctx->logits_on_device = false;
+    ctx->choice_seq = -1;
     if (greedy_token) *greedy_token = -1;
     int64_t n_logits = 0;
     mlxe_status st = check_batch(ctx, batch, &n_logits, err);
@@ -310,16 +339,29 @@ static mlxe_status decode_batch(mlxe_context *ctx, const mlxe_batch *batch, int3
         };
         if (device_choice) pass.greedy_token = greedy_token;
         if (device_sample) pass.sample_params = ctx->device_params;
+        if (ahead) {
+            pass.token_from_choice = true;
+            if (device_choice) {
+                pass.keep_slot = ahead->slot;
+                pass.keep_handle = ahead->handle;
+            }
+        }
         model->family->forward(model->weights, ctx->state, &ctx->kv.view, &pass);
-        if (device_choice && *greedy_token >= 0) ctx->logits_on_device = true;
+        const bool kept = ahead && device_choice && ahead->handle && *ahead->handle;
+        if (device_choice && (kept || *greedy_token >= 0)) ctx->logits_on_device = true;
+        if (device_choice && !device_sample && (kept || *greedy_token >= 0) && n == 1)
+            ctx->choice_seq = ctx->host_slots[first];
         logits_done += n_pass_logits;
     }
     /* A GPU runs the ops asynchronously and reports their errors here (the
-     * CPU has none to report). The sequences keep their old lengths. */
-    st = ctx->ops->synchronize(dev, err);
+     * CPU has none to report). The sequences keep their old lengths. A
+     * pipelined step is not waited for: its errors come with a later wait
+     * (mlxe_context_finish_ahead). */
+    st = ahead ? MLXE_OK : ctx->ops->synchronize(dev, err);
     pthread_mutex_unlock(&model->forward_lock);
     if (st != MLXE_OK) {
         ctx->last_n_rows = 0;
+        ctx->choice_seq = -1;
         return mlxe_error_prefix(err, "decode");
     }
     memcpy(ctx->kv.lengths, ctx->next_position, (size_t)ctx->n_seq * sizeof(int64_t));
@@ -328,12 +370,12 @@ static mlxe_status decode_batch(mlxe_context *ctx, const mlxe_batch *batch, int3
 }
 
 mlxe_status mlxe_context_decode(mlxe_context *ctx, const mlxe_batch *batch, mlxe_error *err) {
-    return decode_batch(ctx, batch, NULL, NULL, NULL, err);
+    return decode_batch(ctx, batch, NULL, NULL, NULL, NULL, err);
 }
 
 mlxe_status mlxe_context_decode_greedy(mlxe_context *ctx, const mlxe_batch *batch, int32_t *token, mlxe_error *err) {
     if (!token) return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT, "decode_greedy: token is NULL");
-    mlxe_status st = decode_batch(ctx, batch, token, NULL, NULL, err);
+    mlxe_status st = decode_batch(ctx, batch, token, NULL, NULL, NULL, err);
     if (st != MLXE_OK) *token = -1;
     return st;
 }
@@ -347,9 +389,71 @@ mlxe_status mlxe_context_decode_sample(mlxe_context *ctx, const mlxe_batch *batc
         return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT,
                               "decode_sample: %d bias and %d penalty entries (at most %d in all, given in adjust)",
                               (int)params->n_bias, (int)params->n_penalty, MLXE_SAMPLE_MAX_ADJUST);
-    mlxe_status st = decode_batch(ctx, batch, token, params, adjust, err);
+    mlxe_status st = decode_batch(ctx, batch, token, params, adjust, NULL, err);
     if (st != MLXE_OK) *token = -1;
     return st;
+}
+
+mlxe_status mlxe_context_decode_ahead(mlxe_context *ctx, int32_t seq, mlxe_error *err) {
+    if (!ctx || seq < 0 || seq >= ctx->n_seq || ctx->choice_seq != seq || ctx->ahead_count >= 2)
+        return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT,
+                              "decode_ahead: sequence %d's last step has no device choice to embed, or 2 steps "
+                              "are queued already (take one first)",
+                              (int)seq);
+    if (!ctx->ahead_slots && ctx->ops->token_keep) {
+        mlxe_status st = ctx->ops->alloc(ctx->model->dev, 2 * sizeof(int32_t), (void **)&ctx->ahead_slots, err);
+        if (st != MLXE_OK) return mlxe_error_prefix(err, "decode_ahead");
+    }
+    const int k = (ctx->ahead_first + ctx->ahead_count) % 2;
+    ctx->ahead_handle[k] = NULL;
+    const int32_t token = 0; /* not read: the row embeds the device's choice */
+    const int32_t position = (int32_t)ctx->kv.lengths[seq];
+    const mlxe_batch batch = {.n_tokens = 1, .tokens = &token, .positions = &position, .seq_ids = &seq, .logits = NULL};
+    const ahead_step ahead = {.slot = ctx->ahead_slots ? ctx->ahead_slots + k : NULL, .handle = &ctx->ahead_handle[k]};
+    mlxe_status st = decode_batch(ctx, &batch, &ctx->ahead_token[k], NULL, NULL, &ahead, err);
+    if (st != MLXE_OK) return st;
+    ctx->ahead_count++;
+    return MLXE_OK;
+}
+
+mlxe_status mlxe_context_take_ahead(mlxe_context *ctx, int32_t *token, mlxe_error *err) {
+    if (!ctx || !token || ctx->ahead_count == 0)
+        return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT, "take_ahead: no step queued by decode_ahead");
+    const int k = ctx->ahead_first;
+    if (ctx->ahead_handle[k]) {
+        *token = ctx->ops->token_take(ctx->model->dev, ctx->ahead_handle[k], ctx->ahead_slots + k);
+        ctx->ahead_handle[k] = NULL;
+    } else {
+        *token = ctx->ahead_token[k];
+    }
+    ctx->ahead_first = (k + 1) % 2;
+    ctx->ahead_count--;
+    if (*token < 0 || *token >= ctx->vocab) {
+        /* only a failed step gives no id: its error, from the device */
+        mlxe_status st = ctx->ops->synchronize(ctx->model->dev, err);
+        if (st != MLXE_OK) return mlxe_error_prefix(err, "take_ahead");
+        return mlxe_error_set(err, MLXE_ERR_DEVICE, "take_ahead: the device chose token id %d", (int)*token);
+    }
+    return MLXE_OK;
+}
+
+mlxe_status mlxe_context_finish_ahead(mlxe_context *ctx, int32_t seq, bool drop, mlxe_error *err) {
+    if (!ctx) return mlxe_error_set(err, MLXE_ERR_INVALID_ARGUMENT, "finish_ahead: context is NULL");
+    mlxe_status st = MLXE_OK;
+    int dropped = 0;
+    while (ctx->ahead_count > 0) {
+        int32_t token;
+        mlxe_status taken = mlxe_context_take_ahead(ctx, &token, err);
+        if (st == MLXE_OK) st = taken;
+        dropped++;
+    }
+    if (drop && dropped > 0 && seq >= 0 && seq < ctx->n_seq) {
+        ctx->kv.lengths[seq] -= dropped;
+        if (ctx->kv.lengths[seq] < 0) ctx->kv.lengths[seq] = 0;
+        ctx->choice_seq = -1;
+    }
+    mlxe_status synced = ctx->ops->synchronize(ctx->model->dev, err);
+    return st != MLXE_OK ? st : synced;
 }
 
 bool mlxe_context_samples_on_device(const mlxe_context *ctx) {
@@ -377,7 +481,10 @@ int64_t mlxe_context_seq_length(const mlxe_context *ctx, int32_t seq_id) {
 
 void mlxe_context_seq_truncate(mlxe_context *ctx, int32_t seq_id, int64_t n) {
     if (!ctx || seq_id < 0 || seq_id >= ctx->n_seq || n < 0) return;
-    if (n < ctx->kv.lengths[seq_id]) ctx->kv.lengths[seq_id] = n;
+    if (n < ctx->kv.lengths[seq_id]) {
+        ctx->kv.lengths[seq_id] = n;
+        if (seq_id == ctx->choice_seq) ctx->choice_seq = -1; /* its choice follows a row now gone */
+    }
 }
 
 void mlxe_context_seq_clear(mlxe_context *ctx, int32_t seq_id) { mlxe_context_seq_truncate(ctx, seq_id, 0); }

@@ -37,8 +37,8 @@ struct mlxe_model {
 /* mlxe_context_decode of a batch with one row wanting logits, whose greedy
  * token (the argmax, the sampler's rule) is chosen on the device and copied
  * back alone: *token is that id, and the logits are fetched only when
- * mlxe_context_logits asks. Where the device cannot (the CPU, several
- * logits rows), *token is -1 and the logits are there as after
+ * mlxe_context_logits asks. Where the device cannot (no argmax op,
+ * several logits rows), *token is -1 and the logits are there as after
  * mlxe_context_decode. */
 mlxe_status mlxe_context_decode_greedy(mlxe_context *ctx, const mlxe_batch *batch, int32_t *token, mlxe_error *err);
 
@@ -52,6 +52,20 @@ mlxe_status mlxe_context_decode_greedy(mlxe_context *ctx, const mlxe_batch *batc
  * (mlxe_sampler_sample_drawn). */
 mlxe_status mlxe_context_decode_sample(mlxe_context *ctx, const mlxe_batch *batch, const mlxe_sample_params *params,
                                        const mlxe_sample_adjust *adjust, int32_t *token, mlxe_error *err);
+
+/* Pipelined greedy decode (engine/generate.c): queues the step of seq at
+ * its next position whose token is the plain argmax the device chose in
+ * this context's last step (of seq: decode_greedy or decode_ahead),
+ * without waiting for it or reading that token; the step's own choice is
+ * read with mlxe_context_take_ahead, oldest first. At most 2 queued;
+ * MLXE_ERR_INVALID_ARGUMENT when the last step left no device choice. */
+mlxe_status mlxe_context_decode_ahead(mlxe_context *ctx, int32_t seq, mlxe_error *err);
+/* The token of the oldest queued step (waits for that step only). */
+mlxe_status mlxe_context_take_ahead(mlxe_context *ctx, int32_t *token, mlxe_error *err);
+/* Waits for every step still queued (their tokens unread), with drop
+ * their rows taken off seq again (a step queued for a token that then
+ * stopped generation), and reports the device's errors. */
+mlxe_status mlxe_context_finish_ahead(mlxe_context *ctx, int32_t seq, bool drop, mlxe_error *err);
 
 /* Whether the context's device samples tokens itself (ops.h sample). */
 bool mlxe_context_samples_on_device(const mlxe_context *ctx);

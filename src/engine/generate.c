@@ -77,6 +77,16 @@ static mlxe_status prefill(mlxe_context *ctx, int32_t seq, const int32_t *prompt
     return st;
 }
 
+/* Plain greedy generation queues each decode step before the host has
+ * read the token the step before chose (mlxe_context_decode_ahead), so the
+ * device does not wait for the host between steps. MLXE_DECODE_PIPELINE=1
+ * turns it on; off by default until it is timed on a GPU (docs/CUDA.md,
+ * version 10). */
+static bool pipeline_wanted(void) {
+    const char *value = getenv("MLXE_DECODE_PIPELINE");
+    return value && strcmp(value, "1") == 0;
+}
+
 mlxe_status mlxe_generate(mlxe_context *ctx, const int32_t *prompt, int64_t n_prompt,
                           const mlxe_generate_options *options, mlxe_token_callback callback, void *user,
                           const mlxe_cancel *cancel, mlxe_generate_stats *stats, mlxe_error *err) {
@@ -126,6 +136,10 @@ mlxe_status mlxe_generate(mlxe_context *ctx, const int32_t *prompt, int64_t n_pr
      * (token_choice.h); the first comes from the prefill's logits. */
     mlxe_token_choice choice;
     mlxe_token_choice_init(&choice, ctx, sampler, "generate");
+    const bool pipelined = choice.device_greedy && pipeline_wanted();
+    bool queued = false; /* a step is queued whose token has not been taken */
+    int64_t queued_steps = 0;
+    bool drop_queued = false;
     int64_t position = n_prompt;
     while (st == MLXE_OK) {
         if (stats->n_generated_tokens >= options->max_tokens) {
@@ -138,10 +152,36 @@ mlxe_status mlxe_generate(mlxe_context *ctx, const int32_t *prompt, int64_t n_pr
             break;
         }
         double sample_start = mlxe_now_seconds();
-        int32_t token = mlxe_token_choice_next(&choice, ctx, last_row);
+        /* the token chosen on the device by the last step (and still there) */
+        const bool chosen_on_device = queued || choice.device_token >= 0;
+        int32_t token;
+        if (queued) {
+            double take_start = mlxe_now_seconds();
+            st = mlxe_context_take_ahead(ctx, &token, err);
+            stats->decode_seconds += mlxe_now_seconds() - take_start;
+            queued = false;
+            if (st != MLXE_OK) break;
+        } else {
+            token = mlxe_token_choice_next(&choice, ctx, last_row);
+        }
         mlxe_sampler_accept(sampler, token);
         stats->sample_seconds += mlxe_now_seconds() - sample_start;
         stats->n_generated_tokens++;
+        const bool more_wanted =
+            stats->n_generated_tokens < options->max_tokens && position < mlxe_context_n_ctx(ctx);
+        /* Pipelined: the next step, which embeds this token from the
+         * device, is queued before the host looks at the token; a stop
+         * below drops it again (mlxe_context_finish_ahead). */
+        if (pipelined && chosen_on_device && more_wanted) {
+            double decode_start = mlxe_now_seconds();
+            st = mlxe_context_decode_ahead(ctx, seq, err);
+            stats->decode_seconds += mlxe_now_seconds() - decode_start;
+            if (st != MLXE_OK) break;
+            queued = true;
+            queued_steps++;
+        }
+        /* a stop here drops the step queued for this token */
+        drop_queued = queued;
         if (callback && !callback(user, token)) {
             stats->stop_reason = MLXE_STOP_CALLBACK;
             break;
@@ -158,13 +198,29 @@ mlxe_status mlxe_generate(mlxe_context *ctx, const int32_t *prompt, int64_t n_pr
             stats->stop_reason = MLXE_STOP_CONTEXT_FULL;
             break;
         }
-        int32_t pos32 = (int32_t)position;
-        mlxe_batch batch = {.n_tokens = 1, .tokens = &token, .positions = &pos32, .seq_ids = &seq, .logits = NULL};
-        double decode_start = mlxe_now_seconds();
-        st = mlxe_token_choice_decode(&choice, ctx, &batch, err);
-        stats->decode_seconds += mlxe_now_seconds() - decode_start;
+        drop_queued = false;
+        if (!queued) {
+            int32_t pos32 = (int32_t)position;
+            mlxe_batch batch = {.n_tokens = 1, .tokens = &token, .positions = &pos32, .seq_ids = &seq, .logits = NULL};
+            double decode_start = mlxe_now_seconds();
+            st = mlxe_token_choice_decode(&choice, ctx, &batch, err);
+            stats->decode_seconds += mlxe_now_seconds() - decode_start;
+        }
         last_row = 0;
         position++;
+    }
+    if (pipelined) {
+        MLXE_DEBUG(MLXE_LOG_CAT_ENGINE, "generate: %lld steps queued ahead of the host", (long long)queued_steps);
+        /* a step queued for a token that stopped generation is dropped
+         * (one queued before a cancellation has a token that did not: it
+         * stays, as the sequential loop would have run it); the device's
+         * errors */
+        mlxe_error finish_err;
+        mlxe_status finished = mlxe_context_finish_ahead(ctx, seq, drop_queued, &finish_err);
+        if (st == MLXE_OK && finished != MLXE_OK) {
+            st = finished;
+            if (err) *err = finish_err;
+        }
     }
     if (st == MLXE_ERR_CANCELLED) stats->stop_reason = MLXE_STOP_CANCELLED;
     finish_stats(stats);

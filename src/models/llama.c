@@ -105,6 +105,7 @@ struct mlxe_forward_state {
     bool graph_warm[GRAPH_BUCKETS];
     bool graphs_off;
     bool graphs_sample;             /* the graphs end in ops->sample, not argmax */
+    bool graphs_from_choice;        /* the graphs embed the previous step's device choice */
     float *const *graph_kv;
 };
 
@@ -584,8 +585,10 @@ static void forward_layers(const mlxe_model_weights *w, mlxe_forward_state *s, c
     mlxe_device *dev = w->dev;
     const int64_t n = batch->n_rows, hidden = w->hidden, ffn = w->ffn;
 
-    /* x = embed_tokens(input_ids)                                 x: [n, hidden] */
-    ops->embedding(dev, &w->embed_tokens, batch->tokens, n, s->x);
+    /* x = embed_tokens(input_ids)                                 x: [n, hidden]
+     * (a pipelined step's id: the previous step's choice, on the device) */
+    const int32_t *ids = batch->token_from_choice ? (const int32_t *)(void *)s->token : batch->tokens;
+    ops->embedding(dev, &w->embed_tokens, ids, n, s->x);
 
     for (int64_t l = 0; l < w->n_layers; l++) {
         const llama_layer *layer = &w->layers[l];
@@ -720,13 +723,14 @@ static bool decode_step_graph(const mlxe_model_weights *w, mlxe_forward_state *s
     if (kv->k != s->graph_kv) return false;
     /* a tail of the other kind (argmax / sample): record again */
     const mlxe_sample_params *sample_params = ops->sample ? batch->sample_params : NULL;
-    if ((sample_params != NULL) != s->graphs_sample) {
+    if ((sample_params != NULL) != s->graphs_sample || batch->token_from_choice != s->graphs_from_choice) {
         for (int b = 0; b < GRAPH_BUCKETS; b++) {
             ops->graph_free(w->dev, s->graphs[b]);
             s->graphs[b] = NULL;
             s->graph_warm[b] = false;
         }
         s->graphs_sample = sample_params != NULL;
+        s->graphs_from_choice = batch->token_from_choice;
     }
     int bucket = 0;
     while (bucket < GRAPH_BUCKETS - 1 && ((int64_t)GRAPH_MIN_SPAN << bucket) < batch->max_position + 1) bucket++;
@@ -757,6 +761,21 @@ static bool decode_step_graph(const mlxe_model_weights *w, mlxe_forward_state *s
     return true;
 }
 
+/* The step's chosen token to the host: handed over without waiting for
+ * later work (batch->keep_slot, ops->token_keep) or downloaded; where the
+ * device could not choose (-1: ops.h sample), the logits too. */
+static void hand_over_choice(const mlxe_model_weights *w, mlxe_forward_state *s, const mlxe_forward_batch *batch) {
+    const mlxe_ops *ops = w->ops;
+    int32_t *token = (int32_t *)(void *)s->token;
+    if (batch->keep_slot && ops->token_keep) {
+        *batch->keep_handle = ops->token_keep(w->dev, batch->keep_slot, token);
+        return;
+    }
+    ops->download(w->dev, batch->greedy_token, token, sizeof(int32_t));
+    if (*batch->greedy_token < 0)
+        ops->download(w->dev, batch->logits, s->logits, (size_t)w->vocab * sizeof(float));
+}
+
 static void llama_forward(const mlxe_model_weights *w, mlxe_forward_state *s, const mlxe_kv_view *kv,
                           const mlxe_forward_batch *batch) {
     const mlxe_ops *ops = w->ops;
@@ -776,12 +795,9 @@ static void llama_forward(const mlxe_model_weights *w, mlxe_forward_state *s, co
     if (batch->greedy_token) *batch->greedy_token = -1;
     const bool greedy = batch->greedy_token && (ops->argmax || (batch->sample_params && ops->sample)) &&
                         batch->n_logit_rows == 1;
-    int32_t *token = (int32_t *)(void *)s->token;
     if (decode_step_graph(w, s, kv, batch)) {
-        if (greedy) ops->download(dev, batch->greedy_token, token, sizeof(int32_t));
-        /* -1: the device could not sample (ops.h sample), the host will */
-        if (!greedy || *batch->greedy_token < 0)
-            ops->download(dev, batch->logits, s->logits, (size_t)w->vocab * sizeof(float));
+        if (greedy) hand_over_choice(w, s, batch);
+        else ops->download(dev, batch->logits, s->logits, (size_t)w->vocab * sizeof(float));
         return;
     }
     forward_layers(w, s, kv, batch, batch->max_position + 1);
@@ -798,9 +814,7 @@ static void llama_forward(const mlxe_model_weights *w, mlxe_forward_state *s, co
         ops->matmul(dev, s->last, count, &w->lm_head, s->logits);
         if (greedy) {
             choose_token(w, s, batch->sample_params);
-            ops->download(dev, batch->greedy_token, token, sizeof(int32_t));
-            if (*batch->greedy_token < 0)
-                ops->download(dev, batch->logits, s->logits, (size_t)w->vocab * sizeof(float));
+            hand_over_choice(w, s, batch);
         } else {
             ops->download(dev, batch->logits + first * w->vocab, s->logits,
                           (size_t)(count * w->vocab) * sizeof(float));

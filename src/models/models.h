@@ -54,6 +54,16 @@ typedef struct mlxe_forward_batch {
      * ops->sample: the token written to greedy_token is sampled with these
      * parameters (device memory, runtime/sampling.h) instead. */
     const mlxe_sample_params *sample_params;
+    /* Pipelined greedy decode (engine/generate.c), one row: the row's token
+     * is the one the previous forward of this state chose on the device
+     * (`tokens` is not read). */
+    bool token_from_choice;
+    /* With greedy_token, on a device with ops->token_keep: the chosen token
+     * is handed over through token_keep into keep_slot (device memory) and
+     * its handle stored in *keep_handle, not downloaded (greedy_token is
+     * left at -1); elsewhere it is downloaded as usual. */
+    int32_t *keep_slot;
+    void **keep_handle;
 } mlxe_forward_batch;
 
 typedef struct mlxe_model_family mlxe_model_family;

@@ -180,6 +180,15 @@ typedef struct mlxe_ops {
      * Reads params when it runs, so a recorded graph takes new values. */
     void (*sample)(mlxe_device *dev, const float *x, int64_t vocab, const mlxe_sample_params *params,
                    int32_t *out_token);
+    /* Optional (NULL: the caller downloads the token, which waits for
+     * everything queued): a token chosen on the device handed to the host
+     * without waiting for work queued after it. token_keep queues, after
+     * everything queued so far, a copy of the int32 at src into slot (both
+     * device memory) and returns a handle; token_take(handle) waits for that
+     * copy only, returns the value and frees the handle. A pipelined decode
+     * queues the next step between the two (engine/generate.c). */
+    void *(*token_keep)(mlxe_device *dev, int32_t *slot, const int32_t *src);
+    int32_t (*token_take)(mlxe_device *dev, void *handle, const int32_t *slot);
 
     /* ---- recorded op sequences (optional: NULL on the CPU) ----
      * A GPU can record the ops queued between graph_begin and graph_end

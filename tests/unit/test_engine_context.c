@@ -7,7 +7,9 @@
  * test_models_fixtures.c. */
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 
+#include "engine/engine_internal.h"
 #include "test_model_util.h"
 #include "mlxengine/mlxengine.h"
 
@@ -405,12 +407,130 @@ static void test_generate_loop(void **state) {
     test_remove_model(dir);
 }
 
+/* One generation with MLXE_DECODE_PIPELINE set or not: its tokens, stats,
+ * status and the sequence's length after it; and how many steps the log
+ * says were queued ahead of the host. */
+typedef struct generation {
+    collect got;
+    mlxe_generate_stats stats;
+    mlxe_status status;
+    int64_t length;
+    long long queued;
+} generation;
+
+static long long logged_queued;
+
+static void note_queued(void *user, const mlxe_log_record *record) {
+    (void)user;
+    long long n = 0;
+    if (strstr(record->message, "steps queued ahead of the host") &&
+        sscanf(record->message, "generate: %lld steps", &n) == 1)
+        logged_queued = n;
+}
+
+static generation generate_with(mlxe_context *ctx, const int32_t *prompt, const mlxe_generate_options *o,
+                                int stop_after, bool cancel_after_two, bool pipelined) {
+    generation g;
+    memset(&g, 0, sizeof g);
+    g.got.stop_after = stop_after;
+    mlxe_cancel *cancel = cancel_after_two ? mlxe_cancel_create() : NULL;
+    g.got.cancel_after = cancel;
+    if (pipelined) setenv("MLXE_DECODE_PIPELINE", "1", 1);
+    logged_queued = -1;
+    mlxe_log_set_level(MLXE_LOG_CAT_ENGINE, MLXE_LOG_DEBUG);
+    mlxe_log_set_callback(note_queued, NULL);
+    mlxe_error err;
+    g.status = mlxe_generate(ctx, prompt, PROMPT_LEN, o, collect_token, &g.got, cancel, &g.stats, &err);
+    mlxe_log_set_callback(NULL, NULL);
+    unsetenv("MLXE_DECODE_PIPELINE");
+    g.queued = logged_queued;
+    g.length = mlxe_context_seq_length(ctx, 0);
+    mlxe_cancel_free(cancel);
+    return g;
+}
+
+/* The pipelined greedy loop (each step queued before the host reads the
+ * token the step before chose; on the CPU the choice is downloaded at
+ * once, the same bookkeeping) gives the sequential loop's tokens, stops and
+ * sequence length for every stop: max tokens, an EOS id, the callback,
+ * cancellation, a full context. A step queued past the stop is dropped. */
+static void test_generate_pipelined(void **state) {
+    (void)state;
+    char dir[64];
+    mlxe_model *model = load_case(&cases[4], dir, sizeof dir);
+    mlxe_context *ctx = make_context(model, 1, 40, 8);
+    int32_t prompt[PROMPT_LEN];
+    make_prompt(prompt, PROMPT_LEN, mlxe_model_vocab_size(model), 5);
+    mlxe_generate_options o;
+    mlxe_generate_options_init(&o);
+    o.max_tokens = 12;
+    o.ignore_eos = true;
+    generation plain = generate_with(ctx, prompt, &o, 0, false, false);
+    assert_int_equal(plain.got.n, 12);
+    int32_t eos = plain.got.tokens[5];
+    for (int c = 0; c < 5; c++) {
+        o.max_tokens = c == 4 ? 64 : 12;
+        o.ignore_eos = c != 1;
+        o.eos_ids = c == 1 ? &eos : NULL;
+        o.n_eos_ids = c == 1 ? 1 : 0;
+        const int stop_after = c == 2 ? 4 : 0;
+        generation want = generate_with(ctx, prompt, &o, stop_after, c == 3, false);
+        generation got = generate_with(ctx, prompt, &o, stop_after, c == 3, true);
+        assert_int_equal(got.status, want.status);
+        assert_int_equal(got.stats.stop_reason, want.stats.stop_reason);
+        assert_int_equal(got.got.n, want.got.n);
+        assert_memory_equal(got.got.tokens, want.got.tokens, (size_t)want.got.n * sizeof(int32_t));
+        assert_int_equal(got.stats.n_generated_tokens, want.stats.n_generated_tokens);
+        assert_int_equal(got.length, want.length);
+        assert_int_equal(want.queued, -1); /* the sequential loop queues nothing ahead */
+        if (got.got.n >= 3 && got.queued < 1) fail_msg("stop case %d: %lld steps queued ahead", c, got.queued);
+    }
+    assert_int_equal(plain.length, PROMPT_LEN + 11);
+    /* the context's calls: nothing to embed before a device choice, nothing to take */
+    mlxe_context_seq_clear(ctx, 0);
+    mlxe_error err;
+    int32_t token = 0;
+    assert_int_equal(mlxe_context_decode_ahead(ctx, 0, &err), MLXE_ERR_INVALID_ARGUMENT);
+    assert_int_equal(mlxe_context_take_ahead(ctx, &token, &err), MLXE_ERR_INVALID_ARGUMENT);
+    int32_t position = 0, seq = 0, first = prompt[0];
+    mlxe_batch b = {.n_tokens = 1, .tokens = &first, .positions = &position, .seq_ids = &seq, .logits = NULL};
+    assert_int_equal(mlxe_context_decode_greedy(ctx, &b, &token, &err), MLXE_OK);
+    assert_true(token >= 0);
+    int32_t want_next = -1;
+    {
+        /* the sequential step after it, for comparison */
+        mlxe_context *other = make_context(model, 1, 40, 8);
+        int32_t t0 = -1, t1 = -1;
+        assert_int_equal(mlxe_context_decode_greedy(other, &b, &t0, &err), MLXE_OK);
+        position = 1;
+        b.tokens = &t0;
+        assert_int_equal(mlxe_context_decode_greedy(other, &b, &t1, &err), MLXE_OK);
+        want_next = t1;
+        mlxe_context_free(other);
+    }
+    assert_int_equal(mlxe_context_decode_ahead(ctx, 0, &err), MLXE_OK);
+    assert_int_equal(mlxe_context_decode_ahead(ctx, 0, &err), MLXE_OK);
+    assert_int_equal(mlxe_context_decode_ahead(ctx, 0, &err), MLXE_ERR_INVALID_ARGUMENT); /* 2 queued at most */
+    assert_int_equal(mlxe_context_seq_length(ctx, 0), 3);
+    assert_int_equal(mlxe_context_take_ahead(ctx, &token, &err), MLXE_OK);
+    assert_int_equal(token, want_next);
+    assert_int_equal(mlxe_context_finish_ahead(ctx, 0, true, &err), MLXE_OK); /* drops the one left */
+    assert_int_equal(mlxe_context_seq_length(ctx, 0), 2);
+    assert_int_equal(mlxe_context_finish_ahead(ctx, 0, true, &err), MLXE_OK); /* nothing queued: nothing dropped */
+    assert_int_equal(mlxe_context_seq_length(ctx, 0), 2);
+    assert_int_equal(mlxe_context_decode_ahead(ctx, 0, &err), MLXE_ERR_INVALID_ARGUMENT);
+    mlxe_context_free(ctx);
+    mlxe_model_free(model);
+    test_remove_model(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chunking_and_batching_agree),
         cmocka_unit_test(test_model_shared_by_threads),
         cmocka_unit_test(test_bad_batches),
         cmocka_unit_test(test_generate_loop),
+        cmocka_unit_test(test_generate_pipelined),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -62,6 +62,7 @@ static mlxe_status cpu_synchronize(mlxe_device *dev, mlxe_error *err) {
         .attention = mlxe_cpu_attention,          \
         .silu_mul = mlxe_cpu_silu_mul,            \
         .add = mlxe_cpu_add,                      \
+        .argmax = mlxe_cpu_argmax,                \
         .upload_weights = cpu_upload_weights,     \
         .free_weights = cpu_free_weights,         \
         .synchronize = cpu_synchronize,           \

@@ -159,3 +159,13 @@ void mlxe_cpu_add(mlxe_device *dev, float *y, const float *x, int64_t n) {
     pointwise_job job = {y, x, NULL, n, NULL};
     mlxe_cpu_run(dev, n >= 4 * PARALLEL_MIN_ELEMENTS, add_worker, &job);
 }
+
+void mlxe_cpu_argmax(mlxe_device *dev, const float *x, int64_t n_rows, int64_t n, int32_t *out) {
+    for (int64_t r = 0; r < n_rows; r++) {
+        const float *row = x + r * n;
+        int64_t best = 0;
+        for (int64_t i = 1; i < n; i++)
+            if (row[i] > row[best] || (isnan(row[best]) && !isnan(row[i]))) best = i;
+        out[r] = (int32_t)best;
+    }
+}

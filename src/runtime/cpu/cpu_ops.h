@@ -60,5 +60,8 @@ void mlxe_cpu_kv_store(mlxe_device *dev, const float *k, const float *v, int64_t
 void mlxe_cpu_attention(mlxe_device *dev, const mlxe_attention_args *args);
 void mlxe_cpu_silu_mul(mlxe_device *dev, const float *gate, const float *up, float *out, int64_t n);
 void mlxe_cpu_add(mlxe_device *dev, float *y, const float *x, int64_t n);
+/* ops.h argmax: the sampler's greedy rule (lowest index among equal
+ * maxima, NaN never beats a number, 0 when all are NaN) */
+void mlxe_cpu_argmax(mlxe_device *dev, const float *x, int64_t n_rows, int64_t n, int32_t *out);
 
 #endif

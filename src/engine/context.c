@@ -46,7 +46,7 @@ struct mlxe_context {
      * logits row is still in the forward state, copied into logits[0] when
      * mlxe_context_logits first asks (mlxe_context_decode_greedy). */
     bool logits_on_device;
-    /* The last batch was one row of choice_seq whose plain argmax the
+    /* The last batch ended with the row of choice_seq whose plain argmax the
      * device chose and still holds (-1: none): a pipelined step may embed
      * it (mlxe_context_decode_ahead). */
     int32_t choice_seq;
@@ -265,6 +265,12 @@ static mlxe_status check_batch(mlxe_context *ctx, const mlxe_batch *batch, int64
 /* decode; with greedy_token (batches with one row wanting logits), the
  * token is chosen on the device where it can be (else -1): the argmax, or
  * with sample (and its adjust entries, host memory) the sampled token. */
+static bool one_sequence(const mlxe_batch *batch) {
+    for (int64_t r = 1; r < batch->n_tokens; r++)
+        if (batch->seq_ids[r] != batch->seq_ids[0]) return false;
+    return true;
+}
+
 /* A pipelined step (mlxe_context_decode_ahead): its token is the device's
  * previous choice; its own choice goes to slot (handle in *handle), and
  * nothing waits for it. */
@@ -349,8 +355,10 @@ static mlxe_status decode_batch(mlxe_context *ctx, const mlxe_batch *batch, int3
         model->family->forward(model->weights, ctx->state, &ctx->kv.view, &pass);
         const bool kept = ahead && device_choice && ahead->handle && *ahead->handle;
         if (device_choice && (kept || *greedy_token >= 0)) ctx->logits_on_device = true;
-        if (device_choice && !device_sample && (kept || *greedy_token >= 0) && n == 1)
-            ctx->choice_seq = ctx->host_slots[first];
+        /* the chosen token follows its row: the batch's last, of one sequence */
+        if (device_choice && !device_sample && (kept || *greedy_token >= 0) && first + n == batch->n_tokens &&
+            row_wants_logits(batch, batch->n_tokens - 1) && one_sequence(batch))
+            ctx->choice_seq = batch->seq_ids[0];
         logits_done += n_pass_logits;
     }
     /* A GPU runs the ops asynchronously and reports their errors here (the

@@ -51,9 +51,11 @@ static void finish_stats(mlxe_generate_stats *stats) {
 
 /* Prefills prompt into seq in decode calls of up to n_batch rows (each run
  * as passes of n_ubatch rows), checking cancel between calls; only the last
- * row asks for logits. */
+ * row asks for logits. With choice, the last call chooses the first token
+ * the token_choice way (on the device where it can: a pipelined loop then
+ * embeds it from there). */
 static mlxe_status prefill(mlxe_context *ctx, int32_t seq, const int32_t *prompt, int64_t n_prompt,
-                           int64_t chunk, const mlxe_cancel *cancel, mlxe_error *err) {
+                           int64_t chunk, const mlxe_cancel *cancel, mlxe_token_choice *choice, mlxe_error *err) {
     int32_t *positions = malloc((size_t)chunk * 2 * sizeof(int32_t));
     if (!positions) return mlxe_error_set(err, MLXE_ERR_OUT_OF_MEMORY, "out of memory for the prompt batch");
     int32_t *seq_ids = positions + chunk;
@@ -70,7 +72,8 @@ static mlxe_status prefill(mlxe_context *ctx, int32_t seq, const int32_t *prompt
         }
         mlxe_batch batch = {.n_tokens = n, .tokens = prompt + first, .positions = positions, .seq_ids = seq_ids,
                             .logits = NULL};
-        st = mlxe_context_decode(ctx, &batch, err);
+        st = choice && first + n == n_prompt ? mlxe_token_choice_decode(choice, ctx, &batch, err)
+                                             : mlxe_context_decode(ctx, &batch, err);
         if (st != MLXE_OK) break;
     }
     free(positions);
@@ -127,16 +130,17 @@ mlxe_status mlxe_generate(mlxe_context *ctx, const int32_t *prompt, int64_t n_pr
     mlxe_context_seq_clear(ctx, seq);
     double start = mlxe_now_seconds();
     int64_t chunk = mlxe_context_n_batch(ctx);
-    st = prefill(ctx, seq, prompt, n_prompt, chunk, cancel, err);
+    /* Each decode step's token is chosen on the device where it can be
+     * (token_choice.h); the first comes from the prefill's logits (chosen
+     * on the device too when the loop is pipelined). */
+    mlxe_token_choice choice;
+    mlxe_token_choice_init(&choice, ctx, sampler, "generate");
+    const bool pipelined = choice.device_greedy && pipeline_wanted();
+    st = prefill(ctx, seq, prompt, n_prompt, chunk, cancel, pipelined ? &choice : NULL, err);
     stats->prefill_seconds = mlxe_now_seconds() - start;
     /* the row holding logits: the last of the prefill's last chunk, then 0 */
     int64_t last_row = (n_prompt - 1) % chunk;
 
-    /* Each decode step's token is chosen on the device where it can be
-     * (token_choice.h); the first comes from the prefill's logits. */
-    mlxe_token_choice choice;
-    mlxe_token_choice_init(&choice, ctx, sampler, "generate");
-    const bool pipelined = choice.device_greedy && pipeline_wanted();
     bool queued = false; /* a step is queued whose token has not been taken */
     int64_t queued_steps = 0;
     bool drop_queued = false;

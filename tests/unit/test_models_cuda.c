@@ -437,6 +437,63 @@ static void test_greedy_on_device(void **state) {
     mlxe_model_free(gpu);
 }
 
+/* Greedy generation with MLXE_DECODE_PIPELINE=1 (each step queued before
+ * the host reads the token the step before chose, handed over by
+ * token_keep / token_take, the steps replayed from graphs that embed the
+ * device's choice) gives the sequential loop's tokens and sequence length:
+ * to max_tokens and to an EOS id (the step queued past it dropped). */
+static int32_t pipelined_tokens[64];
+static int n_pipelined_tokens;
+
+static bool keep_pipelined_token(void *user, int32_t token) {
+    (void)user;
+    if (n_pipelined_tokens < 64) pipelined_tokens[n_pipelined_tokens++] = token;
+    return true;
+}
+
+static int64_t generate_greedy(mlxe_context *ctx, const int32_t *prompt, int n_prompt, int max_tokens,
+                               const int32_t *eos, bool pipelined, int32_t *tokens) {
+    mlxe_generate_options g;
+    mlxe_generate_options_init(&g);
+    g.max_tokens = max_tokens;
+    g.ignore_eos = eos == NULL;
+    g.eos_ids = eos;
+    g.n_eos_ids = eos ? 1 : 0;
+    if (pipelined) setenv("MLXE_DECODE_PIPELINE", "1", 1);
+    n_pipelined_tokens = 0;
+    mlxe_error err;
+    if (mlxe_generate(ctx, prompt, n_prompt, &g, keep_pipelined_token, NULL, NULL, NULL, &err) != MLXE_OK)
+        fail_msg("generate: %s", err.message);
+    unsetenv("MLXE_DECODE_PIPELINE");
+    memcpy(tokens, pipelined_tokens, sizeof pipelined_tokens);
+    return n_pipelined_tokens;
+}
+
+static void test_pipelined_generate_on_device(void **state) {
+    (void)state;
+    require_gpu();
+    mlxe_model *gpu = load_on(MODELS "/llama-f32", "cuda", false);
+    mlxe_context *ctx = context_for(gpu, 8);
+    const int32_t prompt[5] = {3, 17, 5, 9, 2};
+    int32_t want[64], got[64];
+    const int64_t n_want = generate_greedy(ctx, prompt, 5, 40, NULL, false, want);
+    const int64_t length_want = mlxe_context_seq_length(ctx, 0);
+    for (int round = 0; round < 2; round++) { /* the second replays the graphs recorded in the first */
+        const int64_t n_got = generate_greedy(ctx, prompt, 5, 40, NULL, true, got);
+        assert_int_equal(n_got, n_want);
+        assert_memory_equal(got, want, (size_t)n_want * sizeof(int32_t));
+        assert_int_equal(mlxe_context_seq_length(ctx, 0), length_want);
+    }
+    const int32_t eos = want[12];
+    const int64_t n_eos = generate_greedy(ctx, prompt, 5, 40, &eos, false, want);
+    const int64_t length_eos = mlxe_context_seq_length(ctx, 0);
+    assert_int_equal(generate_greedy(ctx, prompt, 5, 40, &eos, true, got), n_eos);
+    assert_memory_equal(got, want, (size_t)n_eos * sizeof(int32_t));
+    assert_int_equal(mlxe_context_seq_length(ctx, 0), length_eos);
+    mlxe_context_free(ctx);
+    mlxe_model_free(gpu);
+}
+
 /* The same call on the CPU (runs without a GPU): the CPU's argmax op
  * chooses, the argmax of the logits mlxe_context_logits then fetches; a
  * NULL token is refused. */
@@ -696,6 +753,7 @@ int main(void) {
         cmocka_unit_test(test_memory_checks),
         cmocka_unit_test(test_fixtures_on_gpu),
         cmocka_unit_test(test_greedy_on_device),
+        cmocka_unit_test(test_pipelined_generate_on_device),
         cmocka_unit_test(test_greedy_on_cpu),
         cmocka_unit_test(test_sampling_on_device),
         cmocka_unit_test(test_decode_sample_on_device),

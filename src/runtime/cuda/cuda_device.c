@@ -264,6 +264,44 @@ static void cuda_graph_free(mlxe_device *dev, void *graph) {
     free(g);
 }
 
+/* ---- chosen tokens handed over (ops.h token_keep / token_take) ----
+ * keep: the copy into slot after everything queued, then an event (the
+ * handle); take: a second stream waits for that event only and copies the
+ * slot back, so what was queued after the keep (the next decode step) is
+ * not waited for. */
+
+static void *cuda_token_keep(mlxe_device *dev, int32_t *slot, const int32_t *src) {
+    mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
+    cudaSetDevice(state->ordinal);
+    cudaEvent_t event = NULL;
+    cudaError_t error = cudaMemcpyAsync(slot, src, sizeof(int32_t), cudaMemcpyDeviceToDevice, state->stream);
+    if (error == cudaSuccess) error = cudaEventCreateWithFlags(&event, cudaEventDisableTiming);
+    if (error == cudaSuccess) error = cudaEventRecord(event, state->stream);
+    if (error != cudaSuccess) {
+        mlxe_cuda_note_error(state, error, "handing a chosen token over");
+        if (event) cudaEventDestroy(event);
+        return NULL;
+    }
+    return event;
+}
+
+static int32_t cuda_token_take(mlxe_device *dev, void *handle, const int32_t *slot) {
+    mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
+    cudaSetDevice(state->ordinal);
+    cudaEvent_t event = handle;
+    int32_t token = -1;
+    cudaError_t error = cudaStreamWaitEvent(state->take_stream, event, 0);
+    if (error == cudaSuccess)
+        error = cudaMemcpyAsync(&token, slot, sizeof token, cudaMemcpyDeviceToHost, state->take_stream);
+    if (error == cudaSuccess) error = cudaStreamSynchronize(state->take_stream);
+    cudaEventDestroy(event);
+    if (error != cudaSuccess) {
+        mlxe_cuda_note_error(state, error, "reading a chosen token back");
+        return -1;
+    }
+    return token;
+}
+
 /* ---- creation ---- */
 
 static const mlxe_ops cuda_ops_template = {
@@ -294,6 +332,8 @@ static const mlxe_ops cuda_ops_template = {
     .graph_begin = cuda_graph_begin,
     .graph_end = cuda_graph_end,
     .graph_launch = cuda_graph_launch,
+    .token_keep = cuda_token_keep,
+    .token_take = cuda_token_take,
     .graph_free = cuda_graph_free,
 };
 
@@ -334,6 +374,7 @@ static void release_state(mlxe_cuda_state *state) {
         if (buffers[i]->ptr) cudaFree(buffers[i]->ptr);
     if (state->cublas) state->blas->destroy(state->cublas);
     mlxe_cuda_step_timing_free(&state->step_timing);
+    if (state->take_stream) cudaStreamDestroy(state->take_stream);
     if (state->stream) cudaStreamDestroy(state->stream);
     free(state);
 }
@@ -431,6 +472,11 @@ mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err
         return no_gpu(err, ordinal, error);
     }
     mlxe_cuda_step_timing_init(&state->step_timing);
+    error = cudaStreamCreateWithFlags(&state->take_stream, cudaStreamNonBlocking);
+    if (error != cudaSuccess) {
+        release_state(state);
+        return no_gpu(err, ordinal, error);
+    }
     char why[512];
     state->blas = mlxe_cuda_blas_open(why, sizeof why);
     if (!state->blas) {

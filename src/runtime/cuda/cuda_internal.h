@@ -55,6 +55,7 @@ typedef struct mlxe_cuda_state {
     int sm_count, cc_major, cc_minor;
     size_t total_memory;
     cudaStream_t stream;
+    cudaStream_t take_stream; /* reads handed-over tokens back (cuda_device.c token_take) */
     const mlxe_cuda_blas *blas; /* cuBLAS, opened at run time (cuda_blas.h) */
     cublasHandle_t cublas;
     mlxe_cuda_gemm_mode gemm_mode;

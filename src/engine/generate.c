@@ -155,19 +155,19 @@ mlxe_status mlxe_generate(mlxe_context *ctx, const int32_t *prompt, int64_t n_pr
                                 (long long)stats->n_generated_tokens);
             break;
         }
-        double sample_start = mlxe_now_seconds();
         /* the token chosen on the device by the last step (and still there) */
         const bool chosen_on_device = queued || choice.device_token >= 0;
-        int32_t token;
-        if (queued) {
+        const bool take = queued;
+        int32_t token = -1;
+        if (take) { /* waiting for the queued step: decode time */
             double take_start = mlxe_now_seconds();
             st = mlxe_context_take_ahead(ctx, &token, err);
             stats->decode_seconds += mlxe_now_seconds() - take_start;
             queued = false;
             if (st != MLXE_OK) break;
-        } else {
-            token = mlxe_token_choice_next(&choice, ctx, last_row);
         }
+        double sample_start = mlxe_now_seconds();
+        if (!take) token = mlxe_token_choice_next(&choice, ctx, last_row);
         mlxe_sampler_accept(sampler, token);
         stats->sample_seconds += mlxe_now_seconds() - sample_start;
         stats->n_generated_tokens++;

@@ -20,16 +20,15 @@
  * order (bench_cpu_attention on the 2-core Zen 4 VM). Head dims that are
  * not multiples of 16 use masked loads; rows past n are never read.
  *
- * exp(t) as 2^k e^r, k = round(t / ln 2), r = t - k ln 2 (ln 2 in two parts,
- * Cody-Waite, so r is exact to float rounding), |r| <= ln(2)/2, e^r by its
- * degree-7 Taylor polynomial (truncation below |r|^8/8! e^|r| = 7e-9
- * relative, well under a float ulp), vscalefps for 2^k (saturates to 0). */
+ * exp(t) by mlxe_avx512_exp_ps (kernels_avx512_exp.h; degree 7, well under
+ * a float ulp, saturating to 0). */
 #if defined(__x86_64__)
 
 #include <immintrin.h>
 #include <math.h>
 
 #include "runtime/cpu/cpu_kernels.h"
+#include "runtime/cpu/kernels_avx512_exp.h"
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")))
 #define INLINE_AVX512 AVX512 static inline __attribute__((always_inline))
@@ -144,30 +143,12 @@ AVX512 void mlxe_avx512_attention_scores(const float *q, int n_q, const float *k
     for (int g = 0; g < n_q; g++) block_max[g] = _mm512_reduce_max_ps(maxima[g]);
 }
 
-INLINE_AVX512 __m512 exp_ps(__m512 t) {
-    const __m512 log2e = _mm512_set1_ps(1.44269504088896341f);
-    const __m512 ln2_hi = _mm512_set1_ps(0.693359375f), ln2_lo = _mm512_set1_ps(-2.12194440e-4f);
-    t = _mm512_max_ps(_mm512_min_ps(t, _mm512_set1_ps(100.0f)), _mm512_set1_ps(-100.0f)); /* k stays finite */
-    __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(t, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(k, ln2_hi, t);
-    r = _mm512_fnmadd_ps(k, ln2_lo, r);
-    __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, k);
-}
-
 AVX512 float mlxe_avx512_attention_exp(float *x, int64_t n, float shift) {
     const __m512 offset = _mm512_set1_ps(shift);
     __m512 sum = _mm512_setzero_ps();
     for (int64_t i = 0; i < n; i += 16) {
         const __mmask16 mask = tail_mask(n - i);
-        __m512 e = exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, x + i), offset));
+        __m512 e = mlxe_avx512_exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, x + i), offset));
         _mm512_mask_storeu_ps(x + i, mask, e);
         sum = _mm512_mask_add_ps(sum, mask, sum, e);
     }

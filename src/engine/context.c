@@ -74,14 +74,15 @@ void mlxe_context_options_init(mlxe_context_options *options) {
 void mlxe_context_free(mlxe_context *ctx) {
     if (!ctx) return;
     const mlxe_model_family *family = ctx->model->family;
-    if (ctx->state) family->state_free(ctx->state);
     mlxe_device *dev = ctx->model->dev;
-    if (ctx->ahead_count > 0) ctx->ops->synchronize(dev, NULL); /* queued steps still write their slots */
+    /* steps still queued write the state and their slots: wait for them first */
+    if (ctx->ahead_count > 0) ctx->ops->synchronize(dev, NULL);
     for (int i = 0; i < ctx->ahead_count; i++) {
         const int k = (ctx->ahead_first + i) % 2;
         if (ctx->ahead_handle[k]) ctx->ops->token_take(dev, ctx->ahead_handle[k], ctx->ahead_slots + k);
     }
     if (ctx->ahead_slots) ctx->ops->free(dev, ctx->ahead_slots);
+    if (ctx->state) family->state_free(ctx->state);
     if (ctx->device_block) ctx->ops->free(dev, ctx->device_block);
     free(ctx->pass_block);
     mlxe_kv_cache_release(&ctx->kv);
@@ -262,9 +263,6 @@ static mlxe_status check_batch(mlxe_context *ctx, const mlxe_batch *batch, int64
     return MLXE_OK;
 }
 
-/* decode; with greedy_token (batches with one row wanting logits), the
- * token is chosen on the device where it can be (else -1): the argmax, or
- * with sample (and its adjust entries, host memory) the sampled token. */
 static bool one_sequence(const mlxe_batch *batch) {
     for (int64_t r = 1; r < batch->n_tokens; r++)
         if (batch->seq_ids[r] != batch->seq_ids[0]) return false;
@@ -279,6 +277,10 @@ typedef struct ahead_step {
     void **handle;
 } ahead_step;
 
+/* decode; with greedy_token (batches with one row wanting logits), the
+ * token is chosen on the device where it can be (else -1): the argmax, or
+ * with sample (and its adjust entries, host memory) the sampled token;
+ * with ahead, a pipelined step (above). */
 static mlxe_status decode_batch(mlxe_context *ctx, const mlxe_batch *batch, int32_t *greedy_token,
                                 const mlxe_sample_params *sample, const mlxe_sample_adjust *adjust,
                                 const ahead_step *ahead, mlxe_error *err) {
@@ -353,11 +355,12 @@ static mlxe_status decode_batch(mlxe_context *ctx, const mlxe_batch *batch, int3
             }
         }
         model->family->forward(model->weights, ctx->state, &ctx->kv.view, &pass);
-        const bool kept = ahead && device_choice && ahead->handle && *ahead->handle;
-        if (device_choice && (kept || *greedy_token >= 0)) ctx->logits_on_device = true;
+        /* chosen on the device: handed over by ops->token_keep, or downloaded */
+        const bool chose = device_choice && ((ahead && *ahead->handle) || *greedy_token >= 0);
+        if (chose) ctx->logits_on_device = true;
         /* the chosen token follows its row: the batch's last, of one sequence */
-        if (device_choice && !device_sample && (kept || *greedy_token >= 0) && first + n == batch->n_tokens &&
-            row_wants_logits(batch, batch->n_tokens - 1) && one_sequence(batch))
+        if (chose && !device_sample && first + n == batch->n_tokens && row_wants_logits(batch, batch->n_tokens - 1) &&
+            one_sequence(batch))
             ctx->choice_seq = batch->seq_ids[0];
         logits_done += n_pass_logits;
     }

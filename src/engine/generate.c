@@ -82,12 +82,12 @@ static mlxe_status prefill(mlxe_context *ctx, int32_t seq, const int32_t *prompt
 
 /* Plain greedy generation queues each decode step before the host has
  * read the token the step before chose (mlxe_context_decode_ahead), so the
- * device does not wait for the host between steps. MLXE_DECODE_PIPELINE=1
- * turns it on; off by default until it is timed on a GPU (docs/CUDA.md,
- * version 10). */
+ * device does not wait for the host between steps (on an H100, +0.5-2.6%
+ * decode: docs/CUDA.md, version 11). MLXE_DECODE_PIPELINE=0 turns it off,
+ * for side-by-side timing. */
 static bool pipeline_wanted(void) {
     const char *value = getenv("MLXE_DECODE_PIPELINE");
-    return value && strcmp(value, "1") == 0;
+    return !(value && strcmp(value, "0") == 0);
 }
 
 mlxe_status mlxe_generate(mlxe_context *ctx, const int32_t *prompt, int64_t n_prompt,
@@ -141,7 +141,10 @@ mlxe_status mlxe_generate(mlxe_context *ctx, const int32_t *prompt, int64_t n_pr
     /* the row holding logits: the last of the prefill's last chunk, then 0 */
     int64_t last_row = (n_prompt - 1) % chunk;
 
-    bool queued = false; /* a step is queued whose token has not been taken */
+    /* Pipelined: steps queued (mlxe_context_decode_ahead) whose tokens the
+     * host has not taken yet; at most 2, the one this iteration takes and
+     * the one after it. */
+    int queued = 0;
     int64_t queued_steps = 0;
     bool drop_queued = false;
     int64_t position = n_prompt;
@@ -155,15 +158,30 @@ mlxe_status mlxe_generate(mlxe_context *ctx, const int32_t *prompt, int64_t n_pr
                                 (long long)stats->n_generated_tokens);
             break;
         }
-        /* the token chosen on the device by the last step (and still there) */
-        const bool chosen_on_device = queued || choice.device_token >= 0;
-        const bool take = queued;
+        /* this iteration's token: from a queued step, or chosen by the last
+         * sequential step (on the device or from its logits) */
+        const bool take = queued > 0;
+        const bool chosen_on_device = take || choice.device_token >= 0;
+        const bool more_wanted =
+            stats->n_generated_tokens + 1 < options->max_tokens && position < mlxe_context_n_ctx(ctx);
+        /* Pipelined: the step after this token, which embeds it from the
+         * device, is queued before the host waits for the token, so the
+         * device runs it while the host takes, reports and checks this one;
+         * a stop below drops it again (mlxe_context_finish_ahead). */
+        if (pipelined && chosen_on_device && more_wanted) {
+            double decode_start = mlxe_now_seconds();
+            st = mlxe_context_decode_ahead(ctx, seq, err);
+            stats->decode_seconds += mlxe_now_seconds() - decode_start;
+            if (st != MLXE_OK) break;
+            queued++;
+            queued_steps++;
+        }
         int32_t token = -1;
-        if (take) { /* waiting for the queued step: decode time */
+        if (take) { /* waiting for the step that chose it: decode time */
             double take_start = mlxe_now_seconds();
             st = mlxe_context_take_ahead(ctx, &token, err);
             stats->decode_seconds += mlxe_now_seconds() - take_start;
-            queued = false;
+            queued--;
             if (st != MLXE_OK) break;
         }
         double sample_start = mlxe_now_seconds();
@@ -171,21 +189,8 @@ mlxe_status mlxe_generate(mlxe_context *ctx, const int32_t *prompt, int64_t n_pr
         mlxe_sampler_accept(sampler, token);
         stats->sample_seconds += mlxe_now_seconds() - sample_start;
         stats->n_generated_tokens++;
-        const bool more_wanted =
-            stats->n_generated_tokens < options->max_tokens && position < mlxe_context_n_ctx(ctx);
-        /* Pipelined: the next step, which embeds this token from the
-         * device, is queued before the host looks at the token; a stop
-         * below drops it again (mlxe_context_finish_ahead). */
-        if (pipelined && chosen_on_device && more_wanted) {
-            double decode_start = mlxe_now_seconds();
-            st = mlxe_context_decode_ahead(ctx, seq, err);
-            stats->decode_seconds += mlxe_now_seconds() - decode_start;
-            if (st != MLXE_OK) break;
-            queued = true;
-            queued_steps++;
-        }
         /* a stop here drops the step queued for this token */
-        drop_queued = queued;
+        drop_queued = queued > 0;
         if (callback && !callback(user, token)) {
             stats->stop_reason = MLXE_STOP_CALLBACK;
             break;
@@ -203,7 +208,7 @@ mlxe_status mlxe_generate(mlxe_context *ctx, const int32_t *prompt, int64_t n_pr
             break;
         }
         drop_queued = false;
-        if (!queued) {
+        if (queued == 0) {
             int32_t pos32 = (int32_t)position;
             mlxe_batch batch = {.n_tokens = 1, .tokens = &token, .positions = &pos32, .seq_ids = &seq, .logits = NULL};
             double decode_start = mlxe_now_seconds();

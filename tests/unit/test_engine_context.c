@@ -407,7 +407,7 @@ static void test_generate_loop(void **state) {
     test_remove_model(dir);
 }
 
-/* One generation with MLXE_DECODE_PIPELINE set or not: its tokens, stats,
+/* One generation with MLXE_DECODE_PIPELINE=1 or 0: its tokens, stats,
  * status and the sequence's length after it; and how many steps the log
  * says were queued ahead of the host. */
 typedef struct generation {
@@ -435,7 +435,7 @@ static generation generate_with(mlxe_context *ctx, const int32_t *prompt, const 
     g.got.stop_after = stop_after;
     mlxe_cancel *cancel = cancel_after_two ? mlxe_cancel_create() : NULL;
     g.got.cancel_after = cancel;
-    if (pipelined) setenv("MLXE_DECODE_PIPELINE", "1", 1);
+    setenv("MLXE_DECODE_PIPELINE", pipelined ? "1" : "0", 1);
     logged_queued = -1;
     mlxe_log_set_level(MLXE_LOG_CAT_ENGINE, MLXE_LOG_DEBUG);
     mlxe_log_set_callback(note_queued, NULL);

@@ -459,7 +459,7 @@ static int64_t generate_greedy(mlxe_context *ctx, const int32_t *prompt, int n_p
     g.ignore_eos = eos == NULL;
     g.eos_ids = eos;
     g.n_eos_ids = eos ? 1 : 0;
-    if (pipelined) setenv("MLXE_DECODE_PIPELINE", "1", 1);
+    setenv("MLXE_DECODE_PIPELINE", pipelined ? "1" : "0", 1);
     n_pipelined_tokens = 0;
     mlxe_error err;
     if (mlxe_generate(ctx, prompt, n_prompt, &g, keep_pipelined_token, NULL, NULL, NULL, &err) != MLXE_OK)

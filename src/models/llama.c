@@ -632,6 +632,12 @@ static void forward_layers(const mlxe_model_weights *w, mlxe_forward_state *s, c
             ops->kv_store(dev, s->k, s->v, n, w->n_kv_heads, w->head_dim, kv->k[l], kv->v[l], kv->capacity,
                           batch->slots, batch->positions);
         }
+        /* one token: o_proj's first rows on their way while the attention
+         * below leaves memory idle */
+        if (n == 1 && ops->prefetch) {
+            const mlxe_matrix *next = &layer->o_proj;
+            ops->prefetch(dev, 1, &next, layer->o_proj.rows);
+        }
         /* att = softmax(q k^T * scale + causal/window mask) v       att: [n, n_heads, head_dim] */
         mlxe_attention_args args = {
             .n_rows = n,

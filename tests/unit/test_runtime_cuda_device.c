@@ -8,6 +8,7 @@
 #include "mlxengine/log.h"
 #if MLXE_BUILD_CUDA
 #include "runtime/cuda/cuda_blas.h"
+#include "runtime/cuda/cuda_internal.h"
 #endif
 
 static bool gpu_required(void) {
@@ -197,10 +198,70 @@ static void test_step_timing_reports(void **state) {
     assert_int_equal(replay_and_count_reports(false), 0);
 }
 
+/* ops.h prefetch (runtime/cuda/cuda_prefetch.cu): present on sm_90 and
+ * later unless MLXE_CUDA_PREFETCH=0; queued outside and inside a recording
+ * between two adds, it changes no result, the recording (its branch
+ * joined) replays, and synchronize reports no error. Needs a GPU. */
+static void test_prefetch(void **state) {
+    (void)state;
+#if MLXE_BUILD_CUDA
+    mlxe_device *dev = NULL;
+    mlxe_error err;
+    if (mlxe_device_create_cuda(0, &dev, &err) != MLXE_OK) {
+        if (gpu_required()) fail_msg("MLXE_REQUIRE_GPU=1 but: %s", err.message);
+        skip();
+    }
+    const mlxe_ops *ops = mlxe_device_ops(dev);
+    if (mlxe_cuda_state_of(dev)->cc_major < 9) {
+        assert_null(ops->prefetch);
+        mlxe_device_free(dev);
+        skip();
+    }
+    assert_non_null(ops->prefetch);
+    enum { kRows = 1024, kCols = 2048, kN = 256 };
+    unsigned short *host = calloc((size_t)kRows * kCols, sizeof *host);
+    void *weights = NULL;
+    assert_int_equal(ops->upload_weights(dev, host, (size_t)kRows * kCols * sizeof *host, &weights, &err), MLXE_OK);
+    const mlxe_matrix m = {.dtype = MLXE_DTYPE_BF16, .rows = kRows, .cols = kCols, .data = weights};
+    const mlxe_matrix *list[1] = {&m};
+    float ones[kN], got[kN];
+    for (int i = 0; i < kN; i++) ones[i] = 1.0f;
+    float *y = NULL, *x = NULL;
+    assert_int_equal(ops->alloc(dev, sizeof ones, (void **)&y, &err), MLXE_OK);
+    assert_int_equal(ops->alloc(dev, sizeof ones, (void **)&x, &err), MLXE_OK);
+    ops->upload(dev, x, ones, sizeof ones);
+    ops->prefetch(dev, 1, list, kRows); /* outside a recording: y stays 0 */
+    assert_true(ops->graph_begin(dev));
+    ops->add(dev, y, x, kN);
+    ops->prefetch(dev, 1, list, kRows);
+    ops->add(dev, y, x, kN);
+    void *graph = ops->graph_end(dev);
+    assert_non_null(graph);
+    for (int i = 0; i < 3; i++) assert_true(ops->graph_launch(dev, graph));
+    ops->download(dev, got, y, sizeof got);
+    assert_int_equal(ops->synchronize(dev, &err), MLXE_OK);
+    for (int i = 0; i < kN; i++) assert_float_equal(got[i], 6.0f, 0.0f);
+    ops->graph_free(dev, graph);
+    ops->free(dev, y);
+    ops->free(dev, x);
+    ops->free_weights(dev, weights);
+    free(host);
+    mlxe_device_free(dev);
+    setenv("MLXE_CUDA_PREFETCH", "0", 1);
+    assert_int_equal(mlxe_device_create_cuda(0, &dev, &err), MLXE_OK);
+    unsetenv("MLXE_CUDA_PREFETCH");
+    assert_null(mlxe_device_ops(dev)->prefetch);
+    mlxe_device_free(dev);
+#else
+    skip();
+#endif
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_create_cuda_fails_cleanly_or_works),
         cmocka_unit_test(test_step_timing_reports),
+        cmocka_unit_test(test_prefetch),
         cmocka_unit_test(test_cublas_opens_at_run_time),
         cmocka_unit_test(test_create_cuda_bad_ordinals),
         cmocka_unit_test(test_create_from_spec),

@@ -210,11 +210,21 @@ static bool cuda_graph_begin(mlxe_device *dev) {
         return false;
     }
     state->capturing = true;
+    state->prefetch_forked = false;
     return true;
+}
+
+void mlxe_cuda_prefetch_join(mlxe_cuda_state *state) {
+    if (!state->prefetch_forked) return;
+    state->prefetch_forked = false;
+    cudaError_t error = cudaEventRecord(state->prefetch_join, state->prefetch_stream);
+    if (error == cudaSuccess) error = cudaStreamWaitEvent(state->stream, state->prefetch_join, 0);
+    if (error != cudaSuccess) mlxe_cuda_note_error(state, error, "joining the prefetches");
 }
 
 static void *cuda_graph_end(mlxe_device *dev) {
     mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
+    mlxe_cuda_prefetch_join(state);
     cudaGraph_t graph = NULL;
     cudaError_t error = cudaStreamEndCapture(state->stream, &graph);
     state->capturing = false;
@@ -317,6 +327,7 @@ static const mlxe_ops cuda_ops_template = {
     .rope_kv_store = mlxe_cuda_rope_kv_store,
     .rope_attention = mlxe_cuda_rope_attention,
     .argmax = mlxe_cuda_argmax,
+    .prefetch = mlxe_cuda_prefetch,
     .sample = mlxe_cuda_sample,
     .add_bias = mlxe_cuda_add_bias,
     .embedding = mlxe_cuda_embedding,
@@ -375,6 +386,10 @@ static void release_state(mlxe_cuda_state *state) {
     if (state->cublas) state->blas->destroy(state->cublas);
     mlxe_cuda_step_timing_free(&state->step_timing);
     if (state->take_stream) cudaStreamDestroy(state->take_stream);
+    if (state->prefetch_stream) cudaStreamSynchronize(state->prefetch_stream);
+    if (state->prefetch_stream) cudaStreamDestroy(state->prefetch_stream);
+    if (state->prefetch_fork) cudaEventDestroy(state->prefetch_fork);
+    if (state->prefetch_join) cudaEventDestroy(state->prefetch_join);
     if (state->stream) cudaStreamDestroy(state->stream);
     free(state);
 }
@@ -511,6 +526,28 @@ mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err
      * kernel in decode (rope_kv_store), for side-by-side timing */
     const char *rope_attention = getenv("MLXE_CUDA_ROPE_ATTENTION");
     if (rope_attention && strcmp(rope_attention, "0") == 0) state->ops.rope_attention = NULL;
+
+    /* L2 prefetch (cuda_prefetch.cu): bulk prefetches need sm_90, on a
+     * stream of their own; MLXE_CUDA_PREFETCH=0 turns it off */
+    const char *prefetch = getenv("MLXE_CUDA_PREFETCH");
+    state->prefetch_cap = state->cc_major >= 9 ? mlxe_cuda_prefetch_cap() : 0;
+    if (state->prefetch_cap &&
+        (cudaStreamCreateWithFlags(&state->prefetch_stream, cudaStreamNonBlocking) != cudaSuccess ||
+         cudaEventCreateWithFlags(&state->prefetch_fork, cudaEventDisableTiming) != cudaSuccess ||
+         cudaEventCreateWithFlags(&state->prefetch_join, cudaEventDisableTiming) != cudaSuccess)) {
+        cudaGetLastError();
+        state->prefetch_cap = 0;
+    }
+    if ((prefetch && strcmp(prefetch, "0") == 0) || state->prefetch_cap == 0) {
+        state->prefetch_cap = 0;
+        state->ops.prefetch = NULL;
+    }
+    if (state->ops.prefetch)
+        MLXE_DEBUG(MLXE_LOG_CAT_RUNTIME, "%s: one token: o_proj's first %zu MiB prefetched into L2 during the attention",
+                   state->name, state->prefetch_cap >> 20);
+    else
+        MLXE_DEBUG(MLXE_LOG_CAT_RUNTIME, "%s: no L2 prefetch (%s)", state->name,
+                   state->cc_major < 9 ? "before sm_90" : "MLXE_CUDA_PREFETCH=0");
 
     dev->kind = MLXE_DEVICE_CUDA;
     dev->n_threads = 1;

@@ -124,6 +124,12 @@ typedef struct mlxe_cuda_state {
      * for 6 resident blocks (the default) or as the compiler likes
      * (MLXE_CUDA_SWIGLU_MIN_BLOCKS=1; cuda_matmul.cu) */
     int swiglu_bounded;
+    /* ops.h prefetch: at most this many bytes a call (cuda_prefetch.cu;
+     * MLXE_CUDA_PREFETCH_MB, 8 by default); 0 = the op is off */
+    size_t prefetch_cap;
+    cudaStream_t prefetch_stream; /* the prefetches' branch off `stream` */
+    cudaEvent_t prefetch_fork, prefetch_join;
+    bool prefetch_forked; /* a prefetch was queued since the last join */
     /* MLXE_CUDA_STEP_TIMING=1: each decode graph's GPU time against the
      * host's period between replays (cuda_step_timing.h) */
     mlxe_cuda_step_timing step_timing;
@@ -201,6 +207,12 @@ void mlxe_cuda_rope_kv_store(mlxe_device *dev, float *q, const float *k, const f
                              int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, const int32_t *positions,
                              const float *inv_freq, float attention_scale, float *k_cache, float *v_cache,
                              int64_t capacity, const int32_t *slots);
+void mlxe_cuda_prefetch(mlxe_device *dev, int n, const mlxe_matrix *const *w, int64_t rows);
+/* MLXE_CUDA_PREFETCH_MB in bytes (8 MB by default; 0 when set to 0). */
+size_t mlxe_cuda_prefetch_cap(void);
+/* Makes `stream` wait for the prefetches queued since the last join (a
+ * recording must end with every branch joined). */
+void mlxe_cuda_prefetch_join(mlxe_cuda_state *state);
 void mlxe_cuda_argmax(mlxe_device *dev, const float *x, int64_t n_rows, int64_t n, int32_t *out);
 void mlxe_cuda_sample(mlxe_device *dev, const float *x, int64_t vocab, const mlxe_sample_params *params,
                       int32_t *out_token);

@@ -199,7 +199,8 @@ static void test_step_timing_reports(void **state) {
 }
 
 /* ops.h prefetch (runtime/cuda/cuda_prefetch.cu): present on sm_90 and
- * later unless MLXE_CUDA_PREFETCH=0; queued outside and inside a recording
+ * later unless MLXE_CUDA_PREFETCH=0; a BF16 matrix larger than a call's cap
+ * queued outside and inside a recording
  * between two adds, it changes no result, the recording (its branch
  * joined) replays, and synchronize reports no error. Needs a GPU. */
 static void test_prefetch(void **state) {
@@ -218,7 +219,7 @@ static void test_prefetch(void **state) {
         skip();
     }
     assert_non_null(ops->prefetch);
-    enum { kRows = 1024, kCols = 2048, kN = 256 };
+    enum { kRows = 4096, kCols = 2048, kN = 256 }; /* 16 MB: more than the 8 MB a call takes */
     unsigned short *host = calloc((size_t)kRows * kCols, sizeof *host);
     void *weights = NULL;
     assert_int_equal(ops->upload_weights(dev, host, (size_t)kRows * kCols * sizeof *host, &weights, &err), MLXE_OK);

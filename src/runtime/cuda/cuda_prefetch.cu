@@ -9,9 +9,10 @@
  * prefetches (`cp.async.bulk.prefetch.L2`, 16 KB each, no registers held)
  * of o_proj's first rows, so o_proj starts on L2 hits.
  *
- * Measured (H100, docs/CUDA.md version 11): 8 MB a call gives +0.3-0.5%
- * decode (8B 8-bit 299.6 -> 301.0 tok/s, 1B BF16 942.7 -> 945.9), 24 MB
- * +0.3%. In the stream itself (the kernel waiting for the one before, as
+ * Measured (H100, docs/CUDA.md version 11): 8 MB a call gives +0.3-0.7%
+ * decode (8B 8-bit 299.6 -> 301.0 tok/s, 1B BF16 942.7 -> 945.9, 8B BF16
+ * 182.6 -> 183.9), 24 MB +0.3%; but -0.5% on 4-bit weights and -1% where
+ * the whole matrix fits (1B 8-bit), so those are left alone. In the stream itself (the kernel waiting for the one before, as
  * the overlapped-launch rules want) it cost 8-22%: the next kernel waits
  * for the prefetch kernel, which lives until its prefetches land. Before
  * every product rather than only o_proj it cost 3-40%: the prefetches
@@ -88,8 +89,13 @@ extern "C" void mlxe_cuda_prefetch(mlxe_device *dev, int n, const mlxe_matrix *c
         if (w[i]->packed || w[i]->rows < 1 || w[i]->cols < 1 || (w[i]->bits && w[i]->group_size < 1)) return;
         per_row += row_bytes(w[i]);
     }
-    uint64_t take = (uint64_t)rows;
-    if (take * per_row > state->prefetch_cap) take = state->prefetch_cap / per_row;
+    /* where it measured faster (H100, version 11): float or 8-bit weights
+     * larger than the cap (8B 8-bit, 1B and 8B BF16); 4-bit weights and
+     * matrices that fit wholly (1B 8-bit) measured slower */
+    for (int i = 0; i < n; i++)
+        if (w[i]->bits && w[i]->bits < 8) return;
+    if ((uint64_t)rows * per_row <= state->prefetch_cap) return;
+    const uint64_t take = state->prefetch_cap / per_row;
     if (take == 0) return;
     prefetch_regions regions = {};
     uint64_t total = 0;

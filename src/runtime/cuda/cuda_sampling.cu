@@ -27,6 +27,9 @@
  * row, reset by that block for the next launch or graph replay) reduces the
  * blocks' pairs. When the scratch cannot be had (first use during a graph
  * recording) a single block does the whole row. */
+#include <stdlib.h>
+#include <string.h>
+
 #include "runtime/cuda/cuda_common.cuh"
 
 using namespace mlxe_cuda;
@@ -82,6 +85,7 @@ __device__ best_pair block_best(best_pair mine) {
 /* grid (blocks, n_rows); partial: [n_rows][blocks] pairs; counters: [n_rows] zeroed. */
 __global__ void __launch_bounds__(kThreads)
     argmax_kernel(const float *__restrict__ x, int n, best_pair *partial, unsigned *counters, int32_t *out) {
+    wait_for_previous_kernels(); /* x: the logits just written (overlapped launch) */
     const int row = blockIdx.y;
     const float *values = x + (int64_t)row * n;
     best_pair mine = {__int_as_float(0x7fc00000), 0x7fffffff}; /* NaN at no index: loses to anything */
@@ -114,6 +118,19 @@ __global__ void __launch_bounds__(kThreads)
 
 }  // namespace
 
+/* The argmax waits for the logits inside the kernel, so it may be placed
+ * while the lm_head product streams its last weights (an overlapped
+ * launch, with the elementwise kernels); MLXE_CUDA_ARGMAX_OVERLAP=0 launches
+ * it after, for side-by-side timing. */
+static unsigned argmax_overlap_kind() {
+    static int off = -1;
+    if (off < 0) {
+        const char *value = getenv("MLXE_CUDA_ARGMAX_OVERLAP");
+        off = value && strcmp(value, "0") == 0;
+    }
+    return off ? 0u : MLXE_CUDA_OVERLAP_ELEMENTWISE;
+}
+
 extern "C" void mlxe_cuda_argmax(mlxe_device *dev, const float *x, int64_t n_rows, int64_t n, int32_t *out) {
     if (n_rows <= 0 || n <= 0) return;
     mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
@@ -133,10 +150,12 @@ extern "C" void mlxe_cuda_argmax(mlxe_device *dev, const float *x, int64_t n_row
         char *base = static_cast<char *>(state->sampling.ptr);
         /* a new buffer's counters start at zero; later launches leave them zero */
         if (state->sampling.ptr != before) cudaMemsetAsync(base, 0, counter_bytes, state->stream);
-        argmax_kernel<<<dim3((unsigned)blocks, (unsigned)n_rows), kThreads, 0, state->stream>>>(
-            x, (int)n, reinterpret_cast<best_pair *>(base + counter_bytes), reinterpret_cast<unsigned *>(base), out);
+        launch_overlapped(state, argmax_overlap_kind(), argmax_kernel, dim3((unsigned)blocks, (unsigned)n_rows),
+                          dim3(kThreads), 0, x, (int)n, reinterpret_cast<best_pair *>(base + counter_bytes),
+                          reinterpret_cast<unsigned *>(base), out);
     } else {
-        argmax_kernel<<<dim3(1, (unsigned)n_rows), kThreads, 0, state->stream>>>(x, (int)n, nullptr, nullptr, out);
+        launch_overlapped(state, argmax_overlap_kind(), argmax_kernel, dim3(1, (unsigned)n_rows), dim3(kThreads), 0,
+                          x, (int)n, static_cast<best_pair *>(nullptr), static_cast<unsigned *>(nullptr), out);
     }
     mlxe_cuda_check_launch(state, "argmax");
 }

@@ -12,12 +12,13 @@
  * Measured (H100, docs/CUDA.md version 11): 8 MB a call gives +0.3-0.7%
  * decode (8B 8-bit 299.6 -> 301.0 tok/s, 1B BF16 942.7 -> 945.9, 8B BF16
  * 182.6 -> 183.9), 24 MB +0.3%; but -0.5% on 4-bit weights and -1% where
- * the whole matrix fits (1B 8-bit), so those are left alone. In the stream itself (the kernel waiting for the one before, as
- * the overlapped-launch rules want) it cost 8-22%: the next kernel waits
- * for the prefetch kernel, which lives until its prefetches land. Before
- * every product rather than only o_proj it cost 3-40%: the prefetches
- * queue ahead of the latency-bound loads of the attention and the
- * quantization kernels. MLXE_CUDA_PREFETCH=0 turns it off,
+ * the whole matrix fits (1B 8-bit), so those are left alone. In the stream
+ * itself (the kernel waiting for the one before, as the overlapped-launch
+ * rules want) it cost up to 22%: the next kernel waits for the prefetch
+ * kernel, which seems to last until its prefetches land. Before every product
+ * rather than only o_proj it cost 2-45%: the prefetches queue ahead of the
+ * latency-bound loads of the attention and the quantization kernels.
+ * MLXE_CUDA_PREFETCH=0 turns it off,
  * MLXE_CUDA_PREFETCH_MB caps a call (default 8). sm_90 only. */
 #include <stdlib.h>
 #include <string.h>

@@ -214,7 +214,9 @@ static bool cuda_graph_begin(mlxe_device *dev) {
     return true;
 }
 
-void mlxe_cuda_prefetch_join(mlxe_cuda_state *state) {
+/* Makes the stream wait for the prefetches (cuda_prefetch.cu) queued during
+ * this recording: a recording must end with every branch joined. */
+static void prefetch_join(mlxe_cuda_state *state) {
     if (!state->prefetch_forked) return;
     state->prefetch_forked = false;
     cudaError_t error = cudaEventRecord(state->prefetch_join, state->prefetch_stream);
@@ -224,7 +226,7 @@ void mlxe_cuda_prefetch_join(mlxe_cuda_state *state) {
 
 static void *cuda_graph_end(mlxe_device *dev) {
     mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
-    mlxe_cuda_prefetch_join(state);
+    prefetch_join(state);
     cudaGraph_t graph = NULL;
     cudaError_t error = cudaStreamEndCapture(state->stream, &graph);
     state->capturing = false;

@@ -211,9 +211,6 @@ void mlxe_cuda_rope_kv_store(mlxe_device *dev, float *q, const float *k, const f
 void mlxe_cuda_prefetch(mlxe_device *dev, int n, const mlxe_matrix *const *w, int64_t rows);
 /* MLXE_CUDA_PREFETCH_MB in bytes (8 MB by default; 0 when set to 0). */
 size_t mlxe_cuda_prefetch_cap(void);
-/* Makes `stream` wait for the prefetches queued since the last join (a
- * recording must end with every branch joined). */
-void mlxe_cuda_prefetch_join(mlxe_cuda_state *state);
 void mlxe_cuda_argmax(mlxe_device *dev, const float *x, int64_t n_rows, int64_t n, int32_t *out);
 void mlxe_cuda_sample(mlxe_device *dev, const float *x, int64_t vocab, const mlxe_sample_params *params,
                       int32_t *out_token);

@@ -172,9 +172,6 @@ __global__ void __launch_bounds__(kAttentionWarps * kWarp) attention_kernel(atte
  * launch or replay) merges the splits; or the splits are one cluster
  * (below). */
 constexpr int kMaxGroupedSplits = 64;
-/* GPUs whose cluster placement is remembered (launch_grouped_cluster); a
- * higher ordinal shares ordinal 0's answer. */
-constexpr int kMaxOrdinals = 16;
 
 /* CLUSTER > 0 (sm_90): the grid's splits of a (token, kv head) are one
  * thread-block cluster of CLUSTER blocks (gridDim.y == CLUSTER) and merge
@@ -692,11 +689,10 @@ int64_t span_of(const mlxe_attention_args *args) {
 
 /* The grouped kernel with its splits as one cluster (CLUSTER > 0): false
  * when the device cannot place such a cluster (then the caller merges
- * through global memory). Whether it can is asked once per kernel and
- * GPU, not at every launch (without graphs that would be every token). */
+ * through global memory; cluster_placeable asks once per kernel and GPU). */
 template <int DPL, int GT, int WARPS, int CLUSTER, int P, int LPP>
 bool launch_grouped_cluster(mlxe_cuda_state *state, dim3 grid, const attention_params &params) {
-    static std::atomic<signed char> placeable[kMaxOrdinals]; /* 0 not asked, 1 yes, -1 no */
+    static std::atomic<signed char> placeable[kMaxClusterOrdinals];
     void (*kernel)(attention_params, unsigned *) = attention_grouped_kernel<DPL, GT, WARPS, CLUSTER, P, LPP>;
     cudaLaunchConfig_t config = {};
     config.gridDim = grid;
@@ -711,14 +707,7 @@ bool launch_grouped_cluster(mlxe_cuda_state *state, dim3 grid, const attention_p
     attribute[1].val.programmaticStreamSerializationAllowed = 1;
     config.attrs = attribute;
     config.numAttrs = 1;
-    const int slot = state->ordinal >= 0 && state->ordinal < kMaxOrdinals ? state->ordinal : 0;
-    if (placeable[slot].load(std::memory_order_relaxed) == 0) {
-        int clusters = 0;
-        const bool yes = cudaOccupancyMaxActiveClusters(&clusters, kernel, &config) == cudaSuccess && clusters >= 1;
-        if (!yes) cudaGetLastError();
-        placeable[slot].store(yes ? 1 : -1, std::memory_order_relaxed);
-    }
-    if (placeable[slot].load(std::memory_order_relaxed) < 0) return false;
+    if (!cluster_placeable(state, kernel, config, placeable)) return false;
     if (state->overlap_launches & MLXE_CUDA_OVERLAP_ATTENTION) config.numAttrs = 2;
     cudaLaunchKernelEx(&config, kernel, params, static_cast<unsigned *>(nullptr));
     return true;

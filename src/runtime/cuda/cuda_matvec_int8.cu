@@ -35,7 +35,6 @@
  * 4 and S 1 or 2 by the shape (choose_shape; the others are kept for the
  * bench's sweep and the tests). Segments of blocks serve up to 3
  * matrices of one input in one launch (q, k, v). */
-#include <atomic>
 #include <cooperative_groups.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +51,6 @@ constexpr int kThreads = 128;       /* product kernel: 4 warps per block */
 constexpr int kWarps = kThreads / kWarp;
 constexpr int kQuantizeThreads = 256;
 constexpr int kLoads = 8;           /* 16-byte weight loads in flight per lane (16 measured slower) */
-constexpr int kMaxOrdinals = 16;    /* GPUs whose cluster placement is remembered (a higher ordinal shares 0's) */
 
 int forced_rows_per_warp = 0, forced_warps_per_row = 0, tuning_flags = 0;
 /* MLXE_CUDA_SWIGLU_INT8=1: SwiGLU writes down_proj's int8 input itself
@@ -394,7 +392,7 @@ void launch_kernel(mlxe_cuda_state *state, unsigned blocks, const product_io &io
         /* clusters of the blocks of 32 rows, where the GPU can place them
          * (asked once per kernel and GPU); else the plain SwiGLU and no
          * int8 form (swiglu_int8_written stays false) */
-        static std::atomic<signed char> placeable[kMaxOrdinals]; /* 0 not asked, 1 yes, -1 no */
+        static std::atomic<signed char> placeable[kMaxClusterOrdinals];
         cudaLaunchConfig_t config = {};
         config.gridDim = dim3(blocks);
         config.blockDim = dim3(kThreads);
@@ -408,16 +406,7 @@ void launch_kernel(mlxe_cuda_state *state, unsigned blocks, const product_io &io
         attribute[1].val.programmaticStreamSerializationAllowed = 1;
         config.attrs = attribute;
         config.numAttrs = 1;
-        const int slot = state->ordinal >= 0 && state->ordinal < kMaxOrdinals ? state->ordinal : 0;
-        if (placeable[slot].load(std::memory_order_relaxed) == 0) {
-            int clusters = 0;
-            const bool yes = cudaOccupancyMaxActiveClusters(&clusters, matvec_int8_kernel<BITS, R, S, EPILOGUE>,
-                                                            &config) == cudaSuccess &&
-                             clusters >= 1;
-            if (!yes) cudaGetLastError();
-            placeable[slot].store(yes ? 1 : -1, std::memory_order_relaxed);
-        }
-        if (placeable[slot].load(std::memory_order_relaxed) < 0)
+        if (!cluster_placeable(state, matvec_int8_kernel<BITS, R, S, EPILOGUE>, config, placeable))
             return launch_kernel<BITS, R, S, kSwiglu>(state, blocks, io, job, cols, group_shift);
         config.numAttrs = overlap ? 2 : 1;
         cudaLaunchKernelEx(&config, matvec_int8_kernel<BITS, R, S, EPILOGUE>, io.xq, io.meta, job, cols, group_shift,

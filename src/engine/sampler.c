@@ -354,13 +354,6 @@ static int64_t keep_top_p(mlxe_sampler *s, candidate *c, int64_t n, float top_p)
     return kept > 0 ? kept : 1;
 }
 
-static int32_t argmax(const float *logits, int64_t n) {
-    int64_t best = 0;
-    for (int64_t i = 1; i < n; i++)
-        if (logits[i] > logits[best] || (isnan(logits[best]) && !isnan(logits[i]))) best = i;
-    return (int32_t)best;
-}
-
 uint64_t mlxe_sampler_draw(mlxe_sampler *s) {
     if (!s || s->options.temperature <= 0.0f) return 0;
     return mlxe_rng_next(&s->rng) >> 11;
@@ -376,7 +369,7 @@ int32_t mlxe_sampler_sample_drawn(mlxe_sampler *s, const float *logits, uint64_t
     const mlxe_sampler_options *o = &s->options;
     memcpy(s->work, logits, (size_t)s->vocab * sizeof(float));
     mlxe_sampler_apply_penalties(s, s->work);
-    if (o->temperature <= 0.0f) return argmax(s->work, s->vocab);
+    if (o->temperature <= 0.0f) return mlxe_sample_argmax(s->work, s->vocab);
 
     /* logits / temperature */
     candidate *c = s->candidates;
@@ -388,7 +381,7 @@ int32_t mlxe_sampler_sample_drawn(mlxe_sampler *s, const float *logits, uint64_t
         c[n].id = (int32_t)i;
         n++;
     }
-    if (n == 0) return argmax(s->work, s->vocab);
+    if (n == 0) return mlxe_sample_argmax(s->work, s->vocab);
     /* +inf outweighs everything: the first such token (the best ranked) */
     for (int64_t i = 0; i < n; i++)
         if (c[i].logit == INFINITY) return c[i].id;

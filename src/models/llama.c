@@ -634,10 +634,7 @@ static void forward_layers(const mlxe_model_weights *w, mlxe_forward_state *s, c
         }
         /* one token: o_proj's first rows on their way while the attention
          * below leaves memory idle */
-        if (n == 1 && ops->prefetch) {
-            const mlxe_matrix *next = &layer->o_proj;
-            ops->prefetch(dev, 1, &next, layer->o_proj.rows);
-        }
+        if (n == 1 && ops->prefetch) ops->prefetch(dev, &layer->o_proj);
         /* att = softmax(q k^T * scale + causal/window mask) v       att: [n, n_heads, head_dim] */
         mlxe_attention_args args = {
             .n_rows = n,

@@ -190,13 +190,13 @@ typedef struct mlxe_ops {
     void *(*token_keep)(mlxe_device *dev, int32_t *slot, const int32_t *src);
     int32_t (*token_take)(mlxe_device *dev, void *handle, const int32_t *slot);
 
-    /* Optional (NULL: nothing to do): starts reading the first `rows` rows
-     * of the n (1 to 3) matrices (weights, scales, biases) into the
-     * device's cache, queued in order like any op but without delaying the
-     * ops around it, so a product queued soon after finds them there. A
-     * hint: the device may read fewer rows. A one-token step calls it
-     * before work that leaves memory idle (the attention, a quantization). */
-    void (*prefetch)(mlxe_device *dev, int n, const mlxe_matrix *const *w, int64_t rows);
+    /* Optional (NULL: nothing to do): starts reading the first rows of w
+     * (weights, scales, biases) into the device's cache, queued in order
+     * like any op but without delaying the ops around it, so a product of w
+     * queued soon after finds them there. A hint: how much, or whether at
+     * all, is the device's choice. A one-token step calls it before the
+     * attention, which leaves memory idle. */
+    void (*prefetch)(mlxe_device *dev, const mlxe_matrix *w);
 
     /* ---- recorded op sequences (optional: NULL on the CPU) ----
      * A GPU can record the ops queued between graph_begin and graph_end

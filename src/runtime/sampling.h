@@ -136,6 +136,21 @@ MLXE_SAMPLING_FN uint64_t mlxe_sample_target(uint64_t random_bits, uint64_t tota
     return (high << 11) | (low >> 53);
 }
 
+#ifndef __CUDACC__
+#include <math.h>
+
+/* The greedy rule on the host (the sampler's argmax, and the CPU's argmax
+ * op): the first index of the largest value, NaN never beating a number, 0
+ * when every value is NaN. The GPU's argmax reduces in a tree with the same
+ * order (cuda_sampling.cu beats). */
+static inline int32_t mlxe_sample_argmax(const float *x, int64_t n) {
+    int64_t best = 0;
+    for (int64_t i = 1; i < n; i++)
+        if (x[i] > x[best] || (isnan(x[best]) && !isnan(x[i]))) best = i;
+    return (int32_t)best;
+}
+#endif
+
 /* top_p over candidates sorted best first (transformers' TopPLogitsWarper):
  * the walk stops at a token once the weight before it reaches top_p of the
  * total. */

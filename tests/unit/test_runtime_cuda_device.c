@@ -224,17 +224,16 @@ static void test_prefetch(void **state) {
     void *weights = NULL;
     assert_int_equal(ops->upload_weights(dev, host, (size_t)kRows * kCols * sizeof *host, &weights, &err), MLXE_OK);
     const mlxe_matrix m = {.dtype = MLXE_DTYPE_BF16, .rows = kRows, .cols = kCols, .data = weights};
-    const mlxe_matrix *list[1] = {&m};
     float ones[kN], got[kN];
     for (int i = 0; i < kN; i++) ones[i] = 1.0f;
     float *y = NULL, *x = NULL;
     assert_int_equal(ops->alloc(dev, sizeof ones, (void **)&y, &err), MLXE_OK);
     assert_int_equal(ops->alloc(dev, sizeof ones, (void **)&x, &err), MLXE_OK);
     ops->upload(dev, x, ones, sizeof ones);
-    ops->prefetch(dev, 1, list, kRows); /* outside a recording: y stays 0 */
+    ops->prefetch(dev, &m); /* outside a recording: y stays 0 */
     assert_true(ops->graph_begin(dev));
     ops->add(dev, y, x, kN);
-    ops->prefetch(dev, 1, list, kRows);
+    ops->prefetch(dev, &m);
     ops->add(dev, y, x, kN);
     void *graph = ops->graph_end(dev);
     assert_non_null(graph);

@@ -7,6 +7,7 @@
 
 #include "runtime/cpu/cpu_ops.h"
 #include "runtime/cpu/half.h"
+#include "runtime/sampling.h"
 
 /* Elements below which an op stays on the calling thread. */
 #define PARALLEL_MIN_ELEMENTS 32768
@@ -161,11 +162,6 @@ void mlxe_cpu_add(mlxe_device *dev, float *y, const float *x, int64_t n) {
 }
 
 void mlxe_cpu_argmax(mlxe_device *dev, const float *x, int64_t n_rows, int64_t n, int32_t *out) {
-    for (int64_t r = 0; r < n_rows; r++) {
-        const float *row = x + r * n;
-        int64_t best = 0;
-        for (int64_t i = 1; i < n; i++)
-            if (row[i] > row[best] || (isnan(row[best]) && !isnan(row[i]))) best = i;
-        out[r] = (int32_t)best;
-    }
+    (void)dev;
+    for (int64_t r = 0; r < n_rows; r++) out[r] = mlxe_sample_argmax(x + r * n, n);
 }

@@ -532,7 +532,8 @@ mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err
     /* L2 prefetch (cuda_prefetch.cu): bulk prefetches need sm_90, on a
      * stream of their own; MLXE_CUDA_PREFETCH=0 turns it off */
     const char *prefetch = getenv("MLXE_CUDA_PREFETCH");
-    state->prefetch_cap = state->cc_major >= 9 ? mlxe_cuda_prefetch_cap() : 0;
+    const bool prefetch_off = prefetch && strcmp(prefetch, "0") == 0;
+    state->prefetch_cap = state->cc_major >= 9 && !prefetch_off ? mlxe_cuda_prefetch_cap() : 0;
     if (state->prefetch_cap &&
         (cudaStreamCreateWithFlags(&state->prefetch_stream, cudaStreamNonBlocking) != cudaSuccess ||
          cudaEventCreateWithFlags(&state->prefetch_fork, cudaEventDisableTiming) != cudaSuccess ||
@@ -540,16 +541,15 @@ mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err
         cudaGetLastError();
         state->prefetch_cap = 0;
     }
-    if ((prefetch && strcmp(prefetch, "0") == 0) || state->prefetch_cap == 0) {
-        state->prefetch_cap = 0;
-        state->ops.prefetch = NULL;
-    }
+    if (state->prefetch_cap == 0) state->ops.prefetch = NULL;
     if (state->ops.prefetch)
         MLXE_DEBUG(MLXE_LOG_CAT_RUNTIME, "%s: one token: o_proj's first %zu MiB prefetched into L2 during the attention",
                    state->name, state->prefetch_cap >> 20);
     else
         MLXE_DEBUG(MLXE_LOG_CAT_RUNTIME, "%s: no L2 prefetch (%s)", state->name,
-                   state->cc_major < 9 ? "before sm_90" : "MLXE_CUDA_PREFETCH=0");
+                   state->cc_major < 9 ? "before sm_90"
+                   : prefetch_off      ? "MLXE_CUDA_PREFETCH=0"
+                                       : "MLXE_CUDA_PREFETCH_MB=0, or no stream for it");
 
     dev->kind = MLXE_DEVICE_CUDA;
     dev->n_threads = 1;

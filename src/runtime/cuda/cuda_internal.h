@@ -212,7 +212,7 @@ void mlxe_cuda_rope_kv_store(mlxe_device *dev, float *q, const float *k, const f
                              int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, const int32_t *positions,
                              const float *inv_freq, float attention_scale, float *k_cache, float *v_cache,
                              int64_t capacity, const int32_t *slots);
-void mlxe_cuda_prefetch(mlxe_device *dev, int n, const mlxe_matrix *const *w, int64_t rows);
+void mlxe_cuda_prefetch(mlxe_device *dev, const mlxe_matrix *w);
 /* MLXE_CUDA_PREFETCH_MB in bytes (8 MB by default; 0 when set to 0). */
 size_t mlxe_cuda_prefetch_cap(void);
 void mlxe_cuda_argmax(mlxe_device *dev, const float *x, int64_t n_rows, int64_t n, int32_t *out);

@@ -30,7 +30,7 @@ using namespace mlxe_cuda;
 namespace {
 
 constexpr int kPrefetchThreads = 128;
-constexpr int kMaxRegions = 9;      /* 3 matrices: weights, scales, biases */
+constexpr int kMaxRegions = 3;      /* weights, scales, biases */
 constexpr uint32_t kPiece = 16u << 10; /* bytes per bulk prefetch */
 constexpr unsigned kMaxBlocks = 132;
 
@@ -82,38 +82,27 @@ extern "C" size_t mlxe_cuda_prefetch_cap(void) {
     return mb > 0 && mb < (1L << 20) ? (size_t)mb << 20 : 0;
 }
 
-extern "C" void mlxe_cuda_prefetch(mlxe_device *dev, int n, const mlxe_matrix *const *w, int64_t rows) {
+extern "C" void mlxe_cuda_prefetch(mlxe_device *dev, const mlxe_matrix *m) {
     mlxe_cuda_state *state = mlxe_cuda_state_of(dev);
-    if (n < 1 || n > 3 || rows < 1 || state->prefetch_cap == 0) return;
-    uint64_t per_row = 0;
-    for (int i = 0; i < n; i++) {
-        if (w[i]->packed || w[i]->rows < 1 || w[i]->cols < 1 || (w[i]->bits && w[i]->group_size < 1)) return;
-        per_row += row_bytes(w[i]);
-    }
+    if (state->prefetch_cap == 0 || m->packed || m->rows < 1 || m->cols < 1 || (m->bits && m->group_size < 1)) return;
     /* where it measured faster (H100, version 11): float or 8-bit weights
      * larger than the cap (8B 8-bit, 1B and 8B BF16); 4-bit weights and
      * matrices that fit wholly (1B 8-bit) measured slower */
-    for (int i = 0; i < n; i++)
-        if (w[i]->bits && w[i]->bits < 8) return;
-    if ((uint64_t)rows * per_row <= state->prefetch_cap) return;
-    const uint64_t take = state->prefetch_cap / per_row;
-    if (take == 0) return;
+    const uint64_t per_row = row_bytes(m);
+    if ((m->bits && m->bits < 8) || (uint64_t)m->rows * per_row <= state->prefetch_cap) return;
+    const uint64_t rows = state->prefetch_cap / per_row;
     prefetch_regions regions = {};
-    uint64_t total = 0;
-    for (int i = 0; i < n; i++) {
-        const mlxe_matrix *m = w[i];
-        const uint64_t r = take < (uint64_t)m->rows ? take : (uint64_t)m->rows;
-        if (m->bits) {
-            const uint64_t group_bytes = (uint64_t)(m->cols / m->group_size) * dtype_bytes(m->scale_dtype);
-            add_region(regions, m->data, r * (uint64_t)m->cols * (uint64_t)m->bits / 8);
-            add_region(regions, m->scales, r * group_bytes);
-            add_region(regions, m->biases, r * group_bytes);
-        } else {
-            add_region(regions, m->data, r * row_bytes(m));
-        }
+    if (m->bits) {
+        const uint64_t group_bytes = (uint64_t)(m->cols / m->group_size) * dtype_bytes(m->scale_dtype);
+        add_region(regions, m->data, rows * (uint64_t)m->cols * (uint64_t)m->bits / 8);
+        add_region(regions, m->scales, rows * group_bytes);
+        add_region(regions, m->biases, rows * group_bytes);
+    } else {
+        add_region(regions, m->data, rows * per_row);
     }
-    for (int i = 0; i < regions.n; i++) total += regions.bytes[i];
     if (regions.n == 0) return;
+    uint64_t total = 0;
+    for (int i = 0; i < regions.n; i++) total += regions.bytes[i];
     /* a branch off the stream: only the end of a recording joins it
      * (cuda_device.c); weights are never written, so nothing else waits */
     cudaError_t error = cudaEventRecord(state->prefetch_fork, state->stream);

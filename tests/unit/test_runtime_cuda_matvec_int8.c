@@ -441,10 +441,8 @@ static void test_graph_replay(void **state) {
 /* A decode attention (one token at position `position`, the grouped kernel:
  * one split, or several merged by the last block) into att, o_proj added
  * into x, then SwiGLU with the norm into out and down_proj added into x:
- * with the attention writing o_proj's int8 form (default), the SwiGLU
- * clusters writing down_proj's too (MLXE_CUDA_INT8_SWIGLU_OUT), or a
- * quantization kernel before each product (MLXE_CUDA_INT8_UNFUSED):
- * tuning flags, with warps_per_row forced (0: chosen). Returns x and the
+ * with the attention writing o_proj's int8 form (default) or a quantization
+ * kernel before each product (MLXE_CUDA_INT8_UNFUSED). Returns x and the
  * int8 forms the products took. */
 typedef struct attention_case {
     int64_t n_heads, n_kv_heads, head_dim, capacity;
@@ -452,12 +450,12 @@ typedef struct attention_case {
 } attention_case;
 
 static float *attention_then_products(mlxe_device *gpu, const attention_case *a, int32_t position, qmatrix *ms,
-                                      const norm_gains *norm, const float *x0, int warps_per_row, int flags,
+                                      const norm_gains *norm, const float *x0, bool unfused,
                                       unsigned long long *taken) {
     const mlxe_ops *g = mlxe_device_ops(gpu);
     mlxe_cuda_state *st = mlxe_cuda_state_of(gpu);
     const int64_t hidden = a->n_heads * a->head_dim;
-    mlxe_cuda_int8_tuning(0, warps_per_row, flags);
+    mlxe_cuda_int8_tuning(0, 0, unfused ? MLXE_CUDA_INT8_UNFUSED : 0);
     g->upload(gpu, a->x, x0, (size_t)hidden * sizeof(float));
     const unsigned long long before = st->prequantized_taken;
     const int32_t slot = 0;
@@ -506,32 +504,12 @@ static void test_producers(void **state) {
         make_norm(f->gpu, &rng, hidden, &norm);
         unsigned long long taken = 0;
         /* a first pass: producers write the int8 form only once a product of int8 activations ran */
-        free(attention_then_products(f->gpu, &a, 5, ms, &norm, x0, 0, 0, &taken));
+        free(attention_then_products(f->gpu, &a, 5, ms, &norm, x0, false, &taken));
         static const int32_t positions[] = {5, 300, 511};
         for (size_t p = 0; p < sizeof positions / sizeof positions[0]; p++) {
             unsigned long long taken_unfused = 0;
-            float *fused = attention_then_products(f->gpu, &a, positions[p], ms, &norm, x0, 0, 0, &taken);
-            float *unfused = attention_then_products(f->gpu, &a, positions[p], ms, &norm, x0, 0,
-                                                     MLXE_CUDA_INT8_UNFUSED, &taken_unfused);
-            /* the SwiGLU clusters (sm_90): 2 blocks of 16 rows (1 warp a row
-             * set, as chosen here) or 4 of 8 (2 warps, as on the 8B shape) */
-            for (int warps = 1; warps <= 2 && mlxe_cuda_state_of(f->gpu)->cc_major >= 9; warps++) {
-                unsigned long long taken_swiglu = 0, taken_plain = 0;
-                float *plain = attention_then_products(f->gpu, &a, positions[p], ms, &norm, x0, warps,
-                                                       MLXE_CUDA_INT8_UNFUSED, &taken_plain);
-                float *swiglu = attention_then_products(f->gpu, &a, positions[p], ms, &norm, x0, warps,
-                                                        MLXE_CUDA_INT8_SWIGLU_OUT, &taken_swiglu);
-                if (memcmp(swiglu, plain, (size_t)hidden * sizeof(float)) != 0)
-                    fail_msg("%d-bit, position %d, %d warps a row: the SwiGLU clusters' int8 form gives other "
-                             "bits than the quantization kernel",
-                             bits, positions[p], warps);
-                if (taken_swiglu != 2 || taken_plain != 0)
-                    fail_msg("%d-bit, position %d, %d warps a row: %llu int8 forms taken with "
-                             "MLXE_CUDA_INT8_SWIGLU_OUT (2 expected), %llu unfused (0)",
-                             bits, positions[p], warps, taken_swiglu, taken_plain);
-                free(plain);
-                free(swiglu);
-            }
+            float *fused = attention_then_products(f->gpu, &a, positions[p], ms, &norm, x0, false, &taken);
+            float *unfused = attention_then_products(f->gpu, &a, positions[p], ms, &norm, x0, true, &taken_unfused);
             for (int64_t i = 0; i < hidden; i++)
                 if (!isfinite(fused[i])) fail_msg("%d-bit, position %d: output %lld is %g", bits, positions[p], (long long)i, fused[i]);
             if (memcmp(fused, unfused, (size_t)hidden * sizeof(float)) != 0)

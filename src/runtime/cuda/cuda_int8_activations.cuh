@@ -4,10 +4,9 @@
  * xq = round(x / d) and the exact float Σx. Shared by the quantization
  * kernel and by a kernel that writes it as it produces x (the decode
  * attention's output: one kernel fewer before o_proj), so every path gives
- * the same bits. (SwiGLU writing down_proj's input this way, blocks
- * counting the rows done per 32, measured slower: docs/CUDA.md, version 7;
- * its blocks as clusters of 32 rows instead: MLXE_CUDA_SWIGLU_INT8=1,
- * cuda_matvec_int8.cu kSwigluInt8, not yet timed.)
+ * the same bits. (SwiGLU writing down_proj's input this way measured
+ * slower on the 8B shape: blocks counting the rows done per 32, clusters of
+ * 32 rows, or blocks of 8 values; docs/CUDA.md, versions 7 and 12.)
  * Included by the .cu files only. */
 #ifndef MLXE_RUNTIME_CUDA_INT8_ACTIVATIONS_CUH
 #define MLXE_RUNTIME_CUDA_INT8_ACTIVATIONS_CUH

@@ -150,10 +150,6 @@ typedef struct mlxe_cuda_state {
     const float *prequantized_x;
     int64_t prequantized_cols;
     unsigned long long prequantized_taken; /* int8 forms a product took (tests) */
-    /* the last int8 SwiGLU product also wrote its output's int8 form into
-     * `prequantized` (cuda_matvec_int8.cu kSwigluInt8), to announce after
-     * its launch check */
-    bool swiglu_int8_written;
     bool int8_products;
     mlxe_cuda_buffer prequantized;
     mlxe_cuda_buffer convert;   /* activations/weights converted for a GEMM */

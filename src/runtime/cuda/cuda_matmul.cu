@@ -1046,9 +1046,6 @@ extern "C" void mlxe_cuda_matmul_swiglu(mlxe_device *dev, const float *x, int64_
     /* 4/8-bit weights: the norm folded into the quantization of x (cuda_matvec_int8.cu) */
     if (n_rows == 1 && gate->bits && mlxe_cuda_matvec_int8(state, x, 2, pair, &out, MLXE_CUDA_INT8_SWIGLU, norm, eps)) {
         mlxe_cuda_check_launch(state, "matmul_swiglu");
-        /* down_proj takes the int8 form the SwiGLU clusters wrote */
-        if (state->swiglu_int8_written) mlxe_cuda_prequantized_ready(state, out, gate->rows);
-        state->swiglu_int8_written = false;
         return;
     }
     if (n_rows == 1 && norm && gate->bits) { /* see unfold_norm_for_quantized */

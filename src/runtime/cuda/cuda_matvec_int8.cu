@@ -35,7 +35,6 @@
  * 4 and S 1 or 2 by the shape (choose_shape; the others are kept for the
  * bench's sweep and the tests). Segments of blocks serve up to 3
  * matrices of one input in one launch (q, k, v). */
-#include <cooperative_groups.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,9 +52,6 @@ constexpr int kQuantizeThreads = 256;
 constexpr int kLoads = 8;           /* 16-byte weight loads in flight per lane (16 measured slower) */
 
 int forced_rows_per_warp = 0, forced_warps_per_row = 0, tuning_flags = 0;
-/* MLXE_CUDA_SWIGLU_INT8=1: SwiGLU writes down_proj's int8 input itself
- * (kSwigluInt8 below; off by default until timed) */
-bool swiglu_int8_by_default = false;
 /* MLXE_CUDA_INT8_OVERLAP=0 switches the overlapped launches off (read at
  * the device's first int8 product; see launch_kernel) */
 bool overlap_by_default = true;
@@ -113,33 +109,12 @@ __global__ void __launch_bounds__(kQuantizeThreads)
     }
 }
 
-/* kSwigluInt8: kSwiglu whose blocks form thread-block clusters of 32 rows
- * (sm_90): each block stores its SwiGLU values into the shared memory of
- * the cluster's first block too, which writes that block of 32 in int8
- * (cuda_int8_activations.cuh, the quantization kernel's bits) for
- * down_proj, so no quantization kernel runs between the two products. No
- * atomic or fence: one cluster barrier (the last-block counting of version
- * 7 and of session 8 measured slower, docs/CUDA.md). */
-enum {
-    kStore = MLXE_CUDA_INT8_STORE,
-    kAccumulate = MLXE_CUDA_INT8_ADD,
-    kSwiglu = MLXE_CUDA_INT8_SWIGLU,
-    kSwigluInt8 = 3,
-};
+enum { kStore = MLXE_CUDA_INT8_STORE, kAccumulate = MLXE_CUDA_INT8_ADD, kSwiglu = MLXE_CUDA_INT8_SWIGLU };
 
-__device__ __forceinline__ float swiglu_value(float gate, float up) {
-    return gate / (1.0f + expf(-gate)) * up;
-}
-
-template <int EPILOGUE> __device__ __forceinline__ float finish(float *y, int row, float first, float second) {
+template <int EPILOGUE> __device__ __forceinline__ void finish(float *y, int row, float first, float second) {
     if (EPILOGUE == kStore) y[row] = first;
     if (EPILOGUE == kAccumulate) y[row] += first;
-    if (EPILOGUE == kSwiglu || EPILOGUE == kSwigluInt8) {
-        const float v = swiglu_value(first, second);
-        y[row] = v;
-        return v;
-    }
-    return 0.0f;
+    if (EPILOGUE == kSwiglu) y[row] = first / (1.0f + expf(-first)) * second;
 }
 
 /* A scale or bias as stored (F32 bits, or F16/BF16 in the low half) and as float. */
@@ -185,15 +160,10 @@ template <int BITS, int R, int NM, int U> struct step_loads {
 template <int BITS, int R, int S, int EPILOGUE>
 __global__ void __launch_bounds__(kThreads)
     matvec_int8_kernel(const uint4 *__restrict__ xq, const float2 *__restrict__ meta, one_token_job job, int cols,
-                       int group_shift, int early_next, int8_activations swiglu_out) {
+                       int group_shift, int early_next) {
     constexpr int V = 128 / BITS;               /* weight values per 16-byte load */
     constexpr int X_VECTORS = V / 16;           /* 16-byte loads of xq under one weight load */
-    constexpr int NM = EPILOGUE == kSwiglu || EPILOGUE == kSwigluInt8 ? 2 : 1;
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    /* this block's arrival says its shared memory exists (the others store
-     * into the first block's once all have arrived) */
-    if constexpr (EPILOGUE == kSwigluInt8) asm volatile("barrier.cluster.arrive.relaxed.aligned;" ::: "memory");
-#endif
+    constexpr int NM = EPILOGUE == kSwiglu ? 2 : 1;
     constexpr int U = R * NM >= kLoads ? 1 : kLoads / (R * NM); /* column steps whose loads are in flight together */
     constexpr int SETS = kWarps / S;            /* row sets per block */
     /* 2: q/k/v, whose next kernel (the attention, a block per
@@ -282,18 +252,11 @@ __global__ void __launch_bounds__(kThreads)
     for (int m = 0; m < NM; m++)
 #pragma unroll
         for (int r = 0; r < R; r++) acc[m][r] = warp_sum(acc[m][r]);
-    /* kSwigluInt8: lane l < R of a finishing warp holds row row0 + l's value */
-    float value = 0.0f;
     if (S == 1) {
         if (lane == 0) {
 #pragma unroll
             for (int r = 0; r < R; r++)
                 if (row0 + r < rows) finish<EPILOGUE>(y, row0 + r, acc[0][r], acc[NM - 1][r]);
-        }
-        if (EPILOGUE == kSwigluInt8 && lane < R) {
-#pragma unroll
-            for (int r = 0; r < R; r++)
-                if (lane == r) value = swiglu_value(acc[0][r], acc[NM - 1][r]);
         }
     } else {
         __shared__ float partial[kWarps][NM * R];
@@ -311,24 +274,9 @@ __global__ void __launch_bounds__(kThreads)
                 first_sum += partial[warp + p][lane];
                 second_sum += partial[warp + p][(NM - 1) * R + lane];
             }
-            value = finish<EPILOGUE>(y, row0 + lane, first_sum, second_sum);
+            finish<EPILOGUE>(y, row0 + lane, first_sum, second_sum);
         }
     }
-    if constexpr (EPILOGUE == kSwigluInt8) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-        namespace cg = cooperative_groups;
-        cg::cluster_group cluster = cg::this_cluster();
-        __shared__ float group_values[kXBlock];
-        asm volatile("barrier.cluster.wait.aligned;" ::: "memory"); /* every block of the cluster has started */
-        if ((S == 1 || part == 0) && lane < R)
-            *cluster.map_shared_rank(&group_values[(row0 + lane) % kXBlock], 0) = value;
-        asm volatile("barrier.cluster.arrive.release.aligned;" ::: "memory");
-        asm volatile("barrier.cluster.wait.acquire.aligned;" ::: "memory"); /* the cluster's values are in */
-        if (cluster.block_rank() == 0 && warp == 0)
-            write_int8_block(group_values[lane], lane, (int64_t)(row0 / kXBlock), swiglu_out);
-#endif
-    }
-    (void)value;
 }
 
 /* ---- host side ---- */
@@ -364,12 +312,10 @@ void choose_shape(const mlxe_cuda_state *state, int64_t rows, int n_vectors, int
     *warps_per_row = forced_warps_per_row ? forced_warps_per_row : (few_warps || long_rows) && room ? 2 : 1;
 }
 
-/* What a product launch reads: x in int8 and its (d, Σx) per block; and
- * for kSwigluInt8 where the output's int8 form goes. */
+/* What a product launch reads: x in int8 and its (d, Σx) per block. */
 struct product_io {
     const uint4 *xq;
     const float2 *meta;
-    int8_activations swiglu_out;
 };
 
 /* Whether this launch overlaps the kernel before it (see the top). */
@@ -388,34 +334,8 @@ void launch_kernel(mlxe_cuda_state *state, unsigned blocks, const product_io &io
                    int group_shift) {
     const bool overlap = overlapped(state);
     const int early_next = !overlap ? 0 : job.n_segments == 3 && state->qkv_trigger_at_start ? 2 : 1;
-    if constexpr (EPILOGUE == kSwigluInt8) {
-        /* clusters of the blocks of 32 rows, where the GPU can place them
-         * (asked once per kernel and GPU); else the plain SwiGLU and no
-         * int8 form (swiglu_int8_written stays false) */
-        static std::atomic<signed char> placeable[kMaxClusterOrdinals];
-        cudaLaunchConfig_t config = {};
-        config.gridDim = dim3(blocks);
-        config.blockDim = dim3(kThreads);
-        config.stream = state->stream;
-        cudaLaunchAttribute attribute[2];
-        attribute[0].id = cudaLaunchAttributeClusterDimension;
-        attribute[0].val.clusterDim.x = kXBlock / ((kWarps / S) * R);
-        attribute[0].val.clusterDim.y = 1;
-        attribute[0].val.clusterDim.z = 1;
-        attribute[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-        attribute[1].val.programmaticStreamSerializationAllowed = 1;
-        config.attrs = attribute;
-        config.numAttrs = 1;
-        if (!cluster_placeable(state, matvec_int8_kernel<BITS, R, S, EPILOGUE>, config, placeable))
-            return launch_kernel<BITS, R, S, kSwiglu>(state, blocks, io, job, cols, group_shift);
-        config.numAttrs = overlap ? 2 : 1;
-        cudaLaunchKernelEx(&config, matvec_int8_kernel<BITS, R, S, EPILOGUE>, io.xq, io.meta, job, cols, group_shift,
-                           early_next, io.swiglu_out);
-        state->swiglu_int8_written = true;
-    } else {
-        launch_with_overlap(state->stream, overlap, matvec_int8_kernel<BITS, R, S, EPILOGUE>, dim3(blocks),
-                            dim3(kThreads), 0, io.xq, io.meta, job, cols, group_shift, early_next, io.swiglu_out);
-    }
+    launch_with_overlap(state->stream, overlap, matvec_int8_kernel<BITS, R, S, EPILOGUE>, dim3(blocks),
+                        dim3(kThreads), 0, io.xq, io.meta, job, cols, group_shift, early_next);
 }
 
 template <int BITS, int R, int S>
@@ -426,8 +346,6 @@ void launch_product(mlxe_cuda_state *state, const product_io &io, one_token_job 
         launch_kernel<BITS, R, S, kStore>(state, blocks, io, job, cols, group_shift);
     else if (epilogue == kAccumulate)
         launch_kernel<BITS, R, S, kAccumulate>(state, blocks, io, job, cols, group_shift);
-    else if (epilogue == kSwigluInt8 && kXBlock % ((kWarps / S) * R) == 0 && kXBlock / ((kWarps / S) * R) <= 8)
-        launch_kernel<BITS, R, S, kSwigluInt8>(state, blocks, io, job, cols, group_shift);
     else
         launch_kernel<BITS, R, S, kSwiglu>(state, blocks, io, job, cols, group_shift);
 }
@@ -504,8 +422,6 @@ extern "C" bool mlxe_cuda_int8_enabled(mlxe_cuda_state *state) {
         if (warps && (atoi(warps) == 1 || atoi(warps) == 2 || atoi(warps) == 4)) forced_warps_per_row = atoi(warps);
         const char *fuse = getenv("MLXE_CUDA_INT8_FUSE");
         producers_fuse = !(fuse && strcmp(fuse, "0") == 0);
-        const char *swiglu_int8 = getenv("MLXE_CUDA_SWIGLU_INT8");
-        swiglu_int8_by_default = swiglu_int8 && strcmp(swiglu_int8, "1") == 0;
         const char *overlap = getenv("MLXE_CUDA_INT8_OVERLAP");
         overlap_by_default = !(overlap && strcmp(overlap, "0") == 0);
     }
@@ -581,19 +497,6 @@ extern "C" bool mlxe_cuda_matvec_int8(mlxe_cuda_state *state, const float *x, in
     int rows_per_warp = 4, warps_per_row = 1;
     choose_shape(state, epilogue == kSwiglu ? first->rows : total_rows, cols / (128 / first->bits),
                  epilogue == kSwiglu ? 2 : 1, &rows_per_warp, &warps_per_row);
-    /* SwiGLU writing down_proj's int8 input (kSwigluInt8): sm_90, whole
-     * blocks of 32 rows, a cluster of at most 8 blocks per 32 rows */
-    state->swiglu_int8_written = false;
-    const int rows_per_block = (kWarps / warps_per_row) * rows_per_warp;
-    void *xq4 = nullptr, *xq8 = nullptr, *out_meta = nullptr;
-    if (epilogue == kSwiglu && (swiglu_int8_by_default || (tuning_flags & MLXE_CUDA_INT8_SWIGLU_OUT)) &&
-        state->cc_major >= 9 && first->rows % kXBlock == 0 && kXBlock % rows_per_block == 0 &&
-        kXBlock / rows_per_block <= 8 && mlxe_cuda_prequantized_buffer(state, first->rows, &xq4, &xq8, &out_meta)) {
-        epilogue = kSwigluInt8;
-        io.swiglu_out.xq4 = static_cast<int8_t *>(xq4);
-        io.swiglu_out.xq8 = static_cast<int8_t *>(xq8);
-        io.swiglu_out.meta = static_cast<float2 *>(out_meta);
-    }
     if (first->bits == 4)
         launch_bits<4>(state, cols, state->convert.ptr, io, job, group_shift, epilogue, rows_per_warp, warps_per_row);
     else

@@ -63,16 +63,13 @@ void mlxe_cuda_prequantized_ready(mlxe_cuda_state *state, const float *x, int64_
  * before), queue only one of the two kernels (timings of the parts; the
  * results are then wrong), or keep the quantization kernel where a
  * producer would have written the int8 form (UNFUSED: the same bits, one
- * more kernel), or force SWIGLU_OUT (below). */
+ * more kernel). */
 enum {
     MLXE_CUDA_INT8_OVERLAP = 1,
     MLXE_CUDA_INT8_QUANTIZE_ONLY = 2,
     MLXE_CUDA_INT8_PRODUCT_ONLY = 4,
     MLXE_CUDA_INT8_UNFUSED = 8,
     MLXE_CUDA_INT8_SERIAL = 16,
-    /* SwiGLU writes down_proj's int8 input itself, in clusters of blocks
-     * (as MLXE_CUDA_SWIGLU_INT8=1; sm_90) */
-    MLXE_CUDA_INT8_SWIGLU_OUT = 32,
 };
 void mlxe_cuda_int8_tuning(int rows_per_warp, int warps_per_row, int flags);
 

@@ -19,7 +19,7 @@
  *
  * Covers bits 4 and 8, groups 32/64/128, BF16/F16/F32 scales, odd row and
  * column counts (a partial last step), every forced shape of the kernel
- * (rows per warp 1/2/4 × warps per row 1/2/4, with and without the
+ * (rows per warp 1/2/4/8 × warps per row 1/2/4, with and without the
  * product's start overlapped) and the automatic choice, and
  * each op: matmul, matmul_add, matmul_multi (q, k, v; with and without the
  * RMSNorm folded in) and matmul_swiglu (with and without). Also: the float
@@ -344,8 +344,8 @@ static void test_shapes(void **state) {
     fixture *f = open_devices(state);
     cuda_rng rng = {72};
     memset(&totals, 0, sizeof totals);
-    static const int choices[] = {1, 2, 4};
-    for (int r = 0; r < 3; r++)
+    static const int choices[] = {1, 2, 4, 8};
+    for (int r = 0; r < 4; r++)
         for (int s = 0; s < 3; s++) {
             /* with the launches overlapped (the default on sm_90) and after each other */
             mlxe_cuda_int8_tuning(choices[r], choices[s], (r + s) % 2 ? MLXE_CUDA_INT8_OVERLAP : MLXE_CUDA_INT8_SERIAL);
@@ -356,6 +356,9 @@ static void test_shapes(void **state) {
     check_format(f, &rng, 4, 64, MLXE_DTYPE_BF16, 5003, 1024, false);
     check_format(f, &rng, 8, 64, MLXE_DTYPE_BF16, 20011, 512, false);
     check_format(f, &rng, 4, 128, MLXE_DTYPE_BF16, 301, 8192, false);
+    /* 8-bit rows of 128 loads and more: 8 rows a warp, 4 warps a row */
+    check_format(f, &rng, 8, 64, MLXE_DTYPE_BF16, 301, 2048, false);
+    check_format(f, &rng, 8, 32, MLXE_DTYPE_F16, 77, 32 * 129, false);
     print_message("int8 shapes: worst error / bound %.3g, worst bound / sum|w x| %.3g\n",
                   totals.worst_error_over_bound, totals.worst_bound_over_size);
     assert_true(totals.worst_bound_over_size <= 0.02);

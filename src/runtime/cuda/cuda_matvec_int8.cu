@@ -26,14 +26,15 @@
  * block of the product instead, one launch, measured 2-4x slower on an
  * H200: each block's pass over all of x is a long chain of warp reductions;
  * docs/CUDA.md, version 5.) The product kernel is one block of 4
- * warps over R output rows per warp-set (R = 1, 2, 4; for SwiGLU R rows of
- * gate and of up), S warps (1, 2, 4) sharing the columns of a row set, each
+ * warps over R output rows per warp-set (R = 1, 2, 4, 8; for SwiGLU R ≤ 4
+ * rows of gate and of up), S warps (1, 2, 4) sharing the columns of a row set, each
  * lane loading 16 bytes of each row per step and several steps' loads in
  * flight (8 loads of 16 bytes per lane, their scales and biases loaded with
  * them); the quantized activations are read from global memory (L1/L2: 1.25
  * bytes per value against 0.5 for 4-bit weights, shared by the R rows). R is
- * 4 and S 1 or 2 by the shape (choose_shape; the others are kept for the
- * bench's sweep and the tests). Segments of blocks serve up to 3
+ * 8 and S 4 for 8-bit weights, else R 4 and S 1 or 2, by the shape
+ * (choose_shape; the others are kept for the bench's sweep and the tests).
+ * Segments of blocks serve up to 3
  * matrices of one input in one launch (q, k, v). */
 #include <stdlib.h>
 #include <string.h>
@@ -295,16 +296,29 @@ bool same_format(const mlxe_matrix *a, const mlxe_matrix *b) {
 }
 
 /* R and S for a launch of `rows` output rows (per matrix for SwiGLU, nm = 2)
- * over n_vectors 16-byte loads per row. R = 4: x is shared by more rows,
- * and every shape measured fastest with R = 4 or within 0.1 us. S = 2 (the
- * columns over 2 warps) where the warps would be few (up to ~32 rows per
- * multiprocessor: 4096 and fewer on an H100/H200) or each lane would walk
- * more than 2 steps of loads in flight, as long as every lane still gets a
- * full step; else 1. The H200 sweep is in docs/CUDA.md, version 5. */
-void choose_shape(const mlxe_cuda_state *state, int64_t rows, int n_vectors, int nm, int *rows_per_warp,
+ * over n_vectors 16-byte loads per row of `bits`-bit weights.
+ * - 8-bit weights, one matrix, rows of 4 * 32 loads or more: R = 8, S = 4
+ *   (8 rows a block, each warp a quarter of the columns). Each load of x
+ *   serves 8 rows, as in the SwiGLU product (4 rows of 2 matrices); on an
+ *   H100, 8B 8-bit 300.5 -> 301.4 tok/s, 1B 8-bit 1279 -> 1297, against
+ *   4-bit 465 -> 462.5 and 1682 -> 1645, which stay below (docs/CUDA.md,
+ *   version 12).
+ * - Else R = 4: x is shared by more rows, and every shape measured fastest
+ *   with R = 4 or within 0.1 us among R = 1, 2, 4. S = 2 (the columns over
+ *   2 warps) where the warps would be few (up to ~32 rows per
+ *   multiprocessor: 4096 and fewer on an H100/H200) or each lane would walk
+ *   more than 2 steps of loads in flight, as long as every lane still gets
+ *   a full step; else 1. The H200 sweep is in docs/CUDA.md, version 5.
+ * SwiGLU takes R up to 4 (R = 8 would hold 16 loads in flight a lane). */
+void choose_shape(const mlxe_cuda_state *state, int64_t rows, int n_vectors, int bits, int nm, int *rows_per_warp,
                   int *warps_per_row) {
     const int64_t sms = state->sm_count > 0 ? state->sm_count : 1;
-    const int r = forced_rows_per_warp ? forced_rows_per_warp : 4;
+    if (!forced_rows_per_warp && !forced_warps_per_row && bits == 8 && nm == 1 && n_vectors >= 4 * kWarp) {
+        *rows_per_warp = 8;
+        *warps_per_row = 4;
+        return;
+    }
+    const int r = forced_rows_per_warp == 8 && nm == 2 ? 4 : forced_rows_per_warp ? forced_rows_per_warp : 4;
     const int steps = r * nm >= kLoads ? 1 : kLoads / (r * nm); /* the kernel's U */
     const bool few_warps = rows <= 32 * sms, long_rows = n_vectors > 2 * kWarp * steps;
     const bool room = n_vectors >= 2 * kWarp * steps;
@@ -346,7 +360,7 @@ void launch_product(mlxe_cuda_state *state, const product_io &io, one_token_job 
         launch_kernel<BITS, R, S, kStore>(state, blocks, io, job, cols, group_shift);
     else if (epilogue == kAccumulate)
         launch_kernel<BITS, R, S, kAccumulate>(state, blocks, io, job, cols, group_shift);
-    else
+    else if constexpr (R <= 4) /* choose_shape's rule: SwiGLU never takes R = 8 */
         launch_kernel<BITS, R, S, kSwiglu>(state, blocks, io, job, cols, group_shift);
 }
 
@@ -361,7 +375,9 @@ void launch_product_s(mlxe_cuda_state *state, const product_io &io, const one_to
 template <int BITS>
 void launch_product_rs(mlxe_cuda_state *state, const product_io &io, const one_token_job &job, int cols,
                        int group_shift, int epilogue, int rows_per_warp, int warps_per_row) {
-    if (rows_per_warp == 4)
+    if (rows_per_warp == 8)
+        launch_product_s<BITS, 8>(state, io, job, cols, group_shift, epilogue, warps_per_row);
+    else if (rows_per_warp == 4)
         launch_product_s<BITS, 4>(state, io, job, cols, group_shift, epilogue, warps_per_row);
     else if (rows_per_warp == 2)
         launch_product_s<BITS, 2>(state, io, job, cols, group_shift, epilogue, warps_per_row);
@@ -429,7 +445,8 @@ extern "C" bool mlxe_cuda_int8_enabled(mlxe_cuda_state *state) {
 }
 
 extern "C" void mlxe_cuda_int8_tuning(int rows_per_warp, int warps_per_row, int flags) {
-    forced_rows_per_warp = rows_per_warp == 1 || rows_per_warp == 2 || rows_per_warp == 4 ? rows_per_warp : 0;
+    forced_rows_per_warp =
+        rows_per_warp == 1 || rows_per_warp == 2 || rows_per_warp == 4 || rows_per_warp == 8 ? rows_per_warp : 0;
     forced_warps_per_row = warps_per_row == 1 || warps_per_row == 2 || warps_per_row == 4 ? warps_per_row : 0;
     tuning_flags = flags;
 }
@@ -495,7 +512,7 @@ extern "C" bool mlxe_cuda_matvec_int8(mlxe_cuda_state *state, const float *x, in
     fill_segments(job, n, w, y, epilogue == kSwiglu, norm, eps);
     job.x = x;
     int rows_per_warp = 4, warps_per_row = 1;
-    choose_shape(state, epilogue == kSwiglu ? first->rows : total_rows, cols / (128 / first->bits),
+    choose_shape(state, epilogue == kSwiglu ? first->rows : total_rows, cols / (128 / first->bits), first->bits,
                  epilogue == kSwiglu ? 2 : 1, &rows_per_warp, &warps_per_row);
     if (first->bits == 4)
         launch_bits<4>(state, cols, state->convert.ptr, io, job, group_shift, epilogue, rows_per_warp, warps_per_row);

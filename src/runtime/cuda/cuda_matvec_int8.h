@@ -56,7 +56,8 @@ bool mlxe_cuda_prequantized_buffer(mlxe_cuda_state *state, int64_t cols, void **
 void mlxe_cuda_prequantized_ready(mlxe_cuda_state *state, const float *x, int64_t cols);
 
 /* For benches and tests (process-wide, not thread-safe): force the kernel's
- * rows per warp (1, 2, 4) and warps sharing a row's columns (1, 2, 4), 0 =
+ * rows per warp (1, 2, 4, 8; SwiGLU takes 4 for 8) and warps sharing a
+ * row's columns (1, 2, 4), 0 =
  * chosen by the shape; flags: force the overlapped launches on (OVERLAP:
  * programmatic dependent launch on sm_90, the default there unless
  * MLXE_CUDA_INT8_OVERLAP=0) or off (SERIAL: each kernel after the one

@@ -663,13 +663,13 @@ int main(int argc, char **argv) {
                     time_matmul_graph(dev, &set, x, y, &v5[k], &unused);
                 }
                 /* every forced shape of the int8 kernel */
-                static const int choices[3] = {1, 2, 4};
+                static const int choices[4] = {1, 2, 4, 8};
                 float best = INFINITY;
                 int best_r = 0, best_s = 0;
                 char line[256];
                 int used = snprintf(line, sizeof line, "| %s | Q%d g%d | %.1f |", decode_shapes[s].name,
                                     formats[f].bits, formats[f].group, v5[0] * 1e3);
-                for (int r = 0; r < 3; r++)
+                for (int r = 0; r < 4; r++)
                     for (int k = 0; k < 3; k++) {
                         mlxe_cuda_int8_tuning(choices[r], choices[k], 0);
                         float t;
@@ -706,8 +706,8 @@ int main(int argc, char **argv) {
         }
     }
     printf("\nversion 5 (int8 activations), every forced R (rows per warp), S (warps per row), us per call in a graph\n");
-    printf("| shape | weights | auto | R1 S1 | R1 S2 | R1 S4 | R2 S1 | R2 S2 | R2 S4 | R4 S1 | R4 S2 | R4 S4 |\n"
-           "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    printf("| shape | weights | auto | R1 S1 | R1 S2 | R1 S4 | R2 S1 | R2 S2 | R2 S4 | R4 S1 | R4 S2 | R4 S4 | R8 S1 | "
+           "R8 S2 | R8 S4 |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < n_sweep; i++) printf("%s\n", sweep_lines[i]);
 
     /* ---- the decode ops of a layer, float vs int8 activations ---- */

@@ -11,10 +11,14 @@
 #      runs the BF16 pair; then converts ours to MLX 8- and 4-bit, group 64 (`mlxengine convert
 #      --quantize`, or bench/quantize_model.py when the tool cannot start) and the GGUF to Q8_0 and
 #      Q4_0 (llama-quantize), deleting the BF16 files before the quantized pairs run (disk);
-#   4. per round (>= 2): the copy bandwidth, then for each pair llama-bench (-p 512 -n 128 -ngl 99
-#      -fa 1 -r 3 -o json) and our mlxe-bench-model (the harness of `mlxengine bench`: --device cuda
-#      --prompt-tokens 512 --gen-tokens 128 --repeat 3 --ubatch 512) one after the other, the
-#      order swapped every round, each with nvidia-smi sampling memory.used for its peak VRAM;
+#   4. per round (>= 2): the copy bandwidth, then for each pair llama-bench (-p 512 -n 128 -d 0,512
+#      -ngl 99 -fa 1 -r 3 -o json) and our mlxe-bench-model (the harness of `mlxengine bench`:
+#      --device cuda --repeat 3 --ubatch 512) one after the other, the order swapped every round,
+#      each with nvidia-smi sampling memory.used for its peak VRAM. Decode is measured at two
+#      depths, the same for both engines: tg128 as llama-bench defines it (128 tokens decoded
+#      from an empty context: ours --prompt-tokens 1 --gen-tokens 128, the one prompt token at
+#      position 0) and 128 tokens after a 512-token prompt (llama-bench -d 512; ours
+#      --prompt-tokens 512 --gen-tokens 128, the run that also gives our pp512);
 #   5. bench/cuda/table.py prints the table (medians of the rounds) into $OUT/table.md.
 # Everything it runs leaves its output in $OUT (default build-gpu/compare): table.md, steps.log
 # and, at the end, every raw log packed into raw.tar.gz.
@@ -158,7 +162,8 @@ vram_start() { nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits 
 vram_stop() { kill "$vram_pid" 2>/dev/null; wait "$vram_pid" 2>/dev/null; }
 run_llama() {  # stem round gguf
   vram_start "$OUT/$1-r$2-llama-vram.txt"
-  timeout 300 "${llama_env[@]}" "$LLAMA/bin/llama-bench" -m "$3" -p "$prompt" -n "$gen" -ngl 99 -fa 1 -r "$repeat" -o json \
+  timeout 300 "${llama_env[@]}" "$LLAMA/bin/llama-bench" -m "$3" -p "$prompt" -n "$gen" -d "0,$prompt" -ngl 99 -fa 1 \
+    -r "$repeat" -o json \
     >"$OUT/$1-r$2-llama.json" 2>"$OUT/$1-r$2-llama.log" || say "llama-bench $1 round $2: rc $? ($1-r$2-llama.log)"
   vram_stop
 }
@@ -167,6 +172,10 @@ run_ours() {  # stem round folder
   timeout 300 "$bench_model" --model "$3" --device "${COMPARE_DEVICE:-cuda}" --prompt-tokens "$prompt" \
     --gen-tokens "$gen" --repeat "$repeat" --ubatch 512 \
     >"$OUT/$1-r$2-ours.txt" 2>"$OUT/$1-r$2-ours.log" || say "mlxe-bench-model $1 round $2: rc $? ($1-r$2-ours.log)"
+  # decode from an empty context (llama-bench's tg): one prompt token, then the generated ones
+  timeout 300 "$bench_model" --model "$3" --device "${COMPARE_DEVICE:-cuda}" --prompt-tokens 1 \
+    --gen-tokens "$gen" --repeat "$repeat" --ubatch 512 \
+    >"$OUT/$1-r$2-ours-d0.txt" 2>"$OUT/$1-r$2-ours-d0.log" || say "mlxe-bench-model $1 round $2 (depth 0): rc $?"
   vram_stop
 }
 # rounds over the given pairs of one model: "key pair:ours_folder:gguf ..."
@@ -180,8 +189,9 @@ run_rounds() {
       if [ $((r % 2)) = 1 ]; then run_llama "$key-$pair" "$r" "$gguf"; run_ours "$key-$pair" "$r" "$folder"
       else run_ours "$key-$pair" "$r" "$folder"; run_llama "$key-$pair" "$r" "$gguf"; fi
       say "$key $pair round $r: ours $(grep -E 'prefill|decode' "$OUT/$key-$pair-r$r-ours.txt" | awk -F'|' '{printf "%s ", $3}')" \
+          "$(grep -E 'decode' "$OUT/$key-$pair-r$r-ours-d0.txt" | awk -F'|' '{printf "%s ", $3}')" \
           "llama.cpp $("$py" -c 'import json,sys; print(" ".join("%.1f" % max(r["samples_ts"]) for r in json.load(open(sys.argv[1]))))' \
-          "$OUT/$key-$pair-r$r-llama.json" 2>/dev/null) tok/s (prefill decode)"
+          "$OUT/$key-$pair-r$r-llama.json" 2>/dev/null) tok/s (ours: pp, tg at depth 512, tg; llama.cpp: pp, tg, pp and tg at depth 512)"
     done
   done
   [ -n "${COMPARE_VARIANTS:-}" ] || return 0

@@ -11,15 +11,19 @@ Two jobs:
                                  before deleting a model. GGUF needs gguf-py on PYTHONPATH.
   table.py table DIR             the Markdown table from DIR (compare.sh's $OUT): copy-*.txt
                                  (copy_bandwidth), weights-*.json, and per model, pair and round
-                                 <model>-<pair>-r<N>-ours.txt (mlxe-bench-model's table),
-                                 -llama.json (llama-bench -o json), -ours-vram.txt and
-                                 -llama-vram.txt (nvidia-smi memory.used samples, MiB).
+                                 <model>-<pair>-r<N>-ours.txt (mlxe-bench-model's table after a
+                                 512-token prompt: pp512 and decode at depth 512),
+                                 -ours-d0.txt (its table for a 1-token prompt: decode from an
+                                 empty context, llama-bench's tg), -llama.json (llama-bench -o
+                                 json, -d 0,512), -ours-vram.txt and -llama-vram.txt
+                                 (nvidia-smi memory.used samples, MiB).
 
 Each cell is the median over rounds; within a round ours is the best of mlxe-bench-model's
 --repeat runs and llama.cpp's the best of llama-bench's -r samples (the same rule for both).
-Decode "of copy" = bytes read per token x tokens/s / device-to-device copy bandwidth (bytes read +
-written, median of the rounds' measurements). Goals (issue 7): decode >= min(1.3 x llama.cpp,
-0.9 x copy bandwidth / our bytes per token), prefill >= 1.0 x llama.cpp.
+Decode "of copy" = bytes read per token x tokens/s (tg128) / device-to-device copy bandwidth (bytes
+read + written, median of the rounds' measurements). Goals (issue 7): decode (tg128, from an empty
+context as llama-bench runs it) >= min(1.3 x llama.cpp, 0.9 x copy bandwidth / our bytes per
+token), prefill >= 1.0 x llama.cpp; decode after the 512-token prompt is shown beside it.
 """
 
 import glob
@@ -83,15 +87,26 @@ def ours(path):
     return None if None in values else values
 
 
+def ours_decode(path):
+    """decode tok/s from mlxe-bench-model's table, or None (no such run)."""
+    if not os.path.exists(path):
+        return None
+    m = re.search(r"\|\s*decode tok/s[^|]*\|\s*([\d.]+)\s*\|", open(path).read())
+    return float(m.group(1)) if m else None
+
+
 def llama(path):
-    """(prefill tok/s, decode tok/s) from llama-bench -o json: best sample of each test, or None."""
+    """(prefill tok/s, decode tok/s, decode tok/s at the deepest depth or None) from llama-bench
+    -o json: best sample of each test, prefill and decode from depth 0, or None."""
     try:
         rows = json.load(open(path))
     except (OSError, ValueError):
         return None
-    prefill = [max(r["samples_ts"]) for r in rows if r["n_prompt"] > 0 and r["n_gen"] == 0]
-    decode = [max(r["samples_ts"]) for r in rows if r["n_gen"] > 0 and r["n_prompt"] == 0]
-    return (prefill[0], decode[0]) if prefill and decode else None
+    prefill = [max(r["samples_ts"]) for r in rows if r["n_prompt"] > 0 and r["n_gen"] == 0 and not r.get("n_depth")]
+    decode = [max(r["samples_ts"]) for r in rows if r["n_gen"] > 0 and r["n_prompt"] == 0 and not r.get("n_depth")]
+    deep = sorted((r["n_depth"], max(r["samples_ts"])) for r in rows
+                  if r["n_gen"] > 0 and r["n_prompt"] == 0 and r.get("n_depth"))
+    return (prefill[0], decode[0], deep[-1][1] if deep else None) if prefill and decode else None
 
 
 def vram_peak(path):
@@ -146,8 +161,10 @@ def table(folder):
             our_runs = [r for r in our_runs if r]
             their_runs = [r for r in their_runs if r]
             load = median(r[0] for r in our_runs)
-            our_prefill, our_decode = median(r[1] for r in our_runs), median(r[2] for r in our_runs)
+            our_prefill, our_deep = median(r[1] for r in our_runs), median(r[2] for r in our_runs)
+            our_decode = median(ours_decode(p) for p in sorted(glob.glob(os.path.join(folder, f"{stem}-r*-ours-d0.txt"))))
             their_prefill, their_decode = median(r[0] for r in their_runs), median(r[1] for r in their_runs)
+            their_deep = median(r[2] for r in their_runs)
             our_vram = median(vram_peak(p) for p in glob.glob(os.path.join(folder, f"{stem}-r*-ours-vram.txt")))
             their_vram = median(vram_peak(p) for p in glob.glob(os.path.join(folder, f"{stem}-r*-llama-vram.txt")))
             our_w, their_w = {}, {}
@@ -173,7 +190,8 @@ def table(folder):
             lines.append(
                 f"| {MODEL_NAMES.get(key, key)} | {our_label} | {label} | {fmt(our_prefill, ',.0f')} | "
                 f"{fmt(their_prefill, ',.0f')} | {ratio(our_prefill, their_prefill)} | {fmt(our_decode, '.1f')} | "
-                f"{fmt(their_decode, '.1f')} | {ratio(our_decode, their_decode)} | {gb(our_w)} | "
+                f"{fmt(their_decode, '.1f')} | {ratio(our_decode, their_decode)} | {fmt(our_deep, '.1f')} | "
+                f"{fmt(their_deep, '.1f')} | {ratio(our_deep, their_deep)} | {gb(our_w)} | "
                 f"{fmt(of_copy(our_w, our_decode), '.0f')}{pct(our_w, our_decode)} | {gb(their_w)} | "
                 f"{fmt(of_copy(their_w, their_decode), '.0f')}{pct(their_w, their_decode)} | {fmt(load, '.2f')} | "
                 f"{fmt(our_vram, '.0f')} | {fmt(their_vram, '.0f')} | {min(len(our_runs), len(their_runs))} |")
@@ -187,15 +205,16 @@ def table(folder):
           f"medians of up to {rounds} alternating rounds (column 'rounds'; best of each engine's repeats within a round)")
     print()
     prompt, gen = meta.get("prompt", "512"), meta.get("gen", "128")
-    print(f"| model shape | ours | llama.cpp | prefill {prompt} ours tok/s | llama.cpp | ratio | decode {gen} ours tok/s "
-          "| llama.cpp | ratio | ours GB/token | of copy | llama.cpp GB/token | of copy | our load s "
-          "| our peak VRAM MiB | llama.cpp peak VRAM MiB | rounds |")
-    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print(f"| model shape | ours | llama.cpp | prefill {prompt} ours tok/s | llama.cpp | ratio | decode {gen} (tg{gen}) ours tok/s "
+          f"| llama.cpp | ratio | decode {gen} after {prompt} ours | llama.cpp | ratio | ours GB/token | of copy "
+          "| llama.cpp GB/token | of copy | our load s | our peak VRAM MiB | llama.cpp peak VRAM MiB | rounds |")
+    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+          "| ---: | ---: | ---: | ---: |")
     for line in lines:
         print(line)
     if goals:
         print()
-        print("Issue 7 goals (decode >= min(1.3x llama.cpp, 90% of the copy roofline); prefill >= 1.0x):")
+        print(f"Issue 7 goals (decode tg{gen} >= min(1.3x llama.cpp, 90% of the copy roofline); prefill >= 1.0x):")
         for g in goals:
             print(f"- {g}")
 

@@ -27,15 +27,15 @@
  * H200: each block's pass over all of x is a long chain of warp reductions;
  * docs/CUDA.md, version 5.) The product kernel is one block of 4
  * warps over R output rows per warp-set (R = 1, 2, 4, 8; for SwiGLU R ≤ 4
- * rows of gate and of up), S warps (1, 2, 4) sharing the columns of a row set, each
- * lane loading 16 bytes of each row per step and several steps' loads in
+ * rows of gate and of up), S warps (1, 2, 4) sharing the columns of a row
+ * set, each lane loading 16 bytes of each row per step and several steps' loads in
  * flight (8 loads of 16 bytes per lane, their scales and biases loaded with
  * them); the quantized activations are read from global memory (L1/L2: 1.25
  * bytes per value against 0.5 for 4-bit weights, shared by the R rows). R is
  * 8 and S 4 for 8-bit weights, else R 4 and S 1 or 2, by the shape
  * (choose_shape; the others are kept for the bench's sweep and the tests).
- * Segments of blocks serve up to 3
- * matrices of one input in one launch (q, k, v). */
+ * Segments of blocks serve up to 3 matrices of one input in one launch (q,
+ * k, v). */
 #include <stdlib.h>
 #include <string.h>
 

@@ -199,10 +199,10 @@ static void test_step_timing_reports(void **state) {
 }
 
 /* ops.h prefetch (runtime/cuda/cuda_prefetch.cu): present on sm_90 and
- * later unless MLXE_CUDA_PREFETCH=0; a BF16 matrix larger than a call's cap
- * queued outside and inside a recording
- * between two adds, it changes no result, the recording (its branch
- * joined) replays, and synchronize reports no error. Needs a GPU. */
+ * later unless MLXE_CUDA_PREFETCH=0. A BF16 matrix larger than a call's
+ * cap, prefetched outside a recording and inside one between two adds,
+ * changes no result; the recording (its branch joined) replays, and
+ * synchronize reports no error. Needs a GPU. */
 static void test_prefetch(void **state) {
     (void)state;
 #if MLXE_BUILD_CUDA

@@ -687,6 +687,28 @@ int64_t span_of(const mlxe_attention_args *args) {
     return span < 1 ? 1 : span;
 }
 
+/* GPUs whose cluster placement is remembered (cluster_placeable); a higher
+ * ordinal shares ordinal 0's answer. */
+constexpr int kMaxClusterOrdinals = 16;
+
+/* Whether the GPU can place at least one cluster of a launch of kernel
+ * with config (its cluster dimension attribute first), asked once per
+ * kernel and GPU, not at every launch (without graphs that would be every
+ * token): answers is the kernel's own static array (0 not asked, 1 yes,
+ * -1 no). */
+template <typename... Params>
+bool cluster_placeable(const mlxe_cuda_state *state, void (*kernel)(Params...),
+                                       const cudaLaunchConfig_t &config, std::atomic<signed char> *answers) {
+    const int slot = state->ordinal >= 0 && state->ordinal < kMaxClusterOrdinals ? state->ordinal : 0;
+    if (answers[slot].load(std::memory_order_relaxed) == 0) {
+        int clusters = 0;
+        const bool yes = cudaOccupancyMaxActiveClusters(&clusters, kernel, &config) == cudaSuccess && clusters >= 1;
+        if (!yes) cudaGetLastError();
+        answers[slot].store(yes ? 1 : -1, std::memory_order_relaxed);
+    }
+    return answers[slot].load(std::memory_order_relaxed) > 0;
+}
+
 /* The grouped kernel with its splits as one cluster (CLUSTER > 0): false
  * when the device cannot place such a cluster (then the caller merges
  * through global memory; cluster_placeable asks once per kernel and GPU). */

@@ -5,7 +5,6 @@
 #ifndef MLXE_RUNTIME_CUDA_COMMON_CUH
 #define MLXE_RUNTIME_CUDA_COMMON_CUH
 
-#include <atomic>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <stdint.h>
@@ -224,28 +223,6 @@ __host__ inline void launch_with_overlap(cudaStream_t stream, bool overlap, void
     config.attrs = attribute;
     config.numAttrs = overlap ? 1 : 0;
     cudaLaunchKernelEx(&config, kernel, static_cast<Params>(args)...);
-}
-
-/* GPUs whose cluster placement is remembered (cluster_placeable); a higher
- * ordinal shares ordinal 0's answer. */
-constexpr int kMaxClusterOrdinals = 16;
-
-/* Whether the GPU can place at least one cluster of a launch of kernel
- * with config (its cluster dimension attribute first), asked once per
- * kernel and GPU, not at every launch (without graphs that would be every
- * token): answers is the kernel's own static array (0 not asked, 1 yes,
- * -1 no). */
-template <typename... Params>
-__host__ inline bool cluster_placeable(const mlxe_cuda_state *state, void (*kernel)(Params...),
-                                       const cudaLaunchConfig_t &config, std::atomic<signed char> *answers) {
-    const int slot = state->ordinal >= 0 && state->ordinal < kMaxClusterOrdinals ? state->ordinal : 0;
-    if (answers[slot].load(std::memory_order_relaxed) == 0) {
-        int clusters = 0;
-        const bool yes = cudaOccupancyMaxActiveClusters(&clusters, kernel, &config) == cudaSuccess && clusters >= 1;
-        if (!yes) cudaGetLastError();
-        answers[slot].store(yes ? 1 : -1, std::memory_order_relaxed);
-    }
-    return answers[slot].load(std::memory_order_relaxed) > 0;
 }
 
 /* The same where state->overlap_launches has the kernel's kind's bit

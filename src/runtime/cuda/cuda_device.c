@@ -388,8 +388,10 @@ static void release_state(mlxe_cuda_state *state) {
     if (state->cublas) state->blas->destroy(state->cublas);
     mlxe_cuda_step_timing_free(&state->step_timing);
     if (state->take_stream) cudaStreamDestroy(state->take_stream);
-    if (state->prefetch_stream) cudaStreamSynchronize(state->prefetch_stream);
-    if (state->prefetch_stream) cudaStreamDestroy(state->prefetch_stream);
+    if (state->prefetch_stream) {
+        cudaStreamSynchronize(state->prefetch_stream);
+        cudaStreamDestroy(state->prefetch_stream);
+    }
     if (state->prefetch_fork) cudaEventDestroy(state->prefetch_fork);
     if (state->prefetch_join) cudaEventDestroy(state->prefetch_join);
     if (state->stream) cudaStreamDestroy(state->stream);
@@ -456,6 +458,8 @@ mlxe_status mlxe_cuda_device_init(mlxe_device *dev, int ordinal, mlxe_error *err
         state->overlap_launches = MLXE_CUDA_OVERLAP_MATVEC | MLXE_CUDA_OVERLAP_ELEMENTWISE | MLXE_CUDA_OVERLAP_ATTENTION;
         if (pdl) state->overlap_launches = strcmp(pdl, "all") == 0 ? 15u : (unsigned)atoi(pdl) & 15u;
     }
+    const char *argmax_overlap = getenv("MLXE_CUDA_ARGMAX_OVERLAP");
+    state->argmax_after = argmax_overlap && strcmp(argmax_overlap, "0") == 0;
     const char *attention = getenv("MLXE_CUDA_ATTENTION");
     if (attention && strcmp(attention, "split") == 0) state->attention_mode = 1;
     if (attention && strcmp(attention, "warp") == 0) state->attention_mode = 2;

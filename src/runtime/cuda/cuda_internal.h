@@ -140,6 +140,9 @@ typedef struct mlxe_cuda_state {
      * kinds by default; MLXE_CUDA_PDL=0 none, =all every kind, or a sum of
      * the bits. */
     unsigned overlap_launches;
+    /* MLXE_CUDA_ARGMAX_OVERLAP=0: the argmax launched after the logits,
+     * not overlapped with the lm_head product (side-by-side timing) */
+    bool argmax_after;
     /* The int8 form of a one-token activation vector, written by the kernel
      * that produced it (the decode attention's output, for o_proj;
      * cuda_int8_activations.cuh) into `prequantized`: prequantized_x is

@@ -32,7 +32,6 @@ namespace {
 constexpr int kPrefetchThreads = 128;
 constexpr int kMaxRegions = 3;      /* weights, scales, biases */
 constexpr uint32_t kPiece = 16u << 10; /* bytes per bulk prefetch */
-constexpr unsigned kMaxBlocks = 132;
 
 struct prefetch_regions {
     const char *start[kMaxRegions];
@@ -114,7 +113,8 @@ extern "C" void mlxe_cuda_prefetch(mlxe_device *dev, const mlxe_matrix *m) {
     if (state->capturing) state->prefetch_forked = true;
     const uint64_t pieces = (total + kPiece - 1) / kPiece;
     unsigned blocks = (unsigned)((pieces + kPrefetchThreads - 1) / kPrefetchThreads);
-    if (blocks > kMaxBlocks) blocks = kMaxBlocks;
+    /* a block per multiprocessor at most */
+    if (state->sm_count > 0 && blocks > (unsigned)state->sm_count) blocks = (unsigned)state->sm_count;
     prefetch_l2_kernel<<<blocks, kPrefetchThreads, 0, state->prefetch_stream>>>(regions);
     /* not mlxe_cuda_check_launch: an int8 form waiting for the next
      * product (prequantized_x) stays good across this branch */

@@ -27,9 +27,6 @@
  * row, reset by that block for the next launch or graph replay) reduces the
  * blocks' pairs. When the scratch cannot be had (first use during a graph
  * recording) a single block does the whole row. */
-#include <stdlib.h>
-#include <string.h>
-
 #include "runtime/cuda/cuda_common.cuh"
 
 using namespace mlxe_cuda;
@@ -120,15 +117,10 @@ __global__ void __launch_bounds__(kThreads)
 
 /* The argmax waits for the logits inside the kernel, so it may be placed
  * while the lm_head product streams its last weights (an overlapped
- * launch, with the elementwise kernels); MLXE_CUDA_ARGMAX_OVERLAP=0 launches
- * it after, for side-by-side timing. */
-static unsigned argmax_overlap_kind() {
-    static int off = -1;
-    if (off < 0) {
-        const char *value = getenv("MLXE_CUDA_ARGMAX_OVERLAP");
-        off = value && strcmp(value, "0") == 0;
-    }
-    return off ? 0u : MLXE_CUDA_OVERLAP_ELEMENTWISE;
+ * launch, with the elementwise kernels) unless state->argmax_after
+ * (MLXE_CUDA_ARGMAX_OVERLAP=0). */
+static unsigned argmax_overlap_kind(const mlxe_cuda_state *state) {
+    return state->argmax_after ? 0u : MLXE_CUDA_OVERLAP_ELEMENTWISE;
 }
 
 extern "C" void mlxe_cuda_argmax(mlxe_device *dev, const float *x, int64_t n_rows, int64_t n, int32_t *out) {
@@ -150,11 +142,11 @@ extern "C" void mlxe_cuda_argmax(mlxe_device *dev, const float *x, int64_t n_row
         char *base = static_cast<char *>(state->sampling.ptr);
         /* a new buffer's counters start at zero; later launches leave them zero */
         if (state->sampling.ptr != before) cudaMemsetAsync(base, 0, counter_bytes, state->stream);
-        launch_overlapped(state, argmax_overlap_kind(), argmax_kernel, dim3((unsigned)blocks, (unsigned)n_rows),
+        launch_overlapped(state, argmax_overlap_kind(state), argmax_kernel, dim3((unsigned)blocks, (unsigned)n_rows),
                           dim3(kThreads), 0, x, (int)n, reinterpret_cast<best_pair *>(base + counter_bytes),
                           reinterpret_cast<unsigned *>(base), out);
     } else {
-        launch_overlapped(state, argmax_overlap_kind(), argmax_kernel, dim3(1, (unsigned)n_rows), dim3(kThreads), 0,
+        launch_overlapped(state, argmax_overlap_kind(state), argmax_kernel, dim3(1, (unsigned)n_rows), dim3(kThreads), 0,
                           x, (int)n, static_cast<best_pair *>(nullptr), static_cast<unsigned *>(nullptr), out);
     }
     mlxe_cuda_check_launch(state, "argmax");
